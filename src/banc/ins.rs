@@ -1,0 +1,78 @@
+//! The INS matricule (NIR or NIA): 13 characters and a 2-digit control key.
+//!
+//! Key = 97 - (number mod 97). For the key, Corsica's department codes 2A and 2B count as 19
+//! and 18.
+
+/// `Ok(())` when `ins` is well formed with a right key, else the French reason.
+pub fn check(ins: &str) -> Result<(), String> {
+    let ins = ins.trim();
+    if !ins.is_ascii() {
+        return Err(format!("« {ins} » contient des caractères non ASCII"));
+    }
+    if ins.len() != 15 {
+        return Err(format!(
+            "« {ins} » a {} caractères au lieu de 15",
+            ins.chars().count()
+        ));
+    }
+    let (body, key) = ins.split_at(13);
+    let Ok(key) = key.parse::<u64>() else {
+        return Err(format!("clé « {key} » non numérique"));
+    };
+    let number = body_value(body).ok_or_else(|| format!("« {body} » n'est pas un NIR valide"))?;
+    let expected = 97 - number % 97;
+    if key != expected {
+        return Err(format!("clé {key:02} fausse, attendue {expected:02}"));
+    }
+    Ok(())
+}
+
+/// The 13 characters as a number (ASCII input, checked by the caller).
+fn body_value(body: &str) -> Option<u64> {
+    let upper = body.to_ascii_uppercase();
+    let digits = match &upper[5..7] {
+        "2A" => format!("{}19{}", &upper[..5], &upper[7..]),
+        "2B" => format!("{}18{}", &upper[..5], &upper[7..]),
+        _ => upper,
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a valid INS from its 13 digits (the key is computed, as a test fixture would).
+    fn with_key(body: &str) -> String {
+        let n: u64 = body.parse().unwrap();
+        format!("{body}{:02}", 97 - n % 97)
+    }
+
+    #[test]
+    fn accepts_a_right_key_and_rejects_a_wrong_one() {
+        let ins = with_key("2850775123456");
+        assert_eq!(check(&ins), Ok(()));
+        let mut wrong = ins[..13].to_string();
+        let bad_key = (ins[13..].parse::<u64>().unwrap() + 1) % 100;
+        wrong.push_str(&format!("{bad_key:02}"));
+        assert!(check(&wrong).unwrap_err().contains("clé"));
+    }
+
+    #[test]
+    fn rejects_bad_lengths_and_letters() {
+        assert!(check("12345").unwrap_err().contains("15"));
+        assert!(check("1850775X234560").is_err());
+        assert!(check("18507751234X600").is_err());
+    }
+
+    #[test]
+    fn corsica_departments_use_their_numeric_substitutes() {
+        // 2A is counted as 19 for the key.
+        let n: u64 = "1850719123456".parse().unwrap();
+        let ins = format!("185072A123456{:02}", 97 - n % 97);
+        assert_eq!(check(&ins), Ok(()));
+    }
+}

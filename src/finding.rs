@@ -1,0 +1,198 @@
+//! Findings and verdicts: what every layer of the pipeline produces.
+//!
+//! A finding's `rule` id is `<layer>.<source>.<name>`; the first segment names the module that owns
+//! the rule (`xml.*` → `src/xml`, `xsd.*` → `src/xsd.rs`, `banc.*` → `src/banc`, ...).
+
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The layer of the pipeline a rule belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Xml,
+    Xsd,
+    Schematron,
+    Terminology,
+    /// banc's own rules on the document model (`src/banc`).
+    Banc,
+    Xdm,
+    Mail,
+    Transport,
+    Scenario,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Xml => "xml",
+            Layer::Xsd => "xsd",
+            Layer::Schematron => "schematron",
+            Layer::Terminology => "terminology",
+            Layer::Banc => "banc",
+            Layer::Xdm => "xdm",
+            Layer::Mail => "mail",
+            Layer::Transport => "transport",
+            Layer::Scenario => "scenario",
+        }
+    }
+
+    /// French label for reports.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Layer::Xml => "XML (syntaxe, sécurité, encodage)",
+            Layer::Xsd => "Schéma CDA (XSD)",
+            Layer::Schematron => "Schématrons CI-SIS",
+            Layer::Terminology => "Terminologies et jeux de valeurs",
+            Layer::Banc => "Règles banc (modèle de document)",
+            Layer::Xdm => "Paquet IHE_XDM",
+            Layer::Mail => "Message MSSanté",
+            Layer::Transport => "Transport",
+            Layer::Scenario => "Scénario",
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a finding points: a positional XPath plus the source position of the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// `/ClinicalDocument/component/structuredBody/component[2]/section`: a `[n]` is given whenever
+    /// the element has same-named siblings, so the path designates exactly one node.
+    pub xpath: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+impl Location {
+    /// `l. 12, col. 5` (or what is known of it), for text outputs.
+    pub fn position_text(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("l. {l}, col. {c}"),
+            (Some(l), None) => format!("l. {l}"),
+            _ => String::new(),
+        }
+    }
+
+    pub fn at(line: u32, column: u32) -> Location {
+        Location {
+            xpath: None,
+            line: Some(line),
+            column: Some(column),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub layer: Layer,
+    /// French message, the official text where one exists.
+    pub message: String,
+    pub location: Location,
+    /// English hint on how to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Specification section the rule comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        rule: impl Into<String>,
+        severity: Severity,
+        layer: Layer,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule: rule.into(),
+            severity,
+            layer,
+            message: message.into(),
+            location: Location::default(),
+            hint: None,
+            spec: None,
+        }
+    }
+
+    pub fn at(mut self, location: Location) -> Finding {
+        self.location = location;
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Finding {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn spec(mut self, spec: impl Into<String>) -> Finding {
+        self.spec = Some(spec.into());
+        self
+    }
+}
+
+/// The outcome for one checked object (a document here; later a step, a scenario, a participant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Could not be checked (unreadable, too large, binary, over a safety limit).
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

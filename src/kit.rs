@@ -1,0 +1,125 @@
+//! A rule pack on disk laid out like the ANS TestContenuCDA kit, and its fingerprint.
+//!
+//! The fingerprint is `sha256:<hex>` of the sorted list of (relative path, sha256 of content) of
+//! every regular file under the kit root, hidden folders (`.git`) excluded: it changes when any
+//! file is added, removed, renamed or edited, and is the same on every machine.
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Kit-relative path of the CDA schema.
+pub const CDA_XSD: &str = "infrastructure/cda/CDA_extended.xsd";
+
+#[derive(Debug)]
+pub struct KitError(pub String);
+
+impl fmt::Display for KitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KitError {}
+
+pub struct Kit {
+    pub root: PathBuf,
+    pub fingerprint: String,
+}
+
+impl Kit {
+    /// Open a kit folder: it must hold the CDA schema where the ANS kit has it.
+    pub fn open(root: &Path) -> Result<Kit, KitError> {
+        if !root.is_dir() {
+            return Err(KitError(format!(
+                "kit introuvable : {} n'est pas un dossier",
+                root.display()
+            )));
+        }
+        if !root.join(CDA_XSD).is_file() {
+            return Err(KitError(format!(
+                "{} ne ressemble pas à un kit TestContenuCDA : {} est absent",
+                root.display(),
+                CDA_XSD
+            )));
+        }
+        let fingerprint = fingerprint(root)?;
+        Ok(Kit {
+            root: root.to_path_buf(),
+            fingerprint,
+        })
+    }
+
+    pub fn xsd_path(&self) -> PathBuf {
+        self.root.join(CDA_XSD)
+    }
+}
+
+/// `sha256:<hex>` over the kit's files (see the module documentation).
+pub fn fingerprint(root: &Path) -> Result<String, KitError> {
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.map_err(|e| KitError(format!("lecture du kit impossible : {e}")))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .map_err(|e| KitError(e.to_string()))?;
+        // '/' separators whatever the platform, so the fingerprint is the same everywhere.
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        files.push((rel, entry.path().to_path_buf()));
+    }
+    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let digests: Vec<Result<[u8; 32], KitError>> = files
+        .par_iter()
+        .map(|(rel, path)| {
+            let bytes = std::fs::read(path)
+                .map_err(|e| KitError(format!("lecture de {rel} impossible : {e}")))?;
+            Ok(Sha256::digest(&bytes).into())
+        })
+        .collect();
+    let mut outer = Sha256::new();
+    for ((rel, _), d) in files.iter().zip(digests) {
+        outer.update(rel.as_bytes());
+        outer.update([0u8]);
+        outer.update(d?);
+    }
+    Ok(format!("sha256:{}", hex::encode(outer.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_changes_with_content_and_names_only() {
+        let dir = std::env::temp_dir().join(format!("banc-kit-fp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("a/b/x.xml"), "<x/>").unwrap();
+        std::fs::write(dir.join("y.txt"), "y").unwrap();
+        let f1 = fingerprint(&dir).unwrap();
+        assert_eq!(f1, fingerprint(&dir).unwrap(), "stable across runs");
+        assert!(f1.starts_with("sha256:") && f1.len() == 7 + 64);
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+        std::fs::write(dir.join(".git/HEAD"), "ref").unwrap();
+        assert_eq!(f1, fingerprint(&dir).unwrap(), "hidden folders ignored");
+        std::fs::write(dir.join("y.txt"), "z").unwrap();
+        let f2 = fingerprint(&dir).unwrap();
+        assert_ne!(f1, f2, "content change");
+        std::fs::rename(dir.join("y.txt"), dir.join("w.txt")).unwrap();
+        assert_ne!(f2, fingerprint(&dir).unwrap(), "rename");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

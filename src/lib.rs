@@ -1,0 +1,14 @@
+//! banc — banc d'essai: conformance test harness for French health documents exchanged over
+//! MSSanté (CI-SIS CDA R2, CR-BIO first).
+//!
+//! The pipeline is a library used by every door (command line, mail server, scenario runner):
+//! `xml` (safe reading) → `xsd` → `banc` rules → findings → verdict → `report`.
+
+pub mod banc;
+pub mod finding;
+pub mod kit;
+pub mod pipeline;
+pub mod profile;
+pub mod report;
+pub mod xml;
+pub mod xsd;

@@ -1,0 +1,177 @@
+//! The `banc` command line: a thin layer over the library.
+
+use banc::finding::Severity;
+use banc::kit::Kit;
+use banc::pipeline::{self, Options, Validator};
+use banc::profile;
+use banc::report::{self, RunReport};
+use banc::xml::Limits;
+use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "banc", version, about = "banc d'essai — conformité des documents CDA CI-SIS (CR-BIO) échangés par MSSanté")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Valider des documents CDA (fichiers, ou dossiers parcourus pour les *.xml).
+    Validate(ValidateArgs),
+    /// Lister les profils (modèles de documents) que banc reconnaît.
+    Profiles,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// Documents or folders to validate.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Kit folder laid out like the ANS TestContenuCDA kit (adds the CDA XSD).
+    #[arg(long, env = "BANC_KIT")]
+    kit: Option<PathBuf>,
+    /// Force the profile instead of detecting it from the header templateIds (see `banc profiles`).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Lowest severity that fails a document and the exit status.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Documents validated in parallel (default: all cores). Output order never changes.
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Largest document read, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    max_size: u64,
+    /// Deepest element nesting accepted.
+    #[arg(long, default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Profiles => {
+            print_profiles();
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => match validate(args) {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("banc: {msg}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn print_profiles() {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(vec!["Profil", "Modèle (templateId)", "Volet du kit", "Description"]);
+    for p in profile::all() {
+        let model = match (p.template_root, p.template_extension) {
+            (Some(r), Some(e)) => format!("{r} ext. {e}"),
+            (Some(r), None) => format!("{r} (sans extension)"),
+            _ => "-".into(),
+        };
+        t.add_row(vec![p.id.to_string(), model, p.volet.unwrap_or("-").to_string(), p.title.to_string()]);
+    }
+    println!("{t}");
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
+    let forced = match &args.profile {
+        Some(id) => Some(profile::by_id(id).ok_or_else(|| {
+            let ids: Vec<_> = profile::all().iter().map(|p| p.id).collect();
+            format!("profil inconnu « {id} » (profils : {})", ids.join(", "))
+        })?),
+        None => None,
+    };
+    let fail_on = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    let kit = match &args.kit {
+        Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let opts = Options {
+        limits: Limits {
+            max_bytes: args.max_size,
+            max_depth: args.max_depth,
+        },
+        profile: forced,
+        fail_on,
+    };
+    let validator = Validator::new(kit, opts).map_err(|e| e.to_string())?;
+    let inputs = pipeline::collect_inputs(&args.paths)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| e.to_string())?;
+    // par_iter().collect() keeps input order whatever the thread that finished first.
+    let docs = pool.install(|| {
+        inputs
+            .par_iter()
+            .map(|p| validator.validate_file(p, &p.display().to_string()))
+            .collect::<Vec<_>>()
+    });
+    let report = RunReport::new(validator.kit_stamp(), fail_on, docs);
+    match args.format {
+        Format::Table => print!("{}", report::table::render(&report, terminal_width())),
+        Format::Json => println!("{}", report::json::render(&report)),
+    }
+    if let Some(path) = &args.junit {
+        let xml = report::junit::render(&report)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::html::render(&report))
+            .map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(if report.summary.error > 0 {
+        ExitCode::from(2)
+    } else if report.summary.fail > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(140)
+}

@@ -1,0 +1,235 @@
+//! The document pipeline: xml → (profile) → xsd → banc rules → findings → verdict.
+//! Every door (command line, mail, XDM, scenario) ends here.
+
+use crate::finding::{Finding, Layer, Severity, Verdict};
+use crate::kit::{Kit, KitError};
+use crate::profile::{self, Profile};
+use crate::report::{DocumentReport, KitStamp, RuleRun};
+use crate::xml::{self, Limits, Load};
+use crate::xsd::{self, XsdValidator};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub limits: Limits,
+    /// Forced profile (`--profile`); detected from the templateIds when absent.
+    pub profile: Option<Profile>,
+    /// Findings at or above this severity fail a document.
+    pub fail_on: Severity,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            limits: Limits::default(),
+            profile: None,
+            fail_on: Severity::Error,
+        }
+    }
+}
+
+/// Everything compiled once per run and shared by the threads validating documents.
+pub struct Validator {
+    kit: Option<Kit>,
+    xsd: Option<XsdValidator>,
+    opts: Options,
+}
+
+impl Validator {
+    /// Compile the kit's schema (once for the whole run).
+    pub fn new(kit: Option<Kit>, opts: Options) -> Result<Validator, KitError> {
+        let xsd = match &kit {
+            Some(k) => Some(XsdValidator::compile(&k.xsd_path()).map_err(KitError)?),
+            None => None,
+        };
+        Ok(Validator { kit, xsd, opts })
+    }
+
+    pub fn kit_stamp(&self) -> Option<KitStamp> {
+        self.kit.as_ref().map(|k| KitStamp {
+            path: k.root.display().to_string(),
+            fingerprint: k.fingerprint.clone(),
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Read and validate one file; `display` is the path as the user should see it.
+    pub fn validate_file(&self, path: &Path, display: &str) -> DocumentReport {
+        let start = Instant::now();
+        let max = self.opts.limits.max_bytes;
+        let read = std::fs::File::open(path).and_then(|f| {
+            let size = f.metadata()?.len();
+            if size > max {
+                return Ok(Err(size));
+            }
+            // `take` bounds the read even when the size lied (a growing file, a device).
+            let mut bytes = Vec::with_capacity(size as usize);
+            f.take(max + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > max {
+                return Ok(Err(bytes.len() as u64));
+            }
+            Ok(Ok(bytes))
+        });
+        match read {
+            Ok(Ok(bytes)) => {
+                let mut r = self.validate_bytes(display, &bytes);
+                r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+                r
+            }
+            Ok(Err(size)) => unchecked(display, xml::size_finding(size, max), start),
+            Err(e) => unchecked(
+                display,
+                Finding::new(
+                    "xml.io.read",
+                    Severity::Error,
+                    Layer::Xml,
+                    format!("Lecture du fichier impossible : {e}"),
+                ),
+                start,
+            ),
+        }
+    }
+
+    /// Validate a document held in memory (from a file, a mail, an XDM package...).
+    pub fn validate_bytes(&self, name: &str, bytes: &[u8]) -> DocumentReport {
+        let start = Instant::now();
+        let mut findings = Vec::new();
+        let mut ran = Vec::new();
+        let loaded = match xml::load(
+            xml::Input { name, bytes },
+            &self.opts.limits,
+            &mut findings,
+        ) {
+            Load::Ready(d) => d,
+            Load::Failed => return self.finish(name, None, findings, ran, false, start, None),
+            Load::Unchecked => return self.finish(name, None, findings, ran, true, start, None),
+        };
+        if !findings.iter().any(|f| f.severity >= Severity::Warning) {
+            ran.push(engine_run(
+                "xml.wellformed",
+                Layer::Xml,
+                "Document XML bien formé, sûr et encodé en UTF-8",
+            ));
+        }
+        let profile = match &self.opts.profile {
+            Some(p) => profile::forced(&loaded, p.clone(), &mut findings),
+            None => profile::detect(&loaded, &mut findings),
+        };
+        if let Some(x) = &self.xsd {
+            let errs = x.validate(&loaded);
+            if errs.is_empty() {
+                ran.push(engine_run(
+                    xsd::RULE_SCHEMA,
+                    Layer::Xsd,
+                    "Document valide selon le schéma CDA du kit (CDA_extended.xsd)",
+                ));
+            }
+            findings.extend(errs);
+        }
+        let (banc_findings, banc_ran) = crate::banc::run(&loaded, &profile);
+        findings.extend(banc_findings);
+        ran.extend(banc_ran);
+        let source = Some(loaded.source.clone());
+        drop(loaded);
+        self.finish(name, Some(profile.id), findings, ran, false, start, source)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        name: &str,
+        profile: Option<&str>,
+        mut findings: Vec<Finding>,
+        mut ran: Vec<RuleRun>,
+        unchecked: bool,
+        start: Instant,
+        source: Option<String>,
+    ) -> DocumentReport {
+        // Layer order, then position in the document: stable, deterministic output.
+        findings.sort_by(|a, b| {
+            (a.layer, a.location.line, a.location.column)
+                .cmp(&(b.layer, b.location.line, b.location.column))
+        });
+        // Every rule that produced a finding is a rule that ran (one JUnit case per id).
+        for f in &findings {
+            if !ran.iter().any(|r| r.rule == f.rule) {
+                ran.push(engine_run(&f.rule, f.layer, &f.message));
+            }
+        }
+        let verdict = if unchecked {
+            Verdict::Error
+        } else if findings.iter().any(|f| f.severity >= self.opts.fail_on) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        DocumentReport {
+            path: name.to_string(),
+            profile: profile.map(str::to_string),
+            verdict,
+            findings,
+            rules_run: ran,
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+            source,
+        }
+    }
+}
+
+fn engine_run(rule: &str, layer: Layer, title: &str) -> RuleRun {
+    RuleRun {
+        rule: rule.to_string(),
+        layer,
+        title: title.to_string(),
+    }
+}
+
+fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
+    DocumentReport {
+        path: display.to_string(),
+        profile: None,
+        verdict: Verdict::Error,
+        rules_run: vec![engine_run(&f.rule, f.layer, &f.message)],
+        findings: vec![f],
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        source: None,
+    }
+}
+
+/// Expand the command line's paths: files as given, folders recursed for `*.xml` (sorted).
+pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .follow_links(true)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|p| {
+                    p.extension()
+                        .map(|x| x.eq_ignore_ascii_case("xml"))
+                        .unwrap_or(false)
+                })
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{} : aucun fichier .xml dans ce dossier",
+                    p.display()
+                ));
+            }
+            out.append(&mut found);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{} : fichier ou dossier introuvable", p.display()));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,103 @@
+//! Reports: the run's outcome as data ([`RunReport`]) and its renderings (table, JSON, JUnit, HTML).
+
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod table;
+
+use crate::finding::{Finding, Layer, Severity, Verdict};
+use serde::Serialize;
+
+/// Version of the JSON contract; additions keep it, a breaking change would bump it.
+pub const JSON_SCHEMA: &str = "banc.validate/1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KitStamp {
+    pub path: String,
+    /// `sha256:<hex>` over the kit's files (see `kit::fingerprint`).
+    pub fingerprint: String,
+}
+
+/// One validated document.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentReport {
+    /// As given on the command line (or found under a given folder).
+    pub path: String,
+    /// Profile id (`cr-bio-2024.01`, ...), or null when the document could not be read that far.
+    pub profile: Option<String>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Every rule that ran on the document, findings or not (JUnit test cases, coverage).
+    pub rules_run: Vec<RuleRun>,
+    /// Wall time spent on this document, in milliseconds.
+    pub duration_ms: f64,
+    /// The source text, for excerpts in the HTML report; not serialised.
+    #[serde(skip)]
+    pub source: Option<String>,
+}
+
+/// A rule (or a whole engine pass such as the XSD) that ran on a document.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRun {
+    pub rule: String,
+    pub layer: Layer,
+    /// What the rule checks, in French.
+    pub title: String,
+}
+
+impl DocumentReport {
+    /// Findings at or above `min` severity.
+    pub fn count_at_least(&self, min: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity >= min).count()
+    }
+
+    /// The text of source line `line` (1-based), for excerpts.
+    pub fn source_line(&self, line: u32) -> Option<&str> {
+        let src = self.source.as_deref()?;
+        src.lines().nth(line.checked_sub(1)? as usize)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub documents: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
+/// A whole `banc validate` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub banc: String,
+    pub schema: String,
+    pub kit: Option<KitStamp>,
+    /// Severity at or above which a finding fails a document.
+    pub fail_on: Severity,
+    pub documents: Vec<DocumentReport>,
+    pub summary: Summary,
+}
+
+impl RunReport {
+    pub fn new(kit: Option<KitStamp>, fail_on: Severity, documents: Vec<DocumentReport>) -> Self {
+        let mut summary = Summary {
+            documents: documents.len(),
+            ..Summary::default()
+        };
+        for d in &documents {
+            match d.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Fail => summary.fail += 1,
+                Verdict::Error => summary.error += 1,
+            }
+        }
+        RunReport {
+            banc: env!("CARGO_PKG_VERSION").to_string(),
+            schema: JSON_SCHEMA.to_string(),
+            kit,
+            fail_on,
+            documents,
+            summary,
+        }
+    }
+}

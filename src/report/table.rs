@@ -1,0 +1,56 @@
+//! The default terminal output: one line per document, a table of its findings, a summary.
+
+use super::RunReport;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use std::fmt::Write;
+
+pub fn render(report: &RunReport, width: u16) -> String {
+    let mut out = String::new();
+    match &report.kit {
+        Some(k) => writeln!(out, "banc {} — kit {} ({})", report.banc, k.path, k.fingerprint),
+        None => writeln!(out, "banc {} — sans kit : règles intégrées de banc seulement (--kit DIR pour le schéma CDA)", report.banc),
+    }
+    .ok();
+    for doc in &report.documents {
+        let errors = doc.findings.iter().filter(|f| f.severity == crate::finding::Severity::Error).count();
+        let warnings = doc.findings.iter().filter(|f| f.severity == crate::finding::Severity::Warning).count();
+        writeln!(
+            out,
+            "\n{:<5} {}  [{}]  {} erreur(s), {} avertissement(s), {:.0} ms",
+            doc.verdict.as_str().to_uppercase(),
+            doc.path,
+            doc.profile.as_deref().unwrap_or("-"),
+            errors,
+            warnings,
+            doc.duration_ms
+        )
+        .ok();
+        if doc.findings.is_empty() {
+            continue;
+        }
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width)
+            .set_header(vec!["Sévérité", "Règle", "Emplacement", "Message"]);
+        for f in &doc.findings {
+            let mut loc = f.location.position_text();
+            if let Some(x) = &f.location.xpath {
+                if !loc.is_empty() {
+                    loc.push('\n');
+                }
+                loc.push_str(x);
+            }
+            t.add_row(vec![f.severity.as_str(), f.rule.as_str(), &loc, f.message.as_str()]);
+        }
+        writeln!(out, "{t}").ok();
+    }
+    let s = &report.summary;
+    writeln!(
+        out,
+        "\nRésumé : {} document(s) — {} pass, {} fail, {} error (échec à partir de : {})",
+        s.documents, s.pass, s.fail, s.error, report.fail_on
+    )
+    .ok();
+    out
+}

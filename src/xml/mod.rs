@@ -1,0 +1,627 @@
+//! The `xml` layer: safe reading of a document, before any rule engine sees it.
+//!
+//! Two passes. A pre-scan (quick-xml, over the text decoded to UTF-8) checks encoding, refuses
+//! DTDs (so no entity can be declared, expanded or fetched), bounds the depth and records the
+//! line and column of every element. Then libxml2 parses the bytes with hardened options (no
+//! network, no entity substitution, no DTD loading) into the tree the other layers query.
+//! Rules: `xml.io.*`, `xml.limit.*`, `xml.binary`, `xml.bom.*`, `xml.encoding.*`, `xml.dtd.*`,
+//! `xml.not-well-formed.<libxml2 code>`, `xml.root.*`.
+
+pub mod ffi;
+
+use crate::finding::{Finding, Layer, Location, Severity};
+use quick_xml::events::Event;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
+pub const CDA_NS: &str = "urn:hl7-org:v3";
+const XSL_NS: &str = "http://www.w3.org/1999/XSL/Transform";
+
+/// Safety limits applied to every input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels.
+        Limits {
+            max_bytes: 64 * 1024 * 1024,
+            max_depth: 256,
+        }
+    }
+}
+
+fn finding(rule: &str, sev: Severity, msg: impl Into<String>) -> Finding {
+    Finding::new(rule, sev, Layer::Xml, msg)
+}
+
+/// Line starts of a text, to turn byte offsets into 1-based line and column (in characters).
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        let mut starts = vec![0];
+        starts.extend(memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        Lines { text, starts }
+    }
+
+    fn position(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[line];
+        let col = self.text.as_bytes()[start..offset]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count();
+        (line as u32 + 1, col as u32 + 1)
+    }
+}
+
+fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    hay.iter()
+        .enumerate()
+        .filter(move |(_, b)| **b == needle)
+        .map(|(i, _)| i)
+}
+
+/// Source position of one element, in document order.
+#[derive(Debug, Clone, Copy)]
+struct ElementPos {
+    line: u32,
+    column: u32,
+}
+
+/// What the pre-scan learnt.
+struct Prescan {
+    elements: Vec<ElementPos>,
+    /// False when quick-xml stopped early (libxml2 then reports the well-formedness error).
+    complete: bool,
+}
+
+enum Stop {
+    /// The document is definitely non-conforming (verdict fail).
+    Fail,
+    /// The document could not be checked (verdict error).
+    Unchecked,
+}
+
+/// Outcome of [`load`].
+pub enum Load {
+    Ready(Box<Loaded>),
+    /// Stopped before the tree: the findings say why.
+    Failed,
+    /// Could not be checked at all (binary, over a limit).
+    Unchecked,
+}
+
+/// Where a document comes from and its raw bytes.
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// A parsed, well-formed document whose root (or embedded root) is a CDA `ClinicalDocument`.
+pub struct Loaded {
+    pub doc: ffi::Doc,
+    prescan: Prescan,
+    cda_addr: usize,
+    ordinals: OnceCell<HashMap<usize, usize>>,
+    /// The text of each source line, for report excerpts.
+    pub source: String,
+}
+
+impl Loaded {
+    /// The `ClinicalDocument` element (the root, or the one inside an auto-presentable stylesheet).
+    pub fn cda(&self) -> ffi::Node<'_> {
+        // The address was taken from this tree at load time and the tree is never mutated.
+        ffi::Node::from_raw(self.cda_addr as libxml::bindings::xmlNodePtr)
+    }
+
+    /// The CDA element is the document root (false for auto-presentable documents).
+    pub fn cda_is_root(&self) -> bool {
+        self.doc.root().map(|r| r.addr()) == Some(self.cda_addr)
+    }
+
+    fn ordinal(&self, addr: usize) -> Option<usize> {
+        self.ordinals
+            .get_or_init(|| {
+                self.doc
+                    .elements()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.addr(), i))
+                    .collect()
+            })
+            .get(&addr)
+            .copied()
+    }
+
+    /// Location of a node of this document: positional XPath, line and column.
+    pub fn locate(&self, node: ffi::Node<'_>) -> Location {
+        let (element, attr) = if node.is_element() {
+            (Some(node), None)
+        } else {
+            (node.parent(), Some(node.local_name()))
+        };
+        let Some(element) = element else {
+            return Location::default();
+        };
+        let mut xpath = xpath_of(element);
+        if let Some(a) = attr {
+            xpath.push_str("/@");
+            xpath.push_str(&a);
+        }
+        let (line, column) = match self.element_pos(element.addr()) {
+            Some(p) => (Some(p.line), Some(p.column)),
+            None => (Some(element.line()).filter(|l| *l > 0), None),
+        };
+        Location {
+            xpath: Some(xpath),
+            line,
+            column,
+        }
+    }
+
+    /// Location of a node given by address (as libxml2 reports it in errors).
+    pub fn locate_addr(&self, addr: usize, fallback_line: u32) -> Location {
+        // Only addresses of this tree's elements are turned back into nodes.
+        if addr != 0 && self.ordinal(addr).is_some() {
+            return self.locate(ffi::Node::from_raw(addr as libxml::bindings::xmlNodePtr));
+        }
+        Location {
+            xpath: None,
+            line: Some(fallback_line).filter(|l| *l > 0),
+            column: None,
+        }
+    }
+
+    fn element_pos(&self, addr: usize) -> Option<ElementPos> {
+        // Positions line up with libxml2's elements only when the pre-scan saw them all.
+        if !self.prescan.complete {
+            return None;
+        }
+        self.prescan.elements.get(self.ordinal(addr)?).copied()
+    }
+}
+
+/// Positional XPath of an element: local names for the CDA namespace, `prefix:name` otherwise,
+/// `[n]` whenever the element has same-named siblings.
+pub fn xpath_of(node: ffi::Node<'_>) -> String {
+    let mut steps = Vec::new();
+    let mut cur = Some(node);
+    while let Some(n) = cur {
+        let name = step_name(n);
+        let (mut pos, mut total) = (0usize, 0usize);
+        if let Some(p) = n.parent() {
+            for sib in children(p) {
+                if same_name(sib, n) {
+                    total += 1;
+                    if sib.addr() == n.addr() {
+                        pos = total;
+                    }
+                }
+            }
+        }
+        if total > 1 {
+            steps.push(format!("{name}[{pos}]"));
+        } else {
+            steps.push(name);
+        }
+        cur = n.parent();
+    }
+    steps.reverse();
+    format!("/{}", steps.join("/"))
+}
+
+fn step_name(n: ffi::Node<'_>) -> String {
+    let local = n.local_name();
+    match n.namespace().as_deref() {
+        None | Some(CDA_NS) => local,
+        Some(ns) => match ffi::NAMESPACES.iter().find(|(_, u)| *u == ns) {
+            Some((p, _)) => format!("{p}:{local}"),
+            None => format!("*[local-name()='{local}']"),
+        },
+    }
+}
+
+fn same_name(a: ffi::Node<'_>, b: ffi::Node<'_>) -> bool {
+    a.local_name() == b.local_name() && a.namespace() == b.namespace()
+}
+
+/// Element children of a node.
+pub fn children<'d>(n: ffi::Node<'d>) -> Vec<ffi::Node<'d>> {
+    let mut out = Vec::new();
+    let mut c = unsafe { (*n.raw()).children };
+    while !c.is_null() {
+        let node = ffi::Node::from_raw(c);
+        if node.is_element() {
+            out.push(node);
+        }
+        c = unsafe { (*c).next };
+    }
+    out
+}
+
+/// The encoding named in the XML declaration, if any (ASCII-compatible documents only).
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(512)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?;
+    let rest = rest.trim_start();
+    let quote = rest.chars().next()?;
+    if quote != '"' && quote != '\'' {
+        return None;
+    }
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].to_string())
+}
+
+/// Decode the bytes to UTF-8 text, with findings on the BOM and the encoding declaration.
+fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let enc = if bytes[0] == 0xFF {
+            encoding_rs::UTF_16LE
+        } else {
+            encoding_rs::UTF_16BE
+        };
+        out.push(
+            finding(
+                "xml.encoding.not-utf8",
+                Severity::Warning,
+                format!(
+                    "Le document est encodé en {} ; le CI-SIS attend des documents CDA encodés en UTF-8.",
+                    enc.name()
+                ),
+            )
+            .at(Location::at(1, 1))
+            .hint("Re-encode the document as UTF-8."),
+        );
+        let (text, _, malformed) = enc.decode(bytes);
+        if malformed {
+            out.push(
+                finding(
+                    "xml.encoding.invalid",
+                    Severity::Error,
+                    format!("Le contenu n'est pas du {} valide.", enc.name()),
+                )
+                .at(Location::at(1, 1)),
+            );
+            return Err(Stop::Fail);
+        }
+        return Ok(text.into_owned());
+    }
+    if memchr_iter(0, bytes).next().is_some() {
+        out.push(
+            finding(
+                "xml.binary",
+                Severity::Error,
+                "Le fichier contient des octets nuls : ce n'est pas un document XML texte (fichier binaire, archive ou PDF ?).",
+            )
+            .hint("Submit the CDA XML itself, not a binary or compressed file."),
+        );
+        return Err(Stop::Unchecked);
+    }
+    let bom = bytes.starts_with(&[0xEF, 0xBB, 0xBF]);
+    let body = if bom { &bytes[3..] } else { bytes };
+    if bom {
+        out.push(
+            finding(
+                "xml.bom.utf8",
+                Severity::Info,
+                "Le document commence par une marque d'ordre des octets (BOM) UTF-8. Elle est permise par XML, mais certains logiciels de réception la refusent.",
+            )
+            .at(Location::at(1, 1))
+            .hint("Prefer UTF-8 without BOM for the widest acceptance."),
+        );
+    }
+    let declared = declared_encoding(body);
+    let label = declared.as_deref().unwrap_or("UTF-8");
+    let Some(enc) = encoding_rs::Encoding::for_label(label.trim().as_bytes()) else {
+        out.push(
+            finding(
+                "xml.encoding.unknown",
+                Severity::Error,
+                format!("L'encodage déclaré « {label} » est inconnu."),
+            )
+            .at(Location::at(1, 1))
+            .hint("Declare encoding=\"UTF-8\" and encode the file as UTF-8."),
+        );
+        return Err(Stop::Fail);
+    };
+    let utf8 = std::str::from_utf8(body);
+    if enc == encoding_rs::UTF_8 {
+        return match utf8 {
+            Ok(t) => Ok(t.to_string()),
+            Err(e) => {
+                let good = e.valid_up_to();
+                let prefix = std::str::from_utf8(&body[..good]).unwrap_or_default();
+                let (line, col) = Lines::new(prefix).position(good);
+                let byte = body[good];
+                let latin = encoding_rs::WINDOWS_1252.decode(&body[good..=good]).0;
+                out.push(
+                    finding(
+                        "xml.encoding.invalid-utf8",
+                        Severity::Error,
+                        format!(
+                            "Le document {} UTF-8, mais l'octet 0x{byte:02X} (ligne {line}, colonne {col}) n'est pas de l'UTF-8 valide : le fichier semble encodé en ISO-8859-1/Windows-1252 (« {latin} »).",
+                            if declared.is_some() { "déclare l'encodage" } else { "ne déclare pas d'encodage, donc est lu en" }
+                        ),
+                    )
+                    .at(Location::at(line, col))
+                    .hint("Re-encode the file as UTF-8, or declare the encoding it really uses."),
+                );
+                Err(Stop::Fail)
+            }
+        };
+    }
+    // A non-UTF-8 declaration (legal XML, but not what the CI-SIS expects).
+    if let Ok(t) = utf8
+        && !t.is_ascii()
+        && enc != encoding_rs::UTF_8
+    {
+        let first = t.char_indices().find(|(_, c)| !c.is_ascii()).map(|(i, _)| i);
+        let (line, col) = Lines::new(t).position(first.unwrap_or(0));
+        out.push(
+            finding(
+                "xml.encoding.mismatch",
+                Severity::Error,
+                format!(
+                    "Le document déclare l'encodage « {label} » mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire (« Ã© » au lieu de « é »)."
+                ),
+            )
+            .at(Location::at(line, col))
+            .hint("Declare encoding=\"UTF-8\" in the XML declaration."),
+        );
+    } else {
+        out.push(
+            finding(
+                "xml.encoding.not-utf8",
+                Severity::Warning,
+                format!(
+                    "Le document est encodé en « {label} » ; le CI-SIS attend des documents CDA encodés en UTF-8."
+                ),
+            )
+            .at(Location::at(1, 1))
+            .hint("Re-encode the document as UTF-8."),
+        );
+    }
+    Ok(enc.decode_without_bom_handling(body).0.into_owned())
+}
+
+/// The quick-xml pass: DTD refusal, depth bound, element positions.
+fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Prescan, Stop> {
+    let lines = Lines::new(text);
+    let mut reader = quick_xml::NsReader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut elements = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        let before = reader.buffer_position() as usize;
+        let ev = match reader.read_resolved_event() {
+            Ok((_, ev)) => ev,
+            Err(_) => return Ok(Prescan {
+                elements,
+                complete: false,
+            }),
+        };
+        match ev {
+            Event::DocType(_) => {
+                let (line, column) = lines.position(before);
+                out.push(
+                    finding(
+                        "xml.dtd.forbidden",
+                        Severity::Error,
+                        "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).",
+                    )
+                    .at(Location::at(line, column))
+                    .hint("Remove the <!DOCTYPE ...> declaration: CDA documents are validated by XML Schema, and entities are a security risk."),
+                );
+                return Err(Stop::Fail);
+            }
+            Event::Start(_) | Event::Empty(_) => {
+                let (line, column) = lines.position(before);
+                elements.push(ElementPos { line, column });
+                if matches!(ev, Event::Start(_)) {
+                    depth += 1;
+                    if depth > limits.max_depth {
+                        out.push(
+                            finding(
+                                "xml.limit.depth",
+                                Severity::Error,
+                                format!(
+                                    "Le document imbrique plus de {} niveaux d'éléments : limite de sécurité atteinte, document non analysé.",
+                                    limits.max_depth
+                                ),
+                            )
+                            .at(Location::at(line, column))
+                            .hint("Raise --max-depth if this nesting is legitimate."),
+                        );
+                        return Err(Stop::Unchecked);
+                    }
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(Prescan {
+        elements,
+        complete: true,
+    })
+}
+
+/// Read a document safely and find its CDA element, adding `xml.*` findings to `out`.
+pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
+    let stop = |s: Stop| match s {
+        Stop::Fail => Load::Failed,
+        Stop::Unchecked => Load::Unchecked,
+    };
+    if input.bytes.len() as u64 > limits.max_bytes {
+        out.push(size_finding(input.bytes.len() as u64, limits.max_bytes));
+        return Load::Unchecked;
+    }
+    let text = match decode(input.bytes, out) {
+        Ok(t) => t,
+        Err(s) => return stop(s),
+    };
+    let scan = match prescan(&text, limits, out) {
+        Ok(p) => p,
+        Err(s) => return stop(s),
+    };
+    let parsed = ffi::parse(input.bytes, input.name);
+    let Some(doc) = parsed.doc else {
+        for e in parsed.errors.iter().filter(|e| e.level >= 2) {
+            out.push(
+                finding(
+                    &format!("xml.not-well-formed.{}", e.code),
+                    Severity::Error,
+                    format!("Document XML mal formé : {}", e.message),
+                )
+                .at(Location {
+                    xpath: None,
+                    line: Some(e.line).filter(|l| *l > 0),
+                    column: Some(e.column).filter(|c| *c > 0),
+                })
+                .hint("Fix the XML syntax first: no other check can run on a malformed document."),
+            );
+        }
+        if !out.iter().any(|f| f.rule.starts_with("xml.not-well-formed")) {
+            out.push(finding(
+                "xml.not-well-formed.0",
+                Severity::Error,
+                "Document XML mal formé (aucun élément racine lisible).",
+            ));
+        }
+        if parsed.dropped > 0 {
+            out.push(truncated(parsed.dropped));
+        }
+        return Load::Failed;
+    };
+    let Some(root) = doc.root() else {
+        out.push(finding(
+            "xml.not-well-formed.0",
+            Severity::Error,
+            "Document XML sans élément racine.",
+        ));
+        return Load::Failed;
+    };
+    let root_is_cda = root.local_name() == "ClinicalDocument";
+    let mut auto_presentable = false;
+    let cda_addr = if root_is_cda && root.namespace().as_deref() == Some(CDA_NS) {
+        root.addr()
+    } else if root_is_cda {
+        out.push(
+            finding(
+                "xml.root.namespace",
+                Severity::Error,
+                format!(
+                    "L'élément racine ClinicalDocument n'est pas dans l'espace de noms HL7 « {CDA_NS} » (trouvé : « {} »).",
+                    root.namespace().unwrap_or_default()
+                ),
+            )
+            .at(Location { xpath: Some(format!("/{}", root.local_name())), ..Location::at(root.line(), 1) })
+            .hint("Declare xmlns=\"urn:hl7-org:v3\" on ClinicalDocument."),
+        );
+        return Load::Failed;
+    } else if let Some(embedded) = (root.local_name() == "stylesheet"
+        && root.namespace().as_deref() == Some(XSL_NS))
+    .then(|| {
+        doc.elements().into_iter().find(|n| {
+            n.local_name() == "ClinicalDocument" && n.namespace().as_deref() == Some(CDA_NS)
+        })
+    })
+    .flatten()
+    {
+        auto_presentable = true;
+        embedded.addr()
+    } else {
+        out.push(
+            finding(
+                "xml.root.not-cda",
+                Severity::Error,
+                format!(
+                    "L'élément racine est « {} » ({}) : ce n'est pas un document CDA (ClinicalDocument de l'espace de noms {CDA_NS}).",
+                    root.local_name(),
+                    root.namespace().unwrap_or_else(|| "sans espace de noms".into())
+                ),
+            )
+            .at(Location { xpath: Some(format!("/{}", step_name(root))), line: Some(root.line()), column: None })
+            .hint("banc validates HL7 CDA R2 documents; check that the right file was submitted."),
+        );
+        return Load::Failed;
+    };
+    let loaded = Loaded {
+        doc,
+        prescan: scan,
+        cda_addr,
+        ordinals: OnceCell::new(),
+        source: text,
+    };
+    if auto_presentable {
+        out.push(
+            finding(
+                "xml.root.auto-presentable",
+                Severity::Info,
+                "Document CDA auto-présentable : le ClinicalDocument est embarqué dans une feuille de style XSL ; c'est lui qui est validé.",
+            )
+            .at(loaded.locate(loaded.cda())),
+        );
+    }
+    Load::Ready(Box::new(loaded))
+}
+
+pub fn size_finding(size: u64, max: u64) -> Finding {
+    finding(
+        "xml.limit.size",
+        Severity::Error,
+        format!(
+            "Le fichier fait {} octets, au-delà de la limite de {} octets : document non analysé.",
+            size, max
+        ),
+    )
+    .hint("Raise --max-size if such a large document is legitimate.")
+}
+
+pub fn truncated(dropped: usize) -> Finding {
+    finding(
+        "xml.limit.errors",
+        Severity::Info,
+        format!("{dropped} erreurs supplémentaires n'ont pas été conservées (limite de 1000 par document)."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_encoding_is_read_from_the_declaration() {
+        assert_eq!(
+            declared_encoding(b"<?xml version='1.0' encoding = 'ISO-8859-1'?><a/>").as_deref(),
+            Some("ISO-8859-1")
+        );
+        assert_eq!(declared_encoding(b"<?xml version=\"1.0\"?><a/>"), None);
+        assert_eq!(declared_encoding(b"<a/>"), None);
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let l = Lines::new("ab\nééx<");
+        assert_eq!(l.position(0), (1, 1));
+        assert_eq!(l.position(3), (2, 1));
+        // 'x' follows two 2-byte characters.
+        assert_eq!(l.position(7), (2, 3));
+    }
+}

@@ -1,0 +1,198 @@
+//! The `xsd` layer: validation against the kit's CDA schema (`infrastructure/cda/CDA_extended.xsd`).
+//!
+//! Rule ids are `xsd.<libxml2 code>.<constraint>`, e.g. `xsd.1871.element-content`,
+//! `xsd.1840.cvc-enumeration-valid`: the code is libxml2's `xmlParserErrors` value.
+
+use crate::finding::{Finding, Layer, Severity};
+use crate::xml::{self, Loaded, ffi};
+use std::path::{Path, PathBuf};
+
+/// Rule id of the XSD pass as a whole (the JUnit test case of a valid document).
+pub const RULE_SCHEMA: &str = "xsd.schema";
+
+/// libxml2's schema-validity error names, 1801 onwards (`XML_SCHEMAV_*` in xmlerror.h).
+const NAMES: &[&str] = &[
+    "NOROOT",
+    "UNDECLAREDELEM",
+    "NOTTOPLEVEL",
+    "MISSING",
+    "WRONGELEM",
+    "NOTYPE",
+    "NOROLLBACK",
+    "ISABSTRACT",
+    "NOTEMPTY",
+    "ELEMCONT",
+    "HAVEDEFAULT",
+    "NOTNILLABLE",
+    "EXTRACONTENT",
+    "INVALIDATTR",
+    "INVALIDELEM",
+    "NOTDETERMINIST",
+    "CONSTRUCT",
+    "INTERNAL",
+    "NOTSIMPLE",
+    "ATTRUNKNOWN",
+    "ATTRINVALID",
+    "VALUE",
+    "FACET",
+    "CVC_DATATYPE_VALID_1_2_1",
+    "CVC_DATATYPE_VALID_1_2_2",
+    "CVC_DATATYPE_VALID_1_2_3",
+    "CVC_TYPE_3_1_1",
+    "CVC_TYPE_3_1_2",
+    "CVC_FACET_VALID",
+    "CVC_LENGTH_VALID",
+    "CVC_MINLENGTH_VALID",
+    "CVC_MAXLENGTH_VALID",
+    "CVC_MININCLUSIVE_VALID",
+    "CVC_MAXINCLUSIVE_VALID",
+    "CVC_MINEXCLUSIVE_VALID",
+    "CVC_MAXEXCLUSIVE_VALID",
+    "CVC_TOTALDIGITS_VALID",
+    "CVC_FRACTIONDIGITS_VALID",
+    "CVC_PATTERN_VALID",
+    "CVC_ENUMERATION_VALID",
+    "CVC_COMPLEX_TYPE_2_1",
+    "CVC_COMPLEX_TYPE_2_2",
+    "CVC_COMPLEX_TYPE_2_3",
+    "CVC_COMPLEX_TYPE_2_4",
+    "CVC_ELT_1",
+    "CVC_ELT_2",
+    "CVC_ELT_3_1",
+    "CVC_ELT_3_2_1",
+    "CVC_ELT_3_2_2",
+    "CVC_ELT_4_1",
+    "CVC_ELT_4_2",
+    "CVC_ELT_4_3",
+    "CVC_ELT_5_1_1",
+    "CVC_ELT_5_1_2",
+    "CVC_ELT_5_2_1",
+    "CVC_ELT_5_2_2_1",
+    "CVC_ELT_5_2_2_2_1",
+    "CVC_ELT_5_2_2_2_2",
+    "CVC_ELT_6",
+    "CVC_ELT_7",
+    "CVC_ATTRIBUTE_1",
+    "CVC_ATTRIBUTE_2",
+    "CVC_ATTRIBUTE_3",
+    "CVC_ATTRIBUTE_4",
+    "CVC_COMPLEX_TYPE_3_1",
+    "CVC_COMPLEX_TYPE_3_2_1",
+    "CVC_COMPLEX_TYPE_3_2_2",
+    "CVC_COMPLEX_TYPE_4",
+    "CVC_COMPLEX_TYPE_5_1",
+    "CVC_COMPLEX_TYPE_5_2",
+    "ELEMENT_CONTENT",
+    "DOCUMENT_ELEMENT_MISSING",
+    "CVC_COMPLEX_TYPE_1",
+    "CVC_AU",
+    "CVC_TYPE_1",
+    "CVC_TYPE_2",
+    "CVC_IDC",
+    "CVC_WILDCARD",
+    "MISC",
+];
+
+/// `CVC_COMPLEX_TYPE_2_4` → `cvc-complex-type.2.4`; `ELEMENT_CONTENT` → `element-content`.
+fn constraint_slug(code: i32) -> String {
+    let Some(name) = usize::try_from(code - 1801).ok().and_then(|i| NAMES.get(i)) else {
+        return "other".into();
+    };
+    let parts: Vec<&str> = name.split('_').collect();
+    let first_digit = parts
+        .iter()
+        .position(|p| p.chars().all(|c| c.is_ascii_digit()));
+    match first_digit {
+        Some(i) => format!(
+            "{}.{}",
+            parts[..i].join("-").to_lowercase(),
+            parts[i..].join(".")
+        ),
+        None => parts.join("-").to_lowercase(),
+    }
+}
+
+/// French wording of the constraint family, put before libxml2's own (English) detail.
+fn label_fr(code: i32) -> &'static str {
+    match code {
+        1824..=1826 | 1822 => "Valeur invalide pour son type de données",
+        1829..=1838 => "Valeur hors des limites autorisées par le type",
+        1839 => "Valeur non conforme au format (motif) attendu par le type",
+        1840 => "Valeur absente de la liste (énumération) autorisée par le schéma",
+        1841..=1844 | 1871 | 1810 | 1813 | 1873 => {
+            "Contenu non conforme au modèle CDA (élément inattendu, manquant ou mal placé)"
+        }
+        1845 | 1802 => "Élément non déclaré dans le schéma CDA",
+        1866 | 1867 | 1820 | 1814 => "Attribut non autorisé à cet endroit par le schéma CDA",
+        1868 => "Attribut obligatoire absent",
+        1861..=1865 | 1821 => "Attribut invalide",
+        1875 | 1876 | 1827 | 1828 | 1806 => "Type (xsi:type) inconnu ou invalide",
+        1846..=1860 => "Élément non conforme à sa déclaration (nil, abstrait, valeur fixe)",
+        _ => "Non-conformité au schéma CDA",
+    }
+}
+
+/// The compiled CDA schema of a kit, compiled once per run and shared by all threads.
+pub struct XsdValidator {
+    schema: ffi::Schema,
+    pub path: PathBuf,
+}
+
+impl XsdValidator {
+    pub fn compile(path: &Path) -> Result<XsdValidator, String> {
+        match ffi::Schema::compile(path) {
+            Ok(schema) => Ok(XsdValidator {
+                schema,
+                path: path.to_path_buf(),
+            }),
+            Err(errors) => Err(format!(
+                "le schéma {} ne compile pas : {}",
+                path.display(),
+                errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ; ")
+            )),
+        }
+    }
+
+    /// Validate the document's CDA element; every schema error becomes a finding.
+    pub fn validate(&self, doc: &Loaded) -> Vec<Finding> {
+        let (errors, dropped) = self.schema.validate(&doc.doc, doc.cda());
+        let mut out: Vec<Finding> = errors
+            .iter()
+            .filter(|e| e.level >= 2)
+            .map(|e| {
+                Finding::new(
+                    format!("xsd.{}.{}", e.code, constraint_slug(e.code)),
+                    Severity::Error,
+                    Layer::Xsd,
+                    format!("{} : {}", label_fr(e.code), e.message),
+                )
+                .at(doc.locate_addr(e.node, e.line))
+                .spec("HL7 CDA R2 schema, infrastructure/cda/CDA_extended.xsd")
+            })
+            .collect();
+        if dropped > 0 {
+            out.push(xml::truncated(dropped));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_xsd_constraint_names() {
+        assert_eq!(constraint_slug(1844), "cvc-complex-type.2.4");
+        assert_eq!(constraint_slug(1871), "element-content");
+        assert_eq!(constraint_slug(1824), "cvc-datatype-valid.1.2.1");
+        assert_eq!(constraint_slug(1840), "cvc-enumeration-valid");
+        assert_eq!(constraint_slug(1879), "misc");
+        assert_eq!(constraint_slug(42), "other");
+    }
+}
