@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "banc", version, about = "banc d'essai — conformité des documents CDA CI-SIS (CR-BIO) échangés par MSSanté")]
+#[command(
+    name = "banc",
+    version,
+    about = "banc d'essai — conformité des documents CDA CI-SIS (CR-BIO) échangés par MSSanté"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,14 +97,24 @@ fn main() -> ExitCode {
 fn print_profiles() {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(vec!["Profil", "Modèle (templateId)", "Volet du kit", "Description"]);
+        .set_header(vec![
+            "Profil",
+            "Modèle (templateId)",
+            "Volet du kit",
+            "Description",
+        ]);
     for p in profile::all() {
         let model = match (p.template_root, p.template_extension) {
             (Some(r), Some(e)) => format!("{r} ext. {e}"),
             (Some(r), None) => format!("{r} (sans extension)"),
             _ => "-".into(),
         };
-        t.add_row(vec![p.id.to_string(), model, p.volet.unwrap_or("-").to_string(), p.title.to_string()]);
+        t.add_row(vec![
+            p.id.to_string(),
+            model,
+            p.volet.unwrap_or("-").to_string(),
+            p.title.to_string(),
+        ]);
     }
     println!("{t}");
 }
@@ -134,7 +148,11 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     let inputs = pipeline::collect_inputs(&args.paths)?;
     let jobs = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)

@@ -100,11 +100,7 @@ impl Validator {
         let start = Instant::now();
         let mut findings = Vec::new();
         let mut ran = Vec::new();
-        let loaded = match xml::load(
-            xml::Input { name, bytes },
-            &self.opts.limits,
-            &mut findings,
-        ) {
+        let loaded = match xml::load(xml::Input { name, bytes }, &self.opts.limits, &mut findings) {
             Load::Ready(d) => d,
             Load::Failed => return self.finish(name, None, findings, ran, false, start, None),
             Load::Unchecked => return self.finish(name, None, findings, ran, true, start, None),
@@ -152,8 +148,11 @@ impl Validator {
     ) -> DocumentReport {
         // Layer order, then position in the document: stable, deterministic output.
         findings.sort_by(|a, b| {
-            (a.layer, a.location.line, a.location.column)
-                .cmp(&(b.layer, b.location.line, b.location.column))
+            (a.layer, a.location.line, a.location.column).cmp(&(
+                b.layer,
+                b.location.line,
+                b.location.column,
+            ))
         });
         // Every rule that produced a finding is a rule that ran (one JUnit case per id).
         for f in &findings {

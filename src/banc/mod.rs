@@ -426,7 +426,10 @@ fn internal(rule: &Rule, expr: &str) -> Finding {
         "banc.internal.xpath",
         Severity::Error,
         Layer::Banc,
-        format!("Règle {} : expression XPath invalide « {expr} » (défaut de banc, merci de le signaler).", rule.id),
+        format!(
+            "Règle {} : expression XPath invalide « {expr} » (défaut de banc, merci de le signaler).",
+            rule.id
+        ),
     )
 }
 

@@ -12,8 +12,16 @@ pub fn render(report: &RunReport, width: u16) -> String {
     }
     .ok();
     for doc in &report.documents {
-        let errors = doc.findings.iter().filter(|f| f.severity == crate::finding::Severity::Error).count();
-        let warnings = doc.findings.iter().filter(|f| f.severity == crate::finding::Severity::Warning).count();
+        let errors = doc
+            .findings
+            .iter()
+            .filter(|f| f.severity == crate::finding::Severity::Error)
+            .count();
+        let warnings = doc
+            .findings
+            .iter()
+            .filter(|f| f.severity == crate::finding::Severity::Warning)
+            .count();
         writeln!(
             out,
             "\n{:<5} {}  [{}]  {} erreur(s), {} avertissement(s), {:.0} ms",
@@ -41,7 +49,12 @@ pub fn render(report: &RunReport, width: u16) -> String {
                 }
                 loc.push_str(x);
             }
-            t.add_row(vec![f.severity.as_str(), f.rule.as_str(), &loc, f.message.as_str()]);
+            t.add_row(vec![
+                f.severity.as_str(),
+                f.rule.as_str(),
+                &loc,
+                f.message.as_str(),
+            ]);
         }
         writeln!(out, "{t}").ok();
     }

@@ -257,7 +257,9 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let end = head.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&head[..end]).ok()?;
     let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..].trim_start().strip_prefix('=')?;
+    let rest = decl[at + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?;
     let rest = rest.trim_start();
     let quote = rest.chars().next()?;
     if quote != '"' && quote != '\'' {
@@ -370,7 +372,10 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
         && !t.is_ascii()
         && enc != encoding_rs::UTF_8
     {
-        let first = t.char_indices().find(|(_, c)| !c.is_ascii()).map(|(i, _)| i);
+        let first = t
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii())
+            .map(|(i, _)| i);
         let (line, col) = Lines::new(t).position(first.unwrap_or(0));
         out.push(
             finding(
@@ -410,10 +415,12 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
         let before = reader.buffer_position() as usize;
         let ev = match reader.read_resolved_event() {
             Ok((_, ev)) => ev,
-            Err(_) => return Ok(Prescan {
-                elements,
-                complete: false,
-            }),
+            Err(_) => {
+                return Ok(Prescan {
+                    elements,
+                    complete: false,
+                });
+            }
         };
         match ev {
             Event::DocType(_) => {
@@ -497,7 +504,10 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
                 .hint("Fix the XML syntax first: no other check can run on a malformed document."),
             );
         }
-        if !out.iter().any(|f| f.rule.starts_with("xml.not-well-formed")) {
+        if !out
+            .iter()
+            .any(|f| f.rule.starts_with("xml.not-well-formed"))
+        {
             out.push(finding(
                 "xml.not-well-formed.0",
                 Severity::Error,
@@ -598,7 +608,9 @@ pub fn truncated(dropped: usize) -> Finding {
     finding(
         "xml.limit.errors",
         Severity::Info,
-        format!("{dropped} erreurs supplémentaires n'ont pas été conservées (limite de 1000 par document)."),
+        format!(
+            "{dropped} erreurs supplémentaires n'ont pas été conservées (limite de 1000 par document)."
+        ),
     )
 }
 

@@ -1,0 +1,255 @@
+//! The command line as users and CI jobs rely on it: exit codes, formats, parallelism.
+
+mod common;
+use common::*;
+
+/// A small CR-BIO with one defect banc's own rules find (no realmCode) and one warning (no INS).
+fn sample(dir: &std::path::Path, name: &str, realm: bool, ins: bool) -> std::path::PathBuf {
+    let realm = if realm {
+        r#"<realmCode code="FR"/>"#
+    } else {
+        ""
+    };
+    let id = if ins {
+        // 13 digits + key 97 - (n mod 97).
+        let n: u64 = 2_690_435_123_456;
+        format!(
+            r#"<id root="1.2.250.1.213.1.4.10" extension="{n}{:02}"/>"#,
+            97 - n % 97
+        )
+    } else {
+        r#"<id root="1.2.250.1.213.1.4.999" extension="IPP-0042"/>"#.to_string()
+    };
+    let doc = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3">
+  {realm}
+  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+  <templateId root="2.16.840.1.113883.2.8.2.1"/>
+  <templateId root="1.2.250.1.213.1.1.1.1"/>
+  <templateId root="1.3.6.1.4.1.19376.1.3.3"/>
+  <templateId root="1.2.250.1.213.1.1.1.55" extension="2024.01"/>
+  <id root="1.2.250.1.999.1.2.3.4"/>
+  <code code="11502-2" codeSystem="2.16.840.1.113883.6.1" displayName="CR d'examens biologiques"/>
+  <title>Compte rendu de biologie</title>
+  <effectiveTime value="20260314093512+0100"/>
+  <confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>
+  <languageCode code="fr-FR"/>
+  <setId root="1.2.250.1.999.1.2.3"/>
+  <versionNumber value="1"/>
+  <recordTarget><patientRole>{id}<patient><name><family>MARTIN</family></name></patient></patientRole></recordTarget>
+  <author><assignedAuthor><id root="1.2.250.1.71.4.2.1" extension="810001234567"/></assignedAuthor></author>
+  <custodian><assignedCustodian><representedCustodianOrganization><id root="1.2.250.1.71.4.2.2" extension="1350012345"/></representedCustodianOrganization></assignedCustodian></custodian>
+  <component><structuredBody>
+    <component><section><templateId root="1.3.6.1.4.1.19376.1.3.3.2.1"/></section></component>
+    <component><section><templateId root="1.2.250.1.213.1.1.2.243"/></section></component>
+  </structuredBody></component>
+</ClinicalDocument>
+"#
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, doc).unwrap();
+    p
+}
+
+#[test]
+fn exit_status_follows_fail_on() {
+    let d = tempdir("exit");
+    let ok = sample(&d, "ok.xml", true, true);
+    let warn = sample(&d, "warn.xml", true, false);
+    let bad = sample(&d, "bad.xml", false, true);
+    assert_eq!(run(&["validate", ok.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        run(&["validate", warn.to_str().unwrap()]).code,
+        0,
+        "a warning alone passes"
+    );
+    assert_eq!(
+        run(&["validate", "--fail-on", "warning", warn.to_str().unwrap()]).code,
+        1
+    );
+    let r = run(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("banc.header.realm-code"), "{}", r.stdout);
+    assert!(r.stdout.contains("FAIL"));
+    // Warnings become failures only when asked; the verdict follows the same threshold.
+    let (_, v) = validate_json(&["--fail-on", "warning", warn.to_str().unwrap()]);
+    assert_eq!(v["documents"][0]["verdict"], "fail");
+    assert_eq!(rules(&v["documents"][0]), vec!["banc.patient.ins-missing"]);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(run(&["validate"]).code, 2);
+    assert_eq!(run(&["frobnicate"]).code, 2);
+    let r = run(&["validate", "/nonexistent/cr.xml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("introuvable"), "{}", r.stderr);
+    let d = tempdir("usage");
+    let ok = sample(&d, "ok.xml", true, true);
+    let r = run(&["validate", "--profile", "cr-bio-1999", ok.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cr-bio-2024.01"),
+        "lists the known profiles: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn json_contract_fields() {
+    let d = tempdir("json");
+    let bad = sample(&d, "bad.xml", false, true);
+    let (code, v) = validate_json(&[bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(v["banc"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["schema"], "banc.validate/1");
+    assert!(v["kit"].is_null(), "no kit: embedded default");
+    let doc = &v["documents"][0];
+    assert_eq!(doc["path"], bad.to_str().unwrap());
+    assert_eq!(doc["profile"], "cr-bio-2024.01");
+    assert_eq!(doc["verdict"], "fail");
+    let f = &doc["findings"][0];
+    assert_eq!(f["rule"], "banc.header.realm-code");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["layer"], "banc");
+    assert!(f["message"].as_str().unwrap().contains("realmCode"));
+    assert_eq!(f["location"]["xpath"], "/ClinicalDocument");
+    assert_eq!(f["location"]["line"], 2);
+    assert_eq!(f["location"]["column"], 1);
+    assert_eq!(v["summary"]["documents"], 1);
+    assert_eq!(v["summary"]["fail"], 1);
+    assert_eq!(v["summary"]["pass"], 0);
+    assert_eq!(v["summary"]["error"], 0);
+}
+
+#[test]
+fn positional_xpaths_tell_repeated_elements_apart() {
+    let d = tempdir("xpath");
+    let p = sample(&d, "status.xml", true, true);
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        r#"<component><section><templateId root="1.3.6.1.4.1.19376.1.3.3.2.1"/></section></component>"#,
+        r#"<component><section><templateId root="1.3.6.1.4.1.19376.1.3.3.2.1"/>
+      <entry><act><entryRelationship><organizer>
+        <component><observation><templateId root="1.3.6.1.4.1.19376.1.3.1.6"/><code code="2951-2" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="completed"/></observation></component>
+        <component><observation><templateId root="1.3.6.1.4.1.19376.1.3.1.6"/><code code="2823-3" codeSystem="2.16.840.1.113883.6.1"/><statusCode code="active"/></observation></component>
+      </organizer></entryRelationship></act></entry></section></component>"#,
+    );
+    std::fs::write(&p, text).unwrap();
+    let (_, v) = validate_json(&[p.to_str().unwrap()]);
+    let f = v["documents"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "banc.cr-bio.result-status")
+        .expect("the active result is reported")
+        .clone();
+    assert_eq!(
+        f["location"]["xpath"],
+        "/ClinicalDocument/component/structuredBody/component[1]/section/entry/act/entryRelationship/organizer/component[2]/observation"
+    );
+    assert_eq!(f["location"]["line"], 24);
+    assert_eq!(f["location"]["column"], 20);
+}
+
+#[test]
+fn parallel_output_is_deterministic() {
+    let d = tempdir("par");
+    for i in 0..12 {
+        sample(&d, &format!("doc-{i:02}.xml"), i % 3 != 0, i % 4 != 0);
+    }
+    let strip = |mut v: serde_json::Value| {
+        for doc in v["documents"].as_array_mut().unwrap() {
+            doc["duration_ms"] = serde_json::Value::Null;
+        }
+        v
+    };
+    let (c1, a) = validate_json(&["-j", "1", d.to_str().unwrap()]);
+    let (c2, b) = validate_json(&["-j", "4", d.to_str().unwrap()]);
+    assert_eq!(c1, c2);
+    let (a, b) = (strip(a), strip(b));
+    assert_eq!(a, b);
+    let names: Vec<_> = a["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "folder contents in name order");
+    assert_eq!(names.len(), 12);
+}
+
+#[test]
+fn junit_output_validates_against_the_junit_schema() {
+    let d = tempdir("junit");
+    let ok = sample(&d, "ok.xml", true, true);
+    let bad = sample(&d, "bad & <odd>.xml", false, false);
+    let out = d.join("junit.xml");
+    let r = run(&[
+        "validate",
+        "--junit",
+        out.to_str().unwrap(),
+        ok.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1);
+    let xml = std::fs::read(&out).unwrap();
+    let schema = banc::xml::ffi::Schema::compile(&root().join("tests/schemas/junit.xsd"))
+        .expect("schema compiles");
+    let parsed = banc::xml::ffi::parse(&xml, "junit.xml");
+    let doc = parsed.doc.expect("well-formed JUnit XML");
+    let (errors, _) = schema.validate(&doc, doc.root().unwrap());
+    assert!(
+        errors.is_empty(),
+        "{:?}",
+        errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
+    let text = String::from_utf8(xml).unwrap();
+    // One testsuite per document, one testcase per rule that ran; failures carry the findings.
+    assert_eq!(text.matches("<testsuite ").count(), 2);
+    assert!(text.contains(r#"<testcase name="banc.header.realm-code""#));
+    assert!(text.contains(r#"type="banc.header.realm-code""#));
+    assert!(text.contains("bad &amp; &lt;odd&gt;.xml"));
+    // The INS warning does not fail, but is shown.
+    assert!(text.contains("[warning] Aucun identifiant national de santé"));
+}
+
+#[test]
+fn profiles_are_listed_and_can_be_forced() {
+    let r = run(&["profiles"]);
+    assert_eq!(r.code, 0);
+    for id in [
+        "cr-bio-2024.01",
+        "cr-bio-2023.01",
+        "cr-bio-2021.01",
+        "cr-bio-n1",
+        "bio-trod-2024.01",
+        "ldl-ees-2022.01",
+        "ldl-ses-2022.01",
+        "cda",
+    ] {
+        assert!(r.stdout.contains(id), "{id} in {}", r.stdout);
+    }
+    assert!(r.stdout.contains("1.2.250.1.213.1.1.1.55 ext. 2024.01"));
+    let d = tempdir("force");
+    let ok = sample(&d, "ok.xml", true, true);
+    let (_, v) = validate_json(&["--profile", "ldl-ses-2022.01", ok.to_str().unwrap()]);
+    let doc = &v["documents"][0];
+    assert_eq!(doc["profile"], "ldl-ses-2022.01");
+    let r = rules(doc);
+    assert!(r.contains(&"banc.profile.mismatch".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"banc.header.model-template".to_string()),
+        "{r:?}"
+    );
+}

@@ -1,0 +1,243 @@
+//! Hostile and broken inputs: each gives a clear finding or error, never a crash or a hang.
+
+mod common;
+use common::*;
+use std::io::Write;
+
+const CDA_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3">"#;
+
+fn one(path: &std::path::Path) -> (i32, serde_json::Value) {
+    let (code, v) = validate_json(&[path.to_str().unwrap()]);
+    (code, v["documents"][0].clone())
+}
+
+#[test]
+fn external_entity_is_refused_without_being_fetched() {
+    let d = tempdir("xxe");
+    let secret = d.join("secret.txt");
+    std::fs::write(&secret, "TOP-SECRET-CONTENT").unwrap();
+    let doc = d.join("xxe.xml");
+    std::fs::write(
+        &doc,
+        format!(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE ClinicalDocument [\n  <!ENTITY xxe SYSTEM \"file://{}\">\n]>\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>&xxe;</title></ClinicalDocument>\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 1);
+    assert_eq!(d0["verdict"], "fail");
+    assert_eq!(rules(&d0), vec!["xml.dtd.forbidden"]);
+    assert_eq!(d0["findings"][0]["location"]["line"], 2);
+    assert!(
+        !d0.to_string().contains("TOP-SECRET"),
+        "entity content never read"
+    );
+}
+
+#[test]
+fn billion_laughs_is_refused() {
+    let d = tempdir("laughs");
+    let mut dtd = String::from("<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+    for i in 1..=10 {
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        dtd.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    dtd.push_str("]>\n");
+    let doc = d.join("lol.xml");
+    std::fs::write(&doc, format!("<?xml version=\"1.0\"?>\n{dtd}<ClinicalDocument xmlns=\"urn:hl7-org:v3\">&lol10;</ClinicalDocument>")).unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&d0), vec!["xml.dtd.forbidden"]);
+}
+
+#[test]
+fn ten_thousand_deep_nesting_hits_the_depth_limit() {
+    let d = tempdir("deep");
+    let doc = d.join("deep.xml");
+    let mut s = String::from(CDA_HEAD);
+    s.push_str(&"<component>".repeat(10_000));
+    s.push_str(&"</component>".repeat(10_000));
+    s.push_str("</ClinicalDocument>");
+    std::fs::write(&doc, s).unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 2, "could not be checked");
+    assert_eq!(d0["verdict"], "error");
+    assert_eq!(rules(&d0), vec!["xml.limit.depth"]);
+    let f = &d0["findings"][0];
+    assert_eq!(f["location"]["line"], 2);
+    assert!(f["message"].as_str().unwrap().contains("256"));
+}
+
+#[test]
+fn a_200_mb_file_is_refused_before_reading() {
+    let d = tempdir("big");
+    let doc = d.join("big.xml");
+    // Sparse: 200 MB on paper, no disk used.
+    let f = std::fs::File::create(&doc).unwrap();
+    f.set_len(200 * 1024 * 1024).unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 2);
+    assert_eq!(d0["verdict"], "error");
+    assert_eq!(rules(&d0), vec!["xml.limit.size"]);
+    assert!(
+        d0["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("209715200")
+    );
+    // The limit is the user's to raise.
+    let (_, v) = validate_json(&["--max-size", "300000000", doc.to_str().unwrap()]);
+    assert_ne!(rules(&v["documents"][0]), vec!["xml.limit.size"]);
+}
+
+#[test]
+fn a_binary_file_is_not_xml() {
+    let d = tempdir("bin");
+    let doc = d.join("scan.xml");
+    let mut f = std::fs::File::create(&doc).unwrap();
+    f.write_all(b"%PDF-1.4\n\x00\x01\x02\xff\xfe binary \x00")
+        .unwrap();
+    drop(f);
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 2);
+    assert_eq!(d0["verdict"], "error");
+    assert_eq!(rules(&d0), vec!["xml.binary"]);
+}
+
+#[test]
+fn not_well_formed_gives_line_and_column() {
+    let d = tempdir("nwf");
+    let doc = d.join("broken.xml");
+    std::fs::write(
+        &doc,
+        format!("{CDA_HEAD}\n  <title>CR</titre>\n</ClinicalDocument>"),
+    )
+    .unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 1);
+    assert_eq!(d0["verdict"], "fail");
+    let f = &d0["findings"][0];
+    assert_eq!(f["rule"], "xml.not-well-formed.76");
+    assert_eq!(f["location"]["line"], 3);
+    assert!(f["location"]["column"].as_u64().unwrap() > 0);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Document XML mal formé")
+    );
+}
+
+#[test]
+fn encoding_problems_are_named() {
+    let d = tempdir("enc");
+    // ISO-8859-1 bytes under a UTF-8 declaration.
+    let latin = d.join("latin.xml");
+    let mut bytes = format!("{CDA_HEAD}\n<title>Glyc").into_bytes();
+    bytes.push(0xE9);
+    bytes.extend_from_slice(b"mie</title></ClinicalDocument>");
+    std::fs::write(&latin, bytes).unwrap();
+    let (_, d0) = one(&latin);
+    assert_eq!(rules(&d0), vec!["xml.encoding.invalid-utf8"]);
+    assert_eq!(d0["findings"][0]["location"]["line"], 3);
+    assert_eq!(d0["findings"][0]["location"]["column"], 12);
+    // UTF-8 bytes under an ISO-8859-1 declaration.
+    let utf = d.join("utf.xml");
+    std::fs::write(
+        &utf,
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>Glycémie</title></ClinicalDocument>",
+    )
+    .unwrap();
+    let (_, d1) = one(&utf);
+    assert!(
+        rules(&d1).contains(&"xml.encoding.mismatch".to_string()),
+        "{:?}",
+        rules(&d1)
+    );
+    // A declared encoding that does not exist.
+    let unknown = d.join("unknown.xml");
+    std::fs::write(
+        &unknown,
+        "<?xml version=\"1.0\" encoding=\"klingon-8\"?>\n<a/>",
+    )
+    .unwrap();
+    let (_, d2) = one(&unknown);
+    assert_eq!(rules(&d2), vec!["xml.encoding.unknown"]);
+}
+
+#[test]
+fn a_bom_is_reported_as_info_only() {
+    let d = tempdir("bom");
+    let doc = d.join("bom.xml");
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend_from_slice(format!("{CDA_HEAD}</ClinicalDocument>").as_bytes());
+    std::fs::write(&doc, bytes).unwrap();
+    let (_, d0) = one(&doc);
+    let bom: Vec<_> = d0["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "xml.bom.utf8")
+        .collect();
+    assert_eq!(bom.len(), 1);
+    assert_eq!(bom[0]["severity"], "info");
+    assert!(
+        !rules(&d0).iter().any(|r| r.starts_with("xml.")),
+        "{:?}",
+        rules(&d0)
+    );
+}
+
+#[test]
+fn a_non_cda_root_is_named() {
+    let d = tempdir("root");
+    let doc = d.join("meta.xml");
+    std::fs::write(
+        &doc,
+        "<?xml version=\"1.0\"?>\n<SubmitObjectsRequest xmlns=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\"/>",
+    )
+    .unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 1);
+    assert_eq!(rules(&d0), vec!["xml.root.not-cda"]);
+    assert!(
+        d0["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SubmitObjectsRequest")
+    );
+    assert_eq!(d0["profile"], serde_json::Value::Null);
+    // ClinicalDocument outside the HL7 namespace.
+    let nons = d.join("nons.xml");
+    std::fs::write(&nons, "<ClinicalDocument><title/></ClinicalDocument>").unwrap();
+    let (_, d1) = one(&nons);
+    assert_eq!(rules(&d1), vec!["xml.root.namespace"]);
+}
+
+#[test]
+fn empty_and_unreadable_inputs() {
+    let d = tempdir("empty");
+    let doc = d.join("empty.xml");
+    std::fs::write(&doc, "").unwrap();
+    let (code, d0) = one(&doc);
+    assert_eq!(code, 1);
+    assert!(
+        rules(&d0)[0].starts_with("xml.not-well-formed."),
+        "{:?}",
+        rules(&d0)
+    );
+    // A device that never ends is bounded by the size limit.
+    let (code, v) = validate_json(&["--max-size", "1000", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert_eq!(rules(&v["documents"][0]), vec!["xml.limit.size"]);
+}
