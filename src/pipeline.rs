@@ -102,8 +102,8 @@ impl Validator {
         let mut ran = Vec::new();
         let loaded = match xml::load(xml::Input { name, bytes }, &self.opts.limits, &mut findings) {
             Load::Ready(d) => d,
-            Load::Failed => return self.finish(name, None, findings, ran, false, start, None),
-            Load::Unchecked => return self.finish(name, None, findings, ran, true, start, None),
+            Load::Failed => return self.finish(name, None, findings, ran, false, start, bytes),
+            Load::Unchecked => return self.finish(name, None, findings, ran, true, start, bytes),
         };
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             ran.push(engine_run(
@@ -130,9 +130,8 @@ impl Validator {
         let (banc_findings, banc_ran) = crate::banc::run(&loaded, &profile);
         findings.extend(banc_findings);
         ran.extend(banc_ran);
-        let source = Some(loaded.source.clone());
         drop(loaded);
-        self.finish(name, Some(profile.id), findings, ran, false, start, source)
+        self.finish(name, Some(profile.id), findings, ran, false, start, bytes)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -144,7 +143,7 @@ impl Validator {
         mut ran: Vec<RuleRun>,
         unchecked: bool,
         start: Instant,
-        source: Option<String>,
+        source: &[u8],
     ) -> DocumentReport {
         // Layer order, then position in the document: stable, deterministic output.
         findings.sort_by(|a, b| {
@@ -171,10 +170,10 @@ impl Validator {
             path: name.to_string(),
             profile: profile.map(str::to_string),
             verdict,
-            findings,
             rules_run: ran,
             duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-            source,
+            excerpts: crate::report::excerpts(source, &findings),
+            findings,
         }
     }
 }
@@ -195,7 +194,7 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
         rules_run: vec![engine_run(&f.rule, f.layer, &f.message)],
         findings: vec![f],
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-        source: None,
+        excerpts: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod table;
 
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Version of the JSON contract; additions keep it, a breaking change would bump it.
 pub const JSON_SCHEMA: &str = "banc.validate/1";
@@ -31,9 +32,10 @@ pub struct DocumentReport {
     pub rules_run: Vec<RuleRun>,
     /// Wall time spent on this document, in milliseconds.
     pub duration_ms: f64,
-    /// The source text, for excerpts in the HTML report; not serialised.
+    /// Source lines around the findings (line number → text), for excerpts; not serialised.
+    /// Only these lines are kept, so a large batch does not hold every document in memory.
     #[serde(skip)]
-    pub source: Option<String>,
+    pub excerpts: BTreeMap<u32, String>,
 }
 
 /// A rule (or a whole engine pass such as the XSD) that ran on a document.
@@ -53,9 +55,40 @@ impl DocumentReport {
 
     /// The text of source line `line` (1-based), for excerpts.
     pub fn source_line(&self, line: u32) -> Option<&str> {
-        let src = self.source.as_deref()?;
-        src.lines().nth(line.checked_sub(1)? as usize)
+        self.excerpts.get(&line).map(String::as_str)
     }
+}
+
+/// Longest excerpt line kept (a base64 PDF can sit on one line of megabytes).
+const MAX_EXCERPT_CHARS: usize = 10_000;
+
+/// The lines of `source` around each finding's line (one before, one after).
+pub fn excerpts(source: &[u8], findings: &[Finding]) -> BTreeMap<u32, String> {
+    let mut wanted: Vec<u32> = findings
+        .iter()
+        .filter_map(|f| f.location.line)
+        .flat_map(|l| [l.saturating_sub(1), l, l + 1])
+        .filter(|l| *l > 0)
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = BTreeMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let source = source.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(source);
+    let mut next = wanted.iter().peekable();
+    for (i, line) in source.split(|b| *b == b'\n').enumerate() {
+        let n = i as u32 + 1;
+        let Some(&&w) = next.peek() else { break };
+        if n == w {
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim_end_matches('\r');
+            out.insert(n, text.chars().take(MAX_EXCERPT_CHARS).collect());
+            next.next();
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

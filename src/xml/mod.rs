@@ -112,8 +112,6 @@ pub struct Loaded {
     prescan: Prescan,
     cda_addr: usize,
     ordinals: OnceCell<HashMap<usize, usize>>,
-    /// The text of each source line, for report excerpts.
-    pub source: String,
 }
 
 impl Loaded {
@@ -577,7 +575,6 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         prescan: scan,
         cda_addr,
         ordinals: OnceCell::new(),
-        source: text,
     };
     if auto_presentable {
         out.push(
