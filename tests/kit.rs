@@ -129,12 +129,7 @@ fn xsd_verdicts_match_the_reference_on_the_training_set() {
         if got_inv {
             invalid += 1;
             // An XSD error is located: line, column and a positional XPath.
-            let f = d["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|f| f["layer"] == "xsd")
-                .unwrap();
+            let f = first_in_layer(d, "xsd");
             assert!(f["location"]["line"].as_u64().unwrap() > 0, "{name}");
             assert!(f["location"]["column"].as_u64().unwrap() > 0, "{name}");
             assert!(
@@ -162,12 +157,7 @@ fn xsd_error_points_at_the_offending_element() {
     assert_eq!(code, 1);
     let d = &v["documents"][0];
     assert_eq!(d["verdict"], "fail");
-    let f = d["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["layer"] == "xsd")
-        .unwrap();
+    let f = first_in_layer(d, "xsd");
     assert_eq!(f["rule"], "xsd.1871.element-content");
     // The reference (xmllint) reports this error on line 415.
     assert_eq!(f["location"]["line"], 415);

@@ -96,3 +96,13 @@ pub fn all_rules(doc: &serde_json::Value) -> Vec<String> {
         .map(|f| f["rule"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The first finding of a layer in a JSON document (panics when there is none).
+pub fn first_in_layer<'a>(doc: &'a serde_json::Value, layer: &str) -> &'a serde_json::Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["layer"] == layer)
+        .unwrap_or_else(|| panic!("no {layer} finding in {}", doc["path"]))
+}
