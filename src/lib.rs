@@ -10,5 +10,6 @@ pub mod kit;
 pub mod pipeline;
 pub mod profile;
 pub mod report;
+pub mod schematron;
 pub mod xml;
 pub mod xsd;

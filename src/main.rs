@@ -28,6 +28,19 @@ enum Command {
     Validate(ValidateArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
+    /// Outils sur un kit de règles.
+    #[command(subcommand)]
+    Kit(KitCommand),
+}
+
+#[derive(Subcommand)]
+enum KitCommand {
+    /// Charger chaque schématron du kit et lister ses défauts (includes, jeux de valeurs...).
+    Check {
+        /// Kit folder (as for `validate`).
+        #[arg(long, env = "BANC_KIT")]
+        kit: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +97,13 @@ fn main() -> ExitCode {
             print_profiles();
             ExitCode::SUCCESS
         }
+        Command::Kit(KitCommand::Check { kit }) => match kit_check(&kit) {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("banc: {msg}");
+                ExitCode::from(2)
+            }
+        },
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {
@@ -117,6 +137,64 @@ fn print_profiles() {
         ]);
     }
     println!("{t}");
+}
+
+/// Exit 0 when every schematron loads (warnings allowed), 1 when some cannot be used.
+fn kit_check(dir: &std::path::Path) -> Result<ExitCode, String> {
+    let kit = Kit::open(dir).map_err(|e| e.to_string())?;
+    let results = banc::schematron::check_kit(&kit.root);
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(terminal_width())
+        .set_header(vec!["Sévérité", "Défaut", "Fichier", "Détail"]);
+    let (mut ok, mut broken, mut warned) = (0, 0, 0);
+    for (file, r) in &results {
+        let issues: Vec<&banc::schematron::KitIssue> = match r {
+            Ok(s) => {
+                ok += 1;
+                s.issues.iter().collect()
+            }
+            Err(e) => {
+                broken += 1;
+                vec![e]
+            }
+        };
+        for i in issues {
+            if i.severity == Severity::Warning {
+                warned += 1;
+            }
+            let at = if i.line > 0 {
+                format!("{}:{}", i.file, i.line)
+            } else {
+                i.file.clone()
+            };
+            let detail = if &i.file == file {
+                i.message.clone()
+            } else {
+                format!("{} (chargé par {file})", i.message)
+            };
+            t.add_row(vec![
+                i.severity.as_str().to_string(),
+                i.rule.to_string(),
+                at,
+                detail,
+            ]);
+        }
+    }
+    println!("Kit {} ({})", kit.root.display(), kit.fingerprint);
+    if t.row_count() > 0 {
+        println!("{t}");
+    }
+    println!(
+        "{} schématrons : {ok} chargés, {broken} inutilisables ; {warned} avertissements.",
+        results.len()
+    );
+    Ok(if broken > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
