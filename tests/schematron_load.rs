@@ -222,3 +222,41 @@ fn includes_resolve_case_insensitively_and_cycles_stop() {
     let e = schematron::load(&d, &d.join("loop.sch")).unwrap_err();
     assert_eq!(e.rule, "kit.include.unusable");
 }
+
+#[test]
+fn abstract_rules_are_inlined_where_a_rule_extends_them() {
+    let d = tempdir("extends");
+    std::fs::write(
+        d.join("ext.sch"),
+        r#"<schema xmlns="http://purl.oclc.org/dsdl/schematron">
+  <rule abstract="true" id="ANY"><assert test="@nullFlavor or @value">any</assert></rule>
+  <rule abstract="true" id="INT"><extends rule="ANY"/><assert test="number(@value) = round(@value)">int</assert></rule>
+  <pattern id="p"><rule context="cda:x"><let name="v" value="@value"/><extends rule="INT"/><report test="$v = 0">zero</report></rule></pattern>
+  <pattern id="bad"><rule context="cda:y"><extends rule="NOPE"/></rule></pattern>
+</schema>"#,
+    )
+    .unwrap();
+    let s = schematron::load(&d, &d.join("ext.sch")).unwrap();
+    let p = &s.patterns[0];
+    assert_eq!(
+        p.rules.len(),
+        1,
+        "abstract rules are not rules of their own"
+    );
+    let tests: Vec<&str> = p.rules[0].checks.iter().map(|c| c.test.as_str()).collect();
+    assert_eq!(
+        tests,
+        vec![
+            "@nullFlavor or @value",
+            "number(@value) = round(@value)",
+            "$v = 0"
+        ]
+    );
+    assert_eq!(p.rules[0].lets.len(), 1);
+    assert!(s.patterns[1].rules.is_empty());
+    assert!(
+        s.issues
+            .iter()
+            .any(|i| i.rule == "kit.rule.unknown-abstract" && i.message.contains("NOPE"))
+    );
+}

@@ -20,7 +20,8 @@ pub const SCH_NS: &str = "http://purl.oclc.org/dsdl/schematron";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KitIssue {
     /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
-    /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.valueset.missing`.
+    /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
+    /// `kit.valueset.missing`.
     pub rule: &'static str,
     pub severity: Severity,
     /// Kit-relative file where the problem is written.
@@ -65,7 +66,7 @@ pub struct Rule {
     pub context: String,
     pub lets: Vec<Let>,
     pub checks: Vec<Check>,
-    /// An abstract rule (`rule abstract="true"`), only reachable through `extends`.
+    /// The rule's `@id` (abstract rules are inlined where a rule `extends` them).
     pub id: Option<String>,
 }
 
@@ -347,33 +348,103 @@ fn message_of(el: &Element) -> Vec<MessagePart> {
     out
 }
 
-fn rule_of(el: &Element) -> Rule {
-    let checks = el
-        .elements()
-        .filter(|e| e.is(SCH_NS, "assert") || e.is(SCH_NS, "report"))
-        .map(|e| Check {
-            kind: if e.name == "assert" {
-                CheckKind::Assert
-            } else {
-                CheckKind::Report
-            },
-            test: e.attr("test").unwrap_or_default().to_string(),
-            id: e.attr("id").map(str::to_string),
-            role: e.attr("role").map(str::to_string),
-            flag: e.attr("flag").map(str::to_string),
-            message: message_of(e),
-            diagnostics: e
-                .attr("diagnostics")
-                .map(|d| d.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
-        })
-        .collect();
-    Rule {
+fn check_of(e: &Element) -> Check {
+    Check {
+        kind: if e.name == "assert" {
+            CheckKind::Assert
+        } else {
+            CheckKind::Report
+        },
+        test: e.attr("test").unwrap_or_default().to_string(),
+        id: e.attr("id").map(str::to_string),
+        role: e.attr("role").map(str::to_string),
+        flag: e.attr("flag").map(str::to_string),
+        message: message_of(e),
+        diagnostics: e
+            .attr("diagnostics")
+            .map(|d| d.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Abstract rules (`rule abstract="true" id=...`) anywhere in the expanded schema, by id.
+fn abstract_rules<'e>(el: &'e Element, out: &mut HashMap<String, &'e Element>) {
+    for c in el.elements() {
+        if c.is(SCH_NS, "rule") && c.attr("abstract") == Some("true") {
+            if let Some(id) = c.attr("id") {
+                out.insert(id.to_string(), c);
+            }
+        } else {
+            abstract_rules(c, out);
+        }
+    }
+}
+
+/// Lets and checks of a rule in document order, `extends` inlined where it stands.
+fn body_of(
+    el: &Element,
+    abstracts: &HashMap<String, &Element>,
+    depth: u32,
+    lets: &mut Vec<Let>,
+    checks: &mut Vec<Check>,
+) -> Result<(), String> {
+    for c in el.elements() {
+        if c.is(SCH_NS, "let") {
+            lets.push(Let {
+                name: c.attr("name").unwrap_or_default().to_string(),
+                value: c.attr("value").unwrap_or_default().to_string(),
+            });
+        } else if c.is(SCH_NS, "assert") || c.is(SCH_NS, "report") {
+            checks.push(check_of(c));
+        } else if c.is(SCH_NS, "extends") {
+            let id = c.attr("rule").unwrap_or_default();
+            let base = abstracts
+                .get(id)
+                .ok_or_else(|| format!("extends rule=\"{id}\" : règle abstraite absente"))?;
+            if depth > 32 {
+                return Err(format!("extends rule=\"{id}\" : extensions en cycle"));
+            }
+            body_of(base, abstracts, depth + 1, lets, checks)?;
+        }
+    }
+    Ok(())
+}
+
+fn rule_of(el: &Element, abstracts: &HashMap<String, &Element>) -> Result<Rule, String> {
+    let (mut lets, mut checks) = (Vec::new(), Vec::new());
+    body_of(el, abstracts, 0, &mut lets, &mut checks)?;
+    Ok(Rule {
         context: el.attr("context").unwrap_or_default().to_string(),
-        lets: lets_of(el),
+        lets,
         checks,
         id: el.attr("id").map(str::to_string),
-    }
+    })
+}
+
+/// Concrete rules of a pattern; an `extends` that names no abstract rule is a kit defect.
+fn rules_of(
+    pattern: &Element,
+    abstracts: &HashMap<String, &Element>,
+    file: &str,
+    issues: &mut Vec<KitIssue>,
+) -> Vec<Rule> {
+    pattern
+        .elements()
+        .filter(|e| e.is(SCH_NS, "rule") && e.attr("abstract") != Some("true"))
+        .filter_map(|e| match rule_of(e, abstracts) {
+            Ok(r) => Some(r),
+            Err(message) => {
+                issues.push(KitIssue {
+                    rule: "kit.rule.unknown-abstract",
+                    severity: Severity::Error,
+                    file: file.to_string(),
+                    line: e.line,
+                    message,
+                });
+                None
+            }
+        })
+        .collect()
 }
 
 /// Replace `$name` by each parameter's value, longest names first so `$a_b` is not cut at `$a`.
@@ -510,6 +581,8 @@ pub fn load(kit_root: &Path, sch: &Path) -> Result<Schema, KitIssue> {
         .filter(|p| p.attr("abstract") == Some("true"))
         .filter_map(|p| p.attr("id").map(|id| (id, *p)))
         .collect();
+    let mut abstract_rule_map = HashMap::new();
+    abstract_rules(&root, &mut abstract_rule_map);
     let mut patterns = Vec::new();
     for p in &pattern_els {
         if p.attr("abstract") == Some("true") {
@@ -541,18 +614,10 @@ pub fn load(kit_root: &Path, sch: &Path) -> Result<Schema, KitIssue> {
                         )
                     })
                     .collect();
-                let base_rules: Vec<Rule> = abs
-                    .elements()
-                    .filter(|e| e.is(SCH_NS, "rule"))
-                    .map(rule_of)
-                    .collect();
+                let base_rules = rules_of(abs, &abstract_rule_map, &file, &mut loader.issues);
                 instantiate(&base_rules, &params)
             }
-            None => p
-                .elements()
-                .filter(|e| e.is(SCH_NS, "rule"))
-                .map(rule_of)
-                .collect(),
+            None => rules_of(p, &abstract_rule_map, &file, &mut loader.issues),
         };
         patterns.push(Pattern {
             id,
