@@ -245,8 +245,8 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     });
     let report = RunReport::new(validator.kit_stamp(), fail_on, docs);
     match args.format {
-        Format::Table => print!("{}", report::table::render(&report, terminal_width())),
-        Format::Json => println!("{}", report::json::render(&report)),
+        Format::Table => emit(&report::table::render(&report, terminal_width())),
+        Format::Json => emit(&(report::json::render(&report) + "\n")),
     }
     if let Some(path) = &args.junit {
         let xml = report::junit::render(&report)?;
@@ -263,6 +263,13 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Write the report to stdout; a reader that went away (`| head`) is not an error of banc's.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 fn terminal_width() -> u16 {

@@ -54,10 +54,6 @@ impl Validator {
         })
     }
 
-    pub fn options(&self) -> &Options {
-        &self.opts
-    }
-
     /// Read and validate one file; `display` is the path as the user should see it.
     pub fn validate_file(&self, path: &Path, display: &str) -> DocumentReport {
         let start = Instant::now();

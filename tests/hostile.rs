@@ -241,3 +241,52 @@ fn empty_and_unreadable_inputs() {
     assert_eq!(code, 2);
     assert_eq!(rules(&v["documents"][0]), vec!["xml.limit.size"]);
 }
+
+/// A generator that writes the whole document on one line and repeats one defect per result:
+/// positions stay exact and the findings of one rule are bounded.
+#[test]
+fn one_line_documents_with_repeated_defects_stay_exact_and_bounded() {
+    let d = tempdir("oneline");
+    let head = r#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><templateId root="1.2.250.1.213.1.1.1.55" extension="2024.01"/><component><structuredBody><component><section><entry><act><entryRelationship><organizer>"#;
+    let obs = r#"<component><observation><templateId root="1.3.6.1.4.1.19376.1.3.1.6"/><code code="2951-2" codeSystem="2.16.840.1.113883.6.1" displayName="Sodium é"/><statusCode code="active"/></observation></component>"#;
+    let n = 1500;
+    let mut text = String::from(head);
+    text.push_str(&obs.repeat(n));
+    text.push_str("</organizer></entryRelationship></act></entry></section></component></structuredBody></component></ClinicalDocument>");
+    let doc = d.join("oneline.xml");
+    std::fs::write(&doc, &text).unwrap();
+    let (_, v) = validate_json(&[doc.to_str().unwrap()]);
+    let findings = v["documents"][0]["findings"].as_array().unwrap().clone();
+    let status: Vec<_> = findings
+        .iter()
+        .filter(|f| f["rule"] == "banc.cr-bio.result-status")
+        .collect();
+    assert_eq!(status.len(), 1000, "bounded per rule");
+    let limit = findings
+        .iter()
+        .find(|f| f["rule"] == "banc.limit.findings")
+        .expect("the cut is said");
+    assert_eq!(limit["severity"], "info");
+    assert!(
+        limit["message"].as_str().unwrap().starts_with("500 "),
+        "{}",
+        limit["message"]
+    );
+    // The 1000th result: its column counts characters (each result holds one 2-byte 'é').
+    let last = status[999];
+    let obs_chars = obs.chars().count();
+    let offset = head.chars().count() + 999 * obs_chars + "<component>".len();
+    assert_eq!(last["location"]["line"], 1);
+    assert_eq!(
+        last["location"]["column"].as_u64().unwrap() as usize,
+        offset + 1
+    );
+    assert!(
+        last["location"]["xpath"]
+            .as_str()
+            .unwrap()
+            .ends_with("/organizer/component[1000]/observation"),
+        "{}",
+        last["location"]["xpath"]
+    );
+}

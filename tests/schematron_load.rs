@@ -155,16 +155,11 @@ fn structuration_minimale_loads_and_names_its_missing_value_set() {
 #[test]
 fn kit_check_lists_every_defect() {
     let Some(kit) = kit() else { return };
-    let out = banc()
-        .args(["kit", "check", "--kit", kit.to_str().unwrap()])
-        .env("COLUMNS", "1000")
-        .output()
-        .unwrap();
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::new(),
-    };
+    // Wide enough that the table does not wrap file names.
+    let r = run_env(
+        &["kit", "check", "--kit", kit.to_str().unwrap()],
+        &[("COLUMNS", "1000")],
+    );
     assert_eq!(r.code, 1, "one volet is unusable: {}", r.stdout);
     assert!(
         r.stdout.contains("63 chargés, 1 inutilisables"),

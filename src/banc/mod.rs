@@ -392,6 +392,8 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
                 continue;
             }
         };
+        let mut kept = 0usize;
+        let mut dropped = 0usize;
         for node in nodes {
             let failure = match &rule.test {
                 Test::XPath(t) => match xpath.boolean(t, node) {
@@ -405,6 +407,12 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
                 Test::Native(f) => f(&cx, node).map(Some),
             };
             if let Some(detail) = failure {
+                // Bounded like the XSD errors: a broken generator can repeat one defect per entry.
+                if kept == MAX_FINDINGS_PER_RULE {
+                    dropped += 1;
+                    continue;
+                }
+                kept += 1;
                 let message = match detail {
                     Some(d) => format!("{} ({d})", rule.message),
                     None => rule.message.to_string(),
@@ -417,9 +425,23 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
                 );
             }
         }
+        if dropped > 0 {
+            findings.push(Finding::new(
+                "banc.limit.findings",
+                Severity::Info,
+                Layer::Banc,
+                format!(
+                    "{dropped} constats supplémentaires de la règle {} n'ont pas été conservés (limite de {MAX_FINDINGS_PER_RULE} par règle).",
+                    rule.id
+                ),
+            ));
+        }
     }
     (findings, ran)
 }
+
+/// Findings kept per rule and document.
+pub const MAX_FINDINGS_PER_RULE: usize = 1000;
 
 fn internal(rule: &Rule, expr: &str) -> Finding {
     Finding::new(

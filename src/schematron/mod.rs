@@ -320,13 +320,17 @@ impl Loader<'_> {
     }
 }
 
+fn let_of(e: &Element) -> Let {
+    Let {
+        name: e.attr("name").unwrap_or_default().to_string(),
+        value: e.attr("value").unwrap_or_default().to_string(),
+    }
+}
+
 fn lets_of(el: &Element) -> Vec<Let> {
     el.elements()
         .filter(|e| e.is(SCH_NS, "let"))
-        .map(|e| Let {
-            name: e.attr("name").unwrap_or_default().to_string(),
-            value: e.attr("value").unwrap_or_default().to_string(),
-        })
+        .map(let_of)
         .collect()
 }
 
@@ -390,10 +394,7 @@ fn body_of(
 ) -> Result<(), String> {
     for c in el.elements() {
         if c.is(SCH_NS, "let") {
-            lets.push(Let {
-                name: c.attr("name").unwrap_or_default().to_string(),
-                value: c.attr("value").unwrap_or_default().to_string(),
-            });
+            lets.push(let_of(c));
         } else if c.is(SCH_NS, "assert") || c.is(SCH_NS, "report") {
             checks.push(check_of(c));
         } else if c.is(SCH_NS, "extends") {
@@ -543,13 +544,7 @@ pub fn load(kit_root: &Path, sch: &Path) -> Result<Schema, KitIssue> {
     }
     let mut let_els = Vec::new();
     collect(&root, &mut let_els, "let");
-    let lets: Vec<Let> = let_els
-        .iter()
-        .map(|e| Let {
-            name: e.attr("name").unwrap_or_default().into(),
-            value: e.attr("value").unwrap_or_default().into(),
-        })
-        .collect();
+    let lets: Vec<Let> = let_els.iter().map(|e| let_of(e)).collect();
     let mut phase_els = Vec::new();
     collect(&root, &mut phase_els, "phase");
     let phases = phase_els

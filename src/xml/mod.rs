@@ -39,26 +39,41 @@ fn finding(rule: &str, sev: Severity, msg: impl Into<String>) -> Finding {
 }
 
 /// Line starts of a text, to turn byte offsets into 1-based line and column (in characters).
+/// Offsets asked in increasing order (the pre-scan's) continue from the previous answer, so a
+/// whole document on one line costs one pass, not one pass per element.
 struct Lines<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// Last answer: (offset, line index, column).
+    last: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Lines<'a> {
         let mut starts = vec![0];
         starts.extend(memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
-        Lines { text, starts }
+        Lines {
+            text,
+            starts,
+            last: std::cell::Cell::new((0, 0, 0)),
+        }
     }
 
     fn position(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.starts[line];
-        let col = self.text.as_bytes()[start..offset]
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count();
+        let (last_off, last_line, last_col) = self.last.get();
+        let (from, base) = if last_line == line && last_off <= offset {
+            (last_off, last_col)
+        } else {
+            (self.starts[line], 0)
+        };
+        let col = base
+            + self.text.as_bytes()[from..offset]
+                .iter()
+                .filter(|&&b| (b & 0xC0) != 0x80)
+                .count();
+        self.last.set((offset, line, col));
         (line as u32 + 1, col as u32 + 1)
     }
 }
@@ -111,7 +126,12 @@ pub struct Loaded {
     pub doc: ffi::Doc,
     prescan: Prescan,
     cda_addr: usize,
-    ordinals: OnceCell<HashMap<usize, usize>>,
+    index: OnceCell<TreeIndex>,
+}
+
+struct TreeIndex {
+    ordinal: HashMap<usize, usize>,
+    step: Vec<String>,
 }
 
 impl Loaded {
@@ -121,23 +141,65 @@ impl Loaded {
         ffi::Node::from_raw(self.cda_addr as libxml::bindings::xmlNodePtr)
     }
 
-    /// The CDA element is the document root (false for auto-presentable documents).
-    pub fn cda_is_root(&self) -> bool {
-        self.doc.root().map(|r| r.addr()) == Some(self.cda_addr)
+
+    /// Built once per document, on the first location asked: each element's ordinal (document
+    /// order, as the pre-scan counted them) and its XPath step, so locating a finding costs its
+    /// depth, not a scan of its siblings.
+    fn index(&self) -> &TreeIndex {
+        self.index.get_or_init(|| {
+            let elements = self.doc.elements();
+            let ordinal: HashMap<usize, usize> = elements
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.addr(), i))
+                .collect();
+            let mut step = vec![String::new(); elements.len()];
+            for (i, n) in elements.iter().enumerate() {
+                if n.parent().is_none() {
+                    step[i] = step_name(*n);
+                }
+                // Children: count each name, then number those that repeat.
+                let kids = children(*n);
+                let names: Vec<String> = kids.iter().map(|k| step_name(*k)).collect();
+                let mut total: HashMap<&str, usize> = HashMap::new();
+                for name in &names {
+                    *total.entry(name).or_default() += 1;
+                }
+                let mut seen: HashMap<&str, usize> = HashMap::new();
+                for (k, name) in kids.iter().zip(&names) {
+                    let pos = seen.entry(name).or_default();
+                    *pos += 1;
+                    let text = if total[name.as_str()] > 1 {
+                        format!("{name}[{pos}]")
+                    } else {
+                        name.clone()
+                    };
+                    step[ordinal[&k.addr()]] = text;
+                }
+            }
+            TreeIndex { ordinal, step }
+        })
     }
 
     fn ordinal(&self, addr: usize) -> Option<usize> {
-        self.ordinals
-            .get_or_init(|| {
-                self.doc
-                    .elements()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| (n.addr(), i))
-                    .collect()
-            })
-            .get(&addr)
-            .copied()
+        self.index().ordinal.get(&addr).copied()
+    }
+
+    /// Positional XPath of an element: local names for the CDA namespace, `prefix:name`
+    /// otherwise, `[n]` whenever the element has same-named siblings.
+    pub fn xpath_of(&self, node: ffi::Node<'_>) -> String {
+        let idx = self.index();
+        let mut steps = Vec::new();
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            match idx.ordinal.get(&n.addr()) {
+                Some(&i) => steps.push(idx.step[i].as_str()),
+                None => steps.push("?"),
+            }
+            cur = n.parent();
+        }
+        steps.reverse();
+        format!("/{}", steps.join("/"))
     }
 
     /// Location of a node of this document: positional XPath, line and column.
@@ -150,7 +212,7 @@ impl Loaded {
         let Some(element) = element else {
             return Location::default();
         };
-        let mut xpath = xpath_of(element);
+        let mut xpath = self.xpath_of(element);
         if let Some(a) = attr {
             xpath.push_str("/@");
             xpath.push_str(&a);
@@ -188,35 +250,6 @@ impl Loaded {
     }
 }
 
-/// Positional XPath of an element: local names for the CDA namespace, `prefix:name` otherwise,
-/// `[n]` whenever the element has same-named siblings.
-pub fn xpath_of(node: ffi::Node<'_>) -> String {
-    let mut steps = Vec::new();
-    let mut cur = Some(node);
-    while let Some(n) = cur {
-        let name = step_name(n);
-        let (mut pos, mut total) = (0usize, 0usize);
-        if let Some(p) = n.parent() {
-            for sib in children(p) {
-                if same_name(sib, n) {
-                    total += 1;
-                    if sib.addr() == n.addr() {
-                        pos = total;
-                    }
-                }
-            }
-        }
-        if total > 1 {
-            steps.push(format!("{name}[{pos}]"));
-        } else {
-            steps.push(name);
-        }
-        cur = n.parent();
-    }
-    steps.reverse();
-    format!("/{}", steps.join("/"))
-}
-
 fn step_name(n: ffi::Node<'_>) -> String {
     let local = n.local_name();
     match n.namespace().as_deref() {
@@ -226,10 +259,6 @@ fn step_name(n: ffi::Node<'_>) -> String {
             None => format!("*[local-name()='{local}']"),
         },
     }
-}
-
-fn same_name(a: ffi::Node<'_>, b: ffi::Node<'_>) -> bool {
-    a.local_name() == b.local_name() && a.namespace() == b.namespace()
 }
 
 /// Element children of a node.
@@ -574,7 +603,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         doc,
         prescan: scan,
         cda_addr,
-        ordinals: OnceCell::new(),
+        index: OnceCell::new(),
     };
     if auto_presentable {
         out.push(
@@ -632,5 +661,9 @@ mod tests {
         assert_eq!(l.position(3), (2, 1));
         // 'x' follows two 2-byte characters.
         assert_eq!(l.position(7), (2, 3));
+        // Increasing offsets on one line continue from the last answer; going back recounts.
+        assert_eq!(l.position(8), (2, 4));
+        assert_eq!(l.position(5), (2, 2));
+        assert_eq!(l.position(1), (1, 2));
     }
 }

@@ -18,7 +18,16 @@ pub struct Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    let out: Output = banc().args(args).output().expect("banc runs");
+    run_env(args, &[])
+}
+
+/// `run` with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out: Output = banc()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("banc runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
