@@ -141,7 +141,6 @@ impl Loaded {
         ffi::Node::from_raw(self.cda_addr as libxml::bindings::xmlNodePtr)
     }
 
-
     /// Built once per document, on the first location asked: each element's ordinal (document
     /// order, as the pre-scan counted them) and its XPath step, so locating a finding costs its
     /// depth, not a scan of its siblings.
