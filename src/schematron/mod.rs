@@ -8,6 +8,7 @@
 //! Evaluation on documents is not built yet.
 
 pub mod tree;
+pub mod xpath2;
 
 use crate::finding::Severity;
 use std::collections::HashMap;
