@@ -135,6 +135,27 @@ pub struct Finding {
     /// Specification section the rule comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
+    /// The schematron check behind a `schematron` finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schematron: Option<SchematronRef>,
+}
+
+/// Which schematron check produced a finding (JSON `schematron` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchematronRef {
+    /// Path relative to the kit (or as given, for a user's schematron outside it).
+    pub file: String,
+    /// `assert` or `report`.
+    pub kind: &'static str,
+    pub pattern: String,
+    /// The rule context, as written.
+    pub context: String,
+    /// The test after abstract-pattern substitution.
+    pub test: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl Finding {
@@ -152,6 +173,7 @@ impl Finding {
             location: Location::default(),
             hint: None,
             spec: None,
+            schematron: None,
         }
     }
 

@@ -88,6 +88,32 @@ struct ValidateArgs {
     /// Deepest element nesting accepted.
     #[arg(long, default_value_t = Limits::default().max_depth)]
     max_depth: usize,
+    /// Schematron phase for every schematron that declares it (`#ALL`: all patterns of all).
+    #[arg(long)]
+    phase: Option<String>,
+    /// Also run this schematron (after the profile's; repeatable).
+    #[arg(long = "schematron", value_name = "FILE")]
+    schematrons: Vec<PathBuf>,
+    /// Replace a schematron of the profile: NAME (file name or kit path) = FILE (repeatable).
+    #[arg(long = "replace-schematron", value_name = "NAME=FILE", value_parser = parse_replace)]
+    replaced: Vec<(String, PathBuf)>,
+    /// Skip the kit's schematrons (XSD and banc's own rules only).
+    #[arg(long)]
+    no_schematron: bool,
+    /// Write one SVRL file per document and schematron into DIR.
+    #[arg(long, value_name = "DIR")]
+    svrl: Option<PathBuf>,
+}
+
+fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, file) = s
+        .split_once('=')
+        .ok_or_else(|| format!("« {s} » : attendu NOM=FICHIER"))?;
+    let file = PathBuf::from(file);
+    if !file.is_file() {
+        return Err(format!("{} : fichier introuvable", file.display()));
+    }
+    Ok((name.to_string(), file))
 }
 
 fn main() -> ExitCode {
@@ -221,7 +247,19 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         },
         profile: forced,
         fail_on,
+        schematron: banc::schematron::engine::Settings {
+            phase: args.phase.clone(),
+            added: args.schematrons.clone(),
+            replaced: args.replaced.clone(),
+            svrl_dir: args.svrl.clone(),
+        },
+        run_schematrons: !args.no_schematron,
     };
+    for f in &args.schematrons {
+        if !f.is_file() {
+            return Err(format!("{} : fichier introuvable", f.display()));
+        }
+    }
     let validator = Validator::new(kit, opts).map_err(|e| e.to_string())?;
     let inputs = pipeline::collect_inputs(&args.paths)?;
     let jobs = args
@@ -243,7 +281,11 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             .map(|p| validator.validate_file(p, &p.display().to_string()))
             .collect::<Vec<_>>()
     });
-    let report = RunReport::new(validator.kit_stamp(), fail_on, docs);
+    let mut stamp = validator.kit_stamp();
+    if let Some(s) = &mut stamp {
+        s.issues = validator.kit_issues().into_iter().map(Into::into).collect();
+    }
+    let report = RunReport::new(stamp, fail_on, docs);
     match args.format {
         Format::Table => emit(&report::table::render(&report, terminal_width())),
         Format::Json => emit(&(report::json::render(&report) + "\n")),

@@ -5,6 +5,7 @@ use crate::finding::{Finding, Layer, Severity, Verdict};
 use crate::kit::{Kit, KitError};
 use crate::profile::{self, Profile};
 use crate::report::{DocumentReport, KitStamp, RuleRun};
+use crate::schematron::engine::{self, Engine};
 use crate::xml::{self, Limits, Load};
 use crate::xsd::{self, XsdValidator};
 use std::io::Read;
@@ -18,6 +19,10 @@ pub struct Options {
     pub profile: Option<Profile>,
     /// Findings at or above this severity fail a document.
     pub fail_on: Severity,
+    /// Phase, added/replaced schematrons, SVRL output.
+    pub schematron: crate::schematron::engine::Settings,
+    /// Run the kit's schematrons (on by default when a kit is given).
+    pub run_schematrons: bool,
 }
 
 impl Default for Options {
@@ -26,6 +31,8 @@ impl Default for Options {
             limits: Limits::default(),
             profile: None,
             fail_on: Severity::Error,
+            schematron: Default::default(),
+            run_schematrons: true,
         }
     }
 }
@@ -34,6 +41,7 @@ impl Default for Options {
 pub struct Validator {
     kit: Option<Kit>,
     xsd: Option<XsdValidator>,
+    schematron: Option<Engine>,
     opts: Options,
 }
 
@@ -44,13 +52,36 @@ impl Validator {
             Some(k) => Some(XsdValidator::compile(&k.xsd_path()).map_err(KitError)?),
             None => None,
         };
-        Ok(Validator { kit, xsd, opts })
+        let schematron = match &kit {
+            Some(k) if opts.run_schematrons => Some(Engine::new(&k.root, opts.schematron.clone())),
+            _ => None,
+        };
+        Ok(Validator {
+            kit,
+            xsd,
+            schematron,
+            opts,
+        })
+    }
+
+    /// The schematron engine (with a kit).
+    pub fn schematron(&self) -> Option<&Engine> {
+        self.schematron.as_ref()
+    }
+
+    /// Defects of the kit met during the run (case-insensitive includes, repaired value sets...).
+    pub fn kit_issues(&self) -> Vec<crate::schematron::KitIssue> {
+        self.schematron
+            .as_ref()
+            .map(|e| e.issues())
+            .unwrap_or_default()
     }
 
     pub fn kit_stamp(&self) -> Option<KitStamp> {
         self.kit.as_ref().map(|k| KitStamp {
             path: k.root.display().to_string(),
             fingerprint: k.fingerprint.clone(),
+            issues: Vec::new(),
         })
     }
 
@@ -123,6 +154,9 @@ impl Validator {
             }
             findings.extend(errs);
         }
+        if let Some(engine) = &self.schematron {
+            engine.check(name, &loaded, &profile, &mut findings, &mut ran);
+        }
         let (banc_findings, banc_ran) = crate::banc::run(&loaded, &profile);
         findings.extend(banc_findings);
         ran.extend(banc_ran);
@@ -155,6 +189,8 @@ impl Validator {
                 ran.push(engine_run(&f.rule, f.layer, &f.message));
             }
         }
+        // A schematron the kit cannot run leaves the document not fully checked.
+        let unchecked = unchecked || findings.iter().any(|f| f.rule == engine::RULE_UNUSABLE);
         let verdict = if unchecked {
             Verdict::Error
         } else if findings.iter().any(|f| f.severity >= self.opts.fail_on) {

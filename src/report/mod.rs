@@ -17,6 +17,31 @@ pub struct KitStamp {
     pub path: String,
     /// `sha256:<hex>` over the kit's files (see `kit::fingerprint`).
     pub fingerprint: String,
+    /// Defects of the kit met during the run (each once), e.g. a case-insensitive include.
+    pub issues: Vec<KitIssueView>,
+}
+
+/// A kit defect as reported (`kit.*` rule ids, see `schematron::KitIssue`).
+#[derive(Debug, Clone, Serialize)]
+pub struct KitIssueView {
+    pub rule: String,
+    pub severity: Severity,
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+impl From<crate::schematron::KitIssue> for KitIssueView {
+    fn from(i: crate::schematron::KitIssue) -> KitIssueView {
+        KitIssueView {
+            rule: i.rule.to_string(),
+            severity: i.severity,
+            file: i.file,
+            line: (i.line > 0).then_some(i.line),
+            message: i.message,
+        }
+    }
 }
 
 /// One validated document.

@@ -58,6 +58,18 @@ pub fn render(report: &RunReport, width: u16) -> String {
         }
         writeln!(out, "{t}").ok();
     }
+    if let Some(k) = &report.kit
+        && !k.issues.is_empty()
+    {
+        writeln!(out, "\nDéfauts du kit rencontrés ({}) :", k.issues.len()).ok();
+        for i in &k.issues {
+            let at = match i.line {
+                Some(l) => format!("{}:{l}", i.file),
+                None => i.file.clone(),
+            };
+            writeln!(out, "  {} {} {at} — {}", i.severity, i.rule, i.message).ok();
+        }
+    }
     let s = &report.summary;
     writeln!(
         out,

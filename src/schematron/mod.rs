@@ -7,8 +7,11 @@
 //! `let`s. Problems of the kit itself are [`KitIssue`]s (`kit.*`), listed by `banc kit check`.
 //! Evaluation on documents is not built yet.
 
+pub mod engine;
+pub mod eval;
 pub mod tree;
 pub mod xpath2;
+mod shim;
 
 use crate::finding::Severity;
 use std::collections::HashMap;

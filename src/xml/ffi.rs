@@ -12,9 +12,13 @@ use std::sync::Once;
 // The bindings declare the structured-error callback with the Rust ABI, which C cannot call
 // soundly; these declarations use the C ABI for the functions that take one.
 type SError = Option<unsafe extern "C" fn(*mut c_void, *mut b::_xmlError)>;
+type GError = Option<unsafe extern "C" fn(*mut c_void, *const c_char)>;
 #[allow(clashing_extern_declarations)]
 unsafe extern "C" {
     fn xmlSetStructuredErrorFunc(ctx: *mut c_void, handler: SError);
+    // Declared without the variadic tail: the handler ignores the format arguments, and on the
+    // C ABIs banc builds for a callee may ignore trailing arguments it does not read.
+    fn xmlSetGenericErrorFunc(ctx: *mut c_void, handler: GError);
     fn xmlSchemaSetParserStructuredErrors(
         ctxt: *mut b::_xmlSchemaParserCtxt,
         serror: SError,
@@ -88,6 +92,8 @@ unsafe extern "C" fn collect(ctx: *mut c_void, err: *mut b::_xmlError) {
 
 unsafe extern "C" fn discard(_ctx: *mut c_void, _err: *mut b::_xmlError) {}
 
+unsafe extern "C" fn discard_generic(_ctx: *mut c_void, _msg: *const c_char) {}
+
 static INIT: Once = Once::new();
 
 /// libxml2 must be initialised once, from one thread, before any concurrent use.
@@ -98,8 +104,12 @@ pub fn init() {
 
 /// libxml2's error handler is per thread: nothing of libxml2's may reach stderr, every error
 /// is collected where it happens.
-fn quiet_thread() {
-    unsafe { xmlSetStructuredErrorFunc(ptr::null_mut(), Some(discard)) };
+pub(crate) fn quiet_thread() {
+    unsafe {
+        xmlSetStructuredErrorFunc(ptr::null_mut(), Some(discard));
+        // Some XPath run-time messages (an unknown function) only go to the generic handler.
+        xmlSetGenericErrorFunc(ptr::null_mut(), Some(discard_generic));
+    }
 }
 
 /// Parse options: no network, no DTD loading, no entity substitution (entity references stay

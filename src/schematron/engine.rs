@@ -1,0 +1,376 @@
+//! The schematron layer in the pipeline: which schematrons a profile runs, their plans compiled
+//! once per process, findings and SVRL out of each run.
+
+use super::eval::{self, Outcome, Plan};
+use super::{CheckKind, KitIssue};
+use crate::finding::{Finding, Layer, Location, SchematronRef, Severity};
+use crate::profile::Profile;
+use crate::report::RuleRun;
+use crate::xml::Loaded;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Finding id when a schematron of the profile cannot be used at all (kit defect).
+pub const RULE_UNUSABLE: &str = "schematron.unusable";
+/// Runtime errors per schematron and document kept as findings (the rest is counted).
+const MAX_ERRORS: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `--phase`: used by every schematron that declares it (`#ALL` for all); others keep theirs.
+    pub phase: Option<String>,
+    /// `--schematron FILE`: run after the profile's own.
+    pub added: Vec<PathBuf>,
+    /// `--replace-schematron NAME=FILE`: NAME is a profile schematron's file name or kit path.
+    pub replaced: Vec<(String, PathBuf)>,
+    /// `--svrl DIR`: one SVRL file per document and schematron.
+    pub svrl_dir: Option<PathBuf>,
+}
+
+type Slot = Arc<OnceLock<Result<Arc<Plan>, KitIssue>>>;
+
+pub struct Engine {
+    kit_root: PathBuf,
+    settings: Settings,
+    plans: Mutex<HashMap<PathBuf, Slot>>,
+    /// Kit issues met while loading (case-insensitive includes...), reported once per run.
+    issues: Mutex<Vec<KitIssue>>,
+}
+
+impl Engine {
+    pub fn new(kit_root: &Path, settings: Settings) -> Engine {
+        Engine {
+            kit_root: kit_root.to_path_buf(),
+            settings,
+            plans: Mutex::new(HashMap::new()),
+            issues: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The schematron files `profile` runs, in order, with the user's replacements and additions.
+    pub fn files_for(&self, profile: &Profile) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = profile
+            .schematrons
+            .iter()
+            .map(|rel| {
+                let name = Path::new(rel).file_name().map(|n| n.to_string_lossy());
+                self.settings
+                    .replaced
+                    .iter()
+                    .find(|(k, _)| k == rel || Some(k.as_str()) == name.as_deref())
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_else(|| self.kit_root.join(rel))
+            })
+            .collect();
+        out.extend(self.settings.added.iter().cloned());
+        out
+    }
+
+    /// The compiled plan of `sch` (absolute), built on first use and shared by every thread.
+    pub fn plan(&self, sch: &Path) -> Result<Arc<Plan>, KitIssue> {
+        let slot = {
+            let mut m = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(sch.to_path_buf()).or_default().clone()
+        };
+        slot.get_or_init(|| {
+            let schema = super::load(&self.kit_root, sch)?;
+            let phase = match self.settings.phase.as_deref() {
+                Some("#ALL") => Some("#ALL"),
+                Some(p) if schema.phases.iter().any(|ph| ph.id == p) => Some(p),
+                _ => None,
+            };
+            let plan = Plan::build(&self.kit_root, &schema, phase).map_err(|message| KitIssue {
+                rule: "kit.phase.unknown",
+                severity: Severity::Error,
+                file: schema.file.clone(),
+                line: 0,
+                message,
+            })?;
+            let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
+            issues.extend(schema.issues.iter().cloned());
+            issues.extend(plan.issues.iter().cloned());
+            Ok(Arc::new(plan))
+        })
+        .clone()
+    }
+
+    /// Kit issues met so far (loading and value-set repairs), each once.
+    pub fn issues(&self) -> Vec<KitIssue> {
+        let mut v = self
+            .issues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for slot in self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            if let Some(Err(e)) = slot.get() {
+                v.push(e.clone());
+            }
+        }
+        for r in eval::repairs() {
+            v.push(KitIssue {
+                rule: "kit.valueset.fallback",
+                severity: Severity::Warning,
+                file: r.file,
+                line: 0,
+                message: r.message,
+            });
+        }
+        v.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+        v.dedup();
+        v
+    }
+
+    /// Run one schematron on a loaded document (tests, benchmarks, tools).
+    pub fn outcome(&self, sch: &Path, loaded: &Loaded) -> Result<(Arc<Plan>, Outcome), KitIssue> {
+        let plan = self.plan(sch)?;
+        // SAFETY: the document outlives the run and belongs to this thread.
+        let out = unsafe { eval::run(&plan, loaded.doc.raw()) };
+        Ok((plan, out))
+    }
+
+    /// Run the profile's schematrons on a loaded document.
+    pub fn check(
+        &self,
+        doc_name: &str,
+        loaded: &Loaded,
+        profile: &Profile,
+        findings: &mut Vec<Finding>,
+        ran: &mut Vec<RuleRun>,
+    ) {
+        for sch in self.files_for(profile) {
+            let plan = match self.plan(&sch) {
+                Ok(p) => p,
+                Err(issue) => {
+                    findings.push(
+                        Finding::new(
+                            RULE_UNUSABLE,
+                            Severity::Error,
+                            Layer::Schematron,
+                            format!(
+                                "Schématron inutilisable, ses règles n'ont pas été vérifiées : {} \
+                                 ({}{})",
+                                issue.message,
+                                issue.file,
+                                if issue.line > 0 {
+                                    format!(", ligne {}", issue.line)
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        )
+                        .hint(
+                            "The kit cannot run this schematron (see `banc kit check`); the \
+                             document is not fully checked.",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            // SAFETY: the document outlives the run and belongs to this thread.
+            let outcome = unsafe { eval::run(&plan, loaded.doc.raw()) };
+            ran.push(RuleRun {
+                rule: format!("schematron.{}", plan.stem),
+                layer: Layer::Schematron,
+                title: format!(
+                    "Schématron {} (phase {}) : {} règles déclenchées",
+                    plan.file,
+                    plan.phase,
+                    outcome.fired_rules()
+                ),
+            });
+            convert(&plan, &outcome, loaded, findings);
+            if let Some(dir) = &self.settings.svrl_dir
+                && let Err(e) = write_svrl(dir, doc_name, &plan, &outcome, loaded)
+            {
+                findings.push(Finding::new(
+                    "schematron.svrl.write",
+                    Severity::Warning,
+                    Layer::Schematron,
+                    format!("Écriture du SVRL impossible dans {} : {e}", dir.display()),
+                ));
+            }
+        }
+    }
+}
+
+/// `terminologie.sch` is recorded but not counted in the reference's verdict.
+fn is_terminologie(plan: &Plan) -> bool {
+    plan.file.ends_with("terminologie.sch")
+}
+
+/// Location of a node an [`Outcome`] names (the document node is `/`).
+pub fn location(loaded: &Loaded, node: usize) -> Location {
+    if node == loaded.doc.raw() as usize || node == 0 {
+        return Location {
+            xpath: Some("/".into()),
+            line: None,
+            column: None,
+        };
+    }
+    loaded.locate(crate::xml::ffi::Node::from_raw(
+        node as libxml::bindings::xmlNodePtr,
+    ))
+}
+
+fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Finding>) {
+    let terminologie = is_terminologie(plan);
+    for (pi, run) in out.patterns.iter().enumerate() {
+        let pattern = &plan.patterns[pi];
+        for fired in &run.fired {
+            let rule = &pattern.rules[fired.rule];
+            for hit in &fired.hits {
+                let check = &rule.checks[hit.check];
+                let mut severity = check.severity;
+                if terminologie {
+                    severity = severity.min(Severity::Warning);
+                }
+                let mut f = Finding::new(
+                    check.rule_id.clone(),
+                    severity,
+                    Layer::Schematron,
+                    hit.text.clone(),
+                )
+                .at(location(loaded, fired.node));
+                if terminologie {
+                    f = f.hint(
+                        "terminologie.sch: recorded but not counted in the verdict, as the \
+                         reference does (the kit lacks several terminology files).",
+                    );
+                }
+                f.schematron = Some(SchematronRef {
+                    file: plan.file.clone(),
+                    kind: match check.kind {
+                        CheckKind::Assert => "assert",
+                        CheckKind::Report => "report",
+                    },
+                    pattern: pattern.id.clone().unwrap_or_default(),
+                    context: rule.context.clone(),
+                    test: check.test.clone(),
+                    id: check.id.clone(),
+                    role: check.role.clone(),
+                });
+                findings.push(f);
+            }
+        }
+    }
+    for e in out.errors.iter().take(MAX_ERRORS) {
+        let rule = &plan.patterns[e.pattern].rules[e.rule];
+        let mut f = Finding::new(
+            format!("schematron.{}.runtime-error", plan.stem),
+            Severity::Error,
+            Layer::Schematron,
+            format!(
+                "Erreur d'évaluation dans {} (règle « {} ») : {}",
+                plan.file, rule.context, e.message
+            ),
+        )
+        .at(location(loaded, e.node));
+        f = f.hint("The rule could not be evaluated; the reference would stop this schematron.");
+        findings.push(f);
+    }
+    if out.errors.len() > MAX_ERRORS {
+        findings.push(Finding::new(
+            "banc.limit.findings",
+            Severity::Info,
+            Layer::Schematron,
+            format!(
+                "{} autres erreurs d'évaluation de {} non listées",
+                out.errors.len() - MAX_ERRORS,
+                plan.file
+            ),
+        ));
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// File name for a document's SVRL: the document name made safe, then the schematron's stem.
+pub fn svrl_name(doc_name: &str, stem: &str) -> String {
+    let safe: String = doc_name
+        .trim_start_matches("./")
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.{stem}.svrl")
+}
+
+/// Standard SVRL (ISO/IEC 19757-3 annex D) for one document and schematron.
+pub fn svrl(plan: &Plan, out: &Outcome, loaded: &Loaded) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str(&format!(
+        "<svrl:schematron-output xmlns:svrl=\"http://purl.oclc.org/dsdl/svrl\" title=\"{}\" \
+         phase=\"{}\">\n",
+        xml_escape(&plan.file),
+        xml_escape(&plan.phase)
+    ));
+    for (pi, run) in out.patterns.iter().enumerate() {
+        let pattern = &plan.patterns[pi];
+        let id = pattern.id.as_deref().unwrap_or("");
+        s.push_str(&format!(
+            "  <svrl:active-pattern id=\"{0}\" name=\"{0}\"/>\n",
+            xml_escape(id)
+        ));
+        for fired in &run.fired {
+            let rule = &pattern.rules[fired.rule];
+            s.push_str(&format!(
+                "  <svrl:fired-rule context=\"{}\"/>\n",
+                xml_escape(&rule.context)
+            ));
+            let loc = location(loaded, fired.node).xpath.unwrap_or_default();
+            for hit in &fired.hits {
+                let c = &rule.checks[hit.check];
+                let el = match c.kind {
+                    CheckKind::Assert => "failed-assert",
+                    CheckKind::Report => "successful-report",
+                };
+                let mut attrs = format!(
+                    " test=\"{}\" location=\"{}\"",
+                    xml_escape(&c.test),
+                    xml_escape(&loc)
+                );
+                for (k, v) in [("id", &c.id), ("role", &c.role), ("flag", &c.flag)] {
+                    if let Some(v) = v {
+                        attrs.push_str(&format!(" {k}=\"{}\"", xml_escape(v)));
+                    }
+                }
+                s.push_str(&format!(
+                    "  <svrl:{el}{attrs}>\n    <svrl:text>{}</svrl:text>\n  </svrl:{el}>\n",
+                    xml_escape(&hit.text)
+                ));
+            }
+        }
+    }
+    s.push_str("</svrl:schematron-output>\n");
+    s
+}
+
+fn write_svrl(
+    dir: &Path,
+    doc_name: &str,
+    plan: &Plan,
+    out: &Outcome,
+    loaded: &Loaded,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(svrl_name(doc_name, &plan.stem)),
+        svrl(plan, out, loaded),
+    )
+}
