@@ -19,7 +19,7 @@
 //! - `document()`/`doc()` paths resolve from the folder of the `.sch` (the kit compiles the XSLT
 //!   next to it), parsed once per process and shared.
 
-use super::shim as xpath2;
+use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
 use crate::finding::Severity;
 use libxml::bindings as b;
@@ -88,7 +88,188 @@ enum Select {
     /// templateId child with root R (indexed once per document), as `self::*[…]…`. A rule
     /// context of this form otherwise costs a predicate evaluation on every element.
     ByTemplate { root: String, rest: usize },
+    /// Context `[//]q:name[…]…`: evaluated from the elements of that name (indexed once per
+    /// document) as `self::q:name[…]…`, instead of a descent through the whole document per rule.
+    ByName {
+        ns: String,
+        local: String,
+        rest: usize,
+    },
     Unusable,
+}
+
+/// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
+/// name of the first step and the expression to evaluate from each element of that name.
+fn name_candidate(pattern: &str, ns: &[(String, String)]) -> Option<(String, String, String)> {
+    static QNAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
+    });
+    let p = pattern.trim();
+    let p = p.strip_prefix("//").unwrap_or(p);
+    if p.starts_with('/') || pattern_selection(p).contains(" | ") {
+        return None;
+    }
+    let name = QNAME.find(p)?.as_str();
+    let after = &p[name.len()..];
+    if !(after.is_empty() || after.starts_with('[') || after.starts_with('/')) {
+        return None;
+    }
+    if after.starts_with('[') {
+        let first_step = after.split('/').next().unwrap_or("");
+        if first_step.contains("position()")
+            || first_step.contains("last()")
+            || first_step
+                .split('[')
+                .any(|x| x.trim_end_matches(']').trim().parse::<f64>().is_ok())
+        {
+            return None;
+        }
+    }
+    let (uri, local) = match name.split_once(':') {
+        Some((pre, l)) => (ns.iter().find(|(q, _)| q == pre)?.1.clone(), l),
+        None => (String::new(), name),
+    };
+    Some((uri, local.to_string(), format!("self::{name}{after}")))
+}
+
+/// Index of the bracket closing the one opened just before `from` (`(`/`[` balanced, quotes
+/// skipped), scanning forward.
+fn closing(s: &str, from: usize, open: char, close: char) -> Option<usize> {
+    let (mut depth, mut quote) = (1i32, None::<char>);
+    for (i, c) in s[from..].char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, c) if c == open => depth += 1,
+            (None, c) if c == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(from + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Top-level ` and ` in a predicate body: (first conjunct, rest).
+fn split_and(p: &str) -> (&str, Option<&str>) {
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    let b = p.as_bytes();
+    for (i, c) in p.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[') => depth += 1,
+            (None, ')' | ']') => depth -= 1,
+            (None, 'a')
+                if depth == 0
+                    && p[i..].starts_with("and")
+                    && i > 0
+                    && b[i - 1].is_ascii_whitespace()
+                    && b.get(i + 3).is_some_and(|x| x.is_ascii_whitespace() || *x == b'(') =>
+            {
+                return (&p[..i], Some(&p[i + 3..]));
+            }
+            _ => {}
+        }
+    }
+    (p, None)
+}
+
+/// Value-set look-ups `doc(U)//q:name[@attr = V and …]` and `…[text() = V]` with a
+/// context-free V scan the whole value-set file for every code checked; they become
+/// `banc:keyed(doc(U), 'q:name', 'attr' | '#text', V)[…]`, served by a hash index built once
+/// per file. Same nodes, same order: only the scan is gone.
+fn keyed_rewrite(expr: &str) -> String {
+    use std::sync::LazyLock;
+    static CONTEXT_FREE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r#"^(\$[\w.\-]+|'[^']*'|"[^"]*"|string\(\s*\$[\w.\-]+\s*\))$"#)
+            .expect("static regex")
+    });
+    static QNAME: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
+    });
+    let mut out = String::new();
+    let mut rest = expr;
+    'scan: while let Some(i) = rest.find(")//") {
+        // The call whose `)` this is: `doc(` or `document(` opening at its matching `(`.
+        let head = &rest[..i];
+        let mut depth = 0i32;
+        let mut open = None;
+        for (k, c) in head.char_indices().rev() {
+            match c {
+                ')' => depth += 1,
+                '(' if depth == 0 => {
+                    open = Some(k);
+                    break;
+                }
+                '(' => depth -= 1,
+                _ => {}
+            }
+        }
+        let call_start = open.and_then(|k| {
+            let name_start = head[..k]
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '-' || c == ':'))
+                .map(|x| x + 1)
+                .unwrap_or(0);
+            matches!(&head[name_start..k], "doc" | "document" | "banc:doc").then_some(name_start)
+        });
+        let after = &rest[i + 3..];
+        let name = QNAME.find(after).map(|m| m.as_str());
+        let (Some(start), Some(name)) = (call_start, name) else {
+            out.push_str(&rest[..i + 3]);
+            rest = after;
+            continue;
+        };
+        let pred = &after[name.len()..];
+        if !pred.starts_with('[') {
+            out.push_str(&rest[..i + 3]);
+            rest = after;
+            continue;
+        }
+        let Some(close) = closing(pred, 1, '[', ']') else {
+            break 'scan;
+        };
+        let body = &pred[1..close];
+        let (first, more) = split_and(body);
+        let Some((lhs, value)) = first.split_once('=') else {
+            out.push_str(&rest[..i + 3]);
+            rest = after;
+            continue;
+        };
+        let (lhs, value) = (lhs.trim(), value.trim());
+        let key = if lhs == "text()" {
+            "#text".to_string()
+        } else if let Some(a) = lhs.strip_prefix('@')
+            && !a.contains(':')
+            && QNAME.find(a).is_some_and(|m| m.len() == a.len())
+        {
+            a.to_string()
+        } else {
+            String::new()
+        };
+        if key.is_empty() || !CONTEXT_FREE.is_match(value) {
+            out.push_str(&rest[..i + 3]);
+            rest = after;
+            continue;
+        }
+        // `rest[start..=i]` is the whole call, its `)` included.
+        out.push_str(&rest[..start]);
+        out.push_str(&format!(
+            "banc:keyed({}, '{name}', '{key}', {value})",
+            &rest[start..=i]
+        ));
+        if let Some(m) = more {
+            out.push_str(&format!("[{}]", m.trim()));
+        }
+        rest = &pred[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `*[P1]REST` where P1 requires a `hl7:templateId` child with a literal `@root` (first
@@ -250,23 +431,39 @@ struct Builder<'a> {
     exprs: Vec<String>,
     issues: Vec<KitIssue>,
     file: &'a str,
-    cache: HashMap<(String, bool), Option<usize>>,
+    /// Keyed by expression, use, and the rule lets in scope (their types steer translation).
+    cache: HashMap<(String, Kind, String), Option<usize>>,
+    /// Lets visible from the expression being added (schema, phase, pattern, rule).
+    scope: xpath2::Scope,
+    scope_key: String,
+}
+
+/// What an expression is used for: the translation keeps what that use needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Pattern,
+    Value,
+    Test,
+    ValueOf,
 }
 
 impl Builder<'_> {
     /// Translate and check one expression; `None` (and a kit issue) when unusable.
-    fn add(&mut self, src: &str, pattern: bool) -> Option<usize> {
-        let key = (src.to_string(), pattern);
+    fn add(&mut self, src: &str, kind: Kind) -> Option<usize> {
+        let key = (src.to_string(), kind, self.scope_key.clone());
         if let Some(v) = self.cache.get(&key) {
             return *v;
         }
-        let translated = if pattern {
-            xpath2::pattern_to_xpath1(src).map(|p| pattern_selection(&p))
-        } else {
-            xpath2::to_xpath1(src)
+        let sc = &self.scope;
+        let translated = match kind {
+            Kind::Pattern => sc.pattern_to_xpath1(src).map(|p| pattern_selection(&p)),
+            Kind::Value => sc.to_xpath1(src),
+            Kind::Test => sc.test_to_xpath1(src),
+            Kind::ValueOf => sc.value_of_to_xpath1(src),
         };
         let out = match translated {
-            Ok(x) => self.add_raw(x),
+            Ok(x) if kind == Kind::Pattern => self.add_raw(x),
+            Ok(x) => self.add_raw(keyed_rewrite(&x)),
             Err(e) => {
                 self.issue(format!(
                     "expression XPath 2.0 non traduite ({}) : {src}",
@@ -291,14 +488,29 @@ impl Builder<'_> {
     }
 
     /// A rule context: through the templateId index when its form allows, else `//context`.
-    fn add_context(&mut self, src: &str, hl7_prefixes: &[String]) -> Select {
-        if let Ok(x) = xpath2::pattern_to_xpath1(src)
-            && let Some((root, rest)) = template_candidate(&x, hl7_prefixes)
-            && let Some(i) = self.add_raw(rest)
-        {
-            return Select::ByTemplate { root, rest: i };
+    fn add_context(&mut self, src: &str, ns: &[(String, String)]) -> Select {
+        let hl7: Vec<String> = ns
+            .iter()
+            .filter(|(_, u)| u == "urn:hl7-org:v3")
+            .map(|(p, _)| p.clone())
+            .collect();
+        if let Ok(x) = self.scope.pattern_to_xpath1(src) {
+            if let Some((root, rest)) = template_candidate(&x, &hl7)
+                && let Some(i) = self.add_raw(rest)
+            {
+                return Select::ByTemplate { root, rest: i };
+            }
+            if let Some((ns, local, rest)) = name_candidate(&x, ns)
+                && let Some(i) = self.add_raw(rest)
+            {
+                return Select::ByName {
+                    ns,
+                    local,
+                    rest: i,
+                };
+            }
         }
-        match self.add(src, true) {
+        match self.add(src, Kind::Pattern) {
             Some(i) => Select::XPath(i),
             None => Select::Unusable,
         }
@@ -328,6 +540,8 @@ impl Plan {
             issues: Vec::new(),
             file: &schema.file,
             cache: HashMap::new(),
+            scope: xpath2::Scope::new(),
+            scope_key: String::new(),
         };
         let stem = Path::new(&schema.file)
             .file_stem()
@@ -350,33 +564,32 @@ impl Plan {
         {
             globals.push(LetPlan {
                 name: l.name.clone(),
-                expr: bld.add(&l.value, false),
+                expr: bld.add(&l.value, Kind::Value),
             });
+            bld.scope.add_let(&l.name, &l.value);
         }
-        let hl7_prefixes: Vec<String> = schema
-            .ns
-            .iter()
-            .filter(|(_, u)| u == "urn:hl7-org:v3")
-            .map(|(p, _)| p.clone())
-            .collect();
+        let global_scope = bld.scope.clone();
         let mut patterns = Vec::new();
         let mut skipped = 0;
         for pat in active {
             let pid = pat.id.clone().unwrap_or_default();
             let mut rules = Vec::new();
             for r in &pat.rules {
-                let select = bld.add_context(&r.context, &hl7_prefixes);
-                let lets = r
-                    .lets
-                    .iter()
-                    .map(|l| LetPlan {
+                bld.scope = global_scope.clone();
+                bld.scope_key = String::new();
+                let select = bld.add_context(&r.context, &schema.ns);
+                let mut lets = Vec::new();
+                for l in &r.lets {
+                    lets.push(LetPlan {
                         name: l.name.clone(),
-                        expr: bld.add(&l.value, false),
-                    })
-                    .collect();
+                        expr: bld.add(&l.value, Kind::Value),
+                    });
+                    bld.scope.add_let(&l.name, &l.value);
+                    bld.scope_key.push_str(&format!("{}={};", l.name, l.value));
+                }
                 let mut checks = Vec::new();
                 for c in &r.checks {
-                    let test_expr = bld.add(&c.test, false);
+                    let test_expr = bld.add(&c.test, Kind::Test);
                     if test_expr.is_none() || matches!(select, Select::Unusable) {
                         skipped += 1;
                     }
@@ -390,10 +603,12 @@ impl Plan {
                     for p in parts {
                         message.push(match p {
                             MessagePart::Text(t) => Part::Text(t.clone()),
-                            MessagePart::ValueOf(e) => Part::Value(bld.add(e, false)),
-                            MessagePart::Name(None) => Part::Value(bld.add("name(.)", false)),
+                            MessagePart::ValueOf(e) => Part::Value(bld.add(e, Kind::ValueOf)),
+                            MessagePart::Name(None) => {
+                                Part::Value(bld.add("name(.)", Kind::ValueOf))
+                            }
                             MessagePart::Name(Some(e)) => {
-                                Part::Value(bld.add(&format!("name({e})"), false))
+                                Part::Value(bld.add(&format!("name({e})"), Kind::ValueOf))
                             }
                         });
                     }
@@ -501,16 +716,6 @@ impl Drop for Compiled {
     }
 }
 
-thread_local! {
-    pub static PROF: RefCell<HashMap<(String, usize), (f64, usize)>> = RefCell::new(HashMap::new());
-}
-pub fn dump_prof(plan_exprs: impl Fn(&str, usize) -> String) {
-    PROF.with(|p| { let p = p.borrow(); let mut v: Vec<_> = p.iter().collect(); v.sort_by(|a, b| b.1.0.partial_cmp(&a.1.0).unwrap());
-      let tot: f64 = v.iter().map(|x| x.1.0).sum(); eprintln!("total {tot:.3}");
-      let mut per: HashMap<&str, f64> = HashMap::new(); for (k, t) in &v { *per.entry(k.0.as_str()).or_default() += t.0; } eprintln!("{per:?}");
-      for (k, t) in v.iter().take(25) { eprintln!("{:.4}s {:6} {} {}", t.0, t.1, k.0, plan_exprs(&k.0, k.1).chars().take(250).collect::<String>()); } });
-}
-impl Plan { pub fn expr_text(&self, i: usize) -> String { self.exprs[i].clone() } }
 thread_local! {
     static COMPILED: RefCell<HashMap<u64, Rc<Compiled>>> = RefCell::new(HashMap::new());
 }
@@ -846,9 +1051,7 @@ impl State<'_> {
             (*ctx).contextSize = 1;
             (*ctx).proximityPosition = 1;
             b::xmlResetError(&mut (*ctx).lastError);
-            let t0 = std::time::Instant::now();
             let obj = b::xmlXPathCompiledEval(comp, ctx);
-            PROF.with(|p| { let mut p = p.borrow_mut(); let e = p.entry((self.plan.file.clone(), i)).or_insert((0.0, 0)); e.0 += t0.elapsed().as_secs_f64(); e.1 += 1; });
             ((*ctx).node, (*ctx).contextSize, (*ctx).proximityPosition) = saved;
             if obj.is_null() {
                 let msg = if (*ctx).lastError.message.is_null() {
@@ -1210,34 +1413,9 @@ unsafe extern "C" fn f_matches(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     unsafe { free_args(args) };
     let flags = s.get(2).map(String::as_str).unwrap_or("");
     match regex_cached(&s[1], flags) {
-        Ok(rx) => unsafe { push_bool(ctxt, rx.is_match(&s[0])) },
+        Ok(rx) => unsafe { push_bool(ctxt, xpath2::matches(&s[0], &rx)) },
         Err(_) => unsafe { fail(ctxt, XPATH_INVALID_OPERAND) },
     }
-}
-
-/// XPath replacement string (`$N`, `\$`, `\\`) → the regex crate's (`${N}`, `$$`).
-fn replacement(r: &str) -> String {
-    let mut out = String::new();
-    let mut it = r.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '\\' => match it.next() {
-                Some('$') => out.push_str("$$"),
-                Some(o) => out.push(o),
-                None => {}
-            },
-            '$' => {
-                let mut d = String::new();
-                while let Some(x) = it.peek().filter(|x| x.is_ascii_digit()) {
-                    d.push(*x);
-                    it.next();
-                }
-                out.push_str(&format!("${{{d}}}"));
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 unsafe extern "C" fn f_replace(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
@@ -1246,11 +1424,8 @@ unsafe extern "C" fn f_replace(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     let s: Vec<String> = args.iter().map(|a| unsafe { arg_string(*a) }).collect();
     unsafe { free_args(args) };
     let flags = s.get(3).map(String::as_str).unwrap_or("");
-    match regex_cached(&s[1], flags) {
-        Ok(rx) => {
-            let out = rx.replace_all(&s[0], replacement(&s[2]).as_str());
-            unsafe { push_string(ctxt, &out) }
-        }
+    match regex_cached(&s[1], flags).and_then(|rx| xpath2::replace(&s[0], &rx, &s[2])) {
+        Ok(out) => unsafe { push_string(ctxt, &out) },
         Err(_) => unsafe { fail(ctxt, XPATH_INVALID_OPERAND) },
     }
 }
@@ -1265,9 +1440,8 @@ unsafe extern "C" fn f_tokenize(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         s[0].split_ascii_whitespace().map(str::to_string).collect()
     } else {
         let flags = s.get(2).map(String::as_str).unwrap_or("");
-        match regex_cached(&s[1], flags) {
-            Ok(rx) if !s[0].is_empty() => rx.split(&s[0]).map(str::to_string).collect(),
-            Ok(_) => vec![],
+        match regex_cached(&s[1], flags).and_then(|rx| xpath2::tokenize(&s[0], &rx)) {
+            Ok(t) => t,
             Err(_) => {
                 unsafe { fail(ctxt, XPATH_INVALID_OPERAND) };
                 return;
@@ -1356,7 +1530,7 @@ unsafe extern "C" fn f_resolve_qname(ctxt: b::xmlXPathParserContextPtr, n: c_int
         None => (None, value),
     };
     let Some(elem) = elem else {
-        unsafe { fail(ctxt, XPATH_INVALID_OPERAND) };
+        unsafe { push_string(ctxt, "") };
         return;
     };
     let uri = unsafe {
@@ -1379,8 +1553,8 @@ unsafe extern "C" fn f_resolve_qname(ctxt: b::xmlXPathParserContextPtr, n: c_int
         }
     };
     match (prefix, uri) {
-        // An undeclared prefix is an error in XPath 2.0 (FONS0004).
-        (Some(_), None) => unsafe { fail(ctxt, XPATH_INVALID_OPERAND) },
+        // An undeclared prefix is an error in XPath 2.0 (FONS0004): never equal to a QName.
+        (Some(_), None) => unsafe { push_string(ctxt, "") },
         (_, uri) => unsafe { push_string(ctxt, &format!("{{{}}}{local}", uri.unwrap_or_default())) },
     }
 }
@@ -1393,11 +1567,12 @@ unsafe extern "C" fn f_castable(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     let v = unsafe { arg_string(args[0]) };
     let ty = unsafe { arg_string(args[1]) };
     unsafe { free_args(args) };
+    let optional = ty.ends_with('?');
     if empty || many {
-        unsafe { push_bool(ctxt, false) };
+        unsafe { push_bool(ctxt, empty && optional) };
         return;
     }
-    match xpath2::castable(&v, ty.trim_start_matches("xs:")) {
+    match xpath2::castable(&v, ty.trim_start_matches("xs:").trim_end_matches('?')) {
         Ok(ok) => unsafe { push_bool(ctxt, ok) },
         Err(_) => unsafe { fail(ctxt, XPATH_INVALID_OPERAND) },
     }
@@ -1485,6 +1660,278 @@ fn now_iso(date_only: bool) -> String {
     }
 }
 
+/// `banc:number(x)`: XPath 2.0 fn:number.
+unsafe extern "C" fn f_number(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 1, 1);
+    let args = unsafe { pop_args(ctxt, n) };
+    let v = if !is_nodeset(args[0])
+        && unsafe { (*args[0]).type_ } == b::xmlXPathObjectType_XPATH_NUMBER
+    {
+        unsafe { (*args[0]).floatval }
+    } else {
+        xpath2::xs_double(&unsafe { arg_string(args[0]) })
+    };
+    unsafe {
+        free_args(args);
+        b::valuePush(ctxt, b::xmlXPathNewFloat(v))
+    };
+}
+
+unsafe fn set_op(ctxt: b::xmlXPathParserContextPtr, n: c_int, keep_common: bool) {
+    arity!(ctxt, n, 2, 2);
+    let args = unsafe { pop_args(ctxt, n) };
+    let other: std::collections::HashSet<usize> = unsafe { arg_nodes(args[1]) }
+        .into_iter()
+        .map(|p| p as usize)
+        .collect();
+    let kept: Vec<_> = unsafe { arg_nodes(args[0]) }
+        .into_iter()
+        .filter(|p| other.contains(&(*p as usize)) == keep_common)
+        .collect();
+    unsafe {
+        free_args(args);
+        b::valuePush(ctxt, nodeset(&kept))
+    };
+}
+
+unsafe extern "C" fn f_except(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    unsafe { set_op(ctxt, n, false) }
+}
+
+unsafe extern "C" fn f_intersect(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    unsafe { set_op(ctxt, n, true) }
+}
+
+unsafe extern "C" fn f_iri_to_uri(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 1, 1);
+    let args = unsafe { pop_args(ctxt, n) };
+    let s = xpath2::iri_to_uri(&unsafe { arg_string(args[0]) });
+    unsafe {
+        free_args(args);
+        push_string(ctxt, &s)
+    };
+}
+
+unsafe extern "C" fn f_compare_datetime(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 2, 2);
+    let args = unsafe { pop_args(ctxt, n) };
+    let (a, c) = unsafe { (arg_string(args[0]), arg_string(args[1])) };
+    unsafe { free_args(args) };
+    // Values without a timezone: the reference ran in France; banc takes UTC, a documented gap.
+    let v = match xpath2::compare_datetime(&a, &c, 0) {
+        Some(std::cmp::Ordering::Less) => -1.0,
+        Some(std::cmp::Ordering::Equal) => 0.0,
+        Some(std::cmp::Ordering::Greater) => 1.0,
+        None => f64::NAN,
+    };
+    unsafe { b::valuePush(ctxt, b::xmlXPathNewFloat(v)) };
+}
+
+/// `banc:map(s, 'xpath')`: `for $v in s return e` / `s/f(...)`: the expression evaluated from
+/// each node of `s`; nodes kept, other results as text nodes.
+unsafe extern "C" fn f_map(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 2, 2);
+    let st = unsafe { state(ctxt) };
+    let args = unsafe { pop_args(ctxt, n) };
+    let nodes = unsafe { arg_nodes(args[0]) };
+    let expr = unsafe { arg_string(args[1]) };
+    unsafe { free_args(args) };
+    let comp = MAP_EXPRS.with(|m| {
+        *m.borrow_mut().entry(expr.clone()).or_insert_with(|| {
+            let c = CString::new(expr.as_str()).unwrap_or_default();
+            unsafe { b::xmlXPathCompile(c.as_ptr() as *const u8) }
+        })
+    });
+    if comp.is_null() {
+        unsafe { fail(ctxt, b::xmlXPathError_XPATH_EXPR_ERROR) };
+        return;
+    }
+    let mut out = Vec::new();
+    let size = nodes.len() as c_int;
+    for (k, node) in nodes.into_iter().enumerate() {
+        let obj = unsafe {
+            let c = st.ctx;
+            let saved = ((*c).node, (*c).contextSize, (*c).proximityPosition);
+            (*c).node = node;
+            (*c).contextSize = size;
+            (*c).proximityPosition = k as c_int + 1;
+            let o = b::xmlXPathCompiledEval(comp, c);
+            ((*c).node, (*c).contextSize, (*c).proximityPosition) = saved;
+            o
+        };
+        if obj.is_null() {
+            unsafe { fail(ctxt, b::xmlXPathError_XPATH_EXPR_ERROR) };
+            return;
+        }
+        if is_nodeset(obj) {
+            out.extend(unsafe { arg_nodes(obj) });
+        } else {
+            let s = unsafe { object_string(obj, " ") };
+            out.push(st.text_node(&s));
+        }
+        unsafe { b::xmlXPathFreeObject(obj) };
+    }
+    unsafe { b::valuePush(ctxt, nodeset(&out)) };
+}
+
+thread_local! {
+    /// Expressions given to `banc:map` as strings, compiled once per thread (kept for the
+    /// process: they come from the plans, a bounded set).
+    static MAP_EXPRS: RefCell<HashMap<String, b::xmlXPathCompExprPtr>> =
+        RefCell::new(HashMap::new());
+}
+
+type KeyIndex = HashMap<String, Vec<usize>>;
+
+/// Hash indexes of value-set files: (document, namespace, local name, key) → value → elements.
+fn keyed_index(
+    doc: b::xmlDocPtr,
+    ns: &str,
+    local: &str,
+    key: &str,
+) -> std::sync::Arc<KeyIndex> {
+    type Key = (usize, String, String, String);
+    static CACHE: OnceLock<Mutex<HashMap<Key, std::sync::Arc<KeyIndex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let k = (doc as usize, ns.to_string(), local.to_string(), key.to_string());
+    let mut m = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = m.get(&k) {
+        return i.clone();
+    }
+    let mut idx: KeyIndex = HashMap::new();
+    unsafe {
+        let mut stack = vec![b::xmlDocGetRootElement(doc)];
+        while let Some(n) = stack.pop() {
+            if n.is_null() || (*n).type_ != b::xmlElementType_XML_ELEMENT_NODE {
+                continue;
+            }
+            let node_ns = if (*n).ns.is_null() {
+                ""
+            } else {
+                CStr::from_ptr((*(*n).ns).href as *const c_char)
+                    .to_str()
+                    .unwrap_or("")
+            };
+            if node_ns == ns
+                && CStr::from_ptr((*n).name as *const c_char).to_bytes() == local.as_bytes()
+            {
+                if key == "#text" {
+                    let mut c = (*n).children;
+                    while !c.is_null() {
+                        if matches!(
+                            (*c).type_,
+                            b::xmlElementType_XML_TEXT_NODE
+                                | b::xmlElementType_XML_CDATA_SECTION_NODE
+                        ) {
+                            let v = node_string(c);
+                            let list = idx.entry(v).or_default();
+                            if list.last() != Some(&(n as usize)) {
+                                list.push(n as usize);
+                            }
+                        }
+                        c = (*c).next;
+                    }
+                } else {
+                    let a = CString::new(key).unwrap_or_default();
+                    let v = b::xmlGetNoNsProp(n, a.as_ptr() as *const u8);
+                    if !v.is_null() {
+                        let val = CStr::from_ptr(v as *const c_char)
+                            .to_string_lossy()
+                            .into_owned();
+                        free(v as *mut c_void);
+                        idx.entry(val).or_default().push(n as usize);
+                    }
+                }
+            }
+            let mut kids = Vec::new();
+            let mut c = (*n).children;
+            while !c.is_null() {
+                kids.push(c);
+                c = (*c).next;
+            }
+            stack.extend(kids.into_iter().rev());
+        }
+    }
+    let idx = std::sync::Arc::new(idx);
+    m.insert(k, idx.clone());
+    idx
+}
+
+/// `banc:keyed(docs, 'q:name', key, value)`: the elements `q:name` of `docs` whose attribute
+/// `key` (or a text child, key `#text`) equals `value` with XPath `=` semantics.
+unsafe extern "C" fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 4, 4);
+    let args = unsafe { pop_args(ctxt, n) };
+    let docs = unsafe { arg_nodes(args[0]) };
+    let qname = unsafe { arg_string(args[1]) };
+    let key = unsafe { arg_string(args[2]) };
+    let value = args[3];
+    let (prefix, local) = match qname.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, qname.as_str()),
+    };
+    let ns = match prefix {
+        None => String::new(),
+        Some(p) => unsafe {
+            let pc = CString::new(p).unwrap_or_default();
+            let u = b::xmlXPathNsLookup((*ctxt).context, pc.as_ptr() as *const u8);
+            if u.is_null() {
+                free_args(args);
+                fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
+                return;
+            }
+            CStr::from_ptr(u as *const c_char)
+                .to_string_lossy()
+                .into_owned()
+        },
+    };
+    let mut found: Vec<usize> = Vec::new();
+    for d in docs {
+        if unsafe { (*d).type_ } != b::xmlElementType_XML_DOCUMENT_NODE {
+            continue;
+        }
+        let idx = keyed_index(d as b::xmlDocPtr, &ns, local, &key);
+        let t = unsafe { (*value).type_ };
+        if is_nodeset(value) {
+            for v in unsafe { arg_nodes(value) } {
+                if let Some(l) = idx.get(&unsafe { node_string(v) }) {
+                    found.extend(l);
+                }
+            }
+        } else if t == b::xmlXPathObjectType_XPATH_NUMBER {
+            let want = unsafe { (*value).floatval };
+            for (k, l) in idx.iter() {
+                if xpath_number(k) == want {
+                    found.extend(l);
+                }
+            }
+        } else if t == b::xmlXPathObjectType_XPATH_BOOLEAN {
+            // `node = true()` holds for every element that has the key at all.
+            if unsafe { (*value).boolval } != 0 {
+                found.extend(idx.values().flatten());
+            }
+        } else if let Some(l) = idx.get(&unsafe { arg_string(value) }) {
+            found.extend(l);
+        }
+    }
+    unsafe { free_args(args) };
+    found.sort_unstable();
+    found.dedup();
+    let nodes: Vec<b::xmlNodePtr> = found.into_iter().map(|a| a as b::xmlNodePtr).collect();
+    unsafe {
+        let obj = nodeset(&nodes);
+        // Nodes of value-set files only: document order is safe to establish.
+        b::xmlXPathNodeSetSort((*obj).nodesetval);
+        b::valuePush(ctxt, obj)
+    };
+}
+
+/// XPath 1.0 `number()` of a string.
+fn xpath_number(s: &str) -> f64 {
+    let c = CString::new(s).unwrap_or_default();
+    unsafe { b::xmlXPathCastStringToNumber(c.as_ptr() as *const u8) }
+}
+
 type XFn = unsafe extern "C" fn(b::xmlXPathParserContextPtr, c_int);
 
 /// Functions under their plain names (XSLT/XPath 2.0 names the rules call directly) and under
@@ -1500,6 +1947,7 @@ const PLAIN: &[(&str, XFn)] = &[
 ];
 
 const BANC: &[(&str, XFn)] = &[
+    ("keyed", f_keyed),
     ("doc", f_document),
     ("doc-available", f_doc_available),
     ("exists", f_exists),
@@ -1518,6 +1966,12 @@ const BANC: &[(&str, XFn)] = &[
     ("ends-with", f_ends_with),
     ("current-date", f_current_date),
     ("current-dateTime", f_current_datetime),
+    ("number", f_number),
+    ("except", f_except),
+    ("intersect", f_intersect),
+    ("iri-to-uri", f_iri_to_uri),
+    ("compare-dateTime", f_compare_datetime),
+    ("map", f_map),
 ];
 
 /// Names of the extension functions registered in every context (checked against the list the
@@ -1530,38 +1984,55 @@ pub fn registered_functions() -> Vec<String> {
         .collect()
 }
 
-/// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
-unsafe fn template_index(doc: b::xmlDocPtr) -> HashMap<String, Vec<b::xmlNodePtr>> {
-    let mut idx: HashMap<String, Vec<b::xmlNodePtr>> = HashMap::new();
+/// One walk of the document for the rule-context indexes.
+struct DocIndex {
+    /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
+    templates: HashMap<String, Vec<b::xmlNodePtr>>,
+    /// Elements by (namespace, local name), in document order.
+    names: HashMap<(String, String), Vec<b::xmlNodePtr>>,
+}
+
+unsafe fn doc_index(doc: b::xmlDocPtr) -> DocIndex {
+    let mut idx = DocIndex {
+        templates: HashMap::new(),
+        names: HashMap::new(),
+    };
     unsafe {
         let mut stack = vec![b::xmlDocGetRootElement(doc)];
         while let Some(n) = stack.pop() {
             if n.is_null() {
                 continue;
             }
+            let ns = if (*n).ns.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr((*(*n).ns).href as *const c_char)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            let local = CStr::from_ptr((*n).name as *const c_char)
+                .to_string_lossy()
+                .into_owned();
+            if local == "templateId" && ns == "urn:hl7-org:v3" {
+                let parent = (*n).parent;
+                let v = b::xmlGetProp(n, c"root".as_ptr() as *const u8);
+                if !v.is_null() && (*parent).type_ == b::xmlElementType_XML_ELEMENT_NODE {
+                    let root = CStr::from_ptr(v as *const c_char)
+                        .to_string_lossy()
+                        .into_owned();
+                    let list = idx.templates.entry(root).or_default();
+                    if list.last() != Some(&parent) {
+                        list.push(parent);
+                    }
+                }
+                free(v as *mut c_void);
+            }
+            idx.names.entry((ns, local)).or_default().push(n);
             let mut kids = Vec::new();
             let mut c = (*n).children;
             while !c.is_null() {
                 if (*c).type_ == b::xmlElementType_XML_ELEMENT_NODE {
                     kids.push(c);
-                    let ns = (*c).ns;
-                    if !ns.is_null()
-                        && CStr::from_ptr((*c).name as *const c_char).to_bytes() == b"templateId"
-                        && CStr::from_ptr((*ns).href as *const c_char).to_bytes()
-                            == b"urn:hl7-org:v3"
-                    {
-                        let v = b::xmlGetProp(c, c"root".as_ptr() as *const u8);
-                        if !v.is_null() {
-                            let root = CStr::from_ptr(v as *const c_char)
-                                .to_string_lossy()
-                                .into_owned();
-                            free(v as *mut c_void);
-                            let list = idx.entry(root).or_default();
-                            if list.last() != Some(&n) {
-                                list.push(n);
-                            }
-                        }
-                    }
                 }
                 c = (*c).next;
             }
@@ -1616,7 +2087,7 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr) -> Outcome {
         (*ctx).userData = sp;
         b::xmlXPathRegisterVariableLookup(ctx, Some(var_lookup), sp);
     }
-    let templates = unsafe { template_index(doc) };
+    let index = unsafe { doc_index(doc) };
     let mut out = Outcome::default();
     for (pi, pat) in plan.patterns.iter().enumerate() {
         // First rule wins per node: claim nodes rule by rule, then visit in document order.
@@ -1628,7 +2099,15 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr) -> Outcome {
                 Select::XPath(i) => (*i, vec![st.doc_node]),
                 Select::ByTemplate { root, rest } => (
                     *rest,
-                    templates.get(root.as_str()).cloned().unwrap_or_default(),
+                    index.templates.get(root.as_str()).cloned().unwrap_or_default(),
+                ),
+                Select::ByName { ns, local, rest } => (
+                    *rest,
+                    index
+                        .names
+                        .get(&(ns.clone(), local.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
                 ),
             };
             for start in from {
@@ -1756,6 +2235,48 @@ mod tests {
     }
 
     #[test]
+    fn value_set_lookups_use_the_keyed_index() {
+        assert_eq!(
+            keyed_rewrite("document($jdv)//svs:Concept[@code=$c and @codeSystem=$s]"),
+            "banc:keyed(document($jdv), 'svs:Concept', 'code', $c)[@codeSystem=$s]"
+        );
+        assert_eq!(
+            keyed_rewrite(
+                "not(exists(doc(concat($p, $cs,'.rdf') )//skos:notation[text()= string($c)]))"
+            ),
+            "not(exists(banc:keyed(doc(concat($p, $cs,'.rdf') ), 'skos:notation', '#text', string($c))))"
+        );
+        // A value read from the candidate node itself cannot be looked up beforehand.
+        let relative = "document($j)//svs:Concept[@code=@other]";
+        assert_eq!(keyed_rewrite(relative), relative);
+        let plain = "doc('a.xml')//valueSet[1]";
+        assert_eq!(keyed_rewrite(plain), plain);
+        assert_eq!(keyed_rewrite("count(a)//b"), "count(a)//b");
+    }
+
+    #[test]
+    fn named_contexts_use_the_name_index() {
+        let ns = vec![("hl7".to_string(), "urn:hl7-org:v3".to_string())];
+        assert_eq!(
+            name_candidate("//hl7:ClinicalDocument[hl7:typeId]/hl7:code", &ns),
+            Some((
+                "urn:hl7-org:v3".into(),
+                "ClinicalDocument".into(),
+                "self::hl7:ClinicalDocument[hl7:typeId]/hl7:code".into()
+            ))
+        );
+        assert_eq!(
+            name_candidate("hl7:entry", &ns).map(|c| c.2),
+            Some("self::hl7:entry".into())
+        );
+        assert_eq!(name_candidate("hl7:entry[2]", &ns), None);
+        assert_eq!(name_candidate("/hl7:ClinicalDocument", &ns), None);
+        assert_eq!(name_candidate("hl7:a | hl7:b", &ns), None);
+        assert_eq!(name_candidate("x:a", &ns), None);
+        assert_eq!(name_candidate("*[hl7:a]", &ns), None);
+    }
+
+    #[test]
     fn roles_give_severities() {
         assert_eq!(severity_of(None, None), Severity::Error);
         assert_eq!(severity_of(Some("warning"), None), Severity::Warning);
@@ -1763,9 +2284,4 @@ mod tests {
         assert_eq!(severity_of(None, Some("fatal")), Severity::Error);
     }
 
-    #[test]
-    fn xpath_replacements_map_to_regex_crate_syntax() {
-        assert_eq!(replacement("a$1b"), "a${1}b");
-        assert_eq!(replacement(r"\$x"), "$$x");
-    }
 }

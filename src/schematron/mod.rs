@@ -11,7 +11,6 @@ pub mod engine;
 pub mod eval;
 pub mod tree;
 pub mod xpath2;
-mod shim;
 
 use crate::finding::Severity;
 use std::collections::HashMap;

@@ -7,8 +7,16 @@
 //! cannot prove it: a refusal is visible, a silently different verdict is not.
 //!
 //! Design: a small lexer and recursive-descent parser build an AST of the XPath 2.0 grammar; an
-//! emitter walks it with a coarse static type ([`Ty`]) and writes XPath 1.0. Expressions whose
-//! emitted token stream equals the input's come back byte for byte unchanged.
+//! emitter walks it with a coarse static type (boolean, number, string, nodes, emulated atomic
+//! sequence, unknown) and writes XPath 1.0. Expressions whose emitted token stream equals the
+//! input's come back byte for byte unchanged.
+//!
+//! Entry points: [`to_xpath1`] (any expression, value kept: lets), [`test_to_xpath1`] (assert
+//! and report tests: only the effective boolean value is kept), [`value_of_to_xpath1`] (message
+//! `value-of`: XSLT 2.0 joins all items with a space), [`pattern_to_xpath1`] (rule contexts). The
+//! same methods on a [`Scope`] know the type of the `let`s in scope; without it, variables are of
+//! unknown type and a few expressions are refused (`$a >= $b`) or take a safer, slower form
+//! (`empty($v)` → `not(banc:exists($v))`).
 //!
 //! # Sequences of atomic values
 //! XPath 1.0 has none. They are emulated as node-sets of fresh text nodes (one per item, created
@@ -102,18 +110,12 @@ pub const EXTENSION_FUNCTIONS: &[(&str, &str)] = &[
         "castable",
         "castable(x, 'T' | 'T?') -> boolean: exactly one item castable as xs:T (xpath2::castable); empty -> T? only",
     ),
-    (
-        "if",
-        "if(c, a, b) -> a when boolean(c), else b",
-    ),
+    ("if", "if(c, a, b) -> a when boolean(c), else b"),
     (
         "number",
         "number(x) -> number: XPath 2.0 fn:number, xpath2::xs_double of string(x)",
     ),
-    (
-        "except",
-        "except(a, b) -> node-set: nodes of a not in b",
-    ),
+    ("except", "except(a, b) -> node-set: nodes of a not in b"),
     (
         "intersect",
         "intersect(a, b) -> node-set: nodes of a also in b",
@@ -122,22 +124,13 @@ pub const EXTENSION_FUNCTIONS: &[(&str, &str)] = &[
         "map",
         "map(s, 'xpath1') -> node-set: per node of s (as context), result nodes or a text node of its string",
     ),
-    (
-        "lower-case",
-        "lower-case(s) -> string: fn:lower-case",
-    ),
-    (
-        "upper-case",
-        "upper-case(s) -> string: fn:upper-case",
-    ),
+    ("lower-case", "lower-case(s) -> string: fn:lower-case"),
+    ("upper-case", "upper-case(s) -> string: fn:upper-case"),
     (
         "ends-with",
         "ends-with(a, b) -> boolean: fn:ends-with (codepoints)",
     ),
-    (
-        "iri-to-uri",
-        "iri-to-uri(s) -> string: xpath2::iri_to_uri",
-    ),
+    ("iri-to-uri", "iri-to-uri(s) -> string: xpath2::iri_to_uri"),
     (
         "compare-dateTime",
         "compare-dateTime(a, b) -> -1/0/1 per xpath2::compare_datetime, NaN if either is not a dateTime",
@@ -179,28 +172,108 @@ impl std::error::Error for Untranslatable {}
 
 /// Translate an XPath 2.0 expression into XPath 1.0 + banc extension functions, keeping its
 /// value (lets, any expression). Expressions that are already XPath 1.0 with the same meaning
-/// come back unchanged.
+/// come back unchanged. Variables are of unknown type: prefer [`Scope::to_xpath1`].
 pub fn to_xpath1(expr: &str) -> Result<String, Untranslatable> {
-    translate(expr, Mode::Value).map(|(s, _)| s)
+    Scope::default().to_xpath1(expr)
+}
+
+/// Same for an XSLT match pattern (a rule context): patterns are expressions of a restricted
+/// shape, translated the same way (the result is used as an expression selecting the nodes).
+pub fn pattern_to_xpath1(pattern: &str) -> Result<String, Untranslatable> {
+    Scope::default().pattern_to_xpath1(pattern)
 }
 
 /// Translate an assert/report `test`: only its effective boolean value is kept (the result may
 /// be a node-set whose emptiness is the answer), which allows purer XPath 1.0 rewrites of `if`
 /// and `some`. [`to_xpath1`] is also correct for tests.
 pub fn test_to_xpath1(expr: &str) -> Result<String, Untranslatable> {
-    translate(expr, Mode::Test).map(|(s, _)| s)
-}
-
-/// Same for an XSLT match pattern (a rule context): patterns are expressions of a restricted
-/// shape, translated the same way (the result is used as an expression selecting the nodes).
-pub fn pattern_to_xpath1(pattern: &str) -> Result<String, Untranslatable> {
-    translate(pattern, Mode::Value).map(|(s, _)| s)
+    Scope::default().test_to_xpath1(expr)
 }
 
 /// Translate the `select` of a message `value-of`: XSLT 2.0 `xsl:value-of` joins all items with
 /// a space (XPath 1.0 `string()` would keep the first node only).
 pub fn value_of_to_xpath1(expr: &str) -> Result<String, Untranslatable> {
-    translate(expr, Mode::ValueOf).map(|(s, _)| s)
+    Scope::default().value_of_to_xpath1(expr)
+}
+
+/// The `let`s visible where an expression is evaluated (schema, then pattern, then rule lets, in
+/// document order), with the static type of each value. Knowing that `$n` is a number or `$v` a
+/// node-set lets more expressions translate exactly (`$a >= $b`, `empty($v)`).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    vars: std::collections::HashMap<String, Ty>,
+}
+
+impl Scope {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a `let` (a later one with the same name hides the earlier). Its type is the one of
+    /// its translated value; an untranslatable value leaves the variable of unknown type.
+    pub fn add_let(&mut self, name: &str, value: &str) {
+        let ty = self
+            .translate(value, Mode::Value)
+            .map(|(_, _, ty)| ty)
+            .unwrap_or(Ty::Any);
+        self.vars.insert(name.to_string(), ty);
+    }
+
+    pub fn to_xpath1(&self, expr: &str) -> Result<String, Untranslatable> {
+        self.translate(expr, Mode::Value).map(|(s, _, _)| s)
+    }
+
+    pub fn pattern_to_xpath1(&self, pattern: &str) -> Result<String, Untranslatable> {
+        self.translate(pattern, Mode::Value).map(|(s, _, _)| s)
+    }
+
+    pub fn test_to_xpath1(&self, expr: &str) -> Result<String, Untranslatable> {
+        self.translate(expr, Mode::Test).map(|(s, _, _)| s)
+    }
+
+    pub fn value_of_to_xpath1(&self, expr: &str) -> Result<String, Untranslatable> {
+        self.translate(expr, Mode::ValueOf).map(|(s, _, _)| s)
+    }
+
+    /// Translation, with the XPath 1.0 bodies given to `banc:map` as strings (so tests can
+    /// compile them too) and the static type of the result.
+    fn translate(
+        &self,
+        expr: &str,
+        mode: Mode,
+    ) -> Result<(String, Vec<String>, Ty), Untranslatable> {
+        let err = |reason: String| Untranslatable {
+            expr: expr.to_string(),
+            reason,
+        };
+        let (toks, had_comment) = lex(expr).map_err(err)?;
+        let ast = Parser {
+            toks: &toks,
+            pos: 0,
+        }
+        .parse_all()
+        .map_err(err)?;
+        let mut em = Emitter {
+            bodies: Vec::new(),
+            vars: &self.vars,
+        };
+        let out = match mode {
+            Mode::Test => em.emit(&ast, Ctx::Bool),
+            Mode::Value => em.emit(&ast, Ctx::Value),
+            Mode::ValueOf => em.emit(&ast, Ctx::Value).map(|o| match o.ty {
+                Ty::Nodes | Ty::Atoms | Ty::Any => Out {
+                    s: format!("banc:string-join({}, ' ')", o.s),
+                    ty: Ty::Str,
+                },
+                _ => o,
+            }),
+        }
+        .map_err(err)?;
+        // Unchanged when the token streams agree: keep the author's text (spacing, quotes).
+        let same = !had_comment && lex(&out.s).map(|(t, _)| t == toks).unwrap_or(false);
+        let s = if same { expr.trim().to_string() } else { out.s };
+        Ok((s, em.bodies, out.ty))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,32 +285,11 @@ enum Mode {
     ValueOf,
 }
 
-/// Translation, with the XPath 1.0 bodies given to `banc:map` as strings (so tests can compile
-/// them too).
+#[cfg(test)]
 fn translate(expr: &str, mode: Mode) -> Result<(String, Vec<String>), Untranslatable> {
-    let err = |reason: String| Untranslatable {
-        expr: expr.to_string(),
-        reason,
-    };
-    let (toks, had_comment) = lex(expr).map_err(err)?;
-    let ast = Parser { toks: &toks, pos: 0 }.parse_all().map_err(err)?;
-    let mut em = Emitter { bodies: Vec::new() };
-    let out = match mode {
-        Mode::Test => em.emit(&ast, Ctx::Bool),
-        Mode::Value => em.emit(&ast, Ctx::Value),
-        Mode::ValueOf => em.emit(&ast, Ctx::Value).map(|o| match o.ty {
-            Ty::Nodes | Ty::Atoms | Ty::Any => Out {
-                s: format!("banc:string-join({}, ' ')", o.s),
-                ty: Ty::Str,
-            },
-            _ => o,
-        }),
-    }
-    .map_err(err)?;
-    // Unchanged when the token streams agree: keep the author's text (spacing, quotes).
-    let same = !had_comment && lex(&out.s).map(|(t, _)| t == toks).unwrap_or(false);
-    let s = if same { expr.trim().to_string() } else { out.s };
-    Ok((s, em.bodies))
+    Scope::default()
+        .translate(expr, mode)
+        .map(|(s, b, _)| (s, b))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,7 +664,10 @@ impl Parser<'_> {
     fn parse_all(mut self) -> PResult<Expr> {
         let e = self.expr()?;
         if *self.peek() != Tok::Eof {
-            return Err(format!("texte inattendu après l'expression : {:?}", self.peek()));
+            return Err(format!(
+                "texte inattendu après l'expression : {:?}",
+                self.peek()
+            ));
         }
         Ok(e)
     }
@@ -891,13 +946,12 @@ impl Parser<'_> {
             };
             steps.push((desc, self.step()?));
         }
-        if root == Root::None && steps.len() == 1 {
-            if let Step::Expr(_) = &steps[0].1 {
-                let Some((_, Step::Expr(e))) = steps.pop() else {
-                    unreachable!()
-                };
-                return Ok(e);
-            }
+        if root == Root::None
+            && steps.len() == 1
+            && matches!(steps[0].1, Step::Expr(_))
+            && let Some((_, Step::Expr(e))) = steps.pop()
+        {
+            return Ok(e);
         }
         Ok(Expr::Path { root, steps })
     }
@@ -934,9 +988,8 @@ impl Parser<'_> {
             self.bump();
             axis = Some(Axis::Named(n));
         }
-        let is_call = |p: &Self, n: &str| {
-            matches!(p.peek_at(1), Tok::Sym("(")) && !KIND_TESTS.contains(&n)
-        };
+        let is_call =
+            |p: &Self, n: &str| matches!(p.peek_at(1), Tok::Sym("(")) && !KIND_TESTS.contains(&n);
         match self.peek().clone() {
             Tok::Star => {
                 self.bump();
@@ -1196,8 +1249,9 @@ fn out(s: String, ty: Ty) -> PResult<Out> {
     Ok(Out { s, ty })
 }
 
-struct Emitter {
+struct Emitter<'v> {
     bodies: Vec<String>,
+    vars: &'v std::collections::HashMap<String, Ty>,
 }
 
 /// An XPath 1.0 string literal for `s` (1.0 has no escapes: `concat` when both quotes occur).
@@ -1233,7 +1287,7 @@ fn strip_xs(name: &str) -> Option<&str> {
     name.strip_prefix("xs:")
 }
 
-impl Emitter {
+impl Emitter<'_> {
     fn emit(&mut self, e: &Expr, ctx: Ctx) -> PResult<Out> {
         match e {
             Expr::Str(s, q) => out(literal(s, *q), Ty::Str),
@@ -1248,7 +1302,10 @@ impl Emitter {
                     out(n.clone(), Ty::Num)
                 }
             }
-            Expr::Var(v) => out(format!("${v}"), Ty::Any),
+            Expr::Var(v) => out(
+                format!("${v}"),
+                self.vars.get(v).copied().unwrap_or(Ty::Any),
+            ),
             Expr::Dot => out(".".into(), Ty::Nodes),
             Expr::Paren(x) => {
                 let o = self.emit(x, ctx)?;
@@ -1279,7 +1336,10 @@ impl Emitter {
                 if ctx == Ctx::Bool {
                     let ts = self.bool_value(t)?;
                     let fs = self.bool_value(f)?;
-                    return out(format!("(({cs} and {ts}) or (not({cs}) and {fs}))"), Ty::Bool);
+                    return out(
+                        format!("(({cs} and {ts}) or (not({cs}) and {fs}))"),
+                        Ty::Bool,
+                    );
                 }
                 let to = self.emit(t, Ctx::Value)?;
                 let fo = self.emit(f, Ctx::Value)?;
@@ -1333,7 +1393,7 @@ impl Emitter {
                 }
                 out(s, base.ty)
             }
-            Expr::Call(name, args) => self.call(name, args, ctx),
+            Expr::Call(name, args) => self.call(name, args),
         }
     }
 
@@ -1374,7 +1434,9 @@ impl Emitter {
         let o = self.emit(e, Ctx::Bool)?;
         match o.ty {
             Ty::Bool => Ok(o.s),
-            Ty::Atoms => Err("valeur booléenne effective d'une séquence de valeurs atomiques".into()),
+            Ty::Atoms => {
+                Err("valeur booléenne effective d'une séquence de valeurs atomiques".into())
+            }
             _ => Ok(format!("boolean({})", o.s)),
         }
     }
@@ -1394,7 +1456,10 @@ impl Emitter {
             return Err("for/étape finale produisant des nœuds (ordre et doublons)".into());
         }
         self.bodies.push(b.s.clone());
-        out(format!("banc:map({src}, {})", literal(&b.s, '"')), Ty::Atoms)
+        out(
+            format!("banc:map({src}, {})", literal(&b.s, '"')),
+            Ty::Atoms,
+        )
     }
 
     fn seq(&mut self, items: &[Expr], ctx: Ctx) -> PResult<Out> {
@@ -1490,7 +1555,14 @@ impl Emitter {
     }
 
     /// General (`value == false`) or value comparison; `op` is the XPath 1.0 operator.
-    fn compare(&mut self, op: &'static str, value: bool, a: &Expr, b: &Expr, ctx: Ctx) -> PResult<Out> {
+    fn compare(
+        &mut self,
+        op: &'static str,
+        value: bool,
+        a: &Expr,
+        b: &Expr,
+        ctx: Ctx,
+    ) -> PResult<Out> {
         let relational = matches!(op, "<" | "<=" | ">" | ">=");
         // xs:dateTime(x) OP xs:dateTime(y): timeline comparison.
         if let (Expr::Call(fa, xa), Expr::Call(fb, xb)) = (a, b)
@@ -1523,7 +1595,11 @@ impl Emitter {
                     let mut parts = Vec::new();
                     for it in items {
                         let lit = Expr::Paren(Box::new(it.clone()));
-                        let (l, r) = if seq_left { (&lit, other) } else { (other, &lit) };
+                        let (l, r) = if seq_left {
+                            (&lit, other)
+                        } else {
+                            (other, &lit)
+                        };
                         parts.push(self.compare(op, false, l, r, Ctx::Value)?.s);
                     }
                     return out(format!("({})", parts.join(" or ")), Ty::Bool);
@@ -1536,7 +1612,9 @@ impl Emitter {
         if lt == Ty::Bool || rt == Ty::Bool {
             let other = if lt == Ty::Bool { rt } else { lt };
             if !matches!(other, Ty::Bool | Ty::Num) {
-                return Err("comparaison d'un booléen (XPath 1.0 convertirait l'autre opérande)".into());
+                return Err(
+                    "comparaison d'un booléen (XPath 1.0 convertirait l'autre opérande)".into(),
+                );
             }
         }
         if relational && lt != Ty::Num && rt != Ty::Num {
@@ -1552,7 +1630,11 @@ impl Emitter {
             if uses_focus(num_expr) {
                 return Err("comparaison nœuds/nombre dont le nombre dépend du contexte".into());
             }
-            let (ns, num) = if lt == Ty::Nodes { (&l.s, &r.s) } else { (&r.s, &l.s) };
+            let (ns, num) = if lt == Ty::Nodes {
+                (&l.s, &r.s)
+            } else {
+                (&r.s, &l.s)
+            };
             let cond = if lt == Ty::Nodes {
                 format!("banc:number(.) {op} {num}")
             } else {
@@ -1637,7 +1719,10 @@ impl Emitter {
                 }
                 Step::Expr(x) => {
                     // XPath 2.0 only: an expression as a later step.
-                    let mut probe = Emitter { bodies: Vec::new() };
+                    let mut probe = Emitter {
+                        bodies: Vec::new(),
+                        vars: self.vars,
+                    };
                     let o = probe.emit(x, Ctx::Value)?;
                     if matches!(o.ty, Ty::Nodes) {
                         // `a/(b | c)`: distribute over the union members.
@@ -1710,7 +1795,7 @@ impl Emitter {
         Ok(s)
     }
 
-    fn call(&mut self, name: &str, args: &[Expr], ctx: Ctx) -> PResult<Out> {
+    fn call(&mut self, name: &str, args: &[Expr]) -> PResult<Out> {
         let n = args.len();
         let arity = |ok: bool| -> PResult<()> {
             if ok {
@@ -1755,7 +1840,6 @@ impl Emitter {
                         format!("not(banc:exists({}))", o.s),
                     ),
                 };
-                let _ = ctx;
                 out(if name == "exists" { pos } else { neg }, Ty::Bool)
             }
             "count" => {
@@ -1871,7 +1955,9 @@ impl Emitter {
             "local-name-from-QName" | "namespace-uri-from-QName" => {
                 arity(n == 1)?;
                 if !matches!(&args[0], Expr::Call(f, _) if f == "resolve-QName" || f == "QName") {
-                    return Err(format!("{name}() d'autre chose que resolve-QName()/QName()"));
+                    return Err(format!(
+                        "{name}() d'autre chose que resolve-QName()/QName()"
+                    ));
                 }
                 let o = self.emit(&args[0], Ctx::Value)?;
                 // `{uri}local`: the local name has no `}`; a namespace URI with `}` is not met.
@@ -2069,7 +2155,9 @@ fn regex_escape(cs: &[char], p: usize, in_class: bool) -> Result<(String, usize)
                 "Sc", "Sk", "So", "C", "Cc", "Cf", "Co", "Cn",
             ];
             if !CATS.contains(&name.as_str()) {
-                return Err(format!("propriété Unicode \\p{{{name}}} non prise en charge"));
+                return Err(format!(
+                    "propriété Unicode \\p{{{name}}} non prise en charge"
+                ));
             }
             return Ok((format!("\\{c}{{{name}}}"), p + 4 + end));
         }
@@ -2143,7 +2231,8 @@ fn regex_class(cs: &[char], p: usize, x: bool) -> Result<(String, usize), String
             }
             _ => {
                 let (a, nq) = single(q)?.ok_or("classe invalide")?;
-                if cs.get(nq) == Some(&'-') && cs.get(nq + 1).is_some_and(|&c| c != ']' && c != '[') {
+                if cs.get(nq) == Some(&'-') && cs.get(nq + 1).is_some_and(|&c| c != ']' && c != '[')
+                {
                     let (b, nq2) = single(nq + 1)?.ok_or("borne d'intervalle invalide")?;
                     if b < a {
                         return Err("intervalle inversé".into());
@@ -2296,7 +2385,9 @@ fn is_decimal_lex(s: &str) -> bool {
     match s.split_once('.') {
         None => all_digits(s),
         Some((a, b)) => {
-            (a.is_empty() || all_digits(a)) && (b.is_empty() || all_digits(b)) && !(a.is_empty() && b.is_empty())
+            (a.is_empty() || all_digits(a))
+                && (b.is_empty() || all_digits(b))
+                && !(a.is_empty() && b.is_empty())
         }
     }
 }
@@ -2412,8 +2503,7 @@ fn parse_date_part(s: &str) -> Option<(i64, u32, u32, &str)> {
         return None;
     }
     let rest = &body[ylen + 1..];
-    if rest.len() < 5 || !all_digits(&rest[..2]) || &rest[2..3] != "-" || !all_digits(&rest[3..5])
-    {
+    if rest.len() < 5 || !all_digits(&rest[..2]) || &rest[2..3] != "-" || !all_digits(&rest[3..5]) {
         return None;
     }
     let year: i64 = ys.parse().ok()?;
@@ -2532,7 +2622,10 @@ pub fn castable(value: &str, type_local: &str) -> Result<bool, String> {
         "nonNegativeInteger" | "positiveInteger" => {
             is_integer_lex(c) && {
                 let neg = c.starts_with('-');
-                let zero = c.trim_start_matches(['+', '-']).trim_start_matches('0').is_empty();
+                let zero = c
+                    .trim_start_matches(['+', '-'])
+                    .trim_start_matches('0')
+                    .is_empty();
                 if type_local == "positiveInteger" {
                     !neg && !zero
                 } else {
@@ -2556,9 +2649,8 @@ pub fn castable(value: &str, type_local: &str) -> Result<bool, String> {
             let mut parts = c.split('-');
             parts.next().is_some_and(|p| {
                 (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
-            }) && parts.all(|p| {
-                (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
+            }) && parts
+                .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
         }
         _ => return Err(format!("type xs:{type_local} non pris en charge")),
     })
@@ -2573,7 +2665,11 @@ pub fn xs_double(s: &str) -> f64 {
         "-INF" => f64::NEG_INFINITY,
         _ if !is_double_lex(t) || t == "NaN" => f64::NAN,
         _ => {
-            let norm = if let Some(r) = t.strip_prefix('+') { r } else { t };
+            let norm = if let Some(r) = t.strip_prefix('+') {
+                r
+            } else {
+                t
+            };
             // Rust rejects "5." / ".5e1" forms? It accepts both; pad defensively.
             norm.parse::<f64>().unwrap_or_else(|_| {
                 let fixed = norm.replace(".e", ".0e").replace(".E", ".0E");
@@ -2599,7 +2695,11 @@ pub fn double_to_string(d: f64) -> String {
         return if d > 0.0 { "INF".into() } else { "-INF".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let a = d.abs();
     if (1e-6..1e6).contains(&a) {
@@ -2634,3 +2734,537 @@ pub fn iri_to_uri(s: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::PathBuf;
+
+    fn t(e: &str) -> String {
+        to_xpath1(e).unwrap_or_else(|u| panic!("{u}"))
+    }
+    fn tb(e: &str) -> String {
+        test_to_xpath1(e).unwrap_or_else(|u| panic!("{u}"))
+    }
+    fn refused(e: &str) -> String {
+        match to_xpath1(e) {
+            Ok(s) => panic!("{e} should be refused, got {s}"),
+            Err(u) => u.reason,
+        }
+    }
+
+    /// libxml2 accepts the expression (syntax; functions are looked up at run time).
+    fn compiles(expr: &str) -> bool {
+        let c = std::ffi::CString::new(expr).expect("no NUL");
+        unsafe {
+            let comp = libxml::bindings::xmlXPathCompile(c.as_ptr() as *const u8);
+            if comp.is_null() {
+                return false;
+            }
+            libxml::bindings::xmlXPathFreeCompExpr(comp);
+        }
+        true
+    }
+
+    #[test]
+    fn xpath1_unchanged() {
+        for e in [
+            "not(@nullFlavor and @code)",
+            "count(hl7:qualifier) <= 1",
+            "cda:title = \"Compte rendu d'examens biologiques\"",
+            "//hl7:ClinicalDocument[hl7:typeId[@root = '2.16.840.1.113883.1.3']]/hl7:documentationOf",
+            "substring(normalize-space(.),1,1)='\"'",
+            "not(.//hl7:translation[@codeSystem][not(@code)])",
+            "preceding-sibling::*[local-name()=$name] | following-sibling::*[local-name()=$name]",
+            "count(document('../x.xml')//code[@a=current])",
+            "$count_ER_MotifTraitement>=1 and parent::cda:entryRelationship[@typeCode='RSON']",
+            "string(@code) = ('S')",
+            "../@a",
+            "/",
+        ] {
+            assert_eq!(t(e), e, "{e}");
+        }
+    }
+
+    #[test]
+    fn literals_and_comments() {
+        assert_eq!(t("'it''s'"), "\"it's\"");
+        assert_eq!(t("\"a\"\"b\""), "'a\"b'");
+        assert_eq!(
+            t("concat('a''\"', 'b')"),
+            "concat(concat('a', \"'\", '\"'), 'b')"
+        );
+        assert_eq!(t("1 (: one (: nested :) :) + 2"), "1 + 2");
+        assert_eq!(t("1e3 = 1000"), "1000 = 1000");
+    }
+
+    #[test]
+    fn empty_exists_depend_on_type() {
+        assert_eq!(tb("empty(@xsi:type)"), "not(@xsi:type)");
+        assert_eq!(tb("exists(hl7:x)"), "boolean(hl7:x)");
+        // A variable may hold the string "": it is one item in 2.0, false in 1.0.
+        assert_eq!(tb("empty($theTS)"), "not(banc:exists($theTS))");
+        assert_eq!(tb("empty(concat('a', 'b'))"), "false()");
+    }
+
+    #[test]
+    fn qnames() {
+        assert_eq!(
+            tb("empty(@xsi:type) or resolve-QName(@xsi:type, .) = QName('urn:hl7-org:v3', 'ST')"),
+            "not(@xsi:type) or banc:resolve-qname(@xsi:type, .) = '{urn:hl7-org:v3}ST'"
+        );
+        assert_eq!(
+            value_of_to_xpath1("local-name-from-QName(resolve-QName(@xsi:type,.))").unwrap(),
+            "substring-after(banc:resolve-qname(@xsi:type, .), '}')"
+        );
+    }
+
+    #[test]
+    fn if_then_else() {
+        assert_eq!(
+            t("if (empty($theDay)) then '01' else $theDay"),
+            "banc:if(not(banc:exists($theDay)), '01', $theDay)"
+        );
+        assert_eq!(
+            t("if (starts-with($theTS,'-')) then '-' else ()"),
+            "banc:if(starts-with($theTS, '-'), '-', banc:seq())"
+        );
+        assert_eq!(
+            tb("if (@a) then b else c"),
+            "((boolean(@a) and boolean(b)) or (not(boolean(@a)) and boolean(c)))"
+        );
+    }
+
+    #[test]
+    fn castable_and_datetime() {
+        assert_eq!(
+            t("substring($b,1,2) castable as xs:integer"),
+            "banc:castable(substring($b, 1, 2), 'integer')"
+        );
+        assert_eq!(t("$x castable as xs:date?"), "banc:castable($x, 'date?')");
+        assert_eq!(
+            tb("not(@value) or string(@value castable as xs:anyURI)"),
+            "not(@value) or string(banc:castable(@value, 'anyURI'))"
+        );
+        assert_eq!(
+            tb("xs:dateTime($a) le xs:dateTime($b)"),
+            "(banc:compare-dateTime($a, $b) <= 0)"
+        );
+        assert!(refused("xs:dateTime(@a) le xs:dateTime(@b)").contains("vide"));
+    }
+
+    #[test]
+    fn quantified() {
+        assert_eq!(
+            tb("//hl7:author[not($p1) or (every $p in $p1 satisfies $p = $t1)]"),
+            "//hl7:author[not($p1) or (not($p1[not($t1 = .)]))]".replace("$t1 = .", ". = $t1")
+        );
+        let e = tb("every $elm in descendant-or-self::* satisfies $elm[not(@nullFlavor) or @x]");
+        assert_eq!(
+            e,
+            "not((descendant-or-self::*)[not(boolean(self::node()[not(@nullFlavor) or @x]))])"
+        );
+        assert_eq!(tb("some $v in a satisfies $v/@b = 'x'"), "(a)[./@b = 'x']");
+        // The condition reads the outer context: `.` would change meaning.
+        assert!(refused("every $v in a satisfies $v = @b").contains("contexte"));
+        // $v under another focus.
+        assert!(refused("every $v in a satisfies $v/b[@c = $v]").contains("focus"));
+    }
+
+    #[test]
+    fn for_and_map() {
+        assert_eq!(
+            value_of_to_xpath1("for $elm in * return concat('<', name($elm), '... />')").unwrap(),
+            "banc:string-join(banc:map(*, \"concat('<', name(.), '... />')\"), ' ')"
+        );
+        let (s, bodies) = translate(
+            "for $att in (@* except @nullFlavor) return concat(' ', name($att), '=\"', $att, '\"')",
+            Mode::Value,
+        )
+        .unwrap();
+        assert_eq!(bodies, vec!["concat(' ', name(.), '=\"', ., '\"')"]);
+        assert!(
+            s.starts_with("banc:map((banc:except(@*, @nullFlavor)), concat("),
+            "{s}"
+        );
+        assert!(compiles(&s), "{s}");
+        assert_eq!(
+            t(".//hl7:translation/concat(@code,@codeSystem)"),
+            "banc:map(.//hl7:translation, \"concat(@code, @codeSystem)\")"
+        );
+        assert_eq!(
+            tb("cda:entry/cda:act/(cda:a and cda:b)"),
+            "(cda:entry/cda:act)[(cda:a and cda:b)]"
+        );
+        assert_eq!(t("a/(b|c)/d"), "(a/b | a/c)/d");
+    }
+
+    #[test]
+    fn sequences_and_comparisons() {
+        assert_eq!(
+            tb("@nullFlavor = ('OTH', 'NA', 'UNC')"),
+            "(@nullFlavor = ('OTH') or @nullFlavor = ('NA') or @nullFlavor = ('UNC'))"
+        );
+        assert_eq!(
+            t("string-join(($a, $b),':')"),
+            "banc:string-join(banc:seq($a, $b), ':')"
+        );
+        assert_eq!(
+            tb("$v[not(. = (doc('a.xml')/x/@code, doc('b.xml')/x/@code))]"),
+            "$v[not(. = (doc('a.xml')/x/@code | doc('b.xml')/x/@code))]"
+        );
+        assert_eq!(
+            tb("@nullFlavor or @value > 0"),
+            "@nullFlavor or (@value)[banc:number(.) > 0]"
+        );
+        assert_eq!(t("@value > 0"), "boolean((@value)[banc:number(.) > 0])");
+        assert_eq!(t("string-length(x) gt 0"), "string-length(x) > 0");
+        assert!(refused("@a < @b").contains("chaînes"));
+        assert!(refused("@a lt 'x'").contains("chaînes"));
+        assert!(refused("@a = true()").contains("booléen"));
+        assert_eq!(
+            tb("*[not(self::*:validTime | @nullFlavor)]"),
+            "*[not(self::*[local-name()='validTime'] | @nullFlavor)]"
+        );
+        assert_eq!(
+            t("@* except (@a|@*:b)"),
+            "banc:except(@*, (@a | @*[local-name()='b']))"
+        );
+        assert_eq!(
+            t("count($translations)=count(distinct-values($translations))"),
+            "count($translations) = count(banc:distinct-values($translations))"
+        );
+        assert_eq!(
+            tb("not(*[tokenize(@qualifier,'\\s')='LS'])"),
+            "not(*[banc:tokenize(@qualifier, '\\s') = 'LS'])"
+        );
+        assert_eq!(t("number(@v) > 0"), "banc:number(@v) > 0");
+    }
+
+    #[test]
+    fn scope_types_variables() {
+        let mut sc = Scope::new();
+        sc.add_let("a", "count(x)");
+        sc.add_let("b", "count(y)");
+        sc.add_let("ts", "@value");
+        sc.add_let("s", "string-join((@a, @b), '')");
+        sc.add_let("v", "@v");
+        assert_eq!(sc.test_to_xpath1("$a>=$b").unwrap(), "$a>=$b");
+        assert!(to_xpath1("$a>=$b").is_err());
+        assert_eq!(sc.test_to_xpath1("empty($ts)").unwrap(), "not($ts)");
+        assert_eq!(sc.test_to_xpath1("empty($s)").unwrap(), "false()");
+        assert_eq!(sc.to_xpath1("count($a)").unwrap(), "1");
+        assert_eq!(
+            sc.to_xpath1("$v > $a").unwrap(),
+            "boolean(($v)[banc:number(.) > $a])"
+        );
+        assert!(sc.to_xpath1("$s[1]").is_err());
+    }
+
+    #[test]
+    fn refusals() {
+        for e in [
+            "1 to 3",
+            "a instance of xs:string",
+            "a is b",
+            "5 idiv 2",
+            "current()/@a",
+        ] {
+            refused(e);
+        }
+        // EBV of a sequence of strings: ("") is false in 2.0, a text node is true in 1.0.
+        refused("boolean(tokenize(@a, ' '))");
+        refused("matches(@a, '(a')");
+    }
+
+    #[test]
+    fn regexes() {
+        let m = |p: &str, f: &str, s: &str| compile_regex(p, f).unwrap().is_match(s);
+        // Unanchored search.
+        assert!(m("[a-z]", "", "AbC"));
+        assert!(m(r"[\r\n\t]", "", "a\tb"));
+        assert!(!m(r"\s", "", "\u{A0}")); // XSD \s is 4 characters only
+        assert!(m(r"^[0-2](\.(0|[1-9]\d*))*$", "", "1.2.250.1.213.1.4.8"));
+        assert!(!m(r"^[0-2](\.(0|[1-9]\d*))*$", "", "1.2.03"));
+        assert!(!m(r"^[0-2](\.(0|[1-9]\d*))*$", "", "1.2\n"));
+        let uuid = r"^[A-Fa-f\d]{8}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{4}-[A-Fa-f\d]{12}$";
+        assert!(m(uuid, "", "6E3A2B8C-1234-4def-8abc-0123456789ab"));
+        assert!(m(r"^[A-Za-z][A-Za-z\d\-]*$", "", "a-1"));
+        let rfc = r"^[a-z]{2,3}(-[a-z]{2})?|[ix](-[a-z\d]{2,8})+$";
+        assert!(m(rfc, "i", "FR-fr"));
+        assert!(m(r"^(us|ms|s|min|h|d|wk|mo|a|)$", "", ""));
+        // `^+?` is the anchor quantified (Saxon accepts it): same as `^`.
+        assert!(m(r"^-?[1-9]\d*$|^+?\d*$", "", "012"));
+        assert!(!m(r"^-?[1-9]\d*$|^+?\d*$", "", "+12"));
+        assert!(m(r"^[0-9]{4,14}", "", "20240101"));
+        assert!(m(r"[a-z-[aeiou]]", "", "b"));
+        assert!(!m(r"^[a-z-[aeiou]]$", "", "a"));
+        assert!(!m(r"^[^a-z-[0-9]]$", "", "5"));
+        assert!(m(r"\{.[a-z]*.\}", "", "{abc}"));
+        assert!(!m("a.b", "", "a\nb"));
+        assert!(m("a.b", "s", "a\nb"));
+        assert!(m("^b", "m", "a\nb"));
+        assert!(m("a b", "x", "ab"));
+        assert!(m(r"^\i\c*$", "", "xs:name-1"));
+        assert!(compile_regex(r"(a)\1", "").is_err());
+        assert!(compile_regex("a", "q").is_err());
+        assert!(compile_regex(r"\p{IsBasicLatin}", "").is_err());
+
+        let re = compile_regex("^-?([^+-]+)([+-].*)?", "").unwrap();
+        assert_eq!(
+            replace("20240101120000+0100", &re, "$1").unwrap(),
+            "20240101120000"
+        );
+        let re = compile_regex(r"^-?[^+-]+([+-]\d{1,4})?$", "").unwrap();
+        assert_eq!(replace("20240101120000+0100", &re, "$1").unwrap(), "+0100");
+        assert_eq!(replace("20240101", &re, "$1").unwrap(), "");
+        assert_eq!(replace("2024-01-01", &re, "$1").unwrap(), "2024-01-01");
+        let re = compile_regex("(a)(b)?", "").unwrap();
+        assert_eq!(replace("xaby", &re, "[$1$2$3$12\\$]").unwrap(), "x[aba2$]y");
+        assert_eq!(replace("xay", &re, "[$2]").unwrap(), "x[]y");
+        assert!(replace("x", &re, "$").is_err());
+        assert!(replace("x", &compile_regex("a*", "").unwrap(), "").is_err());
+        let re = compile_regex(r"\s", "").unwrap();
+        assert_eq!(tokenize(" a  b", &re).unwrap(), vec!["", "a", "", "b"]);
+        assert!(tokenize("", &re).unwrap().is_empty());
+    }
+
+    #[test]
+    fn castables() {
+        let c = |v: &str, t: &str| castable(v, t).unwrap();
+        assert!(c("12", "integer") && c(" +01 ", "integer") && c("-3", "integer"));
+        assert!(!c("", "integer") && !c("1.0", "integer") && !c("1 2", "integer"));
+        assert!(!c("٣", "integer")); // only ASCII digits in XSD lexical forms
+        assert!(c("2024-02-29T00:00:00", "dateTime"));
+        assert!(!c("2023-02-29T00:00:00", "dateTime"));
+        assert!(c("1900-02-28T23:59:59.123+14:00", "dateTime"));
+        assert!(!c("1900-02-29T00:00:00", "dateTime"));
+        assert!(c("2000-02-29T24:00:00", "dateTime"));
+        assert!(!c("2000-01-01T24:00:01", "dateTime"));
+        assert!(!c("2000-01-01T12:60:00", "dateTime"));
+        assert!(!c("2000-01-01T12:00:00+14:30", "dateTime"));
+        assert!(!c("2000-01-01T12:00:00+01", "dateTime"));
+        assert!(!c("2000-01-01T12:00:00.", "dateTime"));
+        assert!(!c("2000-1-01T12:00:00", "dateTime"));
+        assert!(!c("02000-01-01T12:00:00", "dateTime"));
+        assert!(c("12000-01-01T12:00:00Z", "dateTime"));
+        assert!(c("-0044-03-15T12:00:00", "dateTime"));
+        assert!(c("0000-01-01T00:00:00", "dateTime")); // XSD 1.1 year zero
+        assert!(!c("2000-01-01", "dateTime"));
+        assert!(c("2000-01-01", "date") && c("2000-01-01Z", "date"));
+        assert!(c("anything at all", "anyURI"));
+        assert!(c("1e3", "double") && c("INF", "double") && !c("1e", "double"));
+        assert!(c(".5", "decimal") && !c(".", "decimal"));
+        assert!(c("true", "boolean") && c("0", "boolean") && !c("TRUE", "boolean"));
+        assert!(c("a-b.c", "NCName") && !c("a:b", "NCName") && !c("1a", "NCName"));
+        assert!(castable("x", "QName").is_err());
+    }
+
+    #[test]
+    fn datetime_order() {
+        use std::cmp::Ordering::*;
+        let cmp = |a: &str, b: &str| compare_datetime(a, b, 60).unwrap();
+        assert_eq!(cmp("2024-01-01T10:00:00", "2024-01-01T10:00:00.000"), Equal);
+        assert_eq!(
+            cmp("2024-01-01T10:00:00+01:00", "2024-01-01T09:00:00Z"),
+            Equal
+        );
+        assert_eq!(cmp("2024-01-01T10:00:00", "2024-01-01T09:00:00Z"), Equal); // implicit +01:00
+        assert_eq!(
+            cmp("2024-01-01T10:00:00.5", "2024-01-01T10:00:00.45"),
+            Greater
+        );
+        assert_eq!(cmp("2023-12-31T24:00:00", "2024-01-01T00:00:00"), Equal);
+        assert_eq!(cmp("-0001-01-01T00:00:00", "0001-01-01T00:00:00"), Less);
+        assert!(compare_datetime("2024-13-01T00:00:00", "2024-01-01T00:00:00", 0).is_none());
+    }
+
+    #[test]
+    fn numbers_and_uris() {
+        assert_eq!(double_to_string(1.0), "1");
+        assert_eq!(double_to_string(0.5), "0.5");
+        assert_eq!(double_to_string(1e20), "1.0E20");
+        assert_eq!(double_to_string(1e6), "1.0E6");
+        assert_eq!(double_to_string(999999.0), "999999");
+        assert_eq!(double_to_string(1.5e-7), "1.5E-7");
+        assert_eq!(double_to_string(0.000001), "0.000001");
+        assert_eq!(double_to_string(-2.25), "-2.25");
+        assert_eq!(double_to_string(f64::NAN), "NaN");
+        assert_eq!(double_to_string(f64::NEG_INFINITY), "-INF");
+        assert_eq!(double_to_string(0.0), "0");
+        assert_eq!(xs_double(" +1 "), 1.0);
+        assert_eq!(xs_double("1e3"), 1000.0);
+        assert_eq!(xs_double("5."), 5.0);
+        assert!(xs_double("abc").is_nan() && xs_double("").is_nan() && xs_double("inf").is_nan());
+        assert_eq!(xs_double("-INF"), f64::NEG_INFINITY);
+        assert_eq!(iri_to_uri("http://a/b c<é>"), "http://a/b%20c%3C%C3%A9%3E");
+        assert_eq!(iri_to_uri("tel:+33.1"), "tel:+33.1");
+    }
+
+    // ------------------------------------------------------------------ the kit's expressions
+
+    fn kit_root() -> Option<PathBuf> {
+        let p = std::env::var_os("BANC_KIT")
+            .or_else(|| std::env::var_os("BANC_TEST_KIT"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ans-kit"));
+        if p.join("schematrons").is_dir() {
+            return Some(p);
+        }
+        if std::env::var("BANC_REQUIRE_KIT").as_deref() == Ok("1") {
+            panic!("kit ANS absent ({})", p.display());
+        }
+        eprintln!("skipped: kit ANS absent ({})", p.display());
+        None
+    }
+
+    #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy, Debug)]
+    enum Kind {
+        Context,
+        Test,
+        Let,
+        ValueOf,
+    }
+
+    /// Every expression of a schema with the scope it is evaluated in.
+    fn expressions(schema: &crate::schematron::Schema) -> Vec<(Kind, String, Scope)> {
+        use crate::schematron::MessagePart;
+        let mut out = Vec::new();
+        let msg = |parts: &[MessagePart], sc: &Scope, out: &mut Vec<(Kind, String, Scope)>| {
+            for p in parts {
+                match p {
+                    MessagePart::ValueOf(v) => out.push((Kind::ValueOf, v.clone(), sc.clone())),
+                    MessagePart::Name(Some(v)) => out.push((Kind::Let, v.clone(), sc.clone())),
+                    _ => {}
+                }
+            }
+        };
+        let mut top = Scope::new();
+        for l in &schema.lets {
+            out.push((Kind::Let, l.value.clone(), top.clone()));
+            top.add_let(&l.name, &l.value);
+        }
+        for p in &schema.patterns {
+            let mut ps = top.clone();
+            for l in &p.lets {
+                out.push((Kind::Let, l.value.clone(), ps.clone()));
+                ps.add_let(&l.name, &l.value);
+            }
+            for r in &p.rules {
+                out.push((Kind::Context, r.context.clone(), ps.clone()));
+                let mut rs = ps.clone();
+                for l in &r.lets {
+                    out.push((Kind::Let, l.value.clone(), rs.clone()));
+                    rs.add_let(&l.name, &l.value);
+                }
+                for c in &r.checks {
+                    out.push((Kind::Test, c.test.clone(), rs.clone()));
+                    msg(&c.message, &rs, &mut out);
+                    for d in &c.diagnostics {
+                        if let Some(parts) = schema.diagnostics.get(d) {
+                            msg(parts, &rs, &mut out);
+                        }
+                    }
+                }
+            }
+        }
+        for d in schema.diagnostics.values() {
+            msg(d, &top, &mut out);
+        }
+        out
+    }
+
+    const SETS: &[&str] = &[
+        "schematrons/profils/structurationMinimale/ASIP-STRUCT-MIN-StrucMin.sch",
+        "schematrons/profils/IHE.sch",
+        "schematrons/profils/CI-SIS_ModelesDeContenusCDA.sch",
+        "schematrons/profils/CI-SIS_Modeles_ANS.sch",
+        "schematrons/profils/terminologies/schematron/terminologie.sch",
+        "schematrons/CI-SIS_BIO-CR-BIO_2024.01.sch",
+        "schematrons/CI-SIS_BIO-TROD_2024.01.sch",
+        "schematrons/CI-SIS_LDL-SES_2022.01.sch",
+        "schematrons/CI-SIS_LDL-EES_2022.01.sch",
+        "schematrons/CI-SIS_BIO-CR-BIO_2021.01.sch",
+    ];
+
+    #[test]
+    fn kit_expressions_translate_and_compile() {
+        let Some(kit) = kit_root() else { return };
+        let mut strucmin_refused = 0;
+        let mut not_compiling = Vec::new();
+        // BANC_XPATH2_DUMP=FILE: every rewrite, for review.
+        let mut dump = Vec::new();
+        for set in SETS {
+            let schema = crate::schematron::load(&kit, &kit.join(set))
+                .unwrap_or_else(|e| panic!("{set}: {e:?}"));
+            // Distinct (kind, expression): rewritten if any occurrence is, refused if any is.
+            let mut seen: BTreeMap<(Kind, String), Result<bool, String>> = BTreeMap::new();
+            for (kind, e, scope) in expressions(&schema) {
+                let mode = match kind {
+                    Kind::Test => Mode::Test,
+                    Kind::ValueOf => Mode::ValueOf,
+                    Kind::Context | Kind::Let => Mode::Value,
+                };
+                let r = match scope.translate(&e, mode) {
+                    Ok((s, bodies, _)) => {
+                        if s != e.trim() {
+                            dump.push(format!("{kind:?} {e}\n   => {s}"));
+                        }
+                        for x in std::iter::once(&s).chain(&bodies) {
+                            if !compiles(x) {
+                                not_compiling.push(format!("{set}: {e}  =>  {x}"));
+                            }
+                        }
+                        Ok(s != e.trim())
+                    }
+                    Err(u) => Err(u.reason),
+                };
+                let slot = seen.entry((kind, e)).or_insert(Ok(false));
+                *slot = match (slot.clone(), r) {
+                    (Err(x), _) | (_, Err(x)) => Err(x),
+                    (Ok(a), Ok(b)) => Ok(a || b),
+                };
+            }
+            let unchanged = seen.values().filter(|r| matches!(r, Ok(false))).count();
+            let rewritten = seen.values().filter(|r| matches!(r, Ok(true))).count();
+            let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for ((_, e), r) in &seen {
+                if let Err(reason) = r {
+                    reasons.entry(reason.clone()).or_default().push(e.clone());
+                }
+            }
+            let exprs = &seen;
+            let refused: usize = reasons.values().map(Vec::len).sum();
+            eprintln!(
+                "{set}: {} distinct, {unchanged} unchanged, {rewritten} rewritten, {refused} untranslatable",
+                exprs.len()
+            );
+            for (r, es) in &reasons {
+                eprintln!("    {} × {r}\n        e.g. {}", es.len(), es[0]);
+            }
+            if set.contains("StrucMin") {
+                strucmin_refused = refused;
+            }
+        }
+        if let Some(f) = std::env::var_os("BANC_XPATH2_DUMP") {
+            dump.sort();
+            dump.dedup();
+            std::fs::write(f, dump.join("\n")).expect("dump");
+        }
+        assert!(not_compiling.is_empty(), "{}", not_compiling.join("\n"));
+        assert_eq!(strucmin_refused, 0, "StrucMin must translate entirely");
+    }
+
+    #[test]
+    fn extension_functions_are_declared() {
+        // Every banc: function the translator can write is in EXTENSION_FUNCTIONS.
+        let src = include_str!("xpath2.rs");
+        let declared: BTreeSet<&str> = EXTENSION_FUNCTIONS.iter().map(|(n, _)| *n).collect();
+        let re = Regex::new(r"banc:([a-zA-Z-]+)\(").unwrap();
+        let code = &src[..src.find("#[cfg(test)]\nmod tests").unwrap()];
+        for c in re.captures_iter(code) {
+            let name = c.get(1).unwrap().as_str();
+            assert!(declared.contains(name), "banc:{name} non déclarée");
+        }
+    }
+}
