@@ -23,6 +23,7 @@ impl fmt::Display for KitError {
 
 impl std::error::Error for KitError {}
 
+#[derive(Debug, Clone)]
 pub struct Kit {
     pub root: PathBuf,
     pub fingerprint: String,

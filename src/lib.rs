@@ -5,6 +5,7 @@
 //! `xml` (safe reading) → `xsd` → `banc` rules → findings → verdict → `report`.
 
 pub mod banc;
+pub mod bench;
 pub mod finding;
 pub mod kit;
 pub mod pipeline;

@@ -31,6 +31,21 @@ enum Command {
     /// Outils sur un kit de règles.
     #[command(subcommand)]
     Kit(KitCommand),
+    /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
+    Bench {
+        /// Kit folder (as for `validate`).
+        #[arg(long, env = "BANC_KIT")]
+        kit: PathBuf,
+        /// Documents in the batch (the kit's CR-BIO 2024.01 examples repeated).
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Repetitions of the one-document measure.
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        /// Threads for the batch (default: all cores).
+        #[arg(short = 'j', long)]
+        jobs: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +145,33 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Bench {
+            kit,
+            batch,
+            repeat,
+            jobs,
+        } => {
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let opts = banc::bench::BenchOptions {
+                batch,
+                repeat,
+                jobs,
+            };
+            match banc::bench::run(&kit, &opts) {
+                Ok(text) => {
+                    emit(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(msg) => {
+                    eprintln!("banc: {msg}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {

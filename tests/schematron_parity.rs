@@ -150,7 +150,11 @@ fn compare(engine: &Engine, kit: &Path, doc: &Path, entry: &Value, detailed: boo
                                 a["location"].as_str().unwrap_or_default().to_string(),
                             );
                             let text = a["text"].as_str().unwrap_or_default();
-                            if !r.texts.get(&key).is_some_and(|t| t.iter().any(|x| x == text)) {
+                            if !r
+                                .texts
+                                .get(&key)
+                                .is_some_and(|t| t.iter().any(|x| x == text))
+                            {
                                 diffs.push(format!(
                                     "{name} {file}: message differs\n  banc {:?}\n  reference {text:?}",
                                     r.texts.get(&key)
@@ -206,10 +210,7 @@ fn schematron_verdicts_match_the_reference_on_the_training_set() {
     .unwrap();
     let mut diffs = Vec::new();
     let mut checked = 0;
-    for (group, dir) in [
-        ("documents", "training"),
-        ("reference_misses", "training"),
-    ] {
+    for (group, dir) in [("documents", "training"), ("reference_misses", "training")] {
         for entry in expected[group].as_array().unwrap() {
             let doc = oracle.join(dir).join(entry["file"].as_str().unwrap());
             diffs.extend(compare(&engine, &kit, &doc, entry, true));

@@ -87,7 +87,10 @@ enum Select {
     /// Context `*[cda:templateId/@root='R' …]…`: evaluated only from the elements that have a
     /// templateId child with root R (indexed once per document), as `self::*[…]…`. A rule
     /// context of this form otherwise costs a predicate evaluation on every element.
-    ByTemplate { root: String, rest: usize },
+    ByTemplate {
+        root: String,
+        rest: usize,
+    },
     /// Context `[//]q:name[…]…`: evaluated from the elements of that name (indexed once per
     /// document) as `self::q:name[…]…`, instead of a descent through the whole document per rule.
     ByName {
@@ -106,7 +109,7 @@ fn name_candidate(pattern: &str, ns: &[(String, String)]) -> Option<(String, Str
     });
     let p = pattern.trim();
     let p = p.strip_prefix("//").unwrap_or(p);
-    if p.starts_with('/') || pattern_selection(p).contains(" | ") {
+    if p.starts_with('/') || alternatives(p).len() > 1 {
         return None;
     }
     let name = QNAME.find(p)?.as_str();
@@ -170,7 +173,8 @@ fn split_and(p: &str) -> (&str, Option<&str>) {
                     && p[i..].starts_with("and")
                     && i > 0
                     && b[i - 1].is_ascii_whitespace()
-                    && b.get(i + 3).is_some_and(|x| x.is_ascii_whitespace() || *x == b'(') =>
+                    && b.get(i + 3)
+                        .is_some_and(|x| x.is_ascii_whitespace() || *x == b'(') =>
             {
                 return (&p[..i], Some(&p[i + 3..]));
             }
@@ -308,7 +312,7 @@ fn template_candidate(pattern: &str, hl7_prefixes: &[String]) -> Option<(String,
     let end = end?;
     let p1 = &body[..end];
     let rest = &body[end + 1..];
-    if pattern_selection(p).contains(" | ") {
+    if alternatives(p).len() > 1 {
         return None;
     }
     // Positional predicates would count along another axis.
@@ -396,6 +400,22 @@ fn slug(s: &str) -> String {
 /// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
 /// from the document node: `a/b | /c` → `//a/b | /c`.
 fn pattern_selection(pattern: &str) -> String {
+    alternatives(pattern)
+        .into_iter()
+        .map(|p| {
+            let p = p.trim();
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("//{p}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The top-level `|` alternatives of a pattern.
+fn alternatives(pattern: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0usize);
     for (i, c) in pattern.char_indices() {
@@ -414,17 +434,6 @@ fn pattern_selection(pattern: &str) -> String {
     }
     parts.push(&pattern[start..]);
     parts
-        .into_iter()
-        .map(|p| {
-            let p = p.trim();
-            if p.starts_with('/') {
-                p.to_string()
-            } else {
-                format!("//{p}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
 }
 
 struct Builder<'a> {
@@ -503,11 +512,7 @@ impl Builder<'_> {
             if let Some((ns, local, rest)) = name_candidate(&x, ns)
                 && let Some(i) = self.add_raw(rest)
             {
-                return Select::ByName {
-                    ns,
-                    local,
-                    rest: i,
-                };
+                return Select::ByName { ns, local, rest: i };
             }
         }
         match self.add(src, Kind::Pattern) {
@@ -1147,8 +1152,12 @@ impl State<'_> {
         unsafe {
             if self.scratch.get().is_null() {
                 let d = b::xmlNewDoc(c"1.0".as_ptr() as *const u8);
-                let root =
-                    b::xmlNewDocNode(d, ptr::null_mut(), c"seq".as_ptr() as *const u8, ptr::null());
+                let root = b::xmlNewDocNode(
+                    d,
+                    ptr::null_mut(),
+                    c"seq".as_ptr() as *const u8,
+                    ptr::null(),
+                );
                 b::xmlDocSetRootElement(d, root);
                 self.scratch.set(d);
                 self.scratch_root.set(root);
@@ -1555,7 +1564,9 @@ unsafe extern "C" fn f_resolve_qname(ctxt: b::xmlXPathParserContextPtr, n: c_int
     match (prefix, uri) {
         // An undeclared prefix is an error in XPath 2.0 (FONS0004): never equal to a QName.
         (Some(_), None) => unsafe { push_string(ctxt, "") },
-        (_, uri) => unsafe { push_string(ctxt, &format!("{{{}}}{local}", uri.unwrap_or_default())) },
+        (_, uri) => unsafe {
+            push_string(ctxt, &format!("{{{}}}{local}", uri.unwrap_or_default()))
+        },
     }
 }
 
@@ -1784,16 +1795,16 @@ thread_local! {
 type KeyIndex = HashMap<String, Vec<usize>>;
 
 /// Hash indexes of value-set files: (document, namespace, local name, key) → value → elements.
-fn keyed_index(
-    doc: b::xmlDocPtr,
-    ns: &str,
-    local: &str,
-    key: &str,
-) -> std::sync::Arc<KeyIndex> {
+fn keyed_index(doc: b::xmlDocPtr, ns: &str, local: &str, key: &str) -> std::sync::Arc<KeyIndex> {
     type Key = (usize, String, String, String);
     static CACHE: OnceLock<Mutex<HashMap<Key, std::sync::Arc<KeyIndex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let k = (doc as usize, ns.to_string(), local.to_string(), key.to_string());
+    let k = (
+        doc as usize,
+        ns.to_string(),
+        local.to_string(),
+        key.to_string(),
+    );
     let mut m = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(i) = m.get(&k) {
         return i.clone();
@@ -2099,7 +2110,11 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr) -> Outcome {
                 Select::XPath(i) => (*i, vec![st.doc_node]),
                 Select::ByTemplate { root, rest } => (
                     *rest,
-                    index.templates.get(root.as_str()).cloned().unwrap_or_default(),
+                    index
+                        .templates
+                        .get(root.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
                 ),
                 Select::ByName { ns, local, rest } => (
                     *rest,
@@ -2208,7 +2223,10 @@ mod tests {
     #[test]
     fn match_patterns_become_selections_from_the_root() {
         assert_eq!(pattern_selection("cda:a/cda:b"), "//cda:a/cda:b");
-        assert_eq!(pattern_selection("/cda:a | cda:b[@x='|']"), "/cda:a | //cda:b[@x='|']");
+        assert_eq!(
+            pattern_selection("/cda:a | cda:b[@x='|']"),
+            "/cda:a | //cda:b[@x='|']"
+        );
         assert_eq!(pattern_selection("*[f(a|b)]"), "//*[f(a|b)]");
     }
 
@@ -2227,11 +2245,23 @@ mod tests {
             ))
         );
         // Not a superset of the matches, positional, other prefix, union: left to XPath.
-        assert_eq!(template_candidate("*[cda:templateId/@root='1' or cda:code]", &h), None);
-        assert_eq!(template_candidate("*[cda:templateId/@root='1'][2]", &h), None);
+        assert_eq!(
+            template_candidate("*[cda:templateId/@root='1' or cda:code]", &h),
+            None
+        );
+        assert_eq!(
+            template_candidate("*[cda:templateId/@root='1'][2]", &h),
+            None
+        );
         assert_eq!(template_candidate("*[x:templateId/@root='1']", &h), None);
-        assert_eq!(template_candidate("*[cda:templateId/@root='1'] | cda:b", &h), None);
-        assert_eq!(template_candidate("cda:a[cda:templateId/@root='1']", &h), None);
+        assert_eq!(
+            template_candidate("*[cda:templateId/@root='1'] | cda:b", &h),
+            None
+        );
+        assert_eq!(
+            template_candidate("cda:a[cda:templateId/@root='1']", &h),
+            None
+        );
     }
 
     #[test]
@@ -2273,6 +2303,7 @@ mod tests {
         assert_eq!(name_candidate("/hl7:ClinicalDocument", &ns), None);
         assert_eq!(name_candidate("hl7:a | hl7:b", &ns), None);
         assert_eq!(name_candidate("x:a", &ns), None);
+        assert!(name_candidate("hl7:a/*[not(self::hl7:b | self::hl7:c)]", &ns).is_some());
         assert_eq!(name_candidate("*[hl7:a]", &ns), None);
     }
 
@@ -2283,5 +2314,4 @@ mod tests {
         assert_eq!(severity_of(Some("INFO"), None), Severity::Info);
         assert_eq!(severity_of(None, Some("fatal")), Severity::Error);
     }
-
 }

@@ -52,9 +52,16 @@ pub fn parse(text: &str) -> Result<Element, String> {
         let pos = pos.min(text.len());
         let (from, line) = counted.get();
         let line = if pos >= from {
-            line + text.as_bytes()[from..pos].iter().filter(|b| **b == b'\n').count() as u32
+            line + text.as_bytes()[from..pos]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
         } else {
-            text.as_bytes()[..pos].iter().filter(|b| **b == b'\n').count() as u32 + 1
+            text.as_bytes()[..pos]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
+                + 1
         };
         counted.set((pos, line));
         line

@@ -1,0 +1,182 @@
+//! `banc bench`: the figures issue 3 asks for, measured in-process on the machine at hand.
+//! Compile time per schematron, time per document for the full CR-BIO profile (XSD + all
+//! schematrons), and throughput over a batch of the kit's CR-BIO examples, with resident memory
+//! sampled along the batch to show it stays flat.
+
+use crate::kit::Kit;
+use crate::pipeline::{Options, Validator};
+use crate::profile;
+use crate::schematron::engine::{Engine, Settings};
+use crate::schematron::eval;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct BenchOptions {
+    /// Documents in the batch (the examples repeated).
+    pub batch: usize,
+    /// Repetitions of the single-document measure (median reported).
+    pub repeat: usize,
+    pub jobs: usize,
+}
+
+/// Resident set size of this process, in MiB (Linux `/proc`; None elsewhere).
+pub fn rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The kit's CR-BIO 2024.01 examples, and the one closest to 135 KB (the issue's reference size).
+fn examples(kit: &Path) -> Result<(Vec<PathBuf>, PathBuf), String> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(kit.join("ExemplesCDA"))
+        .map_err(|e| format!("ExemplesCDA : {e}"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("BIO-CR-BIO_2024.01"))
+        })
+        .collect();
+    v.sort();
+    let typical = v
+        .iter()
+        .min_by_key(|p| {
+            let len = p.metadata().map(|m| m.len()).unwrap_or(0) as i64;
+            (len - 135_000).abs()
+        })
+        .cloned()
+        .ok_or("aucun exemple BIO-CR-BIO_2024.01 dans ExemplesCDA")?;
+    Ok((v, typical))
+}
+
+/// Run the benchmark and return its report as text.
+pub fn run(kit_dir: &Path, o: &BenchOptions) -> Result<String, String> {
+    let mut out = String::new();
+    let kit = Kit::open(kit_dir).map_err(|e| e.to_string())?;
+    let p = profile::by_id("cr-bio-2024.01").ok_or("profil cr-bio-2024.01")?;
+    out.push_str(&format!(
+        "banc bench — kit {} ({})\nmachine : {} cœurs logiques\n\n",
+        kit.root.display(),
+        kit.fingerprint,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    ));
+
+    // 1. Compile each schematron of the profile (load + includes + translation + XPath compile).
+    out.push_str(
+        "1. Compilation des schématrons du profil cr-bio-2024.01 (une fois par processus)\n",
+    );
+    let engine = Engine::new(&kit.root, Settings::default());
+    let mut total = 0.0;
+    for f in engine.files_for(&p) {
+        let t = Instant::now();
+        let plan = engine.plan(&f).map_err(|e| e.message)?;
+        eval::warm(&plan);
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        total += ms;
+        out.push_str(&format!(
+            "   {:<72} {:>8.1} ms  ({} règles, {} assertions)\n",
+            plan.file,
+            ms,
+            plan.rule_count(),
+            plan.check_count()
+        ));
+    }
+    out.push_str(&format!(
+        "   {:<72} {:>8.1} ms  (référence Saxon : ~10 s)\n\n",
+        "total", total
+    ));
+
+    // 2. One typical document through the whole pipeline, on one thread.
+    let (docs, typical) = examples(&kit.root)?;
+    let validator = Validator::new(Some(kit.clone()), Options::default()).map_err(|e| e.0)?;
+    let bytes = std::fs::read(&typical).map_err(|e| e.to_string())?;
+    let name = typical.display().to_string();
+    let first = validator.validate_bytes(&name, &bytes); // compiles the plans on this thread
+    let mut times = Vec::new();
+    for _ in 0..o.repeat.max(1) {
+        let t = Instant::now();
+        let r = validator.validate_bytes(&name, &bytes);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(r.findings.len(), first.findings.len());
+    }
+    out.push_str(&format!(
+        "2. Un document ({}, {} Ko) : XSD + {} schématrons + règles banc\n   médiane {:.1} ms, min {:.1} ms sur {} passages (verdict {}) — référence : 430 ms/document en lot\n\n",
+        typical.file_name().unwrap_or_default().to_string_lossy(),
+        bytes.len() / 1000,
+        p.schematrons.len(),
+        median(times.clone()),
+        times.iter().cloned().fold(f64::INFINITY, f64::min),
+        times.len(),
+        first.verdict
+    ));
+
+    // 3. Batch: the examples repeated, in parallel; memory sampled per tenth of the batch.
+    let inputs: Vec<(String, Vec<u8>)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d.display().to_string(),
+                std::fs::read(d).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(o.jobs.max(1))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let chunks = 10;
+    let per = o.batch.div_ceil(chunks);
+    let mut rss = vec![rss_mib().unwrap_or(0.0)];
+    let t = Instant::now();
+    let mut done = 0;
+    let mut failed = 0;
+    for c in 0..chunks {
+        let n = per.min(o.batch - done);
+        if n == 0 {
+            break;
+        }
+        let verdicts: Vec<_> = pool.install(|| {
+            (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let (name, bytes) = &inputs[(c * per + i) % inputs.len()];
+                    validator.validate_bytes(name, bytes).verdict
+                })
+                .collect()
+        });
+        failed += verdicts
+            .iter()
+            .filter(|v| **v != crate::finding::Verdict::Pass)
+            .count();
+        done += n;
+        rss.push(rss_mib().unwrap_or(0.0));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    out.push_str(&format!(
+        "3. Lot de {done} documents ({} exemples CR-BIO 2024.01 répétés), {} fils : {:.2} s, {:.1} documents/s ({} non « pass ») — référence : 2,3 documents/s\n   mémoire résidente (Mio) au départ puis après chaque dixième : {}\n",
+        inputs.len(),
+        o.jobs,
+        secs,
+        done as f64 / secs,
+        failed,
+        rss.iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    Ok(out)
+}
