@@ -1337,7 +1337,7 @@ const XPATH_INVALID_OPERAND: u32 = b::xmlXPathError_XPATH_INVALID_OPERAND;
 
 macro_rules! arity {
     ($ctxt:expr, $n:expr, $lo:expr, $hi:expr) => {
-        if $n < $lo || $n > $hi {
+        if !($lo..=$hi).contains(&$n) {
             unsafe { fail($ctxt, XPATH_INVALID_ARITY) };
             return;
         }

@@ -5,7 +5,8 @@
 //! does, since the ANS kit is built on Windows), instantiating abstract patterns (`is-a` + `param`,
 //! textual `$name` substitution as the ISO skeleton's abstract-expand step does), phases and
 //! `let`s. Problems of the kit itself are [`KitIssue`]s (`kit.*`), listed by `banc kit check`.
-//! Evaluation on documents is not built yet.
+//! The back half: [`eval`] compiles a loaded schema into a plan and runs it on documents
+//! (XPath 2.0 translated by [`xpath2`]); [`engine`] wires it into the pipeline.
 
 pub mod engine;
 pub mod eval;
@@ -682,15 +683,27 @@ fn value_set_issues(kit_root: &Path, dir: &Path, file: &str, exprs: &[&str]) -> 
         }
     }
     seen.into_iter()
-        .map(|path| KitIssue {
-            rule: "kit.valueset.missing",
-            severity: Severity::Warning,
-            file: file.to_string(),
-            line: 0,
-            message: format!(
-                "fichier de jeu de valeurs '{path}' introuvable ({})",
-                rel(kit_root, &normalize(&dir.join(&path)))
-            ),
+        .map(|path| {
+            let full = normalize(&dir.join(&path));
+            // An Art-Decor file the reference rebuilds from the SVS value set of the same OID.
+            let repair = eval::artdecor_fallback(&full, kit_root)
+                .map(|(_, svs)| {
+                    format!(
+                        " ; banc le reconstruit depuis {} (même OID), comme la référence",
+                        rel(kit_root, &svs)
+                    )
+                })
+                .unwrap_or_default();
+            KitIssue {
+                rule: "kit.valueset.missing",
+                severity: Severity::Warning,
+                file: file.to_string(),
+                line: 0,
+                message: format!(
+                    "fichier de jeu de valeurs '{path}' introuvable ({}){repair}",
+                    rel(kit_root, &full)
+                ),
+            }
         })
         .collect()
 }
