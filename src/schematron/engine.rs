@@ -130,7 +130,10 @@ impl Engine {
     pub fn outcome(&self, sch: &Path, loaded: &Loaded) -> Result<(Arc<Plan>, Outcome), KitIssue> {
         let plan = self.plan(sch)?;
         // SAFETY: the document outlives the run and belongs to this thread.
-        let out = unsafe { eval::run(&plan, loaded.doc.raw()) };
+        let out = unsafe {
+            let index = eval::DocIndex::build(loaded.doc.raw());
+            eval::run(&plan, loaded.doc.raw(), &index)
+        };
         Ok((plan, out))
     }
 
@@ -143,6 +146,8 @@ impl Engine {
         findings: &mut Vec<Finding>,
         ran: &mut Vec<RuleRun>,
     ) {
+        // SAFETY (here and below): the document outlives the runs and belongs to this thread.
+        let index = unsafe { eval::DocIndex::build(loaded.doc.raw()) };
         for sch in self.files_for(profile) {
             let plan = match self.plan(&sch) {
                 Ok(p) => p,
@@ -172,8 +177,7 @@ impl Engine {
                     continue;
                 }
             };
-            // SAFETY: the document outlives the run and belongs to this thread.
-            let outcome = unsafe { eval::run(&plan, loaded.doc.raw()) };
+            let outcome = unsafe { eval::run(&plan, loaded.doc.raw(), &index) };
             ran.push(RuleRun {
                 rule: format!("schematron.{}", plan.stem),
                 layer: Layer::Schematron,
@@ -199,11 +203,6 @@ impl Engine {
     }
 }
 
-/// `terminologie.sch` is recorded but not counted in the reference's verdict.
-fn is_terminologie(plan: &Plan) -> bool {
-    plan.file.ends_with("terminologie.sch")
-}
-
 /// Location of a node an [`Outcome`] names (the document node is `/`).
 pub fn location(loaded: &Loaded, node: usize) -> Location {
     if node == loaded.doc.raw() as usize || node == 0 {
@@ -219,7 +218,7 @@ pub fn location(loaded: &Loaded, node: usize) -> Location {
 }
 
 fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Finding>) {
-    let terminologie = is_terminologie(plan);
+    let terminologie = crate::profile::UNCOUNTED_SCH.contains(&plan.file.as_str());
     for (pi, run) in out.patterns.iter().enumerate() {
         let pattern = &plan.patterns[pi];
         for fired in &run.fired {

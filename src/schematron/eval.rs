@@ -22,6 +22,7 @@
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
 use crate::finding::Severity;
+use crate::xml::ffi::{cstr, element_walk, owned};
 use libxml::bindings as b;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -101,12 +102,28 @@ enum Select {
     Unusable,
 }
 
+/// A QName at the start of a string.
+static QNAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
+});
+
+/// Whether the predicates opening `rest` (up to the next step) use a position: evaluated from
+/// `self::`, they would count along another axis than the pattern's child axis.
+fn positional_first_step(rest: &str) -> bool {
+    if !rest.starts_with('[') {
+        return false;
+    }
+    let first_step = rest.split('/').next().unwrap_or("");
+    first_step.contains("position()")
+        || first_step.contains("last()")
+        || first_step
+            .split('[')
+            .any(|x| x.trim_end_matches(']').trim().parse::<f64>().is_ok())
+}
+
 /// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
 /// name of the first step and the expression to evaluate from each element of that name.
 fn name_candidate(pattern: &str, ns: &[(String, String)]) -> Option<(String, String, String)> {
-    static QNAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
-    });
     let p = pattern.trim();
     let p = p.strip_prefix("//").unwrap_or(p);
     if p.starts_with('/') || alternatives(p).len() > 1 {
@@ -114,19 +131,10 @@ fn name_candidate(pattern: &str, ns: &[(String, String)]) -> Option<(String, Str
     }
     let name = QNAME.find(p)?.as_str();
     let after = &p[name.len()..];
-    if !(after.is_empty() || after.starts_with('[') || after.starts_with('/')) {
+    if !(after.is_empty() || after.starts_with('[') || after.starts_with('/'))
+        || positional_first_step(after)
+    {
         return None;
-    }
-    if after.starts_with('[') {
-        let first_step = after.split('/').next().unwrap_or("");
-        if first_step.contains("position()")
-            || first_step.contains("last()")
-            || first_step
-                .split('[')
-                .any(|x| x.trim_end_matches(']').trim().parse::<f64>().is_ok())
-        {
-            return None;
-        }
     }
     let (uri, local) = match name.split_once(':') {
         Some((pre, l)) => (ns.iter().find(|(q, _)| q == pre)?.1.clone(), l),
@@ -193,9 +201,6 @@ fn keyed_rewrite(expr: &str) -> String {
     static CONTEXT_FREE: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(r#"^(\$[\w.\-]+|'[^']*'|"[^"]*"|string\(\s*\$[\w.\-]+\s*\))$"#)
             .expect("static regex")
-    });
-    static QNAME: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
     });
     let mut out = String::new();
     let mut rest = expr;
@@ -312,20 +317,8 @@ fn template_candidate(pattern: &str, hl7_prefixes: &[String]) -> Option<(String,
     let end = end?;
     let p1 = &body[..end];
     let rest = &body[end + 1..];
-    if alternatives(p).len() > 1 {
+    if alternatives(p).len() > 1 || positional_first_step(rest) {
         return None;
-    }
-    // Positional predicates would count along another axis.
-    if rest.starts_with('[') {
-        let first_step = rest.split('/').next().unwrap_or("");
-        if first_step.contains("position()")
-            || first_step.contains("last()")
-            || first_step
-                .split('[')
-                .any(|x| x.trim_end_matches(']').trim().parse::<f64>().is_ok())
-        {
-            return None;
-        }
     }
     let t = p1.trim_start();
     let (prefix, after) = t.split_once(':')?;
@@ -450,7 +443,6 @@ struct Builder<'a> {
 /// What an expression is used for: the translation keeps what that use needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
-    Pattern,
     Value,
     Test,
     ValueOf,
@@ -465,13 +457,11 @@ impl Builder<'_> {
         }
         let sc = &self.scope;
         let translated = match kind {
-            Kind::Pattern => sc.pattern_to_xpath1(src).map(|p| pattern_selection(&p)),
             Kind::Value => sc.to_xpath1(src),
             Kind::Test => sc.test_to_xpath1(src),
             Kind::ValueOf => sc.value_of_to_xpath1(src),
         };
         let out = match translated {
-            Ok(x) if kind == Kind::Pattern => self.add_raw(x),
             Ok(x) => self.add_raw(keyed_rewrite(&x)),
             Err(e) => {
                 self.issue(format!(
@@ -503,19 +493,27 @@ impl Builder<'_> {
             .filter(|(_, u)| u == "urn:hl7-org:v3")
             .map(|(p, _)| p.clone())
             .collect();
-        if let Ok(x) = self.scope.pattern_to_xpath1(src) {
-            if let Some((root, rest)) = template_candidate(&x, &hl7)
-                && let Some(i) = self.add_raw(rest)
-            {
-                return Select::ByTemplate { root, rest: i };
+        let x = match self.scope.pattern_to_xpath1(src) {
+            Ok(x) => x,
+            Err(e) => {
+                self.issue(format!(
+                    "expression XPath 2.0 non traduite ({}) : {src}",
+                    e.reason
+                ));
+                return Select::Unusable;
             }
-            if let Some((ns, local, rest)) = name_candidate(&x, ns)
-                && let Some(i) = self.add_raw(rest)
-            {
-                return Select::ByName { ns, local, rest: i };
-            }
+        };
+        if let Some((root, rest)) = template_candidate(&x, &hl7)
+            && let Some(i) = self.add_raw(rest)
+        {
+            return Select::ByTemplate { root, rest: i };
         }
-        match self.add(src, Kind::Pattern) {
+        if let Some((ns, local, rest)) = name_candidate(&x, ns)
+            && let Some(i) = self.add_raw(rest)
+        {
+            return Select::ByName { ns, local, rest: i };
+        }
+        match self.add_raw(pattern_selection(&x)) {
             Some(i) => Select::XPath(i),
             None => Select::Unusable,
         }
@@ -788,33 +786,14 @@ pub fn repairs() -> Vec<Repair> {
         .unwrap_or_default()
 }
 
-fn read_options() -> c_int {
-    (b::xmlParserOption_XML_PARSE_NONET
-        | b::xmlParserOption_XML_PARSE_BIG_LINES
-        | b::xmlParserOption_XML_PARSE_NOWARNING
-        | b::xmlParserOption_XML_PARSE_NOERROR) as c_int
-}
-
 fn parse_file(path: &Path) -> Option<b::xmlDocPtr> {
     let bytes = std::fs::read(path).ok()?;
     parse_mem(&bytes, &path.to_string_lossy())
 }
 
+/// A value-set document, parsed with banc's hardened options and kept for the process.
 fn parse_mem(bytes: &[u8], url: &str) -> Option<b::xmlDocPtr> {
-    let url = CString::new(url.replace('\0', "")).unwrap_or_default();
-    let len = c_int::try_from(bytes.len()).ok()?;
-    let d = unsafe {
-        b::xmlReadMemory(
-            bytes.as_ptr() as *const c_char,
-            len,
-            url.as_ptr(),
-            ptr::null(),
-            read_options(),
-        )
-    };
-    if d.is_null() {
-        return None;
-    }
+    let d = crate::xml::ffi::parse(bytes, url).doc?.into_raw();
     // Document order indexes make XPath node sorting on big value sets cheap.
     unsafe { b::xmlXPathOrderDocElems(d) };
     Some(d)
@@ -867,41 +846,18 @@ pub fn artdecor_fallback(path: &Path, kit_root: &Path) -> Option<(String, PathBu
         esc(&svs.file_stem()?.to_string_lossy())
     ));
     unsafe {
-        let mut stack = vec![b::xmlDocGetRootElement(d)];
-        while let Some(n) = stack.pop() {
-            if n.is_null() {
-                continue;
-            }
-            if (*n).type_ == b::xmlElementType_XML_ELEMENT_NODE {
-                let local = CStr::from_ptr((*n).name as *const c_char).to_string_lossy();
-                if local == "Concept" {
-                    let attr = |a: &str| {
-                        let a = CString::new(a).unwrap_or_default();
-                        let v = b::xmlGetProp(n, a.as_ptr() as *const u8);
-                        let s = if v.is_null() {
-                            String::new()
-                        } else {
-                            CStr::from_ptr(v as *const c_char)
-                                .to_string_lossy()
-                                .into_owned()
-                        };
-                        free(v as *mut c_void);
-                        s
-                    };
-                    out.push_str(&format!(
-                        "      <concept code=\"{}\" codeSystem=\"{}\" displayName=\"{}\"/>\n",
-                        esc(&attr("code")),
-                        esc(&attr("codeSystem")),
-                        esc(&attr("displayName"))
-                    ));
-                }
-                let mut kids = Vec::new();
-                let mut c = (*n).children;
-                while !c.is_null() {
-                    kids.push(c);
-                    c = (*c).next;
-                }
-                stack.extend(kids.into_iter().rev());
+        for n in element_walk(d) {
+            if cstr((*n).name as *const c_char) == "Concept" {
+                let attr = |a: &str| {
+                    let a = CString::new(a).unwrap_or_default();
+                    owned(b::xmlGetProp(n, a.as_ptr() as *const u8))
+                };
+                out.push_str(&format!(
+                    "      <concept code=\"{}\" codeSystem=\"{}\" displayName=\"{}\"/>\n",
+                    esc(&attr("code")),
+                    esc(&attr("codeSystem")),
+                    esc(&attr("displayName"))
+                ));
             }
         }
         b::xmlFreeDoc(d);
@@ -937,16 +893,6 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('"', "&quot;")
-}
-
-unsafe fn free(p: *mut c_void) {
-    unsafe {
-        if !p.is_null()
-            && let Some(f) = b::xmlFree
-        {
-            f(p)
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1194,30 +1140,24 @@ unsafe fn object_string(obj: b::xmlXPathObjectPtr, sep: &str) -> String {
                 parts.join(sep)
             }
             b::xmlXPathObjectType_XPATH_NUMBER => xpath2::double_to_string((*obj).floatval),
-            _ => {
-                let v = b::xmlXPathCastToString(obj);
-                let s = CStr::from_ptr(v as *const c_char)
-                    .to_string_lossy()
-                    .into_owned();
-                free(v as *mut c_void);
-                s
-            }
+            _ => owned(b::xmlXPathCastToString(obj)),
         }
     }
 }
 
 unsafe fn node_string(n: b::xmlNodePtr) -> String {
-    unsafe {
-        let v = b::xmlXPathCastNodeToString(n);
-        let s = if v.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(v as *const c_char)
-                .to_string_lossy()
-                .into_owned()
-        };
-        free(v as *mut c_void);
-        s
+    unsafe { owned(b::xmlXPathCastNodeToString(n)) }
+}
+
+/// The item strings of an argument: each node's string value, or the one value.
+unsafe fn arg_items(o: b::xmlXPathObjectPtr) -> Vec<String> {
+    if is_nodeset(o) {
+        unsafe { arg_nodes(o) }
+            .into_iter()
+            .map(|n| unsafe { node_string(n) })
+            .collect()
+    } else {
+        vec![unsafe { arg_string(o) }]
     }
 }
 
@@ -1350,14 +1290,7 @@ unsafe extern "C" fn f_document(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     arity!(ctxt, n, 1, 2);
     let st = unsafe { state(ctxt) };
     let args = unsafe { pop_args(ctxt, n) };
-    let uris: Vec<String> = if is_nodeset(args[0]) {
-        unsafe { arg_nodes(args[0]) }
-            .into_iter()
-            .map(|n| unsafe { node_string(n) })
-            .collect()
-    } else {
-        vec![unsafe { arg_string(args[0]) }]
-    };
+    let uris = unsafe { arg_items(args[0]) };
     unsafe { free_args(args) };
     let mut nodes = Vec::new();
     for u in uris {
@@ -1503,14 +1436,7 @@ unsafe extern "C" fn f_distinct_values(ctxt: b::xmlXPathParserContextPtr, n: c_i
     arity!(ctxt, n, 1, 1);
     let st = unsafe { state(ctxt) };
     let args = unsafe { pop_args(ctxt, n) };
-    let values: Vec<String> = if is_nodeset(args[0]) {
-        unsafe { arg_nodes(args[0]) }
-            .into_iter()
-            .map(|n| unsafe { node_string(n) })
-            .collect()
-    } else {
-        vec![unsafe { arg_string(args[0]) }]
-    };
+    let values = unsafe { arg_items(args[0]) };
     unsafe { free_args(args) };
     let mut seen = std::collections::HashSet::new();
     let nodes: Vec<_> = values
@@ -1811,56 +1737,31 @@ fn keyed_index(doc: b::xmlDocPtr, ns: &str, local: &str, key: &str) -> std::sync
     }
     let mut idx: KeyIndex = HashMap::new();
     unsafe {
-        let mut stack = vec![b::xmlDocGetRootElement(doc)];
-        while let Some(n) = stack.pop() {
-            if n.is_null() || (*n).type_ != b::xmlElementType_XML_ELEMENT_NODE {
+        for n in element_walk(doc) {
+            if element_name(n) != (ns, local) {
                 continue;
             }
-            let node_ns = if (*n).ns.is_null() {
-                ""
-            } else {
-                CStr::from_ptr((*(*n).ns).href as *const c_char)
-                    .to_str()
-                    .unwrap_or("")
-            };
-            if node_ns == ns
-                && CStr::from_ptr((*n).name as *const c_char).to_bytes() == local.as_bytes()
-            {
-                if key == "#text" {
-                    let mut c = (*n).children;
-                    while !c.is_null() {
-                        if matches!(
-                            (*c).type_,
-                            b::xmlElementType_XML_TEXT_NODE
-                                | b::xmlElementType_XML_CDATA_SECTION_NODE
-                        ) {
-                            let v = node_string(c);
-                            let list = idx.entry(v).or_default();
-                            if list.last() != Some(&(n as usize)) {
-                                list.push(n as usize);
-                            }
+            if key == "#text" {
+                let mut c = (*n).children;
+                while !c.is_null() {
+                    if matches!(
+                        (*c).type_,
+                        b::xmlElementType_XML_TEXT_NODE | b::xmlElementType_XML_CDATA_SECTION_NODE
+                    ) {
+                        let list = idx.entry(node_string(c)).or_default();
+                        if list.last() != Some(&(n as usize)) {
+                            list.push(n as usize);
                         }
-                        c = (*c).next;
                     }
-                } else {
-                    let a = CString::new(key).unwrap_or_default();
-                    let v = b::xmlGetNoNsProp(n, a.as_ptr() as *const u8);
-                    if !v.is_null() {
-                        let val = CStr::from_ptr(v as *const c_char)
-                            .to_string_lossy()
-                            .into_owned();
-                        free(v as *mut c_void);
-                        idx.entry(val).or_default().push(n as usize);
-                    }
+                    c = (*c).next;
+                }
+            } else {
+                let a = CString::new(key).unwrap_or_default();
+                let v = b::xmlGetNoNsProp(n, a.as_ptr() as *const u8);
+                if !v.is_null() {
+                    idx.entry(owned(v)).or_default().push(n as usize);
                 }
             }
-            let mut kids = Vec::new();
-            let mut c = (*n).children;
-            while !c.is_null() {
-                kids.push(c);
-                c = (*c).next;
-            }
-            stack.extend(kids.into_iter().rev());
         }
     }
     let idx = std::sync::Arc::new(idx);
@@ -1995,70 +1896,69 @@ pub fn registered_functions() -> Vec<String> {
         .collect()
 }
 
-/// One walk of the document for the rule-context indexes.
-struct DocIndex {
+/// (namespace URI, local name) of an element; borrowed from the tree.
+unsafe fn element_name<'a>(n: b::xmlNodePtr) -> (&'a str, &'a str) {
+    unsafe {
+        let ns = if (*n).ns.is_null() {
+            ""
+        } else {
+            CStr::from_ptr((*(*n).ns).href as *const c_char)
+                .to_str()
+                .unwrap_or("")
+        };
+        let local = CStr::from_ptr((*n).name as *const c_char)
+            .to_str()
+            .unwrap_or("");
+        (ns, local)
+    }
+}
+
+/// The rule-context indexes of one document, built in one walk and shared by every schematron
+/// run on it.
+pub struct DocIndex {
     /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
     templates: HashMap<String, Vec<b::xmlNodePtr>>,
     /// Elements by (namespace, local name), in document order.
     names: HashMap<(String, String), Vec<b::xmlNodePtr>>,
 }
 
-unsafe fn doc_index(doc: b::xmlDocPtr) -> DocIndex {
-    let mut idx = DocIndex {
-        templates: HashMap::new(),
-        names: HashMap::new(),
-    };
-    unsafe {
-        let mut stack = vec![b::xmlDocGetRootElement(doc)];
-        while let Some(n) = stack.pop() {
-            if n.is_null() {
-                continue;
-            }
-            let ns = if (*n).ns.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr((*(*n).ns).href as *const c_char)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            let local = CStr::from_ptr((*n).name as *const c_char)
-                .to_string_lossy()
-                .into_owned();
-            if local == "templateId" && ns == "urn:hl7-org:v3" {
-                let parent = (*n).parent;
-                let v = b::xmlGetProp(n, c"root".as_ptr() as *const u8);
-                if !v.is_null() && (*parent).type_ == b::xmlElementType_XML_ELEMENT_NODE {
-                    let root = CStr::from_ptr(v as *const c_char)
-                        .to_string_lossy()
-                        .into_owned();
+impl DocIndex {
+    /// # Safety
+    /// `doc` must be a valid libxml2 document, unchanged while the index is used.
+    pub unsafe fn build(doc: b::xmlDocPtr) -> DocIndex {
+        let mut idx = DocIndex {
+            templates: HashMap::new(),
+            names: HashMap::new(),
+        };
+        for n in unsafe { element_walk(doc) } {
+            let (ns, local) = unsafe { element_name(n) };
+            if (ns, local) == ("urn:hl7-org:v3", "templateId") {
+                let parent = unsafe { (*n).parent };
+                let root = unsafe { owned(b::xmlGetProp(n, c"root".as_ptr() as *const u8)) };
+                if unsafe { (*parent).type_ } == b::xmlElementType_XML_ELEMENT_NODE
+                    && !root.is_empty()
+                {
                     let list = idx.templates.entry(root).or_default();
                     if list.last() != Some(&parent) {
                         list.push(parent);
                     }
                 }
-                free(v as *mut c_void);
             }
-            idx.names.entry((ns, local)).or_default().push(n);
-            let mut kids = Vec::new();
-            let mut c = (*n).children;
-            while !c.is_null() {
-                if (*c).type_ == b::xmlElementType_XML_ELEMENT_NODE {
-                    kids.push(c);
-                }
-                c = (*c).next;
-            }
-            stack.extend(kids.into_iter().rev());
+            idx.names
+                .entry((ns.to_string(), local.to_string()))
+                .or_default()
+                .push(n);
         }
+        idx
     }
-    idx
 }
 
 /// Run `plan` on the document `doc` (a libxml2 document pointer owned by the caller).
 ///
 /// # Safety
 /// `doc` must be a valid libxml2 document that outlives the call and is not used by another
-/// thread meanwhile.
-pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr) -> Outcome {
+/// thread meanwhile; `index` must have been built on it.
+pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
     crate::xml::ffi::init();
     let comp = compiled(plan);
     let ctx = unsafe { b::xmlXPathNewContext(doc) };
@@ -2098,7 +1998,6 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr) -> Outcome {
         (*ctx).userData = sp;
         b::xmlXPathRegisterVariableLookup(ctx, Some(var_lookup), sp);
     }
-    let index = unsafe { doc_index(doc) };
     let mut out = Outcome::default();
     for (pi, pat) in plan.patterns.iter().enumerate() {
         // First rule wins per node: claim nodes rule by rule, then visit in document order.

@@ -211,30 +211,46 @@ impl Doc {
 
     /// Elements in document order, the order in which the pre-scan indexed them.
     pub fn elements(&self) -> Vec<Node<'_>> {
-        let mut out = Vec::new();
-        let mut stack = Vec::new();
-        if let Some(r) = self.root() {
-            stack.push(r.ptr);
-        }
-        while let Some(n) = stack.pop() {
-            out.push(Node::wrap(n));
-            // Push children in reverse so the first child is visited first.
-            let mut kids = Vec::new();
-            let mut c = unsafe { (*n).children };
-            while !c.is_null() {
-                if unsafe { (*c).type_ } == b::xmlElementType_XML_ELEMENT_NODE {
-                    kids.push(c);
-                }
-                c = unsafe { (*c).next };
-            }
-            stack.extend(kids.into_iter().rev());
-        }
-        out
+        unsafe { element_walk(self.ptr) }
+            .into_iter()
+            .map(Node::wrap)
+            .collect()
     }
 
     pub(crate) fn raw(&self) -> b::xmlDocPtr {
         self.ptr
     }
+
+    /// Give the document up for the rest of the process (value sets shared by every thread).
+    pub(crate) fn into_raw(self) -> b::xmlDocPtr {
+        let p = self.ptr;
+        std::mem::forget(self);
+        p
+    }
+}
+
+/// Element nodes of `doc` in document order.
+///
+/// # Safety
+/// `doc` must be a valid libxml2 document, not modified during the call.
+pub(crate) unsafe fn element_walk(doc: b::xmlDocPtr) -> Vec<b::xmlNodePtr> {
+    let mut out = Vec::new();
+    let root = unsafe { b::xmlDocGetRootElement(doc) };
+    let mut stack = if root.is_null() { vec![] } else { vec![root] };
+    while let Some(n) = stack.pop() {
+        out.push(n);
+        // Push children in reverse so the first child is visited first.
+        let mut kids = Vec::new();
+        let mut c = unsafe { (*n).children };
+        while !c.is_null() {
+            if unsafe { (*c).type_ } == b::xmlElementType_XML_ELEMENT_NODE {
+                kids.push(c);
+            }
+            c = unsafe { (*c).next };
+        }
+        stack.extend(kids.into_iter().rev());
+    }
+    out
 }
 
 impl<'d> Node<'d> {
@@ -317,15 +333,24 @@ impl<'d> Node<'d> {
     }
 }
 
-unsafe fn libxml_free(p: *mut c_void) {
+pub(crate) unsafe fn libxml_free(p: *mut c_void) {
     unsafe {
-        if let Some(f) = b::xmlFree {
+        if !p.is_null()
+            && let Some(f) = b::xmlFree
+        {
             f(p)
         }
     }
 }
 
-unsafe fn cstr(p: *const c_char) -> String {
+/// A string libxml2 allocated for the caller, copied and freed.
+pub(crate) unsafe fn owned(p: *mut u8) -> String {
+    let s = unsafe { cstr(p as *const c_char) };
+    unsafe { libxml_free(p as *mut c_void) };
+    s
+}
+
+pub(crate) unsafe fn cstr(p: *const c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
