@@ -1,7 +1,8 @@
 //! `banc bench`: the figures issue 3 asks for, measured in-process on the machine at hand.
 //! Compile time per schematron, time per document for the full CR-BIO profile (XSD + all
 //! schematrons), and throughput over a batch of the kit's CR-BIO examples, with resident memory
-//! sampled along the batch to show it stays flat.
+//! sampled along the batch to show it stays flat; then the terminology store's load time and
+//! look-up cost (issue 4).
 
 use crate::kit::Kit;
 use crate::pipeline::{Options, Validator};
@@ -18,6 +19,8 @@ pub struct BenchOptions {
     /// Repetitions of the single-document measure (median reported).
     pub repeat: usize,
     pub jobs: usize,
+    /// A circuit-bio file to time too.
+    pub circuit_bio: Option<PathBuf>,
 }
 
 /// Resident set size of this process, in MiB (Linux `/proc`; None elsewhere).
@@ -182,5 +185,90 @@ pub fn run(kit_dir: &Path, o: &BenchOptions) -> Result<String, String> {
             .collect::<Vec<_>>()
             .join(" ")
     ));
+    out.push('\n');
+    out.push_str(&terminology(&kit.root, o)?);
+    Ok(out)
+}
+
+/// 4. The terminology store: loading the kit's value sets, and the cost of a look-up.
+fn terminology(kit: &Path, o: &BenchOptions) -> Result<String, String> {
+    use crate::terminology::{Sources, Store};
+    let mut out = String::new();
+    let files = std::fs::read_dir(kit.join("jeuxDeValeurs"))
+        .map(|d| d.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    let sources = Sources {
+        kit: Some(kit.to_path_buf()),
+        ..Default::default()
+    };
+    let mut times = Vec::new();
+    let mut store = Store::default();
+    for _ in 0..5 {
+        let t = Instant::now();
+        store = Store::load(&sources)?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push_str(&format!(
+        "4. Terminologies : chargement de jeuxDeValeurs/ ({files} fichiers → {} jeux de valeurs, {} codes, {} fichiers illisibles) : premier {:.0} ms, médiane {:.0} ms sur 5 — objectif : moins de 1 s\n",
+        store.value_sets().len(),
+        store.concept_count(),
+        store.issues.len(),
+        times[0],
+        median(times.clone())
+    ));
+    // O(1): the same cost per look-up in the largest and in a small value set.
+    let mut sets: Vec<_> = store.value_sets().iter().filter(|v| !v.concepts.is_empty()).collect();
+    sets.sort_by_key(|v| v.concepts.len());
+    if let (Some(small), Some(large)) = (sets.first(), sets.last()) {
+        let per = |v: &crate::terminology::ValueSet| {
+            let n = 1_000_000usize;
+            let t = Instant::now();
+            let mut hits = 0usize;
+            for i in 0..n {
+                let c = &v.concepts[i % v.concepts.len()];
+                hits += v.get(&c.system, &c.code).is_some() as usize;
+            }
+            (t.elapsed().as_secs_f64() * 1e9 / n as f64, hits == n)
+        };
+        let (ns_small, ok_small) = per(small);
+        let (ns_large, ok_large) = per(large);
+        let all: Vec<(&str, &str)> = store
+            .value_sets()
+            .iter()
+            .flat_map(|v| v.concepts.iter().map(|c| (c.system.as_str(), c.code.as_str())))
+            .collect();
+        let n = 1_000_000usize;
+        let t = Instant::now();
+        let mut found = 0usize;
+        for i in 0..n {
+            let (s, c) = all[(i * 7919) % all.len()];
+            found += !store.containing(s, c).is_empty() as usize;
+        }
+        let ns_store = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+        out.push_str(&format!(
+            "   recherche d'un code : {ns_small:.0} ns dans {} ({} codes), {ns_large:.0} ns dans {} ({} codes) ; tous jeux confondus {ns_store:.0} ns ({} trouvés sur {n}){}\n",
+            small.name,
+            small.concepts.len(),
+            large.name,
+            large.concepts.len(),
+            found,
+            if ok_small && ok_large { "" } else { " — ÉCHEC : codes non retrouvés" }
+        ));
+    }
+    if let Some(path) = &o.circuit_bio {
+        let mut times = Vec::new();
+        let mut codes = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let c = crate::terminology::circuit::read(path)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            codes = c.entries.len();
+        }
+        out.push_str(&format!(
+            "   circuit de la biologie {} ({codes} codes) : médiane {:.1} ms sur 5\n",
+            path.display(),
+            median(times)
+        ));
+    }
     Ok(out)
 }

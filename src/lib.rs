@@ -12,5 +12,6 @@ pub mod pipeline;
 pub mod profile;
 pub mod report;
 pub mod schematron;
+pub mod terminology;
 pub mod xml;
 pub mod xsd;

@@ -5,6 +5,7 @@ use banc::kit::Kit;
 use banc::pipeline::{self, Options, Validator};
 use banc::profile;
 use banc::report::{self, RunReport};
+use banc::terminology::{Sources, Store};
 use banc::xml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -31,6 +32,9 @@ enum Command {
     /// Outils sur un kit de règles.
     #[command(subcommand)]
     Kit(KitCommand),
+    /// Jeux de valeurs : ce qui est chargé, et l'explication d'un code.
+    #[command(subcommand)]
+    Terminology(TermCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -45,6 +49,9 @@ enum Command {
         /// Threads for the batch (default: all cores).
         #[arg(short = 'j', long)]
         jobs: Option<usize>,
+        /// Also time reading this circuit-bio file.
+        #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+        circuit_bio: Option<PathBuf>,
     },
 }
 
@@ -55,6 +62,34 @@ enum KitCommand {
         /// Kit folder (as for `validate`).
         #[arg(long, env = "BANC_KIT")]
         kit: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TermCommand {
+    /// Lister les jeux de valeurs chargés (taille, version, fichier) et le circuit de la biologie.
+    Info {
+        /// Kit folder: its jeuxDeValeurs/ is loaded.
+        #[arg(long, env = "BANC_KIT")]
+        kit: Option<PathBuf>,
+        #[command(flatten)]
+        terms: TermArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Expliquer un code : jeux de valeurs qui le contiennent, ligne du circuit de la biologie,
+    /// forme LOINC.
+    Lookup {
+        code: String,
+        /// Only this code system (OID).
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long, env = "BANC_KIT")]
+        kit: Option<PathBuf>,
+        #[command(flatten)]
+        terms: TermArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -118,6 +153,20 @@ struct ValidateArgs {
     /// Write one SVRL file per document and schematron into DIR.
     #[arg(long, value_name = "DIR")]
     svrl: Option<PathBuf>,
+    #[command(flatten)]
+    terms: TermArgs,
+}
+
+/// Where the value sets come from, beside the kit's `jeuxDeValeurs/`.
+#[derive(clap::Args, Clone)]
+struct TermArgs {
+    /// Value sets to load: IHE SVS `.xml` or FHIR R4 `.json` (ValueSet, CodeSystem, Bundle)
+    /// files, or folders of them (repeatable; `:`-separated in BANC_TERMINOLOGY).
+    #[arg(long = "terminology", value_name = "PATH", env = "BANC_TERMINOLOGY", value_delimiter = ':')]
+    terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set, as published (.xlsx) or exported (.csv).
+    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+    circuit_bio: Option<PathBuf>,
 }
 
 fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
@@ -150,6 +199,7 @@ fn main() -> ExitCode {
             batch,
             repeat,
             jobs,
+            circuit_bio,
         } => {
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -160,6 +210,7 @@ fn main() -> ExitCode {
                 batch,
                 repeat,
                 jobs,
+                circuit_bio,
             };
             match banc::bench::run(&kit, &opts) {
                 Ok(text) => {
@@ -172,6 +223,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Terminology(cmd) => match banc_terminology(cmd) {
+            Ok(code) => code,
+            Err(msg) => {
+                eprintln!("banc: {msg}");
+                ExitCode::from(2)
+            }
+        },
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {
@@ -179,6 +237,53 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn load_terms(kit: Option<PathBuf>, terms: TermArgs) -> Result<Store, String> {
+    let kit = match kit {
+        Some(dir) => Some(Kit::open(&dir).map_err(|e| e.to_string())?.root),
+        None => None,
+    };
+    Store::load(&Sources {
+        kit,
+        extra: terms.terminology,
+        circuit_bio: terms.circuit_bio,
+    })
+}
+
+fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
+    match cmd {
+        TermCommand::Info { kit, terms, format } => {
+            let start = std::time::Instant::now();
+            let store = load_terms(kit, terms)?;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            match format {
+                Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
+                Format::Table => emit(&banc::terminology::info::table(&store, ms, terminal_width())),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TermCommand::Lookup {
+            code,
+            system,
+            kit,
+            terms,
+            format,
+        } => {
+            let store = load_terms(kit, terms)?;
+            let found = banc::terminology::info::lookup(&store, &code, system.as_deref());
+            match format {
+                Format::Json => emit(&(found.json() + "\n")),
+                Format::Table => emit(&found.text()),
+            }
+            // Unknown everywhere: exit 1, so that scripts can test a code.
+            Ok(if found.known() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
 }
 
@@ -296,6 +401,8 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             svrl_dir: args.svrl.clone(),
         },
         run_schematrons: !args.no_schematron,
+        terminology: args.terms.terminology.clone(),
+        circuit_bio: args.terms.circuit_bio.clone(),
     };
     for f in &args.schematrons {
         if !f.is_file() {
@@ -327,7 +434,8 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     if let Some(s) = &mut stamp {
         s.issues = validator.kit_issues().into_iter().map(Into::into).collect();
     }
-    let report = RunReport::new(stamp, fail_on, docs);
+    let mut report = RunReport::new(stamp, fail_on, docs);
+    report.terminology = Some(validator.terminology().stamp());
     match args.format {
         Format::Table => emit(&report::table::render(&report, terminal_width())),
         Format::Json => emit(&(report::json::render(&report) + "\n")),

@@ -1,4 +1,5 @@
-//! The document pipeline: xml → (profile) → xsd → banc rules → findings → verdict.
+//! The document pipeline: xml → (profile) → xsd → schematrons → banc rules → terminology →
+//! findings → verdict.
 //! Every door (command line, mail, XDM, scenario) ends here.
 
 use crate::finding::{Finding, Layer, Severity, Verdict};
@@ -6,6 +7,7 @@ use crate::kit::{Kit, KitError};
 use crate::profile::{self, Profile};
 use crate::report::{DocumentReport, KitStamp, RuleRun};
 use crate::schematron::engine::{self, Engine};
+use crate::terminology::{Sources, Store};
 use crate::xml::{self, Limits, Load};
 use crate::xsd::{self, XsdValidator};
 use std::io::Read;
@@ -23,6 +25,10 @@ pub struct Options {
     pub schematron: crate::schematron::engine::Settings,
     /// Run the kit's schematrons (on by default when a kit is given).
     pub run_schematrons: bool,
+    /// Terminology files and folders beside the kit's (`--terminology`).
+    pub terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set (`--circuit-bio`).
+    pub circuit_bio: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -33,6 +39,8 @@ impl Default for Options {
             fail_on: Severity::Error,
             schematron: Default::default(),
             run_schematrons: true,
+            terminology: Vec::new(),
+            circuit_bio: None,
         }
     }
 }
@@ -42,6 +50,7 @@ pub struct Validator {
     kit: Option<Kit>,
     xsd: Option<XsdValidator>,
     schematron: Option<Engine>,
+    terminology: Store,
     opts: Options,
 }
 
@@ -56,12 +65,24 @@ impl Validator {
             Some(k) if opts.run_schematrons => Some(Engine::new(&k.root, opts.schematron.clone())),
             _ => None,
         };
+        let terminology = Store::load(&Sources {
+            kit: kit.as_ref().map(|k| k.root.clone()),
+            extra: opts.terminology.clone(),
+            circuit_bio: opts.circuit_bio.clone(),
+        })
+        .map_err(KitError)?;
         Ok(Validator {
             kit,
             xsd,
             schematron,
+            terminology,
             opts,
         })
+    }
+
+    /// The value sets of the run.
+    pub fn terminology(&self) -> &Store {
+        &self.terminology
     }
 
     /// The schematron engine (with a kit).
@@ -160,6 +181,10 @@ impl Validator {
         let (banc_findings, banc_ran) = crate::banc::run(&loaded, &profile);
         findings.extend(banc_findings);
         ran.extend(banc_ran);
+        let (term_findings, term_ran) =
+            crate::terminology::checks::run(&loaded, &profile, &self.terminology);
+        findings.extend(term_findings);
+        ran.extend(term_ran);
         drop(loaded);
         self.finish(name, Some(profile.id), findings, ran, false, start, bytes)
     }

@@ -130,6 +130,9 @@ pub struct RunReport {
     pub banc: String,
     pub schema: String,
     pub kit: Option<KitStamp>,
+    /// Value sets and circuit-bio file the terminology checks used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminology: Option<crate::terminology::Stamp>,
     /// Severity at or above which a finding fails a document.
     pub fail_on: Severity,
     pub documents: Vec<DocumentReport>,
@@ -153,6 +156,7 @@ impl RunReport {
             banc: env!("CARGO_PKG_VERSION").to_string(),
             schema: JSON_SCHEMA.to_string(),
             kit,
+            terminology: None,
             fail_on,
             documents,
             summary,

@@ -11,6 +11,29 @@ pub fn render(report: &RunReport, width: u16) -> String {
         None => writeln!(out, "banc {} — sans kit : règles intégrées de banc seulement (--kit DIR pour le schéma CDA)", report.banc),
     }
     .ok();
+    if let Some(t) = &report.terminology {
+        let circuit = match &t.circuit_bio {
+            Some(c) => format!(
+                "{}{} ({} codes)",
+                c.source,
+                c.version
+                    .as_deref()
+                    .map(|v| format!(" version {v}"))
+                    .unwrap_or_default(),
+                c.codes
+            ),
+            None => "non fourni (--circuit-bio)".into(),
+        };
+        writeln!(
+            out,
+            "Terminologies : {} jeux de valeurs, {} codes ; circuit de la biologie : {circuit}",
+            t.value_sets, t.concepts
+        )
+        .ok();
+        for i in &t.issues {
+            writeln!(out, "  terminologie : {} — {}", i.source, i.message).ok();
+        }
+    }
     for doc in &report.documents {
         let errors = doc
             .findings

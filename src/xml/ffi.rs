@@ -311,6 +311,22 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// Attribute `name` in namespace `ns` (e.g. `xsi:type`).
+    pub fn attr_ns(&self, name: &str, ns: &str) -> Option<String> {
+        let n = CString::new(name).ok()?;
+        let u = CString::new(ns).ok()?;
+        unsafe {
+            let v = b::xmlGetNsProp(self.ptr, n.as_ptr() as *const u8, u.as_ptr() as *const u8);
+            if v.is_null() {
+                None
+            } else {
+                let s = cstr(v as *const c_char);
+                libxml_free(v as *mut c_void);
+                Some(s)
+            }
+        }
+    }
+
     /// Concatenated text content of the node and its descendants.
     pub fn text(&self) -> String {
         unsafe {
