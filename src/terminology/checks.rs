@@ -388,7 +388,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                                 CIRCUIT_ROLE,
                                 code,
                                 format!(
-                                    "Résultat codé {c} « {} », de type {} dans le jeu de valeurs : un résultat se code Both ou Observation.",
+                                    "Résultat codé {c} « {} », de type {} dans le jeu de valeurs.",
                                     e.label,
                                     e.kind.label()
                                 ),
@@ -407,6 +407,9 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                 .unwrap_or(display.clone());
             r.report(EN_ATTENTE_INFO, code, format!("Code {c} « {name} »."));
         }
+        // Already reported as a code put under the wrong system.
+        (Some(c), Some(s))
+            if (s == SNOMED_CT || s == EN_ATTENTE) && loinc::looks_like_loinc(&c) => {}
         (Some(c), s) => r.report(
             RESULT_SYSTEM,
             code,
@@ -558,9 +561,10 @@ fn request<'d>(r: &mut Run<'_, 'd>, code: Node<'d>, circuit: Option<&Circuit>, w
                     CIRCUIT_ROLE,
                     code,
                     format!(
-                        "Code {c} « {} » de type {} utilisé pour une {what} : attendu Order ou Both{}.",
+                        "Code {c} « {} » de type {} utilisé pour {} : attendu Order ou Both{}.",
                         e.label,
                         e.kind.label(),
+                        if what == "acte" { "un acte" } else { "une batterie" },
                         if what == "acte" { " (ou un chapitre)" } else { "" }
                     ),
                 );
@@ -626,15 +630,10 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-/// Case and spacing are not differences (the kit disabled the label test for them).
+/// Case, accents, spacing and punctuation are not differences (the kit disabled its label test
+/// because labels differ that way between releases).
 fn same_label(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    norm(a) == norm(b)
+    super::circuit::fold(a) == super::circuit::fold(b)
 }
 
 fn label<'d>(r: &mut Run<'_, 'd>, code: Node<'d>, display: &str, e: &super::CircuitEntry) {
@@ -730,6 +729,7 @@ mod tests {
     #[test]
     fn labels_differing_in_case_and_spaces_are_the_same() {
         assert!(same_label("Glucose  [Moles/Volume]", "glucose [moles/volume]"));
+        assert!(same_label("Electrophorèse", "Électrophorèse"));
         assert!(!same_label("Kaliémie", "Potassium [Moles/Volume]"));
     }
 }

@@ -111,7 +111,11 @@ impl Circuit {
             .map(|&i| &self.entries[i])
             .filter(|e| e.kind.result())
             .collect();
-        found.sort_by_key(|e| (specimen_of(&e.label) != specimen, e.row));
+        // Same specimen only, when the value set has one for it.
+        if found.iter().any(|e| specimen_of(&e.label) == specimen) {
+            found.retain(|e| specimen_of(&e.label) == specimen);
+        }
+        found.sort_by_key(|e| e.row);
         found
     }
 

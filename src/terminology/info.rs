@@ -149,7 +149,7 @@ impl Lookup {
                     writeln!(out, "    technique discriminante : {}", if t { "oui" } else { "non" }).ok();
                 }
                 writeln!(out, "    rôle : {}", role(e.kind)).ok();
-                writeln!(out, "    source : {}{}, ligne {}", e.sheet.as_deref().map(|s| format!("feuille « {s} », ")).unwrap_or_default(), "", e.row).ok();
+                writeln!(out, "    source : {}ligne {}", e.sheet.as_deref().map(|s| format!("feuille « {s} », ")).unwrap_or_default(), e.row).ok();
                 for o in &self.same_analyte {
                     writeln!(out, "    même analyte : {} « {} »{}", o.code, o.label, o.unit.as_deref().map(|u| format!(" en {u}")).unwrap_or_default()).ok();
                 }

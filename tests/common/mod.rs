@@ -8,6 +8,8 @@ pub fn banc() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_banc"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c.env_remove("BANC_KIT");
+    c.env_remove("BANC_CIRCUIT_BIO");
+    c.env_remove("BANC_TERMINOLOGY");
     c
 }
 
