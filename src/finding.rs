@@ -46,9 +46,9 @@ pub enum Layer {
     Xml,
     Xsd,
     Schematron,
-    Terminology,
     /// banc's own rules on the document model (`src/banc`).
     Banc,
+    Terminology,
     Xdm,
     Mail,
     Transport,
