@@ -217,7 +217,11 @@ fn terminology(kit: &Path, o: &BenchOptions) -> Result<String, String> {
         median(times.clone())
     ));
     // O(1): the same cost per look-up in the largest and in a small value set.
-    let mut sets: Vec<_> = store.value_sets().iter().filter(|v| !v.concepts.is_empty()).collect();
+    let mut sets: Vec<_> = store
+        .value_sets()
+        .iter()
+        .filter(|v| !v.concepts.is_empty())
+        .collect();
     sets.sort_by_key(|v| v.concepts.len());
     if let (Some(small), Some(large)) = (sets.first(), sets.last()) {
         let per = |v: &crate::terminology::ValueSet| {
@@ -235,7 +239,11 @@ fn terminology(kit: &Path, o: &BenchOptions) -> Result<String, String> {
         let all: Vec<(&str, &str)> = store
             .value_sets()
             .iter()
-            .flat_map(|v| v.concepts.iter().map(|c| (c.system.as_str(), c.code.as_str())))
+            .flat_map(|v| {
+                v.concepts
+                    .iter()
+                    .map(|c| (c.system.as_str(), c.code.as_str()))
+            })
             .collect();
         let n = 1_000_000usize;
         let t = Instant::now();

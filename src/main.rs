@@ -162,7 +162,12 @@ struct ValidateArgs {
 struct TermArgs {
     /// Value sets to load: IHE SVS `.xml` or FHIR R4 `.json` (ValueSet, CodeSystem, Bundle)
     /// files, or folders of them (repeatable; `:`-separated in BANC_TERMINOLOGY).
-    #[arg(long = "terminology", value_name = "PATH", env = "BANC_TERMINOLOGY", value_delimiter = ':')]
+    #[arg(
+        long = "terminology",
+        value_name = "PATH",
+        env = "BANC_TERMINOLOGY",
+        value_delimiter = ':'
+    )]
     terminology: Vec<PathBuf>,
     /// The "circuit de la biologie" value set, as published (.xlsx) or exported (.csv).
     #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
@@ -260,7 +265,11 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             match format {
                 Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
-                Format::Table => emit(&banc::terminology::info::table(&store, ms, terminal_width())),
+                Format::Table => emit(&banc::terminology::info::table(
+                    &store,
+                    ms,
+                    terminal_width(),
+                )),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -18,7 +18,12 @@ const BROKEN: &[(&str, &str, &str, &str)] = &[
         "error",
         "fail",
     ),
-    ("loinc-syntax.xml", "terminology.loinc.syntax", "error", "fail"),
+    (
+        "loinc-syntax.xml",
+        "terminology.loinc.syntax",
+        "error",
+        "fail",
+    ),
     (
         "code-system-mismatch.xml",
         "terminology.code-system.mismatch",
@@ -31,7 +36,12 @@ const BROKEN: &[(&str, &str, &str, &str)] = &[
         "warning",
         "pass",
     ),
-    ("result-uncoded.xml", "terminology.result.uncoded", "error", "fail"),
+    (
+        "result-uncoded.xml",
+        "terminology.result.uncoded",
+        "error",
+        "fail",
+    ),
     (
         "result-local-system.xml",
         "terminology.result.code-system",
@@ -62,8 +72,18 @@ const BROKEN: &[(&str, &str, &str, &str)] = &[
         "error",
         "fail",
     ),
-    ("unit-missing.xml", "terminology.unit.missing", "error", "fail"),
-    ("unit-not-ucum.xml", "terminology.unit.ucum", "error", "fail"),
+    (
+        "unit-missing.xml",
+        "terminology.unit.missing",
+        "error",
+        "fail",
+    ),
+    (
+        "unit-not-ucum.xml",
+        "terminology.unit.ucum",
+        "error",
+        "fail",
+    ),
     (
         "unit-not-recommended.xml",
         "terminology.unit.not-recommended",
@@ -165,12 +185,18 @@ fn messages_explain_the_fix() {
     // The glucose mass code: the retained code of the same analyte and specimen is proposed.
     let m = msg("glucose-mass-code.xml", "terminology.circuit-bio.absent");
     assert!(m.contains("2345-7") && m.contains("14749-6"), "{m}");
-    assert!(!m.contains("Urine"), "other specimens are not proposed: {m}");
+    assert!(
+        !m.contains("Urine"),
+        "other specimens are not proposed: {m}"
+    );
     let m = msg("loinc-check-digit.xml", "terminology.loinc.check-digit");
     assert!(m.contains("2823-4") && m.contains("attendu 3"), "{m}");
     let m = msg("unit-not-ucum.xml", "terminology.unit.ucum");
     assert!(m.contains("« umol/L »"), "{m}");
-    let m = msg("unit-not-recommended.xml", "terminology.unit.not-recommended");
+    let m = msg(
+        "unit-not-recommended.xml",
+        "terminology.unit.not-recommended",
+    );
     assert!(m.contains("mg/L") && m.contains("umol/L"), "{m}");
     let m = msg("result-order-code.xml", "terminology.circuit-bio.role");
     assert!(m.contains("24326-1") && m.contains("Order"), "{m}");
@@ -187,7 +213,10 @@ fn without_circuit_bio_the_value_set_checks_say_they_did_not_run() {
             .any(|(r, s, _)| r == "terminology.circuit-bio.not-configured" && s == "info"),
         "{f:?}"
     );
-    assert!(!f.iter().any(|(r, _, _)| r == "terminology.circuit-bio.absent"));
+    assert!(
+        !f.iter()
+            .any(|(r, _, _)| r == "terminology.circuit-bio.absent")
+    );
     // Checks that need no value set still run.
     let (code, v) = validate_json(&["fixtures/cr-bio/terminology/loinc-check-digit.xml"]);
     assert_eq!(code, 1);
@@ -221,7 +250,14 @@ fn csv_and_xlsx_give_the_same_value_set() {
         v["circuit_bio"].clone()
     };
     let (c, x) = (info(CSV), info(XLSX));
-    for k in ["codes", "order", "both", "observation", "chapters", "unknown_type"] {
+    for k in [
+        "codes",
+        "order",
+        "both",
+        "observation",
+        "chapters",
+        "unknown_type",
+    ] {
         assert_eq!(c[k], x[k], "{k}");
     }
     assert!(c["codes"].as_u64().unwrap() >= 300, "{c}");
@@ -292,7 +328,12 @@ fn svs_and_fhir_files_load_and_are_listed() {
     assert_eq!(get("1.2.3.4.5.6.4")["format"], "fhir-value-set");
     assert_eq!(get("1.2.3.4.5.6.5")["format"], "fhir-code-system");
     assert_eq!(get("1.2.3.4.5.6.6")["format"], "fhir-value-set");
-    for id in ["1.2.3.4.5.6.1", "1.2.3.4.5.6.3", "1.2.3.4.5.6.4", "1.2.3.4.5.6.5"] {
+    for id in [
+        "1.2.3.4.5.6.1",
+        "1.2.3.4.5.6.3",
+        "1.2.3.4.5.6.4",
+        "1.2.3.4.5.6.5",
+    ] {
         assert!(get(id)["codes"].as_u64().unwrap() >= 5, "{id}");
     }
     assert_eq!(v["issues"].as_array().unwrap().len(), 0, "{v}");
@@ -329,7 +370,14 @@ fn unreadable_terminology_files_are_reported_not_fatal_but_a_bad_circuit_bio_is(
         r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><RetrieveValueSetResponse><ValueSet id="1" displayName="&e;"/></RetrieveValueSetResponse>"#,
     )
     .unwrap();
-    let r = run(&["terminology", "info", "--terminology", &s(&d), "--format", "json"]);
+    let r = run(&[
+        "terminology",
+        "info",
+        "--terminology",
+        &s(&d),
+        "--format",
+        "json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     let issues = v["issues"].as_array().unwrap();
@@ -359,14 +407,7 @@ fn unreadable_terminology_files_are_reported_not_fatal_but_a_bad_circuit_bio_is(
 #[test]
 fn kit_value_sets_replace_the_built_in_ones_and_bind_the_specimen_type() {
     let Some(kit) = kit() else { return };
-    let r = run(&[
-        "terminology",
-        "info",
-        "--kit",
-        &s(&kit),
-        "--format",
-        "json",
-    ]);
+    let r = run(&["terminology", "info", "--kit", &s(&kit), "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(v["value_sets"].as_array().unwrap().len() > 500);

@@ -27,7 +27,8 @@ pub struct Rule {
 }
 
 const LOINC_GUIDE: &str = "LOINC Users' Guide, format du code et chiffre de contrôle mod 10";
-const CIRCUIT: &str = "ANS, jeu de valeurs circuit de la biologie (bioloinc) : règles de choix des codes et unités";
+const CIRCUIT: &str =
+    "ANS, jeu de valeurs circuit de la biologie (bioloinc) : règles de choix des codes et unités";
 const CRBIO_RESULT: &str = "CI-SIS volet CR-BIO, FR-Resultat-examens-de-biologie-element-clinique-pertinent : code de l'analyse";
 const UCUM: &str = "CI-SIS volet CR-BIO : unités exprimées en UCUM (PQ/@unit)";
 
@@ -223,7 +224,9 @@ impl<'d> Run<'_, 'd> {
 }
 
 fn attr(n: Node<'_>, name: &str) -> Option<String> {
-    n.attr(name).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    n.attr(name)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// `xsi:type` without its prefix.
@@ -564,8 +567,16 @@ fn request<'d>(r: &mut Run<'_, 'd>, code: Node<'d>, circuit: Option<&Circuit>, w
                         "Code {c} « {} » de type {} utilisé pour {} : attendu Order ou Both{}.",
                         e.label,
                         e.kind.label(),
-                        if what == "acte" { "un acte" } else { "une batterie" },
-                        if what == "acte" { " (ou un chapitre)" } else { "" }
+                        if what == "acte" {
+                            "un acte"
+                        } else {
+                            "une batterie"
+                        },
+                        if what == "acte" {
+                            " (ou un chapitre)"
+                        } else {
+                            ""
+                        }
                     ),
                 );
             }
@@ -728,7 +739,10 @@ mod tests {
 
     #[test]
     fn labels_differing_in_case_and_spaces_are_the_same() {
-        assert!(same_label("Glucose  [Moles/Volume]", "glucose [moles/volume]"));
+        assert!(same_label(
+            "Glucose  [Moles/Volume]",
+            "glucose [moles/volume]"
+        ));
         assert!(same_label("Electrophorèse", "Électrophorèse"));
         assert!(!same_label("Kaliémie", "Potassium [Moles/Volume]"));
     }

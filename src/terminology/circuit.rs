@@ -297,7 +297,8 @@ pub fn read(path: &Path) -> Result<Circuit, String> {
     }
     let (tables, version) = match ext.as_str() {
         "csv" | "txt" | "tsv" => {
-            let bytes = std::fs::read(path).map_err(|e| fail(format!("lecture impossible : {e}")))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| fail(format!("lecture impossible : {e}")))?;
             (vec![csv_table(&bytes).map_err(fail)?], None)
         }
         "xlsx" | "xlsm" | "xls" | "ods" => xlsx_tables(path).map_err(fail)?,
@@ -358,7 +359,8 @@ fn cell_text(d: &Data) -> String {
 }
 
 fn xlsx_tables(path: &Path) -> Result<(Vec<Table>, Option<String>), String> {
-    let mut wb = calamine::open_workbook_auto(path).map_err(|e| format!("classeur illisible : {e}"))?;
+    let mut wb =
+        calamine::open_workbook_auto(path).map_err(|e| format!("classeur illisible : {e}"))?;
     let mut tables = Vec::new();
     let mut version = None;
     for name in wb.sheet_names().to_owned() {
@@ -514,9 +516,8 @@ fn from_tables(source: &str, tables: Vec<Table>) -> Result<Circuit, String> {
                 sub_chapter: get(sub_i),
                 unit: get(unit_i),
                 comparability,
-                discriminating_technique: get(tech_i).map(|v| {
-                    matches!(fold(&v).as_str(), "o" | "oui" | "y" | "yes" | "1" | "true")
-                }),
+                discriminating_technique: get(tech_i)
+                    .map(|v| matches!(fold(&v).as_str(), "o" | "oui" | "y" | "yes" | "1" | "true")),
                 sheet: t.sheet.clone(),
                 row,
             });

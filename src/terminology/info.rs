@@ -12,7 +12,14 @@ pub fn table(store: &Store, load_ms: f64, width: u16) -> String {
     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
         .set_width(width)
-        .set_header(vec!["Jeu de valeurs", "OID / id", "Codes", "Version", "Format", "Fichier"]);
+        .set_header(vec![
+            "Jeu de valeurs",
+            "OID / id",
+            "Codes",
+            "Version",
+            "Format",
+            "Fichier",
+        ]);
     let mut sets: Vec<&ValueSet> = store.value_sets().iter().collect();
     sets.sort_by(|a, b| a.name.cmp(&b.name));
     for v in sets {
@@ -52,14 +59,23 @@ pub fn table(store: &Store, load_ms: f64, width: u16) -> String {
             )
             .ok();
             if c.count(Kind::Inconnu) > 0 {
-                writeln!(out, "  {} codes sans type connu : leur rôle n'est pas vérifié.", c.count(Kind::Inconnu)).ok();
+                writeln!(
+                    out,
+                    "  {} codes sans type connu : leur rôle n'est pas vérifié.",
+                    c.count(Kind::Inconnu)
+                )
+                .ok();
             }
             for i in &c.issues {
                 writeln!(out, "  {i}").ok();
             }
         }
         None => {
-            writeln!(out, "\nCircuit de la biologie : non fourni (--circuit-bio FICHIER.xlsx|.csv).").ok();
+            writeln!(
+                out,
+                "\nCircuit de la biologie : non fourni (--circuit-bio FICHIER.xlsx|.csv)."
+            )
+            .ok();
         }
     }
     for i in &store.issues {
@@ -131,38 +147,93 @@ impl Lookup {
         }
         match &self.circuit_bio {
             Some(e) => {
-                writeln!(out, "  Circuit de la biologie : {} « {} »", e.kind.label(), e.label).ok();
+                writeln!(
+                    out,
+                    "  Circuit de la biologie : {} « {} »",
+                    e.kind.label(),
+                    e.label
+                )
+                .ok();
                 if let Some(p) = &e.print_label {
                     writeln!(out, "    libellé d'édition : {p}").ok();
                 }
                 if let Some(c) = &e.chapter {
-                    writeln!(out, "    chapitre : {c}{}", e.sub_chapter.as_deref().map(|s| format!(", sous-chapitre {s}")).unwrap_or_default()).ok();
+                    writeln!(
+                        out,
+                        "    chapitre : {c}{}",
+                        e.sub_chapter
+                            .as_deref()
+                            .map(|s| format!(", sous-chapitre {s}"))
+                            .unwrap_or_default()
+                    )
+                    .ok();
                 }
                 if let Some(u) = &e.unit {
                     writeln!(out, "    unité recommandée : {u}").ok();
                 }
                 if let Some(n) = e.comparability {
-                    let why = if n == 1 { "le code LOINC suffit à comparer" } else { "la technique doit être prise en compte" };
+                    let why = if n == 1 {
+                        "le code LOINC suffit à comparer"
+                    } else {
+                        "la technique doit être prise en compte"
+                    };
                     writeln!(out, "    niveau de comparabilité : {n} ({why})").ok();
                 }
                 if let Some(t) = e.discriminating_technique {
-                    writeln!(out, "    technique discriminante : {}", if t { "oui" } else { "non" }).ok();
+                    writeln!(
+                        out,
+                        "    technique discriminante : {}",
+                        if t { "oui" } else { "non" }
+                    )
+                    .ok();
                 }
                 writeln!(out, "    rôle : {}", role(e.kind)).ok();
-                writeln!(out, "    source : {}ligne {}", e.sheet.as_deref().map(|s| format!("feuille « {s} », ")).unwrap_or_default(), e.row).ok();
+                writeln!(
+                    out,
+                    "    source : {}ligne {}",
+                    e.sheet
+                        .as_deref()
+                        .map(|s| format!("feuille « {s} », "))
+                        .unwrap_or_default(),
+                    e.row
+                )
+                .ok();
                 for o in &self.same_analyte {
-                    writeln!(out, "    même analyte : {} « {} »{}", o.code, o.label, o.unit.as_deref().map(|u| format!(" en {u}")).unwrap_or_default()).ok();
+                    writeln!(
+                        out,
+                        "    même analyte : {} « {} »{}",
+                        o.code,
+                        o.label,
+                        o.unit
+                            .as_deref()
+                            .map(|u| format!(" en {u}"))
+                            .unwrap_or_default()
+                    )
+                    .ok();
                 }
             }
             None => {
-                writeln!(out, "  Circuit de la biologie : absent (ou fichier non fourni)").ok();
+                writeln!(
+                    out,
+                    "  Circuit de la biologie : absent (ou fichier non fourni)"
+                )
+                .ok();
             }
         }
         if self.value_sets.is_empty() {
-            writeln!(out, "  Jeux de valeurs : aucun des jeux chargés ne le contient").ok();
+            writeln!(
+                out,
+                "  Jeux de valeurs : aucun des jeux chargés ne le contient"
+            )
+            .ok();
         }
         for v in &self.value_sets {
-            writeln!(out, "  Jeu de valeurs {} ({}) : système {}, « {} » — {}", v.value_set, v.id, v.system, v.display, v.source).ok();
+            writeln!(
+                out,
+                "  Jeu de valeurs {} ({}) : système {}, « {} » — {}",
+                v.value_set, v.id, v.system, v.display, v.source
+            )
+            .ok();
         }
         out
     }

@@ -82,7 +82,16 @@ mod tests {
     fn wrong_check_digits_and_shapes_fail() {
         assert_eq!(check("2823-4"), Err(LoincError::CheckDigit(4, 3)));
         assert_eq!(check("14749-5"), Err(LoincError::CheckDigit(5, 6)));
-        for bad in ["2951.2", "2951", "-2", "2951-", "2951-22", "29a1-2", "12345678-1", ""] {
+        for bad in [
+            "2951.2",
+            "2951",
+            "-2",
+            "2951-",
+            "2951-22",
+            "29a1-2",
+            "12345678-1",
+            "",
+        ] {
             assert!(matches!(check(bad), Err(LoincError::Syntax(_))), "{bad}");
         }
         assert!(looks_like_loinc("14682-9"));
