@@ -473,3 +473,25 @@ fn kit_cr_bio_2024_examples_have_no_terminology_error() {
     .collect();
     assert_eq!(warnings, expected);
 }
+
+#[test]
+fn a_zip_bomb_given_as_circuit_bio_is_refused_before_inflating() {
+    use std::io::Write;
+    let d = tempdir("term-bomb");
+    let path = d.join("bomb.xlsx");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..600 {
+        z.write_all(&zeros).unwrap();
+    }
+    z.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 10 << 20);
+    let r = run(&["terminology", "info", "--circuit-bio", &s(&path)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("décompressé"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&d);
+}

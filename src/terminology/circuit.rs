@@ -358,7 +358,36 @@ fn cell_text(d: &Data) -> String {
     }
 }
 
+/// Largest total of a workbook's uncompressed parts: a real circuit-bio workbook is a few MB.
+const MAX_UNZIPPED: u64 = 512 * 1024 * 1024;
+
+/// Refuse a zip bomb before the spreadsheet reader inflates it (declared sizes; the reader stops at
+/// them).
+fn check_zip(path: &Path) -> Result<(), String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("lecture impossible : {e}"))?;
+    let mut z = zip::ZipArchive::new(f).map_err(|e| format!("classeur illisible (zip) : {e}"))?;
+    let mut total = 0u64;
+    for i in 0..z.len() {
+        let e = z
+            .by_index_raw(i)
+            .map_err(|e| format!("classeur illisible (zip) : {e}"))?;
+        total = total.saturating_add(e.size());
+    }
+    if total > MAX_UNZIPPED {
+        return Err(format!(
+            "classeur de {total} octets une fois décompressé, au-delà de la limite de {MAX_UNZIPPED}"
+        ));
+    }
+    Ok(())
+}
+
 fn xlsx_tables(path: &Path) -> Result<(Vec<Table>, Option<String>), String> {
+    if path
+        .extension()
+        .is_some_and(|e| !e.eq_ignore_ascii_case("xls"))
+    {
+        check_zip(path)?;
+    }
     let mut wb =
         calamine::open_workbook_auto(path).map_err(|e| format!("classeur illisible : {e}"))?;
     let mut tables = Vec::new();
