@@ -102,6 +102,13 @@ pub const CIRCUIT_NOT_CONFIGURED: &Rule = &Rule {
     hint: "Point banc at the official circuit-bio spreadsheet with --circuit-bio FILE or BANC_CIRCUIT_BIO.",
     spec: CIRCUIT,
 };
+pub const TECHNIQUE_MISSING: &Rule = &Rule {
+    id: "terminology.circuit-bio.technique-missing",
+    severity: Severity::Info,
+    message: "Résultat de niveau de comparabilité 2 (la technique compte pour comparer deux résultats) sans technique d'analyse (methodCode).",
+    hint: "Carry the analysis technique in observation/methodCode so that the receiver can tell comparable results apart.",
+    spec: CIRCUIT,
+};
 pub const UNIT_MISSING: &Rule = &Rule {
     id: "terminology.unit.missing",
     severity: Severity::Error,
@@ -170,6 +177,7 @@ pub static RULES: &[&Rule] = &[
     CIRCUIT_ABSENT,
     CIRCUIT_ROLE,
     CIRCUIT_NOT_CONFIGURED,
+    TECHNIQUE_MISSING,
     UNIT_MISSING,
     UNIT_UCUM,
     UNIT_NOT_RECOMMENDED,
@@ -263,6 +271,7 @@ pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec
             Some(_) => ran.extend([
                 CIRCUIT_ABSENT,
                 CIRCUIT_ROLE,
+                TECHNIQUE_MISSING,
                 UNIT_NOT_RECOMMENDED,
                 DISPLAY_DIFFERS,
             ]),
@@ -398,6 +407,15 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                             );
                         }
                         label(r, code, &display, e);
+                        if e.comparability == Some(2)
+                            && r.select("cda:methodCode", obs).is_empty()
+                        {
+                            r.report(
+                                TECHNIQUE_MISSING,
+                                code,
+                                format!("Code {c} « {} ».", e.label),
+                            );
+                        }
                     }
                 }
             }
