@@ -3,9 +3,14 @@
 //!
 //! Each rule is one row of [`RULES`]: which profiles it applies to, the nodes it looks at (XPath
 //! 1.0 from the `ClinicalDocument` element, prefix `cda:`), the test each of those nodes must pass,
-//! the French message, an English hint and the specification it comes from.
+//! the French message, an English hint and the specification it comes from (`spec`: the volet,
+//! section and element, then the kit's schematron and pattern that also check it, if any).
+//!
+//! Result codes (LOINC, "en attente", local codes) are checked by the `terminology` layer, not here.
 
+pub mod ids;
 pub mod ins;
+pub mod ts;
 
 use crate::finding::{Finding, Layer, Severity};
 use crate::profile::{Family, Profile};
@@ -61,9 +66,45 @@ fn has_model(p: &Profile) -> bool {
     p.template_root.is_some()
 }
 
-const SM: &str = "CI-SIS Volet Structuration minimale des documents de santé, en-tête";
-const CRBIO: &str = "CI-SIS Volet Compte rendu d'examens de biologie médicale (CR-BIO)";
+/// `spec` of a header rule of structuration minimale that the kit's StrucMin schematron also
+/// checks: the element, then the Art-Decor item (template) of the assert.
+macro_rules! strucmin {
+    ($element:literal, $item:literal) => {
+        concat!(
+            "CI-SIS Structuration minimale des documents de santé — en-tête, ",
+            $element,
+            " ; kit: ASIP-STRUCT-MIN-StrucMin.sch, pattern template-1.2.250.1.213.1.1.1.1-2017-12-13T103531 (",
+            $item,
+            ")"
+        )
+    };
+}
+
+/// `spec` of a rule of the CR-BIO volet: the part of the volet, then the kit's checks.
+macro_rules! crbio {
+    ($part:literal, $kit:literal) => {
+        concat!(
+            "CI-SIS Volet Compte rendu d'examens de biologie médicale (BIO-CR-BIO 2024.01) — ",
+            $part,
+            " ; kit: ",
+            $kit
+        )
+    };
+    ($part:literal) => {
+        concat!(
+            "CI-SIS Volet Compte rendu d'examens de biologie médicale (BIO-CR-BIO 2024.01) — ",
+            $part
+        )
+    };
+}
+
 const INS_OIDS: &str = "(@root='1.2.250.1.213.1.4.8' or @root='1.2.250.1.213.1.4.9' or @root='1.2.250.1.213.1.4.10' or @root='1.2.250.1.213.1.4.11')";
+
+/// FR-Resultats-examens-de-biologie-medicale (IHE PaLM Laboratory Report Data Processing Entry):
+/// the templateId sits on the `entry`, whose child is an `act`.
+const ENTRY_RESULTS: &str = "1.3.6.1.4.1.19376.1.3.1";
+/// FR-Resultat-examens-de-biologie-element-clinique-pertinent (Laboratory Observation).
+const RESULT: &str = "1.3.6.1.4.1.19376.1.3.1.6";
 
 pub static RULES: &[Rule] = &[
     Rule {
@@ -74,7 +115,7 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:realmCode[@code='FR']"),
         message: "L'élément realmCode doit être présent avec l'attribut code=\"FR\".",
         hint: "Add <realmCode code=\"FR\"/> as the first child of ClinicalDocument.",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/realmCode", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.header.type-id",
@@ -86,7 +127,7 @@ pub static RULES: &[Rule] = &[
         ),
         message: "L'élément typeId doit valoir root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\".",
         hint: "Declare the CDA R2 type: <typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>.",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/typeId", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.header.template-hl7-france",
@@ -96,7 +137,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:templateId[@root='2.16.840.1.113883.2.8.2.1']"),
         message: "L'en-tête doit déclarer la conformité HL7 France (templateId 2.16.840.1.113883.2.8.2.1).",
         hint: "Add <templateId root=\"2.16.840.1.113883.2.8.2.1\"/>.",
-        spec: SM,
+        spec: strucmin!(
+            "ClinicalDocument/templateId 2.16.840.1.113883.2.8.2.1",
+            "SMDS_CDAClinicalDocument"
+        ),
     },
     Rule {
         id: "banc.header.template-ci-sis",
@@ -106,7 +150,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:templateId[@root='1.2.250.1.213.1.1.1.1']"),
         message: "L'en-tête doit déclarer la conformité au CI-SIS (templateId 1.2.250.1.213.1.1.1.1).",
         hint: "Add <templateId root=\"1.2.250.1.213.1.1.1.1\"/>.",
-        spec: SM,
+        spec: strucmin!(
+            "ClinicalDocument/templateId 1.2.250.1.213.1.1.1.1",
+            "SMDS_CDAClinicalDocument"
+        ),
     },
     Rule {
         id: "banc.header.model-template",
@@ -116,7 +163,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(model_template),
         message: "L'en-tête doit déclarer le templateId du modèle de document.",
         hint: "Declare the model templateId (root and version extension) of the document's volet.",
-        spec: SM,
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, ClinicalDocument/templateId du modèle (volet) ; CR-BIO : templateId 1.2.250.1.213.1.1.1.55 + version du volet",
     },
     Rule {
         id: "banc.header.id",
@@ -126,7 +173,7 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:id[@root]"),
         message: "L'identifiant unique du document (id/@root) doit être présent.",
         hint: "Give the document a globally unique id (OID or UUID in @root).",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/id", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.header.code",
@@ -136,7 +183,7 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:code[@code and @codeSystem]"),
         message: "Le type de document (code) doit être présent avec code et codeSystem.",
         hint: "Code the document type with LOINC (e.g. 11502-2 for a CR-BIO).",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/code", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.header.effective-time",
@@ -144,9 +191,9 @@ pub static RULES: &[Rule] = &[
         applies: any_cda,
         context: ".",
         test: Test::Native(effective_time),
-        message: "La date de création du document (effectiveTime) doit être précise à la seconde avec le fuseau horaire (AAAAMMJJhhmmss+hhmm).",
-        hint: "Use e.g. <effectiveTime value=\"20240312143000+0100\"/>.",
-        spec: SM,
+        message: "La date de création du document (effectiveTime) doit donner la date et l'heure, au moins à la minute, avec le décalage horaire (AAAAMMJJhhmm[ss]±hhmm).",
+        hint: "Use the local time and its UTC offset, e.g. <effectiveTime value=\"20240312143000+0100\"/>.",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, ClinicalDocument/effectiveTime ; format CI-SIS des dates et heures (kit: abstract/IVL_TS.sch : aaaammjjhh[mm[ss]][+/-]zzzz en temps local du producteur)",
     },
     Rule {
         id: "banc.header.confidentiality",
@@ -158,7 +205,10 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Le niveau de confidentialité (confidentialityCode) doit valoir N, R ou V dans le système 2.16.840.1.113883.5.25.",
         hint: "Use <confidentialityCode code=\"N\" codeSystem=\"2.16.840.1.113883.5.25\"/> unless the report is restricted.",
-        spec: SM,
+        spec: strucmin!(
+            "ClinicalDocument/confidentialityCode (jeu de valeurs 2.16.840.1.113883.1.11.10228)",
+            "SMDS_CDAClinicalDocument"
+        ),
     },
     Rule {
         id: "banc.header.language",
@@ -168,7 +218,7 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:languageCode[@code='fr-FR']"),
         message: "La langue du document (languageCode) doit valoir fr-FR.",
         hint: "Add <languageCode code=\"fr-FR\"/>.",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/languageCode", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.header.set-id-version",
@@ -178,7 +228,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:setId[@root] and cda:versionNumber[@value]"),
         message: "L'identifiant de lot de versions (setId) et le numéro de version (versionNumber) doivent être présents.",
         hint: "A replacement document keeps the setId and increments versionNumber.",
-        spec: SM,
+        spec: strucmin!(
+            "ClinicalDocument/setId, ClinicalDocument/versionNumber",
+            "SMDS_CDAClinicalDocument"
+        ),
     },
     Rule {
         id: "banc.patient.record-target",
@@ -188,7 +241,7 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("count(cda:recordTarget) = 1"),
         message: "Le document doit concerner un et un seul patient (un seul recordTarget).",
         hint: "Send one document per patient.",
-        spec: SM,
+        spec: strucmin!("ClinicalDocument/recordTarget [1..1]", "SMDS_CDAClinicalDocument"),
     },
     Rule {
         id: "banc.patient.ins-missing",
@@ -200,7 +253,7 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Aucun identifiant national de santé (INS, OID 1.2.250.1.213.1.4.8, .9, .10 ou .11) pour le patient : le destinataire ne pourra pas rapprocher automatiquement le document du dossier (erreur 903).",
         hint: "Carry the patient's qualified INS (matricule INS) in patientRole/id.",
-        spec: "CI-SIS Volet Structuration minimale, patientRole ; Référentiel INS",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id (INS : OID 1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 et .11 de test) ; Référentiel national d'identitovigilance (INS)",
     },
     Rule {
         id: "banc.patient.ins-format",
@@ -210,7 +263,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(ins_format),
         message: "Le matricule INS doit comporter 15 caractères (13 + clé de contrôle à 2 chiffres) et sa clé doit être juste.",
         hint: "The INS (NIR/NIA) is 13 characters plus a 2-digit key equal to 97 - (number mod 97).",
-        spec: "Référentiel INS ; NIR (décret 82-103)",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id/@extension (matricule INS) ; NIR : 13 caractères + clé 97 − (n mod 97), 2A/2B comptés 19/18",
     },
     Rule {
         id: "banc.author.present",
@@ -220,7 +273,27 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:author/cda:assignedAuthor/cda:id[@root]"),
         message: "L'auteur du document (author/assignedAuthor) doit être présent et identifié.",
         hint: "Identify the author (RPPS for a person, FINESS or SIRET for a device's organisation).",
-        spec: SM,
+        spec: strucmin!("author/assignedAuthor/id", "CI-SISAuthor"),
+    },
+    Rule {
+        id: "banc.author.id-format",
+        severity: Severity::Warning,
+        applies: any_cda,
+        context: "cda:author/cda:assignedAuthor/cda:id[@root='1.2.250.1.71.4.2.1']",
+        test: Test::Native(ps_id),
+        message: "L'identifiant national de l'auteur (idNat_PS, OID 1.2.250.1.71.4.2.1) doit être 8 + numéro RPPS (11 chiffres, clé de Luhn juste) ou 0 + numéro ADELI (9 caractères).",
+        hint: "Write the RPPS number with its type prefix: extension=\"8\" + the 11 digits of the RPPS, whose last digit is a Luhn key.",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, author/assignedAuthor/id (idNat_PS 1.2.250.1.71.4.2.1 : 8 + RPPS, 0 + ADELI) ; RPPS : 11 chiffres dont une clé de Luhn",
+    },
+    Rule {
+        id: "banc.author.organization-id-format",
+        severity: Severity::Warning,
+        applies: any_cda,
+        context: "cda:author/cda:assignedAuthor/cda:representedOrganization/cda:id[@root='1.2.250.1.71.4.2.2']",
+        test: Test::Native(struct_id),
+        message: "L'identifiant national de l'organisation de l'auteur (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
+        hint: "Write the FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, author/assignedAuthor/representedOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
     },
     Rule {
         id: "banc.custodian.id",
@@ -232,7 +305,30 @@ pub static RULES: &[Rule] = &[
         ),
         message: "L'organisation chargée de la conservation du document (custodian) doit être identifiée.",
         hint: "Identify the custodian organisation (e.g. FINESS of the lab).",
-        spec: SM,
+        spec: strucmin!(
+            "custodian/assignedCustodian/representedCustodianOrganization/id",
+            "CI-SISCustodian"
+        ),
+    },
+    Rule {
+        id: "banc.custodian.id-format",
+        severity: Severity::Warning,
+        applies: any_cda,
+        context: "cda:custodian/cda:assignedCustodian/cda:representedCustodianOrganization/cda:id[@root='1.2.250.1.71.4.2.2']",
+        test: Test::Native(struct_id),
+        message: "L'identifiant national de l'organisation chargée de la conservation (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
+        hint: "Write the lab's FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
+        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, custodian/assignedCustodian/representedCustodianOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
+    },
+    Rule {
+        id: "banc.time.format",
+        severity: Severity::Error,
+        applies: any_cda,
+        context: ".//*[@value][self::cda:effectiveTime or self::cda:time or self::cda:birthTime or (self::cda:value and (@xsi:type='TS' or @xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='TS' or substring-after(@xsi:type, ':')='IVL_TS')) or ((self::cda:low or self::cda:high or self::cda:center) and (parent::cda:effectiveTime or parent::cda:time or parent::cda:phase or parent::*[@xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='IVL_TS']))]",
+        test: Test::Native(time_format),
+        message: "Date et heure invalides : une valeur de type TS s'écrit AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] avec une date du calendrier et une heure qui existent.",
+        hint: "Write dates as YYYYMMDDhhmmss+hhmm (local time and UTC offset); check the day against the month (e.g. no 31 April) and the order year, month, day.",
+        spec: "HL7 V3 Data Types R1 (CDA R2), type TS : AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] ; kit: ASIP-STRUCT-MIN-StrucMin.sch, règles abstraites TS et IVL_TS (dtr1-2-TS, dtr1-9-IVL_TS), appliquées aux seuls éléments de l'en-tête",
     },
     Rule {
         id: "banc.cr-bio.document-code",
@@ -242,7 +338,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:code[@code='11502-2' and @codeSystem='2.16.840.1.113883.6.1']"),
         message: "Le type de document d'un CR-BIO doit être le code LOINC 11502-2 « CR d'examens biologiques ».",
         hint: "Use <code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"CR d'examens biologiques\"/>.",
-        spec: CRBIO,
+        spec: crbio!(
+            "en-tête, ClinicalDocument/code",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
+        ),
     },
     Rule {
         id: "banc.cr-bio.template-ihe-palm",
@@ -252,7 +351,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:templateId[@root='1.3.6.1.4.1.19376.1.3.3']"),
         message: "Un CR-BIO structuré doit déclarer le modèle IHE PaLM « Laboratory Report » (templateId 1.3.6.1.4.1.19376.1.3.3).",
         hint: "Add <templateId root=\"1.3.6.1.4.1.19376.1.3.3\"/>.",
-        spec: CRBIO,
+        spec: crbio!(
+            "en-tête, ClinicalDocument/templateId 1.3.6.1.4.1.19376.1.3.3",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
+        ),
     },
     Rule {
         id: "banc.cr-bio.structured-body",
@@ -262,7 +364,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("cda:component/cda:structuredBody"),
         message: "Un CR-BIO structuré (niveau 3) doit avoir un corps structuré (structuredBody).",
         hint: "A level-3 report carries sections and coded entries in structuredBody.",
-        spec: CRBIO,
+        spec: crbio!(
+            "corps, component/structuredBody (CDA niveau 3)",
+            "ASIP-STRUCT-MIN-StrucMin.sch, pattern template-1.2.250.1.213.1.1.1.1-2017-12-13T103531 (SMDS_CDAClinicalDocument : structuredBody, ou nonXMLBody avec le seul templateId 1.3.6.1.4.1.19376.1.2.20)"
+        ),
     },
     Rule {
         id: "banc.cr-bio.section-biologie",
@@ -274,7 +379,10 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Le corps doit comporter au moins une section FR-CR-de-biologie (templateId 1.3.6.1.4.1.19376.1.3.3.2.1).",
         hint: "Put each chapter of results in a level-1 section with templateId 1.3.6.1.4.1.19376.1.3.3.2.1.",
-        spec: CRBIO,
+        spec: crbio!(
+            "corps, section FR-CR-de-biologie (1.3.6.1.4.1.19376.1.3.3.2.1) [1..*]",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
+        ),
     },
     Rule {
         id: "banc.cr-bio.section-pdf-copie",
@@ -286,27 +394,62 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Le corps doit comporter la section FR-Document-PDF-copie (templateId 1.2.250.1.213.1.1.2.243) portant la copie PDF du compte rendu.",
         hint: "Add the PDF copy section with its observationMedia entry (application/pdf, B64).",
-        spec: CRBIO,
+        spec: crbio!(
+            "corps, section FR-Document-PDF-copie (1.2.250.1.213.1.1.2.243) [1..1]",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
+        ),
     },
     Rule {
-        id: "banc.cr-bio.result-code",
+        id: "banc.cr-bio.entry-structure",
         severity: Severity::Error,
         applies: cr_bio_l3,
-        context: ".//cda:observation[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1.6']",
-        test: Test::XPath("cda:code[@code or cda:translation/@code]"),
-        message: "Chaque résultat (FR-Resultat-examens-de-biologie-element-clinique-pertinent) doit être codé : code LOINC, code LOINC en attente, ou code local dans translation.",
-        hint: "Code each result observation with LOINC (2.16.840.1.113883.6.1).",
-        spec: CRBIO,
+        context: "cda:component/cda:structuredBody/cda:component/cda:section[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.3.2.1']//cda:entry",
+        test: Test::Native(entry_structure),
+        message: "Une entrée de section FR-CR-de-biologie doit être une entrée FR-Resultats-examens-de-biologie-medicale : entry avec le templateId 1.3.6.1.4.1.19376.1.3.1, un act, et au moins un résultat (observation 1.3.6.1.4.1.19376.1.3.1.6) dans ses entryRelationship, directement ou dans une batterie (organizer 1.3.6.1.4.1.19376.1.3.1.4).",
+        hint: "Wrap the results of each entry in <act classCode=\"ACT\" moodCode=\"EVN\"> with <entryRelationship typeCode=\"COMP\"> holding the battery organizers and/or result observations.",
+        spec: crbio!(
+            "entrée FR-Resultats-examens-de-biologie-medicale (entry 1.3.6.1.4.1.19376.1.3.1 / act, IHE PaLM Laboratory Report Data Processing Entry) dans les sections FR-CR-de-biologie et leurs sous-sections",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
+        ),
+    },
+    Rule {
+        id: "banc.cr-bio.act-status",
+        severity: Severity::Error,
+        applies: cr_bio_l3,
+        context: ".//cda:entry[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1']/cda:act",
+        test: Test::Native(act_status),
+        message: "Le statut de l'act d'une entrée FR-Resultats-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
+        hint: "completed for a final report, active while results are still pending, aborted when the whole request was cancelled.",
+        spec: crbio!(
+            "entrée FR-Resultats-examens-de-biologie-medicale, act/statusCode",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
+        ),
+    },
+    Rule {
+        id: "banc.cr-bio.battery-status",
+        severity: Severity::Error,
+        applies: cr_bio_l3,
+        context: ".//cda:organizer[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1.4']",
+        test: Test::Native(battery_status),
+        message: "Le statut d'une batterie FR-Batterie-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
+        hint: "completed when every result of the battery is final, active while some are pending, aborted when the battery was cancelled.",
+        spec: crbio!(
+            "entrée FR-Batterie-examens-de-biologie-medicale (organizer 1.3.6.1.4.1.19376.1.3.1.4), statusCode",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Batterie-examens-de-biologie-medicale (IHE.sch, pattern E_laboratoryBatteryOrganizer_int, admet aussi obsolete)"
+        ),
     },
     Rule {
         id: "banc.cr-bio.result-status",
         severity: Severity::Error,
         applies: cr_bio_l3,
         context: ".//cda:observation[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1.6']",
-        test: Test::XPath("cda:statusCode[@code='completed' or @code='aborted']"),
+        test: Test::Native(result_status),
         message: "Le statut d'un résultat (statusCode) doit valoir completed ou aborted.",
         hint: "Only final results (completed) or cancelled ones (aborted) are sent in a report.",
-        spec: CRBIO,
+        spec: crbio!(
+            "entrée FR-Resultat-examens-de-biologie-element-clinique-pertinent (observation 1.3.6.1.4.1.19376.1.3.1.6), statusCode",
+            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultat-examens-de-biologie-element-clinique-pertinent (IHE.sch E_laboratoryObservation_int et CI-SIS_ModelesDeContenusCDA.sch E_laboratoryObservation_fr admettent aussi active et obsolete)"
+        ),
     },
     Rule {
         id: "banc.cr-bio.n1-pdf-body",
@@ -318,7 +461,9 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Un CR-BIO non structuré (niveau 1) doit porter le PDF en base 64 dans nonXMLBody/text (mediaType application/pdf, representation B64).",
         hint: "Embed the report as <text mediaType=\"application/pdf\" representation=\"B64\">.",
-        spec: CRBIO,
+        spec: crbio!(
+            "document non structuré (CDA niveau 1, IHE XDS-SD 1.3.6.1.4.1.19376.1.2.20), nonXMLBody/text en PDF base 64"
+        ),
     },
 ];
 
@@ -334,19 +479,18 @@ fn model_template(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
     (!found).then(|| format!("attendu : root=\"{root}\" ({})", cx.profile.id))
 }
 
-/// `AAAAMMJJhhmmss` then `+hhmm`/`-hhmm`, fractions of a second allowed.
-pub fn is_precise_ts(v: &str) -> bool {
-    let b = v.as_bytes();
-    if b.len() < 19 || !b[..14].iter().all(u8::is_ascii_digit) {
-        return false;
+/// What the header effectiveTime lacks, given its `@value`; `None` when it is precise enough or
+/// when it is not a timestamp at all (then `banc.time.format` reports it).
+pub fn header_time_problem(value: &str) -> Option<String> {
+    let ts = ts::parse(value).ok()?;
+    let mut missing = Vec::new();
+    if !ts.has_minutes() {
+        missing.push("heure et minutes");
     }
-    let rest = &v[14..];
-    let rest = match rest.strip_prefix('.') {
-        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
-        None => rest,
-    };
-    let tz = rest.as_bytes();
-    tz.len() == 5 && (tz[0] == b'+' || tz[0] == b'-') && tz[1..].iter().all(u8::is_ascii_digit)
+    if ts.zone.is_none() {
+        missing.push("décalage horaire");
+    }
+    (!missing.is_empty()).then(|| format!("trouvé « {value} », il manque : {}", missing.join(", ")))
 }
 
 fn effective_time(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
@@ -355,9 +499,16 @@ fn effective_time(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
         .string("string(cda:effectiveTime/@value)", node)
         .unwrap_or_default();
     if v.is_empty() {
-        return Some("effectiveTime absent".into());
+        return Some("effectiveTime absent ou sans @value".into());
     }
-    (!is_precise_ts(&v)).then(|| format!("trouvé : « {v} »"))
+    header_time_problem(&v)
+}
+
+fn time_format(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    let v = node.attr("value").unwrap_or_default();
+    ts::parse(&v)
+        .err()
+        .map(|why| format!("{} « {v} » : {why}", node.local_name()))
 }
 
 fn ins_format(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
@@ -367,6 +518,84 @@ fn ins_format(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
     }
     let ext = node.attr("extension").unwrap_or_default();
     ins::check(&ext).err()
+}
+
+fn ps_id(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    ids::check_ps(node.attr("extension").unwrap_or_default().trim()).err()
+}
+
+fn struct_id(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    ids::check_struct(node.attr("extension").unwrap_or_default().trim()).err()
+}
+
+fn has_template(cx: &Ctx<'_, '_>, node: Node<'_>, root: &str) -> bool {
+    cx.xpath
+        .boolean(&format!("cda:templateId[@root='{root}']"), node)
+        .unwrap_or(false)
+}
+
+fn entry_structure(cx: &Ctx<'_, '_>, entry: Node<'_>) -> Option<String> {
+    let children: Vec<String> = cx
+        .xpath
+        .select("*[not(self::cda:templateId)]", entry)
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.local_name())
+        .collect();
+    let act = cx.xpath.select("cda:act", entry).unwrap_or_default();
+    let Some(&act) = act.first() else {
+        return Some(if children.is_empty() {
+            "l'entrée ne porte aucun élément clinique (act attendu)".to_string()
+        } else {
+            format!(
+                "l'entrée porte <{}> au lieu d'un <act>",
+                children.join(">, <")
+            )
+        });
+    };
+    if !has_template(cx, entry, ENTRY_RESULTS) {
+        return Some(format!(
+            "l'entrée ne déclare pas le templateId {ENTRY_RESULTS} (FR-Resultats-examens-de-biologie-medicale)"
+        ));
+    }
+    let results = cx
+        .xpath
+        .boolean(
+            &format!("cda:entryRelationship//cda:observation[cda:templateId/@root='{RESULT}']"),
+            act,
+        )
+        .unwrap_or(false);
+    (!results).then(|| {
+        format!("l'act ne contient aucun résultat (observation {RESULT}) dans ses entryRelationship")
+    })
+}
+
+/// `statusCode/@code` of `node` against the allowed values; the detail quotes what was found.
+fn status_in(cx: &Ctx<'_, '_>, node: Node<'_>, allowed: &[&str]) -> Option<String> {
+    let found = cx.xpath.select("cda:statusCode", node).unwrap_or_default();
+    let code = found.first().map(|s| {
+        s.attr("code")
+            .or_else(|| s.attr("nullFlavor").map(|n| format!("nullFlavor {n}")))
+            .unwrap_or_default()
+    });
+    match code {
+        None => Some("statusCode absent".into()),
+        Some(c) if allowed.contains(&c.as_str()) => None,
+        Some(c) if c.is_empty() => Some("statusCode sans @code".into()),
+        Some(c) => Some(format!("trouvé : « {c} »")),
+    }
+}
+
+fn act_status(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    status_in(cx, node, &["completed", "active", "aborted"])
+}
+
+fn battery_status(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    status_in(cx, node, &["completed", "active", "aborted"])
+}
+
+fn result_status(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
+    status_in(cx, node, &["completed", "aborted"])
 }
 
 /// Run every rule that applies to `profile`; returns the findings and the rules that ran.
@@ -470,11 +699,29 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_need_seconds_and_zone() {
-        assert!(is_precise_ts("20240312143000+0100"));
-        assert!(is_precise_ts("20240312143000.123-0500"));
-        assert!(!is_precise_ts("20240312143000"));
-        assert!(!is_precise_ts("20240312143000Z"));
-        assert!(!is_precise_ts("202403121430+0100"));
+    fn every_rule_says_where_it_comes_from() {
+        for r in RULES {
+            assert!(r.spec.len() > 20, "{}: {}", r.id, r.spec);
+            assert!(!r.message.is_empty() && !r.hint.is_empty(), "{}", r.id);
+        }
+        assert!(
+            !RULES.iter().any(|r| r.id == "banc.cr-bio.result-code"),
+            "result codes belong to the terminology layer"
+        );
+    }
+
+    #[test]
+    fn header_time_needs_minutes_and_zone() {
+        assert_eq!(header_time_problem("20240312143000+0100"), None);
+        assert_eq!(header_time_problem("20240312143000.123-0500"), None);
+        assert_eq!(header_time_problem("202403121430+0100"), None);
+        let e = header_time_problem("20240312143000").unwrap();
+        assert!(e.contains("décalage horaire") && !e.contains("minutes"), "{e}");
+        let e = header_time_problem("2024031214+0100").unwrap();
+        assert!(e.contains("minutes") && !e.contains("décalage"), "{e}");
+        assert!(header_time_problem("20240312").unwrap().contains(", "));
+        // Not a timestamp at all: banc.time.format reports it, not this rule.
+        assert_eq!(header_time_problem("20240312143000Z"), None);
+        assert_eq!(header_time_problem("20240431143000+0100"), None);
     }
 }
