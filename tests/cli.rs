@@ -38,8 +38,8 @@ fn sample(dir: &std::path::Path, name: &str, realm: bool, ins: bool) -> std::pat
   <setId root="1.2.250.1.999.1.2.3"/>
   <versionNumber value="1"/>
   <recordTarget><patientRole>{id}<patient><name><family>MARTIN</family></name></patient></patientRole></recordTarget>
-  <author><assignedAuthor><id root="1.2.250.1.71.4.2.1" extension="810001234567"/></assignedAuthor></author>
-  <custodian><assignedCustodian><representedCustodianOrganization><id root="1.2.250.1.71.4.2.2" extension="1350012345"/></representedCustodianOrganization></assignedCustodian></custodian>
+  <author><assignedAuthor><id root="1.2.250.1.71.4.2.1" extension="810001234565"/></assignedAuthor></author>
+  <custodian><assignedCustodian><representedCustodianOrganization><id root="1.2.250.1.71.4.2.2" extension="1350012340"/></representedCustodianOrganization></assignedCustodian></custodian>
   <component><structuredBody>
     <component><section><templateId root="1.3.6.1.4.1.19376.1.3.3.2.1"/></section></component>
     <component><section><templateId root="1.2.250.1.213.1.1.2.243"/></section></component>

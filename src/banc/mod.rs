@@ -71,7 +71,7 @@ fn has_model(p: &Profile) -> bool {
 macro_rules! strucmin {
     ($element:literal, $item:literal) => {
         concat!(
-            "CI-SIS Structuration minimale des documents de santé — en-tête, ",
+            "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ",
             $element,
             " ; kit: ASIP-STRUCT-MIN-StrucMin.sch, pattern template-1.2.250.1.213.1.1.1.1-2017-12-13T103531 (",
             $item,
@@ -163,7 +163,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(model_template),
         message: "L'en-tête doit déclarer le templateId du modèle de document.",
         hint: "Declare the model templateId (root and version extension) of the document's volet.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, ClinicalDocument/templateId du modèle (volet) ; CR-BIO : templateId 1.2.250.1.213.1.1.1.55 + version du volet",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/templateId du modèle (volet) ; CR-BIO : templateId 1.2.250.1.213.1.1.1.55 + version du volet",
     },
     Rule {
         id: "banc.header.id",
@@ -193,7 +193,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(effective_time),
         message: "La date de création du document (effectiveTime) doit donner la date et l'heure, au moins à la minute, avec le décalage horaire (AAAAMMJJhhmm[ss]±hhmm).",
         hint: "Use the local time and its UTC offset, e.g. <effectiveTime value=\"20240312143000+0100\"/>.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, ClinicalDocument/effectiveTime ; format CI-SIS des dates et heures (kit: abstract/IVL_TS.sch : aaaammjjhh[mm[ss]][+/-]zzzz en temps local du producteur)",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/effectiveTime ; format CI-SIS des dates et heures (kit: abstract/IVL_TS.sch : aaaammjjhh[mm[ss]][+/-]zzzz en temps local du producteur)",
     },
     Rule {
         id: "banc.header.confidentiality",
@@ -241,7 +241,10 @@ pub static RULES: &[Rule] = &[
         test: Test::XPath("count(cda:recordTarget) = 1"),
         message: "Le document doit concerner un et un seul patient (un seul recordTarget).",
         hint: "Send one document per patient.",
-        spec: strucmin!("ClinicalDocument/recordTarget [1..1]", "SMDS_CDAClinicalDocument"),
+        spec: strucmin!(
+            "ClinicalDocument/recordTarget [1..1]",
+            "SMDS_CDAClinicalDocument"
+        ),
     },
     Rule {
         id: "banc.patient.ins-missing",
@@ -253,7 +256,7 @@ pub static RULES: &[Rule] = &[
         ),
         message: "Aucun identifiant national de santé (INS, OID 1.2.250.1.213.1.4.8, .9, .10 ou .11) pour le patient : le destinataire ne pourra pas rapprocher automatiquement le document du dossier (erreur 903).",
         hint: "Carry the patient's qualified INS (matricule INS) in patientRole/id.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id (INS : OID 1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 et .11 de test) ; Référentiel national d'identitovigilance (INS)",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id (INS : OID 1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 et .11 de test) ; Référentiel national d'identitovigilance (INS)",
     },
     Rule {
         id: "banc.patient.ins-format",
@@ -263,7 +266,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(ins_format),
         message: "Le matricule INS doit comporter 15 caractères (13 + clé de contrôle à 2 chiffres) et sa clé doit être juste.",
         hint: "The INS (NIR/NIA) is 13 characters plus a 2-digit key equal to 97 - (number mod 97).",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id/@extension (matricule INS) ; NIR : 13 caractères + clé 97 − (n mod 97), 2A/2B comptés 19/18",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id/@extension (matricule INS) ; NIR : 13 caractères + clé 97 − (n mod 97), 2A/2B comptés 19/18",
     },
     Rule {
         id: "banc.author.present",
@@ -283,7 +286,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(ps_id),
         message: "L'identifiant national de l'auteur (idNat_PS, OID 1.2.250.1.71.4.2.1) doit être 8 + numéro RPPS (11 chiffres, clé de Luhn juste) ou 0 + numéro ADELI (9 caractères).",
         hint: "Write the RPPS number with its type prefix: extension=\"8\" + the 11 digits of the RPPS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, author/assignedAuthor/id (idNat_PS 1.2.250.1.71.4.2.1 : 8 + RPPS, 0 + ADELI) ; RPPS : 11 chiffres dont une clé de Luhn",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/id (idNat_PS 1.2.250.1.71.4.2.1 : 8 + RPPS, 0 + ADELI) ; RPPS : 11 chiffres dont une clé de Luhn",
     },
     Rule {
         id: "banc.author.organization-id-format",
@@ -293,7 +296,7 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(struct_id),
         message: "L'identifiant national de l'organisation de l'auteur (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
         hint: "Write the FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, author/assignedAuthor/representedOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/representedOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
     },
     Rule {
         id: "banc.custodian.id",
@@ -318,11 +321,13 @@ pub static RULES: &[Rule] = &[
         test: Test::Native(struct_id),
         message: "L'identifiant national de l'organisation chargée de la conservation (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
         hint: "Write the lab's FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Structuration minimale des documents de santé — en-tête, custodian/assignedCustodian/representedCustodianOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
+        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, custodian/assignedCustodian/representedCustodianOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
     },
     Rule {
         id: "banc.time.format",
-        severity: Severity::Error,
+        // A warning: the schema and the official schematrons accept these values (the kit's own
+        // Electrophorese examples carry month 20), and banc's verdict stays the reference's.
+        severity: Severity::Warning,
         applies: any_cda,
         context: ".//*[@value][self::cda:effectiveTime or self::cda:time or self::cda:birthTime or (self::cda:value and (@xsi:type='TS' or @xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='TS' or substring-after(@xsi:type, ':')='IVL_TS')) or ((self::cda:low or self::cda:high or self::cda:center) and (parent::cda:effectiveTime or parent::cda:time or parent::cda:phase or parent::*[@xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='IVL_TS']))]",
         test: Test::Native(time_format),
@@ -479,10 +484,13 @@ fn model_template(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
     (!found).then(|| format!("attendu : root=\"{root}\" ({})", cx.profile.id))
 }
 
-/// What the header effectiveTime lacks, given its `@value`; `None` when it is precise enough or
-/// when it is not a timestamp at all (then `banc.time.format` reports it).
+/// What is wrong with the header effectiveTime, given its `@value`; `None` when it is a timestamp
+/// precise to the minute with a zone. A value that is not a timestamp at all is only quoted here:
+/// `banc.time.format` says why.
 pub fn header_time_problem(value: &str) -> Option<String> {
-    let ts = ts::parse(value).ok()?;
+    let Ok(ts) = ts::parse(value) else {
+        return Some(format!("trouvé : « {value} »"));
+    };
     let mut missing = Vec::new();
     if !ts.has_minutes() {
         missing.push("heure et minutes");
@@ -490,7 +498,8 @@ pub fn header_time_problem(value: &str) -> Option<String> {
     if ts.zone.is_none() {
         missing.push("décalage horaire");
     }
-    (!missing.is_empty()).then(|| format!("trouvé « {value} », il manque : {}", missing.join(", ")))
+    (!missing.is_empty())
+        .then(|| format!("trouvé : « {value} », il manque : {}", missing.join(", ")))
 }
 
 fn effective_time(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
@@ -566,7 +575,9 @@ fn entry_structure(cx: &Ctx<'_, '_>, entry: Node<'_>) -> Option<String> {
         )
         .unwrap_or(false);
     (!results).then(|| {
-        format!("l'act ne contient aucun résultat (observation {RESULT}) dans ses entryRelationship")
+        format!(
+            "l'act ne contient aucun résultat (observation {RESULT}) dans ses entryRelationship"
+        )
     })
 }
 
@@ -716,12 +727,18 @@ mod tests {
         assert_eq!(header_time_problem("20240312143000.123-0500"), None);
         assert_eq!(header_time_problem("202403121430+0100"), None);
         let e = header_time_problem("20240312143000").unwrap();
-        assert!(e.contains("décalage horaire") && !e.contains("minutes"), "{e}");
+        assert!(
+            e.contains("décalage horaire") && !e.contains("minutes"),
+            "{e}"
+        );
         let e = header_time_problem("2024031214+0100").unwrap();
         assert!(e.contains("minutes") && !e.contains("décalage"), "{e}");
         assert!(header_time_problem("20240312").unwrap().contains(", "));
-        // Not a timestamp at all: banc.time.format reports it, not this rule.
-        assert_eq!(header_time_problem("20240312143000Z"), None);
-        assert_eq!(header_time_problem("20240431143000+0100"), None);
+        // Not a timestamp at all: quoted (banc.time.format gives the reason).
+        assert_eq!(
+            header_time_problem("20240312143000Z").as_deref(),
+            Some("trouvé : « 20240312143000Z »")
+        );
+        assert!(header_time_problem("20240431143000+0100").is_some());
     }
 }
