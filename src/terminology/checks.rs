@@ -407,8 +407,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                             );
                         }
                         label(r, code, &display, e);
-                        if e.comparability == Some(2)
-                            && r.select("cda:methodCode", obs).is_empty()
+                        if e.comparability == Some(2) && r.select("cda:methodCode", obs).is_empty()
                         {
                             r.report(
                                 TECHNIQUE_MISSING,

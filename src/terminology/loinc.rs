@@ -15,22 +15,12 @@ pub enum LoincError {
     CheckDigit(u8, u8),
 }
 
-/// Mod-10 check digit of the digits of `number`.
+/// Mod-10 check digit of the digits of `number`: the Luhn key, as for RPPS and SIRET numbers.
 pub fn check_digit(number: &str) -> Option<u8> {
-    let mut sum = 0u32;
-    for (i, b) in number.bytes().rev().enumerate() {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        let d = (b - b'0') as u32;
-        sum += if i % 2 == 0 {
-            let x = d * 2;
-            x / 10 + x % 10
-        } else {
-            d
-        };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    Some(((10 - sum % 10) % 10) as u8)
+    Some(crate::banc::ids::luhn_key(number) as u8)
 }
 
 pub fn check(code: &str) -> Result<(), LoincError> {
