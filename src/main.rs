@@ -69,13 +69,8 @@ enum KitCommand {
 enum TermCommand {
     /// Lister les jeux de valeurs chargés (taille, version, fichier) et le circuit de la biologie.
     Info {
-        /// Kit folder: its jeuxDeValeurs/ is loaded.
-        #[arg(long, env = "BANC_KIT")]
-        kit: Option<PathBuf>,
         #[command(flatten)]
-        terms: TermArgs,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        load: TermLoad,
     },
     /// Expliquer un code : jeux de valeurs qui le contiennent, ligne du circuit de la biologie,
     /// forme LOINC.
@@ -84,13 +79,21 @@ enum TermCommand {
         /// Only this code system (OID).
         #[arg(long)]
         system: Option<String>,
-        #[arg(long, env = "BANC_KIT")]
-        kit: Option<PathBuf>,
         #[command(flatten)]
-        terms: TermArgs,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        load: TermLoad,
     },
+}
+
+/// What `banc terminology` loads, and how it prints.
+#[derive(clap::Args)]
+struct TermLoad {
+    /// Kit folder: its jeuxDeValeurs/ is loaded.
+    #[arg(long, env = "BANC_KIT")]
+    kit: Option<PathBuf>,
+    #[command(flatten)]
+    terms: TermArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -245,23 +248,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_terms(kit: Option<PathBuf>, terms: TermArgs) -> Result<Store, String> {
+fn load_terms(load: TermLoad) -> Result<(Store, Format), String> {
+    let TermLoad { kit, terms, format } = load;
     let kit = match kit {
         Some(dir) => Some(Kit::open(&dir).map_err(|e| e.to_string())?.root),
         None => None,
     };
-    Store::load(&Sources {
+    let store = Store::load(&Sources {
         kit,
         extra: terms.terminology,
         circuit_bio: terms.circuit_bio,
-    })
+    })?;
+    Ok((store, format))
 }
 
 fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
     match cmd {
-        TermCommand::Info { kit, terms, format } => {
+        TermCommand::Info { load } => {
             let start = std::time::Instant::now();
-            let store = load_terms(kit, terms)?;
+            let (store, format) = load_terms(load)?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             match format {
                 Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
@@ -273,14 +278,8 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TermCommand::Lookup {
-            code,
-            system,
-            kit,
-            terms,
-            format,
-        } => {
-            let store = load_terms(kit, terms)?;
+        TermCommand::Lookup { code, system, load } => {
+            let (store, format) = load_terms(load)?;
             let found = banc::terminology::info::lookup(&store, &code, system.as_deref());
             match format {
                 Format::Json => emit(&(found.json() + "\n")),

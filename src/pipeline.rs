@@ -255,24 +255,29 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
     }
 }
 
+/// Files under `dir` (recursed, links followed, sorted by name) whose extension is one of `exts`
+/// (lower case; matched case-insensitively).
+pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| exts.contains(&x.to_string_lossy().to_ascii_lowercase().as_str()))
+        })
+        .collect()
+}
+
 /// Expand the command line's paths: files as given, folders recursed for `*.xml` (sorted).
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file())
-                .map(|e| e.into_path())
-                .filter(|p| {
-                    p.extension()
-                        .map(|x| x.eq_ignore_ascii_case("xml"))
-                        .unwrap_or(false)
-                })
-                .collect();
+            let mut found = files_under(p, &["xml"]);
             if found.is_empty() {
                 return Err(format!(
                     "{} : aucun fichier .xml dans ce dossier",

@@ -1528,24 +1528,23 @@ unsafe extern "C" fn f_if(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     };
 }
 
-unsafe extern "C" fn f_lower(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+/// A one-argument string function: pop the argument, push `f` of it.
+unsafe fn map_string(ctxt: b::xmlXPathParserContextPtr, n: c_int, f: fn(&str) -> String) {
     arity!(ctxt, n, 1, 1);
     let args = unsafe { pop_args(ctxt, n) };
-    let s = unsafe { arg_string(args[0]) }.to_lowercase();
+    let s = f(&unsafe { arg_string(args[0]) });
     unsafe {
         free_args(args);
         push_string(ctxt, &s)
     };
 }
 
+unsafe extern "C" fn f_lower(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    unsafe { map_string(ctxt, n, str::to_lowercase) }
+}
+
 unsafe extern "C" fn f_upper(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
-    arity!(ctxt, n, 1, 1);
-    let args = unsafe { pop_args(ctxt, n) };
-    let s = unsafe { arg_string(args[0]) }.to_uppercase();
-    unsafe {
-        free_args(args);
-        push_string(ctxt, &s)
-    };
+    unsafe { map_string(ctxt, n, str::to_uppercase) }
 }
 
 unsafe extern "C" fn f_ends_with(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
@@ -1640,13 +1639,7 @@ unsafe extern "C" fn f_intersect(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
 }
 
 unsafe extern "C" fn f_iri_to_uri(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
-    arity!(ctxt, n, 1, 1);
-    let args = unsafe { pop_args(ctxt, n) };
-    let s = xpath2::iri_to_uri(&unsafe { arg_string(args[0]) });
-    unsafe {
-        free_args(args);
-        push_string(ctxt, &s)
-    };
+    unsafe { map_string(ctxt, n, xpath2::iri_to_uri) }
 }
 
 unsafe extern "C" fn f_compare_datetime(ctxt: b::xmlXPathParserContextPtr, n: c_int) {

@@ -387,12 +387,17 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
         return;
     };
     let display = attr(code, "displayName").unwrap_or_default();
+    // The circuit-bio row of the code, looked up once for its role, label and recommended unit.
+    let entry = match (circuit, attr(code, "code")) {
+        (Some(k), Some(c)) => k.get(&c),
+        _ => None,
+    };
     match (attr(code, "code"), attr(code, "codeSystem")) {
         (Some(c), Some(s)) if s == LOINC => {
             if let Some(circuit) = circuit
                 && loinc::check(&c).is_ok()
             {
-                match circuit.get(&c) {
+                match entry {
                     None => absent(r, code, &c, &display, circuit, "résultat"),
                     Some(e) => {
                         if !e.kind.result() && e.kind != super::Kind::Inconnu {
@@ -420,8 +425,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
             }
         }
         (Some(c), Some(s)) if s == EN_ATTENTE => {
-            let known = circuit.and_then(|k| k.get(&c));
-            let name = known
+            let name = entry
                 .map(|e| e.label.clone())
                 .filter(|l| !l.is_empty())
                 .unwrap_or(display.clone());
@@ -480,10 +484,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
         }
     }
     // The unit of the result itself (recommended), then those of the reference ranges (syntax).
-    let recommended = match (attr(code, "code"), circuit) {
-        (Some(c), Some(k)) => k.get(&c).and_then(|e| e.unit.clone()),
-        _ => None,
-    };
+    let recommended = entry.and_then(|e| e.unit.clone());
     for v in r.select("cda:value", obs) {
         quantities(r, v, recommended.as_deref());
     }

@@ -609,6 +609,45 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_csv_and_xlsx_hold_the_same_rows() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/terminology");
+        let csv = read(&dir.join("circuit-bio.csv")).unwrap();
+        let xlsx = read(&dir.join("circuit-bio.xlsx")).unwrap();
+        assert!(csv.issues.is_empty() && xlsx.issues.is_empty());
+        assert_eq!(csv.entries.len(), xlsx.entries.len());
+        let row = |e: &CircuitEntry| {
+            (
+                e.system.clone(),
+                e.label.clone(),
+                e.print_label.clone(),
+                e.kind,
+                e.chapter.clone(),
+                e.sub_chapter.clone(),
+                e.unit.clone(),
+                e.comparability,
+                e.discriminating_technique,
+            )
+        };
+        for e in &csv.entries {
+            let x = xlsx
+                .get(&e.code)
+                .unwrap_or_else(|| panic!("{} in the xlsx", e.code));
+            if e.kind.chapter() {
+                // The workbook's "Chapitres LOINC" sheet has only code and label columns: its
+                // rows are chapters, sub-chapters included.
+                assert_eq!(
+                    (&e.system, &e.label, true),
+                    (&x.system, &x.label, x.kind.chapter()),
+                    "{}",
+                    e.code
+                );
+            } else {
+                assert_eq!(row(e), row(x), "{}", e.code);
+            }
+        }
+    }
+
+    #[test]
     fn no_code_column_is_an_error_naming_the_expected_columns() {
         let e = csv("a;b;c\n1;2;3\n").unwrap_err();
         assert!(e.contains("Code LOINC"), "{e}");

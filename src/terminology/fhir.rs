@@ -81,7 +81,7 @@ fn value_set(v: &Value, source: &str) -> Result<ValueSet, String> {
     let id = ident(v).ok_or("ValueSet sans identifier, url ni id")?;
     let mut concepts = Vec::new();
     if let Some(contains) = v.pointer("/expansion/contains").and_then(Value::as_array) {
-        flatten_contains(contains, &mut concepts, 0);
+        flatten(contains, "contains", None, &mut concepts, 0);
     } else {
         for inc in v
             .pointer("/compose/include")
@@ -119,19 +119,31 @@ fn value_set(v: &Value, source: &str) -> Result<ValueSet, String> {
     Ok(vs)
 }
 
-fn flatten_contains(items: &[Value], out: &mut Vec<Concept>, depth: usize) {
+/// Codes of a nested list (`expansion.contains` nests under `contains`, a CodeSystem's concepts
+/// under `concept`); `system` is the code system of every item, or `None` when each item names
+/// its own.
+fn flatten(
+    items: &[Value],
+    child: &str,
+    system: Option<&str>,
+    out: &mut Vec<Concept>,
+    depth: usize,
+) {
     for c in items {
         if let Some(code) = s(c, "code") {
             out.push(Concept {
                 code,
-                system: s(c, "system").map(|u| system_oid(&u)).unwrap_or_default(),
+                system: match system {
+                    Some(sys) => sys.to_string(),
+                    None => s(c, "system").map(|u| system_oid(&u)).unwrap_or_default(),
+                },
                 display: s(c, "display").unwrap_or_default(),
             });
         }
         if depth < 32
-            && let Some(sub) = c.get("contains").and_then(Value::as_array)
+            && let Some(sub) = c.get(child).and_then(Value::as_array)
         {
-            flatten_contains(sub, out, depth + 1);
+            flatten(sub, child, system, out, depth + 1);
         }
     }
 }
@@ -147,7 +159,7 @@ fn code_system(v: &Value, source: &str) -> Result<ValueSet, String> {
     };
     let mut concepts = Vec::new();
     if let Some(cs) = v.get("concept").and_then(Value::as_array) {
-        flatten_concepts(cs, &system, &mut concepts, 0);
+        flatten(cs, "concept", Some(&system), &mut concepts, 0);
     }
     let mut vs = ValueSet::new(
         id.clone(),
@@ -160,23 +172,6 @@ fn code_system(v: &Value, source: &str) -> Result<ValueSet, String> {
     vs.aliases.extend(s(v, "url"));
     vs.aliases.extend(s(v, "name"));
     Ok(vs)
-}
-
-fn flatten_concepts(items: &[Value], system: &str, out: &mut Vec<Concept>, depth: usize) {
-    for c in items {
-        if let Some(code) = s(c, "code") {
-            out.push(Concept {
-                code,
-                system: system.to_string(),
-                display: s(c, "display").unwrap_or_default(),
-            });
-        }
-        if depth < 32
-            && let Some(sub) = c.get("concept").and_then(Value::as_array)
-        {
-            flatten_concepts(sub, system, out, depth + 1);
-        }
-    }
 }
 
 #[cfg(test)]

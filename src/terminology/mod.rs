@@ -191,17 +191,20 @@ impl Store {
     /// circuit-bio file that cannot be read (the user asked for it by name).
     pub fn load(sources: &Sources) -> Result<Store, String> {
         let mut store = Store::builtin();
-        if let Some(kit) = &sources.kit {
-            let dir = kit.join("jeuxDeValeurs");
-            if dir.is_dir() {
-                store.load_paths(&[dir]);
-            }
-        }
-        store.load_paths(&sources.extra);
+        // The kit's folder first: the user's files replace its value sets, not the reverse.
+        let kit = sources
+            .kit
+            .as_ref()
+            .map(|k| k.join("jeuxDeValeurs"))
+            .filter(|d| d.is_dir());
+        let paths: Vec<PathBuf> = kit
+            .into_iter()
+            .chain(sources.extra.iter().cloned())
+            .collect();
+        store.load_paths(&paths);
         if let Some(path) = &sources.circuit_bio {
             store.circuit = Some(circuit::read(path)?);
         }
-        store.rebuild_code_index();
         Ok(store)
     }
 
@@ -211,16 +214,7 @@ impl Store {
         let mut files = Vec::new();
         for p in paths {
             if p.is_dir() {
-                let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
-                    .follow_links(true)
-                    .sort_by_file_name()
-                    .into_iter()
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_type().is_file())
-                    .map(|e| e.into_path())
-                    .filter(|p| matches!(ext(p).as_str(), "xml" | "json"))
-                    .collect();
-                files.append(&mut found);
+                files.append(&mut crate::pipeline::files_under(p, &["xml", "json"]));
             } else {
                 files.push(p.clone());
             }

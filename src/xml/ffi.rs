@@ -301,13 +301,7 @@ impl<'d> Node<'d> {
         let n = CString::new(name).ok()?;
         unsafe {
             let v = b::xmlGetNoNsProp(self.ptr, n.as_ptr() as *const u8);
-            if v.is_null() {
-                None
-            } else {
-                let s = cstr(v as *const c_char);
-                libxml_free(v as *mut c_void);
-                Some(s)
-            }
+            (!v.is_null()).then(|| owned(v))
         }
     }
 
@@ -317,13 +311,7 @@ impl<'d> Node<'d> {
         let u = CString::new(ns).ok()?;
         unsafe {
             let v = b::xmlGetNsProp(self.ptr, n.as_ptr() as *const u8, u.as_ptr() as *const u8);
-            if v.is_null() {
-                None
-            } else {
-                let s = cstr(v as *const c_char);
-                libxml_free(v as *mut c_void);
-                Some(s)
-            }
+            (!v.is_null()).then(|| owned(v))
         }
     }
 
