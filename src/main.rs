@@ -35,6 +35,12 @@ enum Command {
     /// Jeux de valeurs : ce qui est chargé, et l'explication d'un code.
     #[command(subcommand)]
     Terminology(TermCommand),
+    /// Paquets IHE_XDM : construire, vérifier.
+    #[command(subcommand)]
+    Xdm(XdmCommand),
+    /// Messagerie MSSanté : serveur SMTP, envoi, accusés (MDN/DSN), relève IMAP.
+    #[command(subcommand)]
+    Mail(banc::mail::cli::MailCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -53,6 +59,14 @@ enum Command {
         #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
         circuit_bio: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum XdmCommand {
+    /// Construire un paquet IHE_XDM.zip (INDEX.HTM, README.TXT, METADATA.XML) depuis des CDA.
+    Pack(banc::xdm::cli::PackArgs),
+    /// Vérifier un paquet IHE_XDM.zip (archive, structure, métadonnées) et les documents qu'il contient.
+    Check(banc::xdm::cli::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -238,6 +252,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Xdm(cmd) => report_exit(match cmd {
+            XdmCommand::Pack(a) => banc::xdm::cli::pack(a),
+            XdmCommand::Check(a) => banc::xdm::cli::check(a),
+        }),
+        Command::Mail(cmd) => report_exit(banc::mail::cli::run(cmd)),
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {
@@ -246,6 +265,13 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn report_exit(r: Result<ExitCode, String>) -> ExitCode {
+    r.unwrap_or_else(|msg| {
+        eprintln!("banc: {msg}");
+        ExitCode::from(2)
+    })
 }
 
 fn load_terms(load: TermLoad) -> Result<(Store, Format), String> {

@@ -189,6 +189,22 @@ impl Validator {
         self.finish(name, Some(profile.id), findings, ran, false, start, bytes)
     }
 
+    /// The report of a container (an e-mail, an IHE_XDM package): its own findings (layers
+    /// `mail`, `transport`, `xdm`), judged with the run's `--fail-on`. `ran` lists the rules that
+    /// ran without finding anything (JUnit test cases); `kind` is shown as the profile
+    /// (`mssante-message`, `ihe-xdm`). The documents inside get their own reports.
+    pub fn container_report(
+        &self,
+        name: &str,
+        kind: &str,
+        findings: Vec<Finding>,
+        ran: Vec<RuleRun>,
+    ) -> DocumentReport {
+        // A container that could not be opened at all (not a zip, not MIME) is not checked.
+        let unchecked = findings.iter().any(|f| f.rule.ends_with(".unreadable"));
+        self.finish(name, Some(kind), findings, ran, unchecked, Instant::now(), &[])
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
@@ -235,7 +251,8 @@ impl Validator {
     }
 }
 
-fn engine_run(rule: &str, layer: Layer, title: &str) -> RuleRun {
+/// A rule that ran, for [`DocumentReport::rules_run`].
+pub fn engine_run(rule: &str, layer: Layer, title: &str) -> RuleRun {
     RuleRun {
         rule: rule.to_string(),
         layer,
@@ -292,4 +309,44 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(out)
+}
+
+/// What every door that judges documents (mail server, IMAP fetch, XDM check) takes from the
+/// command line to build its [`Validator`]: the same meaning as `banc validate`'s options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CheckArgs {
+    /// Kit folder laid out like the ANS TestContenuCDA kit (XSD, schematrons, value sets).
+    #[arg(long, env = "BANC_KIT")]
+    pub kit: Option<PathBuf>,
+    /// More value sets (IHE SVS .xml, FHIR .json; files or folders; repeatable).
+    #[arg(
+        long = "terminology",
+        value_name = "PATH",
+        env = "BANC_TERMINOLOGY",
+        value_delimiter = ':'
+    )]
+    pub terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set (.xlsx or .csv).
+    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+    pub circuit_bio: Option<PathBuf>,
+    /// Skip the kit's schematrons (XSD and banc's rules only).
+    #[arg(long)]
+    pub no_schematron: bool,
+}
+
+impl CheckArgs {
+    /// Open the kit and compile the run's validator.
+    pub fn validator(&self) -> Result<Validator, String> {
+        let kit = match &self.kit {
+            Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let opts = Options {
+            run_schematrons: !self.no_schematron,
+            terminology: self.terminology.clone(),
+            circuit_bio: self.circuit_bio.clone(),
+            ..Options::default()
+        };
+        Validator::new(kit, opts).map_err(|e| e.to_string())
+    }
 }
