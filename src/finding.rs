@@ -218,3 +218,42 @@ impl fmt::Display for Verdict {
         f.write_str(self.as_str())
     }
 }
+
+/// A rule of the envelope and package layers (`mail`, `transport`, `xdm`): one constant per id,
+/// so that a reader finds a rule from its id, and every finding of it says the same thing.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub layer: Layer,
+    /// French message, completed by the details of the finding.
+    pub message: &'static str,
+    /// English hint on the fix.
+    pub hint: &'static str,
+    /// Where the requirement comes from (check id of docs/mssante-xdm.md, then the source).
+    pub spec: &'static str,
+}
+
+impl Rule {
+    /// A finding of this rule; `detail` (may be empty) follows the rule's message.
+    pub fn finding(&self, detail: impl AsRef<str>) -> Finding {
+        let detail = detail.as_ref();
+        let message = if detail.is_empty() {
+            self.message.to_string()
+        } else {
+            format!("{} {detail}", self.message)
+        };
+        Finding::new(self.id, self.severity, self.layer, message)
+            .hint(self.hint)
+            .spec(self.spec)
+    }
+
+    /// This rule as a rule that ran (a JUnit test case, with or without findings).
+    pub fn ran(&self) -> crate::report::RuleRun {
+        crate::report::RuleRun {
+            rule: self.id.to_string(),
+            layer: self.layer,
+            title: self.message.to_string(),
+        }
+    }
+}

@@ -125,7 +125,7 @@ enum FailOn {
 
 #[derive(clap::Args)]
 struct ValidateArgs {
-    /// Documents or folders to validate.
+    /// CDA documents, IHE_XDM.zip packages, e-mails (.eml), or folders of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Kit folder laid out like the ANS TestContenuCDA kit (adds the CDA XSD).
@@ -461,9 +461,10 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     let docs = pool.install(|| {
         inputs
             .par_iter()
-            .map(|p| validator.validate_file(p, &p.display().to_string()))
+            .map(|p| validator.validate_input(p, &p.display().to_string()))
             .collect::<Vec<_>>()
     });
+    let docs: Vec<_> = docs.into_iter().flatten().collect();
     let mut stamp = validator.kit_stamp();
     if let Some(s) = &mut stamp {
         s.issues = validator.kit_issues().into_iter().map(Into::into).collect();

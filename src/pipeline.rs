@@ -109,6 +109,46 @@ impl Validator {
     /// Read and validate one file; `display` is the path as the user should see it.
     pub fn validate_file(&self, path: &Path, display: &str) -> DocumentReport {
         let start = Instant::now();
+        match self.read_bounded(path, display, start) {
+            Ok(bytes) => {
+                let mut r = self.validate_bytes(display, &bytes);
+                r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+                r
+            }
+            Err(report) => *report,
+        }
+    }
+
+    /// Any input `banc validate` accepts: a CDA, an IHE_XDM.zip (package report, then one per
+    /// document) or an e-mail (`.eml`: message report, then its package and documents).
+    pub fn validate_input(&self, path: &Path, display: &str) -> Vec<DocumentReport> {
+        let start = Instant::now();
+        let bytes = match self.read_bounded(path, display, start) {
+            Ok(b) => b,
+            Err(report) => return vec![*report],
+        };
+        match input_kind(path, &bytes) {
+            InputKind::Zip => {
+                crate::xdm::check(display, &bytes, self, &crate::xdm::Limits::default())
+            }
+            InputKind::Mail => {
+                crate::mail::analyse(display, &bytes, self, &crate::mail::Policy::default())
+            }
+            InputKind::Document => {
+                let mut r = self.validate_bytes(display, &bytes);
+                r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+                vec![r]
+            }
+        }
+    }
+
+    /// The file's bytes, within `--max-size`; else the report saying why it was not checked.
+    fn read_bounded(
+        &self,
+        path: &Path,
+        display: &str,
+        start: Instant,
+    ) -> Result<Vec<u8>, Box<DocumentReport>> {
         let max = self.opts.limits.max_bytes;
         let read = std::fs::File::open(path).and_then(|f| {
             let size = f.metadata()?.len();
@@ -124,13 +164,13 @@ impl Validator {
             Ok(Ok(bytes))
         });
         match read {
-            Ok(Ok(bytes)) => {
-                let mut r = self.validate_bytes(display, &bytes);
-                r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
-                r
-            }
-            Ok(Err(size)) => unchecked(display, xml::size_finding(size, max), start),
-            Err(e) => unchecked(
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(size)) => Err(Box::new(unchecked(
+                display,
+                xml::size_finding(size, max),
+                start,
+            ))),
+            Err(e) => Err(Box::new(unchecked(
                 display,
                 Finding::new(
                     "xml.io.read",
@@ -139,7 +179,7 @@ impl Validator {
                     format!("Lecture du fichier impossible : {e}"),
                 ),
                 start,
-            ),
+            ))),
         }
     }
 
@@ -202,7 +242,15 @@ impl Validator {
     ) -> DocumentReport {
         // A container that could not be opened at all (not a zip, not MIME) is not checked.
         let unchecked = findings.iter().any(|f| f.rule.ends_with(".unreadable"));
-        self.finish(name, Some(kind), findings, ran, unchecked, Instant::now(), &[])
+        self.finish(
+            name,
+            Some(kind),
+            findings,
+            ran,
+            unchecked,
+            Instant::now(),
+            &[],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -272,6 +320,45 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
     }
 }
 
+enum InputKind {
+    Document,
+    Zip,
+    Mail,
+}
+
+/// What a file is: by its first bytes (a zip's local header, an XML start), else its extension.
+fn input_kind(path: &Path, bytes: &[u8]) -> InputKind {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return InputKind::Zip;
+    }
+    let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match ext.as_str() {
+        "zip" => InputKind::Zip,
+        "eml" | "msg" | "mbox" => InputKind::Mail,
+        _ if first == Some(&b'<') => InputKind::Document,
+        // A header line (`Name: value`) first: an e-mail saved under another name.
+        _ if body
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| l.iter().position(|b| *b == b':'))
+            .is_some_and(|i| {
+                i > 0
+                    && body[..i]
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            }) =>
+        {
+            InputKind::Mail
+        }
+        _ => InputKind::Document,
+    }
+}
+
 /// Files under `dir` (recursed, links followed, sorted by name) whose extension is one of `exts`
 /// (lower case; matched case-insensitively).
 pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
@@ -289,15 +376,19 @@ pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Expand the command line's paths: files as given, folders recursed for `*.xml` (sorted).
+/// What `banc validate` looks for in a folder: documents, packages, messages.
+pub const INPUT_EXTENSIONS: [&str; 3] = ["xml", "zip", "eml"];
+
+/// Expand the command line's paths: files as given, folders recursed for `*.xml`, `*.zip` and
+/// `*.eml` (sorted).
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut found = files_under(p, &["xml"]);
+            let mut found = files_under(p, &INPUT_EXTENSIONS);
             if found.is_empty() {
                 return Err(format!(
-                    "{} : aucun fichier .xml dans ce dossier",
+                    "{} : aucun fichier .xml, .zip ou .eml dans ce dossier",
                     p.display()
                 ));
             }

@@ -1,16 +1,34 @@
 //! `banc xdm pack` and `banc xdm check`.
 
+use super::{Limits, PackOptions};
+use crate::report::{self, RunReport};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct PackArgs {
-    /// CDA documents to put in the package.
+    /// CDA documents to put in the package (one patient).
     #[arg(required = true)]
     pub documents: Vec<PathBuf>,
     /// Where to write the package.
     #[arg(short = 'o', long, default_value = "IHE_XDM.zip")]
     pub output: PathBuf,
+    /// Sender named in INDEX.HTM and README.TXT (organisation, mailbox).
+    #[arg(long)]
+    pub sender: Option<String>,
+    /// SubmissionSet sourceId: the OID of the sending system.
+    #[arg(long, value_name = "OID")]
+    pub source_id: Option<String>,
+    /// SubmissionSet contentTypeCode as CODE^SYSTEM[^LABEL] (JDV_J03); default: the document's
+    /// healthcare facility type.
+    #[arg(long, value_name = "CODE^SYSTEM")]
+    pub content_type: Option<String>,
+    /// submissionTime (AAAAMMJJhhmmss, UTC) instead of now: reproducible packages.
+    #[arg(long, value_name = "DTM")]
+    pub submission_time: Option<String>,
+    /// Overwrite the output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -20,12 +38,126 @@ pub struct CheckArgs {
     pub packages: Vec<PathBuf>,
     #[command(flatten)]
     pub check: crate::pipeline::CheckArgs,
+    /// Output on stdout: table or json (the `banc validate` JSON contract).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Also write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
-pub fn pack(_a: PackArgs) -> Result<ExitCode, String> {
-    Err("pas encore disponible".into())
+pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
+    if a.output.exists() && !a.force {
+        return Err(format!(
+            "{} existe déjà (--force pour le remplacer)",
+            a.output.display()
+        ));
+    }
+    let mut docs = Vec::new();
+    for p in &a.documents {
+        let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
+        docs.push((p.display().to_string(), bytes));
+    }
+    let content_type = match &a.content_type {
+        None => None,
+        Some(s) => {
+            let mut it = s.split('^');
+            let (Some(code), Some(system)) = (it.next(), it.next()) else {
+                return Err(format!(
+                    "--content-type « {s} » : attendu CODE^SYSTEME[^LIBELLE]"
+                ));
+            };
+            Some(super::header::Code {
+                code: code.into(),
+                system: system.into(),
+                display: it.next().unwrap_or("").into(),
+            })
+        }
+    };
+    if let Some(t) = &a.submission_time
+        && !(t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "--submission-time « {t} » : attendu AAAAMMJJhhmmss"
+        ));
+    }
+    if let Some(o) = &a.source_id
+        && !super::checks::is_oid(o)
+    {
+        return Err(format!("--source-id « {o} » n'est pas un OID"));
+    }
+    let zip = super::pack(
+        &docs,
+        &PackOptions {
+            sender: a.sender,
+            content_type,
+            source_id: a.source_id,
+            submission_time: a.submission_time,
+            allow_faults: false,
+        },
+    )?;
+    std::fs::write(&a.output, &zip).map_err(|e| format!("{} : {e}", a.output.display()))?;
+    println!(
+        "{} : {} document(s), {} octets",
+        a.output.display(),
+        docs.len(),
+        zip.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(_a: CheckArgs) -> Result<ExitCode, String> {
-    Err("pas encore disponible".into())
+pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
+    let v = a.check.validator()?;
+    let mut docs = Vec::new();
+    for p in &a.packages {
+        let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
+        docs.extend(super::check(
+            &p.display().to_string(),
+            &bytes,
+            &v,
+            &Limits::default(),
+        ));
+    }
+    let mut run = RunReport::new(v.kit_stamp(), crate::finding::Severity::Error, docs);
+    run.terminology = Some(v.terminology().stamp());
+    emit_run(&run, &a.format, a.junit.as_deref(), a.html.as_deref())
+}
+
+/// Print a run (table or JSON) and write its JUnit/HTML files; the exit status of `validate`.
+pub fn emit_run(
+    run: &RunReport,
+    format: &str,
+    junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let text = if format == "json" {
+        report::json::render(run) + "\n"
+    } else {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(140);
+        report::table::render(run, width)
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Some(path) = junit {
+        let xml = report::junit::render(run)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = html {
+        std::fs::write(path, report::html::render(run))
+            .map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(if run.summary.error > 0 {
+        ExitCode::from(2)
+    } else if run.summary.fail > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

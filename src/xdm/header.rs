@@ -126,7 +126,11 @@ impl CdaHeader {
 /// On failure, the `xml.*` findings say why.
 pub fn read(name: &str, bytes: &[u8]) -> Result<CdaHeader, Vec<Finding>> {
     let mut findings = Vec::new();
-    let loaded = match xml::load(xml::Input { name, bytes }, &Limits::default(), &mut findings) {
+    let loaded = match xml::load(
+        xml::Input { name, bytes },
+        &Limits::default(),
+        &mut findings,
+    ) {
         Load::Ready(l) => l,
         Load::Failed | Load::Unchecked => return Err(findings),
     };

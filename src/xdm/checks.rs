@@ -1,0 +1,845 @@
+//! The package's structure (Z04–Z05) and its metadata (X02–X10), against the documents it holds.
+
+use super::header::{CdaHeader, INS_OIDS};
+use super::metadata::{LCM_NS, Metadata, Object, RIM_NS};
+use crate::finding::{Finding, Layer, Rule, Severity};
+use crate::terminology::Store;
+use sha1::Digest;
+
+/// IHE ITI TF-3 §4.2 identifiers (schemes and object types).
+pub mod uuid {
+    pub const DOCUMENT_ENTRY: &str = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1";
+    pub const SUBMISSION_SET: &str = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd";
+    pub const DE_PATIENT_ID: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
+    pub const DE_UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
+    pub const TYPE_CODE: &str = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983";
+    pub const CLASS_CODE: &str = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a";
+    pub const FORMAT_CODE: &str = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d";
+    pub const CONFIDENTIALITY: &str = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f";
+    pub const FACILITY: &str = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1";
+    pub const PRACTICE: &str = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead";
+    pub const EVENT_CODE: &str = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4";
+    pub const DE_AUTHOR: &str = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d";
+    pub const SS_AUTHOR: &str = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d";
+    pub const CONTENT_TYPE: &str = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500";
+    pub const SS_PATIENT_ID: &str = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446";
+    pub const SS_SOURCE_ID: &str = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832";
+    pub const SS_UNIQUE_ID: &str = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8";
+    pub const HAS_MEMBER: &str = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember";
+}
+
+/// formatCode of a CR-BIO (TRE_A11; ASS_A11 maps the CR-BIO templateIds to it).
+pub const XD_LAB: &str = "urn:ihe:lab:xd-lab:2008";
+/// templateIds that call for [`XD_LAB`] (ASS_A11).
+pub const XD_LAB_TEMPLATES: [&str; 2] = ["1.2.250.1.213.1.1.1.55", "1.3.6.1.4.1.19376.1.3.3"];
+
+/// One coded DocumentEntry classification: scheme, label, accepted coding schemes, value set
+/// (file stem in the kit's jeuxDeValeurs), and the CDA source.
+pub struct Coded {
+    pub scheme: &'static str,
+    pub label: &'static str,
+    pub coding_schemes: &'static [&'static str],
+    pub value_set: Option<&'static str>,
+    pub source: fn(&CdaHeader) -> Option<String>,
+}
+
+pub const CODED: &[Coded] = &[
+    Coded {
+        scheme: uuid::TYPE_CODE,
+        label: "typeCode",
+        coding_schemes: &["2.16.840.1.113883.6.1"],
+        value_set: Some("JDV_J07_XdsTypeCode_CISIS"),
+        source: |h| h.code.as_ref().map(|c| c.code.clone()),
+    },
+    Coded {
+        scheme: uuid::CLASS_CODE,
+        label: "classCode",
+        coding_schemes: &["1.2.250.1.213.1.1.4.1"],
+        value_set: None,
+        source: |_| None,
+    },
+    Coded {
+        scheme: uuid::FORMAT_CODE,
+        label: "formatCode",
+        coding_schemes: &["1.3.6.1.4.1.19376.1.2.3"],
+        value_set: None,
+        source: |_| None,
+    },
+    Coded {
+        scheme: uuid::CONFIDENTIALITY,
+        label: "confidentialityCode",
+        coding_schemes: &["2.16.840.1.113883.5.25", "1.2.250.1.213.1.1.4.13"],
+        value_set: Some("JDV_J08_XdsConfidentialityCode_CISIS"),
+        source: |h| h.confidentiality.as_ref().map(|c| c.code.clone()),
+    },
+    Coded {
+        scheme: uuid::FACILITY,
+        label: "healthcareFacilityTypeCode",
+        coding_schemes: &["1.2.250.1.71.4.2.4"],
+        value_set: Some("JDV_J02_XdsHealthcareFacilityTypeCode_CISIS"),
+        source: |h| h.facility_type.as_ref().map(|c| c.code.clone()),
+    },
+    Coded {
+        scheme: uuid::PRACTICE,
+        label: "practiceSettingCode",
+        coding_schemes: &["1.2.250.1.213.1.1.4.9"],
+        value_set: Some("JDV_J04_XdsPracticeSettingCode_CISIS"),
+        source: |h| h.practice_setting.as_ref().map(|c| c.code.clone()),
+    },
+];
+
+const MAPPING: &str =
+    "CI-SIS volet Transmission de documents CDA R2, correspondance en-tête CDA → métadonnées XDS";
+
+macro_rules! rule {
+    ($name:ident, $id:literal, $sev:ident, $msg:literal, $hint:literal, $spec:expr) => {
+        pub const $name: &Rule = &Rule {
+            id: $id,
+            severity: Severity::$sev,
+            layer: Layer::Xdm,
+            message: $msg,
+            hint: $hint,
+            spec: $spec,
+        };
+    };
+}
+
+rule!(
+    INDEX_HTM,
+    "xdm.layout.index-htm",
+    Warning,
+    "INDEX.HTM absent à la racine du paquet.",
+    "IHE XDM requires INDEX.HTM (an XHTML page naming the sender and linking README.TXT) at the root.",
+    "MSSanté Z04 — IHE ITI TF-1 §16.1.1 (structure du support XDM)"
+);
+rule!(
+    README_TXT,
+    "xdm.layout.readme-txt",
+    Warning,
+    "README.TXT absent à la racine du paquet.",
+    "IHE XDM requires README.TXT (sender, software and vendor, instructions) at the root.",
+    "MSSanté Z04 — IHE ITI TF-1 §16.1.1"
+);
+rule!(
+    METADATA_MISSING,
+    "xdm.layout.metadata-missing",
+    Error,
+    "Aucun fichier IHE_XDM/<SUBSET>/METADATA.XML : le destinataire ne peut identifier ni le patient ni les documents.",
+    "Put the ebRIM metadata in IHE_XDM/SUBSET01/METADATA.XML beside the documents.",
+    "MSSanté Z04 — IHE ITI TF-1 §16.1.1 ; IG LPS (la PFI vérifie la présence des métadonnées)"
+);
+rule!(
+    NAME_CASE,
+    "xdm.layout.name-case",
+    Info,
+    "Nom de fichier hors convention ISO 9660 (majuscules, 8.3) :",
+    "XDM file names are upper-case 8.3 (DOC0001.XML); receivers match them case-insensitively.",
+    "MSSanté §2 (structure de l'archive) — IHE ITI TF-1 §16.1.1"
+);
+rule!(
+    OUTSIDE,
+    "xdm.layout.outside",
+    Warning,
+    "Fichier hors de la structure XDM (ni à la racine ni sous IHE_XDM/<SUBSET>/) :",
+    "Only INDEX.HTM, README.TXT and IHE_XDM/SUBSETnn/ belong in the package.",
+    "MSSanté Z04 — IHE ITI TF-1 §16.1.1"
+);
+rule!(
+    URI_MISSING,
+    "xdm.layout.uri-missing",
+    Error,
+    "Le document annoncé par le slot URI d'une fiche DocumentEntry est absent du SUBSET :",
+    "The URI slot names the document's file, relative to its SUBSET folder (e.g. DOC0001.XML).",
+    "MSSanté Z05 — IHE ITI TF-3 §4.2.3.2.23 (URI), ITI-32"
+);
+rule!(
+    UNREFERENCED,
+    "xdm.layout.unreferenced",
+    Warning,
+    "Fichier du SUBSET qu'aucune fiche DocumentEntry ne référence : il ne sera pas intégré.",
+    "Describe every document in METADATA.XML, or leave it out of the package.",
+    "MSSanté Z05 — IHE ITI-32"
+);
+rule!(
+    ROOT,
+    "xdm.metadata.root",
+    Error,
+    "METADATA.XML n'a pas pour racine lcm:SubmitObjectsRequest (ebRIM 3.0) contenant rim:RegistryObjectList :",
+    "Root: SubmitObjectsRequest in urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0, then RegistryObjectList in ...:rim:3.0.",
+    "MSSanté X02 — IHE ITI TF-3 §4.1 (ebRIM 3.0)"
+);
+rule!(
+    SUBMISSION_SET,
+    "xdm.metadata.submission-set",
+    Error,
+    "METADATA.XML doit décrire exactement un lot de soumission (RegistryPackage classé SubmissionSet) :",
+    "Declare one RegistryPackage and a Classification with classificationNode urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd.",
+    "MSSanté X02 — IHE ITI TF-3 §4.1.9"
+);
+rule!(
+    HAS_MEMBER,
+    "xdm.metadata.has-member",
+    Error,
+    "Fiche DocumentEntry sans association HasMember depuis le lot de soumission :",
+    "Link the SubmissionSet to each DocumentEntry with an Association of type HasMember (slot SubmissionSetStatus=Original).",
+    "MSSanté X02 — IHE ITI TF-3 §4.2.2"
+);
+rule!(
+    NO_DOCUMENT,
+    "xdm.metadata.no-document",
+    Error,
+    "METADATA.XML ne décrit aucun document (ExtrinsicObject de type DocumentEntry).",
+    "Describe the CDA with an ExtrinsicObject of objectType urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1.",
+    "MSSanté X02 — IHE ITI TF-3 §4.1.5"
+);
+rule!(
+    REQUIRED,
+    "xdm.metadata.required",
+    Error,
+    "Métadonnée obligatoire absente :",
+    "See the DocumentEntry/SubmissionSet table of the CI-SIS mapping: every listed slot, classification and identifier is required.",
+    "MSSanté X03 — IHE ITI TF-3 §4.3 (option XDM), CI-SIS volet Transmission (correspondance)"
+);
+rule!(
+    CODE_SCHEME,
+    "xdm.metadata.code-scheme",
+    Error,
+    "Système de codes (slot codingScheme) inattendu pour une métadonnée codée :",
+    "Each XDS code carries the OID of its code system in the codingScheme slot (e.g. 2.16.840.1.113883.6.1 for LOINC typeCode).",
+    "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J06/J57, J07, J08, J10 ; IG PDSm"
+);
+rule!(
+    CODE_VALUE,
+    "xdm.metadata.code-value",
+    Error,
+    "Code absent de son jeu de valeurs :",
+    "Use a code of the CI-SIS value set named in the message (kit jeuxDeValeurs/).",
+    "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J07, J08"
+);
+rule!(
+    FORMAT_CODE,
+    "xdm.metadata.format-code",
+    Error,
+    "formatCode inattendu pour un CR-BIO :",
+    "A CR-BIO (templateId 1.2.250.1.213.1.1.1.55) has formatCode urn:ihe:lab:xd-lab:2008 (scheme 1.3.6.1.4.1.19376.1.2.3).",
+    "MSSanté X05 — ANS ASS_A11 (modèle CDA → formatCode) v5.0.0"
+);
+rule!(
+    HASH,
+    "xdm.metadata.hash",
+    Error,
+    "Le slot hash ne correspond pas au SHA-1 du fichier :",
+    "hash is the SHA-1 of the document's bytes, in hexadecimal.",
+    "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.4 (hash), option XDM"
+);
+rule!(
+    SIZE,
+    "xdm.metadata.size",
+    Error,
+    "Le slot size ne correspond pas à la taille du fichier :",
+    "size is the document's length in bytes.",
+    "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.19 (size)"
+);
+rule!(
+    PATIENT_ID_FORMAT,
+    "xdm.metadata.patient-id-format",
+    Error,
+    "patientId n'a pas la forme CX attendue pour un INS (<matricule>^^^&<OID INS>&ISO^NH) :",
+    "Write the INS as e.g. 279035121518989^^^&1.2.250.1.213.1.4.8&ISO^NH.",
+    "MSSanté X07 — IG PDLGC xdmPatientId ; IHE ITI TF-3 §4.2.3.2.16"
+);
+rule!(
+    PATIENT_ID_SUBMISSION,
+    "xdm.metadata.patient-id-submission",
+    Error,
+    "Le patientId du lot de soumission diffère de celui de la fiche DocumentEntry :",
+    "The SubmissionSet and its DocumentEntries are about one patient: same patientId.",
+    "MSSanté X08 — IHE ITI TF-3 §4.1.4"
+);
+rule!(
+    SEVERAL_PATIENTS,
+    "xdm.metadata.several-patients",
+    Error,
+    "Le paquet concerne plusieurs patients :",
+    "One patient per message and per package: send one message per patient.",
+    "MSSanté M08 — Référentiel #2 ECO.2.1.1 (cité de seconde main)"
+);
+rule!(
+    DUPLICATE_UNIQUE_ID,
+    "xdm.metadata.duplicate-unique-id",
+    Error,
+    "Deux fiches DocumentEntry portent le même uniqueId :",
+    "Every document has its own uniqueId (ClinicalDocument/id).",
+    "IHE ITI TF-3 §4.2.3.2.26 (uniqueId)"
+);
+rule!(
+    CDA_PATIENT_ID,
+    "xdm.metadata.cda-patient-id",
+    Error,
+    "Le patientId des métadonnées n'est pas l'INS du document (recordTarget/patientRole/id) :",
+    "patientId must carry the INS of the CDA's recordTarget: the receiver files the document by it (error 904 otherwise).",
+    "MSSanté X09 — Référentiel #2 ECO.2.1.2 ; CI-SIS correspondance (recordTarget/patientRole/id)"
+);
+rule!(
+    CDA_UNIQUE_ID,
+    "xdm.metadata.cda-unique-id",
+    Error,
+    "uniqueId ne correspond pas à l'identifiant du document (ClinicalDocument/id) :",
+    "uniqueId is ClinicalDocument/id: root^extension, or root alone.",
+    MAPPING
+);
+rule!(
+    CDA_FIELD,
+    "xdm.metadata.cda-mismatch",
+    Error,
+    "Métadonnée différente de sa source dans l'en-tête CDA :",
+    "Generate the metadata from the CDA header (CI-SIS mapping); they must agree.",
+    MAPPING
+);
+rule!(
+    CDA_FIELD_WARN,
+    "xdm.metadata.cda-mismatch-minor",
+    Warning,
+    "Métadonnée descriptive différente de sa source dans l'en-tête CDA :",
+    "title, languageCode and service times come from the CDA header (CI-SIS mapping).",
+    MAPPING
+);
+rule!(
+    SUBMISSION_OID,
+    "xdm.metadata.submission-oid",
+    Error,
+    "Identifiant du lot de soumission (uniqueId ou sourceId) absent ou qui n'est pas un OID :",
+    "SubmissionSet uniqueId and sourceId are OIDs (digits and dots, e.g. 2.25.<uuid as integer>).",
+    "MSSanté X10 — IG PDLGC xdm-submission-set ; IHE ITI TF-3 §4.2.3.3"
+);
+rule!(
+    SUBMISSION_TIME,
+    "xdm.metadata.submission-time",
+    Error,
+    "submissionTime absent ou mal formé (AAAAMMJJ[hhmm[ss]], UTC) :",
+    "Give the SubmissionSet a submissionTime slot in UTC, e.g. 20261122143000.",
+    "MSSanté X10 — IHE ITI TF-3 §4.2.3.3.11"
+);
+rule!(
+    MIME_TYPE,
+    "xdm.metadata.mime-type",
+    Warning,
+    "mimeType de la fiche DocumentEntry autre que text/xml pour un CDA :",
+    "A CDA is described with mimeType text/xml (application/xml trips some receivers, cf. ETT case 29).",
+    "IHE ITI TF-3 §4.2.3.2.13 ; ETT cas 29 ; ouvert : application/xslt+xml pour un CDA auto-présentable (mssante-xdm.md §7)"
+);
+
+/// Every rule of this file.
+pub const RULES: &[&Rule] = &[
+    INDEX_HTM,
+    README_TXT,
+    METADATA_MISSING,
+    NAME_CASE,
+    OUTSIDE,
+    URI_MISSING,
+    UNREFERENCED,
+    ROOT,
+    SUBMISSION_SET,
+    HAS_MEMBER,
+    NO_DOCUMENT,
+    REQUIRED,
+    CODE_SCHEME,
+    CODE_VALUE,
+    FORMAT_CODE,
+    HASH,
+    SIZE,
+    PATIENT_ID_FORMAT,
+    PATIENT_ID_SUBMISSION,
+    SEVERAL_PATIENTS,
+    DUPLICATE_UNIQUE_ID,
+    CDA_PATIENT_ID,
+    CDA_UNIQUE_ID,
+    CDA_FIELD,
+    CDA_FIELD_WARN,
+    SUBMISSION_OID,
+    SUBMISSION_TIME,
+    MIME_TYPE,
+];
+
+/// Upper-case 8.3 (ISO 9660 level 1).
+pub fn is_8_3(name: &str) -> bool {
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let ok = |s: &str, max| {
+        s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+    !stem.is_empty() && ok(stem, 8) && ok(ext, 3)
+}
+
+pub fn is_oid(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|arc| {
+            !arc.is_empty()
+                && arc.bytes().all(|b| b.is_ascii_digit())
+                && (arc == "0" || !arc.starts_with('0'))
+        })
+}
+
+/// `AAAAMMJJ[hh[mm[ss]]]`, digits only (XDS DTM in UTC).
+fn is_dtm(s: &str) -> bool {
+    matches!(s.len(), 4 | 6 | 8 | 10 | 12 | 14) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// Civil date of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// An HL7 TS with its zone, in UTC as XDS writes it (`AAAAMMJJhhmmss`, as precise as the
+/// source). A TS without zone is returned as is (its zone is unknown).
+pub fn ts_to_utc(ts: &str) -> Option<String> {
+    let t = crate::banc::ts::parse(ts).ok()?;
+    let digits = &ts[..t.digits];
+    let Some(zone) = t.zone else {
+        return Some(digits.to_string());
+    };
+    if t.digits < 10 {
+        return Some(digits.to_string());
+    }
+    let n = |a: usize, b: usize| digits.get(a..b).and_then(|s| s.parse::<i64>().ok());
+    let (y, mo, d, h) = (n(0, 4)?, n(4, 6)?, n(6, 8)?, n(8, 10)?);
+    let mi = n(10, 12).unwrap_or(0);
+    let minutes = (days_from_civil(y, mo, d) * 24 + h) * 60 + mi - i64::from(zone);
+    let (days, rest) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    let (y, mo, d) = civil_from_days(days);
+    let full = format!(
+        "{y:04}{mo:02}{d:02}{:02}{:02}{}",
+        rest / 60,
+        rest % 60,
+        digits.get(12..14).unwrap_or("00")
+    );
+    Some(full[..t.digits].to_string())
+}
+
+/// A DocumentEntry with the document its URI names.
+pub struct Entry<'a> {
+    pub object: &'a Object,
+    /// The document's bytes and header, when the URI resolved.
+    pub document: Option<(&'a [u8], Option<&'a CdaHeader>)>,
+}
+
+fn sha1_hex(bytes: &[u8]) -> String {
+    hex::encode(sha1::Sha1::digest(bytes))
+}
+
+fn required(o: &Object, what: &str, out: &mut Vec<Finding>) {
+    out.push(
+        REQUIRED
+            .finding(format!("{what} ({} « {} »).", o.kind, o.id))
+            .at(o.location(o.line)),
+    );
+}
+
+/// The CX of a patientId: (id, assigning authority OID, type code).
+fn cx(value: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = value.split('^').collect();
+    if parts.len() < 4 {
+        return None;
+    }
+    let auth: Vec<&str> = parts[3].split('&').collect();
+    if auth.len() != 3 || auth[2] != "ISO" || !auth[0].is_empty() {
+        return None;
+    }
+    Some((parts[0], auth[1], parts.get(4).copied().unwrap_or("")))
+}
+
+/// X02–X10 on parsed metadata. `entries` are the DocumentEntries with their files (Z05 done by
+/// the caller).
+pub fn metadata(
+    md: &Metadata,
+    entries: &[Entry<'_>],
+    store: Option<&Store>,
+    out: &mut Vec<Finding>,
+) {
+    if md.root != (LCM_NS.to_string(), "SubmitObjectsRequest".to_string()) || !md.has_object_list {
+        out.push(ROOT.finding(format!(
+            "racine « {} » dans « {} ».",
+            md.root.1,
+            if md.root.0.is_empty() {
+                "aucun espace de noms"
+            } else {
+                &md.root.0
+            }
+        )));
+        if md.root.0 != LCM_NS && md.root.0 != RIM_NS {
+            return;
+        }
+    }
+    // The SubmissionSet: a RegistryPackage classified by the SubmissionSet node.
+    let marked = |o: &Object| {
+        o.classifications
+            .iter()
+            .chain(&md.classifications)
+            .any(|c| {
+                c.node == uuid::SUBMISSION_SET
+                    && (c.classified_object == o.id || c.classified_object.is_empty())
+            })
+    };
+    let sets: Vec<&Object> = md
+        .objects
+        .iter()
+        .filter(|o| o.kind == "RegistryPackage" && marked(o))
+        .collect();
+    if sets.len() != 1 {
+        out.push(SUBMISSION_SET.finding(format!("{} trouvé(s).", sets.len())));
+    }
+    let ss = sets.first().copied();
+    if entries.is_empty() {
+        out.push(NO_DOCUMENT.finding(""));
+    }
+    if let Some(ss) = ss {
+        submission_set(ss, out);
+        for e in entries {
+            let linked = md.associations.iter().any(|a| {
+                a.kind == uuid::HAS_MEMBER && a.source == ss.id && a.target == e.object.id
+            });
+            if !linked {
+                out.push(
+                    HAS_MEMBER
+                        .finding(format!("« {} ».", e.object.id))
+                        .at(e.object.location(e.object.line)),
+                );
+            }
+        }
+    }
+    let mut patients: Vec<&str> = Vec::new();
+    let mut unique_ids: Vec<&str> = Vec::new();
+    for e in entries {
+        let o = e.object;
+        document_entry(e, store, out);
+        if let Some(p) = o.external_id(uuid::DE_PATIENT_ID) {
+            if !patients.contains(&p.value.as_str()) {
+                patients.push(&p.value);
+            }
+            if let Some(ss_pid) = ss.and_then(|s| s.external_id(uuid::SS_PATIENT_ID))
+                && ss_pid.value != p.value
+            {
+                out.push(
+                    PATIENT_ID_SUBMISSION
+                        .finding(format!("« {} » / « {} ».", ss_pid.value, p.value))
+                        .at(o.location(p.line)),
+                );
+            }
+        }
+        if let Some(u) = o.external_id(uuid::DE_UNIQUE_ID) {
+            if unique_ids.contains(&u.value.as_str()) {
+                out.push(
+                    DUPLICATE_UNIQUE_ID
+                        .finding(format!("« {} ».", u.value))
+                        .at(o.location(u.line)),
+                );
+            }
+            unique_ids.push(&u.value);
+        }
+    }
+    if patients.len() > 1 {
+        out.push(SEVERAL_PATIENTS.finding(format!("{}.", patients.join(" ; "))));
+    }
+}
+
+fn submission_set(ss: &Object, out: &mut Vec<Finding>) {
+    for (scheme, what) in [
+        (uuid::SS_UNIQUE_ID, "uniqueId"),
+        (uuid::SS_SOURCE_ID, "sourceId"),
+    ] {
+        match ss.external_id(scheme) {
+            Some(x) if is_oid(&x.value) => {}
+            Some(x) => out.push(
+                SUBMISSION_OID
+                    .finding(format!("{what} « {} ».", x.value))
+                    .at(ss.location(x.line)),
+            ),
+            None => out.push(
+                SUBMISSION_OID
+                    .finding(format!("{what} absent."))
+                    .at(ss.location(ss.line)),
+            ),
+        }
+    }
+    match ss.slot_value("submissionTime") {
+        Some(t) if is_dtm(t) => {}
+        Some(t) => out.push(
+            SUBMISSION_TIME
+                .finding(format!("« {t} »."))
+                .at(ss.location(ss.line)),
+        ),
+        None => out.push(SUBMISSION_TIME.finding("absent.").at(ss.location(ss.line))),
+    }
+    if ss.external_id(uuid::SS_PATIENT_ID).is_none() {
+        required(ss, "patientId du lot de soumission", out);
+    }
+    if ss.classification(uuid::CONTENT_TYPE).is_none() {
+        required(ss, "contentTypeCode du lot de soumission", out);
+    }
+}
+
+fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) {
+    let o = e.object;
+    let header = e.document.and_then(|(_, h)| h);
+    match o.mime_type.as_deref() {
+        None => required(o, "attribut mimeType", out),
+        Some("text/xml") => {}
+        Some(m) => out.push(
+            MIME_TYPE
+                .finding(format!("« {m} »."))
+                .at(o.location(o.line)),
+        ),
+    }
+    for slot in [
+        "creationTime",
+        "languageCode",
+        "sourcePatientId",
+        "hash",
+        "size",
+        "URI",
+    ] {
+        if o.slot(slot)
+            .is_none_or(|s| s.values.iter().all(String::is_empty))
+        {
+            required(o, &format!("slot {slot}"), out);
+        }
+    }
+    if o.classification(uuid::DE_AUTHOR).is_none() {
+        required(o, "auteur (classification author)", out);
+    }
+    for x in [
+        (uuid::DE_PATIENT_ID, "patientId"),
+        (uuid::DE_UNIQUE_ID, "uniqueId"),
+    ] {
+        if o.external_id(x.0).is_none() {
+            required(o, x.1, out);
+        }
+    }
+    // Coded metadata: presence, coding scheme, value set, CDA source.
+    for c in CODED {
+        let Some(cl) = o.classification(c.scheme) else {
+            required(o, &format!("classification {}", c.label), out);
+            continue;
+        };
+        let scheme = cl.coding_scheme.as_deref().unwrap_or("");
+        if !c.coding_schemes.contains(&scheme) {
+            out.push(
+                CODE_SCHEME
+                    .finding(format!(
+                        "{} « {} » dans « {scheme} » (attendu : {}).",
+                        c.label,
+                        cl.code,
+                        c.coding_schemes.join(" ou ")
+                    ))
+                    .at(o.location(cl.line)),
+            );
+        } else if let Some(vs) = c.value_set.and_then(|id| store?.value_set(id))
+            && vs.get(scheme, &cl.code).is_none()
+            && vs.get_code(&cl.code).is_none()
+        {
+            out.push(
+                CODE_VALUE
+                    .finding(format!(
+                        "{} « {} » n'est pas dans {} ({}).",
+                        c.label, cl.code, vs.name, vs.id
+                    ))
+                    .at(o.location(cl.line)),
+            );
+        }
+        if let Some(want) = header.and_then(|h| (c.source)(h))
+            && want != cl.code
+        {
+            out.push(
+                CDA_FIELD
+                    .finding(format!(
+                        "{} « {} », le document dit « {want} ».",
+                        c.label, cl.code
+                    ))
+                    .at(o.location(cl.line)),
+            );
+        }
+    }
+    if let Some(h) = header {
+        let lab = XD_LAB_TEMPLATES.iter().any(|t| h.has_template(t));
+        if let Some(f) = o.classification(uuid::FORMAT_CODE)
+            && lab
+            && f.code != XD_LAB
+        {
+            out.push(
+                FORMAT_CODE
+                    .finding(format!("« {} » (attendu : {XD_LAB}).", f.code))
+                    .at(o.location(f.line)),
+            );
+        }
+        cda_cross_checks(o, h, out);
+    }
+    if let Some((bytes, _)) = e.document {
+        if let Some(hash) = o.slot_value("hash") {
+            let real = sha1_hex(bytes);
+            if !hash.eq_ignore_ascii_case(&real) {
+                out.push(
+                    HASH.finding(format!("« {hash} », le fichier a « {real} »."))
+                        .at(o.location(o.line)),
+                );
+            }
+        }
+        if let Some(size) = o.slot_value("size")
+            && size.parse::<usize>().ok() != Some(bytes.len())
+        {
+            out.push(
+                SIZE.finding(format!(
+                    "« {size} », le fichier fait {} octets.",
+                    bytes.len()
+                ))
+                .at(o.location(o.line)),
+            );
+        }
+    }
+}
+
+/// X07 and X09: identifiers and descriptive metadata against the CDA header.
+fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
+    if let Some(pid) = o.external_id(uuid::DE_PATIENT_ID) {
+        match cx(&pid.value) {
+            Some((id, oid, kind)) if INS_OIDS.contains(&oid) && kind == "NH" => {
+                let ins = h.patient.ins.as_ref();
+                let same = ins.is_some_and(|i| i.extension.as_deref() == Some(id) && i.root == oid);
+                if !same {
+                    out.push(
+                        CDA_PATIENT_ID
+                            .finding(format!(
+                                "« {} », le document porte {}.",
+                                pid.value,
+                                ins.map(|i| format!(
+                                    "l'INS {}^^^&{}&ISO^NH",
+                                    i.extension.as_deref().unwrap_or(""),
+                                    i.root
+                                ))
+                                .unwrap_or_else(|| "aucun INS".into())
+                            ))
+                            .at(o.location(pid.line)),
+                    );
+                }
+            }
+            _ => out.push(
+                PATIENT_ID_FORMAT
+                    .finding(format!(
+                        "« {} » (OID INS admis : {}).",
+                        pid.value,
+                        INS_OIDS.join(", ")
+                    ))
+                    .at(o.location(pid.line)),
+            ),
+        }
+    }
+    if let (Some(u), Some(id)) = (o.external_id(uuid::DE_UNIQUE_ID), h.id.as_ref())
+        && u.value != id.xds()
+    {
+        out.push(
+            CDA_UNIQUE_ID
+                .finding(format!("« {} », le document a « {} ».", u.value, id.xds()))
+                .at(o.location(u.line)),
+        );
+    }
+    let mut differs = |rule: &Rule, what: &str, got: Option<&str>, want: Option<String>| {
+        if let (Some(got), Some(want)) = (got, want)
+            && !same_time_or_text(got, &want)
+        {
+            out.push(
+                rule.finding(format!("{what} « {got} », le document dit « {want} »."))
+                    .at(o.location(o.line)),
+            );
+        }
+    };
+    differs(
+        CDA_FIELD,
+        "creationTime",
+        o.slot_value("creationTime"),
+        h.effective_time.as_deref().and_then(ts_to_utc),
+    );
+    differs(
+        CDA_FIELD_WARN,
+        "serviceStartTime",
+        o.slot_value("serviceStartTime"),
+        h.service_start.as_deref().and_then(ts_to_utc),
+    );
+    differs(
+        CDA_FIELD_WARN,
+        "serviceStopTime",
+        o.slot_value("serviceStopTime"),
+        h.service_stop.as_deref().and_then(ts_to_utc),
+    );
+    differs(CDA_FIELD_WARN, "title", o.name.as_deref(), h.title.clone());
+    differs(
+        CDA_FIELD_WARN,
+        "languageCode",
+        o.slot_value("languageCode"),
+        h.language.clone(),
+    );
+}
+
+/// Equal, or timestamps equal at the precision of the shorter (XDS may drop trailing fields).
+fn same_time_or_text(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let digits = |s: &str| s.len() >= 8 && s.bytes().all(|c| c.is_ascii_digit());
+    if digits(a) && digits(b) {
+        let n = a.len().min(b.len());
+        return a[..n] == b[..n];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_conversion_crosses_days() {
+        assert_eq!(ts_to_utc("20261122093000+0100").unwrap(), "20261122083000");
+        assert_eq!(ts_to_utc("20260101003000+0200").unwrap(), "20251231223000");
+        assert_eq!(ts_to_utc("202611220930+0100").unwrap(), "202611220830");
+        assert_eq!(ts_to_utc("20261122").unwrap(), "20261122");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn oids_names_and_cx() {
+        assert!(is_oid("1.2.250.1.213.1.4.8") && !is_oid("1..2") && !is_oid("1.02") && !is_oid(""));
+        assert!(is_8_3("DOC0001.XML") && !is_8_3("doc0001.xml") && !is_8_3("DOCUMENT01.XML"));
+        assert_eq!(
+            cx("279035121518989^^^&1.2.250.1.213.1.4.8&ISO^NH"),
+            Some(("279035121518989", "1.2.250.1.213.1.4.8", "NH"))
+        );
+        assert_eq!(cx("279035121518989"), None);
+    }
+}

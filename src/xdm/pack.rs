@@ -1,0 +1,411 @@
+//! Building an IHE_XDM.zip from CDA documents: METADATA.XML generated from each CDA header
+//! (CI-SIS mapping CDA → XDS), INDEX.HTM and README.TXT, the documents as DOCnnnn.XML.
+//! The same inputs give the same bytes (identifiers derive from the contents and the submission
+//! time), so a package can be rebuilt and compared.
+
+use super::PackOptions;
+use super::checks::{XD_LAB, XD_LAB_TEMPLATES, civil_from_days, ts_to_utc, uuid};
+use super::header::{self, Author, CdaHeader, Code};
+use sha1::Digest;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// XML text and attribute escaping.
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A UUID (RFC 9562 version 8: custom, here derived from SHA-256) for a registry object.
+fn uuid_of(seed: &str) -> String {
+    let h = sha2::Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex::encode(b);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+/// An OID under 2.25 (ITU-T X.667: a UUID as an integer), derived from `seed`.
+fn oid_of(seed: &str) -> String {
+    let h = sha2::Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    format!("2.25.{}", u128::from_be_bytes(b))
+}
+
+/// Now, UTC, as XDS DTM (`AAAAMMJJhhmmss`).
+pub fn now_dtm() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
+    let s = secs.rem_euclid(86400);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+struct Meta(String);
+
+impl Meta {
+    fn slot(&mut self, name: &str, values: &[String]) {
+        let values: Vec<&String> = values.iter().filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            return;
+        }
+        let _ = write!(self.0, "<rim:Slot name=\"{}\"><rim:ValueList>", esc(name));
+        for v in values {
+            let _ = write!(self.0, "<rim:Value>{}</rim:Value>", esc(v));
+        }
+        self.0.push_str("</rim:ValueList></rim:Slot>\n");
+    }
+
+    fn name(&mut self, text: &str) {
+        let _ = writeln!(
+            self.0,
+            "<rim:Name><rim:LocalizedString value=\"{}\" xml:lang=\"fr-FR\" charset=\"UTF-8\"/></rim:Name>",
+            esc(text)
+        );
+    }
+
+    fn coded(&mut self, scheme: &str, object: &str, seed: &str, code: &Code) {
+        let _ = writeln!(
+            self.0,
+            "<rim:Classification id=\"{}\" classificationScheme=\"{scheme}\" classifiedObject=\"{object}\" nodeRepresentation=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\">",
+            uuid_of(&format!("{seed}/{scheme}/{}", code.code)),
+            esc(&code.code)
+        );
+        self.slot("codingScheme", std::slice::from_ref(&code.system));
+        self.name(if code.display.is_empty() {
+            &code.code
+        } else {
+            &code.display
+        });
+        self.0.push_str("</rim:Classification>\n");
+    }
+
+    fn external_id(&mut self, scheme: &str, object: &str, value: &str, label: &str) {
+        let _ = writeln!(
+            self.0,
+            "<rim:ExternalIdentifier id=\"{}\" identificationScheme=\"{scheme}\" registryObject=\"{object}\" value=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier\">",
+            uuid_of(&format!("{object}/{scheme}")),
+            esc(value)
+        );
+        self.name(label);
+        self.0.push_str("</rim:ExternalIdentifier>\n");
+    }
+
+    fn author(&mut self, scheme: &str, object: &str, a: &Author) {
+        let _ = writeln!(
+            self.0,
+            "<rim:Classification id=\"{}\" classificationScheme=\"{scheme}\" classifiedObject=\"{object}\" nodeRepresentation=\"\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\">",
+            uuid_of(&format!("{object}/{scheme}"))
+        );
+        self.slot("authorPerson", &[xcn(a)]);
+        if let Some(org) = &a.organization_id {
+            let ext = org.extension.as_deref().unwrap_or("");
+            self.slot(
+                "authorInstitution",
+                &[format!(
+                    "{}^^^^^&{}&ISO^IDNST^^^{ext}",
+                    a.organization_name.as_deref().unwrap_or(""),
+                    org.root
+                )],
+            );
+        }
+        if let Some(s) = &a.specialty {
+            self.slot(
+                "authorSpecialty",
+                &[format!("{}^{}^{}", s.code, s.display, s.system)],
+            );
+        }
+        self.0.push_str("</rim:Classification>\n");
+    }
+}
+
+/// XCN of a person: `id^family^given^^^^^^&root&ISO^D^^^IDNPS`.
+fn xcn(a: &Author) -> String {
+    let (id, root) =
+        a.id.as_ref()
+            .map(|i| (i.extension.clone().unwrap_or_default(), i.root.clone()))
+            .unwrap_or_default();
+    format!(
+        "{id}^{}^{}^^^^^^&{root}&ISO^D^^^IDNPS",
+        a.family.as_deref().unwrap_or(""),
+        a.given.as_deref().unwrap_or("")
+    )
+}
+
+fn patient_cx(h: &CdaHeader) -> Option<String> {
+    let ins = h.patient.ins.as_ref()?;
+    Some(format!(
+        "{}^^^&{}&ISO^NH",
+        ins.extension.as_deref().unwrap_or(""),
+        ins.root
+    ))
+}
+
+/// The DocumentEntry of one document.
+fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeader) {
+    let _ = writeln!(
+        m.0,
+        "<rim:ExtrinsicObject id=\"{id}\" mimeType=\"text/xml\" objectType=\"{}\" status=\"urn:oasis:names:tc:ebxml-regrep:StatusType:Approved\">",
+        uuid::DOCUMENT_ENTRY
+    );
+    let utc = |t: &Option<String>| t.as_deref().and_then(ts_to_utc).unwrap_or_default();
+    m.slot("creationTime", &[utc(&h.effective_time)]);
+    m.slot("hash", &[hex::encode(sha1::Sha1::digest(bytes))]);
+    m.slot(
+        "languageCode",
+        &[h.language.clone().unwrap_or_else(|| "fr-FR".into())],
+    );
+    if let Some(l) = &h.legal_authenticator {
+        m.slot("legalAuthenticator", &[xcn(l)]);
+    }
+    m.slot("serviceStartTime", &[utc(&h.service_start)]);
+    m.slot("serviceStopTime", &[utc(&h.service_stop)]);
+    m.slot("size", &[bytes.len().to_string()]);
+    let pid = patient_cx(h).unwrap_or_default();
+    m.slot("sourcePatientId", std::slice::from_ref(&pid));
+    let p = &h.patient;
+    let mut info = vec![format!(
+        "PID-5|{}^{}^^^^^L",
+        p.birth_name.as_deref().unwrap_or(""),
+        p.given.first().map(String::as_str).unwrap_or("")
+    )];
+    if let Some(b) = &p.birth_time {
+        info.push(format!("PID-7|{}", &b[..b.len().min(8)]));
+    }
+    if let Some(g) = &p.gender {
+        info.push(format!("PID-8|{g}"));
+    }
+    m.slot("sourcePatientInfo", &info);
+    m.slot("URI", &[file.to_string()]);
+    m.name(h.title.as_deref().unwrap_or(""));
+    for a in &h.authors {
+        m.author(uuid::DE_AUTHOR, id, a);
+    }
+    // classCode "10" Compte rendu (TRE_A03); ASS_X04's row for 11502-2 is not checked here.
+    let class = Code {
+        code: "10".into(),
+        system: "1.2.250.1.213.1.1.4.1".into(),
+        display: "Compte rendu".into(),
+    };
+    m.coded(uuid::CLASS_CODE, id, id, &class);
+    if let Some(c) = &h.confidentiality {
+        m.coded(uuid::CONFIDENTIALITY, id, id, c);
+    }
+    for c in &h.event_codes {
+        m.coded(uuid::EVENT_CODE, id, id, c);
+    }
+    let lab = XD_LAB_TEMPLATES.iter().any(|t| h.has_template(t));
+    let format = Code {
+        code: if lab {
+            XD_LAB.into()
+        } else {
+            "urn:ihe:iti:xds-sd:text:2008".into()
+        },
+        system: "1.3.6.1.4.1.19376.1.2.3".into(),
+        display: String::new(),
+    };
+    m.coded(uuid::FORMAT_CODE, id, id, &format);
+    if let Some(c) = &h.facility_type {
+        m.coded(uuid::FACILITY, id, id, c);
+    }
+    if let Some(c) = &h.practice_setting {
+        m.coded(uuid::PRACTICE, id, id, c);
+    }
+    if let Some(c) = &h.code {
+        m.coded(uuid::TYPE_CODE, id, id, c);
+    }
+    m.external_id(uuid::DE_PATIENT_ID, id, &pid, "XDSDocumentEntry.patientId");
+    if let Some(u) = &h.id {
+        m.external_id(
+            uuid::DE_UNIQUE_ID,
+            id,
+            &u.xds(),
+            "XDSDocumentEntry.uniqueId",
+        );
+    }
+    m.0.push_str("</rim:ExtrinsicObject>\n");
+}
+
+/// The METADATA.XML of documents (file name in the SUBSET, bytes, header), all of one patient.
+pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &str) -> String {
+    let seed: String = docs
+        .iter()
+        .map(|(_, b, _)| hex::encode(sha1::Sha1::digest(b)))
+        .collect::<Vec<_>>()
+        .join("/")
+        + time;
+    let ss = uuid_of(&format!("ss/{seed}"));
+    let mut m = Meta(String::new());
+    m.0.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\">\n<rim:RegistryObjectList>\n");
+    let first = &docs[0].2;
+    let ids: Vec<String> = docs
+        .iter()
+        .map(|(f, b, _)| uuid_of(&format!("de/{f}/{}", hex::encode(sha1::Sha1::digest(b)))))
+        .collect();
+    for ((file, bytes, h), id) in docs.iter().zip(&ids) {
+        document_entry(&mut m, id, file, bytes, h);
+    }
+    let _ = writeln!(
+        m.0,
+        "<rim:RegistryPackage id=\"{ss}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage\">"
+    );
+    m.slot("submissionTime", &[time.to_string()]);
+    m.name(first.title.as_deref().unwrap_or("Lot de soumission"));
+    if let Some(a) = first.authors.first() {
+        m.author(uuid::SS_AUTHOR, &ss, a);
+    }
+    let content = opts
+        .content_type
+        .clone()
+        .or_else(|| first.facility_type.clone());
+    if let Some(c) = &content {
+        m.coded(uuid::CONTENT_TYPE, &ss, &ss, c);
+    }
+    m.external_id(
+        uuid::SS_UNIQUE_ID,
+        &ss,
+        &oid_of(&format!("unique/{seed}")),
+        "XDSSubmissionSet.uniqueId",
+    );
+    let source = opts
+        .source_id
+        .clone()
+        .unwrap_or_else(|| oid_of("banc/source"));
+    m.external_id(
+        uuid::SS_SOURCE_ID,
+        &ss,
+        &source,
+        "XDSSubmissionSet.sourceId",
+    );
+    m.external_id(
+        uuid::SS_PATIENT_ID,
+        &ss,
+        &patient_cx(first).unwrap_or_default(),
+        "XDSSubmissionSet.patientId",
+    );
+    m.0.push_str("</rim:RegistryPackage>\n");
+    let _ = writeln!(
+        m.0,
+        "<rim:Classification id=\"{}\" classifiedObject=\"{ss}\" classificationNode=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\"/>",
+        uuid_of(&format!("ss-class/{seed}")),
+        uuid::SUBMISSION_SET
+    );
+    for id in &ids {
+        let _ = writeln!(
+            m.0,
+            "<rim:Association id=\"{}\" associationType=\"{}\" sourceObject=\"{ss}\" targetObject=\"{id}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association\">",
+            uuid_of(&format!("hm/{id}")),
+            uuid::HAS_MEMBER
+        );
+        m.slot("SubmissionSetStatus", &["Original".into()]);
+        m.0.push_str("</rim:Association>\n");
+    }
+    m.0.push_str("</rim:RegistryObjectList>\n</lcm:SubmitObjectsRequest>\n");
+    m.0
+}
+
+fn index_htm(sender: &str, files: &[String]) -> String {
+    let items: String = files
+        .iter()
+        .map(|f| format!("<li>IHE_XDM/SUBSET01/{}</li>", esc(f)))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"fr\">\n<head><meta charset=\"UTF-8\"/><title>Paquet IHE XDM</title></head>\n<body>\n<h1>Paquet IHE XDM</h1>\n<p>Expéditeur : {}</p>\n<p>Documents : </p><ul>{items}</ul>\n<p><a href=\"README.TXT\">README.TXT</a></p>\n</body>\n</html>\n",
+        esc(sender)
+    )
+}
+
+fn readme_txt(sender: &str, files: &[String]) -> String {
+    let tree: String = files
+        .iter()
+        .map(|f| format!("    IHE_XDM/SUBSET01/{f}\r\n"))
+        .collect();
+    format!(
+        "Paquet IHE XDM (ITI-32, ZIP sur messagerie)\r\n\r\nExpéditeur : {sender}\r\nLogiciel : banc {} (banc d'essai CI-SIS / MSSanté)\r\n\r\nContenu :\r\n    INDEX.HTM\r\n    README.TXT\r\n    IHE_XDM/SUBSET01/METADATA.XML\r\n{tree}\r\nLes documents sont des CDA R2 ; METADATA.XML les décrit (ebRIM 3.0, IHE ITI TF-3).\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Build the package. Every document must be a readable CDA of the same patient (INS).
+pub fn pack(docs: &[(String, Vec<u8>)], opts: &PackOptions) -> Result<Vec<u8>, String> {
+    if docs.is_empty() {
+        return Err("aucun document à empaqueter".into());
+    }
+    if docs.len() > 9999 {
+        return Err("au plus 9999 documents par paquet".into());
+    }
+    let mut read = Vec::new();
+    for (i, (name, bytes)) in docs.iter().enumerate() {
+        let h = header::read(name, bytes).map_err(|f| {
+            let why: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
+            format!("{name} : document CDA illisible ({})", why.join(" ; "))
+        })?;
+        if h.patient.ins.is_none() && !opts.allow_faults {
+            return Err(format!(
+                "{name} : pas d'INS dans recordTarget/patientRole/id : patientId impossible"
+            ));
+        }
+        read.push((format!("DOC{:04}.XML", i + 1), bytes.as_slice(), h));
+    }
+    let first = read[0].2.patient.ins.clone();
+    if !opts.allow_faults && read.iter().any(|(_, _, h)| h.patient.ins != first) {
+        return Err("un paquet XDM concerne un seul patient : INS différents".into());
+    }
+    let time = opts.submission_time.clone().unwrap_or_else(now_dtm);
+    let md = metadata(&read, opts, &time);
+    let sender = opts
+        .sender
+        .clone()
+        .unwrap_or_else(|| "banc (expéditeur non renseigné)".into());
+    let files: Vec<String> = read.iter().map(|(f, _, _)| f.clone()).collect();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    let err = |e: zip::result::ZipError| e.to_string();
+    let io = |e: std::io::Error| e.to_string();
+    w.start_file("INDEX.HTM", o).map_err(err)?;
+    w.write_all(index_htm(&sender, &files).as_bytes())
+        .map_err(io)?;
+    w.start_file("README.TXT", o).map_err(err)?;
+    w.write_all(readme_txt(&sender, &files).as_bytes())
+        .map_err(io)?;
+    w.add_directory("IHE_XDM/", o).map_err(err)?;
+    w.add_directory("IHE_XDM/SUBSET01/", o).map_err(err)?;
+    w.start_file("IHE_XDM/SUBSET01/METADATA.XML", o)
+        .map_err(err)?;
+    w.write_all(md.as_bytes()).map_err(io)?;
+    for (file, bytes, _) in &read {
+        w.start_file(format!("IHE_XDM/SUBSET01/{file}"), o)
+            .map_err(err)?;
+        w.write_all(bytes).map_err(io)?;
+    }
+    Ok(w.finish().map_err(err)?.into_inner())
+}
