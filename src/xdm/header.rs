@@ -46,10 +46,13 @@ pub struct Patient {
     pub other_ids: Vec<Id>,
     /// Birth name (`family qualifier="BR"`, else the first family).
     pub birth_name: Option<String>,
-    /// Used name (`family qualifier="SP"`), when given.
+    /// Used name (`family qualifier="SP"` or `"CL"`), when given.
     pub used_name: Option<String>,
-    /// Given names, in order (the first is the first birth given name).
+    /// Every `given`, in document order.
     pub given: Vec<String>,
+    /// First birth given name (`given qualifier="BR"`, else the first word of the unqualified
+    /// list of birth given names): the "prénom" of the message subject and INS traits.
+    pub first_given: Option<String>,
     /// `birthTime/@value` (`AAAAMMJJ...`).
     pub birth_time: Option<String>,
     /// `administrativeGenderCode/@code` (`M`, `F`, `UN`).
@@ -62,7 +65,7 @@ impl Patient {
     pub fn ins_qualified(&self) -> bool {
         self.ins.as_ref().is_some_and(|i| i.extension.is_some())
             && self.birth_name.is_some()
-            && !self.given.is_empty()
+            && self.first_given.is_some()
             && self.birth_time.is_some()
             && self.gender.is_some()
     }
@@ -224,11 +227,20 @@ pub fn from_node(cda: Node<'_>) -> CdaHeader {
                 };
                 h.patient.birth_name =
                     qualified("BR").or_else(|| families.first().and_then(|f| text(Some(*f))));
-                h.patient.used_name = qualified("SP");
-                h.patient.given = kids(name, "given")
-                    .into_iter()
-                    .filter_map(|g| text(Some(g)))
-                    .collect();
+                h.patient.used_name = qualified("SP").or_else(|| qualified("CL"));
+                let given = kids(name, "given");
+                h.patient.given = given.iter().filter_map(|g| text(Some(*g))).collect();
+                h.patient.first_given = given
+                    .iter()
+                    .find(|g| g.attr("qualifier").as_deref() == Some("BR"))
+                    .and_then(|g| text(Some(*g)))
+                    .or_else(|| {
+                        given
+                            .iter()
+                            .find(|g| g.attr("qualifier").is_none())
+                            .and_then(|g| text(Some(*g)))
+                            .and_then(|t| t.split(' ').next().map(str::to_string))
+                    });
             }
             h.patient.birth_time = kid(p, "birthTime").and_then(|b| b.attr("value"));
             h.patient.gender = kid(p, "administrativeGenderCode").and_then(|g| g.attr("code"));
@@ -306,6 +318,9 @@ mod tests {
         assert!(INS_OIDS.contains(&ins.root.as_str()));
         assert_eq!(ins.extension.as_ref().unwrap().len(), 15);
         assert!(h.patient.ins_qualified());
+        assert_eq!(h.patient.birth_name.as_deref(), Some("LEFEBVRE"));
+        assert_eq!(h.patient.used_name.as_deref(), Some("ROUSSEL"));
+        assert_eq!(h.patient.first_given.as_deref(), Some("CAMILLE"));
         assert!(h.patient.birth_date_fr().unwrap().contains('/'));
         assert!(!h.authors.is_empty());
         assert!(h.id.is_some() && h.effective_time.is_some());

@@ -194,7 +194,7 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
     let mut info = vec![format!(
         "PID-5|{}^{}^^^^^L",
         p.birth_name.as_deref().unwrap_or(""),
-        p.given.first().map(String::as_str).unwrap_or("")
+        p.first_given.as_deref().unwrap_or("")
     )];
     if let Some(b) = &p.birth_time {
         info.push(format!("PID-7|{}", &b[..b.len().min(8)]));
