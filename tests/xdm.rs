@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 const TIME: &str = "20260122093000";
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("banc-xdm-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir(&format!("xdm-{name}"))
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -100,7 +97,8 @@ fn check(path: &Path) -> (i32, Vec<Value>) {
     (r.code, v["documents"].as_array().unwrap().clone())
 }
 
-fn rules(report: &Value) -> Vec<String> {
+/// Every finding's rule id, in order (info included).
+fn all_rules(report: &Value) -> Vec<String> {
     report["findings"]
         .as_array()
         .unwrap()
@@ -127,7 +125,7 @@ fn expect_fault(name: &str, zip: &[u8], rule: &str, severity: &str, also: &[&str
     assert!(
         !found.is_empty(),
         "{name}: {rule} expected, got {:?}",
-        rules(pkg)
+        all_rules(pkg)
     );
     assert_eq!(found[0]["severity"], severity, "{name}");
     assert_eq!(found[0]["layer"], "xdm");
@@ -177,7 +175,7 @@ fn a_package_banc_builds_passes_and_its_document_is_validated() {
             .iter()
             .all(|f| f["severity"] == "info"),
         "{:?}",
-        rules(&docs[0])
+        all_rules(&docs[0])
     );
     // Every package rule ran (JUnit cases), with or without findings.
     let ran: Vec<&str> = docs[0]["rules_run"]
@@ -448,7 +446,7 @@ fn archive_faults_have_their_own_rule_ids() {
     let (code, docs) = check(&p);
     assert_eq!(code, 2);
     assert_eq!(docs[0]["verdict"], "error");
-    assert_eq!(rules(&docs[0]), ["xdm.zip.unreadable"]);
+    assert_eq!(all_rules(&docs[0]), ["xdm.zip.unreadable"]);
 }
 
 #[test]
@@ -493,4 +491,55 @@ fn validate_accepts_packages_and_folders_of_them() {
     let r = run(&["validate", &dir.join("IHE_XDM.zip").display().to_string()]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("ihe-xdm"), "{}", r.stdout);
+}
+
+#[test]
+fn with_the_kit_metadata_codes_are_checked_against_the_cisis_value_sets() {
+    let Some(kit) = common::kit() else { return };
+    let g = good();
+    let bad = rewrite(&g, |n, b| {
+        let b = if n.ends_with("METADATA.XML") {
+            // SA25 (laboratoire) is in JDV_J02; SA99 is not.
+            replace(
+                b,
+                "nodeRepresentation=\"SA25\"",
+                "nodeRepresentation=\"SA99\"",
+            )
+        } else {
+            b
+        };
+        Some((n.to_string(), b))
+    });
+    let dir = tmp("kit-codes");
+    let p = dir.join("IHE_XDM.zip");
+    std::fs::write(&p, &bad).unwrap();
+    let r = run(&[
+        "xdm",
+        "check",
+        "--format",
+        "json",
+        "--kit",
+        &kit.display().to_string(),
+        &p.display().to_string(),
+    ]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let pkg = &v["documents"][0];
+    let f: Vec<&Value> = pkg["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "xdm.metadata.code-value")
+        .collect();
+    assert!(!f.is_empty(), "{:?}", all_rules(pkg));
+    assert!(f[0]["message"].as_str().unwrap().contains("JDV_J02"));
+    // The good package passes with the kit's XSD, schematrons and value sets.
+    std::fs::write(&p, &g).unwrap();
+    let r = run(&[
+        "xdm",
+        "check",
+        "--kit",
+        &kit.display().to_string(),
+        &p.display().to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
 }
