@@ -192,10 +192,10 @@ enum Open {
 }
 
 /// Parse METADATA.XML. `Err` holds the X01 finding (with its line) when it cannot be read.
-pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
+pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     let Ok(text) = std::str::from_utf8(bytes) else {
-        return Err(ENCODING.finding(""));
+        return Err(Box::new(ENCODING.finding("")));
     };
     let line_of = |pos: u64| -> u32 {
         let p = (pos as usize).min(text.len());
@@ -213,12 +213,16 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
     loop {
         let pos = reader.buffer_position();
         let ev = reader.read_event().map_err(|e| {
-            NOT_WELL_FORMED
-                .finding(e.to_string())
-                .at(Location::at(line_of(pos), 1))
+            Box::new(
+                NOT_WELL_FORMED
+                    .finding(e.to_string())
+                    .at(Location::at(line_of(pos), 1)),
+            )
         })?;
         match ev {
-            Event::DocType(_) => return Err(DTD.finding("").at(Location::at(line_of(pos), 1))),
+            Event::DocType(_) => {
+                return Err(Box::new(DTD.finding("").at(Location::at(line_of(pos), 1))));
+            }
             Event::Start(_) | Event::Empty(_) => {
                 let is_empty = matches!(ev, Event::Empty(_));
                 let (Event::Start(e) | Event::Empty(e)) = ev else {
@@ -302,9 +306,11 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
                 }
                 stack.push(name);
                 if stack.len() > MAX_DEPTH {
-                    return Err(NOT_WELL_FORMED
-                        .finding(format!("imbrication au-delà de {MAX_DEPTH} niveaux."))
-                        .at(Location::at(line, 1)));
+                    return Err(Box::new(
+                        NOT_WELL_FORMED
+                            .finding(format!("imbrication au-delà de {MAX_DEPTH} niveaux."))
+                            .at(Location::at(line, 1)),
+                    ));
                 }
                 if is_empty {
                     close(
@@ -313,7 +319,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
                         &mut open,
                         &mut slot,
                         &mut in_value,
-                        &mut value,
+                        &value,
                         &mut md,
                     );
                 }
@@ -335,9 +341,11 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
                 match ch {
                     Some(c) => value.push(c),
                     None => {
-                        return Err(NOT_WELL_FORMED
-                            .finding(format!("entité « &{name}; » non déclarée."))
-                            .at(Location::at(line_of(pos), 1)));
+                        return Err(Box::new(
+                            NOT_WELL_FORMED
+                                .finding(format!("entité « &{name}; » non déclarée."))
+                                .at(Location::at(line_of(pos), 1)),
+                        ));
                     }
                 }
             }
@@ -347,7 +355,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
                 &mut open,
                 &mut slot,
                 &mut in_value,
-                &mut value,
+                &value,
                 &mut md,
             ),
             Event::Eof => break,
@@ -355,7 +363,9 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Finding> {
         }
     }
     if !stack.is_empty() {
-        return Err(NOT_WELL_FORMED.finding("document tronqué (éléments non fermés)."));
+        return Err(Box::new(
+            NOT_WELL_FORMED.finding("document tronqué (éléments non fermés)."),
+        ));
     }
     Ok(md)
 }
@@ -367,7 +377,7 @@ fn close(
     open: &mut Vec<Open>,
     slot: &mut Option<Slot>,
     in_value: &mut bool,
-    value: &mut String,
+    value: &str,
     md: &mut Metadata,
 ) {
     scopes.pop();

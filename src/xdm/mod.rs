@@ -75,7 +75,7 @@ pub fn inspect_with(zip: &[u8], limits: &Limits, store: Option<&Store>) -> Packa
         ran: rules().map(Rule::ran).collect(),
         ..Package::default()
     };
-    let Ok(entries) = zipread::read(zip, limits, &mut p.findings) else {
+    let Some(entries) = zipread::read(zip, limits, &mut p.findings) else {
         return p;
     };
     layout_and_metadata(&entries, store, &mut p);
@@ -144,7 +144,7 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
         let md = match metadata::parse(&md_entry.bytes) {
             Ok(md) => md,
             Err(f) => {
-                p.findings.push(f.at(Location {
+                p.findings.push((*f).at(Location {
                     xpath: Some(format!("zip:{}", md_entry.name)),
                     ..Default::default()
                 }));

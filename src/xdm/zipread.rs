@@ -142,13 +142,13 @@ fn dangerous_path(name: &str) -> bool {
 }
 
 /// Read every plain file of the archive that passes the checks; findings for the rest.
-/// `Err` when nothing can be read (not a zip, too many entries, bomb).
-pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<Entry>, ()> {
+/// `None` when nothing can be read (not a zip, too many entries, bomb).
+pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<Entry>> {
     let mut archive = match zip::ZipArchive::new(Cursor::new(zip)) {
         Ok(a) => a,
         Err(e) => {
             out.push(UNREADABLE.finding(e.to_string()));
-            return Err(());
+            return None;
         }
     };
     if has_zip64(zip) {
@@ -160,7 +160,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<E
             archive.len(),
             limits.max_entries
         )));
-        return Err(());
+        return None;
     }
     // Pass 1: the central directory only.
     let mut total: u64 = 0;
@@ -171,7 +171,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<E
             Ok(f) => f,
             Err(e) => {
                 out.push(UNREADABLE.finding(format!("entrée {} : {e}", i + 1)));
-                return Err(());
+                return None;
             }
         };
         let name = String::from_utf8_lossy(f.name_raw()).into_owned();
@@ -224,7 +224,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<E
                 )),
                 &name,
             ));
-            return Err(());
+            return None;
         }
         if name.to_ascii_lowercase().ends_with(".zip") {
             out.push(at(NESTED.finding(format!("« {name} »")), &name));
@@ -236,7 +236,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<E
             "{total} octets décompressés annoncés au total (limite {}).",
             limits.max_total_bytes
         )));
-        return Err(());
+        return None;
     }
     // Pass 2: inflate, never past the declared size (+1 byte to detect a lie).
     let mut entries = Vec::new();
@@ -259,7 +259,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Result<Vec<E
             Err(e) => out.push(at(SIZE_LIE.finding(format!("« {name} » : {e}")), &name)),
         }
     }
-    Ok(entries)
+    Some(entries)
 }
 
 #[cfg(test)]
@@ -313,14 +313,14 @@ mod tests {
         let z = zip_of(&[("IHE_XDM/SUBSET01/DOC0001.XML", &big)]);
         assert!(z.len() < 100_000);
         let mut out = Vec::new();
-        assert!(read(&z, &Limits::default(), &mut out).is_err());
+        assert!(read(&z, &Limits::default(), &mut out).is_none());
         assert_eq!(ids(&out), [BOMB.id]);
     }
 
     #[test]
     fn not_a_zip_is_unreadable() {
         let mut out = Vec::new();
-        assert!(read(b"hello", &Limits::default(), &mut out).is_err());
+        assert!(read(b"hello", &Limits::default(), &mut out).is_none());
         assert_eq!(ids(&out), [UNREADABLE.id]);
     }
 }
