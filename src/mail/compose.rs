@@ -1,10 +1,826 @@
-//! `banc mail compose`: write a conforming MSSanté message (.eml) without sending it.
+//! `banc mail compose`: write a conforming MSSanté message (.eml) from CDA documents, or a
+//! deliberately faulty one (`--fault`) for the tests of a receiving system.
+//!
+//! Layout (IG LPS struct-email-standard, Référentiel #2 ECO.2.x as quoted in mssante-xdm.md §2):
+//! `multipart/mixed` = `text/plain; charset=utf-8` body + `application/zip; name="IHE_XDM.zip"`
+//! (base64, attachment) + the PDF copy (`<date acte>_<type>_<NOM>_<prénom>.pdf`), headers
+//! `X-MSS-CODECDA`, `X-MSS-INS`, `X-MSS-NIL`, and `X-MSS-MES: FIN` towards a patient mailbox.
 
+use super::conventions::{self, Identity};
+use super::mime::{self, BASE64};
+use crate::xdm::header::{self, CdaHeader};
+use base64::Engine;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::{BodyPart, MimePart};
+use regex::Regex;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 
+/// X-MSS-NIL written when none is given: a placeholder, not a real product reference (those are
+/// issued by convergence.esante.gouv.fr, e.g. `DEV935997`).
+pub const DEFAULT_NIL: &str = "BANC-TEST";
+/// From written when none is given.
+pub const DEFAULT_FROM: &str = "emetteur@banc.invalid";
+
+/// A deliberate defect, for testing what a receiving system does with it. Each one raises a
+/// known rule of banc's own judge ([`Fault::rule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// No IHE_XDM.zip attached.
+    NoZip,
+    /// The package attached twice.
+    TwoZips,
+    /// The package named `documents.zip`.
+    ZipName,
+    /// The package declared `application/octet-stream`.
+    OctetStream,
+    /// Base64 of the package corrupted.
+    BadBase64,
+    /// No X-MSS-* header at all.
+    NoXMss,
+    NoCodecda,
+    /// X-MSS-CODECDA of another document type (11488-4, consultation note).
+    WrongCodecda,
+    NoInsHeader,
+    /// X-MSS-INS says the opposite of the CDA.
+    WrongInsHeader,
+    NoNil,
+    /// X-MSS-MES with another value than FIN.
+    MesWrong,
+    /// A patient mailbox that is not the patient's INS.
+    WrongPatientAddress,
+    /// Subject without `XDM/1.0/DDM+`.
+    SubjectNoPrefix,
+    /// Subject naming another patient.
+    SubjectWrongIdentity,
+    /// Birth date of the subject as AAAA-MM-JJ.
+    SubjectBadDate,
+    /// No PDF part.
+    NoPdf,
+    /// PDF named `compte-rendu.pdf`.
+    PdfBadName,
+    NoMessageId,
+    /// Message-ID without angle brackets nor `@`.
+    BadMessageId,
+    NoDate,
+    /// A header written in raw UTF-8 (no RFC 2047).
+    EightBitHeader,
+    /// A header value carrying `LF Bcc: ...`, as when user data is copied into a header.
+    CrlfInjection,
+    /// `Content-Transfert-Encoding` (the IG examples' typo) on the package.
+    CteTypo,
+    /// Body in Latin-1, declared UTF-8.
+    Latin1Body,
+    /// Body without charset.
+    NoCharset,
+    /// multipart/mixed boundary of 80 characters.
+    LongBoundary,
+    /// The closing boundary cut off.
+    Truncated,
+    /// The body wrapped in 12 levels of multipart/mixed.
+    DeepNesting,
+    /// Disposition-Notification-To different from Return-Path.
+    DntLoop,
+    /// Documents of several patients in one message (give CDAs of two patients).
+    TwoPatients,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 31] = [
+        Fault::NoZip,
+        Fault::TwoZips,
+        Fault::ZipName,
+        Fault::OctetStream,
+        Fault::BadBase64,
+        Fault::NoXMss,
+        Fault::NoCodecda,
+        Fault::WrongCodecda,
+        Fault::NoInsHeader,
+        Fault::WrongInsHeader,
+        Fault::NoNil,
+        Fault::MesWrong,
+        Fault::WrongPatientAddress,
+        Fault::SubjectNoPrefix,
+        Fault::SubjectWrongIdentity,
+        Fault::SubjectBadDate,
+        Fault::NoPdf,
+        Fault::PdfBadName,
+        Fault::NoMessageId,
+        Fault::BadMessageId,
+        Fault::NoDate,
+        Fault::EightBitHeader,
+        Fault::CrlfInjection,
+        Fault::CteTypo,
+        Fault::Latin1Body,
+        Fault::NoCharset,
+        Fault::LongBoundary,
+        Fault::Truncated,
+        Fault::DeepNesting,
+        Fault::DntLoop,
+        Fault::TwoPatients,
+    ];
+
+    /// The command-line name (`no-zip`...).
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The rule of banc's judge this fault raises.
+    pub fn rule(self) -> &'static str {
+        use super::rules as r;
+        match self {
+            Fault::NoZip => r::ZIP_MISSING.id,
+            Fault::TwoZips => r::ZIP_SEVERAL.id,
+            Fault::ZipName => r::ZIP_NAME.id,
+            Fault::OctetStream => r::ZIP_OCTET_STREAM.id,
+            Fault::BadBase64 => r::BAD_BASE64.id,
+            Fault::NoXMss | Fault::NoNil => r::NIL_MISSING.id,
+            Fault::NoCodecda => r::CODECDA_MISSING.id,
+            Fault::WrongCodecda => r::CODECDA_MISMATCH.id,
+            Fault::NoInsHeader => r::INS_MISSING.id,
+            Fault::WrongInsHeader => r::INS_MISMATCH.id,
+            Fault::MesWrong => r::MES_VALUE.id,
+            Fault::WrongPatientAddress => r::PATIENT_ADDRESS_INS.id,
+            Fault::SubjectNoPrefix => r::SUBJECT_PREFIX.id,
+            Fault::SubjectWrongIdentity => r::SUBJECT_IDENTITY.id,
+            Fault::SubjectBadDate => r::SUBJECT_DATE.id,
+            Fault::NoPdf => r::PDF_MISSING.id,
+            Fault::PdfBadName => r::PDF_NAME.id,
+            Fault::NoMessageId | Fault::NoDate => r::HEADER_REQUIRED.id,
+            Fault::BadMessageId => r::MESSAGE_ID.id,
+            Fault::EightBitHeader => r::NON_ASCII.id,
+            Fault::CrlfInjection => r::CRLF_INJECTION.id,
+            Fault::CteTypo => r::CTE_TYPO.id,
+            Fault::Latin1Body => r::TEXT_INVALID_UTF8.id,
+            Fault::NoCharset => r::TEXT_CHARSET_MISSING.id,
+            Fault::LongBoundary => r::BOUNDARY_SYNTAX.id,
+            Fault::Truncated => r::UNTERMINATED.id,
+            Fault::DeepNesting => r::TOO_DEEP.id,
+            Fault::DntLoop => r::DNT_LOOP.id,
+            Fault::TwoPatients => r::PATIENT_SEVERAL.id,
+        }
+    }
+}
+
+/// Where the PDF copy comes from.
+#[derive(Debug, Clone, Default)]
+pub enum PdfSource {
+    /// The PDF embedded in the first CDA (FR-Document-PDF-copie), when there is one.
+    #[default]
+    FromCda,
+    File(Vec<u8>),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// X-MSS-NIL.
+    pub nil: String,
+    /// Libellé of the subject (default: the document title).
+    pub label: Option<String>,
+    /// Text body (default: a short French message naming the patient).
+    pub body: Option<String>,
+    pub pdf: PdfSource,
+    /// A package to attach instead of building one from the documents.
+    pub zip: Option<Vec<u8>>,
+    pub disposition_notification_to: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// Without angle brackets; default: generated, unique.
+    pub message_id: Option<String>,
+    /// Unix time of the Date header; default: now.
+    pub date: Option<i64>,
+    pub package: crate::xdm::PackOptions,
+    pub faults: Vec<Fault>,
+}
+
+impl Default for ComposeOptions {
+    fn default() -> ComposeOptions {
+        ComposeOptions {
+            from: DEFAULT_FROM.into(),
+            to: Vec::new(),
+            cc: Vec::new(),
+            nil: DEFAULT_NIL.into(),
+            label: None,
+            body: None,
+            pdf: PdfSource::FromCda,
+            zip: None,
+            disposition_notification_to: None,
+            in_reply_to: None,
+            references: Vec::new(),
+            message_id: None,
+            date: None,
+            package: crate::xdm::PackOptions::default(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+static PDF_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?s)<(?:[A-Za-z_][\w.-]*:)?value\b[^>]*\bmediaType\s*=\s*["']application/pdf["'][^>]*>([^<]*)<"#,
+    )
+    .expect("static regex")
+});
+
+/// The PDF copy embedded in a CDA (observationMedia value, B64), when there is one.
+pub fn pdf_from_cda(cda: &[u8]) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(cda);
+    let b64 = PDF_VALUE.captures(&text)?.get(1)?.as_str().to_string();
+    mime::decode(b64.as_bytes(), "base64")
+        .ok()
+        .map(|b| b.into_owned())
+        .filter(|b| b.starts_with(b"%PDF-"))
+}
+
+fn domain_of(addr: &str) -> &str {
+    addr.rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
+        .unwrap_or("banc.invalid")
+}
+
+/// 16 hex digits that differ from one call to the next (time, process, counter, content).
+fn unique_hex(seed: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.update(seed);
+    hex::encode(&h.finalize()[..8])
+}
+
+fn stable_hex(seed: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(seed)[..8])
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `AAAAMMJJ` of a Unix time (UTC).
+fn ymd(t: i64) -> String {
+    let dt = mail_parser::DateTime::from_timestamp(t);
+    format!("{:04}{:02}{:02}", dt.year, dt.month, dt.day)
+}
+
+/// Compose a message holding `docs` (file name, CDA bytes).
+pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<u8>, String> {
+    let has = |f: Fault| opts.faults.contains(&f);
+    if docs.is_empty() {
+        return Err("aucun document CDA à envoyer".into());
+    }
+    if opts.to.is_empty() {
+        return Err("aucun destinataire (--to)".into());
+    }
+    let mut headers: Vec<CdaHeader> = Vec::new();
+    for (name, bytes) in docs {
+        headers.push(header::read(name, bytes).map_err(|f| {
+            let why: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
+            format!("{name} : document CDA illisible ({})", why.join(" ; "))
+        })?);
+    }
+    let h0 = &headers[0];
+    if !has(Fault::TwoPatients)
+        && headers.iter().any(|h| {
+            h.patient.ins != h0.patient.ins || h.patient.birth_name != h0.patient.birth_name
+        })
+    {
+        return Err(
+            "un message MSSanté concerne un seul patient (ECO.2.1.1) : documents de patients différents"
+                .into(),
+        );
+    }
+    let id = conventions::identity(&h0.patient).ok_or_else(|| {
+        format!(
+            "{} : identité du patient incomplète (NOM de naissance et prénom nécessaires à l'objet)",
+            docs[0].0
+        )
+    })?;
+    let label = opts.label.clone().unwrap_or_else(|| conventions::label(h0));
+    let date = opts.date.unwrap_or_else(now);
+    let message_id = opts.message_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}.{}@{}",
+            ymd(date),
+            unique_hex(label.as_bytes()),
+            domain_of(&opts.from)
+        )
+    });
+    let stable = stable_hex(message_id.as_bytes());
+
+    // Subject.
+    let subject = if has(Fault::SubjectNoPrefix) {
+        conventions::subject(&label, &id)
+            .trim_start_matches(conventions::SUBJECT_PREFIX)
+            .to_string()
+    } else if has(Fault::SubjectWrongIdentity) {
+        let other = Identity {
+            family: "DUPONT".into(),
+            given: "Jean".into(),
+            birth_date: id.birth_date.clone(),
+        };
+        conventions::subject(&label, &other)
+    } else if has(Fault::SubjectBadDate) {
+        let iso = id.birth_date.as_deref().and_then(|d| {
+            let p: Vec<&str> = d.split('/').collect();
+            (p.len() == 3).then(|| format!("{}-{}-{}", p[2], p[1], p[0]))
+        });
+        let bad = Identity {
+            birth_date: Some(iso.unwrap_or_else(|| "1900-01-01".into())),
+            ..id.clone()
+        };
+        conventions::subject(&label, &bad)
+    } else {
+        conventions::subject(&label, &id)
+    };
+
+    // X-MSS-*.
+    let mut codes: Vec<String> = Vec::new();
+    for h in &headers {
+        if let Some(c) = &h.code
+            && !codes.contains(&c.code)
+        {
+            codes.push(c.code.clone());
+        }
+    }
+    let codecda = if has(Fault::WrongCodecda) {
+        "11488-4".to_string()
+    } else {
+        codes.join(",")
+    };
+    let qualified = headers.iter().all(|h| h.patient.ins_qualified());
+    let ins = match (qualified, has(Fault::WrongInsHeader)) {
+        (true, false) | (false, true) => "O",
+        _ => "N",
+    };
+    let mut to = opts.to.clone();
+    if has(Fault::WrongPatientAddress) {
+        to.push(conventions::patient_address("111111111111111"));
+    }
+    let to_patient = to
+        .iter()
+        .chain(opts.cc.iter())
+        .any(|a| conventions::is_patient_address(a));
+
+    // Attachments.
+    let zip = match &opts.zip {
+        Some(z) => z.clone(),
+        None => {
+            let mut po = opts.package.clone();
+            po.allow_faults |= has(Fault::TwoPatients);
+            if po.sender.is_none() {
+                po.sender = Some(opts.from.clone());
+            }
+            crate::xdm::pack(docs, &po)?
+        }
+    };
+    let pdf = match &opts.pdf {
+        PdfSource::FromCda => pdf_from_cda(&docs[0].1),
+        PdfSource::File(b) => Some(b.clone()),
+        PdfSource::None => None,
+    };
+    let act = conventions::act_date(h0).unwrap_or_else(|| ymd(date));
+    let pdf_name = if has(Fault::PdfBadName) {
+        "compte-rendu.pdf".to_string()
+    } else {
+        conventions::pdf_name(&act, &label, &id, None)
+    };
+    let body = opts.body.clone().unwrap_or_else(|| {
+        format!(
+            "Bonjour,\r\n\r\nVeuillez trouver ci-joint : {label}, concernant {} {}{}.\r\n\r\nL'archive IHE_XDM.zip contient le document structuré (CDA) ; le PDF en est la copie lisible.\r\n\r\nMessage produit par banc, banc d'essai CI-SIS / MSSanté.\r\n",
+            id.family,
+            id.given,
+            id.birth_date
+                .as_deref()
+                .map(|d| format!(", né(e) le {d}"))
+                .unwrap_or_default()
+        )
+    });
+
+    let mut parts: Vec<MimePart<'_>> = Vec::new();
+    parts.push(text_part(&body, opts));
+    if !has(Fault::NoZip) {
+        parts.push(zip_part(&zip, opts, "IHE_XDM.zip"));
+        if has(Fault::TwoZips) {
+            parts.push(zip_part(&zip, opts, "IHE_XDM.zip"));
+        }
+    }
+    if let (Some(p), false) = (&pdf, has(Fault::NoPdf)) {
+        parts.push(
+            MimePart::new(
+                ContentType::new("application/pdf").attribute("name", pdf_name.clone()),
+                BodyPart::Binary(p.clone().into()),
+            )
+            .attachment(pdf_name.clone()),
+        );
+    }
+    let boundary = if has(Fault::LongBoundary) {
+        format!("banc-{}", "x".repeat(75))
+    } else {
+        format!("banc-mixed-{stable}")
+    };
+    let mut body_part = MimePart::new(
+        ContentType::new("multipart/mixed").attribute("boundary", boundary.clone()),
+        BodyPart::Multipart(parts),
+    );
+    if has(Fault::DeepNesting) {
+        for level in 0..12 {
+            body_part = MimePart::new(
+                ContentType::new("multipart/mixed")
+                    .attribute("boundary", format!("banc-level{level}-{stable}")),
+                BodyPart::Multipart(vec![body_part]),
+            );
+        }
+    }
+
+    let mut b = MessageBuilder::new().from(Address::from(opts.from.as_str()));
+    b = b.to(Address::new_list(
+        to.iter().map(|a| Address::from(a.as_str())).collect(),
+    ));
+    if !opts.cc.is_empty() {
+        b = b.cc(Address::new_list(
+            opts.cc.iter().map(|a| Address::from(a.as_str())).collect(),
+        ));
+    }
+    b = b.subject(subject).date(date);
+    b = if has(Fault::BadMessageId) {
+        b.header("Message-ID", Raw::new(format!("banc-{stable}")))
+    } else {
+        b.message_id(MessageId::new(message_id.clone()))
+    };
+    if let Some(irt) = &opts.in_reply_to {
+        b = b.in_reply_to(MessageId::new(irt.trim_matches(['<', '>']).to_string()));
+    }
+    if !opts.references.is_empty() {
+        b = b.references(MessageId::new_list(
+            opts.references
+                .iter()
+                .map(|r| r.trim_matches(['<', '>']).to_string()),
+        ));
+    }
+    let dnt = if has(Fault::DntLoop) {
+        Some(
+            opts.disposition_notification_to
+                .clone()
+                .unwrap_or_else(|| opts.from.clone()),
+        )
+    } else {
+        opts.disposition_notification_to.clone()
+    };
+    if let Some(d) = &dnt {
+        b = b.header("Disposition-Notification-To", Address::from(d.as_str()));
+    }
+    let x_mss = !has(Fault::NoXMss);
+    if x_mss && !has(Fault::NoCodecda) && !has(Fault::NoZip) {
+        b = b.header("X-MSS-CODECDA", Raw::new(codecda));
+    }
+    if x_mss && !has(Fault::NoInsHeader) && !has(Fault::NoZip) {
+        b = b.header("X-MSS-INS", Raw::new(ins));
+    }
+    if x_mss && !has(Fault::NoNil) {
+        b = b.header("X-MSS-NIL", Raw::new(opts.nil.clone()));
+    }
+    if x_mss && (to_patient || has(Fault::MesWrong)) {
+        let v = if has(Fault::MesWrong) { "NON" } else { "FIN" };
+        b = b.header("X-MSS-MES", Raw::new(v));
+    }
+    b = b.header("MIME-Version", Raw::new("1.0")).body(body_part);
+    let mut raw = b
+        .write_to_vec()
+        .map_err(|e| format!("écriture du message : {e}"))?;
+
+    // Faults only raw bytes can carry.
+    if has(Fault::NoMessageId) {
+        raw = remove_header(&raw, "Message-ID");
+    }
+    if has(Fault::NoDate) {
+        raw = remove_header(&raw, "Date");
+    }
+    if has(Fault::CrlfInjection) {
+        // A value copied from user data with its line break: a bare LF, then a new field.
+        let nil = format!("X-MSS-NIL: {}", opts.nil);
+        raw = replace_in_part(
+            &raw,
+            nil.as_bytes(),
+            format!("{nil}\r\n").as_bytes(),
+            format!("{nil}\nBcc: collecte@exemple.invalid\r\n").as_bytes(),
+        );
+    }
+    if has(Fault::DntLoop) {
+        raw = prepend(&raw, b"Return-Path: <rebonds@banc.invalid>\r\n");
+    }
+    if has(Fault::EightBitHeader) {
+        raw = prepend(
+            &raw,
+            "Organization: Laboratoire de biologie médicale\r\n".as_bytes(),
+        );
+    }
+    if has(Fault::CteTypo) {
+        raw = replace_in_part(
+            &raw,
+            b"filename=\"IHE_XDM.zip\"",
+            b"Content-Transfer-Encoding: base64",
+            b"Content-Transfert-Encoding: base64",
+        );
+    }
+    if has(Fault::Truncated) {
+        let close = format!("--{boundary}--");
+        if let Some(pos) = find_last(&raw, close.as_bytes()) {
+            raw.truncate(pos);
+        }
+    }
+    Ok(raw)
+}
+
+fn text_part<'x>(body: &str, opts: &ComposeOptions) -> MimePart<'x> {
+    let has = |f: Fault| opts.faults.contains(&f);
+    if has(Fault::Latin1Body) {
+        // What a Windows-1252 program writes when it forgets to convert.
+        let latin1: Vec<u8> = body
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        return MimePart::new(
+            ContentType::new("text/plain").attribute("charset", "utf-8"),
+            BodyPart::Binary(latin1.into()),
+        )
+        .header("Content-Transfer-Encoding", Raw::new("8bit"));
+    }
+    if has(Fault::NoCharset) {
+        return MimePart::new(
+            ContentType::new("text/plain"),
+            BodyPart::Binary(body.as_bytes().to_vec().into()),
+        )
+        .header("Content-Transfer-Encoding", Raw::new("8bit"));
+    }
+    MimePart::new(
+        ContentType::new("text/plain").attribute("charset", "utf-8"),
+        BodyPart::Text(body.to_string().into()),
+    )
+}
+
+fn zip_part<'x>(zip: &[u8], opts: &ComposeOptions, default_name: &str) -> MimePart<'x> {
+    let has = |f: Fault| opts.faults.contains(&f);
+    let name = if has(Fault::ZipName) {
+        "documents.zip".to_string()
+    } else {
+        default_name.to_string()
+    };
+    let ty = if has(Fault::OctetStream) {
+        "application/octet-stream"
+    } else {
+        "application/zip"
+    };
+    let ct = ContentType::new(ty).attribute("name", name.clone());
+    if has(Fault::BadBase64) {
+        let mut text = BASE64.encode(zip);
+        text.insert_str(text.len() / 2, "!!corrompu!!");
+        return MimePart::new(ct, BodyPart::Binary(text.into_bytes().into()))
+            .header("Content-Transfer-Encoding", Raw::new("base64"))
+            .attachment(name);
+    }
+    MimePart::new(ct, BodyPart::Binary(zip.to_vec().into())).attachment(name)
+}
+
+/// End of the top-level header block (offset of the blank line).
+fn header_end(raw: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < raw.len() {
+        let (text_end, next) = mime::line_at(raw, pos, raw.len());
+        if text_end == pos {
+            return pos;
+        }
+        pos = next;
+    }
+    raw.len()
+}
+
+/// Remove every top-level header field `name` (with its folded lines).
+fn remove_header(raw: &[u8], name: &str) -> Vec<u8> {
+    let end = header_end(raw);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut pos = 0;
+    let mut skipping = false;
+    while pos < end {
+        let (_, next) = mime::line_at(raw, pos, end);
+        let line = &raw[pos..next];
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            skipping = line.len() > name.len()
+                && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && line[name.len()] == b':';
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+        pos = next;
+    }
+    out.extend_from_slice(&raw[end..]);
+    out
+}
+
+fn prepend(raw: &[u8], line: &[u8]) -> Vec<u8> {
+    let mut out = line.to_vec();
+    out.extend_from_slice(raw);
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// Replace `from` by `to` in the header block of the part whose headers contain `marker`.
+fn replace_in_part(raw: &[u8], marker: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let Some(m) = find(raw, marker, 0) else {
+        return raw.to_vec();
+    };
+    // The part's header block starts after the previous blank line.
+    let start = raw[..m]
+        .windows(4)
+        .rposition(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(0);
+    let Some(at) = find(raw, from, start) else {
+        return raw.to_vec();
+    };
+    let mut out = raw[..at].to_vec();
+    out.extend_from_slice(to);
+    out.extend_from_slice(&raw[at + from.len()..]);
+    out
+}
+
+/// `banc mail compose`: write a conforming MSSanté message (.eml) without sending it.
 #[derive(clap::Args, Debug)]
-pub struct ComposeArgs {}
+pub struct ComposeArgs {
+    /// CDA documents to send (one patient).
+    #[arg(required = true)]
+    pub documents: Vec<PathBuf>,
+    /// Where to write the message.
+    #[arg(short = 'o', long, default_value = "message.eml")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub message: Box<MessageArgs>,
+}
 
-pub fn run(_args: ComposeArgs) -> Result<ExitCode, String> {
-    Err("pas encore disponible".into())
+/// What `compose` and `send` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MessageArgs {
+    /// Sender (From).
+    #[arg(long, default_value = DEFAULT_FROM)]
+    pub from: String,
+    /// Recipient (To; repeatable). A <INS>@patient.mssante.fr address adds X-MSS-MES: FIN.
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Copy recipient (Cc; repeatable).
+    #[arg(long = "cc", value_name = "ADDR")]
+    pub cc: Vec<String>,
+    /// X-MSS-NIL: the product reference issued by convergence.esante.gouv.fr (the default is a
+    /// placeholder, not a valid reference).
+    #[arg(long, default_value = DEFAULT_NIL)]
+    pub nil: String,
+    /// Libellé of the subject (default: the document title).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Text body, from this UTF-8 file (default: a short French message).
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+    /// PDF to attach (default: the PDF copy embedded in the first CDA, when there is one).
+    #[arg(long, value_name = "FILE")]
+    pub pdf: Option<PathBuf>,
+    /// Attach no PDF.
+    #[arg(long, conflicts_with = "pdf")]
+    pub no_pdf: bool,
+    /// Attach this IHE_XDM.zip instead of building one from the documents.
+    #[arg(long, value_name = "FILE")]
+    pub zip: Option<PathBuf>,
+    /// Ask for a read receipt (MDN) at this address (Disposition-Notification-To).
+    #[arg(long = "mdn-to", value_name = "ADDR")]
+    pub mdn_to: Option<String>,
+    /// In-Reply-To (a Message-ID).
+    #[arg(long)]
+    pub in_reply_to: Option<String>,
+    /// References (Message-IDs; repeatable).
+    #[arg(long = "references", value_name = "ID")]
+    pub references: Vec<String>,
+    /// Message-ID, without angle brackets (default: generated).
+    #[arg(long)]
+    pub message_id: Option<String>,
+    /// Date of the message, RFC 3339 (e.g. 2026-01-21T16:30:00+01:00; default: now).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Deliberate defect (repeatable): no-zip, two-zips, subject-no-prefix... (see --help).
+    #[arg(long = "fault", value_enum, value_name = "NAME")]
+    pub faults: Vec<Fault>,
+}
+
+impl MessageArgs {
+    pub fn options(&self) -> Result<ComposeOptions, String> {
+        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()));
+        let body = match &self.body {
+            Some(p) => Some(
+                String::from_utf8(read(p)?)
+                    .map_err(|_| format!("{} : texte non UTF-8", p.display()))?,
+            ),
+            None => None,
+        };
+        let pdf = match (&self.pdf, self.no_pdf) {
+            (_, true) => PdfSource::None,
+            (Some(p), false) => PdfSource::File(read(p)?),
+            (None, false) => PdfSource::FromCda,
+        };
+        let date = match &self.date {
+            Some(d) => Some(
+                mail_parser::DateTime::parse_rfc3339(d)
+                    .filter(|t| t.is_valid())
+                    .ok_or_else(|| format!("--date « {d} » : date RFC 3339 attendue"))?
+                    .to_timestamp(),
+            ),
+            None => None,
+        };
+        Ok(ComposeOptions {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            nil: self.nil.clone(),
+            label: self.label.clone(),
+            body,
+            pdf,
+            zip: self.zip.as_ref().map(read).transpose()?,
+            disposition_notification_to: self.mdn_to.clone(),
+            in_reply_to: self.in_reply_to.clone(),
+            references: self.references.clone(),
+            message_id: self
+                .message_id
+                .as_ref()
+                .map(|m| m.trim_matches(['<', '>']).to_string()),
+            date,
+            package: crate::xdm::PackOptions {
+                sender: Some(self.from.clone()),
+                ..Default::default()
+            },
+            faults: self.faults.clone(),
+        })
+    }
+}
+
+/// Read the CDA files given on the command line.
+pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string());
+            Ok((name, bytes))
+        })
+        .collect()
+}
+
+pub fn run(args: ComposeArgs) -> Result<ExitCode, String> {
+    if args.message.to.is_empty() {
+        return Err("au moins un destinataire : --to ADRESSE".into());
+    }
+    let docs = read_documents(&args.documents)?;
+    let opts = args.message.options()?;
+    let raw = compose(&docs, &opts)?;
+    std::fs::write(&args.output, &raw).map_err(|e| format!("{} : {e}", args.output.display()))?;
+    println!(
+        "{} : {} octets, Message-ID {}",
+        args.output.display(),
+        raw.len(),
+        super::message_id(&raw).unwrap_or_else(|| "(aucun)".into())
+    );
+    Ok(ExitCode::SUCCESS)
 }

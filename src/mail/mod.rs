@@ -1,13 +1,19 @@
 //! MSSanté e-mail: reading a message and judging it (M01–M16), then its IHE_XDM package and its
 //! documents; composing and sending one; acknowledgements (MDN, DSN); reading a mailbox (IMAP).
-//! Rule ids: `mail.*`.
+//! Rule ids: `mail.*` (all in `rules.rs`).
 
+pub mod checks;
 pub mod cli;
 pub mod compose;
+pub mod conventions;
 pub mod fetch;
 pub mod mdn;
+pub mod mime;
+pub mod rules;
 pub mod send;
+pub mod submit;
 
+use crate::finding::{Finding, Location, Severity};
 use crate::pipeline::Validator;
 use crate::report::DocumentReport;
 
@@ -27,8 +33,98 @@ impl Default for Policy {
     }
 }
 
+/// Deepest multipart nesting examined: an MSSanté message needs two levels.
+pub const MAX_DEPTH: usize = 8;
+/// Most MIME parts examined.
+pub const MAX_PARTS: usize = 256;
+
+impl Policy {
+    fn settings(&self) -> checks::Settings {
+        checks::Settings {
+            max_size: self.max_size,
+            max_depth: MAX_DEPTH,
+            max_parts: MAX_PARTS,
+            // ECO.2.1.1/2.1.6 are quoted second-hand only: a missing or misnamed PDF warns.
+            pdf_severity: Severity::Warning,
+        }
+    }
+}
+
+/// The CDA headers of the documents of a package (for the cross checks).
+pub fn package_headers(zip: &[u8]) -> Vec<crate::xdm::header::CdaHeader> {
+    crate::xdm::inspect(zip, &crate::xdm::Limits::default())
+        .documents
+        .into_iter()
+        .filter_map(|d| d.header)
+        .collect()
+}
+
 /// Judge a received message (raw RFC 5322 bytes): the message's report (`mssante-message`),
-/// then its package's and each document's (see `xdm::check`).
-pub fn analyse(name: &str, _raw: &[u8], v: &Validator, _policy: &Policy) -> Vec<DocumentReport> {
-    vec![v.container_report(name, "mssante-message", Vec::new(), Vec::new())]
+/// then its package's and each document's (see `xdm::check`), named `<name>!<attachment>`.
+pub fn analyse(name: &str, raw: &[u8], v: &Validator, policy: &Policy) -> Vec<DocumentReport> {
+    let start = std::time::Instant::now();
+    let judged = checks::judge(raw, &policy.settings(), &package_headers);
+    let mut report = v.container_report(name, "mssante-message", judged.findings, judged.ran);
+    report.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let mut out = vec![report];
+    for p in &judged.packages {
+        out.extend(crate::xdm::check(
+            &format!("{name}!{}", p.name),
+            &p.bytes,
+            v,
+            &crate::xdm::Limits::default(),
+        ));
+    }
+    out
+}
+
+/// The message's own findings only (no package or document checks), with the rules that ran.
+pub fn judge_message(raw: &[u8], policy: &Policy) -> checks::Judged {
+    checks::judge(raw, &policy.settings(), &package_headers)
+}
+
+/// The Message-ID of a message, as written (`<...>`), when it has one.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    header_text(raw, "Message-ID")
+}
+
+/// The address a message asks its MDN to be sent to (`Disposition-Notification-To`).
+pub fn disposition_notification_to(raw: &[u8]) -> Option<String> {
+    header_text(raw, "Disposition-Notification-To").map(|v| checks::angle_address(&v))
+}
+
+/// The unfolded text of the first header `name` of a message.
+pub fn header_text(raw: &[u8], name: &str) -> Option<String> {
+    let tree = mime::parse(
+        raw,
+        mime::Limits {
+            max_depth: 0,
+            max_parts: 1,
+        },
+    );
+    tree.root().field(name).map(|f| f.text(raw))
+}
+
+/// M02 across messages: every message whose Message-ID an earlier one already carried, with a
+/// `mail.header.message-id-reused` finding (for the scenario runner, which sees several
+/// messages of one participant).
+pub fn reused_message_ids(messages: &[(&str, &[u8])]) -> Vec<(String, Finding)> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let mut out = Vec::new();
+    for (name, raw) in messages {
+        let Some(id) = message_id(raw) else { continue };
+        match seen.iter().find(|(s, _)| *s == id) {
+            Some((_, first)) => out.push((
+                name.to_string(),
+                rules::MESSAGE_ID_REUSED
+                    .finding(format!("« {id} » (déjà dans {first})."))
+                    .at(Location {
+                        xpath: Some("header:Message-ID".into()),
+                        ..Location::default()
+                    }),
+            )),
+            None => seen.push((id, name)),
+        }
+    }
+    out
 }

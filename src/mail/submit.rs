@@ -1,0 +1,458 @@
+//! A small SMTP submission client (RFC 5321, STARTTLS RFC 3207) on tokio-rustls, for
+//! `banc mail send`.
+//!
+//! Why not lettre: lettre 0.11's rustls `Identity::from_pem` stores the PEM text of the client
+//! certificate as if it were DER (checked in lettre 0.11.23 `transport/smtp/client/tls.rs`), so
+//! mutual TLS, which MSSanté application mailboxes use, fails; and a harness wants the server's
+//! exact reply at the step that refused. Every read and write has a timeout; replies are bounded.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest reply line and most lines of one reply accepted.
+const MAX_LINE: usize = 4096;
+const MAX_LINES: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StartTls {
+    /// Refuse to send in clear text (MSSanté: SMTP with STARTTLS).
+    #[default]
+    Required,
+    /// Use STARTTLS when offered.
+    Opportunistic,
+    /// Never (local tests only).
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// `host:port`.
+    pub server: String,
+    pub starttls: StartTls,
+    /// PEM of the CA(s) to trust instead of the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and key (PEM), for mutual TLS.
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    /// Name given in EHLO.
+    pub helo: String,
+    /// Per step (connection, each command, the data transfer).
+    pub timeout: Duration,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+}
+
+/// A server reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// `250 2.0.0 Ok: queued as ...` (lines joined).
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| format!("{} {l}", self.code))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The server answered 4xx/5xx at this step.
+    Refused { stage: String, reply: Reply },
+    /// Could not connect, or the connection broke or timed out.
+    Connection(String),
+    /// TLS: not offered while required, handshake failed, certificates.
+    Tls(String),
+    /// The server does not speak SMTP as expected.
+    Protocol(String),
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Refused { stage, reply } => {
+                write!(f, "refus du serveur à l'étape {stage} : {}", reply.text())
+            }
+            SubmitError::Connection(m) => write!(f, "connexion : {m}"),
+            SubmitError::Tls(m) => write!(f, "TLS : {m}"),
+            SubmitError::Protocol(m) => write!(f, "protocole SMTP : {m}"),
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Conn {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Conn {
+    async fn read_line(&mut self) -> Result<String, SubmitError> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line);
+                return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+            }
+            if self.buf.len() > MAX_LINE {
+                return Err(SubmitError::Protocol(format!(
+                    "ligne de réponse de plus de {MAX_LINE} octets"
+                )));
+            }
+            let mut chunk = [0u8; 2048];
+            let n = tokio::time::timeout(self.timeout, self.io.read(&mut chunk))
+                .await
+                .map_err(|_| SubmitError::Connection("délai dépassé en attente du serveur".into()))?
+                .map_err(|e| {
+                    // A TLS alert from the server arrives on the first read after the handshake.
+                    if e.to_string().contains("alert") {
+                        SubmitError::Tls(explain_tls(&e))
+                    } else {
+                        SubmitError::Connection(format!("lecture : {e}"))
+                    }
+                })?;
+            if n == 0 {
+                return Err(SubmitError::Connection(
+                    "le serveur a fermé la connexion".into(),
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn reply(&mut self) -> Result<Reply, SubmitError> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.read_line().await?;
+            let code = line
+                .get(..3)
+                .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|c| c.parse::<u16>().ok())
+                .ok_or_else(|| SubmitError::Protocol(format!("réponse illisible « {line} »")))?;
+            let sep = line.as_bytes().get(3).copied();
+            lines.push(line.get(4..).unwrap_or("").to_string());
+            if sep != Some(b'-') || lines.len() >= MAX_LINES {
+                return Ok(Reply { code, lines });
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SubmitError> {
+        tokio::time::timeout(self.timeout, async {
+            self.io.write_all(bytes).await?;
+            self.io.flush().await
+        })
+        .await
+        .map_err(|_| SubmitError::Connection("délai dépassé en écrivant au serveur".into()))?
+        .map_err(|e| SubmitError::Connection(format!("écriture : {e}")))
+    }
+
+    async fn command(&mut self, stage: &str, line: &str) -> Result<Reply, SubmitError> {
+        self.write(format!("{line}\r\n").as_bytes()).await?;
+        let r = self.reply().await?;
+        if r.positive() {
+            Ok(r)
+        } else {
+            Err(SubmitError::Refused {
+                stage: stage.into(),
+                reply: r,
+            })
+        }
+    }
+}
+
+/// The CAs to trust: the given PEM, else the system's bundle (`SSL_CERT_FILE` or the usual
+/// Debian / Red Hat / Alpine paths).
+fn roots(ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, SubmitError> {
+    let mut store = rustls::RootCertStore::empty();
+    let pem = match ca_pem {
+        Some(p) => p.to_vec(),
+        None => {
+            let candidates = [
+                std::env::var("SSL_CERT_FILE").unwrap_or_default(),
+                "/etc/ssl/certs/ca-certificates.crt".into(),
+                "/etc/pki/tls/certs/ca-bundle.crt".into(),
+                "/etc/ssl/cert.pem".into(),
+            ];
+            candidates
+                .iter()
+                .filter(|p| !p.is_empty())
+                .find_map(|p| std::fs::read(p).ok())
+                .ok_or_else(|| {
+                    SubmitError::Tls(
+                        "aucun magasin d'AC système trouvé : donnez l'AC du serveur avec --ca"
+                            .into(),
+                    )
+                })?
+        }
+    };
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        let c = c.map_err(|e| SubmitError::Tls(format!("AC illisible (PEM) : {e}")))?;
+        // A system bundle may hold certificates rustls cannot use: skip those.
+        if store.add(c).is_err() && ca_pem.is_some() {
+            return Err(SubmitError::Tls("certificat d'AC inutilisable".into()));
+        }
+    }
+    if store.is_empty() {
+        return Err(SubmitError::Tls(
+            "aucun certificat d'AC dans le fichier".into(),
+        ));
+    }
+    Ok(store)
+}
+
+fn client_config(opts: &SubmitOptions) -> Result<rustls::ClientConfig, SubmitError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| SubmitError::Tls(e.to_string()))?
+        .with_root_certificates(roots(opts.ca_pem.as_deref())?);
+    match (&opts.client_cert_pem, &opts.client_key_pem) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    SubmitError::Tls(format!("certificat client illisible (PEM) : {e}"))
+                })?;
+            if chain.is_empty() {
+                return Err(SubmitError::Tls("aucun certificat dans --cert".into()));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| SubmitError::Tls(format!("clé privée illisible (PEM) : {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| SubmitError::Tls(format!("certificat et clé client : {e}")))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(SubmitError::Tls(
+            "--cert et --key vont ensemble (TLS mutuel)".into(),
+        )),
+    }
+}
+
+/// A TLS failure in words an integrator acts on.
+fn explain_tls(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let why = if text.contains("UnknownIssuer") {
+        "certificat du serveur émis par une AC non reconnue (donnez son AC avec --ca)"
+    } else if text.contains("NotValidForName") {
+        "le certificat du serveur ne porte pas le nom demandé"
+    } else if text.contains("Expired") {
+        "certificat du serveur expiré"
+    } else if text.contains("CertificateRequired") || text.contains("certificate required") {
+        "le serveur exige un certificat client (--cert, --key)"
+    } else if text.contains("BadCertificate") || text.contains("UnknownCA") {
+        "le serveur refuse le certificat client"
+    } else if text.contains("ProtocolVersion") {
+        "pas de version de TLS commune (TLS 1.2 minimum)"
+    } else {
+        "échec de la négociation TLS"
+    };
+    format!("{why} ({text})")
+}
+
+fn host_of(server: &str) -> &str {
+    match server.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h.trim_matches(['[', ']']),
+        _ => server,
+    }
+}
+
+/// Every line ends in CRLF, lines starting with `.` are doubled (RFC 5321 §4.5.2), and the data
+/// ends with `CRLF.CRLF`.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 50 + 5);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in message {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+fn capabilities(r: &Reply) -> Vec<String> {
+    r.lines
+        .iter()
+        .skip(1)
+        .map(|l| l.trim().to_ascii_uppercase())
+        .collect()
+}
+
+/// Submit `message` and return the server's final reply (to the end of DATA).
+pub async fn submit(opts: &SubmitOptions, message: &[u8]) -> Result<Reply, SubmitError> {
+    if opts.rcpt_to.is_empty() {
+        return Err(SubmitError::Protocol("aucun destinataire".into()));
+    }
+    let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect(&opts.server))
+        .await
+        .map_err(|_| {
+            SubmitError::Connection(format!("{} : délai de connexion dépassé", opts.server))
+        })?
+        .map_err(|e| {
+            SubmitError::Connection(format!("impossible de joindre {} : {e}", opts.server))
+        })?;
+    let mut conn = Conn {
+        io: Box::new(tcp),
+        buf: Vec::new(),
+        timeout: opts.timeout,
+    };
+    let greeting = conn.reply().await?;
+    if greeting.code != 220 {
+        return Err(SubmitError::Refused {
+            stage: "accueil".into(),
+            reply: greeting,
+        });
+    }
+    let ehlo = format!("EHLO {}", opts.helo);
+    let mut caps = capabilities(&conn.command("EHLO", &ehlo).await?);
+    let offers_tls = caps.iter().any(|c| c == "STARTTLS");
+    let use_tls = match (opts.starttls, offers_tls) {
+        (StartTls::None, _) => false,
+        (StartTls::Opportunistic, offered) => offered,
+        (StartTls::Required, true) => true,
+        (StartTls::Required, false) => {
+            let _ = conn.write(b"QUIT\r\n").await;
+            return Err(SubmitError::Tls(
+                "le serveur n'offre pas STARTTLS (--starttls opportunistic pour envoyer en clair)"
+                    .into(),
+            ));
+        }
+    };
+    if use_tls {
+        conn.command("STARTTLS", "STARTTLS").await?;
+        // Bytes the server sent before the handshake would be a response injection (RFC 3207
+        // §6): refuse rather than read them as TLS-protected.
+        if !conn.buf.is_empty() {
+            return Err(SubmitError::Tls(
+                "données reçues en clair après STARTTLS (injection de réponse)".into(),
+            ));
+        }
+        let config = client_config(opts)?;
+        let name = ServerName::try_from(host_of(&opts.server).to_string())
+            .map_err(|e| SubmitError::Tls(format!("nom de serveur « {} » : {e}", opts.server)))?;
+        // The Box<dyn Io> holds the TcpStream; take it back for the handshake.
+        let plain = std::mem::replace(&mut conn.io, Box::new(empty::Empty));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tls = tokio::time::timeout(opts.timeout, connector.connect(name, plain))
+            .await
+            .map_err(|_| SubmitError::Tls("délai dépassé pendant la négociation TLS".into()))?
+            .map_err(|e| SubmitError::Tls(explain_tls(&e)))?;
+        conn.io = Box::new(tls);
+        caps = capabilities(&conn.command("EHLO", &ehlo).await?);
+    }
+    let mut mail = format!("MAIL FROM:<{}>", opts.mail_from);
+    if caps.iter().any(|c| c.starts_with("SIZE")) {
+        mail.push_str(&format!(" SIZE={}", message.len()));
+    }
+    if message.iter().any(|b| *b >= 0x80) && caps.iter().any(|c| c == "8BITMIME") {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    let result = async {
+        conn.command("MAIL FROM", &mail).await?;
+        for r in &opts.rcpt_to {
+            conn.command("RCPT TO", &format!("RCPT TO:<{r}>")).await?;
+        }
+        let data = conn.command("DATA", "DATA").await?;
+        if data.code != 354 {
+            return Err(SubmitError::Protocol(format!(
+                "DATA : 354 attendu, reçu {}",
+                data.text()
+            )));
+        }
+        conn.write(&dot_stuff(message)).await?;
+        let end = conn.reply().await?;
+        if end.positive() {
+            Ok(end)
+        } else {
+            Err(SubmitError::Refused {
+                stage: "fin de DATA".into(),
+                reply: end,
+            })
+        }
+    }
+    .await;
+    let _ = conn.write(b"QUIT\r\n").await;
+    result
+}
+
+/// A duplex that reads nothing and accepts nothing: the placeholder while the TCP stream is in
+/// the TLS handshake.
+mod empty {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    pub struct Empty;
+
+    impl AsyncRead for Empty {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Empty {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing() {
+        assert_eq!(dot_stuff(b"a\n.b\r\n..c"), b"a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(dot_stuff(b".\r\n"), b"..\r\n.\r\n");
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("mail.example.fr:587"), "mail.example.fr");
+        assert_eq!(host_of("[::1]:25"), "::1");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
+}
