@@ -6,6 +6,9 @@ use std::process::ExitCode;
 pub enum MailCommand {
     /// Serveur SMTP de banc : boîtes aux lettres de test (STARTTLS, TLS mutuel, taille, spool).
     Serve(crate::smtp::server::ServeArgs),
+    /// Spool du serveur SMTP : lister les messages reçus et leurs verdicts.
+    #[command(subcommand)]
+    Spool(crate::smtp::list::SpoolCommand),
     /// Créer une AC de test, un certificat serveur et des certificats clients (répétitions).
     Certs(crate::smtp::certs::CertsArgs),
     /// Composer un message MSSanté conforme (IHE_XDM.zip, en-têtes X-MSS-*) et l'écrire en .eml.
@@ -23,6 +26,7 @@ pub enum MailCommand {
 pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
     match cmd {
         MailCommand::Serve(a) => crate::smtp::server::run(a),
+        MailCommand::Spool(c) => crate::smtp::list::run(c),
         MailCommand::Certs(a) => crate::smtp::certs::run(a),
         MailCommand::Compose(a) => crate::mail::compose::run(a),
         MailCommand::Send(a) => crate::mail::send::run(a),

@@ -23,29 +23,33 @@ use crate::report::DocumentReport;
 pub struct Policy {
     /// M16: largest message accepted, in bytes (25 MB, Mon espace santé's cap; UNCONFIRMED).
     pub max_size: u64,
+    /// Deepest multipart nesting examined: an MSSanté message needs two levels.
+    pub max_depth: usize,
+    /// Most MIME parts examined.
+    pub max_parts: usize,
+    /// Severity of a missing or misnamed PDF (M09): ECO.2.1.1/2.1.6 are quoted second-hand
+    /// only, so a warning by default.
+    pub pdf_severity: Severity,
 }
 
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
             max_size: 25 * 1024 * 1024,
+            max_depth: 8,
+            max_parts: 256,
+            pdf_severity: Severity::Warning,
         }
     }
 }
-
-/// Deepest multipart nesting examined: an MSSanté message needs two levels.
-pub const MAX_DEPTH: usize = 8;
-/// Most MIME parts examined.
-pub const MAX_PARTS: usize = 256;
 
 impl Policy {
     fn settings(&self) -> checks::Settings {
         checks::Settings {
             max_size: self.max_size,
-            max_depth: MAX_DEPTH,
-            max_parts: MAX_PARTS,
-            // ECO.2.1.1/2.1.6 are quoted second-hand only: a missing or misnamed PDF warns.
-            pdf_severity: Severity::Warning,
+            max_depth: self.max_depth,
+            max_parts: self.max_parts,
+            pdf_severity: self.pdf_severity,
         }
     }
 }

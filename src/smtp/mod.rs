@@ -1,5 +1,27 @@
 //! banc's own SMTP mailbox server (receiving: STARTTLS, mutual TLS, SIZE, durable spool) and the
-//! test certificates of a rehearsal. Rule ids: `transport.*`.
+//! test certificates of a rehearsal. Rule ids: `transport.*` (see [`rules::RULES`]).
+//!
+//! The session state machine is hand-written on tokio (RFC 5321, 3207, 1870, 2920, 6152, 2034)
+//! rather than taken from a server crate: banc needs two things none of them gives together —
+//! the message made durable (fsync'd file, envelope and index) *before* the `250` reply, and
+//! mutual TLS whose client certificate decides which mailboxes a session may write to.
+//!
+//! - [`command`]: parsing one command line (pure, unit-tested).
+//! - [`session`]: one connection, from the greeting to QUIT (STARTTLS upgrade, DATA streaming).
+//! - [`spool`]: the durable spool, its layout and its recovery after a crash.
+//! - [`config`]: the TOML file and the command line merged into [`config::Settings`].
+//! - [`tls`]: rustls configuration and what the handshake tells (version, cipher, client cert).
+//! - [`analysis`]: judging a spooled message after the reply (transport findings + mail pipeline).
+//! - [`server`]: `banc mail serve`; [`certs`]: `banc mail certs`; [`list`]: `banc mail spool list`.
 
+pub mod analysis;
 pub mod certs;
+pub mod command;
+pub mod config;
+pub mod list;
+pub mod rules;
 pub mod server;
+pub mod session;
+pub mod spool;
+pub(crate) mod time;
+pub mod tls;

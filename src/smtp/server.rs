@@ -1,10 +1,303 @@
-//! `banc mail serve`: the SMTP server.
+//! `banc mail serve`: the SMTP mailbox server. Start-up: settings (TOML file, then flags), the
+//! validator (once), the spool (locked, recovered), TLS; then one line on stdout,
+//! `banc mail serve: écoute sur ADDR:PORT (spool DIR)`, and one line per message once analysed.
 
+use super::analysis;
+use super::config::{self, Overrides};
+use super::session::{self, Shared, angle_list, log};
+use super::spool::Spool;
+use crate::mail::Policy;
+use crate::pipeline::{CheckArgs, Validator};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc};
 
 #[derive(clap::Args, Debug)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address and port to listen on (default 127.0.0.1:2525; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Spool folder where messages are stored durably (default reports/spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// TOML configuration (example: fixtures/smtp/serve.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Name given in the greeting and EHLO reply.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED).
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    /// Server certificate chain (PEM); enables STARTTLS.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA of client certificates (PEM): the server asks for one (mutual TLS).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse the TLS handshake without a valid client certificate.
+    #[arg(long)]
+    pub require_client_cert: bool,
+    /// With a certificate, still accept MAIL FROM without STARTTLS (recorded as transport.tls.none).
+    #[arg(long)]
+    pub starttls_optional: bool,
+    /// Accept RCPT TO only for this mailbox (repeatable; none: any address).
+    #[arg(long = "mailbox", value_name = "ADDRESS")]
+    pub mailboxes: Vec<String>,
+    /// A mailbox that requires a verified client certificate (application mailbox; repeatable).
+    #[arg(long = "mailbox-with-cert", value_name = "ADDRESS")]
+    pub mailboxes_with_cert: Vec<String>,
+    /// Seconds to wait for a command (default 300).
+    #[arg(long, value_name = "SECS")]
+    pub command_timeout: Option<u64>,
+    /// Seconds to wait for each line of DATA (default 180).
+    #[arg(long, value_name = "SECS")]
+    pub data_timeout: Option<u64>,
+    /// Simultaneous sessions (default 100).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Exit (status 0) after N messages stored and analysed (scripts, tests).
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
 
-pub fn run(_args: ServeArgs) -> Result<ExitCode, String> {
-    Err("pas encore disponible".into())
+pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    let file = match &args.config {
+        Some(p) => config::read(p)?,
+        None => config::File::default(),
+    };
+    let settings = config::settings(
+        file,
+        Overrides {
+            listen: args.listen.clone(),
+            hostname: args.hostname.clone(),
+            spool: args.spool.clone(),
+            max_size: args.max_size,
+            max_connections: args.max_connections,
+            command_timeout: args.command_timeout,
+            data_timeout: args.data_timeout,
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
+            client_ca: args.client_ca.clone(),
+            require_client_cert: args.require_client_cert,
+            starttls_optional: args.starttls_optional,
+            mailboxes: args.mailboxes.clone(),
+            mailboxes_with_cert: args.mailboxes_with_cert.clone(),
+        },
+    )?;
+    let tls = match &settings.tls {
+        Some(t) => Some(tokio_rustls::TlsAcceptor::from(super::tls::server_config(
+            &super::tls::TlsFiles {
+                cert: &t.cert,
+                key: &t.key,
+                client_ca: t.client_ca.as_deref(),
+                require_client_cert: t.require_client_cert,
+            },
+        )?)),
+        None => None,
+    };
+    let validator = Arc::new(args.check.validator()?);
+    let (spool, recovery) = Spool::open(&settings.spool)?;
+    if recovery.repaired() {
+        eprintln!(
+            "banc mail serve: reprise du spool : {} fichier(s) temporaire(s) supprimé(s), {} octet(s) de ligne d'index tronquée retirés, {} message(s) complet(s) réindexé(s), {} incomplet(s) supprimé(s), {} ligne(s) d'index illisible(s), {} message(s) indexé(s) introuvable(s)",
+            recovery.tmp_removed,
+            recovery.torn_index_bytes,
+            recovery.reconciled.len(),
+            recovery.removed.len(),
+            recovery.corrupt_lines,
+            recovery.missing.len()
+        );
+        for id in &recovery.missing {
+            eprintln!("banc mail serve: message {id} indexé mais absent de msg/");
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime tokio : {e}"))?;
+    let code = rt.block_on(serve(
+        settings,
+        spool,
+        recovery.unanalysed,
+        tls,
+        validator,
+        args.max_messages,
+    ));
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    code
+}
+
+async fn serve(
+    settings: config::Settings,
+    spool: Spool,
+    unanalysed: Vec<String>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    validator: Arc<Validator>,
+    max_messages: Option<u64>,
+) -> Result<ExitCode, String> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("écoute sur {} : {e}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("adresse d'écoute : {e}"))?;
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    let policy = Policy {
+        max_size: settings.max_size,
+        ..Policy::default()
+    };
+    let asks_cert = settings.asks_client_cert();
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let shared = Arc::new(Shared {
+        settings,
+        spool,
+        tls,
+        stored: tx,
+    });
+    log(&format!(
+        "banc mail serve: écoute sur {addr} (spool {})",
+        shared.spool.root().display()
+    ));
+    // Messages stored before a restart and never judged are judged first (not counted).
+    let (backlog_tx, backlog_rx) = mpsc::unbounded_channel::<String>();
+    for id in unanalysed {
+        let _ = backlog_tx.send(id);
+    }
+    drop(backlog_tx);
+    let done = Arc::new(Notify::new());
+    let analysed = Arc::new(AtomicU64::new(0));
+    let queues = Arc::new(Mutex::new((backlog_rx, rx)));
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    for _ in 0..workers {
+        let queues = queues.clone();
+        let shared = shared.clone();
+        let validator = validator.clone();
+        let policy = policy.clone();
+        let done = done.clone();
+        let analysed = analysed.clone();
+        tokio::spawn(async move {
+            loop {
+                let (id, counted) = {
+                    let mut q = queues.lock().await;
+                    match q.0.try_recv() {
+                        Ok(id) => (id, false),
+                        Err(_) => match q.1.recv().await {
+                            Some(id) => (id, true),
+                            None => return,
+                        },
+                    }
+                };
+                let (s, v, p, i) = (
+                    shared.clone(),
+                    validator.clone(),
+                    policy.clone(),
+                    id.clone(),
+                );
+                let outcome = tokio::task::spawn_blocking(move || {
+                    analysis::analyse(&s.spool, &i, &v, &p, asks_cert)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                match outcome {
+                    Ok((env, o)) => log(&format!(
+                        "reçu id={id} de=<{}> pour={} taille={} tls={} cert={} verdict={} erreurs={} avertissements={}",
+                        env.mail_from,
+                        angle_list(&env.rcpt_to),
+                        env.size,
+                        env.tls
+                            .as_ref()
+                            .map_or("non".to_string(), |t| format!("{}/{}", t.version, t.cipher)),
+                        env.tls
+                            .as_ref()
+                            .and_then(|t| t.client_cert.as_ref())
+                            .map_or("-".to_string(), |c| format!("\"{}\"", c.subject)),
+                        o.verdict,
+                        o.errors,
+                        o.warnings
+                    )),
+                    Err(e) => log(&format!("reçu id={id} analyse impossible : {e}")),
+                }
+                if counted {
+                    let n = analysed.fetch_add(1, Ordering::SeqCst) + 1;
+                    if max_messages.is_some_and(|m| n >= m) {
+                        done.notify_one();
+                    }
+                }
+            }
+        });
+    }
+    if max_messages == Some(0) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    // Out of descriptors and the like: pause rather than spin.
+                    Err(e) => {
+                        log(&format!("accept : {e}"));
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                match slots.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            session::serve(stream, shared).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        let host = shared.settings.hostname.clone();
+                        tokio::spawn(async move { session::refuse_busy(stream, &host).await });
+                    }
+                }
+            }
+            () = done.notified() => {
+                log(&format!("banc mail serve: {} message(s) reçu(s) et analysé(s), arrêt", analysed.load(Ordering::SeqCst)));
+                return Ok(ExitCode::SUCCESS);
+            }
+            () = stop_signal() => {
+                log("banc mail serve: arrêt demandé");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

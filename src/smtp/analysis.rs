@@ -1,0 +1,133 @@
+//! Judging a spooled message, after the `250` (on a blocking thread): the transport report built
+//! from the envelope record, then the MSSanté message checks of [`crate::mail::analyse`]; the
+//! whole run goes to `msg/<ID>.report.json`.
+
+use super::rules;
+use super::spool::{Envelope, Spool};
+use crate::finding::{Finding, Severity, Verdict};
+use crate::mail::Policy;
+use crate::pipeline::Validator;
+use crate::report::{DocumentReport, RunReport};
+
+/// The outcome of one analysis, for the server's log line.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// The transport findings and the rules that ran, from what the session recorded.
+pub fn transport_findings(
+    env: &Envelope,
+    asked_client_cert: bool,
+) -> (Vec<Finding>, Vec<crate::report::RuleRun>) {
+    let mut findings = Vec::new();
+    let mut ran = vec![
+        rules::TLS_NONE.ran(),
+        rules::BARE_LF.ran(),
+        rules::EIGHT_BIT.ran(),
+    ];
+    match &env.tls {
+        None => findings
+            .push(rules::TLS_NONE.finding(format!("(session de {}, HELO {})", env.peer, env.helo))),
+        Some(t) => {
+            findings.push(rules::TLS_SESSION.finding(format!("{}, suite {}", t.version, t.cipher)));
+            match &t.client_cert {
+                Some(c) => findings.push(rules::CLIENT_CERT.finding(format!(
+                    "sujet « {} », émetteur « {} », valide du {} au {}{}.",
+                    c.subject,
+                    c.issuer,
+                    c.not_before,
+                    c.not_after,
+                    if c.san.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", noms {}", c.san.join(", "))
+                    }
+                ))),
+                None if asked_client_cert => {
+                    findings.push(rules::CLIENT_CERT_ABSENT.finding(""));
+                }
+                None => {}
+            }
+            if asked_client_cert {
+                ran.push(rules::CLIENT_CERT_ABSENT.ran());
+            }
+        }
+    }
+    if env.bare_lf_lines > 0 {
+        let line = env.first_bare_lf_line.unwrap_or(0);
+        let mut f = rules::BARE_LF.finding(format!(
+            "{} ligne(s), la première à la ligne {line} du message.",
+            env.bare_lf_lines
+        ));
+        f.location.line = u32::try_from(line).ok();
+        findings.push(f);
+    }
+    if env.eight_bit && env.body.as_deref() != Some("8BITMIME") {
+        findings.push(rules::EIGHT_BIT.finding(""));
+    }
+    (findings, ran)
+}
+
+/// Analyse message `id` and write its report. Blocking (reads the message, runs the pipeline).
+pub fn analyse(
+    spool: &Spool,
+    id: &str,
+    validator: &Validator,
+    policy: &Policy,
+    asked_client_cert: bool,
+) -> Result<(Envelope, Outcome), String> {
+    let env_path = spool.envelope(id);
+    let env: Envelope = std::fs::read(&env_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{} : {e}", env_path.display()))?;
+    let raw = std::fs::read(spool.message(id))
+        .map_err(|e| format!("{} : {e}", spool.message(id).display()))?;
+    let (findings, ran) = transport_findings(&env, asked_client_cert);
+    let mut reports: Vec<DocumentReport> = vec![validator.container_report(
+        &format!("{id} (transport)"),
+        "smtp-session",
+        findings,
+        ran,
+    )];
+    // The mail pipeline must not take the server down, whatever the message holds.
+    let name = format!("{id}.eml");
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::mail::analyse(&name, &raw, validator, policy)
+    })) {
+        Ok(r) => reports.extend(r),
+        Err(_) => reports.push(validator.container_report(
+            &name,
+            "mssante-message",
+            vec![rules::ANALYSIS_FAILED.finding("")],
+            Vec::new(),
+        )),
+    }
+    let run = RunReport::new(validator.kit_stamp(), Severity::Error, reports);
+    spool.write_report(id, &crate::report::json::render(&run))?;
+    let verdict = if run.summary.error > 0 {
+        Verdict::Error
+    } else if run.summary.fail > 0 {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    let count = |s: Severity| {
+        run.documents
+            .iter()
+            .flat_map(|d| &d.findings)
+            .filter(|f| f.severity == s)
+            .count()
+    };
+    Ok((
+        env,
+        Outcome {
+            verdict,
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+        },
+    ))
+}

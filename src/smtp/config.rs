@@ -1,0 +1,313 @@
+//! The server's settings: the TOML file (`--config`, example in `fixtures/smtp/serve.toml`), then
+//! the command line over it, then the defaults. Unknown keys are an error naming the key.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// 25 MiB: the cap Mon espace santé applies (mssante-xdm.md §1, 2nd-hand, UNCONFIRMED).
+pub const DEFAULT_MAX_SIZE: u64 = 26_214_400;
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2525";
+pub const DEFAULT_SPOOL: &str = "reports/spool";
+/// RFC 5321 §4.5.3.2.7: at least 5 minutes for a command.
+pub const DEFAULT_COMMAND_TIMEOUT: u64 = 300;
+/// RFC 5321 §4.5.3.2.5-6: 3 minutes per data block, 10 for the final dot; one figure per line.
+pub const DEFAULT_DATA_TIMEOUT: u64 = 180;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
+/// RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
+pub const DEFAULT_MAX_RECIPIENTS: usize = 100;
+
+/// The TOML file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub listen: Option<String>,
+    pub hostname: Option<String>,
+    pub spool: Option<PathBuf>,
+    pub max_size: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_recipients: Option<usize>,
+    pub timeouts: Option<Timeouts>,
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub mailbox: Vec<Mailbox>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Seconds to wait for a command line.
+    pub command: Option<u64>,
+    /// Seconds to wait for each line of DATA.
+    pub data: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    pub require_starttls: Option<bool>,
+    pub require_client_cert: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Mailbox {
+    pub address: String,
+    #[serde(default)]
+    pub require_client_cert: bool,
+}
+
+/// What the command line may set over the file (None / false: not given).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub hostname: Option<String>,
+    pub spool: Option<PathBuf>,
+    pub max_size: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub command_timeout: Option<u64>,
+    pub data_timeout: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    pub require_client_cert: bool,
+    pub starttls_optional: bool,
+    pub mailboxes: Vec<String>,
+    pub mailboxes_with_cert: Vec<String>,
+}
+
+/// The effective settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub hostname: String,
+    pub spool: PathBuf,
+    pub max_size: u64,
+    pub max_connections: usize,
+    pub max_recipients: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub tls: Option<TlsSettings>,
+    /// Empty: any recipient is accepted.
+    pub mailboxes: Vec<Mailbox>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    pub require_starttls: bool,
+    pub require_client_cert: bool,
+}
+
+impl Settings {
+    /// The mailbox entry for a recipient (case-insensitive), when mailboxes are listed.
+    pub fn mailbox(&self, address: &str) -> Option<&Mailbox> {
+        self.mailboxes
+            .iter()
+            .find(|m| m.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Does the server ask for a client certificate during the handshake?
+    pub fn asks_client_cert(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+    }
+}
+
+/// Read a TOML file (relative paths in it are relative to the file's folder).
+pub fn read(path: &Path) -> Result<File, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{} : {e}", path.display()))?;
+    parse(&text, path.parent().unwrap_or(Path::new("")))
+        .map_err(|e| format!("{} : {e}", path.display()))
+}
+
+/// Parse the TOML text of a configuration; `base` resolves its relative paths.
+pub fn parse(text: &str, base: &Path) -> Result<File, String> {
+    let mut f: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    let rel = |p: &mut Option<PathBuf>| {
+        if let Some(x) = p
+            && x.is_relative()
+        {
+            *x = base.join(&*x);
+        }
+    };
+    rel(&mut f.spool);
+    if let Some(t) = &mut f.tls {
+        rel(&mut t.cert);
+        rel(&mut t.key);
+        rel(&mut t.client_ca);
+    }
+    Ok(f)
+}
+
+/// Merge the command line over the file, check the result.
+pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
+    let tls_file = file.tls.unwrap_or_default();
+    let cert = cli.tls_cert.or(tls_file.cert);
+    let key = cli.tls_key.or(tls_file.key);
+    let client_ca = cli.client_ca.or(tls_file.client_ca);
+    let require_client_cert = cli.require_client_cert || tls_file.require_client_cert == Some(true);
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            cert,
+            key,
+            require_starttls: !cli.starttls_optional && tls_file.require_starttls.unwrap_or(true),
+            require_client_cert,
+            client_ca,
+        }),
+        (None, None) => {
+            if client_ca.is_some() || require_client_cert {
+                return Err(
+                    "un certificat client ne peut être demandé qu'avec TLS : donner aussi --tls-cert et --tls-key".into(),
+                );
+            }
+            None
+        }
+        _ => {
+            return Err(
+                "TLS : le certificat et la clé vont ensemble (--tls-cert et --tls-key)".into(),
+            );
+        }
+    };
+    if let Some(t) = &tls
+        && t.require_client_cert
+        && t.client_ca.is_none()
+    {
+        return Err("require_client_cert demande client_ca (--client-ca) : l'AC qui signe les certificats clients".into());
+    }
+    let mut mailboxes = file.mailbox;
+    for (list, with_cert) in [(&cli.mailboxes, false), (&cli.mailboxes_with_cert, true)] {
+        for a in list {
+            mailboxes.retain(|m| !m.address.eq_ignore_ascii_case(a));
+            mailboxes.push(Mailbox {
+                address: a.clone(),
+                require_client_cert: with_cert,
+            });
+        }
+    }
+    for m in &mailboxes {
+        super::command::mailbox(&m.address)
+            .map_err(|r| format!("boîte aux lettres « {} » : {}", m.address, r.text))?;
+        if m.require_client_cert && tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+            return Err(format!(
+                "la boîte {} exige un certificat client : configurer [tls] client_ca (--client-ca)",
+                m.address
+            ));
+        }
+    }
+    let timeouts = file.timeouts.unwrap_or_default();
+    let secs = |v: u64, what: &str| {
+        if v == 0 {
+            Err(format!("délai {what} nul"))
+        } else {
+            Ok(Duration::from_secs(v))
+        }
+    };
+    let max_size = cli.max_size.or(file.max_size).unwrap_or(DEFAULT_MAX_SIZE);
+    if max_size == 0 {
+        return Err("max_size nul".into());
+    }
+    Ok(Settings {
+        listen: cli
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+        hostname: cli
+            .hostname
+            .or(file.hostname)
+            .unwrap_or_else(|| "banc.localhost".into()),
+        spool: cli
+            .spool
+            .or(file.spool)
+            .unwrap_or_else(|| DEFAULT_SPOOL.into()),
+        max_size,
+        max_connections: cli
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+            .max(1),
+        max_recipients: file.max_recipients.unwrap_or(DEFAULT_MAX_RECIPIENTS).max(1),
+        command_timeout: secs(
+            cli.command_timeout
+                .or(timeouts.command)
+                .unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            "de commande",
+        )?,
+        data_timeout: secs(
+            cli.data_timeout
+                .or(timeouts.data)
+                .unwrap_or(DEFAULT_DATA_TIMEOUT),
+            "de données",
+        )?,
+        tls,
+        mailboxes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../fixtures/smtp/serve.toml");
+        let f = parse(text, Path::new("/etc/banc")).unwrap();
+        assert_eq!(f.max_size, Some(DEFAULT_MAX_SIZE));
+        let t = f.tls.as_ref().unwrap();
+        assert!(t.cert.as_ref().unwrap().starts_with("/etc/banc"));
+        let s = settings(f, Overrides::default()).unwrap();
+        assert!(s.tls.as_ref().unwrap().require_starttls);
+        assert!(s.mailboxes.iter().any(|m| m.require_client_cert));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("listen = \"127.0.0.1:25\"\nmax_sise = 3\n", Path::new("")).unwrap_err();
+        assert!(e.contains("max_sise"), "{e}");
+        let e = parse("[tls]\ncert = \"a\"\nciphers = []\n", Path::new("")).unwrap_err();
+        assert!(e.contains("ciphers"), "{e}");
+    }
+
+    #[test]
+    fn command_line_wins() {
+        let f = parse("max_size = 1000\nhostname = \"a\"\n", Path::new("")).unwrap();
+        let s = settings(
+            f,
+            Overrides {
+                max_size: Some(5),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.max_size, 5);
+        assert_eq!(s.hostname, "a");
+        assert_eq!(
+            s.command_timeout,
+            Duration::from_secs(DEFAULT_COMMAND_TIMEOUT)
+        );
+        assert!(s.tls.is_none());
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let only_cert = Overrides {
+            tls_cert: Some("c.pem".into()),
+            ..Overrides::default()
+        };
+        assert!(settings(File::default(), only_cert).is_err());
+        let cert_mailbox = Overrides {
+            mailboxes_with_cert: vec!["bal@labo.fr".into()],
+            ..Overrides::default()
+        };
+        assert!(settings(File::default(), cert_mailbox).is_err());
+        let bad = Overrides {
+            mailboxes: vec!["pas une adresse".into()],
+            ..Overrides::default()
+        };
+        assert!(settings(File::default(), bad).is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! The transport rules (`transport.*`): what banc's SMTP server observed while receiving a
+//! message. One constant per id; [`RULES`] lists them all.
+
+use crate::finding::{Layer, Rule, Severity};
+
+const STARTTLS_SPEC: &str =
+    "mssante-xdm.md §1 : soumission SMTP avec STARTTLS (SC.MSS/CONF.05, 2nd-hand) ; RFC 3207";
+const MTLS_SPEC: &str = "mssante-xdm.md §1 : BAL applicative authentifiée par certificat IGC-Santé personne morale (TLS mutuel ; DEVBOX, OPMSS, 2nd-hand)";
+
+pub const TLS_NONE: &Rule = &Rule {
+    id: "transport.tls.none",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Message reçu sans TLS : MSSanté exige STARTTLS (TLS 1.2 minimum) entre le logiciel et l'opérateur.",
+    hint: "Issue STARTTLS after EHLO and send MAIL FROM only inside the TLS session.",
+    spec: STARTTLS_SPEC,
+};
+pub const TLS_SESSION: &Rule = &Rule {
+    id: "transport.tls.session",
+    severity: Severity::Info,
+    layer: Layer::Transport,
+    message: "Message reçu sous TLS.",
+    hint: "Informative: the protocol version and cipher suite negotiated.",
+    spec: "mssante-xdm.md §1 : TLS 1.2 minimum (CONF.01/.03, 2nd-hand)",
+};
+pub const CLIENT_CERT: &Rule = &Rule {
+    id: "transport.tls.client-cert",
+    severity: Severity::Info,
+    layer: Layer::Transport,
+    message: "Certificat client présenté et vérifié (chaîne jusqu'à l'AC configurée) :",
+    hint: "Informative: the identity the session authenticated with.",
+    spec: MTLS_SPEC,
+};
+pub const CLIENT_CERT_ABSENT: &Rule = &Rule {
+    id: "transport.tls.client-cert-absent",
+    severity: Severity::Warning,
+    layer: Layer::Transport,
+    message: "Aucun certificat client présenté alors que le serveur en demandait un : une BAL applicative s'authentifie par certificat IGC-Santé « personne morale » (TLS mutuel).",
+    hint: "Configure the sending software with its IGC-Santé personne morale certificate and key (.p12) as the TLS client certificate.",
+    spec: MTLS_SPEC,
+};
+pub const BARE_LF: &Rule = &Rule {
+    id: "transport.smtp.bare-lf",
+    severity: Severity::Warning,
+    layer: Layer::Transport,
+    message: "Lignes terminées par LF seul dans DATA (RFC 5321 : toute ligne se termine par CRLF) ; banc les a conservées telles quelles.",
+    hint: "Convert line endings to CRLF before the SMTP submission (many servers refuse bare LF since the SMTP smuggling fixes).",
+    spec: "RFC 5321 §2.3.8 et §4.1.1.4",
+};
+pub const EIGHT_BIT: &Rule = &Rule {
+    id: "transport.smtp.8bit",
+    severity: Severity::Warning,
+    layer: Layer::Transport,
+    message: "Octets ≥ 0x80 dans le message sans BODY=8BITMIME dans MAIL FROM.",
+    hint: "Declare BODY=8BITMIME in MAIL FROM, or encode 8-bit parts (quoted-printable, base64).",
+    spec: "RFC 6152 §3 ; RFC 5321 §2.4",
+};
+pub const SIZE: &Rule = &Rule {
+    id: "transport.smtp.size",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Message refusé (552 5.3.4) : taille au-delà de la limite du serveur ; il n'est pas conservé.",
+    hint: "Keep messages under the operator's limit (SIZE in the EHLO reply; 25 MB at Mon espace santé).",
+    spec: "mssante-xdm.md §6 M16 (25 MB, 2nd-hand, UNCONFIRMED) ; RFC 1870",
+};
+pub const LINE_LENGTH: &Rule = &Rule {
+    id: "transport.smtp.line-length",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Message refusé (500 5.5.2) : ligne de plus de 1000 octets (CRLF compris) dans DATA ; il n'est pas conservé.",
+    hint: "Encode long lines (base64 at 76 characters, quoted-printable soft breaks).",
+    spec: "RFC 5321 §4.5.3.1.6 ; RFC 5322 §2.1.1",
+};
+
+pub const ANALYSIS_FAILED: &Rule = &Rule {
+    id: "transport.analysis.unreadable",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Analyse du message interrompue par une erreur interne de banc : le message est conservé mais n'a pas été jugé.",
+    hint: "A bug in banc: report it with the spooled message (msg/<ID>.eml).",
+    spec: "banc",
+};
+
+pub static RULES: &[&Rule] = &[
+    TLS_NONE,
+    TLS_SESSION,
+    CLIENT_CERT,
+    CLIENT_CERT_ABSENT,
+    BARE_LF,
+    EIGHT_BIT,
+    SIZE,
+    LINE_LENGTH,
+    ANALYSIS_FAILED,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_in_the_transport_layer() {
+        let mut ids: Vec<&str> = super::RULES.iter().map(|r| r.id).collect();
+        assert!(ids.iter().all(|i| i.starts_with("transport.")));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), super::RULES.len());
+    }
+}
