@@ -963,3 +963,214 @@ fn banc_mail_send_plain_and_over_starttls() {
     srv.wait_log("TLS refusé");
     assert_eq!(srv.messages().len(), 2);
 }
+
+/// The package of `tsh.xml` rebuilt with `edit` applied to its entries (None drops one).
+fn faulty_package(
+    dir: &Path,
+    edit: &dyn Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
+) -> PathBuf {
+    let good = dir.join("good.zip");
+    if !good.exists() {
+        let out = banc()
+            .args([
+                "xdm",
+                "pack",
+                "--submission-time",
+                "20260121163000",
+                "-o",
+                &s(&good),
+            ])
+            .arg("fixtures/cr-bio/valid/tsh.xml")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let bytes = std::fs::read(&good).unwrap();
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut extra: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..a.len() {
+        let mut f = a.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        if f.is_dir() {
+            continue;
+        }
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        extra.extend(edit(&name, b));
+    }
+    extra.extend(edit("", Vec::new()));
+    for (n, b) in extra {
+        w.start_file(n.as_str(), o).unwrap();
+        w.write_all(&b).unwrap();
+    }
+    let path = dir.join(format!("p{}.zip", std::fs::read_dir(dir).unwrap().count()));
+    std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+    path
+}
+
+fn edit_metadata(
+    from: &'static str,
+    to: &'static str,
+) -> impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)> {
+    move |n, b| {
+        if n.is_empty() {
+            return None;
+        }
+        if n.ends_with("METADATA.XML") {
+            let t = String::from_utf8(b).unwrap();
+            assert!(t.contains(from), "{from} not in METADATA.XML");
+            return Some((n.to_string(), t.replacen(from, to, 1).into_bytes()));
+        }
+        Some((n.to_string(), b))
+    }
+}
+
+/// mssante-xdm.md §6, as a lab system would send them: each faulty message goes through
+/// `banc mail send` → `banc mail serve`, and the stored report carries the rule of its fault.
+#[test]
+fn each_bad_input_received_yields_its_rule_id() {
+    let dir = tempdir("bad-inputs");
+    let mut srv = Server::start("bad-inputs-srv", &["--max-size", "3000000"]);
+    let hash_at = |t: &str| {
+        t.find("<rim:Slot name=\"hash\"><rim:ValueList><rim:Value>")
+            .unwrap()
+            + 48
+    };
+    let packages: Vec<(&str, PathBuf)> = vec![
+        (
+            "xdm.zip.bomb",
+            faulty_package(&dir, &|n, b| {
+                Some(if n.is_empty() {
+                    ("IHE_XDM/SUBSET01/BOMB.XML".into(), vec![0u8; 40 << 20])
+                } else {
+                    (n.into(), b)
+                })
+            }),
+        ),
+        (
+            "xdm.zip.path-traversal",
+            faulty_package(&dir, &|n, b| {
+                Some(if n.is_empty() {
+                    (
+                        "../../etc/cron.d/banc".into(),
+                        b"* * * * * root true".to_vec(),
+                    )
+                } else {
+                    (n.into(), b)
+                })
+            }),
+        ),
+        (
+            "xdm.metadata.dtd-forbidden",
+            faulty_package(
+                &dir,
+                &edit_metadata(
+                    "<lcm:SubmitObjectsRequest",
+                    "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><lcm:SubmitObjectsRequest",
+                ),
+            ),
+        ),
+        (
+            "xdm.metadata.hash",
+            faulty_package(&dir, &move |n, b| {
+                if n.ends_with("METADATA.XML") {
+                    let mut b = b;
+                    let i = hash_at(std::str::from_utf8(&b).unwrap());
+                    b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+                    return Some((n.into(), b));
+                }
+                (!n.is_empty()).then(|| (n.into(), b))
+            }),
+        ),
+        (
+            "xdm.metadata.cda-patient-id",
+            faulty_package(
+                &dir,
+                &edit_metadata("value=\"291025626003396^^^", "value=\"191025626003312^^^"),
+            ),
+        ),
+    ];
+    let mut cases: Vec<(&str, PathBuf)> = Vec::new();
+    for (rule, zip) in &packages {
+        let eml = zip.with_extension("eml");
+        let out = banc()
+            .args([
+                "mail",
+                "compose",
+                "--to",
+                PLAIN_MAILBOX,
+                "--zip",
+                &s(zip),
+                "-o",
+                &s(&eml),
+            ])
+            .arg("fixtures/cr-bio/valid/tsh.xml")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        cases.push((rule, eml));
+    }
+    // (A bare-LF header injection does not survive SMTP: the client sends CRLF lines; it is
+    // judged in files by tests/mail.rs.)
+    for (file, rule) in [
+        ("truncated", "mail.mime.unterminated"),
+        ("two-zips", "mail.zip.several"),
+        ("no-x-mss", "mail.x-mss-nil.missing"),
+        ("no-ins-header", "mail.x-mss-ins.missing"),
+        ("eight-bit-header", "mail.header.non-ascii"),
+        ("two-patients", "xdm.metadata.several-patients"),
+    ] {
+        cases.push((
+            rule,
+            PathBuf::from(format!("fixtures/mail/faults/{file}.eml")),
+        ));
+    }
+    for (rule, eml) in &cases {
+        let out = banc()
+            .args(["mail", "send", "--starttls", "none", "--smtp"])
+            .arg(format!("127.0.0.1:{}", srv.port))
+            .args(["--to", PLAIN_MAILBOX, "--eml", &s(eml)])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{rule}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = srv.report(&sent_id(&stdout));
+        let all: Vec<String> = (0..report["documents"].as_array().unwrap().len())
+            .flat_map(|d| rules(&report, d))
+            .collect();
+        assert!(
+            all.iter().any(|r| r == rule),
+            "{rule} not in the report of {}: {all:?}",
+            eml.display()
+        );
+    }
+    // Oversize: refused at the door with 552, nothing stored.
+    let before = srv.messages().len();
+    let big = dir.join("big.pdf");
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.extend((0..3_200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(&big, pdf).unwrap();
+    let out = banc()
+        .args(["mail", "send", "--starttls", "none", "--smtp"])
+        .arg(format!("127.0.0.1:{}", srv.port))
+        .args(["--to", PLAIN_MAILBOX, "--pdf", &s(&big)])
+        .arg("fixtures/cr-bio/valid/tsh.xml")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("552"), "{text}");
+    assert_eq!(srv.messages().len(), before);
+}
