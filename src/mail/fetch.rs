@@ -1,10 +1,974 @@
 //! `banc mail fetch`: pull messages from an IMAP mailbox over TLS and judge them.
+//!
+//! The MSSanté client reads its mailbox over IMAP with TLS (CONF.06, 2nd-hand: STARTTLS on 143;
+//! implicit TLS on 993 also exists). banc never sends a password in clear text: a server that
+//! offers no STARTTLS is refused before LOGIN. Messages are read with `BODY.PEEK[]` (no implicit
+//! `\Seen`), one at a time, each bounded to `--max-size` bytes (M16), and judged by
+//! [`crate::mail::analyse`] exactly as `banc validate` judges files (same report, same exit codes).
 
+use crate::finding::{Finding, Layer, Severity, Verdict};
+use crate::mail::Policy;
+use crate::pipeline::{CheckArgs, Validator};
+use crate::report::{self, DocumentReport, RunReport};
+use async_imap::imap_proto::{AttributeValue, Capability, RequestId, Response, Status};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+type Session = async_imap::Session<Tls>;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (imaps, port 993 usually).
+    Implicit,
+    /// Plain-text greeting, then STARTTLS before anything else (port 143; MSSanté CONF.06).
+    Starttls,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
 
 #[derive(clap::Args, Debug)]
-pub struct FetchArgs {}
+#[command(group(clap::ArgGroup::new("password").required(true).args(["password_env", "password_file"])))]
+pub struct FetchArgs {
+    /// IMAP server, HOST:PORT (e.g. 127.0.0.1:10143, imap.example.fr:143).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub imap: String,
+    /// Login name of the mailbox.
+    #[arg(long)]
+    pub user: String,
+    /// Name of the environment variable that holds the password (never on the command line).
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// File holding the password (one line; a final newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// How TLS starts: STARTTLS after the greeting (default) or TLS from the first byte.
+    #[arg(long, value_enum, default_value_t = TlsMode::Starttls)]
+    pub tls: TlsMode,
+    /// PEM file of the certificate authorities trusted for the server (e.g. a test CA);
+    /// default: the system's (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt...).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mutual TLS (application mailboxes).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Mailbox to read.
+    #[arg(long, default_value = "INBOX")]
+    pub mailbox: String,
+    /// Only the messages not yet seen (\Seen unset).
+    #[arg(long)]
+    pub unseen: bool,
+    /// At most N messages: the N most recent (highest UIDs).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Set \Seen on every message downloaded (otherwise the mailbox is opened read-only).
+    #[arg(long)]
+    pub mark_seen: bool,
+    /// Save every message downloaded as DIR/<uid>.eml.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED).
+    /// A larger one is not downloaded and fails with `transport.imap.too-large`.
+    #[arg(long, value_name = "BYTES", default_value_t = Policy::default().max_size)]
+    pub max_size: u64,
+    /// Seconds allowed for each step (connection, TLS, greeting, login, each command).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+    /// stdout: a readable table or the JSON contract of `banc validate`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
 
-pub fn run(_args: FetchArgs) -> Result<ExitCode, String> {
-    Err("pas encore disponible".into())
+/// A rule of this module: id, severity, French message, English hint, source.
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub message: &'static str,
+    pub hint: &'static str,
+    pub spec: &'static str,
+}
+
+impl Rule {
+    fn finding(&self, detail: &str, location: &str) -> Finding {
+        let mut f = Finding::new(
+            self.id,
+            self.severity,
+            Layer::Transport,
+            format!("{} {detail}", self.message),
+        )
+        .hint(self.hint)
+        .spec(self.spec);
+        f.location.xpath = Some(location.to_string());
+        f
+    }
+}
+
+pub const TOO_LARGE: &Rule = &Rule {
+    id: "transport.imap.too-large",
+    severity: Severity::Error,
+    message: "Message plus gros que la taille maximale admise : il n'a pas été téléchargé ni analysé.",
+    hint: "Keep the whole message under the receiving operator's limit (25 MB at Mon espace santé); raise --max-size only if your operator accepts more.",
+    spec: "mssante-xdm.md M16 : taille totale sous la limite configurée (25 Mo pour Mon espace santé ; [CODENG] 2nd-hand, UNCONFIRMED dans un texte ANS)",
+};
+pub const VANISHED: &Rule = &Rule {
+    id: "transport.imap.vanished",
+    severity: Severity::Error,
+    message: "Le message a disparu de la boîte entre la recherche et la relève (supprimé ou déplacé par un autre client) : il n'a pas été analysé.",
+    hint: "Make sure no other client empties the test mailbox while banc reads it, then fetch again.",
+    spec: "RFC 3501 §6.4.8 (UID FETCH d'un message expurgé : aucune donnée)",
+};
+pub const NO_BODY: &Rule = &Rule {
+    id: "transport.imap.no-body",
+    severity: Severity::Error,
+    message: "Le serveur IMAP n'a pas rendu le contenu du message (BODY[] absent ou NIL) : il n'a pas été analysé.",
+    hint: "This is a server-side fault; check the mailbox storage of the IMAP server.",
+    spec: "RFC 3501 §6.4.5 (FETCH BODY.PEEK[])",
+};
+
+/// Every rule of `banc mail fetch`, so that a reader finds a rule from its id.
+pub const RULES: &[&Rule] = &[TOO_LARGE, VANISHED, NO_BODY];
+
+pub fn run(args: FetchArgs) -> Result<ExitCode, String> {
+    let password = password(&args)?;
+    let tls = tls_config(&args)?;
+    // The kit is compiled before connecting: a kit error must not cost a mailbox session.
+    let validator = args.check.validator()?;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{} : {e}", dir.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("démarrage du moteur asynchrone impossible : {e}"))?;
+    let docs = rt.block_on(fetch_all(&args, &password, tls, &validator))?;
+
+    let mut stamp = validator.kit_stamp();
+    if let Some(s) = &mut stamp {
+        s.issues = validator.kit_issues().into_iter().map(Into::into).collect();
+    }
+    let mut rep = RunReport::new(stamp, Severity::Error, docs);
+    rep.terminology = Some(validator.terminology().stamp());
+    let text = match args.format {
+        Format::Table => report::table::render(&rep, terminal_width()),
+        Format::Json => report::json::render(&rep) + "\n",
+    };
+    emit(&text);
+    if let Some(path) = &args.junit {
+        let xml = report::junit::render(&rep)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::html::render(&rep))
+            .map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(if rep.summary.error > 0 {
+        ExitCode::from(2)
+    } else if rep.summary.fail > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn password(args: &FetchArgs) -> Result<String, String> {
+    let pw = if let Some(var) = &args.password_env {
+        std::env::var(var).map_err(|_| {
+            format!("--password-env {var} : la variable d'environnement {var} n'est pas définie (ou n'est pas en UTF-8)")
+        })?
+    } else if let Some(file) = &args.password_file {
+        let s = std::fs::read_to_string(file)
+            .map_err(|e| format!("--password-file {} : {e}", file.display()))?;
+        let s = s.strip_suffix('\n').unwrap_or(&s);
+        s.strip_suffix('\r').unwrap_or(s).to_string()
+    } else {
+        return Err(
+            "donnez le mot de passe par --password-env VAR ou --password-file FICHIER".into(),
+        );
+    };
+    if pw.is_empty() {
+        return Err("mot de passe vide".into());
+    }
+    Ok(pw)
+}
+
+/// `HOST:PORT` or `[v6]:PORT` → (host for the socket, host for TLS, port).
+fn split_addr(s: &str) -> Result<(String, u16), String> {
+    let bad = || format!("--imap « {s} » : attendu HOTE:PORT (par ex. 127.0.0.1:143)");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
+fn read_pem_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{what} {} : {e}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} {} : PEM illisible ({e})", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} {} : aucun certificat PEM (-----BEGIN CERTIFICATE-----) dans ce fichier",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The system's CA bundle, where Debian, Red Hat and Alpine put it (what rustls-native-certs
+/// reads on Linux), or SSL_CERT_FILE.
+fn system_roots() -> Option<(PathBuf, Vec<CertificateDer<'static>>)> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(
+        [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+            "/etc/ssl/cert.pem",
+        ]
+        .map(PathBuf::from),
+    );
+    candidates.into_iter().find_map(|p| {
+        let certs = read_pem_certs(&p, "").ok()?;
+        Some((p, certs))
+    })
+}
+
+fn tls_config(args: &FetchArgs) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let (origin, certs) = match &args.ca {
+        Some(f) => (f.clone(), read_pem_certs(f, "--ca")?),
+        None => system_roots().ok_or(
+            "aucune autorité de certification système trouvée : donnez celle du serveur avec --ca FICHIER",
+        )?,
+    };
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{} : aucun certificat d'autorité utilisable",
+            origin.display()
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // rustls' defaults are TLS 1.2 and 1.3: MSSanté asks TLS 1.2 at least (CONF.01, 2nd-hand).
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("configuration TLS : {e}"))?
+        .with_root_certificates(roots);
+    let config = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_pem_certs(cert, "--cert")?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("--key {} : clé privée PEM illisible ({e})", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("--cert/--key : {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// One step of the session, bounded in time: a silent server must not hang the run.
+async fn step<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> Result<T, String> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| format!("délai dépassé ({} s) {what}", limit.as_secs()))
+}
+
+struct Target {
+    host: String,
+    port: u16,
+    limit: Duration,
+}
+
+impl Target {
+    fn label(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+async fn fetch_all(
+    args: &FetchArgs,
+    password: &str,
+    tls: Arc<rustls::ClientConfig>,
+    v: &Validator,
+) -> Result<Vec<DocumentReport>, String> {
+    let (host, port) = split_addr(&args.imap)?;
+    let t = Target {
+        host,
+        port,
+        limit: Duration::from_secs(args.timeout.max(1)),
+    };
+    let client = connect(args.tls, &t, tls).await?;
+    let mut session = login(client, &t, &args.user, password).await?;
+    let result = read_mailbox(&mut session, args, &t, v).await;
+    // Courtesy only: the reports are made, a server that ignores LOGOUT changes nothing.
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.logout()).await;
+    result
+}
+
+async fn connect(
+    mode: TlsMode,
+    t: &Target,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<async_imap::Client<Tls>, String> {
+    let label = t.label();
+    let tcp = step(
+        t.limit,
+        &format!("à la connexion à {label}"),
+        TcpStream::connect((t.host.as_str(), t.port)),
+    )
+    .await?
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("connexion à {label} refusée : aucun serveur IMAP n'écoute sur ce port")
+        }
+        _ => format!("connexion à {label} impossible : {e}"),
+    })?;
+    let name = ServerName::try_from(t.host.clone())
+        .map_err(|_| format!("« {} » n'est pas un nom d'hôte valide pour TLS", t.host))?;
+    let connector = tokio_rustls::TlsConnector::from(tls);
+    match mode {
+        TlsMode::Implicit => {
+            let stream = step(
+                t.limit,
+                &format!("pendant la négociation TLS avec {label} (le port attend-il STARTTLS ? essayez --tls starttls)"),
+                connector.connect(name, tcp),
+            )
+            .await?
+            .map_err(|e| tls_error(&e, &label, &t.host))?;
+            let mut client = async_imap::Client::new(stream);
+            let greeting = read_greeting(&mut client, t).await?;
+            if let Some((Status::PreAuth, _)) = greeting {
+                return Err(format!(
+                    "{label} a ouvert une session déjà authentifiée (PREAUTH) : banc ne relève que par LOGIN"
+                ));
+            }
+            Ok(client)
+        }
+        TlsMode::Starttls => {
+            let mut plain = async_imap::Client::new(tcp);
+            let greeting = read_greeting(&mut plain, t).await?;
+            if let Some((Status::PreAuth, _)) = greeting {
+                return Err(format!(
+                    "{label} a ouvert une session pré-authentifiée en clair (PREAUTH) : STARTTLS n'est plus possible, banc refuse de lire une boîte sans TLS"
+                ));
+            }
+            let caps = match greeting.and_then(|(_, caps)| caps) {
+                Some(c) => c,
+                None => capabilities(&mut plain, t).await?,
+            };
+            if !caps.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS")) {
+                return Err(format!(
+                    "{label} n'offre pas STARTTLS (capacités : {}) : banc refuse de s'authentifier en clair. Si le serveur parle TLS dès la connexion, utilisez --tls implicit",
+                    caps.join(" ")
+                ));
+            }
+            step(
+                t.limit,
+                "en attendant la réponse à STARTTLS",
+                plain.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await?
+            .map_err(|e| format!("{label} a refusé STARTTLS : {}", imap_error(&e)))?;
+            // Bytes the server sent after its STARTTLS answer stay in the dropped buffer: nothing
+            // read in clear text is trusted after the handshake (STARTTLS injection).
+            let tcp = plain.into_inner();
+            let stream = step(
+                t.limit,
+                &format!("pendant la négociation TLS avec {label} après STARTTLS"),
+                connector.connect(name, tcp),
+            )
+            .await?
+            .map_err(|e| tls_error(&e, &label, &t.host))?;
+            // No greeting after STARTTLS (RFC 3501 §6.2.1).
+            Ok(async_imap::Client::new(stream))
+        }
+    }
+}
+
+/// The greeting's status and the capabilities it announces (`[CAPABILITY ...]`), if any.
+async fn read_greeting<T>(
+    client: &mut async_imap::Client<T>,
+    t: &Target,
+) -> Result<Option<(Status, Option<Vec<String>>)>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let label = t.label();
+    let first = step(
+        t.limit,
+        &format!("en attendant l'accueil IMAP de {label} (le port attend-il TLS d'emblée ? essayez --tls implicit)"),
+        client.read_response(),
+    )
+    .await?
+    .map_err(|e| io_error(&e, &label, &t.host, "à la lecture de l'accueil"))?;
+    let Some(first) = first else {
+        return Err(format!("{label} a fermé la connexion sans accueil IMAP"));
+    };
+    match first.parsed() {
+        Response::Data { status, outcome } => {
+            let caps = match &outcome.code {
+                Some(async_imap::imap_proto::ResponseCode::Capabilities(c)) => {
+                    Some(c.iter().map(cap_name).collect())
+                }
+                _ => None,
+            };
+            let info = outcome.information.as_deref().unwrap_or("").to_string();
+            match status {
+                Status::Ok => Ok(Some((Status::Ok, caps))),
+                Status::PreAuth => Ok(Some((Status::PreAuth, caps))),
+                Status::Bye => Err(format!("{label} refuse la connexion : « {info} »")),
+                _ => Err(format!("accueil IMAP inattendu de {label} : « {info} »")),
+            }
+        }
+        _ => Err(format!(
+            "{label} n'a pas envoyé un accueil IMAP (« * OK ... ») : est-ce bien un serveur IMAP ?"
+        )),
+    }
+}
+
+fn cap_name(c: &Capability<'_>) -> String {
+    match c {
+        Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+        Capability::Auth(a) => format!("AUTH={a}"),
+        Capability::Atom(a) => a.to_string(),
+    }
+}
+
+/// `CAPABILITY` before login. async-imap keeps `run_command` private on an unauthenticated
+/// client, so the command is written on the raw stream with a tag of banc's own.
+async fn capabilities<T>(
+    client: &mut async_imap::Client<T>,
+    t: &Target,
+) -> Result<Vec<String>, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let label = t.label();
+    let tag = RequestId("banc0".to_string());
+    step(t.limit, "en envoyant CAPABILITY", async {
+        let s = client.get_mut();
+        s.write_all(b"banc0 CAPABILITY\r\n").await?;
+        s.flush().await
+    })
+    .await?
+    .map_err(|e| format!("{label} : envoi de CAPABILITY impossible : {e}"))?;
+    let mut caps = Vec::new();
+    loop {
+        let r = next(
+            client.read_response(),
+            t,
+            "en attendant la réponse à CAPABILITY",
+        )
+        .await?;
+        match r.parsed() {
+            Response::Capabilities(c) => caps.extend(c.iter().map(cap_name)),
+            Response::Done {
+                tag: got,
+                status,
+                outcome,
+            } if *got == tag => {
+                if *status != Status::Ok {
+                    return Err(format!(
+                        "{label} a refusé CAPABILITY : « {} »",
+                        outcome.information.as_deref().unwrap_or("")
+                    ));
+                }
+                return Ok(caps);
+            }
+            Response::Data {
+                status: Status::Bye,
+                outcome,
+            } => {
+                return Err(format!(
+                    "{label} a fermé la session : « {} »",
+                    outcome.information.as_deref().unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The next response, bounded in time; the end of the stream is an error.
+async fn next<R>(
+    fut: impl Future<Output = std::io::Result<Option<R>>>,
+    t: &Target,
+    what: &str,
+) -> Result<R, String> {
+    let label = t.label();
+    step(t.limit, what, fut)
+        .await?
+        .map_err(|e| io_error(&e, &label, &t.host, what))?
+        .ok_or_else(|| format!("{label} a fermé la connexion ({what})"))
+}
+
+async fn login(
+    client: async_imap::Client<Tls>,
+    t: &Target,
+    user: &str,
+    password: &str,
+) -> Result<Session, String> {
+    let label = t.label();
+    match step(
+        t.limit,
+        "en attendant la réponse à LOGIN",
+        client.login(user, password),
+    )
+    .await?
+    {
+        Ok(s) => Ok(s),
+        Err((e, _)) => Err(match e {
+            async_imap::error::Error::No(msg) => format!(
+                "authentification refusée par {label} pour « {user} » : identifiant ou mot de passe incorrect (réponse du serveur : « {} »)",
+                server_text(&msg)
+            ),
+            async_imap::error::Error::Bad(msg) => format!(
+                "{label} a rejeté la commande LOGIN (« {} ») : le serveur l'interdit peut-être (LOGINDISABLED)",
+                server_text(&msg)
+            ),
+            async_imap::error::Error::Validate(_) => {
+                "l'identifiant ou le mot de passe contient un caractère interdit en IMAP (retour à la ligne)".to_string()
+            }
+            async_imap::error::Error::Io(io) => io_error(&io, &label, &t.host, "pendant LOGIN"),
+            other => format!("échec de LOGIN sur {label} : {}", imap_error(&other)),
+        }),
+    }
+}
+
+async fn read_mailbox(
+    session: &mut Session,
+    args: &FetchArgs,
+    t: &Target,
+    v: &Validator,
+) -> Result<Vec<DocumentReport>, String> {
+    let label = t.label();
+    let mbox = &args.mailbox;
+    // EXAMINE opens read-only: without --mark-seen banc cannot change the mailbox at all.
+    let opened = if args.mark_seen {
+        step(
+            t.limit,
+            "en attendant la réponse à SELECT",
+            session.select(mbox),
+        )
+        .await?
+    } else {
+        step(
+            t.limit,
+            "en attendant la réponse à EXAMINE",
+            session.examine(mbox),
+        )
+        .await?
+    };
+    opened.map_err(|e| match e {
+        async_imap::error::Error::No(msg) => format!(
+            "boîte « {mbox} » introuvable ou inaccessible sur {label} (réponse du serveur : « {} »)",
+            server_text(&msg)
+        ),
+        other => format!("ouverture de la boîte « {mbox} » impossible : {}", imap_error(&other)),
+    })?;
+    let query = if args.unseen { "UNSEEN" } else { "ALL" };
+    let uids = step(
+        t.limit,
+        "en attendant la réponse à UID SEARCH",
+        session.uid_search(query),
+    )
+    .await?
+    .map_err(|e| format!("recherche des messages impossible : {}", imap_error(&e)))?;
+    let mut uids: Vec<u32> = uids.into_iter().collect();
+    uids.sort_unstable();
+    if let Some(n) = args.limit {
+        uids = uids.split_off(uids.len().saturating_sub(n));
+    }
+    eprintln!(
+        "banc mail fetch : {} message(s) à relever dans « {mbox} » sur {label}",
+        uids.len()
+    );
+    let policy = Policy {
+        max_size: args.max_size,
+        ..Policy::default()
+    };
+    let mut docs = Vec::new();
+    let mut seen = Vec::new();
+    for uid in uids {
+        let name = message_url(&args.user, &label, mbox, uid);
+        match fetch_one(session, t, uid, args.max_size).await? {
+            Fetched::Body(raw) => {
+                if let Some(dir) = &args.out {
+                    let path = dir.join(format!("{uid}.eml"));
+                    std::fs::write(&path, &raw).map_err(|e| format!("{} : {e}", path.display()))?;
+                }
+                docs.extend(crate::mail::analyse(&name, &raw, v, &policy));
+                seen.push(uid);
+            }
+            Fetched::TooLarge(size) => {
+                let f = TOO_LARGE.finding(
+                    &format!(
+                        "Taille : {size} octets, maximum : {} octets.",
+                        args.max_size
+                    ),
+                    "RFC822.SIZE",
+                );
+                docs.push(v.container_report(&name, "mssante-message", vec![f], Vec::new()));
+            }
+            Fetched::Vanished => {
+                let f = VANISHED.finding(&format!("UID {uid}."), &format!("UID {uid}"));
+                let mut r = v.container_report(&name, "mssante-message", vec![f], Vec::new());
+                r.verdict = Verdict::Error;
+                docs.push(r);
+            }
+            Fetched::NoBody => {
+                let f = NO_BODY.finding(&format!("UID {uid}."), "BODY[]");
+                let mut r = v.container_report(&name, "mssante-message", vec![f], Vec::new());
+                r.verdict = Verdict::Error;
+                docs.push(r);
+            }
+        }
+    }
+    if args.mark_seen && !seen.is_empty() {
+        let set: Vec<String> = seen.iter().map(u32::to_string).collect();
+        step(
+            t.limit,
+            "en attendant la réponse à UID STORE",
+            session.run_command_and_check_ok(format!(
+                "UID STORE {} +FLAGS.SILENT (\\Seen)",
+                set.join(",")
+            )),
+        )
+        .await?
+        .map_err(|e| format!("marquage \\Seen impossible : {}", imap_error(&e)))?;
+    }
+    Ok(docs)
+}
+
+enum Fetched {
+    Body(Vec<u8>),
+    TooLarge(u64),
+    Vanished,
+    NoBody,
+}
+
+/// One message: its size first (a message over the limit is not transferred), then its bytes
+/// with `BODY.PEEK[]<0.max+1>`, so that even a server that lied about the size cannot make banc
+/// read more than the limit.
+async fn fetch_one(
+    session: &mut Session,
+    t: &Target,
+    uid: u32,
+    max: u64,
+) -> Result<Fetched, String> {
+    let attrs = uid_fetch(session, t, uid, "(UID RFC822.SIZE)").await?;
+    let Some(attrs) = attrs else {
+        return Ok(Fetched::Vanished);
+    };
+    let size = attrs.size;
+    if let Some(size) = size
+        && size > max
+    {
+        return Ok(Fetched::TooLarge(size));
+    }
+    let cap = max.saturating_add(1);
+    let Some(attrs) = uid_fetch(session, t, uid, &format!("(UID BODY.PEEK[]<0.{cap}>)")).await?
+    else {
+        return Ok(Fetched::Vanished);
+    };
+    match attrs.body {
+        Some(b) if b.len() as u64 > max => Ok(Fetched::TooLarge(size.unwrap_or(b.len() as u64))),
+        Some(b) => Ok(Fetched::Body(b)),
+        None => Ok(Fetched::NoBody),
+    }
+}
+
+#[derive(Default)]
+struct Attrs {
+    size: Option<u64>,
+    body: Option<Vec<u8>>,
+}
+
+/// `UID FETCH uid items`: the attributes returned for that UID, `None` when the server returned
+/// nothing for it (expunged). Unsolicited responses about other messages are skipped.
+async fn uid_fetch(
+    session: &mut Session,
+    t: &Target,
+    uid: u32,
+    items: &str,
+) -> Result<Option<Attrs>, String> {
+    let label = t.label();
+    let what = format!("en attendant la réponse à UID FETCH {uid}");
+    let tag = step(
+        t.limit,
+        &what,
+        session.run_command(format!("UID FETCH {uid} {items}")),
+    )
+    .await?
+    .map_err(|e| {
+        format!(
+            "{label} : envoi de UID FETCH impossible : {}",
+            imap_error(&e)
+        )
+    })?;
+    let mut found: Option<Attrs> = None;
+    loop {
+        let r = next(session.read_response(), t, &what).await?;
+        match r.parsed() {
+            Response::Fetch(_, values) => {
+                // A FETCH answer names its UID (RFC 3501 §6.4.8); one without ours is unsolicited.
+                if !values
+                    .iter()
+                    .any(|a| matches!(a, AttributeValue::Uid(u) if *u == uid))
+                {
+                    continue;
+                }
+                let a = found.get_or_insert_with(Attrs::default);
+                for value in values {
+                    match value {
+                        AttributeValue::Rfc822Size(s) => a.size = Some(u64::from(*s)),
+                        AttributeValue::BodySection { data: Some(d), .. }
+                        | AttributeValue::Rfc822(Some(d)) => a.body = Some(d.to_vec()),
+                        _ => {}
+                    }
+                }
+            }
+            Response::Done {
+                tag: got,
+                status,
+                outcome,
+            } if *got == tag => {
+                return match status {
+                    Status::Ok => Ok(found),
+                    _ => Err(format!(
+                        "{label} a refusé UID FETCH {uid} : « {} »",
+                        outcome.information.as_deref().unwrap_or("")
+                    )),
+                };
+            }
+            Response::Data {
+                status: Status::Bye,
+                outcome,
+            } => {
+                return Err(format!(
+                    "{label} a fermé la session pendant la relève : « {} »",
+                    outcome.information.as_deref().unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// RFC 5092 IMAP URL of a message: where the report's reader finds it again.
+fn message_url(user: &str, label: &str, mailbox: &str, uid: u32) -> String {
+    format!(
+        "imap://{}@{label}/{}/;UID={uid}",
+        url_escape(user),
+        url_escape(mailbox)
+    )
+}
+
+fn url_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The text of a server's NO/BAD answer: async-imap wraps it as `code: .., info: Some("...")`.
+fn server_text(s: &str) -> String {
+    if let Some(i) = s.rfind("Some(\"") {
+        let rest = &s[i + 6..];
+        if let Some(j) = rest.rfind("\")") {
+            return rest[..j].replace("\\\"", "\"");
+        }
+    }
+    s.trim().to_string()
+}
+
+fn imap_error(e: &async_imap::error::Error) -> String {
+    use async_imap::error::Error;
+    match e {
+        Error::No(m) => format!("réponse NO « {} »", server_text(m)),
+        Error::Bad(m) => format!("réponse BAD « {} »", server_text(m)),
+        Error::ConnectionLost => "connexion perdue".to_string(),
+        Error::Io(io) => format!("erreur réseau : {io}"),
+        other => other.to_string(),
+    }
+}
+
+/// A read or write error; a TLS failure is named by its cause.
+fn io_error(e: &std::io::Error, label: &str, host: &str, what: &str) -> String {
+    if tls_cause(e).is_some() {
+        return tls_error(e, label, host);
+    }
+    // async-imap reports a line it cannot parse as `<nom error> during parsing of "<line>"`.
+    let text = e.to_string();
+    if let Some((_, line)) = text.split_once(" during parsing of ") {
+        let line: String = line.trim_matches('"').chars().take(120).collect();
+        return format!(
+            "{label} ne parle pas IMAP {what} : réponse reçue « {} »",
+            line.trim_end_matches("\\r\\n")
+        );
+    }
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+            format!("{label} a coupé la connexion {what}")
+        }
+        _ => format!("{label} : erreur réseau {what} : {e}"),
+    }
+}
+
+fn tls_cause(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+}
+
+/// A TLS failure in French, naming its cause (certificate, alert, protocol).
+fn tls_error(e: &std::io::Error, label: &str, host: &str) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    let Some(cause) = tls_cause(e) else {
+        return match e.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => format!(
+                "échec TLS avec {label} : le serveur a fermé la connexion pendant la négociation (parle-t-il TLS sur ce port ?)"
+            ),
+            _ => format!("échec TLS avec {label} : {e}"),
+        };
+    };
+    let why = match cause {
+        R::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "le certificat du serveur n'est pas signé par une autorité de confiance (donnez l'AC du serveur avec --ca)".to_string(),
+            C::Expired | C::ExpiredContext { .. } => "le certificat du serveur a expiré".to_string(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "le certificat du serveur n'est pas encore valide".to_string(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("le certificat du serveur ne couvre pas le nom « {host} »")
+            }
+            C::Revoked => "le certificat du serveur est révoqué".to_string(),
+            C::BadSignature => "la signature du certificat du serveur est invalide".to_string(),
+            other => format!("certificat du serveur refusé ({other:?})"),
+        },
+        R::AlertReceived(a) => match a {
+            A::BadCertificate | A::CertificateRequired | A::UnknownCA | A::CertificateUnknown
+            | A::AccessDenied | A::CertificateExpired | A::CertificateRevoked => format!(
+                "le serveur a refusé le certificat client (alerte TLS {a:?}) : donnez un certificat reconnu avec --cert/--key"
+            ),
+            A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity => format!(
+                "aucune version ou suite de chiffrement commune (alerte TLS {a:?}) : banc exige TLS 1.2 au moins"
+            ),
+            other => format!("le serveur a interrompu la négociation (alerte TLS {other:?})"),
+        },
+        R::InvalidMessage(_) | R::InappropriateMessage { .. } | R::InappropriateHandshakeMessage { .. } => {
+            "réponse qui n'est pas du TLS : le serveur attend-il STARTTLS sur ce port ? (essayez --tls starttls)".to_string()
+        }
+        R::PeerIncompatible(p) => format!("serveur incompatible ({p:?}) : banc exige TLS 1.2 au moins"),
+        other => other.to_string(),
+    };
+    format!("échec TLS avec {label} : {why}")
+}
+
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(140)
+}
+
+/// Write the report to stdout; a reader that went away (`| head`) is not an error of banc's.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            split_addr("127.0.0.1:143").unwrap(),
+            ("127.0.0.1".into(), 143)
+        );
+        assert_eq!(split_addr("[::1]:993").unwrap(), ("::1".into(), 993));
+        assert_eq!(
+            split_addr("imap.example.fr:10143").unwrap(),
+            ("imap.example.fr".into(), 10143)
+        );
+        for bad in [
+            "localhost",
+            "host:",
+            ":143",
+            "host:0",
+            "host:99999",
+            "host:x",
+        ] {
+            let e = split_addr(bad).unwrap_err();
+            assert!(e.contains("HOTE:PORT"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn message_urls_escape_user_and_mailbox() {
+        assert_eq!(
+            message_url("bal.labo@x.fr", "127.0.0.1:143", "Boîte test", 7),
+            "imap://bal.labo%40x.fr@127.0.0.1:143/Bo%C3%AEte%20test/;UID=7"
+        );
+    }
+
+    #[test]
+    fn server_answers_are_unwrapped() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(server_text(" plain "), "plain");
+    }
+
+    #[test]
+    fn rules_are_unique_and_namespaced() {
+        let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+        assert!(ids.iter().all(|id| id.starts_with("transport.imap.")));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+    }
 }

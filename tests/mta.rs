@@ -1,0 +1,449 @@
+//! `banc mail fetch` against a scripted IMAP server (error paths: always run), and the
+//! end-to-end test through Debian's Postfix and Dovecot (`mta/e2e.rs`, with `BANC_MTA=1`).
+
+mod common;
+#[path = "mta/e2e.rs"]
+mod e2e;
+#[path = "mta/fake_imap.rs"]
+mod fake_imap;
+
+use common::{banc, s, tempdir};
+use fake_imap::{Fake, Message, Pki, Script};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USER: &str = "bal.recepteur@hopital.test.mssante.fr";
+
+struct Fetched {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    lines: Vec<String>,
+    took: Duration,
+    port: u16,
+}
+
+/// `banc mail fetch --imap <fake> --user USER --password-env BANC_TEST_PW EXTRA...`.
+fn fetch(fake: Fake, extra: &[&str]) -> Fetched {
+    let start = Instant::now();
+    let addr = fake.addr();
+    let port = fake.port;
+    let mut args = vec![
+        "mail",
+        "fetch",
+        "--imap",
+        &addr,
+        "--user",
+        USER,
+        "--password-env",
+        "BANC_TEST_PW",
+    ];
+    if !extra.contains(&"--timeout") {
+        args.extend_from_slice(&["--timeout", "5"]);
+    }
+    args.extend_from_slice(extra);
+    let out = banc()
+        .args(&args)
+        .env("BANC_TEST_PW", "mot de passe \"secret\"")
+        .output()
+        .expect("banc runs");
+    let took = start.elapsed();
+    Fetched {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        lines: fake.finish(),
+        took,
+        port,
+    }
+}
+
+fn sent_login(lines: &[String]) -> bool {
+    lines
+        .iter()
+        .any(|l| l.to_ascii_uppercase().contains(" LOGIN "))
+}
+
+fn pki_files(dir: &std::path::Path, pki: &Pki) -> String {
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    s(&ca)
+}
+
+#[test]
+fn fetch_refuses_a_server_without_starttls_before_any_login() {
+    let r = fetch(Fake::start(Script::default()), &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("n'offre pas STARTTLS"), "{}", r.stderr);
+    assert!(r.stderr.contains("--tls implicit"), "{}", r.stderr);
+    assert!(
+        !sent_login(&r.lines),
+        "LOGIN sent in clear text: {:?}",
+        r.lines
+    );
+}
+
+#[test]
+fn fetch_asks_capability_when_the_greeting_does_not_list_it() {
+    let script = Script {
+        caps_in_greeting: false,
+        ..Script::default()
+    };
+    let r = fetch(Fake::start(script), &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("n'offre pas STARTTLS"), "{}", r.stderr);
+    assert!(
+        r.lines.iter().any(|l| l.ends_with(" CAPABILITY")),
+        "{:?}",
+        r.lines
+    );
+    assert!(!sent_login(&r.lines), "{:?}", r.lines);
+}
+
+#[test]
+fn fetch_gives_up_on_a_silent_server_within_its_timeout() {
+    let script = Script {
+        silent: true,
+        ..Script::default()
+    };
+    let r = fetch(Fake::start(script), &["--timeout", "2"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("délai dépassé (2 s)"), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
+}
+
+#[test]
+fn fetch_reports_a_refused_password_after_starttls() {
+    let dir = tempdir("fetch-login");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let script = Script {
+        starttls: Some(pki),
+        login_ok: false,
+        ..Script::default()
+    };
+    let r = fetch(Fake::start(script), &["--ca", &ca]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("identifiant ou mot de passe incorrect")
+            && r.stderr
+                .contains("[AUTHENTICATIONFAILED] Authentication failed."),
+        "{}",
+        r.stderr
+    );
+    let starttls = r.lines.iter().position(|l| l.ends_with(" STARTTLS"));
+    let login = r.lines.iter().position(|l| l.contains(" LOGIN "));
+    assert!(
+        matches!((starttls, login), (Some(a), Some(b)) if a < b),
+        "LOGIN must follow STARTTLS: {:?}",
+        r.lines
+    );
+    // The password went (inside TLS) quoted as an IMAP string.
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains(r#""mot de passe \"secret\"""#)),
+        "{:?}",
+        r.lines
+    );
+}
+
+#[test]
+fn fetch_names_an_untrusted_server_certificate() {
+    let dir = tempdir("fetch-untrusted");
+    let other = Pki::new("another CA");
+    let ca = pki_files(&dir, &other);
+    let script = Script {
+        implicit_tls: Some(Arc::new(Pki::new("banc test CA"))),
+        ..Script::default()
+    };
+    let r = fetch(Fake::start(script), &["--tls", "implicit", "--ca", &ca]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("échec TLS"), "{}", r.stderr);
+    assert!(r.stderr.contains("autorité de confiance"), "{}", r.stderr);
+    assert!(r.lines.is_empty(), "{:?}", r.lines);
+}
+
+#[test]
+fn fetch_presents_a_client_certificate_and_names_its_absence() {
+    let dir = tempdir("fetch-mtls");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+    std::fs::write(&cert, &pki.client_cert_pem).unwrap();
+    std::fs::write(&key, &pki.client_key_pem).unwrap();
+    let script = Script {
+        implicit_tls: Some(pki),
+        require_client_cert: true,
+        ..Script::default()
+    };
+    let r = fetch(
+        Fake::start(script.clone()),
+        &["--tls", "implicit", "--ca", &ca],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refusé le certificat client"),
+        "{}",
+        r.stderr
+    );
+    assert!(!sent_login(&r.lines), "{:?}", r.lines);
+
+    let r = fetch(
+        Fake::start(script),
+        &[
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--cert",
+            &s(&cert),
+            "--key",
+            &s(&key),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(sent_login(&r.lines), "{:?}", r.lines);
+}
+
+#[test]
+fn fetch_reports_a_missing_mailbox() {
+    let dir = tempdir("fetch-mailbox");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let script = Script {
+        implicit_tls: Some(pki),
+        mailbox_ok: false,
+        ..Script::default()
+    };
+    let r = fetch(
+        Fake::start(script),
+        &["--tls", "implicit", "--ca", &ca, "--mailbox", "Archives"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("boîte « Archives » introuvable")
+            && r.stderr.contains("Mailbox doesn't exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn message(uid: u32, body_len: usize, claimed: usize) -> Message {
+    let mut bytes = format!(
+        "From: <sgl@labo.test.mssante.fr>\r\nTo: <{USER}>\r\nMessage-ID: <fake-{uid}@labo.test.mssante.fr>\r\nSubject: test\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.resize(body_len.max(bytes.len()), b'x');
+    Message {
+        uid,
+        bytes,
+        claimed_size: claimed,
+    }
+}
+
+fn json(r: &Fetched) -> serde_json::Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}\n{}", r.stdout, r.stderr))
+}
+
+#[test]
+fn fetch_does_not_download_a_message_over_the_size_limit() {
+    let dir = tempdir("fetch-big");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let script = Script {
+        implicit_tls: Some(pki),
+        messages: vec![message(7, 5000, 5000)],
+        ..Script::default()
+    };
+    let r = fetch(
+        Fake::start(script),
+        &[
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--max-size",
+            "1000",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = json(&r);
+    let doc = &v["documents"][0];
+    assert_eq!(doc["verdict"], "fail");
+    assert!(
+        doc["path"].as_str().unwrap().ends_with("/INBOX/;UID=7"),
+        "{doc}"
+    );
+    assert_eq!(doc["findings"][0]["rule"], "transport.imap.too-large");
+    assert!(
+        doc["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5000 octets"),
+        "{doc}"
+    );
+    assert!(
+        !r.lines.iter().any(|l| l.contains("BODY")),
+        "a message over the limit was downloaded: {:?}",
+        r.lines
+    );
+}
+
+#[test]
+fn fetch_bounds_a_message_whose_announced_size_lied() {
+    let dir = tempdir("fetch-liar");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let script = Script {
+        implicit_tls: Some(pki),
+        messages: vec![message(3, 3000, 10)],
+        ..Script::default()
+    };
+    let r = fetch(
+        Fake::start(script),
+        &[
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--max-size",
+            "1000",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = json(&r);
+    assert_eq!(
+        v["documents"][0]["findings"][0]["rule"],
+        "transport.imap.too-large"
+    );
+    // Only the limit plus one octet was asked for.
+    assert!(
+        r.lines.iter().any(|l| l.contains("BODY.PEEK[]<0.1001>")),
+        "{:?}",
+        r.lines
+    );
+}
+
+#[test]
+fn fetch_reads_read_only_saves_the_bytes_and_marks_seen_only_when_asked() {
+    let dir = tempdir("fetch-ok");
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(&dir, &pki);
+    let msgs = vec![message(4, 300, 300), message(9, 400, 400)];
+    let script = Script {
+        implicit_tls: Some(pki),
+        messages: msgs.clone(),
+        ..Script::default()
+    };
+    let out = dir.join("eml");
+    let r = fetch(
+        Fake::start(script.clone()),
+        &[
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--out",
+            &s(&out),
+            "--format",
+            "json",
+            "--limit",
+            "1",
+        ],
+    );
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    // --limit 1: the most recent message only, saved byte for byte.
+    assert_eq!(std::fs::read(out.join("9.eml")).unwrap(), msgs[1].bytes);
+    assert!(!out.join("4.eml").exists());
+    let v = json(&r);
+    let doc = &v["documents"][0];
+    assert_eq!(doc["profile"], "mssante-message");
+    assert_eq!(
+        doc["path"],
+        format!(
+            "imap://bal.recepteur%40hopital.test.mssante.fr@127.0.0.1:{}/INBOX/;UID=9",
+            r.port
+        )
+    );
+    let up: Vec<String> = r.lines.iter().map(|l| l.to_ascii_uppercase()).collect();
+    assert!(up.iter().any(|l| l.contains(" EXAMINE ")), "{:?}", r.lines);
+    assert!(
+        !up.iter()
+            .any(|l| l.contains(" SELECT ") || l.contains("STORE")),
+        "{:?}",
+        r.lines
+    );
+    assert!(
+        up.iter().any(|l| l.contains("BODY.PEEK[]")),
+        "{:?}",
+        r.lines
+    );
+    assert!(
+        !up.iter()
+            .any(|l| l.contains("RFC822)") || l.contains(" BODY[]")),
+        "{:?}",
+        r.lines
+    );
+
+    let r = fetch(
+        Fake::start(script),
+        &[
+            "--tls",
+            "implicit",
+            "--ca",
+            &ca,
+            "--mark-seen",
+            "--format",
+            "json",
+            "--junit",
+            &s(&dir.join("junit.xml")),
+            "--html",
+            &s(&dir.join("report.html")),
+        ],
+    );
+    assert_eq!(json(&r)["summary"]["documents"], 2, "{}", r.stderr);
+    // The same report files as banc validate's, one test suite per message.
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("--junit written");
+    assert_eq!(junit.matches("<testsuite ").count(), 2, "{junit}");
+    assert!(junit.contains("UID=9"), "{junit}");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("--html written");
+    assert!(html.contains("UID=4"));
+    let up: Vec<String> = r.lines.iter().map(|l| l.to_ascii_uppercase()).collect();
+    assert!(up.iter().any(|l| l.contains(" SELECT ")), "{:?}", r.lines);
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.ends_with("UID STORE 4,9 +FLAGS.SILENT (\\Seen)")),
+        "{:?}",
+        r.lines
+    );
+}
+
+#[test]
+fn fetch_needs_a_password_source_and_never_takes_it_on_the_command_line() {
+    let r = common::run(&["mail", "fetch", "--imap", "127.0.0.1:1", "--user", USER]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--password-env"), "{}", r.stderr);
+    let r = common::run(&[
+        "mail",
+        "fetch",
+        "--imap",
+        "127.0.0.1:1",
+        "--user",
+        USER,
+        "--password-env",
+        "BANC_NO_SUCH_VAR",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("BANC_NO_SUCH_VAR n'est pas définie"),
+        "{}",
+        r.stderr
+    );
+}
