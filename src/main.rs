@@ -236,7 +236,7 @@ fn main() -> ExitCode {
             };
             match banc::bench::run(&kit, &opts) {
                 Ok(text) => {
-                    emit(&text);
+                    report::emit(&text);
                     ExitCode::SUCCESS
                 }
                 Err(msg) => {
@@ -295,11 +295,11 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             match format {
-                Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
-                Format::Table => emit(&banc::terminology::info::table(
+                Format::Json => report::emit(&(banc::terminology::info::json(&store) + "\n")),
+                Format::Table => report::emit(&banc::terminology::info::table(
                     &store,
                     ms,
-                    terminal_width(),
+                    report::terminal_width(),
                 )),
             }
             Ok(ExitCode::SUCCESS)
@@ -308,8 +308,8 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let found = banc::terminology::info::lookup(&store, &code, system.as_deref());
             match format {
-                Format::Json => emit(&(found.json() + "\n")),
-                Format::Table => emit(&found.text()),
+                Format::Json => report::emit(&(found.json() + "\n")),
+                Format::Table => report::emit(&found.text()),
             }
             // Unknown everywhere: exit 1, so that scripts can test a code.
             Ok(if found.known() {
@@ -353,7 +353,7 @@ fn kit_check(dir: &std::path::Path) -> Result<ExitCode, String> {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_width(terminal_width())
+        .set_width(report::terminal_width())
         .set_header(vec!["Sévérité", "Défaut", "Fichier", "Détail"]);
     let (mut ok, mut broken, mut warned) = (0, 0, 0);
     for (file, r) in &results {
@@ -471,37 +471,10 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     }
     let mut report = RunReport::new(stamp, fail_on, docs);
     report.terminology = Some(validator.terminology().stamp());
-    match args.format {
-        Format::Table => emit(&report::table::render(&report, terminal_width())),
-        Format::Json => emit(&(report::json::render(&report) + "\n")),
-    }
-    if let Some(path) = &args.junit {
-        let xml = report::junit::render(&report)?;
-        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::html::render(&report))
-            .map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    Ok(if report.summary.error > 0 {
-        ExitCode::from(2)
-    } else if report.summary.fail > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// Write the report to stdout; a reader that went away (`| head`) is not an error of banc's.
-fn emit(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-}
-
-fn terminal_width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(140)
+    report::output(
+        &report,
+        matches!(args.format, Format::Json),
+        args.junit.as_deref(),
+        args.html.as_deref(),
+    )
 }

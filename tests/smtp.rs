@@ -964,10 +964,14 @@ fn banc_mail_send_plain_and_over_starttls() {
     assert_eq!(srv.messages().len(), 2);
 }
 
+/// An edit of a package entry (name, bytes) → the new entry, or None to drop it; called once
+/// more with an empty name to add an entry.
+type Edit = dyn Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>;
+
 /// The package of `tsh.xml` rebuilt with `edit` applied to its entries (None drops one).
 fn faulty_package(
     dir: &Path,
-    edit: &dyn Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
+    edit: &Edit,
 ) -> PathBuf {
     let good = dir.join("good.zip");
     if !good.exists() {

@@ -170,26 +170,12 @@ pub fn run(args: FetchArgs) -> Result<ExitCode, String> {
     }
     let mut rep = RunReport::new(stamp, Severity::Error, docs);
     rep.terminology = Some(validator.terminology().stamp());
-    let text = match args.format {
-        Format::Table => report::table::render(&rep, terminal_width()),
-        Format::Json => report::json::render(&rep) + "\n",
-    };
-    emit(&text);
-    if let Some(path) = &args.junit {
-        let xml = report::junit::render(&rep)?;
-        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::html::render(&rep))
-            .map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    Ok(if rep.summary.error > 0 {
-        ExitCode::from(2)
-    } else if rep.summary.fail > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::output(
+        &rep,
+        matches!(args.format, Format::Json),
+        args.junit.as_deref(),
+        args.html.as_deref(),
+    )
 }
 
 fn password(args: &FetchArgs) -> Result<String, String> {
@@ -900,20 +886,6 @@ fn tls_error(e: &std::io::Error, label: &str, host: &str) -> String {
         other => other.to_string(),
     };
     format!("échec TLS avec {label} : {why}")
-}
-
-fn terminal_width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(140)
-}
-
-/// Write the report to stdout; a reader that went away (`| head`) is not an error of banc's.
-fn emit(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 #[cfg(test)]

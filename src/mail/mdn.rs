@@ -1126,13 +1126,6 @@ fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))
 }
 
-fn width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(140)
-}
-
 pub fn run_ack(args: AckArgs) -> Result<ExitCode, String> {
     let raw = read(&args.file)?;
     let original = args.original.as_ref().map(read).transpose()?;
@@ -1142,22 +1135,7 @@ pub fn run_ack(args: AckArgs) -> Result<ExitCode, String> {
     let name = args.file.display().to_string();
     let doc = v.container_report(&name, kind, findings, ran);
     let report = RunReport::new(None, Severity::Error, vec![doc]);
-    let text = match args.format {
-        Format::Table => crate::report::table::render(&report, width()),
-        Format::Json => crate::report::json::render(&report) + "\n",
-    };
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    }
-    Ok(if report.summary.error > 0 {
-        ExitCode::from(2)
-    } else if report.summary.fail > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    crate::report::output(&report, matches!(args.format, Format::Json), None, None)
 }
 
 /// `banc mail mdn`: make the MDN a receiving system would send for a message.

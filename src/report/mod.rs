@@ -163,3 +163,64 @@ impl RunReport {
         }
     }
 }
+
+impl RunReport {
+    /// The run as one verdict: error if a document could not be checked, else fail if one
+    /// failed, else pass.
+    pub fn verdict(&self) -> Verdict {
+        if self.summary.error > 0 {
+            Verdict::Error
+        } else if self.summary.fail > 0 {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// Exit status of every command that judges: 0 pass, 1 fail, 2 error.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        match self.verdict() {
+            Verdict::Pass => std::process::ExitCode::SUCCESS,
+            Verdict::Fail => std::process::ExitCode::from(1),
+            Verdict::Error => std::process::ExitCode::from(2),
+        }
+    }
+}
+
+/// Width of the terminal tables (`COLUMNS`, else 140).
+pub fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(140)
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error of banc's.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// Print a run (table, or the JSON contract) and write its JUnit and HTML files: what every
+/// judging command (`validate`, `xdm check`, `mail fetch`, ...) does with its run.
+pub fn output(
+    run: &RunReport,
+    json_out: bool,
+    junit_file: Option<&std::path::Path>,
+    html_file: Option<&std::path::Path>,
+) -> Result<std::process::ExitCode, String> {
+    if json_out {
+        emit(&(json::render(run) + "\n"));
+    } else {
+        emit(&table::render(run, terminal_width()));
+    }
+    if let Some(path) = junit_file {
+        let xml = junit::render(run)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = html_file {
+        std::fs::write(path, html::render(run)).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(run.exit_code())
+}

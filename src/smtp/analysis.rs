@@ -108,13 +108,7 @@ pub fn analyse(
     }
     let run = RunReport::new(validator.kit_stamp(), Severity::Error, reports);
     spool.write_report(id, &crate::report::json::render(&run))?;
-    let verdict = if run.summary.error > 0 {
-        Verdict::Error
-    } else if run.summary.fail > 0 {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
+    let verdict = run.verdict();
     let count = |s: Severity| {
         run.documents
             .iter()

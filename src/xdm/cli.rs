@@ -123,41 +123,10 @@ pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
     }
     let mut run = RunReport::new(v.kit_stamp(), crate::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());
-    emit_run(&run, &a.format, a.junit.as_deref(), a.html.as_deref())
-}
-
-/// Print a run (table or JSON) and write its JUnit/HTML files; the exit status of `validate`.
-pub fn emit_run(
-    run: &RunReport,
-    format: &str,
-    junit: Option<&std::path::Path>,
-    html: Option<&std::path::Path>,
-) -> Result<ExitCode, String> {
-    let text = if format == "json" {
-        report::json::render(run) + "\n"
-    } else {
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(140);
-        report::table::render(run, width)
-    };
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    if let Some(path) = junit {
-        let xml = report::junit::render(run)?;
-        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    if let Some(path) = html {
-        std::fs::write(path, report::html::render(run))
-            .map_err(|e| format!("{} : {e}", path.display()))?;
-    }
-    Ok(if run.summary.error > 0 {
-        ExitCode::from(2)
-    } else if run.summary.fail > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::output(
+        &run,
+        a.format == "json",
+        a.junit.as_deref(),
+        a.html.as_deref(),
+    )
 }
