@@ -969,10 +969,7 @@ fn banc_mail_send_plain_and_over_starttls() {
 type Edit = dyn Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>;
 
 /// The package of `tsh.xml` rebuilt with `edit` applied to its entries (None drops one).
-fn faulty_package(
-    dir: &Path,
-    edit: &Edit,
-) -> PathBuf {
+fn faulty_package(dir: &Path, edit: &Edit) -> PathBuf {
     let good = dir.join("good.zip");
     if !good.exists() {
         let out = banc()

@@ -255,13 +255,18 @@ fn pack_refuses_what_it_cannot_describe() {
     assert!(r.stderr.contains("un seul patient"), "{}", r.stderr);
 }
 
-fn good() -> Vec<u8> {
-    std::fs::read(pack(&tmp("good"), &[&fixture("glycemie-ionogramme.xml")])).unwrap()
+/// A package of glycemie-ionogramme.xml, built in a folder of the calling test's own.
+fn good(test: &str) -> Vec<u8> {
+    std::fs::read(pack(
+        &tmp(&format!("good-{test}")),
+        &[&fixture("glycemie-ionogramme.xml")],
+    ))
+    .unwrap()
 }
 
 #[test]
 fn metadata_faults_have_their_own_rule_ids() {
-    let g = good();
+    let g = good("metadata");
     let md = |f: fn(Vec<u8>) -> Vec<u8>| {
         rewrite(&g, move |n, b| {
             Some((
@@ -379,7 +384,7 @@ fn metadata_faults_have_their_own_rule_ids() {
 
 #[test]
 fn archive_faults_have_their_own_rule_ids() {
-    let g = good();
+    let g = good("archive");
     // Z02: path traversal; the hostile entry is not read.
     let mut files = entries(&g);
     files.push(("../../etc/cron.d/x".into(), b"* * * * * root sh".to_vec()));
@@ -452,7 +457,7 @@ fn archive_faults_have_their_own_rule_ids() {
 #[test]
 fn an_encrypted_entry_is_refused() {
     // Set the "encrypted" bit of every entry (local and central headers) of a good package.
-    let mut z = good();
+    let mut z = good("an");
     let mut i = 0;
     while i + 4 <= z.len() {
         match &z[i..i + 4] {
@@ -496,7 +501,7 @@ fn validate_accepts_packages_and_folders_of_them() {
 #[test]
 fn with_the_kit_metadata_codes_are_checked_against_the_cisis_value_sets() {
     let Some(kit) = common::kit() else { return };
-    let g = good();
+    let g = good("with");
     let bad = rewrite(&g, |n, b| {
         let b = if n.ends_with("METADATA.XML") {
             // SA25 (laboratoire) is in JDV_J02; SA99 is not.
