@@ -12,6 +12,7 @@ pub mod mail;
 pub mod pipeline;
 pub mod profile;
 pub mod report;
+pub mod scenario;
 pub mod schematron;
 pub mod smtp;
 pub mod terminology;

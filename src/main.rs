@@ -41,6 +41,9 @@ enum Command {
     /// Messagerie MSSanté : serveur SMTP, envoi, accusés (MDN/DSN), relève IMAP.
     #[command(subcommand)]
     Mail(banc::mail::cli::MailCommand),
+    /// Suites de scénarios de projectathon : vérifier une suite et ses participants.
+    #[command(subcommand)]
+    Suite(SuiteCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -59,6 +62,12 @@ enum Command {
         #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
         circuit_bio: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum SuiteCommand {
+    /// Vérifier une suite (et un fichier de participants) sans rien exécuter.
+    Check(banc::scenario::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -257,6 +266,7 @@ fn main() -> ExitCode {
             XdmCommand::Check(a) => banc::xdm::cli::check(a),
         }),
         Command::Mail(cmd) => report_exit(banc::mail::cli::run(cmd)),
+        Command::Suite(SuiteCommand::Check(a)) => report_exit(banc::scenario::check(a)),
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {

@@ -1,0 +1,473 @@
+//! The scenario format (suites/README.md) as data: suites, scenarios, steps, expectations,
+//! participants. Every table refuses unknown keys; parse errors carry file, line and key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Producer,
+    Consumer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+pub enum Level {
+    N1,
+    N2,
+    N3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Submit,
+    AwaitMail,
+    SendMail,
+    AwaitAck,
+    Http,
+    Evidence,
+    Monitor,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Submit => "submit",
+            Kind::AwaitMail => "await-mail",
+            Kind::SendMail => "send-mail",
+            Kind::AwaitAck => "await-ack",
+            Kind::Http => "http",
+            Kind::Evidence => "evidence",
+            Kind::Monitor => "monitor",
+        }
+    }
+
+    /// Keys a step of this kind may carry beside the common ones.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Submit => &["accept", "expect"],
+            Kind::AwaitMail => &["mailbox", "expect"],
+            Kind::SendMail => &["document", "faults", "request_mdn", "to"],
+            Kind::AwaitAck => &["ack", "of", "expect"],
+            Kind::Http => &["method", "url", "status", "body_contains", "wait", "path"],
+            Kind::Evidence => &["attachments"],
+            Kind::Monitor => &["checklist"],
+        }
+    }
+
+    /// A person's step: pending (`manual`) until a validator decides.
+    pub fn is_manual(self) -> bool {
+        matches!(self, Kind::Evidence | Kind::Monitor)
+    }
+}
+
+/// Keys every step may carry.
+pub const COMMON_KEYS: [&str; 5] = ["kind", "id", "title", "timeout", "instructions"];
+
+/// A duration written `30s`, `10m`, `2h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("durée « {s} » : attendu un nombre suivi de s, m ou h (ex. 10m)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("durée « {s} » : unité s, m ou h attendue")),
+    };
+    if secs == 0 {
+        return Err(format!("durée « {s} » : doit être positive"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub verdict: Option<ExpectedVerdict>,
+    #[serde(default)]
+    pub layers: Vec<crate::finding::Layer>,
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub rules_present: Vec<String>,
+    #[serde(default)]
+    pub rules_absent: Vec<String>,
+    #[serde(default)]
+    pub loinc_include: Vec<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub mdn_requested: Option<bool>,
+    pub replaces: Option<String>,
+    pub disposition: Option<Disposition>,
+    pub error_code: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedVerdict {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    Processed,
+    ProcessedWithError,
+    Delivered,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accept {
+    Cda,
+    Xdm,
+    Eml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckKind {
+    Mdn,
+    Dsn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendTo {
+    Participant,
+    Patient,
+}
+
+/// One step: the common keys, and the keys of every kind (the linter refuses a key that does not
+/// apply to the step's kind).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub kind: Kind,
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub timeout: Option<Duration>,
+    pub instructions: Option<String>,
+    pub accept: Option<Vec<Accept>>,
+    pub expect: Option<Expect>,
+    pub mailbox: Option<String>,
+    pub document: Option<Vec<String>>,
+    pub faults: Option<Vec<String>>,
+    pub request_mdn: Option<bool>,
+    pub to: Option<SendTo>,
+    pub ack: Option<AckKind>,
+    pub of: Option<String>,
+    pub method: Option<String>,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub body_contains: Option<String>,
+    pub wait: Option<bool>,
+    pub path: Option<String>,
+    pub attachments: Option<Vec<String>>,
+    pub checklist: Option<Vec<String>>,
+}
+
+impl Step {
+    /// The kind-specific keys this step sets.
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        let mut add = |set: bool, name: &'static str| {
+            if set {
+                k.push(name)
+            }
+        };
+        add(self.accept.is_some(), "accept");
+        add(self.expect.is_some(), "expect");
+        add(self.mailbox.is_some(), "mailbox");
+        add(self.document.is_some(), "document");
+        add(self.faults.is_some(), "faults");
+        add(self.request_mdn.is_some(), "request_mdn");
+        add(self.to.is_some(), "to");
+        add(self.ack.is_some(), "ack");
+        add(self.of.is_some(), "of");
+        add(self.method.is_some(), "method");
+        add(self.url.is_some(), "url");
+        add(self.status.is_some(), "status");
+        add(self.body_contains.is_some(), "body_contains");
+        add(self.wait.is_some(), "wait");
+        add(self.path.is_some(), "path");
+        add(self.attachments.is_some(), "attachments");
+        add(self.checklist.is_some(), "checklist");
+        k
+    }
+
+    /// `id`, else `step N` (1-based).
+    pub fn label(&self, n: usize) -> String {
+        self.id.clone().unwrap_or_else(|| format!("étape {n}"))
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub role: Role,
+    pub level: Level,
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub prerequisites: Vec<String>,
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "step", default)]
+    pub steps: Vec<Step>,
+    /// The file it was read from (set by the loader).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub id: String,
+    pub title: String,
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Folder `document` paths are relative to (relative to the suite folder).
+    pub fixtures: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// A loaded suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub meta: SuiteFile,
+    pub dir: PathBuf,
+    pub scenarios: Vec<Scenario>,
+}
+
+impl Suite {
+    /// Folder that `document` paths are relative to.
+    pub fn fixtures_dir(&self) -> PathBuf {
+        match &self.meta.fixtures {
+            Some(f) => self.dir.join(f),
+            None => self.dir.clone(),
+        }
+    }
+
+    pub fn scenario(&self, id: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.id == id)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    pub id: String,
+    pub organisation: String,
+    pub system: String,
+    pub roles: Vec<Role>,
+    pub mailbox: Option<String>,
+    pub smtp: Option<String>,
+    pub imap: Option<String>,
+    pub http: Option<String>,
+    pub contact: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantsFile {
+    #[serde(rename = "participant", default)]
+    pub participants: Vec<Participant>,
+    /// The file it was read from (set by the loader).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// A load error: where and why, in French.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, " : {}", self.message)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Largest suite or participants file read (they are a few KB).
+const MAX_FILE: u64 = 1024 * 1024;
+
+/// Read and parse one TOML file into `T`.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let err = |line, column, message: String| LoadError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
+    if meta.len() > MAX_FILE {
+        return Err(err(None, None, format!("plus de {MAX_FILE} octets")));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|s| line_col(&text, s.start))
+            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+        err(line, col, e.message().trim().to_string())
+    })
+}
+
+/// Load a suite folder: `suite.toml` and every `scenarios/*.toml` (sorted). All parse errors are
+/// returned, not only the first.
+pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
+    let meta = read_toml::<SuiteFile>(&dir.join("suite.toml"));
+    let mut errors = Vec::new();
+    let mut scenarios = Vec::new();
+    let scen_dir = dir.join("scenarios");
+    let files = if scen_dir.is_dir() {
+        crate::pipeline::files_under(&scen_dir, &["toml"])
+    } else {
+        errors.push(LoadError {
+            file: scen_dir.clone(),
+            line: None,
+            column: None,
+            message: "dossier scenarios/ absent".into(),
+        });
+        Vec::new()
+    };
+    for f in files {
+        match read_toml::<Scenario>(&f) {
+            Ok(mut s) => {
+                s.file = f;
+                scenarios.push(s);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    match meta {
+        Ok(meta) if errors.is_empty() => Ok(Suite {
+            meta,
+            dir: dir.to_path_buf(),
+            scenarios,
+        }),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.insert(0, e);
+            Err(errors)
+        }
+    }
+}
+
+pub fn load_participants(path: &Path) -> Result<ParticipantsFile, LoadError> {
+    let mut p: ParticipantsFile = read_toml(path)?;
+    p.file = path.to_path_buf();
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key_and_line() {
+        let dir = std::env::temp_dir().join(format!("banc-model-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.toml");
+        std::fs::write(
+            &f,
+            "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N1\"\n\n[[step]]\nkind = \"submit\"\nexpekt = {}\n",
+        )
+        .unwrap();
+        let e = read_toml::<Scenario>(&f).unwrap_err();
+        assert_eq!(e.line, Some(8), "{e}");
+        assert!(e.message.contains("expekt"), "{e}");
+        std::fs::write(
+            &f,
+            "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N4\"\n",
+        )
+        .unwrap();
+        let e = read_toml::<Scenario>(&f).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("N4"), "{e}");
+        std::fs::write(
+            &f,
+            "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N1\"\ntimeout = \"10 minutes\"\n",
+        )
+        .unwrap();
+        let e = read_toml::<Scenario>(&f).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
