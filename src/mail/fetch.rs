@@ -11,10 +11,9 @@ use crate::mail::Policy;
 use crate::pipeline::{CheckArgs, Validator};
 use crate::report::{self, DocumentReport, RunReport};
 use async_imap::imap_proto::{AttributeValue, Capability, RequestId, Response, Status};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,16 +55,8 @@ pub struct FetchArgs {
     /// How TLS starts: STARTTLS after the greeting (default) or TLS from the first byte.
     #[arg(long, value_enum, default_value_t = TlsMode::Starttls)]
     pub tls: TlsMode,
-    /// PEM file of the certificate authorities trusted for the server (e.g. a test CA);
-    /// default: the system's (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt...).
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Client certificate chain (PEM) for mutual TLS (application mailboxes).
-    #[arg(long, value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls_files: super::tls::ClientTlsArgs,
     /// Mailbox to read.
     #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
@@ -214,74 +205,14 @@ fn split_addr(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-fn read_pem_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{what} {} : {e}", path.display()))?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{what} {} : PEM illisible ({e})", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{what} {} : aucun certificat PEM (-----BEGIN CERTIFICATE-----) dans ce fichier",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
-
-/// The system's CA bundle, where Debian, Red Hat and Alpine put it (what rustls-native-certs
-/// reads on Linux), or SSL_CERT_FILE.
-fn system_roots() -> Option<(PathBuf, Vec<CertificateDer<'static>>)> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(
-        [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/cert.pem",
-        ]
-        .map(PathBuf::from),
-    );
-    candidates.into_iter().find_map(|p| {
-        let certs = read_pem_certs(&p, "").ok()?;
-        Some((p, certs))
-    })
-}
-
 fn tls_config(args: &FetchArgs) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let (origin, certs) = match &args.ca {
-        Some(f) => (f.clone(), read_pem_certs(f, "--ca")?),
-        None => system_roots().ok_or(
-            "aucune autorité de certification système trouvée : donnez celle du serveur avec --ca FICHIER",
-        )?,
-    };
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!(
-            "{} : aucun certificat d'autorité utilisable",
-            origin.display()
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // rustls' defaults are TLS 1.2 and 1.3: MSSanté asks TLS 1.2 at least (CONF.01, 2nd-hand).
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("configuration TLS : {e}"))?
-        .with_root_certificates(roots);
-    let config = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => {
-            let chain = read_pem_certs(cert, "--cert")?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("--key {} : clé privée PEM illisible ({e})", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("--cert/--key : {e}"))?
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
+    let pem = args.tls_files.read()?;
+    super::tls::client_config(
+        pem.ca.as_deref(),
+        pem.identity
+            .as_ref()
+            .map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )
 }
 
 /// One step of the session, bounded in time: a silent server must not hang the run.
@@ -356,7 +287,7 @@ async fn connect(
                 connector.connect(name, tcp),
             )
             .await?
-            .map_err(|e| tls_error(&e, &label, &t.host))?;
+            .map_err(|e| super::tls::explain(&e, &label, &t.host))?;
             let mut client = async_imap::Client::new(stream);
             let greeting = read_greeting(&mut client, t).await?;
             if let Some((Status::PreAuth, _)) = greeting {
@@ -400,7 +331,7 @@ async fn connect(
                 connector.connect(name, tcp),
             )
             .await?
-            .map_err(|e| tls_error(&e, &label, &t.host))?;
+            .map_err(|e| super::tls::explain(&e, &label, &t.host))?;
             // No greeting after STARTTLS (RFC 3501 §6.2.1).
             Ok(async_imap::Client::new(stream))
         }
@@ -822,8 +753,8 @@ fn imap_error(e: &async_imap::error::Error) -> String {
 
 /// A read or write error; a TLS failure is named by its cause.
 fn io_error(e: &std::io::Error, label: &str, host: &str, what: &str) -> String {
-    if tls_cause(e).is_some() {
-        return tls_error(e, label, host);
+    if super::tls::tls_cause(e).is_some() {
+        return super::tls::explain(e, label, host);
     }
     // async-imap reports a line it cannot parse as `<nom error> during parsing of "<line>"`.
     let text = e.to_string();
@@ -840,52 +771,6 @@ fn io_error(e: &std::io::Error, label: &str, host: &str, what: &str) -> String {
         }
         _ => format!("{label} : erreur réseau {what} : {e}"),
     }
-}
-
-fn tls_cause(e: &std::io::Error) -> Option<&rustls::Error> {
-    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-}
-
-/// A TLS failure in French, naming its cause (certificate, alert, protocol).
-fn tls_error(e: &std::io::Error, label: &str, host: &str) -> String {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
-    let Some(cause) = tls_cause(e) else {
-        return match e.kind() {
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => format!(
-                "échec TLS avec {label} : le serveur a fermé la connexion pendant la négociation (parle-t-il TLS sur ce port ?)"
-            ),
-            _ => format!("échec TLS avec {label} : {e}"),
-        };
-    };
-    let why = match cause {
-        R::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "le certificat du serveur n'est pas signé par une autorité de confiance (donnez l'AC du serveur avec --ca)".to_string(),
-            C::Expired | C::ExpiredContext { .. } => "le certificat du serveur a expiré".to_string(),
-            C::NotValidYet | C::NotValidYetContext { .. } => "le certificat du serveur n'est pas encore valide".to_string(),
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                format!("le certificat du serveur ne couvre pas le nom « {host} »")
-            }
-            C::Revoked => "le certificat du serveur est révoqué".to_string(),
-            C::BadSignature => "la signature du certificat du serveur est invalide".to_string(),
-            other => format!("certificat du serveur refusé ({other:?})"),
-        },
-        R::AlertReceived(a) => match a {
-            A::BadCertificate | A::CertificateRequired | A::UnknownCA | A::CertificateUnknown
-            | A::AccessDenied | A::CertificateExpired | A::CertificateRevoked => format!(
-                "le serveur a refusé le certificat client (alerte TLS {a:?}) : donnez un certificat reconnu avec --cert/--key"
-            ),
-            A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity => format!(
-                "aucune version ou suite de chiffrement commune (alerte TLS {a:?}) : banc exige TLS 1.2 au moins"
-            ),
-            other => format!("le serveur a interrompu la négociation (alerte TLS {other:?})"),
-        },
-        R::InvalidMessage(_) | R::InappropriateMessage { .. } | R::InappropriateHandshakeMessage { .. } => {
-            "réponse qui n'est pas du TLS : le serveur attend-il STARTTLS sur ce port ? (essayez --tls starttls)".to_string()
-        }
-        R::PeerIncompatible(p) => format!("serveur incompatible ({p:?}) : banc exige TLS 1.2 au moins"),
-        other => other.to_string(),
-    };
-    format!("échec TLS avec {label} : {why}")
 }
 
 #[cfg(test)]

@@ -400,23 +400,19 @@ fn required_headers(tree: &Tree<'_>, findings: &mut Vec<Finding>) {
     }
 }
 
+/// An acknowledgement that could not be read: its one finding, as the one rule that ran.
+fn unreadable(f: Finding) -> (Vec<Finding>, Vec<RuleRun>) {
+    let run = crate::pipeline::engine_run(&f.rule, f.layer, &f.message);
+    (vec![f], vec![run])
+}
+
 /// Judge an MDN (A01), against the original message when given (Original-Message-ID, subject,
 /// recipient); without it, against the original the MDN carries in part 3.
 pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<RuleRun>) {
     let mut findings = Vec::new();
     let mdn = match parse_mdn(raw) {
         Ok(m) => m,
-        Err(f) => {
-            let rule = f.rule.clone();
-            return (
-                vec![f],
-                vec![crate::pipeline::engine_run(
-                    &rule,
-                    crate::finding::Layer::Mail,
-                    "",
-                )],
-            );
-        }
+        Err(f) => return unreadable(f),
     };
     let tree = mime::parse(raw, LIMITS);
     let mut runs = ran(&[
@@ -725,17 +721,7 @@ static STATUS: LazyLock<Regex> =
 pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<RuleRun>) {
     let dsn = match parse_dsn(raw) {
         Ok(d) => d,
-        Err(f) => {
-            let rule = f.rule.clone();
-            return (
-                vec![f],
-                vec![crate::pipeline::engine_run(
-                    &rule,
-                    crate::finding::Layer::Mail,
-                    "",
-                )],
-            );
-        }
+        Err(f) => return unreadable(f),
     };
     let tree = mime::parse(raw, LIMITS);
     let mut findings = Vec::new();

@@ -12,6 +12,7 @@ pub mod mime;
 pub mod rules;
 pub mod send;
 pub mod submit;
+pub mod tls;
 
 use crate::finding::{Finding, Location, Severity};
 use crate::pipeline::Validator;
@@ -67,16 +68,29 @@ pub fn package_headers(zip: &[u8]) -> Vec<crate::xdm::header::CdaHeader> {
 /// then its package's and each document's (see `xdm::check`), named `<name>!<attachment>`.
 pub fn analyse(name: &str, raw: &[u8], v: &Validator, policy: &Policy) -> Vec<DocumentReport> {
     let start = std::time::Instant::now();
-    let judged = checks::judge(raw, &policy.settings(), &package_headers);
+    let limits = crate::xdm::Limits::default();
+    // Each package is opened once: its CDA headers serve the cross checks, then its report.
+    let opened = std::cell::RefCell::new(Vec::new());
+    let headers_of = |zip: &[u8]| {
+        let p = crate::xdm::inspect_with(zip, &limits, Some(v.terminology()));
+        let headers = p
+            .documents
+            .iter()
+            .filter_map(|d| d.header.clone())
+            .collect();
+        opened.borrow_mut().push(p);
+        headers
+    };
+    let judged = checks::judge(raw, &policy.settings(), &headers_of);
     let mut report = v.container_report(name, "mssante-message", judged.findings, judged.ran);
     report.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut out = vec![report];
-    for p in &judged.packages {
-        out.extend(crate::xdm::check(
+    // `judge` opens the packages it returns, in their order.
+    for (p, package) in judged.packages.iter().zip(opened.into_inner()) {
+        out.extend(crate::xdm::reports(
             &format!("{name}!{}", p.name),
-            &p.bytes,
+            package,
             v,
-            &crate::xdm::Limits::default(),
         ));
     }
     out

@@ -23,15 +23,8 @@ pub struct SendArgs {
     /// STARTTLS: required (default), opportunistic, or none.
     #[arg(long, value_enum, default_value_t = StartTls::Required)]
     pub starttls: StartTls,
-    /// Trust this CA (PEM, e.g. from `banc mail certs`) instead of the system roots.
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Client certificate (PEM chain), for mutual TLS.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Private key of the client certificate (PEM).
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls_files: super::tls::ClientTlsArgs,
     /// Envelope sender (MAIL FROM; default: the From address).
     #[arg(long, value_name = "ADDR")]
     pub mail_from: Option<String>,
@@ -93,12 +86,13 @@ pub fn run(args: SendArgs) -> Result<ExitCode, String> {
     if let Some(p) = &args.save {
         std::fs::write(p, &raw).map_err(|e| format!("{} : {e}", p.display()))?;
     }
+    let pem = args.tls_files.read()?;
     let opts = SubmitOptions {
         server: args.smtp.clone(),
         starttls: args.starttls,
-        ca_pem: args.ca.as_ref().map(read).transpose()?,
-        client_cert_pem: args.cert.as_ref().map(read).transpose()?,
-        client_key_pem: args.key.as_ref().map(read).transpose()?,
+        ca_pem: pem.ca,
+        client_cert_pem: pem.identity.as_ref().map(|(c, _)| c.clone()),
+        client_key_pem: pem.identity.map(|(_, k)| k),
         helo: args.helo.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
         mail_from,

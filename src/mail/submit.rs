@@ -6,8 +6,7 @@
 //! mutual TLS, which MSSanté application mailboxes use, fails; and a harness wants the server's
 //! exact reply at the step that refused. Every read and write has a timeout; replies are bounded.
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -122,7 +121,7 @@ impl Conn {
                 .map_err(|e| {
                     // A TLS alert from the server arrives on the first read after the handshake.
                     if e.to_string().contains("alert") {
-                        SubmitError::Tls(explain_tls(&e))
+                        SubmitError::Tls(super::tls::explain(&e, "le serveur", ""))
                     } else {
                         SubmitError::Connection(format!("lecture : {e}"))
                     }
@@ -177,94 +176,17 @@ impl Conn {
     }
 }
 
-/// The CAs to trust: the given PEM, else the system's bundle (`SSL_CERT_FILE` or the usual
-/// Debian / Red Hat / Alpine paths).
-fn roots(ca_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, SubmitError> {
-    let mut store = rustls::RootCertStore::empty();
-    let pem = match ca_pem {
-        Some(p) => p.to_vec(),
-        None => {
-            let candidates = [
-                std::env::var("SSL_CERT_FILE").unwrap_or_default(),
-                "/etc/ssl/certs/ca-certificates.crt".into(),
-                "/etc/pki/tls/certs/ca-bundle.crt".into(),
-                "/etc/ssl/cert.pem".into(),
-            ];
-            candidates
-                .iter()
-                .filter(|p| !p.is_empty())
-                .find_map(|p| std::fs::read(p).ok())
-                .ok_or_else(|| {
-                    SubmitError::Tls(
-                        "aucun magasin d'AC système trouvé : donnez l'AC du serveur avec --ca"
-                            .into(),
-                    )
-                })?
+fn client_config(opts: &SubmitOptions) -> Result<Arc<rustls::ClientConfig>, SubmitError> {
+    let identity = match (&opts.client_cert_pem, &opts.client_key_pem) {
+        (Some(c), Some(k)) => Some((c.as_slice(), k.as_slice())),
+        (None, None) => None,
+        _ => {
+            return Err(SubmitError::Tls(
+                "--cert et --key vont ensemble (TLS mutuel)".into(),
+            ));
         }
     };
-    for c in CertificateDer::pem_slice_iter(&pem) {
-        let c = c.map_err(|e| SubmitError::Tls(format!("AC illisible (PEM) : {e}")))?;
-        // A system bundle may hold certificates rustls cannot use: skip those.
-        if store.add(c).is_err() && ca_pem.is_some() {
-            return Err(SubmitError::Tls("certificat d'AC inutilisable".into()));
-        }
-    }
-    if store.is_empty() {
-        return Err(SubmitError::Tls(
-            "aucun certificat d'AC dans le fichier".into(),
-        ));
-    }
-    Ok(store)
-}
-
-fn client_config(opts: &SubmitOptions) -> Result<rustls::ClientConfig, SubmitError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| SubmitError::Tls(e.to_string()))?
-        .with_root_certificates(roots(opts.ca_pem.as_deref())?);
-    match (&opts.client_cert_pem, &opts.client_key_pem) {
-        (Some(cert), Some(key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    SubmitError::Tls(format!("certificat client illisible (PEM) : {e}"))
-                })?;
-            if chain.is_empty() {
-                return Err(SubmitError::Tls("aucun certificat dans --cert".into()));
-            }
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| SubmitError::Tls(format!("clé privée illisible (PEM) : {e}")))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| SubmitError::Tls(format!("certificat et clé client : {e}")))
-        }
-        (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(SubmitError::Tls(
-            "--cert et --key vont ensemble (TLS mutuel)".into(),
-        )),
-    }
-}
-
-/// A TLS failure in words an integrator acts on.
-fn explain_tls(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let why = if text.contains("UnknownIssuer") {
-        "certificat du serveur émis par une AC non reconnue (donnez son AC avec --ca)"
-    } else if text.contains("NotValidForName") {
-        "le certificat du serveur ne porte pas le nom demandé"
-    } else if text.contains("Expired") {
-        "certificat du serveur expiré"
-    } else if text.contains("CertificateRequired") || text.contains("certificate required") {
-        "le serveur exige un certificat client (--cert, --key)"
-    } else if text.contains("BadCertificate") || text.contains("UnknownCA") {
-        "le serveur refuse le certificat client"
-    } else if text.contains("ProtocolVersion") {
-        "pas de version de TLS commune (TLS 1.2 minimum)"
-    } else {
-        "échec de la négociation TLS"
-    };
-    format!("{why} ({text})")
+    super::tls::client_config(opts.ca_pem.as_deref(), identity).map_err(SubmitError::Tls)
 }
 
 fn host_of(server: &str) -> &str {
@@ -360,11 +282,13 @@ pub async fn submit(opts: &SubmitOptions, message: &[u8]) -> Result<Reply, Submi
             .map_err(|e| SubmitError::Tls(format!("nom de serveur « {} » : {e}", opts.server)))?;
         // The Box<dyn Io> holds the TcpStream; take it back for the handshake.
         let plain = std::mem::replace(&mut conn.io, Box::new(empty::Empty));
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = tokio_rustls::TlsConnector::from(config);
         let tls = tokio::time::timeout(opts.timeout, connector.connect(name, plain))
             .await
             .map_err(|_| SubmitError::Tls("délai dépassé pendant la négociation TLS".into()))?
-            .map_err(|e| SubmitError::Tls(explain_tls(&e)))?;
+            .map_err(|e| {
+                SubmitError::Tls(super::tls::explain(&e, &opts.server, host_of(&opts.server)))
+            })?;
         conn.io = Box::new(tls);
         caps = capabilities(&conn.command("EHLO", &ehlo).await?);
     }

@@ -245,7 +245,11 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
 /// Everything about a package: its report (`ihe-xdm`) followed by one report per document,
 /// named `<name>!<path inside>`.
 pub fn check(name: &str, zip: &[u8], v: &Validator, limits: &Limits) -> Vec<DocumentReport> {
-    let p = inspect_with(zip, limits, Some(v.terminology()));
+    reports(name, inspect_with(zip, limits, Some(v.terminology())), v)
+}
+
+/// The reports of an opened package: its own, then its documents' through the pipeline.
+pub fn reports(name: &str, p: Package, v: &Validator) -> Vec<DocumentReport> {
     let mut out = vec![v.container_report(name, "ihe-xdm", p.findings, p.ran)];
     for d in &p.documents {
         out.push(v.validate_bytes(&format!("{name}!{}", d.path), &d.bytes));
