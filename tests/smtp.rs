@@ -6,22 +6,19 @@ mod common;
 use common::{banc, s, tempdir};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const CERT_MAILBOX: &str = "sgl.labo@labo-exemple.mssante.fr";
 const PLAIN_MAILBOX: &str = "dpi.chu@chu-exemple.mssante.fr";
 
 struct Server {
-    child: Child,
+    serve: common::Serve,
     port: u16,
     spool: PathBuf,
-    lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
@@ -32,48 +29,11 @@ impl Server {
     }
 
     fn on(spool: &Path, args: &[&str]) -> Server {
-        let mut child = banc()
-            .args(["mail", "serve", "--listen", "127.0.0.1:0", "--spool"])
-            .arg(spool)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("banc mail serve starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).ok();
-                panic!("no start line; stderr: {err}")
-            });
-        let prefix = "banc mail serve: écoute sur 127.0.0.1:";
-        assert!(first.starts_with(prefix), "start line: {first}");
-        assert!(
-            first.ends_with(&format!("(spool {})", spool.display())),
-            "{first}"
-        );
-        let port = first[prefix.len()..]
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let serve = common::serve(spool, args);
         Server {
-            child,
-            port,
+            port: serve.port,
+            serve,
             spool: spool.to_path_buf(),
-            lines: rx,
             seen: Vec::new(),
         }
     }
@@ -89,7 +49,7 @@ impl Server {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
+            match self.serve.lines.recv_timeout(left) {
                 Ok(l) => {
                     self.seen.push(l.clone());
                     if l.contains(needle) {
@@ -123,13 +83,6 @@ impl Server {
         let text =
             std::fs::read_to_string(self.spool.join(format!("msg/{id}.envelope.json"))).unwrap();
         serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -399,7 +352,7 @@ fn plain_message_is_stored_byte_for_byte_and_analysed() {
     // --max-messages 1: the server stops by itself, status 0.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(st) = srv.child.try_wait().unwrap() {
+        if let Some(st) = srv.serve.child.try_wait().unwrap() {
             assert!(st.success(), "{st:?}");
             break;
         }
@@ -964,12 +917,11 @@ fn banc_mail_send_plain_and_over_starttls() {
     assert_eq!(srv.messages().len(), 2);
 }
 
-/// An edit of a package entry (name, bytes) → the new entry, or None to drop it; called once
-/// more with an empty name to add an entry.
-type Edit = dyn Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>;
+/// The entries (name, bytes) of a package.
+type Entries = Vec<(String, Vec<u8>)>;
 
-/// The package of `tsh.xml` rebuilt with `edit` applied to its entries (None drops one).
-fn faulty_package(dir: &Path, edit: &Edit) -> PathBuf {
+/// The package of `tsh.xml` with its entries changed by `edit`, written in `dir`.
+fn faulty_package(dir: &Path, edit: impl FnOnce(Entries) -> Entries) -> PathBuf {
     let good = dir.join("good.zip");
     if !good.exists() {
         let out = banc()
@@ -986,46 +938,34 @@ fn faulty_package(dir: &Path, edit: &Edit) -> PathBuf {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
     }
-    let bytes = std::fs::read(&good).unwrap();
-    let mut a = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let o = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    let mut extra: Vec<(String, Vec<u8>)> = Vec::new();
-    for i in 0..a.len() {
-        let mut f = a.by_index(i).unwrap();
-        let name = f.name().unwrap().to_string();
-        if f.is_dir() {
-            continue;
-        }
-        let mut b = Vec::new();
-        f.read_to_end(&mut b).unwrap();
-        extra.extend(edit(&name, b));
-    }
-    extra.extend(edit("", Vec::new()));
-    for (n, b) in extra {
-        w.start_file(n.as_str(), o).unwrap();
-        w.write_all(&b).unwrap();
-    }
+    let entries = common::zip_entries(&std::fs::read(&good).unwrap());
     let path = dir.join(format!("p{}.zip", std::fs::read_dir(dir).unwrap().count()));
-    std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+    std::fs::write(&path, common::zip_of(&edit(entries))).unwrap();
     path
 }
 
-fn edit_metadata(
-    from: &'static str,
-    to: &'static str,
-) -> impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)> {
-    move |n, b| {
-        if n.is_empty() {
-            return None;
-        }
-        if n.ends_with("METADATA.XML") {
-            let t = String::from_utf8(b).unwrap();
-            assert!(t.contains(from), "{from} not in METADATA.XML");
-            return Some((n.to_string(), t.replacen(from, to, 1).into_bytes()));
-        }
-        Some((n.to_string(), b))
+/// An edit of METADATA.XML: its first `from` becomes `to`.
+fn edit_metadata(from: &'static str, to: &'static str) -> impl FnOnce(Entries) -> Entries {
+    move |entries| {
+        entries
+            .into_iter()
+            .map(|(n, b)| {
+                if !n.ends_with("METADATA.XML") {
+                    return (n, b);
+                }
+                let t = String::from_utf8(b).unwrap();
+                assert!(t.contains(from), "{from} not in METADATA.XML");
+                (n, t.replacen(from, to, 1).into_bytes())
+            })
+            .collect()
+    }
+}
+
+/// An edit that adds one entry.
+fn add_entry(name: &'static str, bytes: Vec<u8>) -> impl FnOnce(Entries) -> Entries {
+    move |mut entries| {
+        entries.push((name.to_string(), bytes));
+        entries
     }
 }
 
@@ -1043,32 +983,23 @@ fn each_bad_input_received_yields_its_rule_id() {
     let packages: Vec<(&str, PathBuf)> = vec![
         (
             "xdm.zip.bomb",
-            faulty_package(&dir, &|n, b| {
-                Some(if n.is_empty() {
-                    ("IHE_XDM/SUBSET01/BOMB.XML".into(), vec![0u8; 40 << 20])
-                } else {
-                    (n.into(), b)
-                })
-            }),
+            faulty_package(
+                &dir,
+                add_entry("IHE_XDM/SUBSET01/BOMB.XML", vec![0u8; 40 << 20]),
+            ),
         ),
         (
             "xdm.zip.path-traversal",
-            faulty_package(&dir, &|n, b| {
-                Some(if n.is_empty() {
-                    (
-                        "../../etc/cron.d/banc".into(),
-                        b"* * * * * root true".to_vec(),
-                    )
-                } else {
-                    (n.into(), b)
-                })
-            }),
+            faulty_package(
+                &dir,
+                add_entry("../../etc/cron.d/banc", b"* * * * * root true".to_vec()),
+            ),
         ),
         (
             "xdm.metadata.dtd-forbidden",
             faulty_package(
                 &dir,
-                &edit_metadata(
+                edit_metadata(
                     "<lcm:SubmitObjectsRequest",
                     "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><lcm:SubmitObjectsRequest",
                 ),
@@ -1076,21 +1007,24 @@ fn each_bad_input_received_yields_its_rule_id() {
         ),
         (
             "xdm.metadata.hash",
-            faulty_package(&dir, &move |n, b| {
-                if n.ends_with("METADATA.XML") {
-                    let mut b = b;
-                    let i = hash_at(std::str::from_utf8(&b).unwrap());
-                    b[i] = if b[i] == b'0' { b'1' } else { b'0' };
-                    return Some((n.into(), b));
-                }
-                (!n.is_empty()).then(|| (n.into(), b))
+            faulty_package(&dir, |entries| {
+                entries
+                    .into_iter()
+                    .map(|(n, mut b)| {
+                        if n.ends_with("METADATA.XML") {
+                            let i = hash_at(std::str::from_utf8(&b).unwrap());
+                            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+                        }
+                        (n, b)
+                    })
+                    .collect()
             }),
         ),
         (
             "xdm.metadata.cda-patient-id",
             faulty_package(
                 &dir,
-                &edit_metadata("value=\"291025626003396^^^", "value=\"191025626003312^^^"),
+                edit_metadata("value=\"291025626003396^^^", "value=\"191025626003312^^^"),
             ),
         ),
     ];

@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{banc, tempdir};
+use common::tempdir;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,36 +22,10 @@ const PER_CLIENT: usize = 25;
 /// Half of the burst: the server dies in the middle of it.
 const KILL_AFTER: usize = CLIENTS * PER_CLIENT / 2;
 
-/// Kills the server when the test ends, passed or failed (no stray process holding the pipes).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(spool: &Path) -> (Guard, u16) {
-    let mut child = banc()
-        .args(["mail", "serve", "--listen", "127.0.0.1:0", "--spool"])
-        .arg(spool)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("banc mail serve starts");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let port = first
-        .trim()
-        .strip_prefix("banc mail serve: écoute sur 127.0.0.1:")
-        .and_then(|r| r.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("start line: {first:?}"));
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in out.lines().map_while(Result::ok) {});
-    (Guard(child), port)
+fn start(spool: &Path) -> (common::Serve, u16) {
+    let s = common::serve(spool, &[]);
+    let port = s.port;
+    (s, port)
 }
 
 /// The message of client `c`, number `m`: unique token, and some of them ~100 KB.
@@ -206,10 +180,10 @@ fn acknowledged_messages_survive_sigkill() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    server.0.kill().unwrap(); // SIGKILL on Unix
+    server.child.kill().unwrap(); // SIGKILL on Unix
     let elapsed = t0.elapsed();
     let at_kill = acks.load(Ordering::SeqCst);
-    server.0.wait().unwrap();
+    server.child.wait().unwrap();
     for c in clients {
         c.join().unwrap();
     }

@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{root, run};
+use common::{root, run, zip_entries, zip_of, zip_rewrite};
 use serde_json::Value;
-use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 const TIME: &str = "20260122093000";
@@ -37,44 +36,6 @@ fn pack(dir: &Path, docs: &[&Path]) -> PathBuf {
     let r = run(&a);
     assert_eq!(r.code, 0, "pack: {} {}", r.stdout, r.stderr);
     out
-}
-
-/// The package's entries (name, bytes), in order.
-fn entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut a = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
-    (0..a.len())
-        .map(|i| {
-            let mut f = a.by_index(i).unwrap();
-            let mut b = Vec::new();
-            f.read_to_end(&mut b).unwrap();
-            (f.name().unwrap().to_string(), b)
-        })
-        .collect()
-}
-
-/// A zip of these entries (names ending in '/' are folders).
-fn zip_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let o = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (n, b) in files {
-        if n.ends_with('/') {
-            w.add_directory(n.as_str(), o).unwrap();
-        } else {
-            w.start_file(n.as_str(), o).unwrap();
-            w.write_all(b).unwrap();
-        }
-    }
-    w.finish().unwrap().into_inner()
-}
-
-/// The package rebuilt with `edit` applied to every entry.
-fn rewrite(zip: &[u8], edit: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>) -> Vec<u8> {
-    let files: Vec<(String, Vec<u8>)> = entries(zip)
-        .into_iter()
-        .filter_map(|(n, b)| edit(&n, b))
-        .collect();
-    zip_of(&files)
 }
 
 fn replace(bytes: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
@@ -149,7 +110,7 @@ fn expect_fault(name: &str, zip: &[u8], rule: &str, severity: &str, also: &[&str
 fn a_package_banc_builds_passes_and_its_document_is_validated() {
     let dir = tmp("valid");
     let zip = pack(&dir, &[&fixture("tsh.xml")]);
-    let names: Vec<String> = entries(&std::fs::read(&zip).unwrap())
+    let names: Vec<String> = zip_entries(&std::fs::read(&zip).unwrap())
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -206,7 +167,7 @@ fn metadata_is_generated_from_the_cda_header() {
     let dir = tmp("meta");
     let doc = fixture("tsh.xml");
     let zip = std::fs::read(pack(&dir, &[&doc])).unwrap();
-    let e = entries(&zip);
+    let e = zip_entries(&zip);
     let md = String::from_utf8(e[4].1.clone()).unwrap();
     let cda = std::fs::read(&doc).unwrap();
     // patientId from the INS, uniqueId from ClinicalDocument/id, formatCode of a CR-BIO, the
@@ -268,7 +229,7 @@ fn good(test: &str) -> Vec<u8> {
 fn metadata_faults_have_their_own_rule_ids() {
     let g = good("metadata");
     let md = |f: fn(Vec<u8>) -> Vec<u8>| {
-        rewrite(&g, move |n, b| {
+        zip_rewrite(&g, move |n, b| {
             Some((
                 n.to_string(),
                 if n.ends_with("METADATA.XML") { f(b) } else { b },
@@ -386,7 +347,7 @@ fn metadata_faults_have_their_own_rule_ids() {
 fn archive_faults_have_their_own_rule_ids() {
     let g = good("archive");
     // Z02: path traversal; the hostile entry is not read.
-    let mut files = entries(&g);
+    let mut files = zip_entries(&g);
     files.push(("../../etc/cron.d/x".into(), b"* * * * * root sh".to_vec()));
     expect_fault(
         "traversal",
@@ -396,7 +357,7 @@ fn archive_faults_have_their_own_rule_ids() {
         &[],
     );
     // Z02: names colliding by case.
-    let mut files = entries(&g);
+    let mut files = zip_entries(&g);
     files.push(("readme.txt".into(), b"x".to_vec()));
     expect_fault(
         "dup",
@@ -406,7 +367,7 @@ fn archive_faults_have_their_own_rule_ids() {
         &[],
     );
     // Z03: zip bomb (50 MB of zeros in a few tens of KB).
-    let mut files = entries(&g);
+    let mut files = zip_entries(&g);
     files.push((
         "IHE_XDM/SUBSET01/BOMB.XML".into(),
         vec![0u8; 50 * 1024 * 1024],
@@ -415,7 +376,7 @@ fn archive_faults_have_their_own_rule_ids() {
     assert!(bomb.len() < 200_000);
     expect_fault("bomb", &bomb, "xdm.zip.bomb", "error", &[]);
     // Z04: no METADATA.XML: the document is still validated, and the package fails.
-    let no_md = rewrite(&g, |n, b| {
+    let no_md = zip_rewrite(&g, |n, b| {
         (!n.ends_with("METADATA.XML")).then(|| (n.to_string(), b))
     });
     expect_fault("no-md", &no_md, "xdm.layout.metadata-missing", "error", &[]);
@@ -425,13 +386,13 @@ fn archive_faults_have_their_own_rule_ids() {
     let (_, docs) = check(&p);
     assert_eq!(docs.len(), 2, "the CDA is validated without metadata");
     // Z04: no INDEX.HTM / README.TXT (warnings).
-    let bare = rewrite(&g, |n, b| {
+    let bare = zip_rewrite(&g, |n, b| {
         (!n.ends_with(".HTM") && !n.ends_with(".TXT")).then(|| (n.to_string(), b))
     });
     expect_fault("bare", &bare, "xdm.layout.index-htm", "warning", &[]);
     expect_fault("bare2", &bare, "xdm.layout.readme-txt", "warning", &[]);
     // Z05: a file nobody references.
-    let mut files = entries(&g);
+    let mut files = zip_entries(&g);
     files.push(("IHE_XDM/SUBSET01/DOC0009.XML".into(), b"<x/>".to_vec()));
     expect_fault(
         "unref",
@@ -441,7 +402,7 @@ fn archive_faults_have_their_own_rule_ids() {
         &[],
     );
     // Zip inside the zip.
-    let mut files = entries(&g);
+    let mut files = zip_entries(&g);
     files.push(("IHE_XDM/SUBSET01/INNER.ZIP".into(), g.clone()));
     expect_fault("nested", &zip_of(&files), "xdm.zip.nested", "warning", &[]);
     // Z01: not a zip at all: the package is not checked (verdict error, exit 2).
@@ -502,7 +463,7 @@ fn validate_accepts_packages_and_folders_of_them() {
 fn with_the_kit_metadata_codes_are_checked_against_the_cisis_value_sets() {
     let Some(kit) = common::kit() else { return };
     let g = good("with");
-    let bad = rewrite(&g, |n, b| {
+    let bad = zip_rewrite(&g, |n, b| {
         let b = if n.ends_with("METADATA.XML") {
             // SA25 (laboratoire) is in JDV_J02; SA99 is not.
             replace(

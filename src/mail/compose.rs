@@ -8,7 +8,7 @@
 
 use super::conventions::{self, Identity};
 use super::mime::{self, BASE64};
-use crate::xdm::header::{self, CdaHeader};
+use crate::xdm::header::CdaHeader;
 use base64::Engine;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
@@ -295,13 +295,7 @@ pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<
     if opts.to.is_empty() {
         return Err("aucun destinataire (--to)".into());
     }
-    let mut headers: Vec<CdaHeader> = Vec::new();
-    for (name, bytes) in docs {
-        headers.push(header::read(name, bytes).map_err(|f| {
-            let why: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
-            format!("{name} : document CDA illisible ({})", why.join(" ; "))
-        })?);
-    }
+    let headers: Vec<CdaHeader> = crate::xdm::pack::read_headers(docs)?;
     let h0 = &headers[0];
     if !has(Fault::TwoPatients)
         && headers.iter().any(|h| {
@@ -394,7 +388,7 @@ pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<
             if po.sender.is_none() {
                 po.sender = Some(opts.from.clone());
             }
-            crate::xdm::pack(docs, &po)?
+            crate::xdm::pack::pack_read(docs, &headers, &po)?
         }
     };
     let pdf = match &opts.pdf {

@@ -355,18 +355,36 @@ fn readme_txt(sender: &str, files: &[String]) -> String {
 
 /// Build the package. Every document must be a readable CDA of the same patient (INS).
 pub fn pack(docs: &[(String, Vec<u8>)], opts: &PackOptions) -> Result<Vec<u8>, String> {
-    if docs.is_empty() {
+    pack_read(docs, &read_headers(docs)?, opts)
+}
+
+/// The CDA header of each document; the error names the first unreadable one and why.
+pub fn read_headers(docs: &[(String, Vec<u8>)]) -> Result<Vec<CdaHeader>, String> {
+    docs.iter()
+        .map(|(name, bytes)| {
+            header::read(name, bytes).map_err(|f| {
+                let why: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
+                format!("{name} : document CDA illisible ({})", why.join(" ; "))
+            })
+        })
+        .collect()
+}
+
+/// [`pack`] of documents whose headers were read already (`headers[i]` is `docs[i]`'s).
+pub fn pack_read(
+    docs: &[(String, Vec<u8>)],
+    headers: &[CdaHeader],
+    opts: &PackOptions,
+) -> Result<Vec<u8>, String> {
+    if docs.is_empty() || docs.len() != headers.len() {
         return Err("aucun document à empaqueter".into());
     }
     if docs.len() > 9999 {
         return Err("au plus 9999 documents par paquet".into());
     }
     let mut read = Vec::new();
-    for (i, (name, bytes)) in docs.iter().enumerate() {
-        let h = header::read(name, bytes).map_err(|f| {
-            let why: Vec<String> = f.iter().map(|f| f.message.clone()).collect();
-            format!("{name} : document CDA illisible ({})", why.join(" ; "))
-        })?;
+    for (i, ((name, bytes), h)) in docs.iter().zip(headers).enumerate() {
+        let h = h.clone();
         if h.patient.ins.is_none() && !opts.allow_faults {
             return Err(format!(
                 "{name} : pas d'INS dans recordTarget/patientRole/id : patientId impossible"

@@ -117,3 +117,111 @@ pub fn first_in_layer<'a>(doc: &'a serde_json::Value, layer: &str) -> &'a serde_
         .find(|f| f["layer"] == layer)
         .unwrap_or_else(|| panic!("no {layer} finding in {}", doc["path"]))
 }
+
+/// A running `banc mail serve --listen 127.0.0.1:0 --spool SPOOL ARGS...`.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub port: u16,
+    /// stdout lines after the start line (one per message or refusal).
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the server and wait (30 s at most) for its start line
+/// `banc mail serve: écoute sur 127.0.0.1:PORT (spool DIR)`. stdout and stderr are drained in
+/// threads, so the server never blocks on a full pipe; stderr is echoed for the test's log.
+pub fn serve(spool: &Path, args: &[&str]) -> Serve {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = banc()
+        .args(["mail", "serve", "--listen", "127.0.0.1:0", "--spool"])
+        .arg(spool)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("banc mail serve starts");
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("banc mail serve: {l}");
+        }
+    });
+    let mut s = Serve {
+        child,
+        port: 0,
+        lines: rx,
+    };
+    let first = s
+        .lines
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("banc mail serve printed no start line (see its stderr above)"));
+    let prefix = "banc mail serve: écoute sur 127.0.0.1:";
+    assert!(
+        first.starts_with(prefix) && first.ends_with(&format!("(spool {})", spool.display())),
+        "start line: {first}"
+    );
+    s.port = first[prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in « {first} »"));
+    s
+}
+
+/// The entries (name, bytes) of a zip, in order (folders end in '/').
+pub fn zip_entries(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    (0..a.len())
+        .map(|i| {
+            let mut f = a.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().unwrap().to_string(), b)
+        })
+        .collect()
+}
+
+/// A deflated zip of these entries (names ending in '/' are folders).
+pub fn zip_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (n, b) in files {
+        if n.ends_with('/') {
+            w.add_directory(n.as_str(), o).unwrap();
+        } else {
+            w.start_file(n.as_str(), o).unwrap();
+            w.write_all(b).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// The zip rebuilt with `edit` applied to every entry (None drops it).
+pub fn zip_rewrite(
+    zip: &[u8],
+    edit: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
+) -> Vec<u8> {
+    let files: Vec<(String, Vec<u8>)> = zip_entries(zip)
+        .into_iter()
+        .filter_map(|(n, b)| edit(&n, b))
+        .collect();
+    zip_of(&files)
+}

@@ -10,10 +10,10 @@
 //! instead of a skip.
 
 use crate::common::{banc, root, s};
-use std::io::{BufRead, BufReader, Read};
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LAB_DOMAIN: &str = "labo.test.mssante.fr";
@@ -108,7 +108,8 @@ fn chown(path: &Path, owner: &str) {
 struct Daemons {
     postfix_conf: Option<PathBuf>,
     dovecot_pid: Option<PathBuf>,
-    serve: Option<Child>,
+    /// Stopped by its own Drop.
+    serve: Option<crate::common::Serve>,
 }
 
 impl Drop for Daemons {
@@ -132,10 +133,6 @@ impl Drop for Daemons {
         {
             // The master of our own instance only (its pid file is in our base_dir).
             let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
-        }
-        if let Some(child) = &mut self.serve {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
@@ -240,14 +237,9 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 /// `banc mail serve` for the lab's domain: STARTTLS with the test server certificate, client
 /// certificate required, exits after one message. Returns its port once it listens.
 fn serve(d: &mut Daemons, spool: &Path, certs: &Certs) -> u16 {
-    let mut child = banc()
-        .args([
-            "mail",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            &s(spool),
+    let serve = crate::common::serve(
+        spool,
+        &[
             "--hostname",
             "banc.labo.test",
             "--tls-cert",
@@ -261,39 +253,11 @@ fn serve(d: &mut Daemons, spool: &Path, certs: &Certs) -> u16 {
             LAB_BOX,
             "--max-messages",
             "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("banc mail serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    d.serve = Some(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        // Keep draining so that banc never blocks on a full pipe.
-        for _ in lines {}
-    });
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut sink);
-        if !sink.is_empty() {
-            eprintln!("banc mail serve (stderr):\n{sink}");
-        }
-    });
-    let line = rx
-        .recv_timeout(WAIT)
-        .expect("banc mail serve printed its listening line");
-    // banc mail serve: écoute sur 127.0.0.1:PORT (spool DIR)
-    line.split("écoute sur 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in « {line} »"))
+        ],
+    );
+    let port = serve.port;
+    d.serve = Some(serve);
+    port
 }
 
 /// path: profile verdict [rules at warning or above], one line per report: a short failure text.
@@ -475,7 +439,9 @@ fn flow_a(dir: &Path, smtp: u16, certs: &Certs, d: &mut Daemons, spool: &Path, l
     });
     // --max-messages 1: banc serve exits by itself once the message is stored and analysed.
     let status = wait_for("banc mail serve exited after one message", logs, || {
-        d.serve.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        d.serve
+            .as_mut()
+            .and_then(|c| c.child.try_wait().ok().flatten())
     });
     assert!(status.success(), "banc mail serve exit status {status}");
 
