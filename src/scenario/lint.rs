@@ -52,8 +52,8 @@ struct Lines {
 }
 
 impl Lines {
-    fn read(file: &Path) -> Lines {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
+    fn new(text: &str) -> Lines {
+        let text = text.to_string();
         let steps = text
             .lines()
             .enumerate()
@@ -126,7 +126,7 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
     if !fixtures.is_dir() {
         out.push(Issue::error(
             &suite_file,
-            Lines::read(&suite_file).top("fixtures"),
+            Lines::new(&std::fs::read_to_string(&suite_file).unwrap_or_default()).top("fixtures"),
             format!("fixtures : dossier introuvable ({})", fixtures.display()),
         ));
     }
@@ -142,7 +142,7 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
         if let Some(first) = seen.insert(&s.id, &s.file) {
             out.push(Issue::error(
                 &s.file,
-                Lines::read(&s.file).top("id"),
+                Lines::new(&s.source).top("id"),
                 format!("id « {} » déjà utilisé par {}", s.id, first.display()),
             ));
         }
@@ -158,7 +158,7 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
 }
 
 fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) {
-    let lines = Lines::read(&s.file);
+    let lines = Lines::new(&s.source);
     let f = &s.file;
     if f.file_stem().is_some_and(|n| n.to_string_lossy() != s.id) {
         out.push(Issue::warning(
@@ -390,7 +390,7 @@ fn cycles(suite: &Suite, out: &mut Vec<Issue>) {
                     if reported.insert(key) {
                         out.push(Issue::error(
                             &s.file,
-                            Lines::read(&s.file).top("prerequisites"),
+                            Lines::new(&s.source).top("prerequisites"),
                             format!("prérequis en cycle : {}", cyc.join(" → ")),
                         ));
                     }
@@ -406,7 +406,7 @@ fn cycles(suite: &Suite, out: &mut Vec<Issue>) {
 
 fn participants_issues(suite: &Suite, p: &ParticipantsFile, out: &mut Vec<Issue>) {
     let f = &p.file;
-    let text = Lines::read(f);
+    let text = Lines::new(&p.source);
     let base = f.parent().unwrap_or(Path::new("."));
     let line_of = |id: &str| {
         text.text

@@ -250,9 +250,11 @@ pub struct Scenario {
     pub description: String,
     #[serde(rename = "step", default)]
     pub steps: Vec<Step>,
-    /// The file it was read from (set by the loader).
+    /// The file it was read from, and its text (set by the loader; the linter points at lines).
     #[serde(skip)]
     pub file: PathBuf,
+    #[serde(skip)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,9 +320,11 @@ pub struct Participant {
 pub struct ParticipantsFile {
     #[serde(rename = "participant", default)]
     pub participants: Vec<Participant>,
-    /// The file it was read from (set by the loader).
+    /// The file it was read from, and its text (set by the loader).
     #[serde(skip)]
     pub file: PathBuf,
+    #[serde(skip)]
+    pub source: String,
 }
 
 /// A load error: where and why, in French.
@@ -356,8 +360,8 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Largest suite or participants file read (they are a few KB).
 const MAX_FILE: u64 = 1024 * 1024;
 
-/// Read and parse one TOML file into `T`.
-pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+/// Read and parse one TOML file into `T`; also gives its text.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), LoadError> {
     let err = |line, column, message: String| LoadError {
         file: path.to_path_buf(),
         line,
@@ -370,19 +374,22 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadE
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
-    toml::from_str(&text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(&text, s.start))
-            .map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        err(line, col, e.message().trim().to_string())
-    })
+    match toml::from_str(&text) {
+        Ok(v) => Ok((v, text)),
+        Err(e) => {
+            let (line, col) = e
+                .span()
+                .map(|s| line_col(&text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            Err(err(line, col, e.message().trim().to_string()))
+        }
+    }
 }
 
 /// Load a suite folder: `suite.toml` and every `scenarios/*.toml` (sorted). All parse errors are
 /// returned, not only the first.
 pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
-    let meta = read_toml::<SuiteFile>(&dir.join("suite.toml"));
+    let meta = read_toml::<SuiteFile>(&dir.join("suite.toml")).map(|(m, _)| m);
     let mut errors = Vec::new();
     let mut scenarios = Vec::new();
     let scen_dir = dir.join("scenarios");
@@ -399,8 +406,9 @@ pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
     };
     for f in files {
         match read_toml::<Scenario>(&f) {
-            Ok(mut s) => {
+            Ok((mut s, text)) => {
                 s.file = f;
+                s.source = text;
                 scenarios.push(s);
             }
             Err(e) => errors.push(e),
@@ -421,8 +429,9 @@ pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
 }
 
 pub fn load_participants(path: &Path) -> Result<ParticipantsFile, LoadError> {
-    let mut p: ParticipantsFile = read_toml(path)?;
+    let (mut p, text): (ParticipantsFile, String) = read_toml(path)?;
     p.file = path.to_path_buf();
+    p.source = text;
     Ok(p)
 }
 
@@ -450,7 +459,7 @@ mod tests {
             "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N1\"\n\n[[step]]\nkind = \"submit\"\nexpekt = {}\n",
         )
         .unwrap();
-        let e = read_toml::<Scenario>(&f).unwrap_err();
+        let e = read_toml::<Scenario>(&f).map(|_| ()).unwrap_err();
         assert_eq!(e.line, Some(8), "{e}");
         assert!(e.message.contains("expekt"), "{e}");
         std::fs::write(
@@ -458,7 +467,7 @@ mod tests {
             "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N4\"\n",
         )
         .unwrap();
-        let e = read_toml::<Scenario>(&f).unwrap_err();
+        let e = read_toml::<Scenario>(&f).map(|_| ()).unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
         assert!(e.message.contains("N4"), "{e}");
         std::fs::write(
@@ -466,7 +475,7 @@ mod tests {
             "id = \"X\"\ntitle = \"t\"\nrole = \"producer\"\nlevel = \"N1\"\ntimeout = \"10 minutes\"\n",
         )
         .unwrap();
-        let e = read_toml::<Scenario>(&f).unwrap_err();
+        let e = read_toml::<Scenario>(&f).map(|_| ()).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

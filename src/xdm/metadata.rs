@@ -192,23 +192,41 @@ enum Open {
 }
 
 /// Parse METADATA.XML. `Err` holds the X01 finding (with its line) when it cannot be read.
+/// What is open while reading.
+#[derive(Default)]
+struct State {
+    md: Metadata,
+    /// Namespace declarations of each open element.
+    scopes: Vec<Vec<(String, String)>>,
+    /// Local names of the open elements.
+    stack: Vec<String>,
+    open: Vec<Open>,
+    slot: Option<Slot>,
+    in_value: bool,
+    value: String,
+}
+
 pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(Box::new(ENCODING.finding("")));
     };
+    // Positions only grow: count the new lines since the last one asked (linear, not quadratic).
+    let seen = std::cell::Cell::new((0usize, 1u32));
     let line_of = |pos: u64| -> u32 {
         let p = (pos as usize).min(text.len());
-        text.as_bytes()[..p].iter().filter(|b| **b == b'\n').count() as u32 + 1
+        let (from, line) = seen.get();
+        let (from, line) = if p < from { (0, 1) } else { (from, line) };
+        let line = line
+            + text.as_bytes()[from..p]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32;
+        seen.set((p, line));
+        line
     };
     let mut reader = quick_xml::Reader::from_str(text);
-    let mut md = Metadata::default();
-    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
-    let mut stack: Vec<String> = Vec::new();
-    let mut open: Vec<Open> = Vec::new();
-    let mut slot: Option<Slot> = None;
-    let mut in_value = false;
-    let mut value = String::new();
+    let mut st = State::default();
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
     loop {
         let pos = reader.buffer_position();
@@ -229,19 +247,19 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     continue;
                 };
                 let line = line_of(pos);
-                scopes.push(declarations(&e));
+                st.scopes.push(declarations(&e));
                 let name = local(e.name().as_ref());
-                if stack.is_empty() {
-                    md.root = (ns_of(e.name().as_ref(), &scopes), name.clone());
+                if st.stack.is_empty() {
+                    st.md.root = (ns_of(e.name().as_ref(), &st.scopes), name.clone());
                 }
-                if name == "RegistryObjectList" && ns_of(e.name().as_ref(), &scopes) == RIM_NS {
-                    md.has_object_list = true;
+                if name == "RegistryObjectList" && ns_of(e.name().as_ref(), &st.scopes) == RIM_NS {
+                    st.md.has_object_list = true;
                 }
                 match name.as_str() {
                     "ExtrinsicObject" | "RegistryPackage" => {
                         let n = counts.entry(name.clone()).or_default();
                         *n += 1;
-                        open.push(Open::Object(Object {
+                        st.open.push(Open::Object(Object {
                             kind: name.clone(),
                             id: attr(&e, "id").unwrap_or_default(),
                             mime_type: attr(&e, "mimeType"),
@@ -251,7 +269,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                             ..Object::default()
                         }));
                     }
-                    "Classification" => open.push(Open::Classification(Classification {
+                    "Classification" => st.open.push(Open::Classification(Classification {
                         scheme: attr(&e, "classificationScheme").unwrap_or_default(),
                         classified_object: attr(&e, "classifiedObject").unwrap_or_default(),
                         node: attr(&e, "classificationNode").unwrap_or_default(),
@@ -259,7 +277,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                         line,
                         ..Classification::default()
                     })),
-                    "Association" => open.push(Open::Association(Association {
+                    "Association" => st.open.push(Open::Association(Association {
                         kind: attr(&e, "associationType").unwrap_or_default(),
                         source: attr(&e, "sourceObject").unwrap_or_default(),
                         target: attr(&e, "targetObject").unwrap_or_default(),
@@ -267,7 +285,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                         ..Association::default()
                     })),
                     "ExternalIdentifier" => {
-                        if let Some(Open::Object(o)) = open.last_mut() {
+                        if let Some(Open::Object(o)) = st.open.last_mut() {
                             o.external_ids.push(ExternalId {
                                 scheme: attr(&e, "identificationScheme").unwrap_or_default(),
                                 value: attr(&e, "value").unwrap_or_default(),
@@ -276,22 +294,22 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                         }
                     }
                     "Slot" => {
-                        slot = Some(Slot {
+                        st.slot = Some(Slot {
                             name: attr(&e, "name").unwrap_or_default(),
                             values: Vec::new(),
                         })
                     }
                     "Value" => {
-                        in_value = true;
-                        value.clear();
+                        st.in_value = true;
+                        st.value.clear();
                     }
                     "LocalizedString" => {
                         let v = attr(&e, "value");
                         // Only the Name of the object itself (not of its ExternalIdentifiers).
-                        let n = stack.len();
+                        let n = st.stack.len();
                         let owner =
-                            (n >= 2 && stack[n - 1] == "Name").then(|| stack[n - 2].as_str());
-                        match (open.last_mut(), owner) {
+                            (n >= 2 && st.stack[n - 1] == "Name").then(|| st.stack[n - 2].as_str());
+                        match (st.open.last_mut(), owner) {
                             (
                                 Some(Open::Object(o)),
                                 Some("ExtrinsicObject" | "RegistryPackage"),
@@ -304,8 +322,8 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     }
                     _ => {}
                 }
-                stack.push(name);
-                if stack.len() > MAX_DEPTH {
+                st.stack.push(name);
+                if st.stack.len() > MAX_DEPTH {
                     return Err(Box::new(
                         NOT_WELL_FORMED
                             .finding(format!("imbrication au-delà de {MAX_DEPTH} niveaux."))
@@ -313,21 +331,13 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     ));
                 }
                 if is_empty {
-                    close(
-                        &mut stack,
-                        &mut scopes,
-                        &mut open,
-                        &mut slot,
-                        &mut in_value,
-                        &value,
-                        &mut md,
-                    );
+                    st.close();
                 }
             }
-            Event::Text(t) if in_value => {
-                value.push_str(&t.xml10_content());
+            Event::Text(t) if st.in_value => {
+                st.value.push_str(&t.xml10_content());
             }
-            Event::GeneralRef(r) if in_value => {
+            Event::GeneralRef(r) if st.in_value => {
                 // Only the five predefined entities and character references exist without a DTD.
                 let name = r.xml10_content().into_owned();
                 let ch = match name.as_str() {
@@ -339,7 +349,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     _ => r.resolve_char_ref().ok().flatten(),
                 };
                 match ch {
-                    Some(c) => value.push(c),
+                    Some(c) => st.value.push(c),
                     None => {
                         return Err(Box::new(
                             NOT_WELL_FORMED
@@ -349,80 +359,66 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     }
                 }
             }
-            Event::End(_) => close(
-                &mut stack,
-                &mut scopes,
-                &mut open,
-                &mut slot,
-                &mut in_value,
-                &value,
-                &mut md,
-            ),
+            Event::End(_) => st.close(),
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
+    if !st.stack.is_empty() {
         return Err(Box::new(
             NOT_WELL_FORMED.finding("document tronqué (éléments non fermés)."),
         ));
     }
-    Ok(md)
+    Ok(st.md)
 }
 
-/// End of the innermost element: attach what it filled to its parent.
-fn close(
-    stack: &mut Vec<String>,
-    scopes: &mut Vec<Vec<(String, String)>>,
-    open: &mut Vec<Open>,
-    slot: &mut Option<Slot>,
-    in_value: &mut bool,
-    value: &str,
-    md: &mut Metadata,
-) {
-    scopes.pop();
-    let Some(name) = stack.pop() else { return };
-    match name.as_str() {
-        "Value" => {
-            if let Some(s) = slot.as_mut() {
-                s.values.push(value.trim().to_string());
+impl State {
+    /// End of the innermost element: attach what it filled to its parent.
+    fn close(&mut self) {
+        self.scopes.pop();
+        let Some(name) = self.stack.pop() else { return };
+        match name.as_str() {
+            "Value" => {
+                if let Some(s) = self.slot.as_mut() {
+                    s.values.push(self.value.trim().to_string());
+                }
+                self.in_value = false;
             }
-            *in_value = false;
-        }
-        "Slot" => {
-            if let Some(s) = slot.take() {
-                match open.last_mut() {
-                    Some(Open::Object(o)) => o.slots.push(s),
-                    Some(Open::Classification(c)) => {
-                        if s.name == "codingScheme" {
-                            c.coding_scheme = s.values.first().cloned();
+            "Slot" => {
+                if let Some(s) = self.slot.take() {
+                    match self.open.last_mut() {
+                        Some(Open::Object(o)) => o.slots.push(s),
+                        Some(Open::Classification(c)) => {
+                            if s.name == "codingScheme" {
+                                c.coding_scheme = s.values.first().cloned();
+                            }
+                            c.slots.push(s)
                         }
-                        c.slots.push(s)
+                        Some(Open::Association(a)) => a.slots.push(s),
+                        None => {}
                     }
-                    Some(Open::Association(a)) => a.slots.push(s),
-                    None => {}
                 }
             }
-        }
-        "ExtrinsicObject" | "RegistryPackage" => {
-            if let Some(Open::Object(o)) = open.pop() {
-                md.objects.push(o);
-            }
-        }
-        "Classification" => {
-            if let Some(Open::Classification(c)) = open.pop() {
-                match open.last_mut() {
-                    Some(Open::Object(o)) => o.classifications.push(c),
-                    _ => md.classifications.push(c),
+            "ExtrinsicObject" | "RegistryPackage" => {
+                if let Some(Open::Object(o)) = self.open.pop() {
+                    self.md.objects.push(o);
                 }
             }
-        }
-        "Association" => {
-            if let Some(Open::Association(a)) = open.pop() {
-                md.associations.push(a);
+            "Classification" => {
+                if let Some(Open::Classification(c)) = self.open.pop() {
+                    match self.open.last_mut() {
+                        Some(Open::Object(o)) => o.classifications.push(c),
+                        _ => self.md.classifications.push(c),
+                    }
+                }
             }
+            "Association" => {
+                if let Some(Open::Association(a)) = self.open.pop() {
+                    self.md.associations.push(a);
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -436,6 +432,23 @@ mod tests {
         assert_eq!(parse(xxe).unwrap_err().rule, DTD.id);
         let undeclared = br#"<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"><rim:Slot xmlns:rim="x" name="a"><rim:ValueList><rim:Value>&x;</rim:Value></rim:ValueList></rim:Slot></lcm:SubmitObjectsRequest>"#;
         assert_eq!(parse(undeclared).unwrap_err().rule, NOT_WELL_FORMED.id);
+    }
+
+    #[test]
+    fn lines_are_counted_in_one_pass_and_stay_right() {
+        // 200 000 lines: a quadratic count would take minutes; the last object's line is exact.
+        let mut x = String::from(
+            "<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\">\n<rim:RegistryObjectList>\n",
+        );
+        for i in 0..100_000 {
+            x.push_str(&format!(
+                "<rim:ExtrinsicObject id=\"D{i}\">\n</rim:ExtrinsicObject>\n"
+            ));
+        }
+        x.push_str("</rim:RegistryObjectList></lcm:SubmitObjectsRequest>\n");
+        let md = parse(x.as_bytes()).unwrap();
+        assert_eq!(md.objects.len(), 100_000);
+        assert_eq!(md.objects[99_999].line, 3 + 2 * 99_999);
     }
 
     #[test]
