@@ -209,16 +209,13 @@ fn fetch_presents_a_client_certificate_and_names_its_absence() {
 #[test]
 fn fetch_reports_a_missing_mailbox() {
     let dir = tempdir("fetch-mailbox");
-    let pki = Arc::new(Pki::new("banc test CA"));
-    let ca = pki_files(&dir, &pki);
-    let script = Script {
-        implicit_tls: Some(pki),
-        mailbox_ok: false,
-        ..Script::default()
-    };
-    let r = fetch(
-        Fake::start(script),
-        &["--tls", "implicit", "--ca", &ca, "--mailbox", "Archives"],
+    let r = fetch_tls(
+        &dir,
+        Script {
+            mailbox_ok: false,
+            ..Script::default()
+        },
+        &["--mailbox", "Archives"],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
@@ -242,6 +239,20 @@ fn message(uid: u32, body_len: usize, claimed: usize) -> Message {
     }
 }
 
+/// `fetch` over implicit TLS from a fake server whose certificate comes from a fresh test CA
+/// (given with `--ca`); `script` sets the rest of the server's behaviour.
+fn fetch_tls(dir: &std::path::Path, script: Script, extra: &[&str]) -> Fetched {
+    let pki = Arc::new(Pki::new("banc test CA"));
+    let ca = pki_files(dir, &pki);
+    let script = Script {
+        implicit_tls: Some(pki),
+        ..script
+    };
+    let mut args = vec!["--tls", "implicit", "--ca", &ca];
+    args.extend_from_slice(extra);
+    fetch(Fake::start(script), &args)
+}
+
 fn json(r: &Fetched) -> serde_json::Value {
     serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}\n{}", r.stdout, r.stderr))
@@ -250,25 +261,13 @@ fn json(r: &Fetched) -> serde_json::Value {
 #[test]
 fn fetch_does_not_download_a_message_over_the_size_limit() {
     let dir = tempdir("fetch-big");
-    let pki = Arc::new(Pki::new("banc test CA"));
-    let ca = pki_files(&dir, &pki);
-    let script = Script {
-        implicit_tls: Some(pki),
-        messages: vec![message(7, 5000, 5000)],
-        ..Script::default()
-    };
-    let r = fetch(
-        Fake::start(script),
-        &[
-            "--tls",
-            "implicit",
-            "--ca",
-            &ca,
-            "--max-size",
-            "1000",
-            "--format",
-            "json",
-        ],
+    let r = fetch_tls(
+        &dir,
+        Script {
+            messages: vec![message(7, 5000, 5000)],
+            ..Script::default()
+        },
+        &["--max-size", "1000", "--format", "json"],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = json(&r);
@@ -296,25 +295,13 @@ fn fetch_does_not_download_a_message_over_the_size_limit() {
 #[test]
 fn fetch_bounds_a_message_whose_announced_size_lied() {
     let dir = tempdir("fetch-liar");
-    let pki = Arc::new(Pki::new("banc test CA"));
-    let ca = pki_files(&dir, &pki);
-    let script = Script {
-        implicit_tls: Some(pki),
-        messages: vec![message(3, 3000, 10)],
-        ..Script::default()
-    };
-    let r = fetch(
-        Fake::start(script),
-        &[
-            "--tls",
-            "implicit",
-            "--ca",
-            &ca,
-            "--max-size",
-            "1000",
-            "--format",
-            "json",
-        ],
+    let r = fetch_tls(
+        &dir,
+        Script {
+            messages: vec![message(3, 3000, 10)],
+            ..Script::default()
+        },
+        &["--max-size", "1000", "--format", "json"],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = json(&r);
