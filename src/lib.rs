@@ -14,6 +14,7 @@ pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod schematron;
+pub mod simulate;
 pub mod smtp;
 pub mod terminology;
 pub mod xdm;

@@ -44,6 +44,13 @@ enum Command {
     /// Suites de scénarios de projectathon : vérifier une suite et ses participants.
     #[command(subcommand)]
     Suite(SuiteCommand),
+    /// Jouer une suite contre les systèmes des participants (SMTP, dépôts, HTTP) et les noter.
+    Run(banc::scenario::run::RunArgs),
+    /// Répéter une suite contre les simulateurs de banc (un participant correct, un défaillant).
+    Rehearse(banc::simulate::RehearseArgs),
+    /// Simulateurs de référence : un laboratoire producteur, un logiciel destinataire.
+    #[command(subcommand)]
+    Simulate(banc::simulate::SimulateCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -267,6 +274,9 @@ fn main() -> ExitCode {
         }),
         Command::Mail(cmd) => report_exit(banc::mail::cli::run(cmd)),
         Command::Suite(SuiteCommand::Check(a)) => report_exit(banc::scenario::check(a)),
+        Command::Run(a) => report_exit(banc::scenario::run::run(a)),
+        Command::Rehearse(a) => report_exit(banc::simulate::rehearse(a)),
+        Command::Simulate(c) => report_exit(banc::simulate::run(c)),
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {

@@ -590,8 +590,19 @@ fn zip_part<'x>(zip: &[u8], opts: &ComposeOptions, default_name: &str) -> MimePa
     };
     let ct = ContentType::new(ty).attribute("name", name.clone());
     if has(Fault::BadBase64) {
-        let mut text = BASE64.encode(zip);
-        text.insert_str(text.len() / 2, "!!corrompu!!");
+        // Lines of 76 characters as a real encoder writes them (an SMTP server refuses lines
+        // over 1000 bytes, which would hide the fault), one of them corrupted.
+        let encoded = BASE64.encode(zip);
+        let mut lines: Vec<String> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let mid = lines.len() / 2;
+        if let Some(l) = lines.get_mut(mid) {
+            l.insert_str(l.len() / 2, "!!corrompu!!");
+        }
+        let text = lines.join("\r\n") + "\r\n";
         return MimePart::new(ct, BodyPart::Binary(text.into_bytes().into()))
             .header("Content-Transfer-Encoding", Raw::new("base64"))
             .attachment(name);

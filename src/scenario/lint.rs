@@ -34,6 +34,16 @@ impl Issue {
     }
 }
 
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        write!(f, " : {}", self.message)
+    }
+}
+
 impl From<LoadError> for Issue {
     fn from(e: LoadError) -> Issue {
         Issue {
@@ -222,6 +232,20 @@ fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) 
                 Some(_) => {}
             }
         };
+        if let Some(sample) = &st.sample {
+            for d in &sample.documents {
+                if !fixtures.join(d).is_file() {
+                    out.push(Issue::error(
+                        f,
+                        at("sample"),
+                        format!(
+                            "{label} : sample : document « {d} » introuvable (relatif à {})",
+                            fixtures.display()
+                        ),
+                    ));
+                }
+            }
+        }
         match st.kind {
             Kind::SendMail => {
                 let docs = st.document.clone().unwrap_or_default();

@@ -1,8 +1,14 @@
 //! Projectathon scenarios: suites of producer and consumer scenarios (N1/N2/N3), their steps,
 //! the participants of an event (`suites/README.md`), and `banc suite check`.
 
+pub mod hooks;
+pub mod inbox;
 pub mod lint;
 pub mod model;
+pub mod report;
+pub mod results;
+pub mod run;
+pub mod steps;
 
 use crate::finding::Severity;
 use std::path::PathBuf;

@@ -56,8 +56,8 @@ impl Kind {
     /// Keys a step of this kind may carry beside the common ones.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Submit => &["accept", "expect"],
-            Kind::AwaitMail => &["mailbox", "expect"],
+            Kind::Submit => &["accept", "expect", "sample"],
+            Kind::AwaitMail => &["mailbox", "expect", "sample"],
             Kind::SendMail => &["document", "faults", "request_mdn", "to"],
             Kind::AwaitAck => &["ack", "of", "expect"],
             Kind::Http => &["method", "url", "status", "body_contains", "wait", "path"],
@@ -166,6 +166,19 @@ pub enum SendTo {
     Patient,
 }
 
+/// What banc's reference producer (`banc simulate lab`, `banc rehearse`) hands over or sends for
+/// a `submit` or `await-mail` step; a real participant ignores it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// CDA documents (paths relative to the suite's fixtures folder); a `submit` step that
+    /// accepts only `xdm` gets them packed, one that accepts only `eml` gets a message.
+    pub documents: Vec<String>,
+    /// Ask for a read receipt (Disposition-Notification-To).
+    #[serde(default)]
+    pub request_mdn: bool,
+}
+
 /// One step: the common keys, and the keys of every kind (the linter refuses a key that does not
 /// apply to the step's kind).
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +206,7 @@ pub struct Step {
     pub path: Option<String>,
     pub attachments: Option<Vec<String>>,
     pub checklist: Option<Vec<String>>,
+    pub sample: Option<Sample>,
 }
 
 impl Step {
@@ -221,6 +235,7 @@ impl Step {
         add(self.path.is_some(), "path");
         add(self.attachments.is_some(), "attachments");
         add(self.checklist.is_some(), "checklist");
+        add(self.sample.is_some(), "sample");
         k
     }
 

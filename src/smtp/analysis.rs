@@ -78,7 +78,7 @@ pub fn analyse(
     validator: &Validator,
     policy: &Policy,
     asked_client_cert: bool,
-) -> Result<(Envelope, Outcome), String> {
+) -> Result<(Envelope, Outcome, RunReport), String> {
     let env_path = spool.envelope(id);
     let env: Envelope = std::fs::read(&env_path)
         .map_err(|e| e.to_string())
@@ -116,12 +116,10 @@ pub fn analyse(
             .filter(|f| f.severity == s)
             .count()
     };
-    Ok((
-        env,
-        Outcome {
-            verdict,
-            errors: count(Severity::Error),
-            warnings: count(Severity::Warning),
-        },
-    ))
+    let outcome = Outcome {
+        verdict,
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+    };
+    Ok((env, outcome, run))
 }

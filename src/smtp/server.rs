@@ -123,29 +123,64 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime tokio : {e}"))?;
-    let code = rt.block_on(serve(
-        settings,
-        spool,
-        recovery.unanalysed,
-        tls,
-        validator,
-        args.max_messages,
-    ));
+    let code = rt.block_on(async {
+        let listener = bind(&settings.listen).await?;
+        serve(
+            listener,
+            settings,
+            spool,
+            recovery.unanalysed,
+            tls,
+            validator,
+            Hooks {
+                max_messages: args.max_messages,
+                ..Hooks::default()
+            },
+        )
+        .await
+    });
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     code
 }
 
-async fn serve(
+/// A message stored and judged, for a caller embedding the server (`banc run`, the simulators).
+#[derive(Debug, Clone)]
+pub struct Analysed {
+    pub envelope: super::spool::Envelope,
+    /// Where the raw message is stored.
+    pub message: PathBuf,
+    /// The analysis as written to `<ID>.report.json`: transport, message, package, documents.
+    pub report: crate::report::RunReport,
+}
+
+/// What an embedding caller adds to `banc mail serve`.
+#[derive(Default)]
+pub struct Hooks {
+    /// Stop (status 0) after N messages stored and analysed.
+    pub max_messages: Option<u64>,
+    /// Each analysed message is sent here.
+    pub analysed: Option<mpsc::UnboundedSender<Analysed>>,
+    /// Stop when notified (instead of on Ctrl-C / SIGTERM, which the caller handles).
+    pub stop: Option<Arc<Notify>>,
+}
+
+pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("écoute sur {listen} : {e}"))
+}
+
+/// The server on `listener` until stopped: sessions, then analysis of each stored message.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
     settings: config::Settings,
     spool: Spool,
     unanalysed: Vec<String>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     validator: Arc<Validator>,
-    max_messages: Option<u64>,
+    hooks: Hooks,
 ) -> Result<ExitCode, String> {
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|e| format!("écoute sur {} : {e}", settings.listen))?;
+    let max_messages = hooks.max_messages;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("adresse d'écoute : {e}"))?;
@@ -186,6 +221,7 @@ async fn serve(
         let policy = policy.clone();
         let done = done.clone();
         let analysed = analysed.clone();
+        let notify = hooks.analysed.clone();
         tokio::spawn(async move {
             loop {
                 let (id, counted) = {
@@ -210,7 +246,8 @@ async fn serve(
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
                 match outcome {
-                    Ok((env, o)) => log(&format!(
+                    Ok((env, o, report)) => {
+                        log(&format!(
                         "reçu id={id} de=<{}> pour={} taille={} tls={} cert={} verdict={} erreurs={} avertissements={}",
                         env.mail_from,
                         angle_list(&env.rcpt_to),
@@ -225,7 +262,15 @@ async fn serve(
                         o.verdict,
                         o.errors,
                         o.warnings
-                    )),
+                    ));
+                        if let Some(n) = &notify {
+                            let _ = n.send(Analysed {
+                                message: shared.spool.message(&id),
+                                envelope: env,
+                                report,
+                            });
+                        }
+                    }
                     Err(e) => log(&format!("reçu id={id} analyse impossible : {e}")),
                 }
                 if counted {
@@ -271,11 +316,21 @@ async fn serve(
                 log(&format!("banc mail serve: {} message(s) reçu(s) et analysé(s), arrêt", analysed.load(Ordering::SeqCst)));
                 return Ok(ExitCode::SUCCESS);
             }
-            () = stop_signal() => {
+            () = stopped(&hooks.stop) => {
+                return Ok(ExitCode::SUCCESS);
+            }
+            () = stop_signal(), if hooks.stop.is_none() => {
                 log("banc mail serve: arrêt demandé");
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+}
+
+async fn stopped(stop: &Option<Arc<Notify>>) {
+    match stop {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -300,4 +355,59 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// A server started inside another command: its address, the analysed messages, and a stop.
+pub struct Embedded {
+    pub addr: std::net::SocketAddr,
+    pub received: mpsc::UnboundedReceiver<Analysed>,
+    pub stop: Arc<Notify>,
+    pub task: tokio::task::JoinHandle<Result<ExitCode, String>>,
+}
+
+/// Start a plain (no TLS) server on `listen` with a fresh spool in `spool_dir`; its log goes to
+/// stderr (the caller's stdout is its own).
+pub async fn embedded(
+    listen: &str,
+    spool_dir: &std::path::Path,
+    hostname: &str,
+    validator: Arc<Validator>,
+) -> Result<Embedded, String> {
+    session::LOG_TO_STDERR.store(true, Ordering::Relaxed);
+    let settings = config::settings(
+        config::File::default(),
+        Overrides {
+            listen: Some(listen.to_string()),
+            hostname: Some(hostname.to_string()),
+            spool: Some(spool_dir.to_path_buf()),
+            ..Overrides::default()
+        },
+    )?;
+    let (spool, recovery) = Spool::open(&settings.spool)?;
+    let listener = bind(&settings.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("adresse d'écoute : {e}"))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stop = Arc::new(Notify::new());
+    let hooks = Hooks {
+        max_messages: None,
+        analysed: Some(tx),
+        stop: Some(stop.clone()),
+    };
+    let task = tokio::spawn(serve(
+        listener,
+        settings,
+        spool,
+        recovery.unanalysed,
+        None,
+        validator,
+        hooks,
+    ));
+    Ok(Embedded {
+        addr,
+        received: rx,
+        stop,
+        task,
+    })
 }

@@ -1,0 +1,698 @@
+//! `banc run SUITE --participants FILE`: every selected scenario of every participant at once
+//! (tokio tasks), prerequisites awaited, each wait bounded, Ctrl-C safe; then `results.json`,
+//! `junit.xml`, `report.html` and a scoreboard.
+
+use super::inbox::{Board, Hit, Received};
+use super::model::{Participant, Scenario, Step, Suite};
+use super::results::{
+    Decision, ParticipantResult, RESULTS_SCHEMA, RunResults, RunSummary, ScenarioResult, Score,
+    Status, StepResult, SuiteInfo,
+};
+use super::steps::{self, Output};
+use crate::pipeline::{CheckArgs, Validator};
+use crate::smtp::time::Utc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Default wait of a step when neither it, its scenario nor the suite says.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Suite folder (e.g. suites/cr-bio).
+    pub suite: PathBuf,
+    /// Participants file (see suites/participants.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub participants: PathBuf,
+    /// Only this participant (repeatable).
+    #[arg(long = "participant", value_name = "ID")]
+    pub only_participants: Vec<String>,
+    /// Only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "ID")]
+    pub only_scenarios: Vec<String>,
+    #[command(flatten)]
+    pub common: RunOptions,
+    /// Validators' decisions on manual steps (TOML `[[decision]]` participant, scenario, step,
+    /// verdict = "pass"|"fail", by, note).
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// Options shared by `banc run` and `banc rehearse`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunOptions {
+    /// Folder for results.json, junit.xml, report.html, the spool of received messages and
+    /// the submissions.
+    #[arg(long, value_name = "DIR", default_value = "reports/run")]
+    pub out: PathBuf,
+    /// Where participants drop documents for `submit` steps (and evidence):
+    /// DIR/<participant>/<scenario>/<step>/ (default OUT/submissions).
+    #[arg(long, value_name = "DIR")]
+    pub submissions: Option<PathBuf>,
+    /// banc's SMTP server, where producers send and consumers return acknowledgements.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:2525")]
+    pub smtp_listen: String,
+    /// Mail domain of banc's mailboxes (`banc+<scenario>@DOMAIN`).
+    #[arg(long, value_name = "DOMAIN", default_value = "banc.test")]
+    pub domain: String,
+    /// banc's HTTP listener for `http` steps that wait for the SUT's call
+    /// (http://ADDR/<participant>/<path>); none by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http_listen: Option<String>,
+    /// Cap every wait at this duration (`30s`, `2m`), whatever the suite says: rehearsals, CI.
+    #[arg(long, value_name = "DURATION", value_parser = super::model::parse_duration)]
+    pub max_wait: Option<Duration>,
+}
+
+/// One entry of the decisions file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionEntry {
+    pub participant: String,
+    pub scenario: String,
+    pub step: String,
+    pub verdict: String,
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionsFile {
+    #[serde(default)]
+    decision: Vec<DecisionEntry>,
+}
+
+/// What every scenario of a run shares.
+pub struct Env {
+    pub validator: Arc<Validator>,
+    pub inbox: Board<Received>,
+    pub hooks: Board<Hit>,
+    pub domain: String,
+    /// Address of banc's SMTP server, as listening.
+    pub smtp_addr: String,
+    /// `http://ADDR` of banc's HTTP listener, when there is one.
+    pub http_base: Option<String>,
+    pub submissions: PathBuf,
+    pub fixtures: PathBuf,
+    /// Folder of the participants file (its tls paths are relative to it).
+    pub participants_dir: PathBuf,
+    pub max_wait: Option<Duration>,
+    pub decisions: Vec<DecisionEntry>,
+    /// Producers banc simulates in this process (`banc rehearse`).
+    pub labs: HashMap<String, Arc<crate::simulate::lab::Lab>>,
+}
+
+/// One scenario played for one participant.
+pub struct Ctx {
+    pub env: Arc<Env>,
+    pub participant: Participant,
+    pub scenario_id: String,
+}
+
+/// When a wait ends, and how long it was.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: Instant,
+    pub total: Duration,
+}
+
+impl Deadline {
+    pub fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+impl Ctx {
+    pub fn step_dir(&self, step_id: &str) -> PathBuf {
+        self.env
+            .submissions
+            .join(safe(&self.participant.id))
+            .join(safe(&self.scenario_id))
+            .join(safe(step_id))
+    }
+
+    pub fn lab(&self) -> Option<&Arc<crate::simulate::lab::Lab>> {
+        self.env.labs.get(&self.participant.id)
+    }
+
+    /// banc's address for this scenario: `banc+<scenario>@DOMAIN`.
+    pub fn banc_address(&self) -> String {
+        format!(
+            "banc+{}@{}",
+            self.scenario_id.to_ascii_lowercase(),
+            self.env.domain
+        )
+    }
+
+    /// One line on stderr when a step waits for the participant (what to do).
+    pub fn announce(&self, step: &Step, step_id: &str, action: &str) {
+        let title = step.title.as_deref().unwrap_or("");
+        eprintln!(
+            "[{} {} {step_id}] {title} : {action}",
+            self.participant.id, self.scenario_id
+        );
+    }
+
+    fn tls_file(&self, f: &Option<String>) -> Result<Option<Vec<u8>>, String> {
+        f.as_ref()
+            .map(|p| {
+                let path = self.env.participants_dir.join(p);
+                std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))
+            })
+            .transpose()
+    }
+
+    /// How banc submits to this participant: STARTTLS required when its file has a `tls`
+    /// block (its CA, banc's client certificate), else used when offered.
+    pub fn submit_options(
+        &self,
+        server: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<crate::mail::submit::SubmitOptions, String> {
+        let tls = self.participant.tls.clone();
+        let (starttls, ca, cert, key) = match &tls {
+            Some(t) => (
+                crate::mail::submit::StartTls::Required,
+                self.tls_file(&t.ca)?,
+                self.tls_file(&t.cert)?,
+                self.tls_file(&t.key)?,
+            ),
+            None => (
+                crate::mail::submit::StartTls::Opportunistic,
+                None,
+                None,
+                None,
+            ),
+        };
+        Ok(crate::mail::submit::SubmitOptions {
+            server: server.to_string(),
+            starttls,
+            ca_pem: ca,
+            client_cert_pem: cert,
+            client_key_pem: key,
+            helo: self.env.domain.clone(),
+            timeout: Duration::from_secs(30),
+            mail_from: from.to_string(),
+            rcpt_to: vec![to.to_string()],
+        })
+    }
+
+    /// An HTTP client for this participant (its CA and client certificate when given).
+    pub fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
+        let (ca, identity) = match &self.participant.tls {
+            Some(t) => (
+                self.tls_file(&t.ca)?,
+                match (self.tls_file(&t.cert)?, self.tls_file(&t.key)?) {
+                    (Some(c), Some(k)) => Some((c, k)),
+                    _ => None,
+                },
+            ),
+            None => (None, None),
+        };
+        let tls = crate::mail::tls::client_config(
+            ca.as_deref(),
+            identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )?;
+        reqwest::Client::builder()
+            .tls_backend_preconfigured((*tls).clone())
+            .timeout(timeout.max(Duration::from_millis(100)))
+            .connect_timeout(timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| format!("client HTTP : {e}"))
+    }
+
+    pub fn decision(&self, step_id: &str) -> Option<Decision> {
+        self.env
+            .decisions
+            .iter()
+            .find(|d| {
+                d.participant == self.participant.id
+                    && d.scenario == self.scenario_id
+                    && d.step == step_id
+            })
+            .map(steps::decision)
+    }
+}
+
+/// A file-name-safe form of an id.
+fn safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
+}
+
+/// Everything a run needs besides the suite: the environment, the participants and the
+/// selection.
+pub struct Plan<'a> {
+    pub suite: &'a Suite,
+    pub participants: Vec<(Participant, Option<String>)>,
+    pub scenarios: Vec<String>,
+}
+
+/// Play the plan until done or `cancel` turns true; the results of every scenario, finished,
+/// skipped or interrupted.
+pub async fn execute(
+    env: Arc<Env>,
+    plan: &Plan<'_>,
+    cancel: watch::Receiver<bool>,
+) -> Vec<ParticipantResult> {
+    let suite_timeout = plan.suite.meta.timeout.map(|d| d.0);
+    let mut handles = Vec::new();
+    for (p, _) in &plan.participants {
+        let scenarios: Vec<&Scenario> = plan
+            .suite
+            .scenarios
+            .iter()
+            .filter(|s| p.roles.contains(&s.role))
+            .filter(|s| plan.scenarios.is_empty() || plan.scenarios.contains(&s.id))
+            .collect();
+        let mut done: HashMap<String, watch::Receiver<Option<Status>>> = HashMap::new();
+        let mut senders = Vec::new();
+        for s in &scenarios {
+            let (tx, rx) = watch::channel(None);
+            done.insert(s.id.clone(), rx);
+            senders.push(tx);
+        }
+        let mut tasks = Vec::new();
+        for (s, tx) in scenarios.into_iter().zip(senders) {
+            let prereqs: Vec<(String, watch::Receiver<Option<Status>>)> = s
+                .prerequisites
+                .iter()
+                .filter_map(|id| done.get(id).map(|rx| (id.clone(), rx.clone())))
+                .collect();
+            let cx = Ctx {
+                env: env.clone(),
+                participant: p.clone(),
+                scenario_id: s.id.clone(),
+            };
+            let s = s.clone();
+            let cancel = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = scenario(cx, &s, suite_timeout, prereqs, cancel).await;
+                let _ = tx.send(Some(r.status));
+                r
+            }));
+        }
+        handles.push((p.clone(), tasks));
+    }
+    let mut out = Vec::new();
+    for ((p, tasks), (_, simulated)) in handles.into_iter().zip(&plan.participants) {
+        let mut results = Vec::new();
+        for t in tasks {
+            if let Ok(r) = t.await {
+                results.push(r);
+            }
+        }
+        results.sort_by(|a, b| a.id.cmp(&b.id));
+        out.push(ParticipantResult {
+            score: Score::of(&results),
+            id: p.id.clone(),
+            organisation: p.organisation.clone(),
+            system: p.system.clone(),
+            roles: p.roles.clone(),
+            simulated: simulated.clone(),
+            scenarios: results,
+        });
+    }
+    out
+}
+
+fn skipped_steps(s: &Scenario, why: &str) -> Vec<StepResult> {
+    s.steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let (r, _) = steps::Play::new(st, i + 1).end(Status::Skipped, why);
+            r
+        })
+        .collect()
+}
+
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    while !*cancel.borrow() {
+        if cancel.changed().await.is_err() {
+            // The sender is gone: nobody will cancel any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn scenario(
+    cx: Ctx,
+    s: &Scenario,
+    suite_timeout: Option<Duration>,
+    prereqs: Vec<(String, watch::Receiver<Option<Status>>)>,
+    mut cancel: watch::Receiver<bool>,
+) -> ScenarioResult {
+    let mut result = ScenarioResult {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        role: s.role,
+        level: s.level,
+        required: s.required,
+        status: Status::Skipped,
+        reason: None,
+        started: None,
+        duration_ms: 0,
+        steps: Vec::new(),
+    };
+    for (id, mut rx) in prereqs {
+        let status = tokio::select! {
+            r = rx.wait_for(|v| v.is_some()) => r.ok().and_then(|v| *v),
+            () = cancelled(&mut cancel) => {
+                result.status = Status::Interrupted;
+                result.reason = Some(format!("interrompu en attendant le prérequis {id}"));
+                result.steps = skipped_steps(s, "interrompu avant de commencer");
+                return result;
+            }
+        };
+        match status {
+            Some(Status::Passed | Status::Pending) => {}
+            other => {
+                let label = other.map_or("inconnu", |x| x.label_fr());
+                let why = format!("prérequis {id} non réussi ({label})");
+                result.reason = Some(why.clone());
+                result.steps = skipped_steps(s, &why);
+                return result;
+            }
+        }
+    }
+    result.started = Some(Utc::now().rfc3339());
+    let start = Instant::now();
+    let timeout = s.timeout.map(|d| d.0).or(suite_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let scenario_end = start + timeout;
+    let mut outputs: HashMap<String, Output> = HashMap::new();
+    let mut last_send: Option<Output> = None;
+    let mut stop: Option<(Status, String)> = None;
+    for (i, st) in s.steps.iter().enumerate() {
+        if let Some((_, why)) = &stop {
+            let (r, _) = steps::Play::new(st, i + 1).end(Status::Skipped, why.clone());
+            result.steps.push(r);
+            continue;
+        }
+        let wait = st
+            .timeout
+            .map(|d| d.0)
+            .unwrap_or(timeout)
+            .min(cx.env.max_wait.unwrap_or(Duration::MAX));
+        let at = (Instant::now() + wait).min(scenario_end);
+        let deadline = Deadline {
+            at,
+            total: at.saturating_duration_since(Instant::now()),
+        };
+        let played = tokio::select! {
+            r = steps::play(&cx, st, i + 1, &outputs, last_send.as_ref(), deadline) => Some(r),
+            () = cancelled(&mut cancel) => None,
+        };
+        let Some((r, out)) = played else {
+            let (r, _) = steps::Play::new(st, i + 1).end(Status::Interrupted, "interrompu (Ctrl-C)");
+            result.steps.push(r);
+            stop = Some((Status::Interrupted, "interrompu (Ctrl-C)".into()));
+            continue;
+        };
+        eprintln!(
+            "[{} {} {}] {} : {}",
+            cx.participant.id,
+            s.id,
+            r.id,
+            r.status.label_fr(),
+            r.message
+        );
+        if matches!(r.status, Status::Failed | Status::Error | Status::Skipped) {
+            stop = Some((r.status, format!("étape {} : {}", r.id, r.status.label_fr())));
+        }
+        if st.kind == super::model::Kind::SendMail {
+            last_send = Some(out.clone());
+        }
+        if let Some(id) = &st.id {
+            outputs.insert(id.clone(), out);
+        }
+        result.steps.push(r);
+    }
+    result.duration_ms = start.elapsed().as_millis() as u64;
+    result.status = ScenarioResult::status_from_steps(&result.steps);
+    result.reason = result
+        .steps
+        .iter()
+        .find(|x| x.status == result.status && result.status != Status::Passed)
+        .map(|x| format!("{} : {}", x.id, x.message));
+    result
+}
+
+/// The run's exit status: 0 every required scenario passed; 1 one did not; 3 none failed but
+/// some wait for a validator; 130 interrupted.
+pub fn exit_status(r: &RunResults) -> ExitCode {
+    if r.interrupted {
+        ExitCode::from(130)
+    } else if r.summary.passed {
+        ExitCode::SUCCESS
+    } else if r.summary.required_failed == 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The shared part of `banc run` and `banc rehearse`: start banc's mailboxes and HTTP listener,
+/// play, write the reports, print the scoreboard.
+pub async fn play_and_report(
+    mut env: Env,
+    plan: Plan<'_>,
+    opts: &RunOptions,
+    embedded: crate::smtp::server::Embedded,
+) -> Result<(RunResults, Vec<PathBuf>), String> {
+    let started = Utc::now().rfc3339();
+    let t0 = Instant::now();
+    let hits = match &opts.http_listen {
+        Some(addr) => {
+            let (base, rx) = super::hooks::start(addr).await?;
+            eprintln!("banc : écoute HTTP sur {base}");
+            env.http_base = Some(base);
+            Some(rx)
+        }
+        None => None,
+    };
+    let env = Arc::new(env);
+    // Messages reach the inbox as soon as they are judged.
+    let crate::smtp::server::Embedded {
+        mut received, stop, ..
+    } = embedded;
+    let inbox_env = env.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(a) = received.recv().await {
+            let r = Received::from_analysed(a);
+            inbox_env.inbox.push(r);
+        }
+    });
+    if let Some(mut hits) = hits {
+        let hook_env = env.clone();
+        tokio::spawn(async move {
+            while let Some(h) = hits.recv().await {
+                hook_env.hooks.push(h);
+            }
+        });
+    }
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal = tokio::spawn(async move {
+        stop_signal().await;
+        eprintln!("banc : interruption demandée, écriture des résultats partiels…");
+        let _ = cancel_tx.send(true);
+    });
+    let participants = execute(env.clone(), &plan, cancel_rx.clone()).await;
+    let interrupted = *cancel_rx.borrow();
+    signal.abort();
+    stop.notify_one();
+    forward.abort();
+    for m in env.inbox.unclaimed() {
+        eprintln!(
+            "banc : message {} de <{}> pour {} reçu mais attendu par aucune étape",
+            m.envelope.id,
+            m.envelope.mail_from,
+            m.envelope.rcpt_to.join(", ")
+        );
+    }
+    let summary = RunSummary::of(&participants);
+    let results = RunResults {
+        schema: RESULTS_SCHEMA.into(),
+        banc: env!("CARGO_PKG_VERSION").into(),
+        suite: SuiteInfo {
+            id: plan.suite.meta.id.clone(),
+            title: plan.suite.meta.title.clone(),
+            version: plan.suite.meta.version.clone(),
+            dir: plan.suite.dir.display().to_string(),
+        },
+        started,
+        finished: Utc::now().rfc3339(),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        interrupted,
+        kit: env
+            .validator
+            .kit_stamp()
+            .and_then(|k| serde_json::to_value(k).ok()),
+        participants,
+        summary,
+    };
+    let written = super::report::write_all(&opts.out, &results)?;
+    Ok((results, written))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Load and lint a suite; lint errors stop the run (exit 2) with every one listed.
+pub fn load_checked(
+    dir: &Path,
+    participants: Option<&Path>,
+) -> Result<(Suite, Option<super::model::ParticipantsFile>), String> {
+    let suite = super::model::load_suite(dir).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let pf = participants
+        .map(|p| {
+            super::model::load_participants(p).map_err(|e| e.to_string())
+        })
+        .transpose()?;
+    let errors: Vec<String> = super::lint::check(&suite, pf.as_ref())
+        .into_iter()
+        .filter(|i| i.severity == crate::finding::Severity::Error)
+        .map(|i| i.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!(
+            "suite invalide ({} erreur(s), voir banc suite check) :\n{}",
+            errors.len(),
+            errors.join("\n")
+        ));
+    }
+    Ok((suite, pf))
+}
+
+fn read_decisions(path: &Path) -> Result<Vec<DecisionEntry>, String> {
+    let (f, _) = super::model::read_toml::<DecisionsFile>(path).map_err(|e| e.to_string())?;
+    for d in &f.decision {
+        if d.verdict != "pass" && d.verdict != "fail" {
+            return Err(format!(
+                "{} : décision {} {} {} : verdict « {} » (pass ou fail attendu)",
+                path.display(),
+                d.participant,
+                d.scenario,
+                d.step,
+                d.verdict
+            ));
+        }
+    }
+    Ok(f.decision)
+}
+
+/// Print the scoreboard and the written files.
+pub fn print_summary(results: &RunResults, written: &[PathBuf]) {
+    crate::report::emit(&super::report::table(results, crate::report::terminal_width()));
+    for w in written {
+        eprintln!("banc : écrit {}", w.display());
+    }
+}
+
+pub fn run(a: RunArgs) -> Result<ExitCode, String> {
+    let (suite, pf) = load_checked(&a.suite, Some(&a.participants))?;
+    let pf = pf.ok_or("fichier de participants manquant")?;
+    for id in &a.only_participants {
+        if !pf.participants.iter().any(|p| &p.id == id) {
+            return Err(format!("--participant {id} : inconnu de {}", a.participants.display()));
+        }
+    }
+    for id in &a.only_scenarios {
+        if suite.scenario(id).is_none() {
+            return Err(format!("--scenario {id} : inconnu de la suite {}", suite.meta.id));
+        }
+    }
+    let decisions = match &a.decisions {
+        Some(p) => read_decisions(p)?,
+        None => Vec::new(),
+    };
+    let validator = Arc::new(a.check.validator()?);
+    let participants: Vec<(Participant, Option<String>)> = pf
+        .participants
+        .iter()
+        .filter(|p| a.only_participants.is_empty() || a.only_participants.contains(&p.id))
+        .map(|p| (p.clone(), None))
+        .collect();
+    let participants_dir = a
+        .participants
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let opts = a.common.clone();
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let embedded = crate::smtp::server::embedded(
+            &opts.smtp_listen,
+            &opts.out.join("spool"),
+            &opts.domain,
+            validator.clone(),
+        )
+        .await?;
+        eprintln!("banc run : SMTP de banc sur {} (domaine {})", embedded.addr, opts.domain);
+        let env = Env {
+            validator,
+            inbox: Board::default(),
+            hooks: Board::default(),
+            domain: opts.domain.clone(),
+            smtp_addr: embedded.addr.to_string(),
+            http_base: None,
+            submissions: opts.submissions.clone().unwrap_or_else(|| opts.out.join("submissions")),
+            fixtures: suite.fixtures_dir(),
+            participants_dir,
+            max_wait: opts.max_wait,
+            decisions,
+            labs: HashMap::new(),
+        };
+        let plan = Plan {
+            suite: &suite,
+            participants,
+            scenarios: a.only_scenarios.clone(),
+        };
+        let (results, written) = play_and_report(env, plan, &opts, embedded).await?;
+        print_summary(&results, &written);
+        Ok(exit_status(&results))
+    })
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime tokio : {e}"))
+}

@@ -1,0 +1,178 @@
+//! `banc simulate lab`: a reference producer. For each `submit` or `await-mail` step of a
+//! producer scenario it hands over, or sends, the step's `sample` (a CR-BIO of the fixtures), as
+//! a well-behaved lab would, or with the faults it is told to have.
+
+use crate::mail::compose::{ComposeOptions, compose};
+use crate::scenario::model::{Accept, Step};
+use crate::scenario::run::Ctx;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A misbehaviour of the simulated lab, and the scenarios of `suites/cr-bio` it makes fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabFault {
+    /// Never asks for a read receipt (no Disposition-Notification-To): CRBIO-P10.
+    NoReadReceipt,
+    /// A corrected report gets a new setId instead of keeping the replaced one's: CRBIO-P12.
+    ReplacementNewSetId,
+    /// Messages without any X-MSS-* header: CRBIO-P09 (and, through it, its dependents).
+    NoXMss,
+    /// Deposited documents carry an element the CDA schema does not know: every `submit`
+    /// scenario that expects a valid document (CRBIO-P01 to P08).
+    XsdInvalid,
+}
+
+impl LabFault {
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// A simulated producer: its mailbox and faults.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub mailbox: String,
+    pub faults: Vec<LabFault>,
+}
+
+impl Lab {
+    fn has(&self, f: LabFault) -> bool {
+        self.faults.contains(&f)
+    }
+
+    /// The step's sample documents, with the lab's faults applied.
+    fn documents(&self, fixtures: &Path, step: &Step) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let sample = step
+            .sample
+            .as_ref()
+            .ok_or("pas d'échantillon (clé sample) pour cette étape")?;
+        let mut out = Vec::new();
+        for d in &sample.documents {
+            let path = fixtures.join(d);
+            let mut bytes = std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))?;
+            let replacement = step.expect.as_ref().is_some_and(|e| e.replaces.is_some());
+            if replacement && self.has(LabFault::ReplacementNewSetId) {
+                bytes = new_set_id(&bytes);
+            }
+            if step.kind == crate::scenario::model::Kind::Submit && self.has(LabFault::XsdInvalid) {
+                bytes = unknown_element(&bytes);
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "document.xml".into());
+            out.push((name, bytes));
+        }
+        Ok(out)
+    }
+
+    fn message(&self, docs: &[(String, Vec<u8>)], step: &Step, to: &str) -> Result<Vec<u8>, String> {
+        let mdn = step.sample.as_ref().is_some_and(|s| s.request_mdn);
+        let opts = ComposeOptions {
+            from: self.mailbox.clone(),
+            to: vec![to.to_string()],
+            disposition_notification_to: (mdn && !self.has(LabFault::NoReadReceipt))
+                .then(|| self.mailbox.clone()),
+            faults: if self.has(LabFault::NoXMss) {
+                vec![crate::mail::compose::Fault::NoXMss]
+            } else {
+                Vec::new()
+            },
+            ..ComposeOptions::default()
+        };
+        compose(docs, &opts)
+    }
+
+    /// What the lab deposits for a `submit` step: file name and bytes.
+    pub fn deposit(&self, fixtures: &Path, step: &Step) -> Result<(String, Vec<u8>), String> {
+        let docs = self.documents(fixtures, step)?;
+        let accept = step.accept.clone().unwrap_or_default();
+        let first = docs.first().ok_or("échantillon sans document")?;
+        if accept.is_empty() || accept.contains(&Accept::Cda) {
+            Ok(first.clone())
+        } else if accept.contains(&Accept::Xdm) {
+            let zip = crate::xdm::pack(&docs, &crate::xdm::PackOptions::default())?;
+            Ok(("IHE_XDM.zip".into(), zip))
+        } else {
+            Ok(("message.eml".into(), self.message(&docs, step, "banc@banc.test")?))
+        }
+    }
+
+    /// Deposit the step's sample in `dir` (written aside, then renamed: never read half-written).
+    pub fn submit(self: &Arc<Self>, cx: &Ctx, step: &Step, dir: &Path) {
+        let (lab, step, dir, fixtures) = (self.clone(), step.clone(), dir.to_path_buf(), cx.env.fixtures.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = lab.deposit(&fixtures, &step).and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes)) {
+                eprintln!("banc simulate lab : {e}");
+            }
+        });
+    }
+
+    /// Send the step's sample to banc (`to`; `<INS>` replaced by the document's INS).
+    pub fn send(self: &Arc<Self>, cx: &Ctx, step: &Step, to: &str) {
+        let (lab, step, to) = (self.clone(), step.clone(), to.to_string());
+        let (fixtures, server) = (cx.env.fixtures.clone(), cx.env.smtp_addr.clone());
+        tokio::spawn(async move {
+            if let Err(e) = lab.deliver(&fixtures, &step, &to, &server).await {
+                eprintln!("banc simulate lab : {e}");
+            }
+        });
+    }
+
+    pub async fn deliver(&self, fixtures: &Path, step: &Step, to: &str, server: &str) -> Result<(), String> {
+        let docs = self.documents(fixtures, step)?;
+        let to = if to.contains("<INS>") {
+            let ins = docs
+                .first()
+                .and_then(|(n, b)| crate::xdm::header::read(n, b).ok())
+                .and_then(|h| h.patient.ins.and_then(|i| i.extension))
+                .ok_or("document sans INS : pas d'adresse patient")?;
+            to.replace("<INS>", &ins)
+        } else {
+            to.to_string()
+        };
+        let message = self.message(&docs, step, &to)?;
+        let opts = crate::mail::submit::SubmitOptions {
+            server: server.to_string(),
+            starttls: crate::mail::submit::StartTls::Opportunistic,
+            ca_pem: None,
+            client_cert_pem: None,
+            client_key_pem: None,
+            helo: self.mailbox.rsplit('@').next().unwrap_or("lab.test").to_string(),
+            timeout: std::time::Duration::from_secs(30),
+            mail_from: self.mailbox.clone(),
+            rcpt_to: vec![to.clone()],
+        };
+        crate::mail::submit::submit(&opts, &message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("envoi à {server} : {e}"))
+    }
+}
+
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{} : {e}", dir.display()))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{} : {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The same document under a setId of its own.
+fn new_set_id(cda: &[u8]) -> Vec<u8> {
+    let re = regex::bytes::Regex::new(r#"<setId\b[^>]*/>"#).expect("static regex");
+    re.replace(cda, &b"<setId root=\"1.2.250.1.213.1.1.9.99\" extension=\"SIMULE-NOUVEAU-SETID\"/>"[..])
+        .into_owned()
+}
+
+/// The document with an element the CDA schema does not allow, right after typeId.
+fn unknown_element(cda: &[u8]) -> Vec<u8> {
+    let re = regex::bytes::Regex::new(r#"(<typeId\b[^>]*/>)"#).expect("static regex");
+    re.replace(cda, &b"$1<champInconnu>simule</champInconnu>"[..])
+        .into_owned()
+}

@@ -1,0 +1,294 @@
+//! banc's reference simulators, so that every scenario can be rehearsed with no vendor present:
+//! a producer (`lab`) and a consumer (`receiver`), well-behaved or with chosen faults, and
+//! `banc rehearse`, which plays a suite against both kinds.
+
+pub mod lab;
+pub mod receiver;
+
+use crate::pipeline::CheckArgs;
+use crate::scenario::inbox::Board;
+use crate::scenario::model::{Kind, Participant, Role};
+use crate::scenario::run::{self, Env, Plan, RunOptions};
+use lab::{Lab, LabFault};
+use receiver::ReceiverFault;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SimulateCommand {
+    /// Un laboratoire (producteur) : dépose et envoie les échantillons des scénarios producteurs.
+    Lab(LabArgs),
+    /// Un logiciel destinataire (consommateur) : reçoit, intègre, répond par MDN (900–906).
+    Receiver(ReceiverArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LabArgs {
+    /// Suite folder (e.g. suites/cr-bio).
+    pub suite: PathBuf,
+    /// banc's SMTP server (`banc run --smtp-listen`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub smtp: String,
+    /// Domain of banc's mailboxes (as `banc run --domain`).
+    #[arg(long, default_value = "banc.test")]
+    pub domain: String,
+    /// The lab's MSSanté address (the participant's `mailbox`).
+    #[arg(long, default_value = "sgl@labo-simule.test")]
+    pub mailbox: String,
+    /// The participant id it plays (submissions go to DIR/<ID>/...).
+    #[arg(long, default_value = "labo-simule")]
+    pub participant: String,
+    /// Submissions folder of the run (`banc run --submissions`, default reports/run/submissions).
+    #[arg(long, value_name = "DIR", default_value = "reports/run/submissions")]
+    pub submissions: PathBuf,
+    /// Only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
+    /// A misbehaviour (repeatable).
+    #[arg(long = "fault", value_enum)]
+    pub faults: Vec<LabFault>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReceiverArgs {
+    /// Where it listens for messages.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:2526")]
+    pub listen: String,
+    /// Its MSSanté address.
+    #[arg(long, default_value = "dpi@recepteur-simule.test")]
+    pub mailbox: String,
+    /// SMTP server its acknowledgements go to (banc's, `banc run --smtp-listen`).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
+    pub relay: String,
+    /// INS of a patient it knows (repeatable; default: GAUTIER Sophie and MOREAU Julien of the
+    /// CR-BIO dataset).
+    #[arg(long = "known-ins", value_name = "INS")]
+    pub known_ins: Vec<String>,
+    /// A misbehaviour (repeatable).
+    #[arg(long = "fault", value_enum)]
+    pub faults: Vec<ReceiverFault>,
+    /// Where received messages are kept.
+    #[arg(long, value_name = "DIR", default_value = "reports/receiver-spool")]
+    pub spool: PathBuf,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RehearseArgs {
+    /// Suite folder (e.g. suites/cr-bio).
+    pub suite: PathBuf,
+    /// Faults of the misbehaving lab (repeatable; default: no-read-receipt,
+    /// replacement-new-set-id).
+    #[arg(long = "lab-fault", value_enum)]
+    pub lab_faults: Vec<LabFault>,
+    /// Faults of the misbehaving receiver (repeatable; default: accept-unknown-patient,
+    /// replacement-as-new).
+    #[arg(long = "receiver-fault", value_enum)]
+    pub receiver_faults: Vec<ReceiverFault>,
+    /// Only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
+    /// Folder of the reports (results.json, junit.xml, report.html).
+    #[arg(long, value_name = "DIR", default_value = "reports/rehearse")]
+    pub out: PathBuf,
+    /// Cap every wait (a simulator answers in milliseconds; a missing answer fails after this).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::scenario::model::parse_duration)]
+    pub max_wait: std::time::Duration,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+pub fn run(cmd: SimulateCommand) -> Result<ExitCode, String> {
+    match cmd {
+        SimulateCommand::Lab(a) => run_lab(a),
+        SimulateCommand::Receiver(a) => run_receiver(a),
+    }
+}
+
+fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
+    let (suite, _) = run::load_checked(&a.suite, None)?;
+    let lab = Lab {
+        mailbox: a.mailbox.clone(),
+        faults: a.faults.clone(),
+    };
+    let fixtures = suite.fixtures_dir();
+    let rt = run::runtime()?;
+    let mut failures = 0;
+    rt.block_on(async {
+        for s in suite.scenarios.iter().filter(|s| s.role == Role::Producer) {
+            if !a.scenarios.is_empty() && !a.scenarios.contains(&s.id) {
+                continue;
+            }
+            for (i, st) in s.steps.iter().enumerate() {
+                if st.sample.is_none() {
+                    continue;
+                }
+                let label = st.label(i + 1);
+                let done = match st.kind {
+                    Kind::Submit => {
+                        let dir = a.submissions.join(&a.participant).join(&s.id).join(&label);
+                        lab.deposit(&fixtures, st)
+                            .and_then(|(name, bytes)| lab::write_atomic(&dir, &name, &bytes))
+                            .map(|p| format!("déposé {}", p.display()))
+                    }
+                    Kind::AwaitMail => {
+                        let to = if st.mailbox.as_deref() == Some("patient") {
+                            format!("<INS>@{}", crate::scenario::inbox::PATIENT_DOMAIN)
+                        } else {
+                            format!("{}+{}@{}", st.mailbox.as_deref().unwrap_or("banc"), s.id.to_ascii_lowercase(), a.domain)
+                        };
+                        lab.deliver(&fixtures, st, &to, &a.smtp).await.map(|()| format!("envoyé à {to}"))
+                    }
+                    _ => continue,
+                };
+                match done {
+                    Ok(m) => println!("{} {label} : {m}", s.id),
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("{} {label} : {e}", s.id);
+                    }
+                }
+            }
+        }
+    });
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
+    let validator = Arc::new(a.check.validator()?);
+    let cfg = receiver::Config {
+        listen: a.listen.clone(),
+        mailbox: a.mailbox.clone(),
+        relay: a.relay.clone(),
+        known_ins: if a.known_ins.is_empty() {
+            receiver::KNOWN_INS.map(String::from).to_vec()
+        } else {
+            a.known_ins.clone()
+        },
+        faults: a.faults.clone(),
+        spool: a.spool.clone(),
+    };
+    let rt = run::runtime()?;
+    rt.block_on(async {
+        let h = receiver::start(cfg, validator).await?;
+        println!(
+            "banc simulate receiver: écoute sur {} (boîte {}, accusés vers {})",
+            h.addr, a.mailbox, a.relay
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        h.stop.notify_one();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn participant(id: &str, organisation: &str, system: &str, role: Role, mailbox: &str, smtp: Option<String>) -> Participant {
+    Participant {
+        id: id.into(),
+        organisation: organisation.into(),
+        system: system.into(),
+        roles: vec![role],
+        mailbox: Some(mailbox.into()),
+        smtp,
+        imap: None,
+        http: None,
+        contact: None,
+        tls: None,
+    }
+}
+
+fn faults_text<T>(f: &[T], name: impl Fn(&T) -> String) -> String {
+    f.iter().map(name).collect::<Vec<_>>().join(", ")
+}
+
+/// `banc rehearse SUITE`: the suite against a well-behaved and a misbehaving simulated
+/// participant of each role it has.
+pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
+    let (suite, _) = run::load_checked(&a.suite, None)?;
+    for id in &a.scenarios {
+        if suite.scenario(id).is_none() {
+            return Err(format!("--scenario {id} : inconnu de la suite {}", suite.meta.id));
+        }
+    }
+    let validator = Arc::new(a.check.validator()?);
+    let lab_faults = if a.lab_faults.is_empty() {
+        vec![LabFault::NoReadReceipt, LabFault::ReplacementNewSetId]
+    } else {
+        a.lab_faults.clone()
+    };
+    let receiver_faults = if a.receiver_faults.is_empty() {
+        vec![ReceiverFault::AcceptUnknownPatient, ReceiverFault::ReplacementAsNew]
+    } else {
+        a.receiver_faults.clone()
+    };
+    let has = |r: Role| -> bool { suite.scenarios.iter().any(|s| s.role == r && (a.scenarios.is_empty() || a.scenarios.contains(&s.id))) };
+    let (producers, consumers) = (has(Role::Producer), has(Role::Consumer));
+    let opts = RunOptions {
+        out: a.out.clone(),
+        submissions: None,
+        smtp_listen: "127.0.0.1:0".into(),
+        domain: "banc.test".into(),
+        http_listen: None,
+        max_wait: Some(a.max_wait),
+    };
+    let rt = run::runtime()?;
+    rt.block_on(async move {
+        let embedded = crate::smtp::server::embedded(&opts.smtp_listen, &opts.out.join("spool"), &opts.domain, validator.clone()).await?;
+        let banc_smtp = embedded.addr.to_string();
+        let mut participants = Vec::new();
+        let mut labs = HashMap::new();
+        let mut receivers = Vec::new();
+        if producers {
+            for (id, faults) in [("labo-reference", Vec::new()), ("labo-defaillant", lab_faults.clone())] {
+                let mailbox = format!("sgl@{id}.test");
+                let text = if faults.is_empty() { "laboratoire simulé, sans défaut".to_string() } else { format!("laboratoire simulé, défauts : {}", faults_text(&faults, |f| f.name())) };
+                participants.push((participant(id, "Laboratoire simulé par banc", "banc simulate lab", Role::Producer, &mailbox, None), Some(text)));
+                labs.insert(id.to_string(), Arc::new(Lab { mailbox, faults }));
+            }
+        }
+        if consumers {
+            for (id, faults) in [("recepteur-reference", Vec::new()), ("recepteur-defaillant", receiver_faults.clone())] {
+                let mailbox = format!("dpi@{id}.test");
+                let h = receiver::start(
+                    receiver::Config {
+                        listen: "127.0.0.1:0".into(),
+                        mailbox: mailbox.clone(),
+                        relay: banc_smtp.clone(),
+                        known_ins: receiver::KNOWN_INS.map(String::from).to_vec(),
+                        faults: faults.clone(),
+                        spool: opts.out.join("simulateurs").join(id),
+                    },
+                    validator.clone(),
+                )
+                .await?;
+                let text = if faults.is_empty() { "destinataire simulé, sans défaut".to_string() } else { format!("destinataire simulé, défauts : {}", faults_text(&faults, |f| f.name())) };
+                participants.push((participant(id, "Destinataire simulé par banc", "banc simulate receiver", Role::Consumer, &mailbox, Some(h.addr.to_string())), Some(text)));
+                receivers.push(h);
+            }
+        }
+        eprintln!("banc rehearse : SMTP de banc sur {banc_smtp}");
+        let env = Env {
+            validator,
+            inbox: Board::default(),
+            hooks: Board::default(),
+            domain: opts.domain.clone(),
+            smtp_addr: banc_smtp,
+            http_base: None,
+            submissions: opts.out.join("submissions"),
+            fixtures: suite.fixtures_dir(),
+            participants_dir: PathBuf::new(),
+            max_wait: opts.max_wait,
+            decisions: Vec::new(),
+            labs,
+        };
+        let plan = Plan { suite: &suite, participants, scenarios: a.scenarios.clone() };
+        let (results, written) = run::play_and_report(env, plan, &opts, embedded).await?;
+        for h in receivers {
+            h.stop.notify_one();
+        }
+        run::print_summary(&results, &written);
+        Ok(run::exit_status(&results))
+    })
+}
