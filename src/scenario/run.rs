@@ -68,6 +68,26 @@ pub struct RunOptions {
     /// Cap every wait at this duration (`30s`, `2m`), whatever the suite says: rehearsals, CI.
     #[arg(long, value_name = "DURATION", value_parser = super::model::parse_duration)]
     pub max_wait: Option<Duration>,
+    /// Certificate chain (PEM) of banc's SMTP server: STARTTLS offered (e.g. from
+    /// `banc mail certs`).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA of the participants' client certificates (PEM): banc asks for one and records it.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+}
+
+impl RunOptions {
+    pub fn server_tls(&self) -> Option<crate::smtp::server::EmbeddedTls> {
+        Some(crate::smtp::server::EmbeddedTls {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.client_ca.clone(),
+        })
+    }
 }
 
 /// One entry of the decisions file.
@@ -662,6 +682,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
             &opts.out.join("spool"),
             &opts.domain,
             validator.clone(),
+            opts.server_tls().as_ref(),
         )
         .await?;
         eprintln!("banc run : SMTP de banc sur {} (domaine {})", embedded.addr, opts.domain);

@@ -36,6 +36,16 @@ impl LabFault {
 pub struct Lab {
     pub mailbox: String,
     pub faults: Vec<LabFault>,
+    /// STARTTLS to banc: the CA to trust, the lab's client certificate and key (PEM); none:
+    /// STARTTLS when offered, verified against the system's CAs.
+    pub tls: Option<LabTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LabTls {
+    pub ca: Vec<u8>,
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
 }
 
 impl Lab {
@@ -137,10 +147,14 @@ impl Lab {
         let message = self.message(&docs, step, &to)?;
         let opts = crate::mail::submit::SubmitOptions {
             server: server.to_string(),
-            starttls: crate::mail::submit::StartTls::Opportunistic,
-            ca_pem: None,
-            client_cert_pem: None,
-            client_key_pem: None,
+            starttls: if self.tls.is_some() {
+                crate::mail::submit::StartTls::Required
+            } else {
+                crate::mail::submit::StartTls::Opportunistic
+            },
+            ca_pem: self.tls.as_ref().map(|t| t.ca.clone()),
+            client_cert_pem: self.tls.as_ref().map(|t| t.cert.clone()),
+            client_key_pem: self.tls.as_ref().map(|t| t.key.clone()),
             helo: self.mailbox.rsplit('@').next().unwrap_or("lab.test").to_string(),
             timeout: std::time::Duration::from_secs(30),
             mail_from: self.mailbox.clone(),

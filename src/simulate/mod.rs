@@ -49,6 +49,9 @@ pub struct LabArgs {
     /// A misbehaviour (repeatable).
     #[arg(long = "fault", value_enum)]
     pub faults: Vec<LabFault>,
+    /// STARTTLS to banc: --ca (banc's CA), --cert and --key (the lab's client certificate).
+    #[command(flatten)]
+    pub tls: crate::mail::tls::ClientTlsArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +65,9 @@ pub struct ReceiverArgs {
     /// SMTP server its acknowledgements go to (banc's, `banc run --smtp-listen`).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
     pub relay: String,
+    /// CA (PEM) of the relay's certificate, when it offers STARTTLS with a test CA.
+    #[arg(long, value_name = "FILE")]
+    pub relay_ca: Option<PathBuf>,
     /// INS of a patient it knows (repeatable; default: GAUTIER Sophie and MOREAU Julien of the
     /// CR-BIO dataset).
     #[arg(long = "known-ins", value_name = "INS")]
@@ -113,6 +119,7 @@ fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
     let lab = Lab {
         mailbox: a.mailbox.clone(),
         faults: a.faults.clone(),
+        tls: lab_tls(&a.tls)?,
     };
     let fixtures = suite.fixtures_dir();
     let rt = run::runtime()?;
@@ -157,12 +164,23 @@ fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The lab's STARTTLS material: all of --ca, --cert and --key, or none.
+fn lab_tls(t: &crate::mail::tls::ClientTlsArgs) -> Result<Option<lab::LabTls>, String> {
+    let pem = t.read()?;
+    match (pem.ca, pem.identity) {
+        (None, None) => Ok(None),
+        (Some(ca), Some((cert, key))) => Ok(Some(lab::LabTls { ca, cert, key })),
+        _ => Err("--ca, --cert et --key vont ensemble (TLS mutuel avec le serveur de banc)".into()),
+    }
+}
+
 fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
     let validator = Arc::new(a.check.validator()?);
     let cfg = receiver::Config {
         listen: a.listen.clone(),
         mailbox: a.mailbox.clone(),
         relay: a.relay.clone(),
+        relay_ca: a.relay_ca.as_ref().map(|p| std::fs::read(p).map_err(|e| format!("--relay-ca {} : {e}", p.display()))).transpose()?,
         known_ins: if a.known_ins.is_empty() {
             receiver::KNOWN_INS.map(String::from).to_vec()
         } else {
@@ -232,10 +250,38 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
         domain: "banc.test".into(),
         http_listen: None,
         max_wait: Some(a.max_wait),
+        tls_cert: None,
+        tls_key: None,
+        client_ca: None,
+    };
+    // banc's server offers STARTTLS with a test CA; the simulated labs present client
+    // certificates of it (CRBIO-P13), the receivers trust it for their acknowledgements.
+    let certs = opts.out.join("certs");
+    let lab_ids = ["labo-reference", "labo-defaillant"];
+    crate::smtp::certs::generate(&crate::smtp::certs::CertsArgs {
+        out: certs.clone(),
+        domain: Some(opts.domain.clone()),
+        clients: lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect(),
+        force: true,
+    })?;
+    let read = |name: &str| {
+        let p = certs.join(name);
+        std::fs::read(&p).map_err(|e| format!("{} : {e}", p.display()))
+    };
+    let ca = read("ca.pem")?;
+    let mut lab_tls = HashMap::new();
+    for id in lab_ids {
+        let base = format!("client-{}", crate::smtp::certs::file_part(&format!("sgl@{id}.test")));
+        lab_tls.insert(id, lab::LabTls { ca: ca.clone(), cert: read(&format!("{base}.pem"))?, key: read(&format!("{base}.key"))? });
+    }
+    let server_tls = crate::smtp::server::EmbeddedTls {
+        cert: certs.join("server.pem"),
+        key: certs.join("server.key"),
+        client_ca: Some(certs.join("ca.pem")),
     };
     let rt = run::runtime()?;
     rt.block_on(async move {
-        let embedded = crate::smtp::server::embedded(&opts.smtp_listen, &opts.out.join("spool"), &opts.domain, validator.clone()).await?;
+        let embedded = crate::smtp::server::embedded(&opts.smtp_listen, &opts.out.join("spool"), &opts.domain, validator.clone(), Some(&server_tls)).await?;
         let banc_smtp = embedded.addr.to_string();
         let mut participants = Vec::new();
         let mut labs = HashMap::new();
@@ -245,7 +291,7 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
                 let mailbox = format!("sgl@{id}.test");
                 let text = if faults.is_empty() { "laboratoire simulé, sans défaut".to_string() } else { format!("laboratoire simulé, défauts : {}", faults_text(&faults, |f| f.name())) };
                 participants.push((participant(id, "Laboratoire simulé par banc", "banc simulate lab", Role::Producer, &mailbox, None), Some(text)));
-                labs.insert(id.to_string(), Arc::new(Lab { mailbox, faults }));
+                labs.insert(id.to_string(), Arc::new(Lab { mailbox, faults, tls: lab_tls.remove(id) }));
             }
         }
         if consumers {
@@ -256,6 +302,7 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
                         listen: "127.0.0.1:0".into(),
                         mailbox: mailbox.clone(),
                         relay: banc_smtp.clone(),
+                        relay_ca: Some(ca.clone()),
                         known_ins: receiver::KNOWN_INS.map(String::from).to_vec(),
                         faults: faults.clone(),
                         spool: opts.out.join("simulateurs").join(id),

@@ -47,6 +47,8 @@ pub struct Config {
     pub mailbox: String,
     /// The SMTP server its MDNs go to (banc's, in a run).
     pub relay: String,
+    /// CA (PEM) to trust for the relay's STARTTLS certificate (banc's test CA in a rehearsal).
+    pub relay_ca: Option<Vec<u8>>,
     pub known_ins: Vec<String>,
     pub faults: Vec<ReceiverFault>,
     pub spool: PathBuf,
@@ -81,7 +83,7 @@ pub async fn start(cfg: Config, validator: Arc<crate::pipeline::Validator>) -> R
         return Ok(Handle { addr, stop });
     }
     let host = cfg.mailbox.rsplit('@').next().unwrap_or("recepteur.test").to_string();
-    let mut e = crate::smtp::server::embedded(&cfg.listen, &cfg.spool, &host, validator).await?;
+    let mut e = crate::smtp::server::embedded(&cfg.listen, &cfg.spool, &host, validator, None).await?;
     let addr = e.addr;
     let server_stop = e.stop.clone();
     let s = stop.clone();
@@ -123,7 +125,7 @@ async fn answer(cfg: &Config, record: &Mutex<Record>, a: Analysed) -> Result<(),
     let opts = crate::mail::submit::SubmitOptions {
         server: cfg.relay.clone(),
         starttls: crate::mail::submit::StartTls::Opportunistic,
-        ca_pem: None,
+        ca_pem: cfg.relay_ca.clone(),
         client_cert_pem: None,
         client_key_pem: None,
         helo: cfg.mailbox.rsplit('@').next().unwrap_or("recepteur.test").to_string(),

@@ -39,7 +39,20 @@ struct Out {
 }
 
 pub fn run(args: CertsArgs) -> Result<ExitCode, String> {
-    let files = make(&args)?;
+    for (path, kind, what) in generate(&args)? {
+        println!("écrit {} — {kind} : {what}", path.display());
+    }
+    let d = args.out.display();
+    println!(
+        "\nServeur :  banc mail serve --tls-cert {d}/server.pem --tls-key {d}/server.key --client-ca {d}/ca.pem\n\
+         Ces certificats viennent de l'AC « {CA_NAME} » : ils ne valent que pour les répétitions, jamais auprès d'un opérateur MSSanté (IGC-Santé seule)."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write the test CA, server and client certificates; each file with its kind and purpose.
+pub fn generate(args: &CertsArgs) -> Result<Vec<(PathBuf, &'static str, String)>, String> {
+    let files = make(args)?;
     let existing: Vec<String> = files
         .iter()
         .map(|f| args.out.join(&f.name))
@@ -53,19 +66,15 @@ pub fn run(args: CertsArgs) -> Result<ExitCode, String> {
         ));
     }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{} : {e}", args.out.display()))?;
+    let mut written = Vec::new();
     for f in &files {
         let path = args.out.join(&f.name);
         write(&path, f.text.as_bytes(), f.secret)
             .map_err(|e| format!("{} : {e}", path.display()))?;
         let kind = if f.secret { "clé (0600)" } else { f.file };
-        println!("écrit {} — {kind} : {}", path.display(), f.what);
+        written.push((path, kind, f.what.clone()));
     }
-    let d = args.out.display();
-    println!(
-        "\nServeur :  banc mail serve --tls-cert {d}/server.pem --tls-key {d}/server.key --client-ca {d}/ca.pem\n\
-         Ces certificats viennent de l'AC « {CA_NAME} » : ils ne valent que pour les répétitions, jamais auprès d'un opérateur MSSanté (IGC-Santé seule)."
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(written)
 }
 
 fn write(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
@@ -144,7 +153,7 @@ fn client_params(address: &str, expired: bool) -> Result<CertificateParams, Stri
 }
 
 /// File-name form of an address.
-fn file_part(address: &str) -> String {
+pub fn file_part(address: &str) -> String {
     address
         .chars()
         .map(|c| {

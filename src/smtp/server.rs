@@ -92,17 +92,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             mailboxes_with_cert: args.mailboxes_with_cert.clone(),
         },
     )?;
-    let tls = match &settings.tls {
-        Some(t) => Some(tokio_rustls::TlsAcceptor::from(super::tls::server_config(
-            &super::tls::TlsFiles {
-                cert: &t.cert,
-                key: &t.key,
-                client_ca: t.client_ca.as_deref(),
-                require_client_cert: t.require_client_cert,
-            },
-        )?)),
-        None => None,
-    };
+    let tls = acceptor(&settings)?;
     let validator = Arc::new(args.check.validator()?);
     let (spool, recovery) = Spool::open(&settings.spool)?;
     if recovery.repaired() {
@@ -141,6 +131,23 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     code
+}
+
+/// The STARTTLS acceptor of the settings, when they have a certificate.
+fn acceptor(settings: &config::Settings) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+    settings
+        .tls
+        .as_ref()
+        .map(|t| {
+            super::tls::server_config(&super::tls::TlsFiles {
+                cert: &t.cert,
+                key: &t.key,
+                client_ca: t.client_ca.as_deref(),
+                require_client_cert: t.require_client_cert,
+            })
+            .map(tokio_rustls::TlsAcceptor::from)
+        })
+        .transpose()
 }
 
 /// A message stored and judged, for a caller embedding the server (`banc run`, the simulators).
@@ -365,13 +372,23 @@ pub struct Embedded {
     pub task: tokio::task::JoinHandle<Result<ExitCode, String>>,
 }
 
-/// Start a plain (no TLS) server on `listen` with a fresh spool in `spool_dir`; its log goes to
-/// stderr (the caller's stdout is its own).
+/// Certificate, key and client CA of an embedded server: STARTTLS offered, not required (a
+/// message in clear text is taken and judged `transport.tls.none`), client certificates asked.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Start a server on `listen` with its spool in `spool_dir`; its log goes to stderr (the
+/// caller's stdout is its own).
 pub async fn embedded(
     listen: &str,
     spool_dir: &std::path::Path,
     hostname: &str,
     validator: Arc<Validator>,
+    tls: Option<&EmbeddedTls>,
 ) -> Result<Embedded, String> {
     session::LOG_TO_STDERR.store(true, Ordering::Relaxed);
     let settings = config::settings(
@@ -380,9 +397,14 @@ pub async fn embedded(
             listen: Some(listen.to_string()),
             hostname: Some(hostname.to_string()),
             spool: Some(spool_dir.to_path_buf()),
+            tls_cert: tls.map(|t| t.cert.clone()),
+            tls_key: tls.map(|t| t.key.clone()),
+            client_ca: tls.and_then(|t| t.client_ca.clone()),
+            starttls_optional: true,
             ..Overrides::default()
         },
     )?;
+    let acceptor = acceptor(&settings)?;
     let (spool, recovery) = Spool::open(&settings.spool)?;
     let listener = bind(&settings.listen).await?;
     let addr = listener
@@ -400,7 +422,7 @@ pub async fn embedded(
         settings,
         spool,
         recovery.unanalysed,
-        None,
+        acceptor,
         validator,
         hooks,
     ));
