@@ -314,3 +314,264 @@ fn ctrl_c_writes_partial_results() {
     junit_is_valid(&out.join("junit.xml"));
     assert!(out.join("report.html").is_file());
 }
+
+/// A free local port (bound then released: a tiny race, acceptable in tests).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Read `reader`'s lines until one contains `needle`; that line.
+fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
+    for l in lines.by_ref() {
+        let l = l.expect("read line");
+        if l.contains(needle) {
+            return l;
+        }
+    }
+    panic!("no line with « {needle} »")
+}
+
+/// A real run against simulators started as their own processes, as an organiser would wire
+/// them: `banc simulate receiver` answers banc's messages through banc's SMTP server, and
+/// `banc simulate lab` deposits and sends the producer samples.
+#[test]
+fn banc_run_against_simulator_processes() {
+    let dir = tempdir("run-processes");
+    let banc_port = free_port();
+    let banc_smtp = format!("127.0.0.1:{banc_port}");
+    let mut receiver = banc()
+        .args([
+            "simulate",
+            "receiver",
+            "--listen",
+            "127.0.0.1:0",
+            "--relay",
+            &banc_smtp,
+            "--spool",
+            &s(&dir.join("receiver-spool")),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("receiver starts");
+    let mut out_lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
+    let line = line_with(&mut out_lines, "écoute sur");
+    let receiver_addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .expect("address")
+        .to_string();
+    let participants = dir.join("participants.toml");
+    std::fs::write(
+        &participants,
+        format!(
+            "[[participant]]\nid = \"dpi-simule\"\norganisation = \"CH simulé\"\nsystem = \"banc simulate receiver\"\nroles = [\"consumer\"]\nmailbox = \"dpi@recepteur-simule.test\"\nsmtp = \"{receiver_addr}\"\n\n[[participant]]\nid = \"labo-simule\"\norganisation = \"Labo simulé\"\nsystem = \"banc simulate lab\"\nroles = [\"producer\"]\nmailbox = \"sgl@labo-simule.test\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let mut runner = banc()
+        .args([
+            "run",
+            "suites/cr-bio",
+            "--participants",
+            &s(&participants),
+            "--scenario",
+            "CRBIO-C01",
+            "--scenario",
+            "CRBIO-C02",
+            "--scenario",
+            "CRBIO-P01",
+            "--scenario",
+            "CRBIO-P09",
+            "--smtp-listen",
+            &banc_smtp,
+            "--max-wait",
+            "30s",
+            "--out",
+            &s(&out),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("banc run starts");
+    let mut err_lines = BufReader::new(runner.stderr.take().unwrap()).lines();
+    line_with(&mut err_lines, "SMTP de banc sur");
+    let lab = run(&[
+        "simulate",
+        "lab",
+        "suites/cr-bio",
+        "--smtp",
+        &banc_smtp,
+        "--submissions",
+        &s(&out.join("submissions")),
+        "--scenario",
+        "CRBIO-P01",
+        "--scenario",
+        "CRBIO-P09",
+    ]);
+    assert_eq!(lab.code, 0, "{}", lab.stderr);
+    assert!(lab.stdout.contains("CRBIO-P09 message : envoyé à banc+crbio-p09@banc.test"), "{}", lab.stdout);
+    // Drain stderr so banc never blocks on a full pipe.
+    std::thread::spawn(move || for _ in err_lines {});
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = runner.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the run ends");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = receiver.kill();
+    let res = results(&out);
+    assert_eq!(code, Some(0), "{res:#}");
+    for (p, sc) in [("dpi-simule", "CRBIO-C01"), ("dpi-simule", "CRBIO-C02"), ("labo-simule", "CRBIO-P01"), ("labo-simule", "CRBIO-P09")] {
+        assert_eq!(scenario(participant(&res, p), sc)["status"], "passed", "{p} {sc}");
+    }
+}
+
+/// Answer HTTP requests on a thread: `GET /api/statut` → 200 with a body, anything else → 404.
+fn http_sut() -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/api", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let (status, body) = if req.starts_with("GET /api/statut ") {
+                ("200 OK", "document intégré")
+            } else {
+                ("404 Not Found", "introuvable")
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// `http` steps both ways (banc calls the SUT; the SUT calls banc's listener) and a monitor step
+/// decided by a validator's decisions file.
+#[test]
+fn http_steps_and_validator_decisions() {
+    let dir = tempdir("http-steps");
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(dir.join("suite.toml"), "id = \"web\"\ntitle = \"Intégration par API\"\n").unwrap();
+    std::fs::write(
+        dir.join("scenarios/W-01.toml"),
+        r#"id = "W-01"
+title = "Statut d'intégration et notification"
+role = "consumer"
+level = "N1"
+
+[[step]]
+id = "statut"
+kind = "http"
+url = "{participant.http}/statut"
+body_contains = "intégré"
+
+[[step]]
+id = "notification"
+kind = "http"
+wait = true
+method = "POST"
+path = "/notification"
+body_contains = "CRBIO"
+timeout = "30s"
+
+[[step]]
+id = "controle"
+kind = "monitor"
+instructions = "Vérifier l'affichage du résultat dans le dossier."
+checklist = ["Résultat affiché"]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("scenarios/W-02.toml"),
+        "id = \"W-02\"\ntitle = \"Point d'accès absent\"\nrole = \"consumer\"\nlevel = \"N1\"\nrequired = false\n\n[[step]]\nkind = \"http\"\nurl = \"{participant.http}/absent\"\n",
+    )
+    .unwrap();
+    let participants = dir.join("participants.toml");
+    std::fs::write(
+        &participants,
+        format!(
+            "[[participant]]\nid = \"dpi\"\norganisation = \"CH de la Rance\"\nsystem = \"DPI Hélios\"\nroles = [\"consumer\"]\nmailbox = \"dpi@ch-rance.test\"\nhttp = \"{}\"\n",
+            http_sut()
+        ),
+    )
+    .unwrap();
+    let decisions = dir.join("decisions.toml");
+    std::fs::write(
+        &decisions,
+        "[[decision]]\nparticipant = \"dpi\"\nscenario = \"W-01\"\nstep = \"controle\"\nverdict = \"pass\"\nby = \"Mme Le Gall (moniteur)\"\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let mut child = banc()
+        .args([
+            "run",
+            &s(&dir),
+            "--participants",
+            &s(&participants),
+            "--decisions",
+            &s(&decisions),
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--out",
+            &s(&out),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("banc run starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = line_with(&mut lines, "écoute HTTP sur");
+    let base = line.rsplit(' ').next().unwrap().to_string();
+    line_with(&mut lines, "appeler");
+    std::thread::spawn(move || for _ in lines {});
+    // The SUT's notification, by hand (HTTP/1.1 over a socket).
+    {
+        use std::io::{Read, Write};
+        let addr = base.trim_start_matches("http://");
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let body = "{\"document\":\"CRBIO-TSH\"}";
+        write!(
+            c,
+            "POST /dpi/notification HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = c.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the run ends");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let res = results(&out);
+    assert_eq!(code, Some(0), "required W-01 passed, optional W-02 failed: {res:#}");
+    let p = participant(&res, "dpi");
+    let w1 = scenario(p, "W-01");
+    assert_eq!(w1["status"], "passed", "{w1:#}");
+    assert_eq!(w1["steps"][2]["decision"]["by"], "Mme Le Gall (moniteur)");
+    let w2 = scenario(p, "W-02");
+    assert_eq!(w2["status"], "failed");
+    assert!(w2["reason"].as_str().unwrap().contains("attendu 200, reçu 404"), "{}", w2["reason"]);
+}
