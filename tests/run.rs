@@ -427,6 +427,7 @@ fn banc_run_against_simulator_processes() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = receiver.kill();
+    let _ = receiver.wait();
     let res = results(&out);
     assert_eq!(code, Some(0), "{res:#}");
     for (p, sc) in [("dpi-simule", "CRBIO-C01"), ("dpi-simule", "CRBIO-C02"), ("labo-simule", "CRBIO-P01"), ("labo-simule", "CRBIO-P09")] {

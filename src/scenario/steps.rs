@@ -346,7 +346,7 @@ async fn await_mail(
                 r.to_local(&local)
             }
     };
-    let Some(r) = wait_interruptible(&cx.env.inbox, &wanted, deadline).await else {
+    let Some(r) = cx.env.inbox.wait_for(&wanted, deadline.at).await else {
         let m = format!("aucun message reçu pour <{to}> en {}", human(deadline.total));
         return p.end(Status::Failed, m);
     };
@@ -376,13 +376,6 @@ async fn await_mail(
     )
 }
 
-async fn wait_interruptible<T>(
-    board: &super::inbox::Board<T>,
-    wanted: &(dyn Fn(&T) -> bool + Sync),
-    deadline: Deadline,
-) -> Option<std::sync::Arc<T>> {
-    board.wait_for(wanted, deadline.at).await
-}
 
 // ---------------------------------------------------------------------------------------------
 // send-mail
@@ -509,7 +502,7 @@ async fn await_ack(
     ));
     let id = message_id.clone();
     let wanted = move |r: &Received| r.acknowledges.as_deref() == Some(id.as_str());
-    let Some(r) = wait_interruptible(&cx.env.inbox, &wanted, deadline).await else {
+    let Some(r) = cx.env.inbox.wait_for(&wanted, deadline.at).await else {
         let m = format!(
             "aucun {what} reçu pour {message_id} en {}",
             human(deadline.total)
@@ -580,7 +573,7 @@ async fn await_ack(
             Err(f) => p.check("disposition", false, f.message),
         }
     }
-    check_expect(&mut p, &expect, std::slice::from_ref(&report), &[], None, &HashMap::new());
+    check_expect(&mut p, &expect, std::slice::from_ref(&report), &[], None);
     p.result.reports.push(JudgedObject::from(&report));
     p.judged(what)
 }
@@ -709,7 +702,7 @@ async fn http_wait(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (S
     let wanted = move |h: &Hit| {
         h.path == want_path && method.as_ref().is_none_or(|m| *m == h.method)
     };
-    let Some(hit) = wait_interruptible(&cx.env.hooks, &wanted, deadline).await else {
+    let Some(hit) = cx.env.hooks.wait_for(&wanted, deadline.at).await else {
         let m = format!("aucun appel de {path} en {}", human(deadline.total));
         return p.end(Status::Failed, m);
     };
@@ -788,7 +781,7 @@ fn judge_and_end(
         .filter_map(|b| crate::xdm::header::read("cda", b).ok())
         .collect();
     let expect = step.expect.clone().unwrap_or_default();
-    check_expect(&mut p, &expect, reports, cdas, raw, earlier);
+    check_expect(&mut p, &expect, reports, cdas, raw);
     if let Some(target) = &expect.replaces {
         let before = earlier.get(target).map(|o| o.documents.clone()).unwrap_or_default();
         let (ok, detail) = replaces(headers.first(), before.first());
@@ -813,7 +806,6 @@ fn check_expect(
     reports: &[DocumentReport],
     cdas: &[Vec<u8>],
     raw: Option<&[u8]>,
-    _earlier: &HashMap<String, Output>,
 ) {
     let all: Vec<&Finding> = reports.iter().flat_map(|r| &r.findings).collect();
     if let Some(v) = e.verdict {
@@ -968,11 +960,7 @@ pub fn result_codes(cda: &[u8]) -> BTreeSet<String> {
     let mut reader = quick_xml::Reader::from_reader(cda);
     let mut stack: Vec<String> = Vec::new();
     let mut buf = Vec::new();
-    loop {
-        let ev = match reader.read_event_into(&mut buf) {
-            Ok(e) => e,
-            Err(_) => break,
-        };
+    while let Ok(ev) = reader.read_event_into(&mut buf) {
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = e.local_name().into_inner().to_string();

@@ -17,8 +17,8 @@ pub enum LabFault {
     ReplacementNewSetId,
     /// Messages without any X-MSS-* header: CRBIO-P09 (and, through it, its dependents).
     NoXMss,
-    /// Deposited documents carry an element the CDA schema does not know: every `submit`
-    /// scenario that expects a valid document (CRBIO-P01 to P08).
+    /// Deposited documents carry an element the CDA schema does not know: the `submit`
+    /// scenarios that expect a valid document (CRBIO-P01, P07, P08), when the XSD runs (with a kit).
     XsdInvalid,
 }
 
