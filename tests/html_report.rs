@@ -4,12 +4,13 @@
 //! The browser tests use `/usr/bin/chromium` when it exists; without it they are skipped with a
 //! note, unless `BANC_REQUIRE_BROWSER=1` (CI), where a missing browser fails them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
+
+use common::browser::{TempDir, chromium, console_messages, run_chromium};
+use std::path::Path;
+use std::process::Command;
 
 const TITLE: &str = "banc — rapport de validation";
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A CR-BIO-looking document whose comment, CDATA text and attribute values carry markup, with
 /// non-ASCII text; it lacks `<realmCode code="FR"/>` (and more), so banc reports errors on it,
@@ -28,32 +29,6 @@ const HOSTILE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 /// File name with spaces, accents, CJK and markup: it is shown in the page too.
 const HOSTILE_NAME: &str = "cr bio é ü 中 <i>x.xml";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("banc-html-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `banc validate --html report.html <name>` in `dir` (document path given relative, as a user
 /// would); returns the exit code and the page.
@@ -202,103 +177,6 @@ fn long_lines_are_cut_around_the_column() {
         !page.contains(&"QUJD".repeat(60)),
         "no excerpt line longer than the window"
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Real browser
-
-/// The browser, or `None` to skip (after a note); panics when CI requires it.
-fn chromium() -> Option<&'static str> {
-    if Path::new(CHROMIUM).exists() {
-        return Some(CHROMIUM);
-    }
-    if std::env::var("BANC_REQUIRE_BROWSER").as_deref() == Ok("1") {
-        panic!("BANC_REQUIRE_BROWSER=1 but {CHROMIUM} is not installed");
-    }
-    eprintln!(
-        "skipped: chromium not installed ({CHROMIUM}); set BANC_REQUIRE_BROWSER=1 to require it"
-    );
-    None
-}
-
-/// `file://` URL of an absolute path, bytes outside the unreserved set percent-encoded.
-fn file_url(path: &Path) -> String {
-    let mut url = String::from("file://");
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(b as char);
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}
-
-/// Headless chromium on `page`, `extra` flags before the URL; killed after 90 s.
-fn run_chromium(browser: &str, page: &Path, extra: &[&str]) -> Output {
-    let profile = TempDir::new("chromium-profile");
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(file_url(page))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    // Drain the pipes on threads so a chatty browser cannot block on a full pipe.
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut v).ok();
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut v).ok();
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait chromium") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: out_t.join().expect("stdout thread"),
-        stderr: err_t.join().expect("stderr thread"),
-    }
-}
-
-/// Console messages of the page in chromium's `--enable-logging=stderr` output. Chromium logs
-/// every console message (errors, uncaught exceptions, CSP violations) as
-/// `[pid:tid:date:INFO:CONSOLE:12] "message", source: file:///… (12)` (older versions:
-/// `CONSOLE(12)`). Our page logs nothing, so any such line is a defect.
-fn console_messages(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
-        .collect()
 }
 
 #[test]

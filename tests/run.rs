@@ -87,7 +87,11 @@ fn rehearsal_of_cr_bio_passes_the_good_participants_and_fails_exactly_the_faults
     let start = Instant::now();
     let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let took = start.elapsed();
-    assert_eq!(r.code, 1, "a faulty participant fails; stderr:\n{}", r.stderr);
+    assert_eq!(
+        r.code, 1,
+        "a faulty participant fails; stderr:\n{}",
+        r.stderr
+    );
     let res = results(&out);
     assert_eq!(res["schema"], "banc-run/1");
     assert_eq!(res["interrupted"], false);
@@ -97,12 +101,12 @@ fn rehearsal_of_cr_bio_passes_the_good_participants_and_fails_exactly_the_faults
         let scen = p["scenarios"].as_array().unwrap();
         assert!(scen.len() >= 13, "{good}: every scenario of its role");
         for sc in scen {
-            let want = if has_manual_step(sc) { "pending" } else { "passed" };
-            assert_eq!(
-                sc["status"], want,
-                "{good} {}: {}",
-                sc["id"], sc["reason"]
-            );
+            let want = if has_manual_step(sc) {
+                "pending"
+            } else {
+                "passed"
+            };
+            assert_eq!(sc["status"], want, "{good} {}: {}", sc["id"], sc["reason"]);
         }
         // Manual steps are never silently passed.
         for sc in scen.iter().filter(|sc| has_manual_step(sc)) {
@@ -126,12 +130,19 @@ fn rehearsal_of_cr_bio_passes_the_good_participants_and_fails_exactly_the_faults
     // The failure says what was expected and what came.
     let c02 = scenario(rx, "CRBIO-C02");
     assert!(
-        c02["reason"].as_str().unwrap().contains("processed-with-error"),
+        c02["reason"]
+            .as_str()
+            .unwrap()
+            .contains("processed-with-error"),
         "{}",
         c02["reason"]
     );
     let p12 = scenario(lab, "CRBIO-P12");
-    assert!(p12["reason"].as_str().unwrap().contains("setId"), "{}", p12["reason"]);
+    assert!(
+        p12["reason"].as_str().unwrap().contains("setId"),
+        "{}",
+        p12["reason"]
+    );
     // The good receiver's MDN for the unknown patient carried 902, checked as such.
     let good_c02 = scenario(participant(&res, "recepteur-reference"), "CRBIO-C02");
     let checks = &good_c02["steps"][1]["checks"];
@@ -172,7 +183,10 @@ fn a_sut_that_never_answers_fails_on_timeout() {
         "--out",
         &s(&out),
     ]);
-    assert!(start.elapsed() < Duration::from_secs(60), "bounded by --max-wait");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "bounded by --max-wait"
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let res = results(&out);
     let c01 = scenario(participant(&res, "recepteur-defaillant"), "CRBIO-C01");
@@ -242,8 +256,20 @@ fn a_malformed_suite_is_refused_with_its_location() {
     )
     .unwrap();
     for args in [
-        vec!["run".to_string(), s(&dir), "--participants".into(), s(&participants), "--out".into(), s(&dir.join("out"))],
-        vec!["rehearse".to_string(), s(&dir), "--out".into(), s(&dir.join("out"))],
+        vec![
+            "run".to_string(),
+            s(&dir),
+            "--participants".into(),
+            s(&participants),
+            "--out".into(),
+            s(&dir.join("out")),
+        ],
+        vec![
+            "rehearse".to_string(),
+            s(&dir),
+            "--out".into(),
+            s(&dir.join("out")),
+        ],
     ] {
         let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(r.code, 2, "{}", r.stderr);
@@ -302,7 +328,10 @@ fn ctrl_c_writes_partial_results() {
         if let Some(st) = child.try_wait().unwrap() {
             break st.code();
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "banc stops after Ctrl-C");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "banc stops after Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code, Some(130));
@@ -415,7 +444,12 @@ fn banc_run_against_simulator_processes() {
         "CRBIO-P09",
     ]);
     assert_eq!(lab.code, 0, "{}", lab.stderr);
-    assert!(lab.stdout.contains("CRBIO-P09 message : envoyé à banc+crbio-p09@banc.test"), "{}", lab.stdout);
+    assert!(
+        lab.stdout
+            .contains("CRBIO-P09 message : envoyé à banc+crbio-p09@banc.test"),
+        "{}",
+        lab.stdout
+    );
     // Drain stderr so banc never blocks on a full pipe.
     std::thread::spawn(move || for _ in err_lines {});
     let start = Instant::now();
@@ -430,8 +464,17 @@ fn banc_run_against_simulator_processes() {
     let _ = receiver.wait();
     let res = results(&out);
     assert_eq!(code, Some(0), "{res:#}");
-    for (p, sc) in [("dpi-simule", "CRBIO-C01"), ("dpi-simule", "CRBIO-C02"), ("labo-simule", "CRBIO-P01"), ("labo-simule", "CRBIO-P09")] {
-        assert_eq!(scenario(participant(&res, p), sc)["status"], "passed", "{p} {sc}");
+    for (p, sc) in [
+        ("dpi-simule", "CRBIO-C01"),
+        ("dpi-simule", "CRBIO-C02"),
+        ("labo-simule", "CRBIO-P01"),
+        ("labo-simule", "CRBIO-P09"),
+    ] {
+        assert_eq!(
+            scenario(participant(&res, p), sc)["status"],
+            "passed",
+            "{p} {sc}"
+        );
     }
 }
 
@@ -466,7 +509,11 @@ fn http_sut() -> String {
 fn http_steps_and_validator_decisions() {
     let dir = tempdir("http-steps");
     std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-    std::fs::write(dir.join("suite.toml"), "id = \"web\"\ntitle = \"Intégration par API\"\n").unwrap();
+    std::fs::write(
+        dir.join("suite.toml"),
+        "id = \"web\"\ntitle = \"Intégration par API\"\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("scenarios/W-01.toml"),
         r#"id = "W-01"
@@ -567,12 +614,23 @@ checklist = ["Résultat affiché"]
         std::thread::sleep(Duration::from_millis(50));
     };
     let res = results(&out);
-    assert_eq!(code, Some(0), "required W-01 passed, optional W-02 failed: {res:#}");
+    assert_eq!(
+        code,
+        Some(0),
+        "required W-01 passed, optional W-02 failed: {res:#}"
+    );
     let p = participant(&res, "dpi");
     let w1 = scenario(p, "W-01");
     assert_eq!(w1["status"], "passed", "{w1:#}");
     assert_eq!(w1["steps"][2]["decision"]["by"], "Mme Le Gall (moniteur)");
     let w2 = scenario(p, "W-02");
     assert_eq!(w2["status"], "failed");
-    assert!(w2["reason"].as_str().unwrap().contains("attendu 200, reçu 404"), "{}", w2["reason"]);
+    assert!(
+        w2["reason"]
+            .as_str()
+            .unwrap()
+            .contains("attendu 200, reçu 404"),
+        "{}",
+        w2["reason"]
+    );
 }

@@ -10,40 +10,11 @@ use banc::scenario::results::{
     Check, FindingView, JudgedObject, ParticipantResult, RESULTS_SCHEMA, RunResults, RunSummary,
     ScenarioResult, Score, Status, StepResult, SuiteInfo,
 };
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+use common::browser::{TempDir, chromium, console_messages, run_chromium};
+
 const HOSTILE: &str = "<script>alert(1)</script> \"><img src=x onerror=alert(1)> ]]> \u{1} é 中文";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "banc-run-report-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn step(id: &str, kind: Kind, status: Status, message: &str) -> StepResult {
     StepResult {
@@ -171,99 +142,6 @@ fn results() -> RunResults {
     }
 }
 
-/// The browser, or `None` to skip (after a note); panics when CI requires it.
-fn chromium() -> Option<&'static str> {
-    if Path::new(CHROMIUM).exists() {
-        return Some(CHROMIUM);
-    }
-    if std::env::var("BANC_REQUIRE_BROWSER").as_deref() == Ok("1") {
-        panic!("BANC_REQUIRE_BROWSER=1 but {CHROMIUM} is not installed");
-    }
-    eprintln!(
-        "skipped: chromium not installed ({CHROMIUM}); set BANC_REQUIRE_BROWSER=1 to require it"
-    );
-    None
-}
-
-/// `file://` URL of an absolute path, bytes outside the unreserved set percent-encoded.
-fn file_url(path: &Path) -> String {
-    let mut url = String::from("file://");
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(b as char);
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}
-
-/// Headless chromium dumping the DOM of `page`; killed after 90 s.
-fn run_chromium(browser: &str, page: &Path) -> Output {
-    let profile = TempDir::new("chromium-profile");
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=2000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(file_url(page))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    // Drain the pipes on threads so a chatty browser cannot block on a full pipe.
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut v).ok();
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut v).ok();
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait chromium") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: out_t.join().expect("stdout thread"),
-        stderr: err_t.join().expect("stderr thread"),
-    }
-}
-
-/// Console messages of the page in chromium's `--enable-logging=stderr` output (errors,
-/// uncaught exceptions, CSP violations): `…:INFO:CONSOLE:12] "message", source: …` (older
-/// versions: `CONSOLE(12)`). The page logs nothing, so any such line is a defect.
-fn console_messages(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
-        .collect()
-}
-
 #[test]
 fn chromium_renders_the_run_report_with_its_scoreboard() {
     let Some(browser) = chromium() else { return };
@@ -273,7 +151,7 @@ fn chromium_renders_the_run_report_with_its_scoreboard() {
         .iter()
         .find(|p| p.ends_with("report.html"))
         .expect("report.html");
-    let out = run_chromium(browser, page);
+    let out = run_chromium(browser, page, &["--dump-dom"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -317,26 +195,26 @@ fn chromium_renders_the_run_report_with_its_scoreboard() {
     );
 }
 
-/// Proves that [`console_messages`] catches a page error with this chromium: otherwise the test
-/// above could pass because the log format changed, not because the page is clean.
+/// The report of a real rehearsal (banc's simulators on suites/cr-bio) renders with no console
+/// error and shows the four simulated participants in its scoreboard.
 #[test]
-fn console_error_detector_catches_page_errors() {
+fn chromium_renders_a_rehearsal_report() {
     let Some(browser) = chromium() else { return };
-    let tmp = TempDir::new("detector");
-    let bad = tmp.path().join("bad.html");
-    std::fs::write(
-        &bad,
-        "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>t</title></head>\
-         <body><p>x</p><script>undefinedFunction();</script></body></html>",
-    )
-    .expect("write page");
-    let out = run_chromium(browser, &bad);
+    let tmp = TempDir::new("rehearsal");
+    let r = common::run(&["rehearse", "suites/cr-bio", "--out", &common::s(tmp.path())]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = run_chromium(browser, &tmp.path().join("report.html"), &["--dump-dom"]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        console_messages(&stderr)
-            .iter()
-            .any(|l| l.contains("undefinedFunction")),
-        "the detector missed a deliberate error; chromium stderr:\n{stderr}"
-    );
+    assert!(console_messages(&stderr).is_empty(), "{stderr}");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "labo-reference",
+        "labo-defaillant",
+        "recepteur-reference",
+        "recepteur-defaillant",
+    ] {
+        assert!(dom.contains(id), "{id} in the rendered scoreboard");
+    }
+    assert!(dom.contains("CRBIO-P12"), "drill-down present");
 }

@@ -492,11 +492,11 @@ fn marked(chars: &[char], from: usize, to: usize, col: usize) -> Markup {
 
 /// Control characters (C0 but tab and line feed, DEL, C1) and bidirectional formatting
 /// characters (which could make a source line read differently from what it is) shown as
-/// visible symbols.
-fn visible(s: &str) -> Cow<'_, str> {
+/// visible symbols; U+FFFE and U+FFFF (not allowed in XML) too.
+pub(crate) fn visible(s: &str) -> Cow<'_, str> {
     fn hidden(c: char) -> bool {
         (c.is_control() && c != '\t' && c != '\n')
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
     }
     if !s.chars().any(hidden) {
         return Cow::Borrowed(s);
@@ -613,29 +613,12 @@ impl Ids {
 }
 
 /// `'sha256-<base64>'` source expression for a Content-Security-Policy.
-fn csp_hash(text: &str) -> String {
-    format!("sha256-{}", base64(&Sha256::digest(text.as_bytes())))
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+pub(crate) fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+    )
 }
 
 const CSS: &str = r#"

@@ -19,29 +19,31 @@ pub async fn start(addr: &str) -> Result<(String, mpsc::UnboundedReceiver<Hit>),
         .local_addr()
         .map_err(|e| format!("adresse d'écoute HTTP : {e}"))?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request| {
-        let tx = tx.clone();
-        async move {
-            let method = req.method().as_str().to_string();
-            let path = req.uri().path().to_string();
-            let (status, text) = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
-                Ok(b) => {
-                    let _ = tx.send(Hit {
-                        method,
-                        path,
-                        body: String::from_utf8_lossy(&b).into_owned(),
-                        peer: peer.to_string(),
-                    });
-                    (axum::http::StatusCode::OK, r#"{"banc":"appel enregistré"}"#)
-                }
-                Err(_) => (
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    r#"{"banc":"corps de plus de 1 Mio refusé"}"#,
-                ),
-            };
-            (status, [("content-type", "application/json")], text)
-        }
-    });
+    let app = axum::Router::new().fallback(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request| {
+            let tx = tx.clone();
+            async move {
+                let method = req.method().as_str().to_string();
+                let path = req.uri().path().to_string();
+                let (status, text) = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+                    Ok(b) => {
+                        let _ = tx.send(Hit {
+                            method,
+                            path,
+                            body: String::from_utf8_lossy(&b).into_owned(),
+                            peer: peer.to_string(),
+                        });
+                        (axum::http::StatusCode::OK, r#"{"banc":"appel enregistré"}"#)
+                    }
+                    Err(_) => (
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        r#"{"banc":"corps de plus de 1 Mio refusé"}"#,
+                    ),
+                };
+                (status, [("content-type", "application/json")], text)
+            }
+        },
+    );
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

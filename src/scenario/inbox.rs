@@ -81,7 +81,11 @@ impl Received {
 
 /// `<id>` whatever the spacing.
 pub fn normalise_id(id: &str) -> String {
-    let t = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let t = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     format!("<{t}>")
 }
 
@@ -179,7 +183,10 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(5);
         let start = Instant::now();
         assert_eq!(b.wait_for(&|x| *x == 7, later).await.as_deref(), Some(&7));
-        assert!(start.elapsed() < Duration::from_secs(2), "woken, not timed out");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "woken, not timed out"
+        );
         b.push(8);
         assert_eq!(b.unclaimed().len(), 1);
     }

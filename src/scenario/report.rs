@@ -12,12 +12,11 @@ use super::results::{
     Score, Status, StepResult,
 };
 use crate::finding::{Layer, Severity};
-use base64::Engine;
+use crate::report::html::{csp_hash, visible};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCase, TestSuiteBuilder};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -231,27 +230,6 @@ fn position(line: Option<u32>, column: Option<u32>) -> String {
         (Some(l), None) => format!("l. {l}"),
         _ => String::new(),
     }
-}
-
-/// Control characters (but tab and line feed), bidi controls and the two non-characters XML
-/// refuses, shown as visible symbols: they can neither break the XML, nor rewrite a terminal
-/// line, nor make a page read differently from what it holds.
-fn visible(s: &str) -> Cow<'_, str> {
-    fn hidden(c: char) -> bool {
-        (c.is_control() && c != '\t' && c != '\n')
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
-    }
-    if !s.chars().any(hidden) {
-        return Cow::Borrowed(s);
-    }
-    s.chars()
-        .map(|c| match c {
-            '\0'..='\x1F' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
-            '\x7F' => '\u{2421}',
-            c if hidden(c) => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -917,14 +895,6 @@ fn badge(s: Status) -> Markup {
             span aria-hidden="true" { (icon(s)) } " " (s.label_fr())
         }
     }
-}
-
-/// `'sha256-<base64>'` source expression for a Content-Security-Policy.
-fn csp_hash(text: &str) -> String {
-    format!(
-        "sha256-{}",
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
-    )
 }
 
 const CSS: &str = r#"

@@ -416,7 +416,11 @@ async fn scenario(
     }
     result.started = Some(Utc::now().rfc3339());
     let start = Instant::now();
-    let timeout = s.timeout.map(|d| d.0).or(suite_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = s
+        .timeout
+        .map(|d| d.0)
+        .or(suite_timeout)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let scenario_end = start + timeout;
     let mut outputs: HashMap<String, Output> = HashMap::new();
     let mut last_send: Option<Output> = None;
@@ -442,7 +446,8 @@ async fn scenario(
             () = cancelled(&mut cancel) => None,
         };
         let Some((r, out)) = played else {
-            let (r, _) = steps::Play::new(st, i + 1).end(Status::Interrupted, "interrompu (Ctrl-C)");
+            let (r, _) =
+                steps::Play::new(st, i + 1).end(Status::Interrupted, "interrompu (Ctrl-C)");
             result.steps.push(r);
             stop = Some((Status::Interrupted, "interrompu (Ctrl-C)".into()));
             continue;
@@ -456,7 +461,10 @@ async fn scenario(
             r.message
         );
         if matches!(r.status, Status::Failed | Status::Error | Status::Skipped) {
-            stop = Some((r.status, format!("étape {} : {}", r.id, r.status.label_fr())));
+            stop = Some((
+                r.status,
+                format!("étape {} : {}", r.id, r.status.label_fr()),
+            ));
         }
         if st.kind == super::model::Kind::SendMail {
             last_send = Some(out.clone());
@@ -601,9 +609,7 @@ pub fn load_checked(
             .join("\n")
     })?;
     let pf = participants
-        .map(|p| {
-            super::model::load_participants(p).map_err(|e| e.to_string())
-        })
+        .map(|p| super::model::load_participants(p).map_err(|e| e.to_string()))
         .transpose()?;
     let errors: Vec<String> = super::lint::check(&suite, pf.as_ref())
         .into_iter()
@@ -639,7 +645,10 @@ fn read_decisions(path: &Path) -> Result<Vec<DecisionEntry>, String> {
 
 /// Print the scoreboard and the written files.
 pub fn print_summary(results: &RunResults, written: &[PathBuf]) {
-    crate::report::emit(&super::report::table(results, crate::report::terminal_width()));
+    crate::report::emit(&super::report::table(
+        results,
+        crate::report::terminal_width(),
+    ));
     for w in written {
         eprintln!("banc : écrit {}", w.display());
     }
@@ -650,12 +659,18 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
     let pf = pf.ok_or("fichier de participants manquant")?;
     for id in &a.only_participants {
         if !pf.participants.iter().any(|p| &p.id == id) {
-            return Err(format!("--participant {id} : inconnu de {}", a.participants.display()));
+            return Err(format!(
+                "--participant {id} : inconnu de {}",
+                a.participants.display()
+            ));
         }
     }
     for id in &a.only_scenarios {
         if suite.scenario(id).is_none() {
-            return Err(format!("--scenario {id} : inconnu de la suite {}", suite.meta.id));
+            return Err(format!(
+                "--scenario {id} : inconnu de la suite {}",
+                suite.meta.id
+            ));
         }
     }
     let decisions = match &a.decisions {
@@ -685,7 +700,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
             opts.server_tls().as_ref(),
         )
         .await?;
-        eprintln!("banc run : SMTP de banc sur {} (domaine {})", embedded.addr, opts.domain);
+        eprintln!(
+            "banc run : SMTP de banc sur {} (domaine {})",
+            embedded.addr, opts.domain
+        );
         let env = Env {
             validator,
             inbox: Board::default(),
@@ -693,7 +711,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
             domain: opts.domain.clone(),
             smtp_addr: embedded.addr.to_string(),
             http_base: None,
-            submissions: opts.submissions.clone().unwrap_or_else(|| opts.out.join("submissions")),
+            submissions: opts
+                .submissions
+                .clone()
+                .unwrap_or_else(|| opts.out.join("submissions")),
             fixtures: suite.fixtures_dir(),
             participants_dir,
             max_wait: opts.max_wait,

@@ -154,7 +154,11 @@ async fn submit(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (Step
         dir.display(),
         human(deadline.left())
     ));
-    cx.announce(step, &p.result.id, &format!("déposer le fichier dans {}", dir.display()));
+    cx.announce(
+        step,
+        &p.result.id,
+        &format!("déposer le fichier dans {}", dir.display()),
+    );
     if let Some(lab) = cx.lab() {
         lab.submit(cx, step, &dir);
     }
@@ -227,7 +231,15 @@ async fn submit(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (Step
     let Ok((reports, cdas, raw)) = judged else {
         return p.end(Status::Error, "la validation s'est arrêtée (panique)");
     };
-    judge_and_end(p, step, &reports, &cdas, raw.as_deref(), &HashMap::new(), "dépôt")
+    judge_and_end(
+        p,
+        step,
+        &reports,
+        &cdas,
+        raw.as_deref(),
+        &HashMap::new(),
+        "dépôt",
+    )
 }
 
 /// The first file of `dir` that is complete: not hidden, not `.tmp`/`.part` (write there, then
@@ -347,7 +359,10 @@ async fn await_mail(
             }
     };
     let Some(r) = cx.env.inbox.wait_for(&wanted, deadline.at).await else {
-        let m = format!("aucun message reçu pour <{to}> en {}", human(deadline.total));
+        let m = format!(
+            "aucun message reçu pour <{to}> en {}",
+            human(deadline.total)
+        );
         return p.end(Status::Failed, m);
     };
     p.log(format!(
@@ -375,7 +390,6 @@ async fn await_mail(
         "message",
     )
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // send-mail
@@ -462,12 +476,24 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
         "envoi de {message_id} ({} octets{}) à <{to}> par {server}",
         message.len(),
         if step.faults.as_ref().is_some_and(|f| !f.is_empty()) {
-            format!(", défauts : {}", step.faults.iter().flatten().cloned().collect::<Vec<_>>().join(", "))
+            format!(
+                ", défauts : {}",
+                step.faults
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             String::new()
         }
     ));
-    cx.announce(step, &p.result.id, &format!("banc envoie {message_id} à <{to}>"));
+    cx.announce(
+        step,
+        &p.result.id,
+        &format!("banc envoie {message_id} à <{to}>"),
+    );
     match crate::mail::submit::submit(&submit, &message).await {
         Ok(reply) => {
             p.log(format!("réponse du serveur : {}", reply.text()));
@@ -537,11 +563,17 @@ async fn await_ack(
                 p.log(format!("disposition : {outcome}"));
                 if let Some(d) = expect.disposition {
                     let ok = match d {
-                        Disposition::Processed => !m.is_error() && m.disposition.kind == "processed",
+                        Disposition::Processed => {
+                            !m.is_error() && m.disposition.kind == "processed"
+                        }
                         Disposition::ProcessedWithError => m.is_error(),
                         _ => false,
                     };
-                    p.check("disposition", ok, format!("attendu {}, reçu {outcome}", disposition_label(d)));
+                    p.check(
+                        "disposition",
+                        ok,
+                        format!("attendu {}, reçu {outcome}", disposition_label(d)),
+                    );
                 }
                 if let Some(code) = expect.error_code {
                     let got = m.error.as_ref().and_then(|e| e.code);
@@ -564,11 +596,26 @@ async fn await_ack(
             Ok(dsn) => {
                 let ok = match d {
                     Disposition::Delivered => dsn.delivered(),
-                    Disposition::Failed => dsn.recipients.iter().any(|x| x.action.as_deref() == Some("failed")),
+                    Disposition::Failed => dsn
+                        .recipients
+                        .iter()
+                        .any(|x| x.action.as_deref() == Some("failed")),
                     _ => false,
                 };
-                let actions: Vec<String> = dsn.recipients.iter().filter_map(|x| x.action.clone()).collect();
-                p.check("disposition", ok, format!("attendu {}, reçu {}", disposition_label(d), actions.join(", ")));
+                let actions: Vec<String> = dsn
+                    .recipients
+                    .iter()
+                    .filter_map(|x| x.action.clone())
+                    .collect();
+                p.check(
+                    "disposition",
+                    ok,
+                    format!(
+                        "attendu {}, reçu {}",
+                        disposition_label(d),
+                        actions.join(", ")
+                    ),
+                );
             }
             Err(f) => p.check("disposition", false, f.message),
         }
@@ -600,14 +647,21 @@ async fn http_call(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (S
             None => {
                 return p.end(
                     Status::Error,
-                    format!("le participant {} n'a pas d'adresse http", cx.participant.id),
+                    format!(
+                        "le participant {} n'a pas d'adresse http",
+                        cx.participant.id
+                    ),
                 );
             }
         }
     } else {
         url.to_string()
     };
-    let method = step.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+    let method = step
+        .method
+        .clone()
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
     p.log(format!("{method} {url}"));
     let client = match cx.http_client(deadline.left()) {
         Ok(c) => c,
@@ -630,13 +684,24 @@ async fn http_call(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (S
     };
     p.log(format!("réponse {status}, {} octets", body.len()));
     let want = step.status.unwrap_or(200);
-    p.check("status", status == want, format!("attendu {want}, reçu {status}"));
+    p.check(
+        "status",
+        status == want,
+        format!("attendu {want}, reçu {status}"),
+    );
     if let Some(needle) = &step.body_contains {
         let text = String::from_utf8_lossy(&body);
         p.check(
             "body_contains",
             text.contains(needle.as_str()),
-            format!("« {needle} » {} dans la réponse", if text.contains(needle.as_str()) { "présent" } else { "absent" }),
+            format!(
+                "« {needle} » {} dans la réponse",
+                if text.contains(needle.as_str()) {
+                    "présent"
+                } else {
+                    "absent"
+                }
+            ),
         );
     }
     p.judged("appel HTTP")
@@ -672,7 +737,11 @@ fn describe_http_error(e: &reqwest::Error) -> String {
 
 async fn download(url: &str, cx: &Ctx, deadline: Deadline) -> Result<Vec<u8>, String> {
     let client = cx.http_client(deadline.left())?;
-    let resp = client.get(url).send().await.map_err(|e| describe_http_error(&e))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| describe_http_error(&e))?;
     if !resp.status().is_success() {
         return Err(format!("statut HTTP {}", resp.status().as_u16()));
     }
@@ -699,17 +768,29 @@ async fn http_wait(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (S
     ));
     cx.announce(step, &p.result.id, &format!("appeler {base}{path}"));
     let want_path = path.clone();
-    let wanted = move |h: &Hit| {
-        h.path == want_path && method.as_ref().is_none_or(|m| *m == h.method)
-    };
+    let wanted =
+        move |h: &Hit| h.path == want_path && method.as_ref().is_none_or(|m| *m == h.method);
     let Some(hit) = cx.env.hooks.wait_for(&wanted, deadline.at).await else {
         let m = format!("aucun appel de {path} en {}", human(deadline.total));
         return p.end(Status::Failed, m);
     };
-    p.log(format!("appel {} {} de {} ({} octets)", hit.method, hit.path, hit.peer, hit.body.len()));
+    p.log(format!(
+        "appel {} {} de {} ({} octets)",
+        hit.method,
+        hit.path,
+        hit.peer,
+        hit.body.len()
+    ));
     if let Some(needle) = &step.body_contains {
         let ok = hit.body.contains(needle.as_str());
-        p.check("body_contains", ok, format!("« {needle} » {} dans le corps reçu", if ok { "présent" } else { "absent" }));
+        p.check(
+            "body_contains",
+            ok,
+            format!(
+                "« {needle} » {} dans le corps reçu",
+                if ok { "présent" } else { "absent" }
+            ),
+        );
     }
     p.judged("appel reçu")
 }
@@ -738,12 +819,19 @@ fn manual(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
     p.result.evidence = evidence;
     match cx.decision(&p.result.id) {
         Some(d) => {
-            let status = if d.verdict == "pass" { Status::Passed } else { Status::Failed };
+            let status = if d.verdict == "pass" {
+                Status::Passed
+            } else {
+                Status::Failed
+            };
             let m = format!(
                 "décision du validateur{} : {}{}",
                 d.by.as_ref().map(|b| format!(" ({b})")).unwrap_or_default(),
                 d.verdict,
-                d.note.as_ref().map(|n| format!(" — {n}")).unwrap_or_default()
+                d.note
+                    .as_ref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default()
             );
             p.result.decision = Some(d);
             p.end(status, m)
@@ -783,7 +871,10 @@ fn judge_and_end(
     let expect = step.expect.clone().unwrap_or_default();
     check_expect(&mut p, &expect, reports, cdas, raw);
     if let Some(target) = &expect.replaces {
-        let before = earlier.get(target).map(|o| o.documents.clone()).unwrap_or_default();
+        let before = earlier
+            .get(target)
+            .map(|o| o.documents.clone())
+            .unwrap_or_default();
         let (ok, detail) = replaces(headers.first(), before.first());
         p.check("replaces", ok, detail);
     }
@@ -817,7 +908,11 @@ fn check_expect(
         let scope = if e.layers.is_empty() {
             "toutes couches".to_string()
         } else {
-            e.layers.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+            e.layers
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let listed = errors
             .iter()
@@ -835,16 +930,26 @@ fn check_expect(
             format!(
                 "attendu {want} ({scope}) : {} erreur(s){}",
                 errors.len(),
-                if listed.is_empty() { String::new() } else { format!(" — {listed}") }
+                if listed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {listed}")
+                }
             ),
         );
     }
     if let Some(want) = &e.profile {
-        let got: BTreeSet<&str> = reports.iter().filter_map(|r| r.profile.as_deref()).collect();
+        let got: BTreeSet<&str> = reports
+            .iter()
+            .filter_map(|r| r.profile.as_deref())
+            .collect();
         p.check(
             "profile",
             got.contains(want.as_str()),
-            format!("attendu {want}, reconnu : {}", join_or_none(got.iter().copied())),
+            format!(
+                "attendu {want}, reconnu : {}",
+                join_or_none(got.iter().copied())
+            ),
         );
     }
     for pat in &e.rules_present {
@@ -867,7 +972,12 @@ fn check_expect(
             "rules_absent",
             hits.is_empty(),
             match hits.first() {
-                Some(f) => format!("{pat} : {} erreur(s), dont {} — {}", hits.len(), f.rule, f.message),
+                Some(f) => format!(
+                    "{pat} : {} erreur(s), dont {} — {}",
+                    hits.len(),
+                    f.rule,
+                    f.message
+                ),
                 None => format!("{pat} : aucune erreur"),
             },
         );
@@ -911,8 +1021,12 @@ fn check_expect(
             "mdn_requested",
             got.is_some() == want,
             match (&got, want) {
-                (Some(a), _) => format!("accusé de lecture demandé (Disposition-Notification-To: {a})"),
-                (None, true) => "pas de Disposition-Notification-To : accusé de lecture non demandé".into(),
+                (Some(a), _) => {
+                    format!("accusé de lecture demandé (Disposition-Notification-To: {a})")
+                }
+                (None, true) => {
+                    "pas de Disposition-Notification-To : accusé de lecture non demandé".into()
+                }
                 (None, false) => "pas d'accusé de lecture demandé".into(),
             },
         );
@@ -921,19 +1035,38 @@ fn check_expect(
 
 fn join_or_none<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<&str> = it.collect();
-    if v.is_empty() { "aucun".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "aucun".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// `new` replaces `old`: same setId, higher versionNumber, relatedDocument RPLC to old's id.
 fn replaces(new: Option<&CdaHeader>, old: Option<&CdaHeader>) -> (bool, String) {
     let (Some(n), Some(o)) = (new, old) else {
-        return (false, "document de l'étape ou de l'étape remplacée illisible".into());
+        return (
+            false,
+            "document de l'étape ou de l'étape remplacée illisible".into(),
+        );
     };
-    let show = |i: &Option<crate::xdm::header::Id>| i.as_ref().map_or("(absent)".into(), |i| i.xds());
+    let show =
+        |i: &Option<crate::xdm::header::Id>| i.as_ref().map_or("(absent)".into(), |i| i.xds());
     if n.set_id.is_none() || n.set_id != o.set_id {
-        return (false, format!("setId {} ≠ setId remplacé {}", show(&n.set_id), show(&o.set_id)));
+        return (
+            false,
+            format!(
+                "setId {} ≠ setId remplacé {}",
+                show(&n.set_id),
+                show(&o.set_id)
+            ),
+        );
     }
-    let version = |h: &CdaHeader| h.version_number.as_deref().and_then(|v| v.parse::<u32>().ok());
+    let version = |h: &CdaHeader| {
+        h.version_number
+            .as_deref()
+            .and_then(|v| v.parse::<u32>().ok())
+    };
     if !matches!((version(n), version(o)), (Some(a), Some(b)) if a > b) {
         return (
             false,
@@ -947,10 +1080,23 @@ fn replaces(new: Option<&CdaHeader>, old: Option<&CdaHeader>) -> (bool, String) 
     if n.replaces.is_none() || n.replaces != o.id {
         return (
             false,
-            format!("relatedDocument RPLC désigne {} au lieu de {}", show(&n.replaces), show(&o.id)),
+            format!(
+                "relatedDocument RPLC désigne {} au lieu de {}",
+                show(&n.replaces),
+                show(&o.id)
+            ),
         );
     }
-    (true, format!("même setId {}, version {} → {}, parent {}", show(&n.set_id), o.version_number.as_deref().unwrap_or("?"), n.version_number.as_deref().unwrap_or("?"), show(&o.id)))
+    (
+        true,
+        format!(
+            "même setId {}, version {} → {}, parent {}",
+            show(&n.set_id),
+            o.version_number.as_deref().unwrap_or("?"),
+            n.version_number.as_deref().unwrap_or("?"),
+            show(&o.id)
+        ),
+    )
 }
 
 /// LOINC codes of the results (`observation/code`) of a CDA.
@@ -1014,7 +1160,8 @@ mod tests {
     #[test]
     fn result_codes_are_the_observation_loinc_codes() {
         let cda = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cr-bio/valid/nfs-crp.xml"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/cr-bio/valid/nfs-crp.xml"),
         )
         .expect("fixture");
         let codes = result_codes(&cda);

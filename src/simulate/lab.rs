@@ -62,7 +62,8 @@ impl Lab {
         let mut out = Vec::new();
         for d in &sample.documents {
             let path = fixtures.join(d);
-            let mut bytes = std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))?;
+            let mut bytes =
+                std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))?;
             let replacement = step.expect.as_ref().is_some_and(|e| e.replaces.is_some());
             if replacement && self.has(LabFault::ReplacementNewSetId) {
                 bytes = new_set_id(&bytes);
@@ -79,7 +80,12 @@ impl Lab {
         Ok(out)
     }
 
-    fn message(&self, docs: &[(String, Vec<u8>)], step: &Step, to: &str) -> Result<Vec<u8>, String> {
+    fn message(
+        &self,
+        docs: &[(String, Vec<u8>)],
+        step: &Step,
+        to: &str,
+    ) -> Result<Vec<u8>, String> {
         let mdn = step.sample.as_ref().is_some_and(|s| s.request_mdn);
         let opts = ComposeOptions {
             from: self.mailbox.clone(),
@@ -107,15 +113,26 @@ impl Lab {
             let zip = crate::xdm::pack(&docs, &crate::xdm::PackOptions::default())?;
             Ok(("IHE_XDM.zip".into(), zip))
         } else {
-            Ok(("message.eml".into(), self.message(&docs, step, "banc@banc.test")?))
+            Ok((
+                "message.eml".into(),
+                self.message(&docs, step, "banc@banc.test")?,
+            ))
         }
     }
 
     /// Deposit the step's sample in `dir` (written aside, then renamed: never read half-written).
     pub fn submit(self: &Arc<Self>, cx: &Ctx, step: &Step, dir: &Path) {
-        let (lab, step, dir, fixtures) = (self.clone(), step.clone(), dir.to_path_buf(), cx.env.fixtures.clone());
+        let (lab, step, dir, fixtures) = (
+            self.clone(),
+            step.clone(),
+            dir.to_path_buf(),
+            cx.env.fixtures.clone(),
+        );
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = lab.deposit(&fixtures, &step).and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes)) {
+            if let Err(e) = lab
+                .deposit(&fixtures, &step)
+                .and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes))
+            {
                 eprintln!("banc simulate lab : {e}");
             }
         });
@@ -132,7 +149,13 @@ impl Lab {
         });
     }
 
-    pub async fn deliver(&self, fixtures: &Path, step: &Step, to: &str, server: &str) -> Result<(), String> {
+    pub async fn deliver(
+        &self,
+        fixtures: &Path,
+        step: &Step,
+        to: &str,
+        server: &str,
+    ) -> Result<(), String> {
         let docs = self.documents(fixtures, step)?;
         let to = if to.contains("<INS>") {
             let ins = docs
@@ -155,7 +178,12 @@ impl Lab {
             ca_pem: self.tls.as_ref().map(|t| t.ca.clone()),
             client_cert_pem: self.tls.as_ref().map(|t| t.cert.clone()),
             client_key_pem: self.tls.as_ref().map(|t| t.key.clone()),
-            helo: self.mailbox.rsplit('@').next().unwrap_or("lab.test").to_string(),
+            helo: self
+                .mailbox
+                .rsplit('@')
+                .next()
+                .unwrap_or("lab.test")
+                .to_string(),
             timeout: std::time::Duration::from_secs(30),
             mail_from: self.mailbox.clone(),
             rcpt_to: vec![to.clone()],
@@ -180,8 +208,11 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Str
 /// The same document under a setId of its own.
 fn new_set_id(cda: &[u8]) -> Vec<u8> {
     let re = regex::bytes::Regex::new(r#"<setId\b[^>]*/>"#).expect("static regex");
-    re.replace(cda, &b"<setId root=\"1.2.250.1.213.1.1.9.99\" extension=\"SIMULE-NOUVEAU-SETID\"/>"[..])
-        .into_owned()
+    re.replace(
+        cda,
+        &b"<setId root=\"1.2.250.1.213.1.1.9.99\" extension=\"SIMULE-NOUVEAU-SETID\"/>"[..],
+    )
+    .into_owned()
 }
 
 /// The document with an element the CDA schema does not allow, right after typeId.

@@ -145,9 +145,16 @@ fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
                         let to = if st.mailbox.as_deref() == Some("patient") {
                             format!("<INS>@{}", crate::scenario::inbox::PATIENT_DOMAIN)
                         } else {
-                            format!("{}+{}@{}", st.mailbox.as_deref().unwrap_or("banc"), s.id.to_ascii_lowercase(), a.domain)
+                            format!(
+                                "{}+{}@{}",
+                                st.mailbox.as_deref().unwrap_or("banc"),
+                                s.id.to_ascii_lowercase(),
+                                a.domain
+                            )
                         };
-                        lab.deliver(&fixtures, st, &to, &a.smtp).await.map(|()| format!("envoyé à {to}"))
+                        lab.deliver(&fixtures, st, &to, &a.smtp)
+                            .await
+                            .map(|()| format!("envoyé à {to}"))
                     }
                     _ => continue,
                 };
@@ -161,7 +168,11 @@ fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
             }
         }
     });
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The lab's STARTTLS material: all of --ca, --cert and --key, or none.
@@ -180,7 +191,11 @@ fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
         listen: a.listen.clone(),
         mailbox: a.mailbox.clone(),
         relay: a.relay.clone(),
-        relay_ca: a.relay_ca.as_ref().map(|p| std::fs::read(p).map_err(|e| format!("--relay-ca {} : {e}", p.display()))).transpose()?,
+        relay_ca: a
+            .relay_ca
+            .as_ref()
+            .map(|p| std::fs::read(p).map_err(|e| format!("--relay-ca {} : {e}", p.display())))
+            .transpose()?,
         known_ins: if a.known_ins.is_empty() {
             receiver::KNOWN_INS.map(String::from).to_vec()
         } else {
@@ -202,7 +217,14 @@ fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn participant(id: &str, organisation: &str, system: &str, role: Role, mailbox: &str, smtp: Option<String>) -> Participant {
+fn participant(
+    id: &str,
+    organisation: &str,
+    system: &str,
+    role: Role,
+    mailbox: &str,
+    smtp: Option<String>,
+) -> Participant {
     Participant {
         id: id.into(),
         organisation: organisation.into(),
@@ -227,7 +249,10 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
     let (suite, _) = run::load_checked(&a.suite, None)?;
     for id in &a.scenarios {
         if suite.scenario(id).is_none() {
-            return Err(format!("--scenario {id} : inconnu de la suite {}", suite.meta.id));
+            return Err(format!(
+                "--scenario {id} : inconnu de la suite {}",
+                suite.meta.id
+            ));
         }
     }
     let validator = Arc::new(a.check.validator()?);
@@ -237,11 +262,19 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
         a.lab_faults.clone()
     };
     let receiver_faults = if a.receiver_faults.is_empty() {
-        vec![ReceiverFault::AcceptUnknownPatient, ReceiverFault::ReplacementAsNew]
+        vec![
+            ReceiverFault::AcceptUnknownPatient,
+            ReceiverFault::ReplacementAsNew,
+        ]
     } else {
         a.receiver_faults.clone()
     };
-    let has = |r: Role| -> bool { suite.scenarios.iter().any(|s| s.role == r && (a.scenarios.is_empty() || a.scenarios.contains(&s.id))) };
+    let has = |r: Role| -> bool {
+        suite
+            .scenarios
+            .iter()
+            .any(|s| s.role == r && (a.scenarios.is_empty() || a.scenarios.contains(&s.id)))
+    };
     let (producers, consumers) = (has(Role::Producer), has(Role::Consumer));
     let opts = RunOptions {
         out: a.out.clone(),
@@ -271,8 +304,18 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
     let ca = read("ca.pem")?;
     let mut lab_tls = HashMap::new();
     for id in lab_ids {
-        let base = format!("client-{}", crate::smtp::certs::file_part(&format!("sgl@{id}.test")));
-        lab_tls.insert(id, lab::LabTls { ca: ca.clone(), cert: read(&format!("{base}.pem"))?, key: read(&format!("{base}.key"))? });
+        let base = format!(
+            "client-{}",
+            crate::smtp::certs::file_part(&format!("sgl@{id}.test"))
+        );
+        lab_tls.insert(
+            id,
+            lab::LabTls {
+                ca: ca.clone(),
+                cert: read(&format!("{base}.pem"))?,
+                key: read(&format!("{base}.key"))?,
+            },
+        );
     }
     let server_tls = crate::smtp::server::EmbeddedTls {
         cert: certs.join("server.pem"),
@@ -281,21 +324,58 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
     };
     let rt = run::runtime()?;
     rt.block_on(async move {
-        let embedded = crate::smtp::server::embedded(&opts.smtp_listen, &opts.out.join("spool"), &opts.domain, validator.clone(), Some(&server_tls)).await?;
+        let embedded = crate::smtp::server::embedded(
+            &opts.smtp_listen,
+            &opts.out.join("spool"),
+            &opts.domain,
+            validator.clone(),
+            Some(&server_tls),
+        )
+        .await?;
         let banc_smtp = embedded.addr.to_string();
         let mut participants = Vec::new();
         let mut labs = HashMap::new();
         let mut receivers = Vec::new();
         if producers {
-            for (id, faults) in [("labo-reference", Vec::new()), ("labo-defaillant", lab_faults.clone())] {
+            for (id, faults) in [
+                ("labo-reference", Vec::new()),
+                ("labo-defaillant", lab_faults.clone()),
+            ] {
                 let mailbox = format!("sgl@{id}.test");
-                let text = if faults.is_empty() { "laboratoire simulé, sans défaut".to_string() } else { format!("laboratoire simulé, défauts : {}", faults_text(&faults, |f| f.name())) };
-                participants.push((participant(id, "Laboratoire simulé par banc", "banc simulate lab", Role::Producer, &mailbox, None), Some(text)));
-                labs.insert(id.to_string(), Arc::new(Lab { mailbox, faults, tls: lab_tls.remove(id) }));
+                let text = if faults.is_empty() {
+                    "laboratoire simulé, sans défaut".to_string()
+                } else {
+                    format!(
+                        "laboratoire simulé, défauts : {}",
+                        faults_text(&faults, |f| f.name())
+                    )
+                };
+                participants.push((
+                    participant(
+                        id,
+                        "Laboratoire simulé par banc",
+                        "banc simulate lab",
+                        Role::Producer,
+                        &mailbox,
+                        None,
+                    ),
+                    Some(text),
+                ));
+                labs.insert(
+                    id.to_string(),
+                    Arc::new(Lab {
+                        mailbox,
+                        faults,
+                        tls: lab_tls.remove(id),
+                    }),
+                );
             }
         }
         if consumers {
-            for (id, faults) in [("recepteur-reference", Vec::new()), ("recepteur-defaillant", receiver_faults.clone())] {
+            for (id, faults) in [
+                ("recepteur-reference", Vec::new()),
+                ("recepteur-defaillant", receiver_faults.clone()),
+            ] {
                 let mailbox = format!("dpi@{id}.test");
                 let h = receiver::start(
                     receiver::Config {
@@ -310,8 +390,25 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
                     validator.clone(),
                 )
                 .await?;
-                let text = if faults.is_empty() { "destinataire simulé, sans défaut".to_string() } else { format!("destinataire simulé, défauts : {}", faults_text(&faults, |f| f.name())) };
-                participants.push((participant(id, "Destinataire simulé par banc", "banc simulate receiver", Role::Consumer, &mailbox, Some(h.addr.to_string())), Some(text)));
+                let text = if faults.is_empty() {
+                    "destinataire simulé, sans défaut".to_string()
+                } else {
+                    format!(
+                        "destinataire simulé, défauts : {}",
+                        faults_text(&faults, |f| f.name())
+                    )
+                };
+                participants.push((
+                    participant(
+                        id,
+                        "Destinataire simulé par banc",
+                        "banc simulate receiver",
+                        Role::Consumer,
+                        &mailbox,
+                        Some(h.addr.to_string()),
+                    ),
+                    Some(text),
+                ));
                 receivers.push(h);
             }
         }
@@ -330,7 +427,11 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
             decisions: Vec::new(),
             labs,
         };
-        let plan = Plan { suite: &suite, participants, scenarios: a.scenarios.clone() };
+        let plan = Plan {
+            suite: &suite,
+            participants,
+            scenarios: a.scenarios.clone(),
+        };
         let (results, written) = run::play_and_report(env, plan, &opts, embedded).await?;
         for h in receivers {
             h.stop.notify_one();

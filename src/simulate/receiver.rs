@@ -66,7 +66,10 @@ struct Record {
 }
 
 /// Start the receiver; it runs until `stop` is notified.
-pub async fn start(cfg: Config, validator: Arc<crate::pipeline::Validator>) -> Result<Handle, String> {
+pub async fn start(
+    cfg: Config,
+    validator: Arc<crate::pipeline::Validator>,
+) -> Result<Handle, String> {
     let stop = Arc::new(Notify::new());
     if cfg.faults.contains(&ReceiverFault::CloseConnection) {
         let listener = crate::smtp::server::bind(&cfg.listen).await?;
@@ -82,8 +85,14 @@ pub async fn start(cfg: Config, validator: Arc<crate::pipeline::Validator>) -> R
         });
         return Ok(Handle { addr, stop });
     }
-    let host = cfg.mailbox.rsplit('@').next().unwrap_or("recepteur.test").to_string();
-    let mut e = crate::smtp::server::embedded(&cfg.listen, &cfg.spool, &host, validator, None).await?;
+    let host = cfg
+        .mailbox
+        .rsplit('@')
+        .next()
+        .unwrap_or("recepteur.test")
+        .to_string();
+    let mut e =
+        crate::smtp::server::embedded(&cfg.listen, &cfg.spool, &host, validator, None).await?;
     let addr = e.addr;
     let server_stop = e.stop.clone();
     let s = stop.clone();
@@ -128,7 +137,12 @@ async fn answer(cfg: &Config, record: &Mutex<Record>, a: Analysed) -> Result<(),
         ca_pem: cfg.relay_ca.clone(),
         client_cert_pem: None,
         client_key_pem: None,
-        helo: cfg.mailbox.rsplit('@').next().unwrap_or("recepteur.test").to_string(),
+        helo: cfg
+            .mailbox
+            .rsplit('@')
+            .next()
+            .unwrap_or("recepteur.test")
+            .to_string(),
         timeout: std::time::Duration::from_secs(30),
         mail_from: cfg.mailbox.clone(),
         rcpt_to: vec![dnt],
@@ -143,7 +157,10 @@ async fn answer(cfg: &Config, record: &Mutex<Record>, a: Analysed) -> Result<(),
 fn drop_field(text: &[u8], field: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     for line in text.split_inclusive(|b| *b == b'\n') {
-        if !line.to_ascii_lowercase().starts_with(field.to_ascii_lowercase().as_bytes()) {
+        if !line
+            .to_ascii_lowercase()
+            .starts_with(field.to_ascii_lowercase().as_bytes())
+        {
             out.extend_from_slice(line);
         }
     }
@@ -161,7 +178,12 @@ fn error(code: u16) -> Outcome {
 /// several patients → 906; no INS → 903; identity or INS status contradicting the document →
 /// 904 / 905; unknown patient → 902; replacement of an unknown document → 900; a document that
 /// fails validation → 906; else processed (and the document is recorded).
-fn decide(cfg: &Config, rec: &mut Record, raw: &[u8], report: &crate::report::RunReport) -> Outcome {
+fn decide(
+    cfg: &Config,
+    rec: &mut Record,
+    raw: &[u8],
+    report: &crate::report::RunReport,
+) -> Outcome {
     let raised = |id: &str| {
         report
             .documents
@@ -169,10 +191,11 @@ fn decide(cfg: &Config, rec: &mut Record, raw: &[u8], report: &crate::report::Ru
             .flat_map(|d| &d.findings)
             .any(|f| f.rule == id)
     };
-    let headers: Vec<crate::xdm::header::CdaHeader> = crate::scenario::steps::message_documents(raw)
-        .iter()
-        .filter_map(|b| crate::xdm::header::read("cda", b).ok())
-        .collect();
+    let headers: Vec<crate::xdm::header::CdaHeader> =
+        crate::scenario::steps::message_documents(raw)
+            .iter()
+            .filter_map(|b| crate::xdm::header::read("cda", b).ok())
+            .collect();
     let patients: HashSet<Option<String>> = headers
         .iter()
         .map(|h| h.patient.ins.as_ref().and_then(|i| i.extension.clone()))
@@ -210,7 +233,10 @@ fn decide(cfg: &Config, rec: &mut Record, raw: &[u8], report: &crate::report::Ru
     }
     let failing = report.documents.iter().flat_map(|d| &d.findings).any(|f| {
         f.severity == crate::finding::Severity::Error
-            && !matches!(f.layer, crate::finding::Layer::Transport | crate::finding::Layer::Mail)
+            && !matches!(
+                f.layer,
+                crate::finding::Layer::Transport | crate::finding::Layer::Mail
+            )
     });
     if failing {
         return error(906);

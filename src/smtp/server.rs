@@ -255,21 +255,22 @@ pub async fn serve(
                 match outcome {
                     Ok((env, o, report)) => {
                         log(&format!(
-                        "reçu id={id} de=<{}> pour={} taille={} tls={} cert={} verdict={} erreurs={} avertissements={}",
-                        env.mail_from,
-                        angle_list(&env.rcpt_to),
-                        env.size,
-                        env.tls
-                            .as_ref()
-                            .map_or("non".to_string(), |t| format!("{}/{}", t.version, t.cipher)),
-                        env.tls
-                            .as_ref()
-                            .and_then(|t| t.client_cert.as_ref())
-                            .map_or("-".to_string(), |c| format!("\"{}\"", c.subject)),
-                        o.verdict,
-                        o.errors,
-                        o.warnings
-                    ));
+                            "reçu id={id} de=<{}> pour={} taille={} tls={} cert={} verdict={} erreurs={} avertissements={}",
+                            env.mail_from,
+                            angle_list(&env.rcpt_to),
+                            env.size,
+                            env.tls.as_ref().map_or("non".to_string(), |t| format!(
+                                "{}/{}",
+                                t.version, t.cipher
+                            )),
+                            env.tls
+                                .as_ref()
+                                .and_then(|t| t.client_cert.as_ref())
+                                .map_or("-".to_string(), |c| format!("\"{}\"", c.subject)),
+                            o.verdict,
+                            o.errors,
+                            o.warnings
+                        ));
                         if let Some(n) = &notify {
                             let _ = n.send(Analysed {
                                 message: shared.spool.message(&id),
