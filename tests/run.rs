@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{banc, root, run, s, tempdir};
+use common::{banc, run, s, tempdir};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -54,17 +54,7 @@ fn has_manual_step(s: &Value) -> bool {
 }
 
 fn junit_is_valid(path: &Path) {
-    let xml = std::fs::read(path).expect("junit.xml written");
-    let schema = banc::xml::ffi::Schema::compile(&root().join("tests/schemas/junit.xsd"))
-        .expect("schema compiles");
-    let parsed = banc::xml::ffi::parse(&xml, "junit.xml");
-    let doc = parsed.doc.expect("well-formed JUnit XML");
-    let (errors, _) = schema.validate(&doc, doc.root().unwrap());
-    assert!(
-        errors.is_empty(),
-        "{:?}",
-        errors.iter().map(|e| &e.message).collect::<Vec<_>>()
-    );
+    common::assert_junit_valid(&std::fs::read(path).expect("junit.xml written"));
 }
 
 /// The "done when": the whole suites/cr-bio against the built-in simulators. The
@@ -323,17 +313,8 @@ fn ctrl_c_writes_partial_results() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let start = Instant::now();
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "banc stops after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // banc stops after Ctrl-C.
+    let code = common::wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(code, Some(130));
     let res = results(&out);
     assert_eq!(res["interrupted"], true);
@@ -452,14 +433,7 @@ fn banc_run_against_simulator_processes() {
     );
     // Drain stderr so banc never blocks on a full pipe.
     std::thread::spawn(move || for _ in err_lines {});
-    let start = Instant::now();
-    let code = loop {
-        if let Some(st) = runner.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "the run ends");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = common::wait_exit(&mut runner, Duration::from_secs(60));
     let _ = receiver.kill();
     let _ = receiver.wait();
     let res = results(&out);
@@ -605,14 +579,7 @@ checklist = ["Résultat affiché"]
         let _ = c.read_to_string(&mut reply);
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     }
-    let start = Instant::now();
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "the run ends");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = common::wait_exit(&mut child, Duration::from_secs(60));
     let res = results(&out);
     assert_eq!(
         code,

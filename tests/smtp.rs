@@ -350,18 +350,12 @@ fn plain_message_is_stored_byte_for_byte_and_analysed() {
         "{line}"
     );
     // --max-messages 1: the server stops by itself, status 0.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(st) = srv.serve.child.try_wait().unwrap() {
-            assert!(st.success(), "{st:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after --max-messages 1"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let code = common::wait_exit(&mut srv.serve.child, Duration::from_secs(20));
+    assert_eq!(
+        code,
+        Some(0),
+        "server stops by itself after --max-messages 1"
+    );
 }
 
 #[test]

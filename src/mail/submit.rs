@@ -45,6 +45,36 @@ pub struct SubmitOptions {
     pub rcpt_to: Vec<String>,
 }
 
+impl SubmitOptions {
+    /// One message from `from` to `to` through `server`: STARTTLS when offered (verified against
+    /// the system's CAs), no client certificate, EHLO with the sender's domain, 30 s per step.
+    pub fn relay(server: &str, from: &str, to: &str) -> SubmitOptions {
+        SubmitOptions {
+            server: server.to_string(),
+            starttls: StartTls::Opportunistic,
+            ca_pem: None,
+            client_cert_pem: None,
+            client_key_pem: None,
+            helo: from
+                .rsplit('@')
+                .next()
+                .unwrap_or("banc.invalid")
+                .to_string(),
+            timeout: Duration::from_secs(30),
+            mail_from: from.to_string(),
+            rcpt_to: vec![to.to_string()],
+        }
+    }
+
+    /// STARTTLS required, trusting `ca`, presenting `identity` (certificate chain, key) if given.
+    pub fn with_tls(mut self, ca: Option<Vec<u8>>, identity: Option<(Vec<u8>, Vec<u8>)>) -> Self {
+        self.starttls = StartTls::Required;
+        self.ca_pem = ca;
+        (self.client_cert_pem, self.client_key_pem) = identity.unzip();
+        self
+    }
+}
+
 /// A server reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

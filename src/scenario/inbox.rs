@@ -31,9 +31,7 @@ pub struct Received {
 
 impl Received {
     pub fn from_analysed(a: Analysed) -> Received {
-        // The message was stored and judged; a read failure leaves it empty (its report says
-        // what was judged).
-        let raw = std::fs::read(&a.message).unwrap_or_default();
+        let raw = a.raw;
         let from = crate::mail::header_text(&raw, "From")
             .map(|f| crate::mail::checks::angle_address(&f).to_ascii_lowercase());
         let acknowledges = match crate::mail::mdn::ack_kind(&raw) {

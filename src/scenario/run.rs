@@ -197,31 +197,13 @@ impl Ctx {
         from: &str,
         to: &str,
     ) -> Result<crate::mail::submit::SubmitOptions, String> {
-        let tls = self.participant.tls.clone();
-        let (starttls, ca, cert, key) = match &tls {
-            Some(t) => (
-                crate::mail::submit::StartTls::Required,
-                self.tls_file(&t.ca)?,
-                self.tls_file(&t.cert)?,
-                self.tls_file(&t.key)?,
-            ),
-            None => (
-                crate::mail::submit::StartTls::Opportunistic,
-                None,
-                None,
-                None,
-            ),
-        };
-        Ok(crate::mail::submit::SubmitOptions {
-            server: server.to_string(),
-            starttls,
-            ca_pem: ca,
-            client_cert_pem: cert,
-            client_key_pem: key,
-            helo: self.env.domain.clone(),
-            timeout: Duration::from_secs(30),
-            mail_from: from.to_string(),
-            rcpt_to: vec![to.to_string()],
+        let opts = crate::mail::submit::SubmitOptions::relay(server, from, to);
+        Ok(match &self.participant.tls {
+            Some(t) => {
+                let identity = self.tls_file(&t.cert)?.zip(self.tls_file(&t.key)?);
+                opts.with_tls(self.tls_file(&t.ca)?, identity)
+            }
+            None => opts,
         })
     }
 
@@ -259,7 +241,11 @@ impl Ctx {
                     && d.scenario == self.scenario_id
                     && d.step == step_id
             })
-            .map(steps::decision)
+            .map(|d| Decision {
+                verdict: d.verdict.clone(),
+                by: d.by.clone(),
+                note: d.note.clone(),
+            })
     }
 }
 

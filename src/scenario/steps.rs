@@ -2,7 +2,7 @@
 
 use super::inbox::{Hit, PATIENT_DOMAIN, Received};
 use super::model::{Accept, AckKind, Disposition, Expect, ExpectedVerdict, Kind, Step};
-use super::results::{Check, Decision, JudgedObject, Status, StepResult};
+use super::results::{Check, JudgedObject, Status, StepResult};
 use super::run::{Ctx, Deadline};
 use crate::finding::{Finding, Layer, Severity};
 use crate::report::DocumentReport;
@@ -840,15 +840,6 @@ fn manual(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
             Status::Pending,
             "en attente de la décision d'un validateur (étape manuelle)",
         ),
-    }
-}
-
-/// A validator's decision file entry.
-pub fn decision(d: &super::run::DecisionEntry) -> Decision {
-    Decision {
-        verdict: d.verdict.clone(),
-        by: d.by.clone(),
-        note: d.note.clone(),
     }
 }
 

@@ -168,26 +168,10 @@ impl Lab {
             to.to_string()
         };
         let message = self.message(&docs, step, &to)?;
-        let opts = crate::mail::submit::SubmitOptions {
-            server: server.to_string(),
-            starttls: if self.tls.is_some() {
-                crate::mail::submit::StartTls::Required
-            } else {
-                crate::mail::submit::StartTls::Opportunistic
-            },
-            ca_pem: self.tls.as_ref().map(|t| t.ca.clone()),
-            client_cert_pem: self.tls.as_ref().map(|t| t.cert.clone()),
-            client_key_pem: self.tls.as_ref().map(|t| t.key.clone()),
-            helo: self
-                .mailbox
-                .rsplit('@')
-                .next()
-                .unwrap_or("lab.test")
-                .to_string(),
-            timeout: std::time::Duration::from_secs(30),
-            mail_from: self.mailbox.clone(),
-            rcpt_to: vec![to.clone()],
-        };
+        let mut opts = crate::mail::submit::SubmitOptions::relay(server, &self.mailbox, &to);
+        if let Some(t) = &self.tls {
+            opts = opts.with_tls(Some(t.ca.clone()), Some((t.cert.clone(), t.key.clone())));
+        }
         crate::mail::submit::submit(&opts, &message)
             .await
             .map(|_| ())

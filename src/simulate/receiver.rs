@@ -116,36 +116,24 @@ pub async fn start(
 }
 
 async fn answer(cfg: &Config, record: &Mutex<Record>, a: Analysed) -> Result<(), String> {
-    let raw = std::fs::read(&a.message).map_err(|e| format!("{} : {e}", a.message.display()))?;
+    let raw = &a.raw;
     let outcome = {
         let mut rec = record.lock().map_err(|_| "registre verrouillé")?;
-        decide(cfg, &mut rec, &raw, &a.report)
+        decide(cfg, &mut rec, raw, &a.report)
     };
-    let Some(dnt) = crate::mail::disposition_notification_to(&raw) else {
+    let Some(dnt) = crate::mail::disposition_notification_to(raw) else {
         return Ok(());
     };
     if cfg.faults.contains(&ReceiverFault::Silent) {
         return Ok(());
     }
-    let mut mdn = make_mdn_with(&raw, &cfg.mailbox, outcome, &MdnOptions::default())?;
+    let mut mdn = make_mdn_with(raw, &cfg.mailbox, outcome, &MdnOptions::default())?;
     if cfg.faults.contains(&ReceiverFault::NoOriginalMessageId) {
         mdn = drop_field(&mdn, "Original-Message-ID:");
     }
     let opts = crate::mail::submit::SubmitOptions {
-        server: cfg.relay.clone(),
-        starttls: crate::mail::submit::StartTls::Opportunistic,
         ca_pem: cfg.relay_ca.clone(),
-        client_cert_pem: None,
-        client_key_pem: None,
-        helo: cfg
-            .mailbox
-            .rsplit('@')
-            .next()
-            .unwrap_or("recepteur.test")
-            .to_string(),
-        timeout: std::time::Duration::from_secs(30),
-        mail_from: cfg.mailbox.clone(),
-        rcpt_to: vec![dnt],
+        ..crate::mail::submit::SubmitOptions::relay(&cfg.relay, &cfg.mailbox, &dnt)
     };
     crate::mail::submit::submit(&opts, &mdn)
         .await

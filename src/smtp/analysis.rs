@@ -17,6 +17,16 @@ pub struct Outcome {
     pub warnings: usize,
 }
 
+/// A message stored and judged, handed to a caller embedding the server (`banc run`, the
+/// simulators) with the bytes it was judged on, so that nobody reads it again.
+#[derive(Debug, Clone)]
+pub struct Analysed {
+    pub envelope: Envelope,
+    pub raw: Vec<u8>,
+    /// The analysis as written to `<ID>.report.json`: transport, message, package, documents.
+    pub report: RunReport,
+}
+
 /// The transport findings and the rules that ran, from what the session recorded.
 pub fn transport_findings(
     env: &Envelope,
@@ -78,7 +88,7 @@ pub fn analyse(
     validator: &Validator,
     policy: &Policy,
     asked_client_cert: bool,
-) -> Result<(Envelope, Outcome, RunReport), String> {
+) -> Result<(Outcome, Analysed), String> {
     let env_path = spool.envelope(id);
     let env: Envelope = std::fs::read(&env_path)
         .map_err(|e| e.to_string())
@@ -121,5 +131,12 @@ pub fn analyse(
         errors: count(Severity::Error),
         warnings: count(Severity::Warning),
     };
-    Ok((env, outcome, run))
+    Ok((
+        outcome,
+        Analysed {
+            envelope: env,
+            raw,
+            report: run,
+        },
+    ))
 }

@@ -150,15 +150,7 @@ fn acceptor(settings: &config::Settings) -> Result<Option<tokio_rustls::TlsAccep
         .transpose()
 }
 
-/// A message stored and judged, for a caller embedding the server (`banc run`, the simulators).
-#[derive(Debug, Clone)]
-pub struct Analysed {
-    pub envelope: super::spool::Envelope,
-    /// Where the raw message is stored.
-    pub message: PathBuf,
-    /// The analysis as written to `<ID>.report.json`: transport, message, package, documents.
-    pub report: crate::report::RunReport,
-}
+pub use super::analysis::Analysed;
 
 /// What an embedding caller adds to `banc mail serve`.
 #[derive(Default)]
@@ -253,7 +245,8 @@ pub async fn serve(
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
                 match outcome {
-                    Ok((env, o, report)) => {
+                    Ok((o, a)) => {
+                        let env = &a.envelope;
                         log(&format!(
                             "reçu id={id} de=<{}> pour={} taille={} tls={} cert={} verdict={} erreurs={} avertissements={}",
                             env.mail_from,
@@ -272,11 +265,7 @@ pub async fn serve(
                             o.warnings
                         ));
                         if let Some(n) = &notify {
-                            let _ = n.send(Analysed {
-                                message: shared.spool.message(&id),
-                                envelope: env,
-                                report,
-                            });
+                            let _ = n.send(a);
                         }
                     }
                     Err(e) => log(&format!("reçu id={id} analyse impossible : {e}")),

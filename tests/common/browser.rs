@@ -126,3 +126,13 @@ pub fn console_messages(stderr: &str) -> Vec<&str> {
         .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
         .collect()
 }
+
+/// The page's own script ran (under its Content-Security-Policy): it unhides the filters.
+pub fn assert_script_ran(dom: &str) {
+    let filters = dom.find(r#"id="filtres""#).expect("filters in the DOM");
+    let tag_end = filters + dom[filters..].find('>').expect("end of tag");
+    assert!(
+        !dom[filters..tag_end].contains("hidden"),
+        "the script did not run: filters still hidden"
+    );
+}

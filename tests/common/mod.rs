@@ -79,6 +79,35 @@ pub fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Assert that `xml` is valid against the common JUnit schema (tests/schemas/junit.xsd).
+pub fn assert_junit_valid(xml: &[u8]) {
+    let schema = banc::xml::ffi::Schema::compile(&root().join("tests/schemas/junit.xsd"))
+        .expect("schema compiles");
+    let parsed = banc::xml::ffi::parse(xml, "junit.xml");
+    let doc = parsed.doc.expect("well-formed JUnit XML");
+    let (errors, _) = schema.validate(&doc, doc.root().unwrap());
+    assert!(
+        errors.is_empty(),
+        "{:?}",
+        errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
+}
+
+/// Wait for `child` to exit, at most `limit`; its exit code (panics when it does not end).
+pub fn wait_exit(child: &mut std::process::Child, limit: std::time::Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("wait child") {
+            return st.code();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the process did not end in {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A fresh temporary folder for one test.
 pub fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("banc-test-{}-{name}", std::process::id()));
