@@ -4,6 +4,7 @@
 //! every regular file under the kit root, hidden folders (`.git`) excluded: it changes when any
 //! file is added, removed, renamed or edited, and is the same on every machine.
 
+use crate::finding::Severity;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -11,6 +12,32 @@ use std::path::{Path, PathBuf};
 
 /// Kit-relative path of the CDA schema.
 pub const CDA_XSD: &str = "infrastructure/cda/CDA_extended.xsd";
+
+/// A defect of the kit met while loading a schematron.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KitIssue {
+    /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
+    /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
+    /// `kit.valueset.missing`.
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// Kit-relative file where the problem is written.
+    pub file: String,
+    pub line: u32,
+    pub message: String,
+}
+
+impl From<KitIssue> for crate::finding::report::KitIssueView {
+    fn from(i: KitIssue) -> Self {
+        crate::finding::report::KitIssueView {
+            rule: i.rule.to_string(),
+            severity: i.severity,
+            file: i.file,
+            line: (i.line > 0).then_some(i.line),
+            message: i.message,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct KitError(pub String);

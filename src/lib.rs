@@ -6,7 +6,10 @@
 
 pub mod banc;
 pub mod bench;
+pub mod cda;
+pub mod files;
 pub mod finding;
+pub mod input;
 pub mod kit;
 pub mod mail;
 pub mod pipeline;

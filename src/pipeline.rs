@@ -2,10 +2,10 @@
 //! findings → verdict.
 //! Every door (command line, mail, XDM, scenario) ends here.
 
+use crate::finding::report::{DocumentReport, KitStamp, RuleRun};
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use crate::kit::{Kit, KitError};
 use crate::profile::{self, Profile};
-use crate::report::{DocumentReport, KitStamp, RuleRun};
 use crate::schematron::engine::{self, Engine};
 use crate::terminology::{Sources, Store};
 use crate::xml::{self, Limits, Load};
@@ -119,31 +119,8 @@ impl Validator {
         }
     }
 
-    /// Any input `banc validate` accepts: a CDA, an IHE_XDM.zip (package report, then one per
-    /// document) or an e-mail (`.eml`: message report, then its package and documents).
-    pub fn validate_input(&self, path: &Path, display: &str) -> Vec<DocumentReport> {
-        let start = Instant::now();
-        let bytes = match self.read_bounded(path, display, start) {
-            Ok(b) => b,
-            Err(report) => return vec![*report],
-        };
-        match input_kind(path, &bytes) {
-            InputKind::Zip => {
-                crate::xdm::check(display, &bytes, self, &crate::xdm::Limits::default())
-            }
-            InputKind::Mail => {
-                crate::mail::analyse(display, &bytes, self, &crate::mail::Policy::default())
-            }
-            InputKind::Document => {
-                let mut r = self.validate_bytes(display, &bytes);
-                r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
-                vec![r]
-            }
-        }
-    }
-
     /// The file's bytes, within `--max-size`; else the report saying why it was not checked.
-    fn read_bounded(
+    pub fn read_bounded(
         &self,
         path: &Path,
         display: &str,
@@ -293,7 +270,7 @@ impl Validator {
             verdict,
             rules_run: ran,
             duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-            excerpts: crate::report::excerpts(source, &findings),
+            excerpts: crate::finding::report::excerpts(source, &findings),
             findings,
         }
     }
@@ -318,88 +295,6 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,
         excerpts: Default::default(),
     }
-}
-
-enum InputKind {
-    Document,
-    Zip,
-    Mail,
-}
-
-/// What a file is: by its first bytes (a zip's local header, an XML start), else its extension.
-fn input_kind(path: &Path, bytes: &[u8]) -> InputKind {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
-        return InputKind::Zip;
-    }
-    let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    match ext.as_str() {
-        "zip" => InputKind::Zip,
-        "eml" | "msg" | "mbox" => InputKind::Mail,
-        _ if first == Some(&b'<') => InputKind::Document,
-        // A header line (`Name: value`) first: an e-mail saved under another name.
-        _ if body
-            .split(|b| *b == b'\n')
-            .next()
-            .and_then(|l| l.iter().position(|b| *b == b':'))
-            .is_some_and(|i| {
-                i > 0
-                    && body[..i]
-                        .iter()
-                        .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-            }) =>
-        {
-            InputKind::Mail
-        }
-        _ => InputKind::Document,
-    }
-}
-
-/// Files under `dir` (recursed, links followed, sorted by name) whose extension is one of `exts`
-/// (lower case; matched case-insensitively).
-pub fn files_under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| exts.contains(&x.to_string_lossy().to_ascii_lowercase().as_str()))
-        })
-        .collect()
-}
-
-/// What `banc validate` looks for in a folder: documents, packages, messages.
-pub const INPUT_EXTENSIONS: [&str; 3] = ["xml", "zip", "eml"];
-
-/// Expand the command line's paths: files as given, folders recursed for `*.xml`, `*.zip` and
-/// `*.eml` (sorted).
-pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found = files_under(p, &INPUT_EXTENSIONS);
-            if found.is_empty() {
-                return Err(format!(
-                    "{} : aucun fichier .xml, .zip ou .eml dans ce dossier",
-                    p.display()
-                ));
-            }
-            out.append(&mut found);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(format!("{} : fichier ou dossier introuvable", p.display()));
-        }
-    }
-    Ok(out)
 }
 
 /// What every door that judges documents (mail server, IMAP fetch, XDM check) takes from the

@@ -8,13 +8,12 @@
 //!
 //! Result codes (LOINC, "en attente", local codes) are checked by the `terminology` layer, not here.
 
-pub mod ids;
 pub mod ins;
-pub mod ts;
 
-use crate::finding::{Finding, Layer, Severity};
+use crate::cda::{ids, ts};
+use crate::finding::report::RuleRun;
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Severity};
 use crate::profile::{Family, Profile};
-use crate::report::RuleRun;
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
 
@@ -666,22 +665,11 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
             }
         }
         if dropped > 0 {
-            findings.push(Finding::new(
-                "banc.limit.findings",
-                Severity::Info,
-                Layer::Banc,
-                format!(
-                    "{dropped} constats supplémentaires de la règle {} n'ont pas été conservés (limite de {MAX_FINDINGS_PER_RULE} par règle).",
-                    rule.id
-                ),
-            ));
+            findings.push(crate::finding::limit_finding(rule.id, dropped, Layer::Banc));
         }
     }
     (findings, ran)
 }
-
-/// Findings kept per rule and document.
-pub const MAX_FINDINGS_PER_RULE: usize = 1000;
 
 fn internal(rule: &Rule, expr: &str) -> Finding {
     Finding::new(

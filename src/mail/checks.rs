@@ -6,9 +6,9 @@
 use super::conventions::{self, Subject, SubjectError};
 use super::mime::{self, Defect, Field, Part, Tree};
 use super::rules::{self as r};
+use crate::cda::header::{CdaHeader, Patient};
+use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Location, Rule, Severity};
-use crate::report::RuleRun;
-use crate::xdm::header::{CdaHeader, Patient};
 use regex::Regex;
 use std::sync::LazyLock;
 

@@ -8,7 +8,7 @@
 
 use super::conventions::{self, Identity};
 use super::mime::{self, BASE64};
-use crate::xdm::header::CdaHeader;
+use crate::cda::header::CdaHeader;
 use base64::Engine;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;

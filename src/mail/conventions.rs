@@ -3,7 +3,7 @@
 //! `<date de l'acte>_<type de document>_<NOM>_<prénom>[_<n° dossier>].pdf` (ECO.2.1.6), the
 //! patient address `<INS>@patient.mssante.fr` (ECO.2.2.6), the MDN error codes (IG LPS).
 
-use crate::xdm::header::{CdaHeader, Patient};
+use crate::cda::header::{CdaHeader, Patient};
 
 pub const SUBJECT_PREFIX: &str = "XDM/1.0/DDM+";
 /// Libellé used when the document has no title.

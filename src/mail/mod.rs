@@ -3,7 +3,7 @@
 //! Rule ids: `mail.*` (all in `rules.rs`).
 
 pub mod checks;
-pub mod cli;
+
 pub mod compose;
 pub mod conventions;
 pub mod fetch;
@@ -14,9 +14,9 @@ pub mod send;
 pub mod submit;
 pub mod tls;
 
+use crate::finding::report::DocumentReport;
 use crate::finding::{Finding, Location, Severity};
 use crate::pipeline::Validator;
-use crate::report::DocumentReport;
 
 /// The MSSanté conventions a received message is judged against; UNCONFIRMED facts of
 /// mssante-xdm.md are settings with the documented default.
@@ -56,7 +56,7 @@ impl Policy {
 }
 
 /// The CDA headers of the documents of a package (for the cross checks).
-pub fn package_headers(zip: &[u8]) -> Vec<crate::xdm::header::CdaHeader> {
+pub fn package_headers(zip: &[u8]) -> Vec<crate::cda::header::CdaHeader> {
     crate::xdm::inspect(zip, &crate::xdm::Limits::default())
         .documents
         .into_iter()

@@ -7,7 +7,7 @@
 //! `patient`); an `await-ack` step takes the MDN or DSN whose original Message-ID is the one banc
 //! sent. Each message is claimed once, in arrival order.
 
-use crate::report::RunReport;
+use crate::finding::report::RunReport;
 use crate::smtp::server::Analysed;
 use crate::smtp::spool::Envelope;
 use std::sync::Mutex;

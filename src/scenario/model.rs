@@ -409,7 +409,7 @@ pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
     let mut scenarios = Vec::new();
     let scen_dir = dir.join("scenarios");
     let files = if scen_dir.is_dir() {
-        crate::pipeline::files_under(&scen_dir, &["toml"])
+        crate::files::under(&scen_dir, &["toml"])
     } else {
         errors.push(LoadError {
             file: scen_dir.clone(),

@@ -221,8 +221,8 @@ impl From<&Finding> for FindingView {
     }
 }
 
-impl From<&crate::report::DocumentReport> for JudgedObject {
-    fn from(d: &crate::report::DocumentReport) -> JudgedObject {
+impl From<&crate::finding::report::DocumentReport> for JudgedObject {
+    fn from(d: &crate::finding::report::DocumentReport) -> JudgedObject {
         JudgedObject {
             path: d.path.clone(),
             profile: d.profile.clone(),

@@ -4,9 +4,9 @@ use super::inbox::{Hit, PATIENT_DOMAIN, Received};
 use super::model::{Accept, AckKind, Disposition, Expect, ExpectedVerdict, Kind, Step};
 use super::results::{Check, JudgedObject, Status, StepResult};
 use super::run::{Ctx, Deadline};
+use crate::cda::header::CdaHeader;
+use crate::finding::report::DocumentReport;
 use crate::finding::{Finding, Layer, Severity};
-use crate::report::DocumentReport;
-use crate::xdm::header::CdaHeader;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -429,7 +429,7 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
         Some(super::model::SendTo::Patient) => {
             match docs
                 .first()
-                .and_then(|(n, b)| crate::xdm::header::read(n, b).ok())
+                .and_then(|(n, b)| crate::cda::header::read(n, b).ok())
                 .and_then(|h| h.patient.ins.and_then(|i| i.extension))
             {
                 Some(ins) => format!("{ins}@{PATIENT_DOMAIN}"),
@@ -857,7 +857,7 @@ fn judge_and_end(
 ) -> (StepResult, Output) {
     let headers: Vec<CdaHeader> = cdas
         .iter()
-        .filter_map(|b| crate::xdm::header::read("cda", b).ok())
+        .filter_map(|b| crate::cda::header::read("cda", b).ok())
         .collect();
     let expect = step.expect.clone().unwrap_or_default();
     check_expect(&mut p, &expect, reports, cdas, raw);
@@ -1042,7 +1042,7 @@ fn replaces(new: Option<&CdaHeader>, old: Option<&CdaHeader>) -> (bool, String) 
         );
     };
     let show =
-        |i: &Option<crate::xdm::header::Id>| i.as_ref().map_or("(absent)".into(), |i| i.xds());
+        |i: &Option<crate::cda::header::Id>| i.as_ref().map_or("(absent)".into(), |i| i.xds());
     if n.set_id.is_none() || n.set_id != o.set_id {
         return (
             false,

@@ -3,9 +3,9 @@
 
 use super::eval::{self, Outcome, Plan};
 use super::{CheckKind, KitIssue};
+use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, Location, SchematronRef, Severity};
 use crate::profile::Profile;
-use crate::report::RuleRun;
 use crate::xml::Loaded;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

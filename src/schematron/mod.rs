@@ -20,19 +20,7 @@ use tree::{Content, Element};
 
 pub const SCH_NS: &str = "http://purl.oclc.org/dsdl/schematron";
 
-/// A defect of the kit met while loading a schematron.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KitIssue {
-    /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
-    /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
-    /// `kit.valueset.missing`.
-    pub rule: &'static str,
-    pub severity: Severity,
-    /// Kit-relative file where the problem is written.
-    pub file: String,
-    pub line: u32,
-    pub message: String,
-}
+pub use crate::kit::KitIssue;
 
 #[derive(Debug, Clone)]
 pub struct Let {

@@ -160,7 +160,7 @@ impl Lab {
         let to = if to.contains("<INS>") {
             let ins = docs
                 .first()
-                .and_then(|(n, b)| crate::xdm::header::read(n, b).ok())
+                .and_then(|(n, b)| crate::cda::header::read(n, b).ok())
                 .and_then(|h| h.patient.ins.and_then(|i| i.extension))
                 .ok_or("document sans INS : pas d'adresse patient")?;
             to.replace("<INS>", &ins)

@@ -170,7 +170,7 @@ fn decide(
     cfg: &Config,
     rec: &mut Record,
     raw: &[u8],
-    report: &crate::report::RunReport,
+    report: &crate::finding::report::RunReport,
 ) -> Outcome {
     let raised = |id: &str| {
         report
@@ -179,10 +179,10 @@ fn decide(
             .flat_map(|d| &d.findings)
             .any(|f| f.rule == id)
     };
-    let headers: Vec<crate::xdm::header::CdaHeader> =
+    let headers: Vec<crate::cda::header::CdaHeader> =
         crate::scenario::steps::message_documents(raw)
             .iter()
-            .filter_map(|b| crate::xdm::header::read("cda", b).ok())
+            .filter_map(|b| crate::cda::header::read("cda", b).ok())
             .collect();
     let patients: HashSet<Option<String>> = headers
         .iter()

@@ -4,10 +4,10 @@
 
 use super::rules;
 use super::spool::{Envelope, Spool};
+use crate::finding::report::{DocumentReport, RunReport};
 use crate::finding::{Finding, Severity, Verdict};
 use crate::mail::Policy;
 use crate::pipeline::Validator;
-use crate::report::{DocumentReport, RunReport};
 
 /// The outcome of one analysis, for the server's log line.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct Analysed {
 pub fn transport_findings(
     env: &Envelope,
     asked_client_cert: bool,
-) -> (Vec<Finding>, Vec<crate::report::RuleRun>) {
+) -> (Vec<Finding>, Vec<crate::finding::report::RuleRun>) {
     let mut findings = Vec::new();
     let mut ran = vec![
         rules::TLS_NONE.ran(),

@@ -9,9 +9,9 @@
 
 use super::circuit::Circuit;
 use super::{EN_ATTENTE, LOINC, SNOMED_CT, Store, loinc};
-use crate::finding::{Finding, Layer, Severity};
+use crate::finding::report::RuleRun;
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Severity};
 use crate::profile::{Family, Profile};
-use crate::report::RuleRun;
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
 
@@ -210,7 +210,7 @@ impl<'d> Run<'_, 'd> {
     fn report(&mut self, rule: &'static Rule, node: Node<'d>, detail: String) {
         let n = self.counts.entry(rule.id).or_default();
         *n += 1;
-        if *n > crate::banc::MAX_FINDINGS_PER_RULE {
+        if *n > MAX_FINDINGS_PER_RULE {
             return;
         }
         let message = if detail.is_empty() {
@@ -320,16 +320,11 @@ pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec
     }
     let mut findings = r.findings;
     for (id, n) in r.counts {
-        if n > crate::banc::MAX_FINDINGS_PER_RULE {
-            findings.push(Finding::new(
-                "banc.limit.findings",
-                Severity::Info,
+        if n > MAX_FINDINGS_PER_RULE {
+            findings.push(crate::finding::limit_finding(
+                id,
+                n - MAX_FINDINGS_PER_RULE,
                 Layer::Terminology,
-                format!(
-                    "{} constats supplémentaires de la règle {id} n'ont pas été conservés (limite de {} par règle).",
-                    n - crate::banc::MAX_FINDINGS_PER_RULE,
-                    crate::banc::MAX_FINDINGS_PER_RULE
-                ),
             ));
         }
     }

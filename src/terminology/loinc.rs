@@ -20,7 +20,7 @@ pub fn check_digit(number: &str) -> Option<u8> {
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(crate::banc::ids::luhn_key(number) as u8)
+    Some(crate::cda::ids::luhn_key(number) as u8)
 }
 
 pub fn check(code: &str) -> Result<(), LoincError> {

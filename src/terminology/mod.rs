@@ -15,6 +15,7 @@ pub mod info;
 pub mod loinc;
 pub mod svs;
 
+pub use crate::finding::report::{CircuitStamp, LoadIssue, TerminologyStamp as Stamp};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -133,13 +134,6 @@ impl ValueSet {
     }
 }
 
-/// A file that could not be read, or that was not a terminology file.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadIssue {
-    pub source: String,
-    pub message: String,
-}
-
 /// Every terminology of a run.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -214,7 +208,7 @@ impl Store {
         let mut files = Vec::new();
         for p in paths {
             if p.is_dir() {
-                files.append(&mut crate::pipeline::files_under(p, &["xml", "json"]));
+                files.append(&mut crate::files::under(p, &["xml", "json"]));
             } else {
                 files.push(p.clone());
             }
@@ -322,25 +316,6 @@ impl Store {
     pub fn concept_count(&self) -> usize {
         self.sets.iter().map(|v| v.concepts.len()).sum()
     }
-}
-
-/// What a run's terminology was (JSON `terminology`, first lines of the table).
-#[derive(Debug, Clone, Serialize)]
-pub struct Stamp {
-    pub value_sets: usize,
-    pub concepts: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub circuit_bio: Option<CircuitStamp>,
-    /// Files that could not be read, rows of the circuit-bio file that were skipped.
-    pub issues: Vec<LoadIssue>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CircuitStamp {
-    pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    pub codes: usize,
 }
 
 impl Store {

@@ -1,7 +1,7 @@
 //! The package's structure (Z04–Z05) and its metadata (X02–X10), against the documents it holds.
 
-use super::header::{CdaHeader, INS_OIDS};
 use super::metadata::{LCM_NS, Metadata, Object, RIM_NS};
+use crate::cda::header::{CdaHeader, INS_OIDS};
 use crate::finding::{Finding, Layer, Rule, Severity};
 use crate::terminology::Store;
 use sha1::Digest;
@@ -421,7 +421,7 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 /// An HL7 TS with its zone, in UTC as XDS writes it (`AAAAMMJJhhmmss`, as precise as the
 /// source). A TS without zone is returned as is (its zone is unknown).
 pub fn ts_to_utc(ts: &str) -> Option<String> {
-    let t = crate::banc::ts::parse(ts).ok()?;
+    let t = crate::cda::ts::parse(ts).ok()?;
     let digits = &ts[..t.digits];
     let Some(zone) = t.zone else {
         return Some(digits.to_string());

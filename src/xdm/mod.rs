@@ -3,17 +3,16 @@
 //! Rule ids: `xdm.zip.*`, `xdm.layout.*`, `xdm.metadata.*`.
 
 pub mod checks;
-pub mod cli;
-pub mod header;
+
 pub mod metadata;
 pub mod pack;
 pub mod zipread;
 
+use crate::cda::header::{self, CdaHeader};
+use crate::finding::report::DocumentReport;
 use crate::finding::{Finding, Location, Rule};
 use crate::pipeline::Validator;
-use crate::report::DocumentReport;
 use crate::terminology::Store;
-use header::CdaHeader;
 
 /// Safety limits on a package (Z03).
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +51,7 @@ pub struct Package {
     pub findings: Vec<Finding>,
     pub documents: Vec<PackedDocument>,
     /// Rules that ran (with or without findings), for the package report.
-    pub ran: Vec<crate::report::RuleRun>,
+    pub ran: Vec<crate::finding::report::RuleRun>,
 }
 
 /// Open a package and run the zip, layout and metadata checks (no document pipeline).

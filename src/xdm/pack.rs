@@ -5,7 +5,7 @@
 
 use super::PackOptions;
 use super::checks::{XD_LAB, XD_LAB_TEMPLATES, civil_from_days, ts_to_utc, uuid};
-use super::header::{self, Author, CdaHeader, Code};
+use crate::cda::header::{self, Author, CdaHeader, Code};
 use sha1::Digest;
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -1,7 +1,7 @@
 //! `banc xdm pack` and `banc xdm check`.
 
-use super::{Limits, PackOptions};
-use crate::report::{self, RunReport};
+use banc::report::{self, RunReport};
+use banc::xdm::{Limits, PackOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,7 +37,7 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub packages: Vec<PathBuf>,
     #[command(flatten)]
-    pub check: crate::pipeline::CheckArgs,
+    pub check: banc::pipeline::CheckArgs,
     /// Output on stdout: table or json (the `banc validate` JSON contract).
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
@@ -70,7 +70,7 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
                     "--content-type « {s} » : attendu CODE^SYSTEME[^LIBELLE]"
                 ));
             };
-            Some(super::header::Code {
+            Some(banc::cda::header::Code {
                 code: code.into(),
                 system: system.into(),
                 display: it.next().unwrap_or("").into(),
@@ -85,11 +85,11 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
         ));
     }
     if let Some(o) = &a.source_id
-        && !super::checks::is_oid(o)
+        && !banc::xdm::checks::is_oid(o)
     {
         return Err(format!("--source-id « {o} » n'est pas un OID"));
     }
-    let zip = super::pack(
+    let zip = banc::xdm::pack(
         &docs,
         &PackOptions {
             sender: a.sender,
@@ -114,14 +114,14 @@ pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
     let mut docs = Vec::new();
     for p in &a.packages {
         let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
-        docs.extend(super::check(
+        docs.extend(banc::xdm::check(
             &p.display().to_string(),
             &bytes,
             &v,
             &Limits::default(),
         ));
     }
-    let mut run = RunReport::new(v.kit_stamp(), crate::finding::Severity::Error, docs);
+    let mut run = RunReport::new(v.kit_stamp(), banc::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());
     report::output(
         &run,

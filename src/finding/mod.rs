@@ -3,6 +3,8 @@
 //! A finding's `rule` id is `<layer>.<source>.<name>`; the first segment names the module that owns
 //! the rule (`xml.*` → `src/xml`, `xsd.*` → `src/xsd.rs`, `banc.*` → `src/banc`, ...).
 
+pub mod report;
+
 use serde::Serialize;
 use std::fmt;
 
@@ -195,6 +197,22 @@ impl Finding {
     }
 }
 
+/// Findings kept per rule and document: a broken generator can repeat one defect per entry.
+pub const MAX_FINDINGS_PER_RULE: usize = 1000;
+
+/// `banc.limit.findings`: `dropped` more findings of `rule` were not kept. Its layer is the layer
+/// of the capped rule, so the note sits beside what it completes.
+pub fn limit_finding(rule: &str, dropped: usize, layer: Layer) -> Finding {
+    Finding::new(
+        "banc.limit.findings",
+        Severity::Info,
+        layer,
+        format!(
+            "{dropped} constats supplémentaires de la règle {rule} n'ont pas été conservés (limite de {MAX_FINDINGS_PER_RULE} par règle)."
+        ),
+    )
+}
+
 /// The outcome for one checked object (a document here; later a step, a scenario, a participant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -251,8 +269,8 @@ impl Rule {
     }
 
     /// This rule as a rule that ran (a JUnit test case, with or without findings).
-    pub fn ran(&self) -> crate::report::RuleRun {
-        crate::report::RuleRun {
+    pub fn ran(&self) -> report::RuleRun {
+        report::RuleRun {
             rule: self.id.to_string(),
             layer: self.layer,
             title: self.message.to_string(),

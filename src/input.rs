@@ -1,0 +1,96 @@
+//! What a file given to banc is — a CDA document, an IHE_XDM.zip package or an e-mail — and
+//! the door that judges it: the one place that dispatches by kind, above the pipeline (one
+//! document) and the containers (`xdm`, `mail`), so that neither has to know the others.
+
+use crate::finding::report::DocumentReport;
+use crate::pipeline::Validator;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Any input `banc validate` accepts: a CDA, an IHE_XDM.zip (package report, then one per
+/// document) or an e-mail (`.eml`: message report, then its package and documents).
+pub fn validate(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentReport> {
+    let start = Instant::now();
+    let bytes = match validator.read_bounded(path, display, start) {
+        Ok(b) => b,
+        Err(report) => return vec![*report],
+    };
+    match kind(path, &bytes) {
+        InputKind::Zip => {
+            crate::xdm::check(display, &bytes, validator, &crate::xdm::Limits::default())
+        }
+        InputKind::Mail => {
+            crate::mail::analyse(display, &bytes, validator, &crate::mail::Policy::default())
+        }
+        InputKind::Document => {
+            let mut r = validator.validate_bytes(display, &bytes);
+            r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+            vec![r]
+        }
+    }
+}
+
+pub enum InputKind {
+    Document,
+    Zip,
+    Mail,
+}
+
+/// What a file is: by its first bytes (a zip's local header, an XML start), else its extension.
+pub fn kind(path: &Path, bytes: &[u8]) -> InputKind {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return InputKind::Zip;
+    }
+    let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match ext.as_str() {
+        "zip" => InputKind::Zip,
+        "eml" | "msg" | "mbox" => InputKind::Mail,
+        _ if first == Some(&b'<') => InputKind::Document,
+        // A header line (`Name: value`) first: an e-mail saved under another name.
+        _ if body
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| l.iter().position(|b| *b == b':'))
+            .is_some_and(|i| {
+                i > 0
+                    && body[..i]
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            }) =>
+        {
+            InputKind::Mail
+        }
+        _ => InputKind::Document,
+    }
+}
+
+/// What `banc validate` looks for in a folder: documents, packages, messages.
+pub const INPUT_EXTENSIONS: [&str; 3] = ["xml", "zip", "eml"];
+
+/// Expand the command line's paths: files as given, folders recursed for `*.xml`, `*.zip` and
+/// `*.eml` (sorted).
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = crate::files::under(p, &INPUT_EXTENSIONS);
+            if found.is_empty() {
+                return Err(format!(
+                    "{} : aucun fichier .xml, .zip ou .eml dans ce dossier",
+                    p.display()
+                ));
+            }
+            out.append(&mut found);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{} : fichier ou dossier introuvable", p.display()));
+        }
+    }
+    Ok(out)
+}
