@@ -126,7 +126,17 @@ pub struct Env {
     pub max_wait: Option<Duration>,
     pub decisions: Vec<DecisionEntry>,
     /// Producers banc simulates in this process (`banc rehearse`).
-    pub labs: HashMap<String, Arc<crate::simulate::lab::Lab>>,
+    pub labs: HashMap<String, Arc<dyn Producer>>,
+}
+
+/// A producer banc plays itself (`banc rehearse`): when a step waits for the participant, the
+/// runner asks it to act, then waits exactly as for a real system. The simulators implement
+/// it; the runner knows nothing else of them.
+pub trait Producer: Send + Sync {
+    /// A submit step waits for a file in `dir`: deposit the step's sample there.
+    fn submit(self: Arc<Self>, cx: &Ctx, step: &Step, dir: &Path);
+    /// An await-mail step waits for a message to `to`: send the step's sample.
+    fn send(self: Arc<Self>, cx: &Ctx, step: &Step, to: &str);
 }
 
 /// One scenario played for one participant.
@@ -158,8 +168,9 @@ impl Ctx {
             .join(safe(step_id))
     }
 
-    pub fn lab(&self) -> Option<&Arc<crate::simulate::lab::Lab>> {
-        self.env.labs.get(&self.participant.id)
+    /// The simulated producer playing this participant, if banc plays it.
+    pub fn lab(&self) -> Option<Arc<dyn Producer>> {
+        self.env.labs.get(&self.participant.id).cloned()
     }
 
     /// banc's address for this scenario: `banc+<scenario>@DOMAIN`.

@@ -4,7 +4,7 @@
 
 use crate::mail::compose::{ComposeOptions, compose};
 use crate::scenario::model::{Accept, Step};
-use crate::scenario::run::Ctx;
+use crate::scenario::run::{Ctx, Producer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -120,35 +120,6 @@ impl Lab {
         }
     }
 
-    /// Deposit the step's sample in `dir` (written aside, then renamed: never read half-written).
-    pub fn submit(self: &Arc<Self>, cx: &Ctx, step: &Step, dir: &Path) {
-        let (lab, step, dir, fixtures) = (
-            self.clone(),
-            step.clone(),
-            dir.to_path_buf(),
-            cx.env.fixtures.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = lab
-                .deposit(&fixtures, &step)
-                .and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes))
-            {
-                eprintln!("banc simulate lab : {e}");
-            }
-        });
-    }
-
-    /// Send the step's sample to banc (`to`; `<INS>` replaced by the document's INS).
-    pub fn send(self: &Arc<Self>, cx: &Ctx, step: &Step, to: &str) {
-        let (lab, step, to) = (self.clone(), step.clone(), to.to_string());
-        let (fixtures, server) = (cx.env.fixtures.clone(), cx.env.smtp_addr.clone());
-        tokio::spawn(async move {
-            if let Err(e) = lab.deliver(&fixtures, &step, &to, &server).await {
-                eprintln!("banc simulate lab : {e}");
-            }
-        });
-    }
-
     pub async fn deliver(
         &self,
         fixtures: &Path,
@@ -176,6 +147,37 @@ impl Lab {
             .await
             .map(|_| ())
             .map_err(|e| format!("envoi à {server} : {e}"))
+    }
+}
+
+impl Producer for Lab {
+    /// Deposit the step's sample in `dir` (written aside, then renamed: never read half-written).
+    fn submit(self: Arc<Self>, cx: &Ctx, step: &Step, dir: &Path) {
+        let (lab, step, dir, fixtures) = (
+            self,
+            step.clone(),
+            dir.to_path_buf(),
+            cx.env.fixtures.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = lab
+                .deposit(&fixtures, &step)
+                .and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes))
+            {
+                eprintln!("banc simulate lab : {e}");
+            }
+        });
+    }
+
+    /// Send the step's sample to banc (`to`; `<INS>` replaced by the document's INS).
+    fn send(self: Arc<Self>, cx: &Ctx, step: &Step, to: &str) {
+        let (lab, step, to) = (self, step.clone(), to.to_string());
+        let (fixtures, server) = (cx.env.fixtures.clone(), cx.env.smtp_addr.clone());
+        tokio::spawn(async move {
+            if let Err(e) = lab.deliver(&fixtures, &step, &to, &server).await {
+                eprintln!("banc simulate lab : {e}");
+            }
+        });
     }
 }
 

@@ -334,7 +334,7 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
         .await?;
         let banc_smtp = embedded.addr.to_string();
         let mut participants = Vec::new();
-        let mut labs = HashMap::new();
+        let mut labs: HashMap<String, Arc<dyn run::Producer>> = HashMap::new();
         let mut receivers = Vec::new();
         if producers {
             for (id, faults) in [
