@@ -7,6 +7,7 @@
 pub mod banc;
 pub mod bench;
 pub mod cda;
+pub mod choice;
 pub mod files;
 pub mod finding;
 pub mod input;

@@ -297,30 +297,21 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
     }
 }
 
-/// What every door that judges documents (mail server, IMAP fetch, XDM check) takes from the
-/// command line to build its [`Validator`]: the same meaning as `banc validate`'s options.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct CheckArgs {
+/// What every door that judges documents (mail server, IMAP fetch, XDM check, scenario runner)
+/// needs to build its [`Validator`]: the same meaning as `banc validate`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
     /// Kit folder laid out like the ANS TestContenuCDA kit (XSD, schematrons, value sets).
-    #[arg(long, env = "BANC_KIT")]
     pub kit: Option<PathBuf>,
-    /// More value sets (IHE SVS .xml, FHIR .json; files or folders; repeatable).
-    #[arg(
-        long = "terminology",
-        value_name = "PATH",
-        env = "BANC_TERMINOLOGY",
-        value_delimiter = ':'
-    )]
+    /// More value sets (IHE SVS .xml, FHIR .json; files or folders).
     pub terminology: Vec<PathBuf>,
     /// The "circuit de la biologie" value set (.xlsx or .csv).
-    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
     pub circuit_bio: Option<PathBuf>,
     /// Skip the kit's schematrons (XSD and banc's rules only).
-    #[arg(long)]
     pub no_schematron: bool,
 }
 
-impl CheckArgs {
+impl CheckOptions {
     /// Open the kit and compile the run's validator.
     pub fn validator(&self) -> Result<Validator, String> {
         let kit = match &self.kit {

@@ -1,14 +1,18 @@
 //! The `banc` command line: argument parsing (clap), exit statuses and printing, over the
 //! library. One file per command family; the library never prints nor exits.
 
+mod common;
 mod mail;
+mod scenario;
 mod xdm;
+
+use common::{Format, emit, exit, terminal_width};
 
 use banc::finding::Severity;
 use banc::kit::Kit;
 use banc::pipeline::{Options, Validator};
 use banc::profile;
-use banc::report::{self, RunReport};
+use banc::report::RunReport;
 use banc::terminology::{Sources, Store};
 use banc::xml::Limits;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,14 +51,14 @@ enum Command {
     Mail(mail::MailCommand),
     /// Suites de scénarios de projectathon : vérifier une suite et ses participants.
     #[command(subcommand)]
-    Suite(SuiteCommand),
+    Suite(scenario::SuiteCommand),
     /// Jouer une suite contre les systèmes des participants (SMTP, dépôts, HTTP) et les noter.
-    Run(banc::scenario::run::RunArgs),
+    Run(scenario::RunArgs),
     /// Répéter une suite contre les simulateurs de banc (un participant correct, un défaillant).
-    Rehearse(banc::simulate::RehearseArgs),
+    Rehearse(scenario::RehearseArgs),
     /// Simulateurs de référence : un laboratoire producteur, un logiciel destinataire.
     #[command(subcommand)]
-    Simulate(banc::simulate::SimulateCommand),
+    Simulate(scenario::SimulateCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -73,12 +77,6 @@ enum Command {
         #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
         circuit_bio: Option<PathBuf>,
     },
-}
-
-#[derive(Subcommand)]
-enum SuiteCommand {
-    /// Vérifier une suite (et un fichier de participants) sans rien exécuter.
-    Check(banc::scenario::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -128,12 +126,6 @@ struct TermLoad {
     terms: TermArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -224,6 +216,10 @@ fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    common::init_log(match &cli.command {
+        Command::Mail(mail::MailCommand::Serve(_)) => common::ServerLog::Stdout,
+        _ => common::ServerLog::Stderr,
+    });
     match cli.command {
         Command::Profiles => {
             print_profiles();
@@ -256,7 +252,7 @@ pub fn main() -> ExitCode {
             };
             match banc::bench::run(&kit, &opts) {
                 Ok(text) => {
-                    report::emit(&text);
+                    emit(&text);
                     ExitCode::SUCCESS
                 }
                 Err(msg) => {
@@ -272,15 +268,15 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Xdm(cmd) => report_exit(match cmd {
+        Command::Xdm(cmd) => exit(match cmd {
             XdmCommand::Pack(a) => xdm::pack(a),
             XdmCommand::Check(a) => xdm::check(a),
         }),
-        Command::Mail(cmd) => report_exit(mail::run(cmd)),
-        Command::Suite(SuiteCommand::Check(a)) => report_exit(banc::scenario::check(a)),
-        Command::Run(a) => report_exit(banc::scenario::run::run(a)),
-        Command::Rehearse(a) => report_exit(banc::simulate::rehearse(a)),
-        Command::Simulate(c) => report_exit(banc::simulate::run(c)),
+        Command::Mail(cmd) => exit(mail::run(cmd)),
+        Command::Suite(c) => exit(scenario::suite(c)),
+        Command::Run(a) => exit(scenario::run(a)),
+        Command::Rehearse(a) => exit(scenario::rehearse(a)),
+        Command::Simulate(c) => exit(scenario::simulate(c)),
         Command::Validate(args) => match validate(args) {
             Ok(code) => code,
             Err(msg) => {
@@ -289,13 +285,6 @@ pub fn main() -> ExitCode {
             }
         },
     }
-}
-
-fn report_exit(r: Result<ExitCode, String>) -> ExitCode {
-    r.unwrap_or_else(|msg| {
-        eprintln!("banc: {msg}");
-        ExitCode::from(2)
-    })
 }
 
 fn load_terms(load: TermLoad) -> Result<(Store, Format), String> {
@@ -319,11 +308,11 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             match format {
-                Format::Json => report::emit(&(banc::terminology::info::json(&store) + "\n")),
-                Format::Table => report::emit(&banc::terminology::info::table(
+                Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
+                Format::Table => emit(&banc::terminology::info::table(
                     &store,
                     ms,
-                    report::terminal_width(),
+                    terminal_width(),
                 )),
             }
             Ok(ExitCode::SUCCESS)
@@ -332,8 +321,8 @@ fn banc_terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let found = banc::terminology::info::lookup(&store, &code, system.as_deref());
             match format {
-                Format::Json => report::emit(&(found.json() + "\n")),
-                Format::Table => report::emit(&found.text()),
+                Format::Json => emit(&(found.json() + "\n")),
+                Format::Table => emit(&found.text()),
             }
             // Unknown everywhere: exit 1, so that scripts can test a code.
             Ok(if found.known() {
@@ -377,7 +366,7 @@ fn kit_check(dir: &std::path::Path) -> Result<ExitCode, String> {
     let mut t = comfy_table::Table::new();
     t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_width(report::terminal_width())
+        .set_width(terminal_width())
         .set_header(vec!["Sévérité", "Défaut", "Fichier", "Détail"]);
     let (mut ok, mut broken, mut warned) = (0, 0, 0);
     for (file, r) in &results {
@@ -495,7 +484,7 @@ fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     }
     let mut report = RunReport::new(stamp, fail_on, docs);
     report.terminology = Some(validator.terminology().stamp());
-    report::output(
+    common::output(
         &report,
         matches!(args.format, Format::Json),
         args.junit.as_deref(),

@@ -1,6 +1,6 @@
 //! `banc xdm pack` and `banc xdm check`.
 
-use banc::report::{self, RunReport};
+use banc::finding::report::RunReport;
 use banc::xdm::{Limits, PackOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +37,7 @@ pub struct CheckArgs {
     #[arg(required = true)]
     pub packages: Vec<PathBuf>,
     #[command(flatten)]
-    pub check: banc::pipeline::CheckArgs,
+    pub check: super::common::CheckArgs,
     /// Output on stdout: table or json (the `banc validate` JSON contract).
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
@@ -100,17 +100,17 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
         },
     )?;
     std::fs::write(&a.output, &zip).map_err(|e| format!("{} : {e}", a.output.display()))?;
-    println!(
-        "{} : {} document(s), {} octets",
+    super::common::emit(&format!(
+        "{} : {} document(s), {} octets\n",
         a.output.display(),
         docs.len(),
         zip.len()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
-    let v = a.check.validator()?;
+    let v = banc::pipeline::CheckOptions::from(a.check).validator()?;
     let mut docs = Vec::new();
     for p in &a.packages {
         let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
@@ -123,7 +123,7 @@ pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
     }
     let mut run = RunReport::new(v.kit_stamp(), banc::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());
-    report::output(
+    super::common::output(
         &run,
         a.format == "json",
         a.junit.as_deref(),

@@ -18,7 +18,6 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 use regex::Regex;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::LazyLock;
 
 /// X-MSS-NIL written when none is given: a placeholder, not a real product reference (those are
@@ -27,112 +26,71 @@ pub const DEFAULT_NIL: &str = "BANC-TEST";
 /// From written when none is given.
 pub const DEFAULT_FROM: &str = "emetteur@banc.invalid";
 
-/// A deliberate defect, for testing what a receiving system does with it. Each one raises a
-/// known rule of banc's own judge ([`Fault::rule`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Fault {
-    /// No IHE_XDM.zip attached.
-    NoZip,
-    /// The package attached twice.
-    TwoZips,
-    /// The package named `documents.zip`.
-    ZipName,
-    /// The package declared `application/octet-stream`.
-    OctetStream,
-    /// Base64 of the package corrupted.
-    BadBase64,
-    /// No X-MSS-* header at all.
-    NoXMss,
-    NoCodecda,
-    /// X-MSS-CODECDA of another document type (11488-4, consultation note).
-    WrongCodecda,
-    NoInsHeader,
-    /// X-MSS-INS says the opposite of the CDA.
-    WrongInsHeader,
-    NoNil,
-    /// X-MSS-MES with another value than FIN.
-    MesWrong,
-    /// A patient mailbox that is not the patient's INS.
-    WrongPatientAddress,
-    /// Subject without `XDM/1.0/DDM+`.
-    SubjectNoPrefix,
-    /// Subject naming another patient.
-    SubjectWrongIdentity,
-    /// Birth date of the subject as AAAA-MM-JJ.
-    SubjectBadDate,
-    /// No PDF part.
-    NoPdf,
-    /// PDF named `compte-rendu.pdf`.
-    PdfBadName,
-    NoMessageId,
-    /// Message-ID without angle brackets nor `@`.
-    BadMessageId,
-    NoDate,
-    /// A header written in raw UTF-8 (no RFC 2047).
-    EightBitHeader,
-    /// A header value carrying `LF Bcc: ...`, as when user data is copied into a header.
-    CrlfInjection,
-    /// `Content-Transfert-Encoding` (the IG examples' typo) on the package.
-    CteTypo,
-    /// Body in Latin-1, declared UTF-8.
-    Latin1Body,
-    /// Body without charset.
-    NoCharset,
-    /// multipart/mixed boundary of 80 characters.
-    LongBoundary,
-    /// The closing boundary cut off.
-    Truncated,
-    /// The body wrapped in 12 levels of multipart/mixed.
-    DeepNesting,
-    /// Disposition-Notification-To different from Return-Path.
-    DntLoop,
-    /// Documents of several patients in one message (give CDAs of two patients).
-    TwoPatients,
+crate::choice_enum! {
+    /// A deliberate defect, for testing what a receiving system does with it. Each one raises a
+    /// known rule of banc's own judge ([`Fault::rule`]).
+    pub enum Fault {
+        /// No IHE_XDM.zip attached.
+        NoZip = "no-zip",
+        /// The package attached twice.
+        TwoZips = "two-zips",
+        /// The package named `documents.zip`.
+        ZipName = "zip-name",
+        /// The package declared `application/octet-stream`.
+        OctetStream = "octet-stream",
+        /// Base64 of the package corrupted.
+        BadBase64 = "bad-base64",
+        /// No X-MSS-* header at all.
+        NoXMss = "no-x-mss",
+        NoCodecda = "no-codecda",
+        /// X-MSS-CODECDA of another document type (11488-4, consultation note).
+        WrongCodecda = "wrong-codecda",
+        NoInsHeader = "no-ins-header",
+        /// X-MSS-INS says the opposite of the CDA.
+        WrongInsHeader = "wrong-ins-header",
+        NoNil = "no-nil",
+        /// X-MSS-MES with another value than FIN.
+        MesWrong = "mes-wrong",
+        /// A patient mailbox that is not the patient's INS.
+        WrongPatientAddress = "wrong-patient-address",
+        /// Subject without `XDM/1.0/DDM+`.
+        SubjectNoPrefix = "subject-no-prefix",
+        /// Subject naming another patient.
+        SubjectWrongIdentity = "subject-wrong-identity",
+        /// Birth date of the subject as AAAA-MM-JJ.
+        SubjectBadDate = "subject-bad-date",
+        /// No PDF part.
+        NoPdf = "no-pdf",
+        /// PDF named `compte-rendu.pdf`.
+        PdfBadName = "pdf-bad-name",
+        NoMessageId = "no-message-id",
+        /// Message-ID without angle brackets nor `@`.
+        BadMessageId = "bad-message-id",
+        NoDate = "no-date",
+        /// A header written in raw UTF-8 (no RFC 2047).
+        EightBitHeader = "eight-bit-header",
+        /// A header value carrying `LF Bcc: ...`, as when user data is copied into a header.
+        CrlfInjection = "crlf-injection",
+        /// `Content-Transfert-Encoding` (the IG examples' typo) on the package.
+        CteTypo = "cte-typo",
+        /// Body in Latin-1, declared UTF-8.
+        Latin1Body = "latin1-body",
+        /// Body without charset.
+        NoCharset = "no-charset",
+        /// multipart/mixed boundary of 80 characters.
+        LongBoundary = "long-boundary",
+        /// The closing boundary cut off.
+        Truncated = "truncated",
+        /// The body wrapped in 12 levels of multipart/mixed.
+        DeepNesting = "deep-nesting",
+        /// Disposition-Notification-To different from Return-Path.
+        DntLoop = "dnt-loop",
+        /// Documents of several patients in one message (give CDAs of two patients).
+        TwoPatients = "two-patients",
+    }
 }
 
 impl Fault {
-    pub const ALL: [Fault; 31] = [
-        Fault::NoZip,
-        Fault::TwoZips,
-        Fault::ZipName,
-        Fault::OctetStream,
-        Fault::BadBase64,
-        Fault::NoXMss,
-        Fault::NoCodecda,
-        Fault::WrongCodecda,
-        Fault::NoInsHeader,
-        Fault::WrongInsHeader,
-        Fault::NoNil,
-        Fault::MesWrong,
-        Fault::WrongPatientAddress,
-        Fault::SubjectNoPrefix,
-        Fault::SubjectWrongIdentity,
-        Fault::SubjectBadDate,
-        Fault::NoPdf,
-        Fault::PdfBadName,
-        Fault::NoMessageId,
-        Fault::BadMessageId,
-        Fault::NoDate,
-        Fault::EightBitHeader,
-        Fault::CrlfInjection,
-        Fault::CteTypo,
-        Fault::Latin1Body,
-        Fault::NoCharset,
-        Fault::LongBoundary,
-        Fault::Truncated,
-        Fault::DeepNesting,
-        Fault::DntLoop,
-        Fault::TwoPatients,
-    ];
-
-    /// The command-line name (`no-zip`...).
-    pub fn name(self) -> String {
-        use clap::ValueEnum;
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
-    }
-
     /// The rule of banc's judge this fault raises.
     pub fn rule(self) -> &'static str {
         use super::rules as r;
@@ -684,120 +642,6 @@ fn replace_in_part(raw: &[u8], marker: &[u8], from: &[u8], to: &[u8]) -> Vec<u8>
     out
 }
 
-/// `banc mail compose`: write a conforming MSSanté message (.eml) without sending it.
-#[derive(clap::Args, Debug)]
-pub struct ComposeArgs {
-    /// CDA documents to send (one patient).
-    #[arg(required = true)]
-    pub documents: Vec<PathBuf>,
-    /// Where to write the message.
-    #[arg(short = 'o', long, default_value = "message.eml")]
-    pub output: PathBuf,
-    #[command(flatten)]
-    pub message: Box<MessageArgs>,
-}
-
-/// What `compose` and `send` share.
-#[derive(clap::Args, Debug, Clone)]
-pub struct MessageArgs {
-    /// Sender (From).
-    #[arg(long, default_value = DEFAULT_FROM)]
-    pub from: String,
-    /// Recipient (To; repeatable). A <INS>@patient.mssante.fr address adds X-MSS-MES: FIN.
-    #[arg(long = "to", value_name = "ADDR")]
-    pub to: Vec<String>,
-    /// Copy recipient (Cc; repeatable).
-    #[arg(long = "cc", value_name = "ADDR")]
-    pub cc: Vec<String>,
-    /// X-MSS-NIL: the product reference issued by convergence.esante.gouv.fr (the default is a
-    /// placeholder, not a valid reference).
-    #[arg(long, default_value = DEFAULT_NIL)]
-    pub nil: String,
-    /// Libellé of the subject (default: the document title).
-    #[arg(long)]
-    pub label: Option<String>,
-    /// Text body, from this UTF-8 file (default: a short French message).
-    #[arg(long, value_name = "FILE")]
-    pub body: Option<PathBuf>,
-    /// PDF to attach (default: the PDF copy embedded in the first CDA, when there is one).
-    #[arg(long, value_name = "FILE")]
-    pub pdf: Option<PathBuf>,
-    /// Attach no PDF.
-    #[arg(long, conflicts_with = "pdf")]
-    pub no_pdf: bool,
-    /// Attach this IHE_XDM.zip instead of building one from the documents.
-    #[arg(long, value_name = "FILE")]
-    pub zip: Option<PathBuf>,
-    /// Ask for a read receipt (MDN) at this address (Disposition-Notification-To).
-    #[arg(long = "mdn-to", value_name = "ADDR")]
-    pub mdn_to: Option<String>,
-    /// In-Reply-To (a Message-ID).
-    #[arg(long)]
-    pub in_reply_to: Option<String>,
-    /// References (Message-IDs; repeatable).
-    #[arg(long = "references", value_name = "ID")]
-    pub references: Vec<String>,
-    /// Message-ID, without angle brackets (default: generated).
-    #[arg(long)]
-    pub message_id: Option<String>,
-    /// Date of the message, RFC 3339 (e.g. 2026-01-21T16:30:00+01:00; default: now).
-    #[arg(long)]
-    pub date: Option<String>,
-    /// Deliberate defect (repeatable): no-zip, two-zips, subject-no-prefix... (see --help).
-    #[arg(long = "fault", value_enum, value_name = "NAME")]
-    pub faults: Vec<Fault>,
-}
-
-impl MessageArgs {
-    pub fn options(&self) -> Result<ComposeOptions, String> {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()));
-        let body = match &self.body {
-            Some(p) => Some(
-                String::from_utf8(read(p)?)
-                    .map_err(|_| format!("{} : texte non UTF-8", p.display()))?,
-            ),
-            None => None,
-        };
-        let pdf = match (&self.pdf, self.no_pdf) {
-            (_, true) => PdfSource::None,
-            (Some(p), false) => PdfSource::File(read(p)?),
-            (None, false) => PdfSource::FromCda,
-        };
-        let date = match &self.date {
-            Some(d) => Some(
-                mail_parser::DateTime::parse_rfc3339(d)
-                    .filter(|t| t.is_valid())
-                    .ok_or_else(|| format!("--date « {d} » : date RFC 3339 attendue"))?
-                    .to_timestamp(),
-            ),
-            None => None,
-        };
-        Ok(ComposeOptions {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            cc: self.cc.clone(),
-            nil: self.nil.clone(),
-            label: self.label.clone(),
-            body,
-            pdf,
-            zip: self.zip.as_ref().map(read).transpose()?,
-            disposition_notification_to: self.mdn_to.clone(),
-            in_reply_to: self.in_reply_to.clone(),
-            references: self.references.clone(),
-            message_id: self
-                .message_id
-                .as_ref()
-                .map(|m| m.trim_matches(['<', '>']).to_string()),
-            date,
-            package: crate::xdm::PackOptions {
-                sender: Some(self.from.clone()),
-                ..Default::default()
-            },
-            faults: self.faults.clone(),
-        })
-    }
-}
-
 /// Read the CDA files given on the command line.
 pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, String> {
     paths
@@ -811,21 +655,4 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, Strin
             Ok((name, bytes))
         })
         .collect()
-}
-
-pub fn run(args: ComposeArgs) -> Result<ExitCode, String> {
-    if args.message.to.is_empty() {
-        return Err("au moins un destinataire : --to ADRESSE".into());
-    }
-    let docs = read_documents(&args.documents)?;
-    let opts = args.message.options()?;
-    let raw = compose(&docs, &opts)?;
-    std::fs::write(&args.output, &raw).map_err(|e| format!("{} : {e}", args.output.display()))?;
-    println!(
-        "{} : {} octets, Message-ID {}",
-        args.output.display(),
-        raw.len(),
-        super::message_id(&raw).unwrap_or_else(|| "(aucun)".into())
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -6,15 +6,14 @@
 //! `\Seen`), one at a time, each bounded to `--max-size` bytes (M16), and judged by
 //! [`crate::mail::analyse`] exactly as `banc validate` judges files (same report, same exit codes).
 
+use crate::finding::report::{DocumentReport, RunReport};
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use crate::mail::Policy;
-use crate::pipeline::{CheckArgs, Validator};
-use crate::report::{self, DocumentReport, RunReport};
+use crate::pipeline::{CheckOptions, Validator};
 use async_imap::imap_proto::{AttributeValue, Capability, RequestId, Response, Status};
 use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -23,73 +22,43 @@ use tokio::net::TcpStream;
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 type Session = async_imap::Session<Tls>;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TlsMode {
-    /// TLS from the first byte (imaps, port 993 usually).
-    Implicit,
-    /// Plain-text greeting, then STARTTLS before anything else (port 143; MSSanté CONF.06).
-    Starttls,
+crate::choice_enum! {
+    pub enum TlsMode {
+        /// TLS from the first byte (imaps, port 993 usually).
+        Implicit = "implicit",
+        /// Plain-text greeting, then STARTTLS before anything else (port 143; MSSanté CONF.06).
+        Starttls = "starttls",
+    }
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
-
-#[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("password").required(true).args(["password_env", "password_file"])))]
-pub struct FetchArgs {
+/// What `banc mail fetch` reads, and how.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
     /// IMAP server, HOST:PORT (e.g. 127.0.0.1:10143, imap.example.fr:143).
-    #[arg(long, value_name = "HOST:PORT")]
     pub imap: String,
     /// Login name of the mailbox.
-    #[arg(long)]
     pub user: String,
-    /// Name of the environment variable that holds the password (never on the command line).
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// File holding the password (one line; a final newline is ignored).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    /// The mailbox password (read by the caller from a variable or a file, never argv).
+    pub password: String,
     /// How TLS starts: STARTTLS after the greeting (default) or TLS from the first byte.
-    #[arg(long, value_enum, default_value_t = TlsMode::Starttls)]
     pub tls: TlsMode,
-    #[command(flatten)]
-    pub tls_files: super::tls::ClientTlsArgs,
+    pub tls_files: super::tls::ClientTlsOptions,
     /// Mailbox to read.
-    #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
     /// Only the messages not yet seen (\Seen unset).
-    #[arg(long)]
     pub unseen: bool,
     /// At most N messages: the N most recent (highest UIDs).
-    #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Set \Seen on every message downloaded (otherwise the mailbox is opened read-only).
-    #[arg(long)]
     pub mark_seen: bool,
     /// Save every message downloaded as DIR/<uid>.eml.
-    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED).
     /// A larger one is not downloaded and fails with `transport.imap.too-large`.
-    #[arg(long, value_name = "BYTES", default_value_t = Policy::default().max_size)]
     pub max_size: u64,
     /// Seconds allowed for each step (connection, TLS, greeting, login, each command).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
-    /// stdout: a readable table or the JSON contract of `banc validate`.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Also write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a self-contained HTML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    #[command(flatten)]
-    pub check: CheckArgs,
+    pub check: CheckOptions,
 }
 
 /// A rule of this module: id, severity, French message, English hint, source.
@@ -141,9 +110,9 @@ pub const NO_BODY: &Rule = &Rule {
 /// Every rule of `banc mail fetch`, so that a reader finds a rule from its id.
 pub const RULES: &[&Rule] = &[TOO_LARGE, VANISHED, NO_BODY];
 
-pub fn run(args: FetchArgs) -> Result<ExitCode, String> {
-    let password = password(&args)?;
-    let tls = tls_config(&args)?;
+/// Read the mailbox and judge every message: the run, as `banc validate` reports it.
+pub fn run(args: &FetchOptions) -> Result<RunReport, String> {
+    let tls = tls_config(args)?;
     // The kit is compiled before connecting: a kit error must not cost a mailbox session.
     let validator = args.check.validator()?;
     if let Some(dir) = &args.out {
@@ -153,7 +122,7 @@ pub fn run(args: FetchArgs) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("démarrage du moteur asynchrone impossible : {e}"))?;
-    let docs = rt.block_on(fetch_all(&args, &password, tls, &validator))?;
+    let docs = rt.block_on(fetch_all(args, &args.password, tls, &validator))?;
 
     let mut stamp = validator.kit_stamp();
     if let Some(s) = &mut stamp {
@@ -161,33 +130,7 @@ pub fn run(args: FetchArgs) -> Result<ExitCode, String> {
     }
     let mut rep = RunReport::new(stamp, Severity::Error, docs);
     rep.terminology = Some(validator.terminology().stamp());
-    report::output(
-        &rep,
-        matches!(args.format, Format::Json),
-        args.junit.as_deref(),
-        args.html.as_deref(),
-    )
-}
-
-fn password(args: &FetchArgs) -> Result<String, String> {
-    let pw = if let Some(var) = &args.password_env {
-        std::env::var(var).map_err(|_| {
-            format!("--password-env {var} : la variable d'environnement {var} n'est pas définie (ou n'est pas en UTF-8)")
-        })?
-    } else if let Some(file) = &args.password_file {
-        let s = std::fs::read_to_string(file)
-            .map_err(|e| format!("--password-file {} : {e}", file.display()))?;
-        let s = s.strip_suffix('\n').unwrap_or(&s);
-        s.strip_suffix('\r').unwrap_or(s).to_string()
-    } else {
-        return Err(
-            "donnez le mot de passe par --password-env VAR ou --password-file FICHIER".into(),
-        );
-    };
-    if pw.is_empty() {
-        return Err("mot de passe vide".into());
-    }
-    Ok(pw)
+    Ok(rep)
 }
 
 /// `HOST:PORT` or `[v6]:PORT` → (host for the socket, host for TLS, port).
@@ -205,7 +148,7 @@ fn split_addr(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-fn tls_config(args: &FetchArgs) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(args: &FetchOptions) -> Result<Arc<rustls::ClientConfig>, String> {
     let pem = args.tls_files.read()?;
     super::tls::client_config(
         pem.ca.as_deref(),
@@ -239,7 +182,7 @@ impl Target {
 }
 
 async fn fetch_all(
-    args: &FetchArgs,
+    args: &FetchOptions,
     password: &str,
     tls: Arc<rustls::ClientConfig>,
     v: &Validator,
@@ -490,7 +433,7 @@ async fn login(
 
 async fn read_mailbox(
     session: &mut Session,
-    args: &FetchArgs,
+    args: &FetchOptions,
     t: &Target,
     v: &Validator,
 ) -> Result<Vec<DocumentReport>, String> {
@@ -532,7 +475,7 @@ async fn read_mailbox(
     if let Some(n) = args.limit {
         uids = uids.split_off(uids.len().saturating_sub(n));
     }
-    eprintln!(
+    tracing::info!(
         "banc mail fetch : {} message(s) à relever dans « {mbox} » sur {label}",
         uids.len()
     );

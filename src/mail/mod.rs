@@ -3,14 +3,12 @@
 //! Rule ids: `mail.*` (all in `rules.rs`).
 
 pub mod checks;
-
 pub mod compose;
 pub mod conventions;
 pub mod fetch;
 pub mod mdn;
 pub mod mime;
 pub mod rules;
-pub mod send;
 pub mod submit;
 pub mod tls;
 

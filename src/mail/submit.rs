@@ -16,15 +16,21 @@ use tokio::net::TcpStream;
 const MAX_LINE: usize = 4096;
 const MAX_LINES: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum StartTls {
-    /// Refuse to send in clear text (MSSanté: SMTP with STARTTLS).
-    #[default]
-    Required,
-    /// Use STARTTLS when offered.
-    Opportunistic,
-    /// Never (local tests only).
-    None,
+crate::choice_enum! {
+    pub enum StartTls {
+        /// Refuse to send in clear text (MSSanté: SMTP with STARTTLS).
+        Required = "required",
+        /// Use STARTTLS when offered.
+        Opportunistic = "opportunistic",
+        /// Never (local tests only).
+        None = "none",
+    }
+}
+
+impl Default for StartTls {
+    fn default() -> StartTls {
+        StartTls::Required
+    }
 }
 
 #[derive(Debug, Clone)]

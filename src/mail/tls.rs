@@ -8,27 +8,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The TLS options of a mail client (`mail send`, `mail fetch`).
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ClientTlsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct ClientTlsOptions {
     /// PEM file of the CAs trusted for the server (e.g. from `banc mail certs`); default: the
     /// system's (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt...).
-    #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// Client certificate chain (PEM) for mutual TLS (application mailboxes).
-    #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
     /// Private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 }
 
-/// PEM contents read from [`ClientTlsArgs`].
+/// PEM contents read from [`ClientTlsOptions`].
 pub struct ClientPem {
     pub ca: Option<Vec<u8>>,
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-impl ClientTlsArgs {
+impl ClientTlsOptions {
     /// Read the files (errors name the option and the file).
     pub fn read(&self) -> Result<ClientPem, String> {
         let read = |p: &PathBuf, what: &str| {

@@ -9,11 +9,10 @@ use super::results::{
     Status, StepResult, SuiteInfo,
 };
 use super::steps::{self, Output};
-use crate::pipeline::{CheckArgs, Validator};
+use crate::pipeline::{CheckOptions, Validator};
 use crate::smtp::time::Utc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -21,62 +20,47 @@ use tokio::sync::watch;
 /// Default wait of a step when neither it, its scenario nor the suite says.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
+#[derive(Debug, Clone)]
+pub struct RunRequest {
     /// Suite folder (e.g. suites/cr-bio).
     pub suite: PathBuf,
     /// Participants file (see suites/participants.example.toml).
-    #[arg(long, value_name = "FILE")]
     pub participants: PathBuf,
     /// Only this participant (repeatable).
-    #[arg(long = "participant", value_name = "ID")]
     pub only_participants: Vec<String>,
     /// Only this scenario (repeatable).
-    #[arg(long = "scenario", value_name = "ID")]
     pub only_scenarios: Vec<String>,
-    #[command(flatten)]
     pub common: RunOptions,
     /// Validators' decisions on manual steps (TOML `[[decision]]` participant, scenario, step,
     /// verdict = "pass"|"fail", by, note).
-    #[arg(long, value_name = "FILE")]
     pub decisions: Option<PathBuf>,
-    #[command(flatten)]
-    pub check: CheckArgs,
+    pub check: CheckOptions,
 }
 
 /// Options shared by `banc run` and `banc rehearse`.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Folder for results.json, junit.xml, report.html, the spool of received messages and
     /// the submissions.
-    #[arg(long, value_name = "DIR", default_value = "reports/run")]
     pub out: PathBuf,
     /// Where participants drop documents for `submit` steps (and evidence):
     /// DIR/<participant>/<scenario>/<step>/ (default OUT/submissions).
-    #[arg(long, value_name = "DIR")]
     pub submissions: Option<PathBuf>,
     /// banc's SMTP server, where producers send and consumers return acknowledgements.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:2525")]
     pub smtp_listen: String,
     /// Mail domain of banc's mailboxes (`banc+<scenario>@DOMAIN`).
-    #[arg(long, value_name = "DOMAIN", default_value = "banc.test")]
     pub domain: String,
     /// banc's HTTP listener for `http` steps that wait for the SUT's call
     /// (http://ADDR/<participant>/<path>); none by default.
-    #[arg(long, value_name = "ADDR:PORT")]
     pub http_listen: Option<String>,
     /// Cap every wait at this duration (`30s`, `2m`), whatever the suite says: rehearsals, CI.
-    #[arg(long, value_name = "DURATION", value_parser = super::model::parse_duration)]
     pub max_wait: Option<Duration>,
     /// Certificate chain (PEM) of banc's SMTP server: STARTTLS offered (e.g. from
     /// `banc mail certs`).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// Its private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// CA of the participants' client certificates (PEM): banc asks for one and records it.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub client_ca: Option<PathBuf>,
 }
 
@@ -185,9 +169,10 @@ impl Ctx {
     /// One line on stderr when a step waits for the participant (what to do).
     pub fn announce(&self, step: &Step, step_id: &str, action: &str) {
         let title = step.title.as_deref().unwrap_or("");
-        eprintln!(
+        tracing::info!(
             "[{} {} {step_id}] {title} : {action}",
-            self.participant.id, self.scenario_id
+            self.participant.id,
+            self.scenario_id
         );
     }
 
@@ -449,7 +434,7 @@ async fn scenario(
             stop = Some((Status::Interrupted, "interrompu (Ctrl-C)".into()));
             continue;
         };
-        eprintln!(
+        tracing::info!(
             "[{} {} {}] {} : {}",
             cx.participant.id,
             s.id,
@@ -483,15 +468,15 @@ async fn scenario(
 
 /// The run's exit status: 0 every required scenario passed; 1 one did not; 3 none failed but
 /// some wait for a validator; 130 interrupted.
-pub fn exit_status(r: &RunResults) -> ExitCode {
+pub fn exit_status(r: &RunResults) -> u8 {
     if r.interrupted {
-        ExitCode::from(130)
+        130
     } else if r.summary.passed {
-        ExitCode::SUCCESS
+        0
     } else if r.summary.required_failed == 0 {
-        ExitCode::from(3)
+        3
     } else {
-        ExitCode::from(1)
+        1
     }
 }
 
@@ -508,7 +493,7 @@ pub async fn play_and_report(
     let hits = match &opts.http_listen {
         Some(addr) => {
             let (base, rx) = super::hooks::start(addr).await?;
-            eprintln!("banc : écoute HTTP sur {base}");
+            tracing::info!("banc : écoute HTTP sur {base}");
             env.http_base = Some(base);
             Some(rx)
         }
@@ -537,7 +522,7 @@ pub async fn play_and_report(
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = tokio::spawn(async move {
         stop_signal().await;
-        eprintln!("banc : interruption demandée, écriture des résultats partiels…");
+        tracing::info!("banc : interruption demandée, écriture des résultats partiels…");
         let _ = cancel_tx.send(true);
     });
     let participants = execute(env.clone(), &plan, cancel_rx.clone()).await;
@@ -546,7 +531,7 @@ pub async fn play_and_report(
     stop.notify_one();
     forward.abort();
     for m in env.inbox.unclaimed() {
-        eprintln!(
+        tracing::info!(
             "banc : message {} de <{}> pour {} reçu mais attendu par aucune étape",
             m.envelope.id,
             m.envelope.mail_from,
@@ -640,18 +625,8 @@ fn read_decisions(path: &Path) -> Result<Vec<DecisionEntry>, String> {
     Ok(f.decision)
 }
 
-/// Print the scoreboard and the written files.
-pub fn print_summary(results: &RunResults, written: &[PathBuf]) {
-    crate::report::emit(&super::report::table(
-        results,
-        crate::report::terminal_width(),
-    ));
-    for w in written {
-        eprintln!("banc : écrit {}", w.display());
-    }
-}
-
-pub fn run(a: RunArgs) -> Result<ExitCode, String> {
+/// Play a suite against the participants' systems: the results, and the report files written.
+pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), String> {
     let (suite, pf) = load_checked(&a.suite, Some(&a.participants))?;
     let pf = pf.ok_or("fichier de participants manquant")?;
     for id in &a.only_participants {
@@ -697,9 +672,10 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
             opts.server_tls().as_ref(),
         )
         .await?;
-        eprintln!(
+        tracing::info!(
             "banc run : SMTP de banc sur {} (domaine {})",
-            embedded.addr, opts.domain
+            embedded.addr,
+            opts.domain
         );
         let env = Env {
             validator,
@@ -723,9 +699,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
             participants,
             scenarios: a.only_scenarios.clone(),
         };
-        let (results, written) = play_and_report(env, plan, &opts, embedded).await?;
-        print_summary(&results, &written);
-        Ok(exit_status(&results))
+        play_and_report(env, plan, &opts, embedded).await
     })
 }
 

@@ -419,9 +419,9 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
     }
     let mut faults = Vec::new();
     for f in step.faults.iter().flatten() {
-        match <crate::mail::compose::Fault as clap::ValueEnum>::from_str(f, true) {
-            Ok(x) => faults.push(x),
-            Err(_) => return p.end(Status::Error, format!("défaut « {f} » inconnu")),
+        match <crate::mail::compose::Fault as crate::choice::Choice>::from_name(f) {
+            Some(x) => faults.push(x),
+            None => return p.end(Status::Error, format!("défaut « {f} » inconnu")),
         }
     }
     let from = cx.banc_address();

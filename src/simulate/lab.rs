@@ -8,26 +8,18 @@ use crate::scenario::run::{Ctx, Producer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A misbehaviour of the simulated lab, and the scenarios of `suites/cr-bio` it makes fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LabFault {
-    /// Never asks for a read receipt (no Disposition-Notification-To): CRBIO-P10.
-    NoReadReceipt,
-    /// A corrected report gets a new setId instead of keeping the replaced one's: CRBIO-P12.
-    ReplacementNewSetId,
-    /// Messages without any X-MSS-* header: CRBIO-P09 (and, through it, its dependents).
-    NoXMss,
-    /// Deposited documents carry an element the CDA schema does not know: the `submit`
-    /// scenarios that expect a valid document (CRBIO-P01, P07, P08), when the XSD runs (with a kit).
-    XsdInvalid,
-}
-
-impl LabFault {
-    pub fn name(self) -> String {
-        use clap::ValueEnum;
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
+crate::choice_enum! {
+    /// A misbehaviour of the simulated lab, and the scenarios of `suites/cr-bio` it makes fail.
+    pub enum LabFault {
+        /// Never asks for a read receipt (no Disposition-Notification-To): CRBIO-P10.
+        NoReadReceipt = "no-read-receipt",
+        /// A corrected report gets a new setId instead of keeping the replaced one's: CRBIO-P12.
+        ReplacementNewSetId = "replacement-new-set-id",
+        /// Messages without any X-MSS-* header: CRBIO-P09 (and, through it, its dependents).
+        NoXMss = "no-x-mss",
+        /// Deposited documents carry an element the CDA schema does not know: the `submit`
+        /// scenarios that expect a valid document (CRBIO-P01, P07, P08), when the XSD runs (with a kit).
+        XsdInvalid = "xsd-invalid",
     }
 }
 
@@ -164,7 +156,7 @@ impl Producer for Lab {
                 .deposit(&fixtures, &step)
                 .and_then(|(name, bytes)| write_atomic(&dir, &name, &bytes))
             {
-                eprintln!("banc simulate lab : {e}");
+                tracing::warn!("banc simulate lab : {e}");
             }
         });
     }
@@ -175,7 +167,7 @@ impl Producer for Lab {
         let (fixtures, server) = (cx.env.fixtures.clone(), cx.env.smtp_addr.clone());
         tokio::spawn(async move {
             if let Err(e) = lab.deliver(&fixtures, &step, &to, &server).await {
-                eprintln!("banc simulate lab : {e}");
+                tracing::warn!("banc simulate lab : {e}");
             }
         });
     }

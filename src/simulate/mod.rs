@@ -5,7 +5,8 @@
 pub mod lab;
 pub mod receiver;
 
-use crate::pipeline::CheckArgs;
+use crate::choice::Choice;
+use crate::pipeline::CheckOptions;
 use crate::scenario::inbox::Board;
 use crate::scenario::model::{Kind, Participant, Role};
 use crate::scenario::run::{self, Env, Plan, RunOptions};
@@ -13,108 +14,76 @@ use lab::{Lab, LabFault};
 use receiver::ReceiverFault;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
-#[derive(clap::Subcommand, Debug)]
-pub enum SimulateCommand {
-    /// Un laboratoire (producteur) : dépose et envoie les échantillons des scénarios producteurs.
-    Lab(LabArgs),
-    /// Un logiciel destinataire (consommateur) : reçoit, intègre, répond par MDN (900–906).
-    Receiver(ReceiverArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LabArgs {
+#[derive(Debug, Clone)]
+pub struct LabOptions {
     /// Suite folder (e.g. suites/cr-bio).
     pub suite: PathBuf,
     /// banc's SMTP server (`banc run --smtp-listen`).
-    #[arg(long, value_name = "HOST:PORT")]
     pub smtp: String,
     /// Domain of banc's mailboxes (as `banc run --domain`).
-    #[arg(long, default_value = "banc.test")]
     pub domain: String,
     /// The lab's MSSanté address (the participant's `mailbox`).
-    #[arg(long, default_value = "sgl@labo-simule.test")]
     pub mailbox: String,
     /// The participant id it plays (submissions go to DIR/<ID>/...).
-    #[arg(long, default_value = "labo-simule")]
     pub participant: String,
     /// Submissions folder of the run (`banc run --submissions`, default reports/run/submissions).
-    #[arg(long, value_name = "DIR", default_value = "reports/run/submissions")]
     pub submissions: PathBuf,
     /// Only this scenario (repeatable).
-    #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
     /// A misbehaviour (repeatable).
-    #[arg(long = "fault", value_enum)]
     pub faults: Vec<LabFault>,
     /// STARTTLS to banc: --ca (banc's CA), --cert and --key (the lab's client certificate).
-    #[command(flatten)]
-    pub tls: crate::mail::tls::ClientTlsArgs,
+    pub tls: crate::mail::tls::ClientTlsOptions,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct ReceiverArgs {
+#[derive(Debug, Clone)]
+pub struct ReceiverOptions {
     /// Where it listens for messages.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:2526")]
     pub listen: String,
     /// Its MSSanté address.
-    #[arg(long, default_value = "dpi@recepteur-simule.test")]
     pub mailbox: String,
     /// SMTP server its acknowledgements go to (banc's, `banc run --smtp-listen`).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
     pub relay: String,
     /// CA (PEM) of the relay's certificate, when it offers STARTTLS with a test CA.
-    #[arg(long, value_name = "FILE")]
     pub relay_ca: Option<PathBuf>,
     /// INS of a patient it knows (repeatable; default: GAUTIER Sophie and MOREAU Julien of the
     /// CR-BIO dataset).
-    #[arg(long = "known-ins", value_name = "INS")]
     pub known_ins: Vec<String>,
     /// A misbehaviour (repeatable).
-    #[arg(long = "fault", value_enum)]
     pub faults: Vec<ReceiverFault>,
     /// Where received messages are kept.
-    #[arg(long, value_name = "DIR", default_value = "reports/receiver-spool")]
     pub spool: PathBuf,
-    #[command(flatten)]
-    pub check: CheckArgs,
+    pub check: CheckOptions,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct RehearseArgs {
+#[derive(Debug, Clone)]
+pub struct RehearseOptions {
     /// Suite folder (e.g. suites/cr-bio).
     pub suite: PathBuf,
     /// Faults of the misbehaving lab (repeatable; default: no-read-receipt,
     /// replacement-new-set-id).
-    #[arg(long = "lab-fault", value_enum)]
     pub lab_faults: Vec<LabFault>,
     /// Faults of the misbehaving receiver (repeatable; default: accept-unknown-patient,
     /// replacement-as-new).
-    #[arg(long = "receiver-fault", value_enum)]
     pub receiver_faults: Vec<ReceiverFault>,
     /// Only this scenario (repeatable).
-    #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
     /// Folder of the reports (results.json, junit.xml, report.html).
-    #[arg(long, value_name = "DIR", default_value = "reports/rehearse")]
     pub out: PathBuf,
     /// Cap every wait (a simulator answers in milliseconds; a missing answer fails after this).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::scenario::model::parse_duration)]
     pub max_wait: std::time::Duration,
-    #[command(flatten)]
-    pub check: CheckArgs,
+    pub check: CheckOptions,
 }
 
-pub fn run(cmd: SimulateCommand) -> Result<ExitCode, String> {
-    match cmd {
-        SimulateCommand::Lab(a) => run_lab(a),
-        SimulateCommand::Receiver(a) => run_receiver(a),
-    }
-}
+/// What one step of `banc simulate lab` did: scenario, step label, and what was deposited or
+/// sent (or why not).
+pub type LabStep<'a> = (&'a str, &'a str, Result<String, String>);
 
-fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
+/// Play the producer scenarios' samples once; `on_step` hears each step as it is done. The
+/// number of steps that failed.
+pub fn run_lab(a: &LabOptions, mut on_step: impl FnMut(LabStep<'_>)) -> Result<usize, String> {
     let (suite, _) = run::load_checked(&a.suite, None)?;
     let lab = Lab {
         mailbox: a.mailbox.clone(),
@@ -158,25 +127,18 @@ fn run_lab(a: LabArgs) -> Result<ExitCode, String> {
                     }
                     _ => continue,
                 };
-                match done {
-                    Ok(m) => println!("{} {label} : {m}", s.id),
-                    Err(e) => {
-                        failures += 1;
-                        eprintln!("{} {label} : {e}", s.id);
-                    }
+                if done.is_err() {
+                    failures += 1;
                 }
+                on_step((&s.id, &label, done));
             }
         }
     });
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(failures)
 }
 
 /// The lab's STARTTLS material: all of --ca, --cert and --key, or none.
-fn lab_tls(t: &crate::mail::tls::ClientTlsArgs) -> Result<Option<lab::LabTls>, String> {
+fn lab_tls(t: &crate::mail::tls::ClientTlsOptions) -> Result<Option<lab::LabTls>, String> {
     let pem = t.read()?;
     match (pem.ca, pem.identity) {
         (None, None) => Ok(None),
@@ -185,7 +147,11 @@ fn lab_tls(t: &crate::mail::tls::ClientTlsArgs) -> Result<Option<lab::LabTls>, S
     }
 }
 
-fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
+/// Run the simulated receiver until Ctrl-C; `on_listening` hears its address once it listens.
+pub fn run_receiver(
+    a: &ReceiverOptions,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
     let validator = Arc::new(a.check.validator()?);
     let cfg = receiver::Config {
         listen: a.listen.clone(),
@@ -207,13 +173,10 @@ fn run_receiver(a: ReceiverArgs) -> Result<ExitCode, String> {
     let rt = run::runtime()?;
     rt.block_on(async {
         let h = receiver::start(cfg, validator).await?;
-        println!(
-            "banc simulate receiver: écoute sur {} (boîte {}, accusés vers {})",
-            h.addr, a.mailbox, a.relay
-        );
+        on_listening(h.addr);
         let _ = tokio::signal::ctrl_c().await;
         h.stop.notify_one();
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     })
 }
 
@@ -239,13 +202,15 @@ fn participant(
     }
 }
 
-fn faults_text<T>(f: &[T], name: impl Fn(&T) -> String) -> String {
+fn faults_text<T>(f: &[T], name: impl Fn(&T) -> &str) -> String {
     f.iter().map(name).collect::<Vec<_>>().join(", ")
 }
 
 /// `banc rehearse SUITE`: the suite against a well-behaved and a misbehaving simulated
 /// participant of each role it has.
-pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
+pub fn rehearse(
+    a: RehearseOptions,
+) -> Result<(crate::scenario::results::RunResults, Vec<PathBuf>), String> {
     let (suite, _) = run::load_checked(&a.suite, None)?;
     for id in &a.scenarios {
         if suite.scenario(id).is_none() {
@@ -291,7 +256,7 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
     // certificates of it (CRBIO-P13), the receivers trust it for their acknowledgements.
     let certs = opts.out.join("certs");
     let lab_ids = ["labo-reference", "labo-defaillant"];
-    crate::smtp::certs::generate(&crate::smtp::certs::CertsArgs {
+    crate::smtp::certs::generate(&crate::smtp::certs::CertsOptions {
         out: certs.clone(),
         domain: Some(opts.domain.clone()),
         clients: lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect(),
@@ -412,7 +377,7 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
                 receivers.push(h);
             }
         }
-        eprintln!("banc rehearse : SMTP de banc sur {banc_smtp}");
+        tracing::info!("banc rehearse : SMTP de banc sur {banc_smtp}");
         let env = Env {
             validator,
             inbox: Board::default(),
@@ -436,7 +401,6 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
         for h in receivers {
             h.stop.notify_one();
         }
-        run::print_summary(&results, &written);
-        Ok(run::exit_status(&results))
+        Ok((results, written))
     })
 }

@@ -14,28 +14,20 @@ use tokio::sync::Notify;
 /// GAUTIER Sophie and MOREAU Julien. LEFEBVRE Camille stays unknown (error 902).
 pub const KNOWN_INS: [&str; 2] = ["291025626003396", "157112901911239"];
 
-/// A misbehaviour of the simulated receiver, and the scenarios of `suites/cr-bio` it makes fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReceiverFault {
-    /// Integrates a document of an unknown patient and answers processed: CRBIO-C02.
-    AcceptUnknownPatient,
-    /// Takes a replacement of an unknown document for a new one (processed, not 900): CRBIO-C06.
-    ReplacementAsNew,
-    /// Never answers: every scenario awaiting an acknowledgement.
-    Silent,
-    /// MDNs without Original-Message-ID (banc cannot tell what they acknowledge): every
-    /// scenario awaiting an acknowledgement.
-    NoOriginalMessageId,
-    /// Closes every SMTP connection at once: every scenario that sends it a message.
-    CloseConnection,
-}
-
-impl ReceiverFault {
-    pub fn name(self) -> String {
-        use clap::ValueEnum;
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default()
+crate::choice_enum! {
+    /// A misbehaviour of the simulated receiver, and the scenarios of `suites/cr-bio` it makes fail.
+    pub enum ReceiverFault {
+        /// Integrates a document of an unknown patient and answers processed: CRBIO-C02.
+        AcceptUnknownPatient = "accept-unknown-patient",
+        /// Takes a replacement of an unknown document for a new one (processed, not 900): CRBIO-C06.
+        ReplacementAsNew = "replacement-as-new",
+        /// Never answers: every scenario awaiting an acknowledgement.
+        Silent = "silent",
+        /// MDNs without Original-Message-ID (banc cannot tell what they acknowledge): every
+        /// scenario awaiting an acknowledgement.
+        NoOriginalMessageId = "no-original-message-id",
+        /// Closes every SMTP connection at once: every scenario that sends it a message.
+        CloseConnection = "close-connection",
     }
 }
 
@@ -107,7 +99,7 @@ pub async fn start(
             let (cfg, record) = (cfg.clone(), record.clone());
             tokio::spawn(async move {
                 if let Err(err) = answer(&cfg, &record, a).await {
-                    eprintln!("banc simulate receiver ({}) : {err}", cfg.mailbox);
+                    tracing::warn!("banc simulate receiver ({}) : {err}", cfg.mailbox);
                 }
             });
         }

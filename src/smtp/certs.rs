@@ -8,25 +8,21 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 pub const CA_NAME: &str = "banc AC de test";
 const ORG: &str = "banc - certificats de test, PAS IGC-Santé";
 
-#[derive(clap::Args, Debug)]
-pub struct CertsArgs {
+/// What `banc mail certs` makes.
+#[derive(Debug, Clone, Default)]
+pub struct CertsOptions {
     /// Folder to write the PEM files to (created if needed).
-    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Server name added to the server certificate (besides localhost and 127.0.0.1).
-    #[arg(long, value_name = "NAME")]
     pub domain: Option<String>,
-    /// Application mailbox to make a client certificate for (repeatable; default
+    /// Application mailboxes to make a client certificate for (default
     /// bal-applicative@<domain or banc.localhost>).
-    #[arg(long = "client", value_name = "ADDRESS")]
     pub clients: Vec<String>,
     /// Overwrite files already there.
-    #[arg(long)]
     pub force: bool,
 }
 
@@ -38,20 +34,8 @@ struct Out {
     what: String,
 }
 
-pub fn run(args: CertsArgs) -> Result<ExitCode, String> {
-    for (path, kind, what) in generate(&args)? {
-        println!("écrit {} — {kind} : {what}", path.display());
-    }
-    let d = args.out.display();
-    println!(
-        "\nServeur :  banc mail serve --tls-cert {d}/server.pem --tls-key {d}/server.key --client-ca {d}/ca.pem\n\
-         Ces certificats viennent de l'AC « {CA_NAME} » : ils ne valent que pour les répétitions, jamais auprès d'un opérateur MSSanté (IGC-Santé seule)."
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Write the test CA, server and client certificates; each file with its kind and purpose.
-pub fn generate(args: &CertsArgs) -> Result<Vec<(PathBuf, &'static str, String)>, String> {
+pub fn generate(args: &CertsOptions) -> Result<Vec<(PathBuf, &'static str, String)>, String> {
     let files = make(args)?;
     let existing: Vec<String> = files
         .iter()
@@ -166,7 +150,7 @@ pub fn file_part(address: &str) -> String {
         .collect()
 }
 
-fn make(args: &CertsArgs) -> Result<Vec<Out>, String> {
+fn make(args: &CertsOptions) -> Result<Vec<Out>, String> {
     let domain = args.domain.clone();
     let clients = if args.clients.is_empty() {
         vec![format!(

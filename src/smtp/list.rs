@@ -1,33 +1,9 @@
-//! `banc mail spool list`: the messages of a spool with their transport facts and verdicts.
+//! The messages of a spool with their transport facts and verdicts (`banc mail spool list`).
 //! Reads the spool without locking it (the index is append-only; a running server may add lines).
 
 use super::spool::{self, Envelope};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-#[derive(clap::Subcommand, Debug)]
-pub enum SpoolCommand {
-    /// Lister les messages d'un spool : enveloppe, TLS, certificat client, verdict.
-    List(ListArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ListArgs {
-    /// Spool folder (as given to `banc mail serve`).
-    #[arg(long, value_name = "DIR", default_value = super::config::DEFAULT_SPOOL)]
-    pub spool: PathBuf,
-    /// Output: a readable table or JSON.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Format {
-    Table,
-    Json,
-}
+use std::path::Path;
 
 /// One spooled message.
 #[derive(Debug, Serialize)]
@@ -46,60 +22,16 @@ pub struct Row {
     pub errors: Option<usize>,
 }
 
-pub fn run(cmd: SpoolCommand) -> Result<ExitCode, String> {
-    match cmd {
-        SpoolCommand::List(a) => list(&a),
-    }
-}
-
-fn list(a: &ListArgs) -> Result<ExitCode, String> {
-    if !a.spool.join(spool::INDEX).is_file() {
+/// The messages of the spool at `root`, refused when it is not a spool of banc's.
+pub fn list(root: &Path) -> Result<Vec<Row>, String> {
+    if !root.join(spool::INDEX).is_file() {
         return Err(format!(
             "{} : pas un spool de banc (aucun {})",
-            a.spool.display(),
+            root.display(),
             spool::INDEX
         ));
     }
-    let rows = rows(&a.spool)?;
-    match a.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
-        ),
-        Format::Table => {
-            let mut t = Table::new();
-            t.load_style(UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(vec![
-                    "id",
-                    "reçu",
-                    "de",
-                    "pour",
-                    "octets",
-                    "TLS",
-                    "certificat",
-                    "verdict",
-                ]);
-            for r in &rows {
-                t.add_row(vec![
-                    r.id.clone(),
-                    r.received.clone(),
-                    r.from.clone(),
-                    r.to.join(", "),
-                    r.size.to_string(),
-                    r.tls.clone().unwrap_or_else(|| "non".into()),
-                    r.client_cert.clone().unwrap_or_else(|| "-".into()),
-                    match (&r.verdict, r.errors) {
-                        (Some(v), Some(n)) => format!("{v} ({n} erreur(s))"),
-                        _ => "non analysé".into(),
-                    },
-                ]);
-            }
-            println!("{t}");
-            println!("{} message(s) dans {}", rows.len(), a.spool.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    rows(root)
 }
 
 /// The spool's messages in commit order, with what their envelope and report say.

@@ -1,74 +1,58 @@
 //! `banc mail serve`: the SMTP mailbox server. Start-up: settings (TOML file, then flags), the
-//! validator (once), the spool (locked, recovered), TLS; then one line on stdout,
-//! `banc mail serve: écoute sur ADDR:PORT (spool DIR)`, and one line per message once analysed.
+//! validator (once), the spool (locked, recovered), TLS; then one log line,
+//! `banc mail serve: écoute sur ADDR:PORT (spool DIR)`, and one line per message once analysed
+//! (`tracing` events of target [`session::LOG_TARGET`]; `banc mail serve` prints them on stdout).
 
 use super::analysis;
 use super::config::{self, Overrides};
 use super::session::{self, Shared, angle_list, log};
 use super::spool::Spool;
 use crate::mail::Policy;
-use crate::pipeline::{CheckArgs, Validator};
+use crate::pipeline::{CheckOptions, Validator};
 use std::path::PathBuf;
-use std::process::ExitCode;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc};
 
-#[derive(clap::Args, Debug)]
-pub struct ServeArgs {
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
     /// Address and port to listen on (default 127.0.0.1:2525; port 0 picks a free one).
-    #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// Spool folder where messages are stored durably (default reports/spool).
-    #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
     /// TOML configuration (example: fixtures/smtp/serve.toml); flags override it.
-    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Name given in the greeting and EHLO reply.
-    #[arg(long)]
     pub hostname: Option<String>,
     /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED).
-    #[arg(long, value_name = "BYTES")]
     pub max_size: Option<u64>,
     /// Server certificate chain (PEM); enables STARTTLS.
-    #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// Server private key (PEM).
-    #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// CA of client certificates (PEM): the server asks for one (mutual TLS).
-    #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
     /// Refuse the TLS handshake without a valid client certificate.
-    #[arg(long)]
     pub require_client_cert: bool,
     /// With a certificate, still accept MAIL FROM without STARTTLS (recorded as transport.tls.none).
-    #[arg(long)]
     pub starttls_optional: bool,
     /// Accept RCPT TO only for this mailbox (repeatable; none: any address).
-    #[arg(long = "mailbox", value_name = "ADDRESS")]
     pub mailboxes: Vec<String>,
     /// A mailbox that requires a verified client certificate (application mailbox; repeatable).
-    #[arg(long = "mailbox-with-cert", value_name = "ADDRESS")]
     pub mailboxes_with_cert: Vec<String>,
     /// Seconds to wait for a command (default 300).
-    #[arg(long, value_name = "SECS")]
     pub command_timeout: Option<u64>,
     /// Seconds to wait for each line of DATA (default 180).
-    #[arg(long, value_name = "SECS")]
     pub data_timeout: Option<u64>,
     /// Simultaneous sessions (default 100).
-    #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
     /// Exit (status 0) after N messages stored and analysed (scripts, tests).
-    #[arg(long, value_name = "N")]
     pub max_messages: Option<u64>,
-    #[command(flatten)]
-    pub check: CheckArgs,
+    pub check: CheckOptions,
 }
 
-pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
+pub fn run(args: ServeOptions) -> Result<(), String> {
     let file = match &args.config {
         Some(p) => config::read(p)?,
         None => config::File::default(),
@@ -96,7 +80,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let validator = Arc::new(args.check.validator()?);
     let (spool, recovery) = Spool::open(&settings.spool)?;
     if recovery.repaired() {
-        eprintln!(
+        tracing::warn!(
             "banc mail serve: reprise du spool : {} fichier(s) temporaire(s) supprimé(s), {} octet(s) de ligne d'index tronquée retirés, {} message(s) complet(s) réindexé(s), {} incomplet(s) supprimé(s), {} ligne(s) d'index illisible(s), {} message(s) indexé(s) introuvable(s)",
             recovery.tmp_removed,
             recovery.torn_index_bytes,
@@ -106,7 +90,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, String> {
             recovery.missing.len()
         );
         for id in &recovery.missing {
-            eprintln!("banc mail serve: message {id} indexé mais absent de msg/");
+            tracing::warn!("banc mail serve: message {id} indexé mais absent de msg/");
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -178,7 +162,7 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     validator: Arc<Validator>,
     hooks: Hooks,
-) -> Result<ExitCode, String> {
+) -> Result<(), String> {
     let max_messages = hooks.max_messages;
     let addr = listener
         .local_addr()
@@ -280,7 +264,7 @@ pub async fn serve(
         });
     }
     if max_messages == Some(0) {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     loop {
         tokio::select! {
@@ -311,14 +295,14 @@ pub async fn serve(
             }
             () = done.notified() => {
                 log(&format!("banc mail serve: {} message(s) reçu(s) et analysé(s), arrêt", analysed.load(Ordering::SeqCst)));
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             () = stopped(&hooks.stop) => {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             () = stop_signal(), if hooks.stop.is_none() => {
                 log("banc mail serve: arrêt demandé");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
         }
     }
@@ -359,7 +343,7 @@ pub struct Embedded {
     pub addr: std::net::SocketAddr,
     pub received: mpsc::UnboundedReceiver<Analysed>,
     pub stop: Arc<Notify>,
-    pub task: tokio::task::JoinHandle<Result<ExitCode, String>>,
+    pub task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
 /// Certificate, key and client CA of an embedded server: STARTTLS offered, not required (a
@@ -371,8 +355,9 @@ pub struct EmbeddedTls {
     pub client_ca: Option<PathBuf>,
 }
 
-/// Start a server on `listen` with its spool in `spool_dir`; its log goes to stderr (the
-/// caller's stdout is its own).
+/// Start a server on `listen` with its spool in `spool_dir`, inside the caller's runtime. Its
+/// log lines are the same `tracing` events as `banc mail serve`'s ([`session::LOG_TARGET`]); the
+/// binary sends them to stderr when stdout carries something else (a scoreboard).
 pub async fn embedded(
     listen: &str,
     spool_dir: &std::path::Path,
@@ -380,7 +365,6 @@ pub async fn embedded(
     validator: Arc<Validator>,
     tls: Option<&EmbeddedTls>,
 ) -> Result<Embedded, String> {
-    session::LOG_TO_STDERR.store(true, Ordering::Relaxed);
     let settings = config::settings(
         config::File::default(),
         Overrides {

@@ -39,20 +39,13 @@ pub struct Shared {
     pub stored: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
-/// Server log on stderr instead of stdout: set when the server runs inside `banc run`, whose
-/// stdout carries the scoreboard.
-pub static LOG_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The `tracing` target of the server's log: one event per line that scripts and tests read
+/// (`écoute sur ADDR`, one line per message). Where it goes is the binary's choice.
+pub const LOG_TARGET: &str = "banc::smtp";
 
-/// Write one line to stdout and flush it (the server's log, read by scripts and tests).
+/// One line of the server's log.
 pub fn log(line: &str) {
-    use std::io::Write;
-    if LOG_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("{line}");
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    tracing::info!(target: LOG_TARGET, "{line}");
 }
 
 enum Conn {

@@ -3,7 +3,6 @@
 //! Rule ids: `xdm.zip.*`, `xdm.layout.*`, `xdm.metadata.*`.
 
 pub mod checks;
-
 pub mod metadata;
 pub mod pack;
 pub mod zipread;

@@ -1,0 +1,147 @@
+//! What every command shares: the validation options of the judging doors, output formats,
+//! printing a run, exit statuses, and where the library's log goes.
+
+use banc::choice::Choice;
+use banc::finding::report::RunReport;
+use banc::pipeline::CheckOptions;
+use banc::report::{html, json, junit, table};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What every door that judges documents (mail server, IMAP fetch, XDM check, scenario runner)
+/// takes from the command line to build its validator: the same meaning as `banc validate`'s
+/// options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CheckArgs {
+    /// Kit folder laid out like the ANS TestContenuCDA kit (XSD, schematrons, value sets).
+    #[arg(long, env = "BANC_KIT")]
+    pub kit: Option<PathBuf>,
+    /// More value sets (IHE SVS .xml, FHIR .json; files or folders; repeatable).
+    #[arg(
+        long = "terminology",
+        value_name = "PATH",
+        env = "BANC_TERMINOLOGY",
+        value_delimiter = ':'
+    )]
+    pub terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set (.xlsx or .csv).
+    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+    pub circuit_bio: Option<PathBuf>,
+    /// Skip the kit's schematrons (XSD and banc's rules only).
+    #[arg(long)]
+    pub no_schematron: bool,
+}
+
+impl From<CheckArgs> for CheckOptions {
+    fn from(a: CheckArgs) -> CheckOptions {
+        CheckOptions {
+            kit: a.kit,
+            terminology: a.terminology,
+            circuit_bio: a.circuit_bio,
+            no_schematron: a.no_schematron,
+        }
+    }
+}
+
+/// Output on stdout: a readable table or JSON.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// The clap values of a library [`Choice`] (names and one-line helps, as a `ValueEnum`).
+pub fn choice<T: Choice + Clone>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|c| PossibleValue::new(c.name()).help(c.help())),
+    )
+    .map(|s| T::from_name(&s).expect("clap accepted one of the possible values"))
+}
+
+/// Width of the terminal tables (`COLUMNS`, else 140).
+pub fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(140)
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error of banc's.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// The exit status of a run: 0 pass, 1 fail, 2 error.
+pub fn run_status(run: &RunReport) -> ExitCode {
+    ExitCode::from(run.exit_status())
+}
+
+/// Print a run (table, or the JSON contract) and write its JUnit and HTML files: what every
+/// judging command (`validate`, `xdm check`, `mail fetch`, ...) does with its run.
+pub fn output(
+    run: &RunReport,
+    json_out: bool,
+    junit_file: Option<&Path>,
+    html_file: Option<&Path>,
+) -> Result<ExitCode, String> {
+    if json_out {
+        emit(&(json::render(run) + "\n"));
+    } else {
+        emit(&table::render(run, terminal_width()));
+    }
+    if let Some(path) = junit_file {
+        let xml = junit::render(run)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = html_file {
+        std::fs::write(path, html::render(run)).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(run_status(run))
+}
+
+/// A command that ends without a verdict: 0.
+pub fn exit_ok(_: ()) -> ExitCode {
+    ExitCode::SUCCESS
+}
+
+/// A command's outcome as its exit status; an error is one line on stderr and status 2.
+pub fn exit(r: Result<ExitCode, String>) -> ExitCode {
+    r.unwrap_or_else(|msg| {
+        eprintln!("banc: {msg}");
+        ExitCode::from(2)
+    })
+}
+
+/// Where the library's log (`tracing` events, one line each, message only) is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ServerLog {
+    /// The SMTP server's log on stdout (`banc mail serve`: scripts read its lines there).
+    Stdout,
+    /// Everything on stderr (stdout carries a report or a scoreboard).
+    Stderr,
+}
+
+/// Install the subscriber that prints the library's log: the message alone, one line per
+/// event, as the commands printed before `tracing` (scripts and tests read these lines).
+pub fn init_log(server: ServerLog) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let stdout_for_server = std::io::stdout.with_filter(move |meta: &tracing::Metadata<'_>| {
+        server == ServerLog::Stdout && meta.target() == banc::smtp::session::LOG_TARGET
+    });
+    // Only banc's own events: the libraries under it (hyper, reqwest...) speak to developers.
+    let stderr_for_banc = std::io::stderr
+        .with_filter(|meta: &tracing::Metadata<'_>| meta.target().starts_with("banc"));
+    let writer = stdout_for_server.or_else(stderr_for_banc);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}
