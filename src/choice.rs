@@ -29,13 +29,28 @@ macro_rules! choice_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         $vis enum $name { $( $(#[doc = $doc])* $variant ),+ }
 
-        impl $crate::choice::Choice for $name {
-            const ALL: &'static [Self] = &[$($name::$variant),+];
-            fn name(self) -> &'static str {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: [$name; { [$(stringify!($variant)),+].len() }] = [$($name::$variant),+];
+
+            /// The name users type.
+            pub fn name(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
-            fn help(self) -> &'static str {
+
+            /// One line saying what it does.
+            pub fn help(self) -> &'static str {
                 match self { $($name::$variant => concat!("", $($doc),*).trim_ascii()),+ }
+            }
+        }
+
+        impl $crate::choice::Choice for $name {
+            const ALL: &'static [Self] = &$name::ALL;
+            fn name(self) -> &'static str {
+                $name::name(self)
+            }
+            fn help(self) -> &'static str {
+                $name::help(self)
             }
         }
     };

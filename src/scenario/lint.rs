@@ -2,7 +2,6 @@
 //! anything — references, files, keys that do not apply, levels and prerequisites.
 
 use super::model::{COMMON_KEYS, Kind, Level, LoadError, ParticipantsFile, Role, Scenario, Suite};
-use crate::choice::Choice;
 use crate::finding::Severity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -105,7 +104,7 @@ impl Lines {
 }
 
 fn matches_fault(name: &str) -> bool {
-    <crate::mail::compose::Fault as crate::choice::Choice>::ALL
+    crate::mail::compose::Fault::ALL
         .iter()
         .any(|f| f.name() == name)
 }
@@ -273,11 +272,10 @@ fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) 
                 }
                 for fault in st.faults.iter().flatten() {
                     if !matches_fault(fault) {
-                        let all: Vec<&str> =
-                            <crate::mail::compose::Fault as crate::choice::Choice>::ALL
-                                .iter()
-                                .map(|f| f.name())
-                                .collect();
+                        let all: Vec<&str> = crate::mail::compose::Fault::ALL
+                            .iter()
+                            .map(|f| f.name())
+                            .collect();
                         out.push(Issue::error(f, at("faults"), format!("{label} : défaut « {fault} » inconnu (défauts de banc mail compose : {})", all.join(", "))));
                     }
                 }

@@ -5,7 +5,6 @@
 pub mod lab;
 pub mod receiver;
 
-use crate::choice::Choice;
 use crate::pipeline::CheckOptions;
 use crate::scenario::inbox::Board;
 use crate::scenario::model::{Kind, Participant, Role};
