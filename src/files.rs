@@ -19,3 +19,17 @@ pub fn under(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// The bytes of `path`, refused beyond `max` bytes (a message, an acknowledgement: never a
+/// device or a file that would fill memory).
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{} : {e}", path.display()))?;
+    if meta.len() > max {
+        return Err(format!(
+            "{} : plus de {} Mo, non lu",
+            path.display(),
+            max / (1024 * 1024)
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("{} : {e}", path.display()))
+}

@@ -2,7 +2,7 @@
 //! the door that judges it: the one place that dispatches by kind, above the pipeline (one
 //! document) and the containers (`xdm`, `mail`), so that neither has to know the others.
 
-use crate::finding::report::DocumentReport;
+use crate::finding::report::{DocumentReport, RunReport};
 use crate::pipeline::Validator;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -72,25 +72,55 @@ pub fn kind(path: &Path, bytes: &[u8]) -> InputKind {
 /// What `banc validate` looks for in a folder: documents, packages, messages.
 pub const INPUT_EXTENSIONS: [&str; 3] = ["xml", "zip", "eml"];
 
+/// Why the inputs of a run could not be gathered or judged.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{} : aucun fichier .xml, .zip ou .eml dans ce dossier", .0.display())]
+    EmptyFolder(PathBuf),
+    #[error("{} : fichier ou dossier introuvable", .0.display())]
+    NotFound(PathBuf),
+    #[error("{0}")]
+    Threads(String),
+}
+
 /// Expand the command line's paths: files as given, folders recursed for `*.xml`, `*.zip` and
 /// `*.eml` (sorted).
-pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut found = crate::files::under(p, &INPUT_EXTENSIONS);
             if found.is_empty() {
-                return Err(format!(
-                    "{} : aucun fichier .xml, .zip ou .eml dans ce dossier",
-                    p.display()
-                ));
+                return Err(Error::EmptyFolder(p.clone()));
             }
             out.append(&mut found);
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(format!("{} : fichier ou dossier introuvable", p.display()));
+            return Err(Error::NotFound(p.clone()));
         }
     }
     Ok(out)
+}
+
+/// `banc validate`: every input under `paths`, judged on `jobs` threads; the reports keep the
+/// inputs' order whichever thread finished first.
+pub fn validate_all(
+    validator: &Validator,
+    paths: &[PathBuf],
+    jobs: usize,
+) -> Result<RunReport, Error> {
+    use rayon::prelude::*;
+    let inputs = collect(paths)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::Threads(e.to_string()))?;
+    let docs = pool.install(|| {
+        inputs
+            .par_iter()
+            .map(|p| validate(validator, p, &p.display().to_string()))
+            .collect::<Vec<_>>()
+    });
+    Ok(validator.run_report(docs.into_iter().flatten().collect()))
 }

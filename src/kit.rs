@@ -50,6 +50,13 @@ impl fmt::Display for KitError {
 
 impl std::error::Error for KitError {}
 
+/// The doors report their errors as French sentences; a kit error is one of them.
+impl From<KitError> for String {
+    fn from(e: KitError) -> String {
+        e.0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Kit {
     pub root: PathBuf,

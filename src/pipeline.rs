@@ -2,7 +2,7 @@
 //! findings → verdict.
 //! Every door (command line, mail, XDM, scenario) ends here.
 
-use crate::finding::report::{DocumentReport, KitStamp, RuleRun};
+use crate::finding::report::{DocumentReport, KitStamp, RuleRun, RunReport};
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use crate::kit::{Kit, KitError};
 use crate::profile::{self, Profile};
@@ -96,6 +96,22 @@ impl Validator {
             .as_ref()
             .map(|e| e.issues())
             .unwrap_or_default()
+    }
+
+    /// Findings at or above this severity fail a document.
+    pub fn fail_on(&self) -> Severity {
+        self.opts.fail_on
+    }
+
+    /// The report of a run over `docs`: the kit (with the defects met) and terminology stamps.
+    pub fn run_report(&self, docs: Vec<DocumentReport>) -> RunReport {
+        let mut stamp = self.kit_stamp();
+        if let Some(s) = &mut stamp {
+            s.issues = self.kit_issues().into_iter().map(Into::into).collect();
+        }
+        let mut report = RunReport::new(stamp, self.opts.fail_on, docs);
+        report.terminology = Some(self.terminology.stamp());
+        report
     }
 
     pub fn kit_stamp(&self) -> Option<KitStamp> {
@@ -313,9 +329,9 @@ pub struct CheckOptions {
 
 impl CheckOptions {
     /// Open the kit and compile the run's validator.
-    pub fn validator(&self) -> Result<Validator, String> {
+    pub fn validator(&self) -> Result<Validator, KitError> {
         let kit = match &self.kit {
-            Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
+            Some(dir) => Some(Kit::open(dir)?),
             None => None,
         };
         let opts = Options {
@@ -324,6 +340,6 @@ impl CheckOptions {
             circuit_bio: self.circuit_bio.clone(),
             ..Options::default()
         };
-        Validator::new(kit, opts).map_err(|e| e.to_string())
+        Validator::new(kit, opts)
     }
 }

@@ -202,3 +202,40 @@ fn the_reader_finds_nested_use_groups() {
         .collect();
     assert_eq!(refs, want);
 }
+
+#[test]
+fn the_command_line_lives_in_the_binary() {
+    // The library takes option structs and returns data or errors; parsing arguments, exit
+    // statuses and printing are the binary's (src/main.rs, src/cli/).
+    const CLI_ONLY: [&str; 8] = [
+        "clap::",
+        "#[arg(",
+        "#[command(",
+        "ExitCode",
+        "println!",
+        "eprintln!",
+        "print!(",
+        "eprint!(",
+    ];
+    let mut wrong = Vec::new();
+    for (m, files) in modules() {
+        if m == "cli" {
+            continue;
+        }
+        for f in files {
+            let text = code(&f);
+            for (n, line) in text.lines().enumerate() {
+                for pat in CLI_ONLY {
+                    if line.contains(pat) {
+                        wrong.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "command-line code in the library:\n{}",
+        wrong.join("\n")
+    );
+}

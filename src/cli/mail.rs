@@ -5,6 +5,7 @@
 use super::common::{CheckArgs, Format, choice, emit, exit_ok, output};
 use banc::mail::compose::{ComposeOptions, DEFAULT_FROM, DEFAULT_NIL, Fault, PdfSource};
 use banc::mail::fetch::{FetchOptions, TlsMode};
+use banc::mail::mdn::MdnStyle;
 use banc::mail::submit::{StartTls, SubmitError, SubmitOptions};
 use banc::mail::tls::ClientTlsOptions;
 use banc::smtp::certs::{CA_NAME, CertsOptions};
@@ -28,9 +29,9 @@ pub enum MailCommand {
     /// Composer un message MSSanté conforme et l'envoyer par SMTP (STARTTLS, certificat client).
     Send(SendArgs),
     /// Juger un accusé (MDN de lecture ou DSN de remise) reçu pour un message.
-    Ack(banc::mail::mdn::AckArgs),
+    Ack(AckArgs),
     /// Produire le MDN qu'un système destinataire enverrait pour un message.
-    Mdn(banc::mail::mdn::MdnArgs),
+    Mdn(MdnArgs),
     /// Relever une boîte IMAP (TLS) et juger chaque message.
     Fetch(FetchArgs),
 }
@@ -42,8 +43,8 @@ pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
         MailCommand::Certs(a) => certs(a),
         MailCommand::Compose(a) => compose(a),
         MailCommand::Send(a) => send(a),
-        MailCommand::Ack(a) => banc::mail::mdn::run_ack(a),
-        MailCommand::Mdn(a) => banc::mail::mdn::run_mdn(a),
+        MailCommand::Ack(a) => ack(a),
+        MailCommand::Mdn(a) => mdn(a),
         MailCommand::Fetch(a) => fetch(a),
     }
 }
@@ -586,4 +587,85 @@ fn password(args: &FetchArgs) -> Result<String, String> {
         return Err("mot de passe vide".into());
     }
     Ok(pw)
+}
+
+/// `banc mail ack`: judge an MDN or DSN received for a message.
+#[derive(clap::Args, Debug)]
+pub struct AckArgs {
+    /// The acknowledgement (.eml): an MDN (read receipt) or a DSN (delivery report).
+    pub file: PathBuf,
+    /// The message it answers: checks Original-Message-ID, recipient and subject against it.
+    #[arg(long, value_name = "MSG.eml")]
+    pub original: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Acknowledgements and messages read by `banc mail ack` and `banc mail mdn`: at most 64 MiB.
+const MAX_ACK: u64 = 64 * 1024 * 1024;
+
+fn ack(args: AckArgs) -> Result<ExitCode, String> {
+    let raw = banc::files::read_bounded(&args.file, MAX_ACK)?;
+    let original = args
+        .original
+        .as_ref()
+        .map(|p| banc::files::read_bounded(p, MAX_ACK))
+        .transpose()?;
+    let name = args.file.display().to_string();
+    let report = banc::mail::mdn::ack_report(&name, &raw, original.as_deref())?;
+    output(&report, args.format == Format::Json, None, None)
+}
+
+/// `banc mail mdn`: make the MDN a receiving system would send for a message.
+#[derive(clap::Args, Debug)]
+pub struct MdnArgs {
+    /// The message received (.eml).
+    #[arg(long, value_name = "MSG.eml")]
+    pub original: PathBuf,
+    /// Report an integration error with this code (900–906; label built in unless --label).
+    #[arg(long, value_name = "CODE")]
+    pub error: Option<u16>,
+    /// Label of the error (default: the IG's label for the code).
+    #[arg(long, requires = "error")]
+    pub label: Option<String>,
+    /// Mailbox of the receiving system (From, Final-Recipient).
+    #[arg(long, default_value = "reception@banc.invalid")]
+    pub from: String,
+    /// Make an MDN even when the original asks for none (no Disposition-Notification-To).
+    #[arg(long)]
+    pub force: bool,
+    /// Where the error string goes: legacy (processed/Error: code^label, IG ≤ 1.1.2) or rfc8098
+    /// (processed/error + Error: field, IG 1.1.3).
+    #[arg(long, value_parser = choice::<MdnStyle>(), default_value = "legacy")]
+    pub style: MdnStyle,
+    /// Where to write the MDN.
+    #[arg(short = 'o', long, default_value = "mdn.eml")]
+    pub output: PathBuf,
+}
+
+fn mdn(args: MdnArgs) -> Result<ExitCode, String> {
+    let original = banc::files::read_bounded(&args.original, MAX_ACK)?;
+    let outcome = match (args.error, &args.label) {
+        (None, _) => banc::mail::mdn::Outcome::Processed,
+        (Some(code), Some(label)) => banc::mail::mdn::Outcome::Error {
+            code,
+            label: label.clone(),
+        },
+        (Some(code), None) => banc::mail::mdn::Outcome::error(code).ok_or_else(|| {
+            format!("--error {code} : code inconnu (900 à 906) ; donnez son libellé avec --label")
+        })?,
+    };
+    let opts = banc::mail::mdn::MdnOptions {
+        force: args.force,
+        style: args.style,
+        ..banc::mail::mdn::MdnOptions::default()
+    };
+    let raw = banc::mail::mdn::make_mdn_with(&original, &args.from, outcome, &opts)?;
+    std::fs::write(&args.output, &raw).map_err(|e| format!("{} : {e}", args.output.display()))?;
+    emit(&format!(
+        "{} : {} octets\n",
+        args.output.display(),
+        raw.len()
+    ));
+    Ok(ExitCode::SUCCESS)
 }

@@ -124,12 +124,7 @@ pub fn run(args: &FetchOptions) -> Result<RunReport, String> {
         .map_err(|e| format!("démarrage du moteur asynchrone impossible : {e}"))?;
     let docs = rt.block_on(fetch_all(args, &args.password, tls, &validator))?;
 
-    let mut stamp = validator.kit_stamp();
-    if let Some(s) = &mut stamp {
-        s.issues = validator.kit_issues().into_iter().map(Into::into).collect();
-    }
-    let mut rep = RunReport::new(stamp, Severity::Error, docs);
-    rep.terminology = Some(validator.terminology().stamp());
+    let rep = validator.run_report(docs);
     Ok(rep)
 }
 

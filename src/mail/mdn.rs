@@ -15,8 +15,6 @@ use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 use regex::Regex;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::LazyLock;
 
 const LIMITS: mime::Limits = mime::Limits {
@@ -876,15 +874,21 @@ impl Outcome {
     }
 }
 
-/// Where the error string goes in the MDN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum MdnStyle {
-    /// `processed/Error: <code>^<label>` in Disposition (mssante-xdm.md §4; IG LPS ≤ 1.1.2).
-    #[default]
-    Legacy,
-    /// `processed/error` and a separate `Error: <code>^<label>` field (RFC 8098 §3.2.7; IG LPS
-    /// 1.1.3).
-    Rfc8098,
+crate::choice_enum! {
+    /// Where the error string goes in the MDN.
+    pub enum MdnStyle {
+        /// `processed/Error: <code>^<label>` in Disposition (mssante-xdm.md §4; IG LPS ≤ 1.1.2).
+        Legacy = "legacy",
+        /// `processed/error` and a separate `Error: <code>^<label>` field (RFC 8098 §3.2.7; IG LPS
+        /// 1.1.3).
+        Rfc8098 = "rfc8098",
+    }
+}
+
+impl Default for MdnStyle {
+    fn default() -> MdnStyle {
+        MdnStyle::Legacy
+    }
 }
 
 /// How to make an MDN.
@@ -1061,22 +1065,13 @@ pub fn make_mdn_with(
         .map_err(|e| format!("écriture du MDN : {e}"))
 }
 
-/// `banc mail ack`: judge an MDN or DSN received for a message.
-#[derive(clap::Args, Debug)]
-pub struct AckArgs {
-    /// The acknowledgement (.eml): an MDN (read receipt) or a DSN (delivery report).
-    pub file: PathBuf,
-    /// The message it answers: checks Original-Message-ID, recipient and subject against it.
-    #[arg(long, value_name = "MSG.eml")]
-    pub original: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
+/// `banc mail ack`: an acknowledgement judged alone (and against the message it answers, when
+/// given), as a run of one container report.
+pub fn ack_report(name: &str, raw: &[u8], original: Option<&[u8]>) -> Result<RunReport, String> {
+    let (kind, findings, ran) = judge_ack(raw, original);
+    let v = crate::pipeline::Validator::new(None, crate::pipeline::Options::default())?;
+    let doc = v.container_report(name, kind, findings, ran);
+    Ok(RunReport::new(None, Severity::Error, vec![doc]))
 }
 
 /// Judge an acknowledgement: its kind (`mdn`, `dsn`, or `ack` when neither) and its findings.
@@ -1102,76 +1097,6 @@ pub fn judge_ack(
             ("ack", vec![f], vec![run])
         }
     }
-}
-
-fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("{} : {e}", p.display()))?;
-    if meta.len() > 64 * 1024 * 1024 {
-        return Err(format!("{} : plus de 64 Mo, non lu", p.display()));
-    }
-    std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))
-}
-
-pub fn run_ack(args: AckArgs) -> Result<ExitCode, String> {
-    let raw = read(&args.file)?;
-    let original = args.original.as_ref().map(read).transpose()?;
-    let (kind, findings, ran) = judge_ack(&raw, original.as_deref());
-    let v = crate::pipeline::Validator::new(None, crate::pipeline::Options::default())
-        .map_err(|e| e.to_string())?;
-    let name = args.file.display().to_string();
-    let doc = v.container_report(&name, kind, findings, ran);
-    let report = RunReport::new(None, Severity::Error, vec![doc]);
-    crate::report::output(&report, matches!(args.format, Format::Json), None, None)
-}
-
-/// `banc mail mdn`: make the MDN a receiving system would send for a message.
-#[derive(clap::Args, Debug)]
-pub struct MdnArgs {
-    /// The message received (.eml).
-    #[arg(long, value_name = "MSG.eml")]
-    pub original: PathBuf,
-    /// Report an integration error with this code (900–906; label built in unless --label).
-    #[arg(long, value_name = "CODE")]
-    pub error: Option<u16>,
-    /// Label of the error (default: the IG's label for the code).
-    #[arg(long, requires = "error")]
-    pub label: Option<String>,
-    /// Mailbox of the receiving system (From, Final-Recipient).
-    #[arg(long, default_value = "reception@banc.invalid")]
-    pub from: String,
-    /// Make an MDN even when the original asks for none (no Disposition-Notification-To).
-    #[arg(long)]
-    pub force: bool,
-    /// Where the error string goes: legacy (processed/Error: code^label, IG ≤ 1.1.2) or rfc8098
-    /// (processed/error + Error: field, IG 1.1.3).
-    #[arg(long, value_enum, default_value_t = MdnStyle::Legacy)]
-    pub style: MdnStyle,
-    /// Where to write the MDN.
-    #[arg(short = 'o', long, default_value = "mdn.eml")]
-    pub output: PathBuf,
-}
-
-pub fn run_mdn(args: MdnArgs) -> Result<ExitCode, String> {
-    let original = read(&args.original)?;
-    let outcome = match (args.error, &args.label) {
-        (None, _) => Outcome::Processed,
-        (Some(code), Some(label)) => Outcome::Error {
-            code,
-            label: label.clone(),
-        },
-        (Some(code), None) => Outcome::error(code).ok_or_else(|| {
-            format!("--error {code} : code inconnu (900 à 906) ; donnez son libellé avec --label")
-        })?,
-    };
-    let opts = MdnOptions {
-        force: args.force,
-        style: args.style,
-        ..MdnOptions::default()
-    };
-    let raw = make_mdn_with(&original, &args.from, outcome, &opts)?;
-    std::fs::write(&args.output, &raw).map_err(|e| format!("{} : {e}", args.output.display()))?;
-    println!("{} : {} octets", args.output.display(), raw.len());
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,0 +1,152 @@
+//! `banc validate`: the options of a run over documents, packages and messages, and its output.
+
+use super::common::{self, Format};
+use banc::finding::Severity;
+use banc::kit::Kit;
+use banc::pipeline::{Options, Validator};
+use banc::profile;
+use banc::xml::Limits;
+use clap::ValueEnum;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// CDA documents, IHE_XDM.zip packages, e-mails (.eml), or folders of them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Kit folder laid out like the ANS TestContenuCDA kit (adds the CDA XSD).
+    #[arg(long, env = "BANC_KIT")]
+    pub kit: Option<PathBuf>,
+    /// Force the profile instead of detecting it from the header templateIds (see `banc profiles`).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Lowest severity that fails a document and the exit status.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Documents validated in parallel (default: all cores). Output order never changes.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Largest document read, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    pub max_size: u64,
+    /// Deepest element nesting accepted.
+    #[arg(long, default_value_t = Limits::default().max_depth)]
+    pub max_depth: usize,
+    /// Schematron phase for every schematron that declares it (`#ALL`: all patterns of all).
+    #[arg(long)]
+    pub phase: Option<String>,
+    /// Also run this schematron (after the profile's; repeatable).
+    #[arg(long = "schematron", value_name = "FILE")]
+    pub schematrons: Vec<PathBuf>,
+    /// Replace a schematron of the profile: NAME (file name or kit path) = FILE (repeatable).
+    #[arg(long = "replace-schematron", value_name = "NAME=FILE", value_parser = parse_replace)]
+    pub replaced: Vec<(String, PathBuf)>,
+    /// Skip the kit's schematrons (XSD and banc's own rules only).
+    #[arg(long)]
+    pub no_schematron: bool,
+    /// Write one SVRL file per document and schematron into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub svrl: Option<PathBuf>,
+    #[command(flatten)]
+    pub terms: TermArgs,
+}
+
+/// Where the value sets come from, beside the kit's `jeuxDeValeurs/`.
+#[derive(clap::Args, Clone)]
+pub struct TermArgs {
+    /// Value sets to load: IHE SVS `.xml` or FHIR R4 `.json` (ValueSet, CodeSystem, Bundle)
+    /// files, or folders of them (repeatable; `:`-separated in BANC_TERMINOLOGY).
+    #[arg(
+        long = "terminology",
+        value_name = "PATH",
+        env = "BANC_TERMINOLOGY",
+        value_delimiter = ':'
+    )]
+    pub terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set, as published (.xlsx) or exported (.csv).
+    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+    pub circuit_bio: Option<PathBuf>,
+}
+
+pub fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, file) = s
+        .split_once('=')
+        .ok_or_else(|| format!("« {s} » : attendu NOM=FICHIER"))?;
+    let file = PathBuf::from(file);
+    if !file.is_file() {
+        return Err(format!("{} : fichier introuvable", file.display()));
+    }
+    Ok((name.to_string(), file))
+}
+
+pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
+    let forced = match &args.profile {
+        Some(id) => Some(profile::by_id(id).ok_or_else(|| {
+            let ids: Vec<_> = profile::all().iter().map(|p| p.id).collect();
+            format!("profil inconnu « {id} » (profils : {})", ids.join(", "))
+        })?),
+        None => None,
+    };
+    let fail_on = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    };
+    let kit = match &args.kit {
+        Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let opts = Options {
+        limits: Limits {
+            max_bytes: args.max_size,
+            max_depth: args.max_depth,
+        },
+        profile: forced,
+        fail_on,
+        schematron: banc::schematron::engine::Settings {
+            phase: args.phase.clone(),
+            added: args.schematrons.clone(),
+            replaced: args.replaced.clone(),
+            svrl_dir: args.svrl.clone(),
+        },
+        run_schematrons: !args.no_schematron,
+        terminology: args.terms.terminology.clone(),
+        circuit_bio: args.terms.circuit_bio.clone(),
+    };
+    for f in &args.schematrons {
+        if !f.is_file() {
+            return Err(format!("{} : fichier introuvable", f.display()));
+        }
+    }
+    let validator = Validator::new(kit, opts)?;
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let report =
+        banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
+    common::output(
+        &report,
+        matches!(args.format, Format::Json),
+        args.junit.as_deref(),
+        args.html.as_deref(),
+    )
+}
