@@ -38,7 +38,9 @@ pub enum MailCommand {
 
 pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
     match cmd {
-        MailCommand::Serve(a) => banc::smtp::server::run(a.into()).map(exit_ok),
+        MailCommand::Serve(a) => banc::smtp::server::run(a.into())
+            .map(exit_ok)
+            .map_err(|e| e.to_string()),
         MailCommand::Spool(SpoolCommand::List(a)) => list(&a),
         MailCommand::Certs(a) => certs(a),
         MailCommand::Compose(a) => compose(a),
@@ -559,7 +561,7 @@ fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
         timeout: a.timeout,
         check: a.check.clone().into(),
     };
-    let run = banc::mail::fetch::run(&opts)?;
+    let run = banc::mail::fetch::run(&opts).map_err(|e| e.to_string())?;
     output(
         &run,
         a.format == Format::Json,

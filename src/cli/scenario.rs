@@ -181,7 +181,8 @@ pub fn run(a: RunArgs) -> Result<ExitCode, String> {
         common: a.common.into(),
         decisions: a.decisions,
         check: a.check.into(),
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     Ok(scoreboard(results))
 }
 
@@ -228,7 +229,8 @@ pub fn rehearse(a: RehearseArgs) -> Result<ExitCode, String> {
         out: a.out,
         max_wait: a.max_wait,
         check: a.check.into(),
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     Ok(scoreboard(results))
 }
 
@@ -315,7 +317,8 @@ pub fn simulate(cmd: SimulateCommand) -> Result<ExitCode, String> {
             let failures = banc::simulate::run_lab(&opts, |(scenario, label, done)| match done {
                 Ok(m) => emit(&format!("{scenario} {label} : {m}\n")),
                 Err(e) => eprintln!("{scenario} {label} : {e}"),
-            })?;
+            })
+            .map_err(|e| e.to_string())?;
             Ok(if failures == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -338,7 +341,8 @@ pub fn simulate(cmd: SimulateCommand) -> Result<ExitCode, String> {
                     "banc simulate receiver: écoute sur {addr} (boîte {}, accusés vers {})\n",
                     opts.mailbox, opts.relay
                 ))
-            })?;
+            })
+            .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
     }

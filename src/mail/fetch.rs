@@ -111,21 +111,23 @@ pub const NO_BODY: &Rule = &Rule {
 pub const RULES: &[&Rule] = &[TOO_LARGE, VANISHED, NO_BODY];
 
 /// Read the mailbox and judge every message: the run, as `banc validate` reports it.
-pub fn run(args: &FetchOptions) -> Result<RunReport, String> {
-    let tls = tls_config(args)?;
+pub fn run(args: &FetchOptions) -> Result<RunReport, super::Error> {
+    use super::Error;
+    let tls = tls_config(args).map_err(Error::Tls)?;
     // The kit is compiled before connecting: a kit error must not cost a mailbox session.
     let validator = args.check.validator()?;
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{} : {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Output(format!("{} : {e}", dir.display())))?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("démarrage du moteur asynchrone impossible : {e}"))?;
-    let docs = rt.block_on(fetch_all(args, &args.password, tls, &validator))?;
-
-    let rep = validator.run_report(docs);
-    Ok(rep)
+        .map_err(|e| Error::Runtime(format!("démarrage du moteur asynchrone impossible : {e}")))?;
+    let docs = rt
+        .block_on(fetch_all(args, &args.password, tls, &validator))
+        .map_err(Error::Mailbox)?;
+    Ok(validator.run_report(docs))
 }
 
 /// `HOST:PORT` or `[v6]:PORT` → (host for the socket, host for TLS, port).

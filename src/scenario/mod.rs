@@ -63,3 +63,29 @@ pub fn check(suite_dir: &Path, participants: Option<&Path>) -> SuiteCheck {
         warnings,
     }
 }
+
+/// Why a run (`banc run`, `banc rehearse`, a simulator) could not be played to its reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The suite or the participants file cannot be read, or has lint errors.
+    #[error("{0}")]
+    Suite(String),
+    /// A participant or a scenario asked for is not in the participants file or the suite.
+    #[error("{0}")]
+    Selection(String),
+    /// The validators' decisions file cannot be used.
+    #[error("{0}")]
+    Decisions(String),
+    /// The kit cannot be opened or compiled.
+    #[error(transparent)]
+    Kit(#[from] crate::kit::KitError),
+    /// banc's SMTP server, its HTTP listener or a simulator could not start.
+    #[error("{0}")]
+    Listen(String),
+    /// The results could not be written.
+    #[error("{0}")]
+    Reports(String),
+    /// The asynchronous runtime failed.
+    #[error("{0}")]
+    Runtime(String),
+}

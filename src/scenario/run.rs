@@ -2,6 +2,7 @@
 //! (tokio tasks), prerequisites awaited, each wait bounded, Ctrl-C safe; then `results.json`,
 //! `junit.xml`, `report.html` and a scoreboard.
 
+use super::Error;
 use super::inbox::{Board, Hit, Received};
 use super::model::{Participant, Scenario, Step, Suite};
 use super::results::{
@@ -487,12 +488,12 @@ pub async fn play_and_report(
     plan: Plan<'_>,
     opts: &RunOptions,
     embedded: crate::smtp::server::Embedded,
-) -> Result<(RunResults, Vec<PathBuf>), String> {
+) -> Result<(RunResults, Vec<PathBuf>), Error> {
     let started = Utc::now().rfc3339();
     let t0 = Instant::now();
     let hits = match &opts.http_listen {
         Some(addr) => {
-            let (base, rx) = super::hooks::start(addr).await?;
+            let (base, rx) = super::hooks::start(addr).await.map_err(Error::Listen)?;
             tracing::info!("banc : écoute HTTP sur {base}");
             env.http_base = Some(base);
             Some(rx)
@@ -559,7 +560,7 @@ pub async fn play_and_report(
         participants,
         summary,
     };
-    let written = super::report::write_all(&opts.out, &results)?;
+    let written = super::report::write_all(&opts.out, &results).map_err(Error::Reports)?;
     Ok((results, written))
 }
 
@@ -583,27 +584,30 @@ async fn stop_signal() {
 pub fn load_checked(
     dir: &Path,
     participants: Option<&Path>,
-) -> Result<(Suite, Option<super::model::ParticipantsFile>), String> {
-    let suite = super::model::load_suite(dir).map_err(|errs| {
-        errs.iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+) -> Result<(Suite, Option<super::model::ParticipantsFile>), Error> {
+    let suite = super::model::load_suite(dir)
+        .map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .map_err(Error::Suite)?;
     let pf = participants
         .map(|p| super::model::load_participants(p).map_err(|e| e.to_string()))
-        .transpose()?;
+        .transpose()
+        .map_err(Error::Suite)?;
     let errors: Vec<String> = super::lint::check(&suite, pf.as_ref())
         .into_iter()
         .filter(|i| i.severity == crate::finding::Severity::Error)
         .map(|i| i.to_string())
         .collect();
     if !errors.is_empty() {
-        return Err(format!(
+        return Err(Error::Suite(format!(
             "suite invalide ({} erreur(s), voir banc suite check) :\n{}",
             errors.len(),
             errors.join("\n")
-        ));
+        )));
     }
     Ok((suite, pf))
 }
@@ -626,27 +630,27 @@ fn read_decisions(path: &Path) -> Result<Vec<DecisionEntry>, String> {
 }
 
 /// Play a suite against the participants' systems: the results, and the report files written.
-pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), String> {
+pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
     let (suite, pf) = load_checked(&a.suite, Some(&a.participants))?;
-    let pf = pf.ok_or("fichier de participants manquant")?;
+    let pf = pf.ok_or_else(|| Error::Suite("fichier de participants manquant".into()))?;
     for id in &a.only_participants {
         if !pf.participants.iter().any(|p| &p.id == id) {
-            return Err(format!(
+            return Err(Error::Selection(format!(
                 "--participant {id} : inconnu de {}",
                 a.participants.display()
-            ));
+            )));
         }
     }
     for id in &a.only_scenarios {
         if suite.scenario(id).is_none() {
-            return Err(format!(
+            return Err(Error::Selection(format!(
                 "--scenario {id} : inconnu de la suite {}",
                 suite.meta.id
-            ));
+            )));
         }
     }
     let decisions = match &a.decisions {
-        Some(p) => read_decisions(p)?,
+        Some(p) => read_decisions(p).map_err(Error::Decisions)?,
         None => Vec::new(),
     };
     let validator = Arc::new(a.check.validator()?);
@@ -671,7 +675,8 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), String> {
             validator.clone(),
             opts.server_tls().as_ref(),
         )
-        .await?;
+        .await
+        .map_err(Error::Listen)?;
         tracing::info!(
             "banc run : SMTP de banc sur {} (domaine {})",
             embedded.addr,
@@ -703,9 +708,9 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), String> {
     })
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime tokio : {e}"))
+        .map_err(|e| Error::Runtime(format!("runtime tokio : {e}")))
 }

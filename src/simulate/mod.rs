@@ -6,6 +6,7 @@ pub mod lab;
 pub mod receiver;
 
 use crate::pipeline::CheckOptions;
+use crate::scenario::Error;
 use crate::scenario::inbox::Board;
 use crate::scenario::model::{Kind, Participant, Role};
 use crate::scenario::run::{self, Env, Plan, RunOptions};
@@ -82,12 +83,12 @@ pub type LabStep<'a> = (&'a str, &'a str, Result<String, String>);
 
 /// Play the producer scenarios' samples once; `on_step` hears each step as it is done. The
 /// number of steps that failed.
-pub fn run_lab(a: &LabOptions, mut on_step: impl FnMut(LabStep<'_>)) -> Result<usize, String> {
+pub fn run_lab(a: &LabOptions, mut on_step: impl FnMut(LabStep<'_>)) -> Result<usize, Error> {
     let (suite, _) = run::load_checked(&a.suite, None)?;
     let lab = Lab {
         mailbox: a.mailbox.clone(),
         faults: a.faults.clone(),
-        tls: lab_tls(&a.tls)?,
+        tls: lab_tls(&a.tls).map_err(Error::Selection)?,
     };
     let fixtures = suite.fixtures_dir();
     let rt = run::runtime()?;
@@ -150,7 +151,7 @@ fn lab_tls(t: &crate::mail::tls::ClientTlsOptions) -> Result<Option<lab::LabTls>
 pub fn run_receiver(
     a: &ReceiverOptions,
     on_listening: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let validator = Arc::new(a.check.validator()?);
     let cfg = receiver::Config {
         listen: a.listen.clone(),
@@ -160,7 +161,8 @@ pub fn run_receiver(
             .relay_ca
             .as_ref()
             .map(|p| std::fs::read(p).map_err(|e| format!("--relay-ca {} : {e}", p.display())))
-            .transpose()?,
+            .transpose()
+            .map_err(Error::Selection)?,
         known_ins: if a.known_ins.is_empty() {
             receiver::KNOWN_INS.map(String::from).to_vec()
         } else {
@@ -171,7 +173,9 @@ pub fn run_receiver(
     };
     let rt = run::runtime()?;
     rt.block_on(async {
-        let h = receiver::start(cfg, validator).await?;
+        let h = receiver::start(cfg, validator)
+            .await
+            .map_err(Error::Listen)?;
         on_listening(h.addr);
         let _ = tokio::signal::ctrl_c().await;
         h.stop.notify_one();
@@ -209,14 +213,14 @@ fn faults_text<T>(f: &[T], name: impl Fn(&T) -> &str) -> String {
 /// participant of each role it has.
 pub fn rehearse(
     a: RehearseOptions,
-) -> Result<(crate::scenario::results::RunResults, Vec<PathBuf>), String> {
+) -> Result<(crate::scenario::results::RunResults, Vec<PathBuf>), Error> {
     let (suite, _) = run::load_checked(&a.suite, None)?;
     for id in &a.scenarios {
         if suite.scenario(id).is_none() {
-            return Err(format!(
+            return Err(Error::Selection(format!(
                 "--scenario {id} : inconnu de la suite {}",
                 suite.meta.id
-            ));
+            )));
         }
     }
     let validator = Arc::new(a.check.validator()?);
@@ -260,10 +264,11 @@ pub fn rehearse(
         domain: Some(opts.domain.clone()),
         clients: lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect(),
         force: true,
-    })?;
+    })
+    .map_err(Error::Listen)?;
     let read = |name: &str| {
         let p = certs.join(name);
-        std::fs::read(&p).map_err(|e| format!("{} : {e}", p.display()))
+        std::fs::read(&p).map_err(|e| Error::Listen(format!("{} : {e}", p.display())))
     };
     let ca = read("ca.pem")?;
     let mut lab_tls = HashMap::new();
@@ -295,7 +300,8 @@ pub fn rehearse(
             validator.clone(),
             Some(&server_tls),
         )
-        .await?;
+        .await
+        .map_err(Error::Listen)?;
         let banc_smtp = embedded.addr.to_string();
         let mut participants = Vec::new();
         let mut labs: HashMap<String, Arc<dyn run::Producer>> = HashMap::new();
@@ -353,7 +359,8 @@ pub fn rehearse(
                     },
                     validator.clone(),
                 )
-                .await?;
+                .await
+                .map_err(Error::Listen)?;
                 let text = if faults.is_empty() {
                     "destinataire simulé, sans défaut".to_string()
                 } else {

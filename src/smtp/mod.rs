@@ -25,3 +25,26 @@ pub mod session;
 pub mod spool;
 pub(crate) mod time;
 pub mod tls;
+
+/// Why banc's mail server could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings (TOML file, then flags) cannot be used.
+    #[error("{0}")]
+    Settings(String),
+    /// The server certificate, its key or the client CA cannot be loaded.
+    #[error("{0}")]
+    Tls(String),
+    /// The kit cannot be opened or compiled.
+    #[error(transparent)]
+    Kit(#[from] crate::kit::KitError),
+    /// The spool cannot be opened (locked by another server, unreadable, not a spool).
+    #[error("{0}")]
+    Spool(String),
+    /// The address cannot be listened on.
+    #[error("{0}")]
+    Listen(String),
+    /// The asynchronous runtime or one of its tasks failed.
+    #[error("{0}")]
+    Runtime(String),
+}

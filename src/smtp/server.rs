@@ -52,9 +52,10 @@ pub struct ServeOptions {
     pub check: CheckOptions,
 }
 
-pub fn run(args: ServeOptions) -> Result<(), String> {
+pub fn run(args: ServeOptions) -> Result<(), super::Error> {
+    use super::Error;
     let file = match &args.config {
-        Some(p) => config::read(p)?,
+        Some(p) => config::read(p).map_err(Error::Settings)?,
         None => config::File::default(),
     };
     let settings = config::settings(
@@ -75,10 +76,11 @@ pub fn run(args: ServeOptions) -> Result<(), String> {
             mailboxes: args.mailboxes.clone(),
             mailboxes_with_cert: args.mailboxes_with_cert.clone(),
         },
-    )?;
-    let tls = acceptor(&settings)?;
+    )
+    .map_err(Error::Settings)?;
+    let tls = acceptor(&settings).map_err(Error::Tls)?;
     let validator = Arc::new(args.check.validator()?);
-    let (spool, recovery) = Spool::open(&settings.spool)?;
+    let (spool, recovery) = Spool::open(&settings.spool).map_err(Error::Spool)?;
     if recovery.repaired() {
         tracing::warn!(
             "banc mail serve: reprise du spool : {} fichier(s) temporaire(s) supprimé(s), {} octet(s) de ligne d'index tronquée retirés, {} message(s) complet(s) réindexé(s), {} incomplet(s) supprimé(s), {} ligne(s) d'index illisible(s), {} message(s) indexé(s) introuvable(s)",
@@ -96,9 +98,9 @@ pub fn run(args: ServeOptions) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime tokio : {e}"))?;
+        .map_err(|e| Error::Runtime(format!("runtime tokio : {e}")))?;
     let code = rt.block_on(async {
-        let listener = bind(&settings.listen).await?;
+        let listener = bind(&settings.listen).await.map_err(Error::Listen)?;
         serve(
             listener,
             settings,
@@ -112,6 +114,7 @@ pub fn run(args: ServeOptions) -> Result<(), String> {
             },
         )
         .await
+        .map_err(Error::Runtime)
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     code
