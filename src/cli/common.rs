@@ -5,7 +5,7 @@ use banc::choice::Choice;
 use banc::finding::report::RunReport;
 use banc::pipeline::CheckOptions;
 use banc::report::{html, json, junit, table};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// What every door that judges documents (mail server, IMAP fetch, XDM check, scenario runner)
@@ -16,17 +16,8 @@ pub struct CheckArgs {
     /// Kit folder laid out like the ANS TestContenuCDA kit (XSD, schematrons, value sets).
     #[arg(long, env = "BANC_KIT")]
     pub kit: Option<PathBuf>,
-    /// More value sets (IHE SVS .xml, FHIR .json; files or folders; repeatable).
-    #[arg(
-        long = "terminology",
-        value_name = "PATH",
-        env = "BANC_TERMINOLOGY",
-        value_delimiter = ':'
-    )]
-    pub terminology: Vec<PathBuf>,
-    /// The "circuit de la biologie" value set (.xlsx or .csv).
-    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
-    pub circuit_bio: Option<PathBuf>,
+    #[command(flatten)]
+    pub terms: TermArgs,
     /// Skip the kit's schematrons (XSD and banc's rules only).
     #[arg(long)]
     pub no_schematron: bool,
@@ -36,11 +27,39 @@ impl From<CheckArgs> for CheckOptions {
     fn from(a: CheckArgs) -> CheckOptions {
         CheckOptions {
             kit: a.kit,
-            terminology: a.terminology,
-            circuit_bio: a.circuit_bio,
+            terminology: a.terms.terminology,
+            circuit_bio: a.terms.circuit_bio,
             no_schematron: a.no_schematron,
         }
     }
+}
+
+/// Where the value sets come from, beside the kit's `jeuxDeValeurs/`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TermArgs {
+    /// Value sets to load: IHE SVS `.xml` or FHIR R4 `.json` (ValueSet, CodeSystem, Bundle)
+    /// files, or folders of them (repeatable; `:`-separated in BANC_TERMINOLOGY).
+    #[arg(
+        long = "terminology",
+        value_name = "PATH",
+        env = "BANC_TERMINOLOGY",
+        value_delimiter = ':'
+    )]
+    pub terminology: Vec<PathBuf>,
+    /// The "circuit de la biologie" value set, as published (.xlsx) or exported (.csv).
+    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
+    pub circuit_bio: Option<PathBuf>,
+}
+
+/// The report files a judging command also writes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReportFiles {
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Output on stdout: a readable table or JSON.
@@ -83,22 +102,17 @@ pub fn run_status(run: &RunReport) -> ExitCode {
 
 /// Print a run (table, or the JSON contract) and write its JUnit and HTML files: what every
 /// judging command (`validate`, `xdm check`, `mail fetch`, ...) does with its run.
-pub fn output(
-    run: &RunReport,
-    json_out: bool,
-    junit_file: Option<&Path>,
-    html_file: Option<&Path>,
-) -> Result<ExitCode, String> {
+pub fn output(run: &RunReport, json_out: bool, files: &ReportFiles) -> Result<ExitCode, String> {
     if json_out {
         emit(&(json::render(run) + "\n"));
     } else {
         emit(&table::render(run, terminal_width()));
     }
-    if let Some(path) = junit_file {
+    if let Some(path) = &files.junit {
         let xml = junit::render(run)?;
         std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
     }
-    if let Some(path) = html_file {
+    if let Some(path) = &files.html {
         std::fs::write(path, html::render(run)).map_err(|e| format!("{} : {e}", path.display()))?;
     }
     Ok(run_status(run))

@@ -1,8 +1,8 @@
 //! `banc profiles`, `banc kit check`, `banc terminology`: what banc knows of document models,
 //! a kit's schematrons and value sets.
 
+use super::common::TermArgs;
 use super::common::{Format, emit, terminal_width};
-use super::validate::TermArgs;
 use banc::finding::Severity;
 use banc::kit::Kit;
 use banc::profile;

@@ -535,12 +535,8 @@ pub struct FetchArgs {
     /// stdout: a readable table or the JSON contract of `banc validate`.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a self-contained HTML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::common::ReportFiles,
     #[command(flatten)]
     pub check: CheckArgs,
 }
@@ -562,12 +558,7 @@ fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
         check: a.check.clone().into(),
     };
     let run = banc::mail::fetch::run(&opts).map_err(|e| e.to_string())?;
-    output(
-        &run,
-        a.format == Format::Json,
-        a.junit.as_deref(),
-        a.html.as_deref(),
-    )
+    output(&run, a.format == Format::Json, &a.files)
 }
 
 fn password(args: &FetchArgs) -> Result<String, String> {
@@ -615,7 +606,7 @@ fn ack(args: AckArgs) -> Result<ExitCode, String> {
         .transpose()?;
     let name = args.file.display().to_string();
     let report = banc::mail::mdn::ack_report(&name, &raw, original.as_deref())?;
-    output(&report, args.format == Format::Json, None, None)
+    output(&report, args.format == Format::Json, &Default::default())
 }
 
 /// `banc mail mdn`: make the MDN a receiving system would send for a message.

@@ -1,6 +1,6 @@
 //! `banc validate`: the options of a run over documents, packages and messages, and its output.
 
-use super::common::{self, Format};
+use super::common::{self, Format, TermArgs};
 use banc::finding::Severity;
 use banc::kit::Kit;
 use banc::pipeline::{Options, Validator};
@@ -31,12 +31,8 @@ pub struct ValidateArgs {
     /// Output on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a self-contained HTML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::common::ReportFiles,
     /// Lowest severity that fails a document and the exit status.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
@@ -66,23 +62,6 @@ pub struct ValidateArgs {
     pub svrl: Option<PathBuf>,
     #[command(flatten)]
     pub terms: TermArgs,
-}
-
-/// Where the value sets come from, beside the kit's `jeuxDeValeurs/`.
-#[derive(clap::Args, Clone)]
-pub struct TermArgs {
-    /// Value sets to load: IHE SVS `.xml` or FHIR R4 `.json` (ValueSet, CodeSystem, Bundle)
-    /// files, or folders of them (repeatable; `:`-separated in BANC_TERMINOLOGY).
-    #[arg(
-        long = "terminology",
-        value_name = "PATH",
-        env = "BANC_TERMINOLOGY",
-        value_delimiter = ':'
-    )]
-    pub terminology: Vec<PathBuf>,
-    /// The "circuit de la biologie" value set, as published (.xlsx) or exported (.csv).
-    #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
-    pub circuit_bio: Option<PathBuf>,
 }
 
 pub fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
@@ -143,10 +122,5 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     });
     let report =
         banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
-    common::output(
-        &report,
-        matches!(args.format, Format::Json),
-        args.junit.as_deref(),
-        args.html.as_deref(),
-    )
+    common::output(&report, matches!(args.format, Format::Json), &args.files)
 }

@@ -41,12 +41,8 @@ pub struct CheckArgs {
     /// Output on stdout: table or json (the `banc validate` JSON contract).
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
-    /// Also write a JUnit XML report.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Also write a self-contained HTML report.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::common::ReportFiles,
 }
 
 pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
@@ -123,10 +119,5 @@ pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
     }
     let mut run = RunReport::new(v.kit_stamp(), banc::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());
-    super::common::output(
-        &run,
-        a.format == "json",
-        a.junit.as_deref(),
-        a.html.as_deref(),
-    )
+    super::common::output(&run, a.format == "json", &a.files)
 }
