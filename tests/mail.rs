@@ -70,7 +70,7 @@ fn generated() -> Vec<(String, Vec<u8>)> {
     }
     for fault in Fault::ALL {
         let stem = fault.name();
-        let mut o = fixed(&stem, &[TO]);
+        let mut o = fixed(stem, &[TO]);
         o.faults = vec![fault];
         let docs = if fault == Fault::TwoPatients {
             vec![tsh.clone(), cda("nfs-crp.xml")]

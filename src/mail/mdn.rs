@@ -885,6 +885,8 @@ crate::choice_enum! {
     }
 }
 
+// choice_enum! takes doc comments only, so no `#[default]` on a variant.
+#[allow(clippy::derivable_impls)]
 impl Default for MdnStyle {
     fn default() -> MdnStyle {
         MdnStyle::Legacy

@@ -27,6 +27,8 @@ crate::choice_enum! {
     }
 }
 
+// choice_enum! takes doc comments only, so no `#[default]` on a variant.
+#[allow(clippy::derivable_impls)]
 impl Default for StartTls {
     fn default() -> StartTls {
         StartTls::Required
