@@ -74,6 +74,13 @@ impl Engine {
             m.entry(sch.to_path_buf()).or_default().clone()
         };
         slot.get_or_init(|| {
+            crate::xml::ffi::init().map_err(|message| KitIssue {
+                rule: "kit.libxml2.unsupported",
+                severity: Severity::Error,
+                file: sch.display().to_string(),
+                line: 0,
+                message,
+            })?;
             let schema = super::load(&self.kit_root, sch)?;
             let phase = match self.settings.phase.as_deref() {
                 Some("#ALL") => Some("#ALL"),
@@ -203,7 +210,8 @@ impl Engine {
     }
 }
 
-/// Location of a node an [`Outcome`] names (the document node is `/`).
+/// Location of a node an [`Outcome`] names (the document node is `/`). Only addresses of
+/// `loaded`'s tree are looked at: another address gives an empty location.
 pub fn location(loaded: &Loaded, node: usize) -> Location {
     if node == loaded.doc.raw() as usize || node == 0 {
         return Location {
@@ -212,9 +220,10 @@ pub fn location(loaded: &Loaded, node: usize) -> Location {
             column: None,
         };
     }
-    loaded.locate(crate::xml::ffi::Node::from_raw(
-        node as libxml::bindings::xmlNodePtr,
-    ))
+    match loaded.node_at(node) {
+        Some(n) => loaded.locate(n),
+        None => Location::default(),
+    }
 }
 
 fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Finding>) {

@@ -693,7 +693,9 @@ fn compiles(expr: &str) -> bool {
     let Ok(c) = CString::new(expr) else {
         return false;
     };
-    crate::xml::ffi::init();
+    if crate::xml::ffi::init().is_err() {
+        return false;
+    }
     unsafe {
         let comp = b::xmlXPathCompile(c.as_ptr() as *const u8);
         if comp.is_null() {
@@ -728,7 +730,9 @@ fn compiled(plan: &Plan) -> Rc<Compiled> {
         m.borrow_mut()
             .entry(plan.uid)
             .or_insert_with(|| {
-                crate::xml::ffi::init();
+                // Plans are built after libxml2 was checked (`compiles`): this only quiets
+                // the thread's error handlers.
+                crate::xml::ffi::quiet_thread();
                 Rc::new(Compiled(
                     plan.exprs
                         .iter()
@@ -1952,7 +1956,8 @@ impl DocIndex {
 /// `doc` must be a valid libxml2 document that outlives the call and is not used by another
 /// thread meanwhile; `index` must have been built on it.
 pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
-    crate::xml::ffi::init();
+    // A parsed document exists, so libxml2 was initialised and checked.
+    crate::xml::ffi::quiet_thread();
     let comp = compiled(plan);
     let ctx = unsafe { b::xmlXPathNewContext(doc) };
     let st = State {
