@@ -1,7 +1,7 @@
 //! The schematron layer in the pipeline: which schematrons a profile runs, their plans compiled
 //! once per process, findings and SVRL out of each run.
 
-use super::eval::{self, Outcome, Plan};
+use super::eval::{self, Docs, Outcome, Plan};
 use super::{CheckKind, KitIssue};
 use crate::finding::{Finding, Layer, Location, SchematronRef, Severity};
 use crate::profile::Profile;
@@ -36,6 +36,8 @@ pub struct Engine {
     plans: Mutex<HashMap<PathBuf, Slot>>,
     /// Kit issues met while loading (case-insensitive includes...), reported once per run.
     issues: Mutex<Vec<KitIssue>>,
+    /// Documents the rules read (value sets), shared by this engine's plans.
+    docs: Arc<Docs>,
 }
 
 impl Engine {
@@ -45,6 +47,7 @@ impl Engine {
             settings,
             plans: Mutex::new(HashMap::new()),
             issues: Mutex::new(Vec::new()),
+            docs: Arc::default(),
         }
     }
 
@@ -87,13 +90,14 @@ impl Engine {
                 Some(p) if schema.phases.iter().any(|ph| ph.id == p) => Some(p),
                 _ => None,
             };
-            let plan = Plan::build(&self.kit_root, &schema, phase).map_err(|message| KitIssue {
-                rule: "kit.phase.unknown",
-                severity: Severity::Error,
-                file: schema.file.clone(),
-                line: 0,
-                message,
-            })?;
+            let plan = Plan::build_with(&self.kit_root, &schema, phase, self.docs.clone())
+                .map_err(|message| KitIssue {
+                    rule: "kit.phase.unknown",
+                    severity: Severity::Error,
+                    file: schema.file.clone(),
+                    line: 0,
+                    message,
+                })?;
             let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
             issues.extend(schema.issues.iter().cloned());
             issues.extend(plan.issues.iter().cloned());
@@ -119,7 +123,7 @@ impl Engine {
                 v.push(e.clone());
             }
         }
-        for r in eval::repairs() {
+        for r in self.docs.repairs() {
             v.push(KitIssue {
                 rule: "kit.valueset.fallback",
                 severity: Severity::Warning,
@@ -136,11 +140,8 @@ impl Engine {
     /// Run one schematron on a loaded document (tests, benchmarks, tools).
     pub fn outcome(&self, sch: &Path, loaded: &Loaded) -> Result<(Arc<Plan>, Outcome), KitIssue> {
         let plan = self.plan(sch)?;
-        // SAFETY: the document outlives the run and belongs to this thread.
-        let out = unsafe {
-            let index = eval::DocIndex::build(loaded.doc.raw());
-            eval::run(&plan, loaded.doc.raw(), &index)
-        };
+        let index = eval::DocIndex::build(&loaded.doc);
+        let out = eval::run(&plan, &loaded.doc, &index);
         Ok((plan, out))
     }
 
@@ -153,8 +154,7 @@ impl Engine {
         findings: &mut Vec<Finding>,
         ran: &mut Vec<RuleRun>,
     ) {
-        // SAFETY (here and below): the document outlives the runs and belongs to this thread.
-        let index = unsafe { eval::DocIndex::build(loaded.doc.raw()) };
+        let index = eval::DocIndex::build(&loaded.doc);
         for sch in self.files_for(profile) {
             let plan = match self.plan(&sch) {
                 Ok(p) => p,
@@ -184,7 +184,7 @@ impl Engine {
                     continue;
                 }
             };
-            let outcome = unsafe { eval::run(&plan, loaded.doc.raw(), &index) };
+            let outcome = eval::run(&plan, &loaded.doc, &index);
             ran.push(RuleRun {
                 rule: format!("schematron.{}", plan.stem),
                 layer: Layer::Schematron,

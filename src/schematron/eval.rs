@@ -17,13 +17,13 @@
 //!   does not fail anything;
 //! - `value-of` joins a sequence with spaces (XSLT 2.0), `name` is the node's qualified name;
 //! - `document()`/`doc()` paths resolve from the folder of the `.sch` (the kit compiles the XSLT
-//!   next to it), parsed once per process and shared.
+//!   next to it), parsed once per engine and shared by its threads.
 //!
 //! The work is split by job: `plan` compiles, `run` runs, `functions` holds the C callbacks,
 //! `docs` the documents the rules read, `rewrite` the index-friendly rewrites (all siblings of
 //! this module). This module is the public face of all of them.
 
-pub use super::docs::{Repair, artdecor_fallback, repairs};
+pub use super::docs::{Docs, Repair, artdecor_fallback};
 pub use super::functions::registered_functions;
 pub use super::plan::{BANC_NS, CheckPlan, PatternPlan, Plan, RulePlan, warm};
 pub use super::run::{DocIndex, Fired, Hit, Outcome, PatternRun, RunError, run};

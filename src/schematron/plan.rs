@@ -2,6 +2,7 @@
 //! indexes when their shape allows), checks and messages as XPath 1.0 expressions checked by
 //! libxml2, and their per-thread compiled form. No document is read here.
 
+use super::docs::Docs;
 use super::rewrite::{keyed_rewrite, name_candidate, pattern_selection, template_candidate};
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Namespace of banc's XPath extension functions (see `xpath2`).
@@ -29,6 +31,8 @@ pub struct Plan {
     pub(super) kit_root: PathBuf,
     /// Folder of the `.sch`: `document()`/`doc()` resolve from here.
     pub(super) base_dir: PathBuf,
+    /// The documents its rules read (shared with the engine's other plans).
+    pub(super) docs: Arc<Docs>,
     pub(super) ns: Vec<(String, String)>,
     /// XPath 1.0 text of every expression, indexed by the plan's `usize` references.
     pub(super) exprs: Vec<String>,
@@ -127,8 +131,6 @@ fn slug(s: &str) -> String {
         })
         .collect()
 }
-
-/// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
 
 struct Builder<'a> {
     pub(super) exprs: Vec<String>,
@@ -234,6 +236,16 @@ impl Builder<'_> {
 impl Plan {
     /// Compile `schema` for `phase` (None: its default phase, `#ALL` when it has none).
     pub fn build(kit_root: &Path, schema: &Schema, phase: Option<&str>) -> Result<Plan, String> {
+        Plan::build_with(kit_root, schema, phase, Arc::default())
+    }
+
+    /// [`Plan::build`], the documents its rules read kept in `docs` (the engine's).
+    pub fn build_with(
+        kit_root: &Path,
+        schema: &Schema,
+        phase: Option<&str>,
+        docs: Arc<Docs>,
+    ) -> Result<Plan, String> {
         let phase_name = phase
             .or(schema.default_phase.as_deref())
             .unwrap_or("#ALL")
@@ -367,6 +379,7 @@ impl Plan {
             phase: phase_name,
             kit_root: kit_root.to_path_buf(),
             base_dir,
+            docs,
             ns,
             exprs: bld.exprs,
             globals,
@@ -397,6 +410,7 @@ pub(super) fn compiles(expr: &str) -> bool {
     if crate::xml::ffi::init().is_err() {
         return false;
     }
+    // SAFETY: a NUL-terminated expression; the compiled form is freed at once.
     unsafe {
         let comp = b::xmlXPathCompile(c.as_ptr() as *const u8);
         if comp.is_null() {
@@ -416,6 +430,7 @@ impl Drop for Compiled {
     fn drop(&mut self) {
         for c in &self.0 {
             if !c.is_null() {
+                // SAFETY: compiled by `compiled` on this thread, owned here, freed once.
                 unsafe { b::xmlXPathFreeCompExpr(*c) }
             }
         }
@@ -439,6 +454,8 @@ pub(super) fn compiled(plan: &Plan) -> Rc<Compiled> {
                         .iter()
                         .map(|e| {
                             let c = CString::new(e.as_str()).unwrap_or_default();
+                            // SAFETY: a NUL-terminated expression; the result (null when it
+                            // does not compile) is owned by `Compiled`.
                             unsafe { b::xmlXPathCompile(c.as_ptr() as *const u8) }
                         })
                         .collect(),

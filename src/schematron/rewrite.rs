@@ -256,6 +256,7 @@ pub(super) fn template_candidate(
     Some((root, format!("self::*[{p1}]{rest}")))
 }
 
+/// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
 /// from the document node: `a/b | /c` → `//a/b | /c`.
 pub(super) fn pattern_selection(pattern: &str) -> String {
     alternatives(pattern)

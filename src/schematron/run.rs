@@ -4,11 +4,12 @@
 use super::CheckKind;
 use super::functions::{BANC, PLAIN, arg_nodes, object_string, var_lookup};
 use super::plan::{BANC_NS, Compiled, Part, Plan, Select, compiled};
-use crate::xml::ffi::{element_walk, owned};
+use crate::xml::ffi::{self, element_walk, owned};
 use libxml::bindings as b;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_void};
+use std::marker::PhantomData;
 use std::ptr;
 use std::rc::Rc;
 
@@ -83,6 +84,7 @@ pub(super) struct State<'p> {
 fn free_lazies(v: &mut Vec<Lazy>) {
     for l in v.drain(..) {
         if let Lazy::Ready(o) = l {
+            // SAFETY: a let's value is owned by its slot and freed once, here.
             unsafe { b::xmlXPathFreeObject(o) };
         }
     }
@@ -92,6 +94,8 @@ impl Drop for State<'_> {
     fn drop(&mut self) {
         free_lazies(self.globals.get_mut());
         free_lazies(self.locals.get_mut());
+        // SAFETY: the context and the scratch document are owned by the state, freed once,
+        // after every object that refers to them.
         unsafe {
             b::xmlXPathFreeContext(self.ctx);
             if !self.scratch.get().is_null() {
@@ -109,6 +113,8 @@ impl State<'_> {
         if comp.is_null() {
             return Err(format!("expression non compilée : {}", self.plan.exprs[i]));
         }
+        // SAFETY: ctx is the state's live context; comp was compiled on this thread; node is a
+        // node of the run's documents; the caller's focus is restored before returning.
         unsafe {
             let ctx = self.ctx;
             let saved = ((*ctx).node, (*ctx).contextSize, (*ctx).proximityPosition);
@@ -135,6 +141,7 @@ impl State<'_> {
 
     fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
         let obj = self.eval_at(i, node)?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once.
         unsafe {
             let v = b::xmlXPathCastToBoolean(obj) != 0;
             b::xmlXPathFreeObject(obj);
@@ -145,6 +152,7 @@ impl State<'_> {
     /// XSLT 2.0 `value-of`: the items' string values joined by a space.
     fn text(&self, i: usize, node: b::xmlNodePtr) -> Result<String, String> {
         let obj = self.eval_at(i, node)?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once.
         unsafe {
             let s = object_string(obj, " ");
             b::xmlXPathFreeObject(obj);
@@ -178,6 +186,7 @@ impl State<'_> {
         {
             let mut v = slots.borrow_mut();
             match &v[k] {
+                // SAFETY: o is the slot's live value; the copy is the caller's.
                 Lazy::Ready(o) => return unsafe { b::xmlXPathObjectCopy(*o) },
                 Lazy::Busy | Lazy::Failed => return ptr::null_mut(),
                 Lazy::Unset => v[k] = Lazy::Busy,
@@ -189,6 +198,7 @@ impl State<'_> {
         match value {
             Some(o) => {
                 v[k] = Lazy::Ready(o);
+                // SAFETY: o is the slot's live value; the copy is the caller's.
                 unsafe { b::xmlXPathObjectCopy(o) }
             }
             None => {
@@ -209,6 +219,8 @@ impl State<'_> {
 
     /// A fresh text node holding `s`, in the scratch document.
     pub(super) fn text_node(&self, s: &str) -> b::xmlNodePtr {
+        // SAFETY: the scratch document is created here once and owned by the state; the new
+        // text node is linked under its root by hand (fields of nodes of that document only).
         unsafe {
             if self.scratch.get().is_null() {
                 let d = b::xmlNewDoc(c"1.0".as_ptr() as *const u8);
@@ -240,7 +252,12 @@ impl State<'_> {
 }
 
 /// (namespace URI, local name) of an element; borrowed from the tree.
+///
+/// # Safety
+/// `n` must be a live element whose document outlives `'a` unmodified.
 pub(super) unsafe fn element_name<'a>(n: b::xmlNodePtr) -> (&'a str, &'a str) {
+    // SAFETY: n is live (caller's contract); its name and namespace href are NUL-terminated
+    // strings of its document.
     unsafe {
         let ns = if (*n).ns.is_null() {
             ""
@@ -257,54 +274,65 @@ pub(super) unsafe fn element_name<'a>(n: b::xmlNodePtr) -> (&'a str, &'a str) {
 }
 
 /// The rule-context indexes of one document, built in one walk and shared by every schematron
-/// run on it.
-pub struct DocIndex {
+/// run on it. It borrows the document: its node pointers cannot outlive the tree.
+pub struct DocIndex<'d> {
+    /// The document indexed (checked by [`run`]).
+    doc: b::xmlDocPtr,
     /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
     templates: HashMap<String, Vec<b::xmlNodePtr>>,
     /// Elements by (namespace, local name), in document order.
     names: HashMap<(String, String), Vec<b::xmlNodePtr>>,
+    _doc: PhantomData<&'d ffi::Doc>,
 }
 
-impl DocIndex {
-    /// # Safety
-    /// `doc` must be a valid libxml2 document, unchanged while the index is used.
-    pub unsafe fn build(doc: b::xmlDocPtr) -> DocIndex {
+impl<'d> DocIndex<'d> {
+    pub fn build(doc: &'d ffi::Doc) -> DocIndex<'d> {
         let mut idx = DocIndex {
+            doc: doc.raw(),
             templates: HashMap::new(),
             names: HashMap::new(),
+            _doc: PhantomData,
         };
-        for n in unsafe { element_walk(doc) } {
-            let (ns, local) = unsafe { element_name(n) };
-            if (ns, local) == ("urn:hl7-org:v3", "templateId") {
-                let parent = unsafe { (*n).parent };
-                let root = unsafe { owned(b::xmlGetProp(n, c"root".as_ptr() as *const u8)) };
-                if unsafe { (*parent).type_ } == b::xmlElementType_XML_ELEMENT_NODE
-                    && !root.is_empty()
-                {
-                    let list = idx.templates.entry(root).or_default();
-                    if list.last() != Some(&parent) {
-                        list.push(parent);
+        // SAFETY: doc is borrowed for 'd and never modified: the walk, the names, the parent
+        // links and the attribute copy (freed by `owned`) read nodes of that tree.
+        unsafe {
+            for n in element_walk(doc.raw()) {
+                let (ns, local) = element_name(n);
+                if (ns, local) == ("urn:hl7-org:v3", "templateId") {
+                    let parent = (*n).parent;
+                    let root = owned(b::xmlGetProp(n, c"root".as_ptr() as *const u8));
+                    if (*parent).type_ == b::xmlElementType_XML_ELEMENT_NODE && !root.is_empty() {
+                        let list = idx.templates.entry(root).or_default();
+                        if list.last() != Some(&parent) {
+                            list.push(parent);
+                        }
                     }
                 }
+                idx.names
+                    .entry((ns.to_string(), local.to_string()))
+                    .or_default()
+                    .push(n);
             }
-            idx.names
-                .entry((ns.to_string(), local.to_string()))
-                .or_default()
-                .push(n);
         }
         idx
     }
 }
 
-/// Run `plan` on the document `doc` (a libxml2 document pointer owned by the caller).
-///
-/// # Safety
-/// `doc` must be a valid libxml2 document that outlives the call and is not used by another
-/// thread meanwhile; `index` must have been built on it.
-pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
+/// Run `plan` on `doc`, whose rule-context indexes are `index` (built afresh if they are of
+/// another document). A `Doc` is neither `Send` nor `Sync`: no other thread uses it meanwhile.
+pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
+    let own;
+    let index = if index.doc == doc.raw() {
+        index
+    } else {
+        own = DocIndex::build(doc);
+        &own
+    };
+    let doc = doc.raw();
     // A parsed document exists, so libxml2 was initialised and checked.
     crate::xml::ffi::quiet_thread();
     let comp = compiled(plan);
+    // SAFETY: doc is a live document borrowed for the call; the context is freed with `st`.
     let ctx = unsafe { b::xmlXPathNewContext(doc) };
     let st = State {
         plan,
@@ -318,6 +346,9 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
         scratch: Cell::new(ptr::null_mut()),
         scratch_root: Cell::new(ptr::null_mut()),
     };
+    // SAFETY: ctx is live; names are copied by libxml2; the functions are the C entry points of
+    // `functions`; `st` outlives every evaluation with this context (it owns and frees it), so
+    // userData stays valid while callbacks can read it.
     unsafe {
         for (p, u) in &plan.ns {
             let p = CString::new(p.as_str()).unwrap_or_default();
@@ -371,6 +402,7 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
             for start in from {
                 match st.eval_at(expr, start) {
                     Ok(obj) => {
+                        // SAFETY: obj is a fresh result, owned here and freed below.
                         for n in unsafe { arg_nodes(obj) } {
                             if let std::collections::hash_map::Entry::Vacant(e) =
                                 claimed.entry(n as usize)
@@ -379,6 +411,7 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
                                 order.push((n as usize, ri));
                             }
                         }
+                        // SAFETY: freed once; the node addresses kept are plain numbers.
                         unsafe { b::xmlXPathFreeObject(obj) };
                     }
                     Err(message) => out.errors.push(RunError {
@@ -391,6 +424,7 @@ pub unsafe fn run(plan: &Plan, doc: b::xmlDocPtr, index: &DocIndex) -> Outcome {
                 }
             }
         }
+        // SAFETY: the addresses are nodes the contexts selected in live documents.
         order.sort_by(|a, b| unsafe {
             // xmlXPathCmpNodes: 1 when a precedes b.
             match b::xmlXPathCmpNodes(a.0 as b::xmlNodePtr, b.0 as b::xmlNodePtr) {

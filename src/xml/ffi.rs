@@ -321,13 +321,6 @@ impl Doc {
     pub(crate) fn raw(&self) -> b::xmlDocPtr {
         self.ptr
     }
-
-    /// Give the document up for the rest of the process (value sets shared by every thread).
-    pub(crate) fn into_raw(self) -> b::xmlDocPtr {
-        let p = self.ptr;
-        std::mem::forget(self);
-        p
-    }
 }
 
 /// Element nodes of `doc` in document order.
@@ -451,6 +444,10 @@ impl<'d> Node<'d> {
             libxml_free(v as *mut c_void);
             s
         }
+    }
+
+    pub(crate) fn raw(&self) -> b::xmlNodePtr {
+        self.ptr
     }
 
     /// A node from its pointer.

@@ -328,6 +328,7 @@ mod tests {
     /// libxml2 accepts the expression (syntax; functions are looked up at run time).
     fn compiles(expr: &str) -> bool {
         let c = std::ffi::CString::new(expr).expect("no NUL");
+        // SAFETY: a NUL-terminated expression; the compiled form is freed at once.
         unsafe {
             let comp = libxml::bindings::xmlXPathCompile(c.as_ptr() as *const u8);
             if comp.is_null() {
