@@ -178,11 +178,13 @@ pub(super) unsafe fn arg_nodes(o: b::xmlXPathObjectPtr) -> Vec<b::xmlNodePtr> {
     out
 }
 
-/// Whether `o` is a node-set. `o` must be null or a live XPath object (every caller passes an
-/// argument just popped or a result just evaluated).
-fn is_nodeset(o: b::xmlXPathObjectPtr) -> bool {
+/// Whether `o` is a node-set.
+///
+/// # Safety
+/// `o` must be null or a live XPath object.
+unsafe fn is_nodeset(o: b::xmlXPathObjectPtr) -> bool {
     !o.is_null()
-        // SAFETY: o is non-null and, per the callers, a live XPath object.
+        // SAFETY: o is non-null and live (caller's contract).
         && unsafe {
             matches!(
                 (*o).type_,

@@ -108,7 +108,15 @@ impl Drop for State<'_> {
 impl State<'_> {
     /// Evaluate expression `i` with `node` as context, keeping the caller's context intact (lets
     /// are evaluated from inside another evaluation).
-    fn eval_at(&self, i: usize, node: b::xmlNodePtr) -> Result<b::xmlXPathObjectPtr, String> {
+    ///
+    /// # Safety
+    /// `node` must be a live node of the run's document, of a value set or of the scratch
+    /// document (the only nodes a run hands out).
+    unsafe fn eval_at(
+        &self,
+        i: usize,
+        node: b::xmlNodePtr,
+    ) -> Result<b::xmlXPathObjectPtr, String> {
         let comp = self.comp.0[i];
         if comp.is_null() {
             return Err(format!("expression non compilée : {}", self.plan.exprs[i]));
@@ -139,8 +147,14 @@ impl State<'_> {
         }
     }
 
-    fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
-        let obj = self.eval_at(i, node)?;
+    /// Effective boolean value of expression `i` from `node`.
+    ///
+    /// # Safety
+    /// `node` must be a live node of the run's document, of a value set or of the scratch
+    /// document (the only nodes a run hands out).
+    unsafe fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
+        // SAFETY: node is live (this function's contract).
+        let obj = unsafe { self.eval_at(i, node) }?;
         // SAFETY: obj is a fresh, non-null result owned here and freed once.
         unsafe {
             let v = b::xmlXPathCastToBoolean(obj) != 0;
@@ -150,8 +164,12 @@ impl State<'_> {
     }
 
     /// XSLT 2.0 `value-of`: the items' string values joined by a space.
-    fn text(&self, i: usize, node: b::xmlNodePtr) -> Result<String, String> {
-        let obj = self.eval_at(i, node)?;
+    ///
+    /// # Safety
+    /// As [`State::boolean`].
+    unsafe fn text(&self, i: usize, node: b::xmlNodePtr) -> Result<String, String> {
+        // SAFETY: node is live (this function's contract).
+        let obj = unsafe { self.eval_at(i, node) }?;
         // SAFETY: obj is a fresh, non-null result owned here and freed once.
         unsafe {
             let s = object_string(obj, " ");
@@ -166,17 +184,22 @@ impl State<'_> {
         if let Some((p, r)) = self.local_rule.get() {
             let lets = &plan.patterns[p].rules[r].lets;
             if let Some(k) = lets.iter().rposition(|l| l.name == name) {
-                return self.force(&self.locals, k, lets[k].expr, self.local_node.get());
+                // SAFETY: local_node is the node of the rule being run (set by `enter_rule`).
+                return unsafe { self.force(&self.locals, k, lets[k].expr, self.local_node.get()) };
             }
         }
         if let Some(k) = plan.globals.iter().rposition(|l| l.name == name) {
-            return self.force(&self.globals, k, plan.globals[k].expr, self.doc_node);
+            // SAFETY: doc_node is the run's document, alive for the whole run.
+            return unsafe { self.force(&self.globals, k, plan.globals[k].expr, self.doc_node) };
         }
         ptr::null_mut()
     }
 
     /// The value of let `k` of `slots`, evaluated on first use; a copy for the caller to own.
-    fn force(
+    ///
+    /// # Safety
+    /// As [`State::eval_at`].
+    unsafe fn force(
         &self,
         slots: &RefCell<Vec<Lazy>>,
         k: usize,
@@ -193,7 +216,8 @@ impl State<'_> {
             }
         }
         // No borrow is held here: the evaluation may force other lets.
-        let value = expr.and_then(|i| self.eval_at(i, node).ok());
+        // SAFETY: node is live (this function's contract).
+        let value = expr.and_then(|i| unsafe { self.eval_at(i, node) }.ok());
         let mut v = slots.borrow_mut();
         match value {
             Some(o) => {
@@ -208,7 +232,11 @@ impl State<'_> {
         }
     }
 
-    fn enter_rule(&self, p: usize, r: usize, node: b::xmlNodePtr) {
+    /// Start rule `r` of pattern `p` on `node`: its lets are evaluated from there when used.
+    ///
+    /// # Safety
+    /// `node` must stay live until the next `enter_rule` or the end of the run (see `eval_at`).
+    unsafe fn enter_rule(&self, p: usize, r: usize, node: b::xmlNodePtr) {
         let mut locals = self.locals.borrow_mut();
         free_lazies(&mut locals);
         let n = self.plan.patterns[p].rules[r].lets.len();
@@ -400,7 +428,8 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
                 ),
             };
             for start in from {
-                match st.eval_at(expr, start) {
+                // SAFETY: start is the document node or an indexed element of the document.
+                match unsafe { st.eval_at(expr, start) } {
                     Ok(obj) => {
                         // SAFETY: obj is a fresh result, owned here and freed below.
                         for n in unsafe { arg_nodes(obj) } {
@@ -436,11 +465,14 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
         let mut run = PatternRun::default();
         for (node, ri) in order {
             let n = node as b::xmlNodePtr;
-            st.enter_rule(pi, ri, n);
+            // SAFETY: n is a node the rule's context selected in the document, alive for the
+            // whole run (the evaluations below rely on the same).
+            unsafe { st.enter_rule(pi, ri, n) };
             let mut hits = Vec::new();
             for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
                 let Some(t) = check.test_expr else { continue };
-                let value = match st.boolean(t, n) {
+                // SAFETY: see enter_rule above.
+                let value = match unsafe { st.boolean(t, n) } {
                     Ok(v) => v,
                     Err(message) => {
                         out.errors.push(RunError {
@@ -462,7 +494,8 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
                     for part in &check.message {
                         match part {
                             Part::Text(t) => text.push_str(t),
-                            Part::Value(Some(i)) => match st.text(*i, n) {
+                            // SAFETY: see enter_rule above.
+                            Part::Value(Some(i)) => match unsafe { st.text(*i, n) } {
                                 Ok(s) => text.push_str(&s),
                                 Err(message) => out.errors.push(RunError {
                                     pattern: pi,
