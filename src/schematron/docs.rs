@@ -1,6 +1,6 @@
 //! The documents the rules read through `document()`/`doc()` (value sets), parsed once per
-//! engine and shared by every thread, the Art-Decor repair of missing value-set files, and the hash indexes
-//! `banc:keyed` looks values up in. Not the validated document (see `run`).
+//! engine and shared by every thread, the Art-Decor repair of missing value-set files, and the
+//! hash indexes `banc:keyed` looks values up in. Not the validated document (see `run`).
 
 use super::functions::node_string;
 use super::run::element_name;

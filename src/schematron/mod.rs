@@ -30,7 +30,7 @@ pub const SCH_NS: &str = "http://purl.oclc.org/dsdl/schematron";
 pub struct KitIssue {
     /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
     /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
-    /// `kit.valueset.missing`, `kit.libxml2.unsupported` (the system libxml2 is not the 2.9 series).
+    /// `kit.valueset.missing`, `kit.libxml2.unsupported` (the system libxml2 is not a 2.9.x).
     pub rule: &'static str,
     pub severity: Severity,
     /// Kit-relative file where the problem is written.
