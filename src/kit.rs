@@ -18,7 +18,7 @@ pub const CDA_XSD: &str = "infrastructure/cda/CDA_extended.xsd";
 pub struct KitIssue {
     /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
     /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
-    /// `kit.valueset.missing`.
+    /// `kit.valueset.missing`, `kit.libxml2.unsupported` (the system libxml2 is not a 2.9.x).
     pub rule: &'static str,
     pub severity: Severity,
     /// Kit-relative file where the problem is written.

@@ -4,6 +4,8 @@
 //! The pipeline is a library used by every door (command line, mail server, scenario runner):
 //! `xml` (safe reading) → `xsd` → `banc` rules → findings → verdict → `report`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod banc;
 pub mod bench;
 pub mod cda;

@@ -1,7 +1,7 @@
 //! The schematron layer in the pipeline: which schematrons a profile runs, their plans compiled
 //! once per process, findings and SVRL out of each run.
 
-use super::eval::{self, Outcome, Plan};
+use super::eval::{self, Docs, Outcome, Plan};
 use super::{CheckKind, KitIssue};
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, Location, SchematronRef, Severity};
@@ -36,6 +36,8 @@ pub struct Engine {
     plans: Mutex<HashMap<PathBuf, Slot>>,
     /// Kit issues met while loading (case-insensitive includes...), reported once per run.
     issues: Mutex<Vec<KitIssue>>,
+    /// Documents the rules read (value sets), shared by this engine's plans.
+    docs: Arc<Docs>,
 }
 
 impl Engine {
@@ -45,6 +47,7 @@ impl Engine {
             settings,
             plans: Mutex::new(HashMap::new()),
             issues: Mutex::new(Vec::new()),
+            docs: Arc::default(),
         }
     }
 
@@ -74,19 +77,27 @@ impl Engine {
             m.entry(sch.to_path_buf()).or_default().clone()
         };
         slot.get_or_init(|| {
+            crate::xml::ffi::init().map_err(|message| KitIssue {
+                rule: "kit.libxml2.unsupported",
+                severity: Severity::Error,
+                file: sch.display().to_string(),
+                line: 0,
+                message,
+            })?;
             let schema = super::load(&self.kit_root, sch)?;
             let phase = match self.settings.phase.as_deref() {
                 Some("#ALL") => Some("#ALL"),
                 Some(p) if schema.phases.iter().any(|ph| ph.id == p) => Some(p),
                 _ => None,
             };
-            let plan = Plan::build(&self.kit_root, &schema, phase).map_err(|message| KitIssue {
-                rule: "kit.phase.unknown",
-                severity: Severity::Error,
-                file: schema.file.clone(),
-                line: 0,
-                message,
-            })?;
+            let plan = Plan::build_with(&self.kit_root, &schema, phase, self.docs.clone())
+                .map_err(|message| KitIssue {
+                    rule: "kit.phase.unknown",
+                    severity: Severity::Error,
+                    file: schema.file.clone(),
+                    line: 0,
+                    message,
+                })?;
             let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
             issues.extend(schema.issues.iter().cloned());
             issues.extend(plan.issues.iter().cloned());
@@ -112,7 +123,7 @@ impl Engine {
                 v.push(e.clone());
             }
         }
-        for r in eval::repairs() {
+        for r in self.docs.repairs() {
             v.push(KitIssue {
                 rule: "kit.valueset.fallback",
                 severity: Severity::Warning,
@@ -129,11 +140,8 @@ impl Engine {
     /// Run one schematron on a loaded document (tests, benchmarks, tools).
     pub fn outcome(&self, sch: &Path, loaded: &Loaded) -> Result<(Arc<Plan>, Outcome), KitIssue> {
         let plan = self.plan(sch)?;
-        // SAFETY: the document outlives the run and belongs to this thread.
-        let out = unsafe {
-            let index = eval::DocIndex::build(loaded.doc.raw());
-            eval::run(&plan, loaded.doc.raw(), &index)
-        };
+        let index = eval::DocIndex::build(&loaded.doc);
+        let out = eval::run(&plan, &loaded.doc, &index);
         Ok((plan, out))
     }
 
@@ -146,8 +154,7 @@ impl Engine {
         findings: &mut Vec<Finding>,
         ran: &mut Vec<RuleRun>,
     ) {
-        // SAFETY (here and below): the document outlives the runs and belongs to this thread.
-        let index = unsafe { eval::DocIndex::build(loaded.doc.raw()) };
+        let index = eval::DocIndex::build(&loaded.doc);
         for sch in self.files_for(profile) {
             let plan = match self.plan(&sch) {
                 Ok(p) => p,
@@ -177,7 +184,7 @@ impl Engine {
                     continue;
                 }
             };
-            let outcome = unsafe { eval::run(&plan, loaded.doc.raw(), &index) };
+            let outcome = eval::run(&plan, &loaded.doc, &index);
             ran.push(RuleRun {
                 rule: format!("schematron.{}", plan.stem),
                 layer: Layer::Schematron,
@@ -203,7 +210,8 @@ impl Engine {
     }
 }
 
-/// Location of a node an [`Outcome`] names (the document node is `/`).
+/// Location of a node an [`Outcome`] names (the document node is `/`). Only addresses of
+/// `loaded`'s tree are looked at: another address gives an empty location.
 pub fn location(loaded: &Loaded, node: usize) -> Location {
     if node == loaded.doc.raw() as usize || node == 0 {
         return Location {
@@ -212,9 +220,10 @@ pub fn location(loaded: &Loaded, node: usize) -> Location {
             column: None,
         };
     }
-    loaded.locate(crate::xml::ffi::Node::from_raw(
-        node as libxml::bindings::xmlNodePtr,
-    ))
+    match loaded.node_at(node) {
+        Some(n) => loaded.locate(n),
+        None => Location::default(),
+    }
 }
 
 fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Finding>) {

@@ -8,8 +8,13 @@
 //! The back half: [`eval`] compiles a loaded schema into a plan and runs it on documents
 //! (XPath 2.0 translated by [`xpath2`]); [`engine`] wires it into the pipeline.
 
+mod docs;
 pub mod engine;
 pub mod eval;
+mod functions;
+mod plan;
+mod rewrite;
+mod run;
 pub mod tree;
 pub mod xpath2;
 

@@ -6,8 +6,9 @@
 
 use libxml::bindings as b;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 // The bindings declare the structured-error callback with the Rust ABI, which C cannot call
 // soundly; these declarations use the C ABI for the functions that take one.
@@ -54,57 +55,110 @@ struct Collector {
     dropped: usize,
 }
 
+/// Structured-error handler registered with a `&mut Collector` as its context.
+///
+/// # Safety
+/// `ctx` is null or the `Collector` registered for the call that reports; `err` is null or an
+/// error libxml2 keeps alive for the duration of the callback.
 unsafe extern "C" fn collect(ctx: *mut c_void, err: *mut b::_xmlError) {
     if ctx.is_null() || err.is_null() {
         return;
     }
-    // SAFETY: ctx is the &mut Collector we registered for the duration of the call that reports.
-    let col = unsafe { &mut *(ctx as *mut Collector) };
-    if col.errors.len() >= MAX_ERRORS {
-        col.dropped += 1;
-        return;
-    }
-    let e = unsafe { &*err };
-    let message = if e.message.is_null() {
-        String::new()
-    } else {
-        unsafe { CStr::from_ptr(e.message) }
-            .to_string_lossy()
-            .trim()
-            .to_string()
-    };
-    // For parser errors, int2 carries the column.
-    let column = if e.domain == b::xmlErrorDomain_XML_FROM_PARSER as i32 {
-        e.int2.max(0) as u32
-    } else {
-        0
-    };
-    col.errors.push(RawError {
-        domain: e.domain,
-        code: e.code,
-        level: e.level,
-        message,
-        line: e.line.max(0) as u32,
-        column,
-        node: e.node as usize,
-    });
+    // A panic must not cross into C: the error is then lost, the parse goes on.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: ctx is the &mut Collector registered for the duration of the call that
+        // reports, and no other reference to it is used meanwhile.
+        let col = unsafe { &mut *(ctx as *mut Collector) };
+        // SAFETY: err is non-null and valid for the duration of the callback.
+        let e = unsafe { &*err };
+        // SAFETY: message is null or a NUL-terminated string owned by the error.
+        let message = unsafe { cstr(e.message) }.trim().to_string();
+        col.push(e, message);
+    }));
 }
 
+impl Collector {
+    fn push(&mut self, e: &b::_xmlError, message: String) {
+        if self.errors.len() >= MAX_ERRORS {
+            self.dropped += 1;
+            return;
+        }
+        // For parser errors, int2 carries the column.
+        let column = if e.domain == b::xmlErrorDomain_XML_FROM_PARSER as i32 {
+            e.int2.max(0) as u32
+        } else {
+            0
+        };
+        self.errors.push(RawError {
+            domain: e.domain,
+            code: e.code,
+            level: e.level,
+            message,
+            line: e.line.max(0) as u32,
+            column,
+            node: e.node as usize,
+        });
+    }
+}
+
+// The two discarding handlers have empty bodies: nothing in them can unwind.
 unsafe extern "C" fn discard(_ctx: *mut c_void, _err: *mut b::_xmlError) {}
 
 unsafe extern "C" fn discard_generic(_ctx: *mut c_void, _msg: *const c_char) {}
 
-static INIT: Once = Once::new();
+/// The libxml2 versions whose struct layouts match the `libxml` crate's pre-generated bindings
+/// (generated from 2.9.4): banc reads `_xmlNode`, `_xmlError`, `_xmlXPathContext`… fields
+/// directly, so another series (2.10 reordered some, 2.12 changed error handling) would be
+/// read as garbage rather than fail.
+const SUPPORTED: std::ops::RangeInclusive<u32> = 20900..=20999;
 
-/// libxml2 must be initialised once, from one thread, before any concurrent use.
-pub fn init() {
-    INIT.call_once(|| unsafe { b::xmlInitParser() });
-    quiet_thread();
+/// `xmlParserVersion` (`"20914"`, possibly with a suffix) checked against [`SUPPORTED`].
+fn check_version(version: &str) -> Result<u32, String> {
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    let v: u32 = digits
+        .parse()
+        .map_err(|_| format!("version de libxml2 illisible : « {version} »"))?;
+    if SUPPORTED.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "libxml2 {}.{}.{} n'est pas prise en charge : banc est construit pour la série 2.9 \
+             (structures des liaisons du crate libxml 0.3.3) ; installez libxml2 2.9.x",
+            v / 10000,
+            v / 100 % 100,
+            v % 100
+        ))
+    }
+}
+
+/// libxml2 must be initialised once, from one thread, before any concurrent use; the library
+/// found at run time must be one whose layout the bindings describe. Every entry point that
+/// works without an already parsed document calls this and reports the error in its own terms.
+pub fn init() -> Result<(), String> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = INIT.get_or_init(|| {
+        // SAFETY: xmlParserVersion is a constant string set by libxml2 at load time; only its
+        // pointer value is copied (no reference to the static is taken).
+        let p = unsafe { b::xmlParserVersion };
+        // SAFETY: p is null or points to that static NUL-terminated string.
+        let version = unsafe { cstr(p) };
+        check_version(&version)?;
+        // SAFETY: runs once, before any other libxml2 call of banc (every entry point calls
+        // init first), as libxml2 requires for multi-threaded use.
+        unsafe { b::xmlInitParser() };
+        Ok(())
+    });
+    if r.is_ok() {
+        quiet_thread();
+    }
+    r.clone()
 }
 
 /// libxml2's error handler is per thread: nothing of libxml2's may reach stderr, every error
 /// is collected where it happens.
 pub(crate) fn quiet_thread() {
+    // SAFETY: the handlers are C-ABI functions that ignore their arguments; setting the
+    // calling thread's handlers has no other precondition.
     unsafe {
         xmlSetStructuredErrorFunc(ptr::null_mut(), Some(discard));
         // Some XPath run-time messages (an unknown function) only go to the generic handler.
@@ -133,25 +187,35 @@ pub struct Parsed {
     pub dropped: usize,
 }
 
+/// A parse failure before libxml2 saw the bytes, as one error.
+fn refused(message: String) -> Parsed {
+    Parsed {
+        doc: None,
+        errors: vec![RawError {
+            domain: 0,
+            code: -1,
+            level: 3,
+            message,
+            line: 0,
+            column: 0,
+            node: 0,
+        }],
+        dropped: 0,
+    }
+}
+
 pub fn parse(bytes: &[u8], url: &str) -> Parsed {
-    init();
+    if let Err(e) = init() {
+        return refused(e);
+    }
     let mut col = Collector::default();
     let url_c = CString::new(url.replace('\0', "")).unwrap_or_default();
     let Ok(len) = c_int::try_from(bytes.len()) else {
-        return Parsed {
-            doc: None,
-            errors: vec![RawError {
-                domain: 0,
-                code: -1,
-                level: 3,
-                message: "document larger than libxml2 can address".into(),
-                line: 0,
-                column: 0,
-                node: 0,
-            }],
-            dropped: 0,
-        };
+        return refused("document larger than libxml2 can address".into());
     };
+    // SAFETY: the parser context is created, used and freed here; `bytes` and `url_c` outlive
+    // the read; the collector registered as the thread's handler outlives the read and the
+    // handler is reset before `col` is used again; `doc` is freed unless handed to a `Doc`.
     unsafe {
         let ctxt = b::xmlNewParserCtxt();
         if ctxt.is_null() {
@@ -192,11 +256,14 @@ pub fn parse(bytes: &[u8], url: &str) -> Parsed {
 
 impl Drop for Doc {
     fn drop(&mut self) {
+        // SAFETY: the Doc owns its non-null tree; nodes borrowed from it (`Node<'d>`) cannot
+        // outlive it.
         unsafe { b::xmlFreeDoc(self.ptr) }
     }
 }
 
-/// A borrowed element node of a [`Doc`].
+/// A borrowed node of a [`Doc`]: the lifetime ties it to its document, so it cannot outlive
+/// the tree it points into.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Node<'d> {
     ptr: b::xmlNodePtr,
@@ -205,27 +272,54 @@ pub struct Node<'d> {
 
 impl Doc {
     pub fn root(&self) -> Option<Node<'_>> {
+        // SAFETY: self.ptr is a live document owned by self.
         let r = unsafe { b::xmlDocGetRootElement(self.ptr) };
-        (!r.is_null()).then(|| Node::wrap(r))
+        // SAFETY: r is null (filtered) or the root element of this document.
+        (!r.is_null()).then(|| unsafe { Node::from_raw(r) })
     }
 
     /// Elements in document order, the order in which the pre-scan indexed them.
     pub fn elements(&self) -> Vec<Node<'_>> {
+        // SAFETY: self.ptr is a live document, not modified while borrowed.
         unsafe { element_walk(self.ptr) }
             .into_iter()
-            .map(Node::wrap)
+            // SAFETY: every pointer is an element of this document.
+            .map(|n| unsafe { Node::from_raw(n) })
             .collect()
     }
 
-    pub(crate) fn raw(&self) -> b::xmlDocPtr {
-        self.ptr
+    /// Addresses of the nodes that are not elements: attributes and other children of the
+    /// elements, children of the document node.
+    pub(crate) fn other_node_addrs(&self) -> std::collections::HashSet<usize> {
+        let mut out = std::collections::HashSet::new();
+        // SAFETY: self.ptr is a live document, unmodified while borrowed; the links followed
+        // are null or nodes of that tree (an xmlAttr begins with the xmlNode fields read).
+        unsafe {
+            let mut parents = vec![self.ptr as b::xmlNodePtr];
+            parents.extend(element_walk(self.ptr));
+            for (k, p) in parents.into_iter().enumerate() {
+                if k > 0 {
+                    let mut a = (*p).properties;
+                    while !a.is_null() {
+                        out.insert(a as usize);
+                        a = (*a).next;
+                    }
+                }
+                let mut c = (*p).children;
+                while !c.is_null() {
+                    if (*c).type_ != b::xmlElementType_XML_ELEMENT_NODE {
+                        out.insert(c as usize);
+                    }
+                    c = (*c).next;
+                }
+            }
+        }
+        out
     }
 
-    /// Give the document up for the rest of the process (value sets shared by every thread).
-    pub(crate) fn into_raw(self) -> b::xmlDocPtr {
-        let p = self.ptr;
-        std::mem::forget(self);
-        p
+    /// The document pointer, for libxml2 calls that take it (valid while `self` lives).
+    pub(crate) fn raw(&self) -> b::xmlDocPtr {
+        self.ptr
     }
 }
 
@@ -235,17 +329,21 @@ impl Doc {
 /// `doc` must be a valid libxml2 document, not modified during the call.
 pub(crate) unsafe fn element_walk(doc: b::xmlDocPtr) -> Vec<b::xmlNodePtr> {
     let mut out = Vec::new();
+    // SAFETY: doc is valid (caller's contract).
     let root = unsafe { b::xmlDocGetRootElement(doc) };
     let mut stack = if root.is_null() { vec![] } else { vec![root] };
     while let Some(n) = stack.pop() {
         out.push(n);
         // Push children in reverse so the first child is visited first.
         let mut kids = Vec::new();
+        // SAFETY: n and its siblings are nodes of the unmodified tree; links are null or valid.
         let mut c = unsafe { (*n).children };
         while !c.is_null() {
+            // SAFETY: c is a non-null node of the tree (see above).
             if unsafe { (*c).type_ } == b::xmlElementType_XML_ELEMENT_NODE {
                 kids.push(c);
             }
+            // SAFETY: as above.
             c = unsafe { (*c).next };
         }
         stack.extend(kids.into_iter().rev());
@@ -254,26 +352,22 @@ pub(crate) unsafe fn element_walk(doc: b::xmlDocPtr) -> Vec<b::xmlNodePtr> {
 }
 
 impl<'d> Node<'d> {
-    fn wrap(ptr: b::xmlNodePtr) -> Node<'d> {
-        Node {
-            ptr,
-            _doc: std::marker::PhantomData,
-        }
-    }
-
     pub fn addr(&self) -> usize {
         self.ptr as usize
     }
 
     pub fn is_element(&self) -> bool {
+        // SAFETY: a Node points into a document that outlives 'd (see `from_raw`).
         unsafe { (*self.ptr).type_ == b::xmlElementType_XML_ELEMENT_NODE }
     }
 
     pub fn local_name(&self) -> String {
+        // SAFETY: live node (see `from_raw`); name is null or NUL-terminated.
         unsafe { cstr((*self.ptr).name as *const c_char) }
     }
 
     pub fn namespace(&self) -> Option<String> {
+        // SAFETY: live node; ns is null or a namespace of the same document.
         unsafe {
             let ns = (*self.ptr).ns;
             if ns.is_null() || (*ns).href.is_null() {
@@ -285,20 +379,42 @@ impl<'d> Node<'d> {
     }
 
     pub fn line(&self) -> u32 {
+        // SAFETY: live node.
         unsafe { b::xmlGetLineNo(self.ptr).max(0) as u32 }
     }
 
     pub fn parent(&self) -> Option<Node<'d>> {
+        // SAFETY: live node; its parent is null or a node of the same document.
         let p = unsafe { (*self.ptr).parent };
+        // SAFETY: p is non-null when dereferenced, a node of the same document.
         if p.is_null() || unsafe { (*p).type_ } != b::xmlElementType_XML_ELEMENT_NODE {
             None
         } else {
-            Some(Node::wrap(p))
+            // SAFETY: an element of the same document, alive for 'd.
+            Some(unsafe { Node::from_raw(p) })
         }
+    }
+
+    /// Element children, in document order.
+    pub fn children(&self) -> Vec<Node<'d>> {
+        let mut out = Vec::new();
+        // SAFETY: live node; child links are null or nodes of the same document.
+        let mut c = unsafe { (*self.ptr).children };
+        while !c.is_null() {
+            // SAFETY: c is a non-null child of a live node, alive for 'd.
+            let node = unsafe { Node::from_raw(c) };
+            if node.is_element() {
+                out.push(node);
+            }
+            // SAFETY: as above.
+            c = unsafe { (*c).next };
+        }
+        out
     }
 
     pub fn attr(&self, name: &str) -> Option<String> {
         let n = CString::new(name).ok()?;
+        // SAFETY: live node, NUL-terminated name; the returned copy is ours to free (`owned`).
         unsafe {
             let v = b::xmlGetNoNsProp(self.ptr, n.as_ptr() as *const u8);
             (!v.is_null()).then(|| owned(v))
@@ -309,6 +425,7 @@ impl<'d> Node<'d> {
     pub fn attr_ns(&self, name: &str, ns: &str) -> Option<String> {
         let n = CString::new(name).ok()?;
         let u = CString::new(ns).ok()?;
+        // SAFETY: as in `attr`.
         unsafe {
             let v = b::xmlGetNsProp(self.ptr, n.as_ptr() as *const u8, u.as_ptr() as *const u8);
             (!v.is_null()).then(|| owned(v))
@@ -317,6 +434,7 @@ impl<'d> Node<'d> {
 
     /// Concatenated text content of the node and its descendants.
     pub fn text(&self) -> String {
+        // SAFETY: live node; the content is a fresh copy, freed here once read.
         unsafe {
             let v = b::xmlNodeGetContent(self.ptr);
             if v.is_null() {
@@ -332,12 +450,25 @@ impl<'d> Node<'d> {
         self.ptr
     }
 
-    pub(crate) fn from_raw(ptr: b::xmlNodePtr) -> Node<'d> {
-        Node::wrap(ptr)
+    /// A node from its pointer.
+    ///
+    /// # Safety
+    /// `ptr` must be a non-null node of a document that stays alive and unmodified for `'d`
+    /// (the caller picks `'d` no longer than its borrow of that document).
+    pub(crate) unsafe fn from_raw(ptr: b::xmlNodePtr) -> Node<'d> {
+        Node {
+            ptr,
+            _doc: std::marker::PhantomData,
+        }
     }
 }
 
+/// Free memory libxml2 allocated for the caller.
+///
+/// # Safety
+/// `p` must be null or a block from libxml2's allocator not freed yet, and not used after.
 pub(crate) unsafe fn libxml_free(p: *mut c_void) {
+    // SAFETY: caller's contract; xmlFree is libxml2's deallocator (set once at load).
     unsafe {
         if !p.is_null()
             && let Some(f) = b::xmlFree
@@ -348,16 +479,26 @@ pub(crate) unsafe fn libxml_free(p: *mut c_void) {
 }
 
 /// A string libxml2 allocated for the caller, copied and freed.
+///
+/// # Safety
+/// As [`libxml_free`], and `p` (when non-null) must be NUL-terminated.
 pub(crate) unsafe fn owned(p: *mut u8) -> String {
+    // SAFETY: caller's contract.
     let s = unsafe { cstr(p as *const c_char) };
+    // SAFETY: caller's contract; `p` is not used after.
     unsafe { libxml_free(p as *mut c_void) };
     s
 }
 
+/// A copy of a C string (empty for null).
+///
+/// # Safety
+/// `p` must be null or a NUL-terminated string valid for the call.
 pub(crate) unsafe fn cstr(p: *const c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
+        // SAFETY: non-null and NUL-terminated (caller's contract).
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
@@ -370,14 +511,19 @@ pub struct Schema {
 // SAFETY: a compiled xmlSchema is not modified by validation; each validation uses its own
 // xmlSchemaValidCtxt (libxml2's documented way to validate from several threads).
 unsafe impl Send for Schema {}
+// SAFETY: see Send above: shared use is read-only.
 unsafe impl Sync for Schema {}
 
 impl Schema {
     /// Compile the schema at `path` (its `xs:include`/`xs:import` resolved from its folder).
     pub fn compile(path: &std::path::Path) -> Result<Schema, Vec<RawError>> {
-        init();
+        if let Err(e) = init() {
+            return Err(refused(e).errors);
+        }
         let p = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| vec![])?;
         let mut col = Collector::default();
+        // SAFETY: the parser context is created, used and freed here; `col` outlives every
+        // call that may report into it and the thread handler is reset before it is read.
         unsafe {
             let pctxt = b::xmlSchemaNewParserCtxt(p.as_ptr());
             if pctxt.is_null() {
@@ -403,8 +549,13 @@ impl Schema {
 
     /// Validate `element` (the document root, or a CDA embedded in an auto-presentable stylesheet).
     pub fn validate(&self, doc: &Doc, element: Node<'_>) -> (Vec<RawError>, usize) {
-        init();
+        if let Err(e) = init() {
+            return (refused(e).errors, 0);
+        }
         let mut col = Collector::default();
+        // SAFETY: the validation context is created, used and freed here on this thread; the
+        // schema is read-only; `doc` and `element` are borrowed for the call; `col` outlives
+        // the validation that reports into it.
         unsafe {
             let vctxt = b::xmlSchemaNewValidCtxt(self.ptr);
             if vctxt.is_null() {
@@ -429,6 +580,7 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
+        // SAFETY: the Schema owns its non-null compiled schema; no validation borrows it now.
         unsafe { b::xmlSchemaFree(self.ptr) }
     }
 }
@@ -453,6 +605,8 @@ pub const NAMESPACES: &[(&str, &str)] = &[
 impl<'d> XPath<'d> {
     pub fn new(doc: &'d Doc) -> XPath<'d> {
         quiet_thread();
+        // SAFETY: doc is a live document borrowed for 'd, which the context cannot outlive;
+        // prefix and URI strings are copied by xmlXPathRegisterNs.
         unsafe {
             let ctx = b::xmlXPathNewContext(doc.raw());
             for (p, u) in NAMESPACES {
@@ -469,6 +623,7 @@ impl<'d> XPath<'d> {
 
     fn eval(&self, expr: &str, node: Node<'d>) -> Option<b::xmlXPathObjectPtr> {
         let e = CString::new(expr).ok()?;
+        // SAFETY: self.ctx is live; node belongs to the context's document (both borrow 'd).
         unsafe {
             (*self.ctx).node = node.ptr;
             let obj = b::xmlXPathEvalExpression(e.as_ptr() as *const u8, self.ctx);
@@ -481,11 +636,13 @@ impl<'d> XPath<'d> {
     pub fn select(&self, expr: &str, node: Node<'d>) -> Result<Vec<Node<'d>>, String> {
         let obj = self.eval(expr, node).ok_or_else(|| expr.to_string())?;
         let mut out = Vec::new();
+        // SAFETY: obj is a fresh, non-null result owned here and freed once; its nodes are
+        // nodes of the document borrowed for 'd.
         unsafe {
             let set = (*obj).nodesetval;
             if !set.is_null() && !(*set).nodeTab.is_null() {
                 for i in 0..(*set).nodeNr.max(0) as usize {
-                    out.push(Node::wrap(*(*set).nodeTab.add(i)));
+                    out.push(Node::from_raw(*(*set).nodeTab.add(i)));
                 }
             }
             b::xmlXPathFreeObject(obj);
@@ -496,6 +653,7 @@ impl<'d> XPath<'d> {
     /// Effective boolean value of `expr` evaluated from `node`.
     pub fn boolean(&self, expr: &str, node: Node<'d>) -> Result<bool, String> {
         let obj = self.eval(expr, node).ok_or_else(|| expr.to_string())?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once.
         unsafe {
             let v = b::xmlXPathCastToBoolean(obj) != 0;
             b::xmlXPathFreeObject(obj);
@@ -506,6 +664,8 @@ impl<'d> XPath<'d> {
     /// String value of `expr` evaluated from `node`.
     pub fn string(&self, expr: &str, node: Node<'d>) -> Result<String, String> {
         let obj = self.eval(expr, node).ok_or_else(|| expr.to_string())?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once; the cast returns
+        // a fresh string, freed once copied.
         unsafe {
             let v = b::xmlXPathCastToString(obj);
             let s = cstr(v as *const c_char);
@@ -518,6 +678,29 @@ impl<'d> XPath<'d> {
 
 impl Drop for XPath<'_> {
     fn drop(&mut self) {
+        // SAFETY: the context is owned by self and freed once; results it produced were freed.
         unsafe { b::xmlXPathFreeContext(self.ctx) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_2_9_series_is_accepted() {
+        assert_eq!(check_version("20914"), Ok(20914));
+        assert_eq!(check_version("20904-GITv2.9.4"), Ok(20904));
+        let newer = check_version("21207").unwrap_err();
+        assert!(newer.contains("2.12.7"), "{newer}");
+        assert!(check_version("20814").is_err());
+        assert!(check_version("").is_err());
+        assert!(check_version("abc").is_err());
+    }
+
+    #[test]
+    fn the_library_found_at_run_time_is_checked_once_and_accepted() {
+        assert_eq!(init(), Ok(()));
+        assert_eq!(init(), Ok(()));
     }
 }

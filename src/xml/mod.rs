@@ -127,6 +127,9 @@ pub struct Loaded {
     prescan: Prescan,
     cda_addr: usize,
     index: OnceCell<TreeIndex>,
+    /// Addresses of the tree's other nodes (attributes, text…), built on the first
+    /// non-element node located: rules may fire on them.
+    others: OnceCell<std::collections::HashSet<usize>>,
 }
 
 struct TreeIndex {
@@ -137,8 +140,9 @@ struct TreeIndex {
 impl Loaded {
     /// The `ClinicalDocument` element (the root, or the one inside an auto-presentable stylesheet).
     pub fn cda(&self) -> ffi::Node<'_> {
-        // The address was taken from this tree at load time and the tree is never mutated.
-        ffi::Node::from_raw(self.cda_addr as libxml::bindings::xmlNodePtr)
+        // SAFETY: the address was taken from this tree at load time, the tree is never mutated
+        // and the node borrows `self`, which owns the tree.
+        unsafe { ffi::Node::from_raw(self.cda_addr as libxml::bindings::xmlNodePtr) }
     }
 
     /// Built once per document, on the first location asked: each element's ordinal (document
@@ -231,13 +235,29 @@ impl Loaded {
     pub fn locate_addr(&self, addr: usize, fallback_line: u32) -> Location {
         // Only addresses of this tree's elements are turned back into nodes.
         if addr != 0 && self.ordinal(addr).is_some() {
-            return self.locate(ffi::Node::from_raw(addr as libxml::bindings::xmlNodePtr));
+            // SAFETY: addr is an element of this tree (indexed above), alive while self is.
+            return self
+                .locate(unsafe { ffi::Node::from_raw(addr as libxml::bindings::xmlNodePtr) });
         }
         Location {
             xpath: None,
             line: Some(fallback_line).filter(|l| *l > 0),
             column: None,
         }
+    }
+
+    /// The node of this tree at `addr` (an element, or an attribute or other child of an
+    /// element or of the document), or None: an address from elsewhere is never dereferenced.
+    pub fn node_at(&self, addr: usize) -> Option<ffi::Node<'_>> {
+        let known = addr != 0
+            && (self.ordinal(addr).is_some()
+                || self
+                    .others
+                    .get_or_init(|| self.doc.other_node_addrs())
+                    .contains(&addr));
+        // SAFETY: addr is a node of this tree (checked above), alive and unmodified while
+        // self is borrowed.
+        known.then(|| unsafe { ffi::Node::from_raw(addr as libxml::bindings::xmlNodePtr) })
     }
 
     fn element_pos(&self, addr: usize) -> Option<ElementPos> {
@@ -262,16 +282,7 @@ fn step_name(n: ffi::Node<'_>) -> String {
 
 /// Element children of a node.
 pub fn children<'d>(n: ffi::Node<'d>) -> Vec<ffi::Node<'d>> {
-    let mut out = Vec::new();
-    let mut c = unsafe { (*n.raw()).children };
-    while !c.is_null() {
-        let node = ffi::Node::from_raw(c);
-        if node.is_element() {
-            out.push(node);
-        }
-        c = unsafe { (*c).next };
-    }
-    out
+    n.children()
 }
 
 /// The encoding named in the XML declaration, if any (ASCII-compatible documents only).
@@ -603,6 +614,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         prescan: scan,
         cda_addr,
         index: OnceCell::new(),
+        others: OnceCell::new(),
     };
     if auto_presentable {
         out.push(

@@ -1,0 +1,258 @@
+//! The documents the rules read through `document()`/`doc()` (value sets), parsed once per
+//! engine and shared by every thread, the Art-Decor repair of missing value-set files, and the
+//! hash indexes `banc:keyed` looks values up in. Not the validated document (see `run`).
+
+use super::functions::node_string;
+use super::run::element_name;
+use crate::xml::ffi::{self, element_walk, owned};
+use libxml::bindings as b;
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A parsed value-set document, read by every thread that runs a plan.
+struct SharedDoc(ffi::Doc);
+// SAFETY: parsed and document-ordered once, under the cache lock; afterwards only read (XPath
+// evaluation, index building), which libxml2 allows from several threads on one tree.
+unsafe impl Send for SharedDoc {}
+// SAFETY: see Send: shared use is read-only.
+unsafe impl Sync for SharedDoc {}
+
+/// Value-set repairs made while running (the kit's missing Art-Decor files), reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct DocCache {
+    docs: HashMap<PathBuf, Option<SharedDoc>>,
+    /// Addresses of the documents in `docs`: the only ones whose keyed indexes are kept.
+    owned: HashSet<usize>,
+    repairs: Vec<Repair>,
+}
+
+type KeyIndex = HashMap<String, Vec<usize>>;
+/// (document, namespace, local name, key).
+type Key = (usize, String, String, String);
+
+/// The documents the rules of an engine's plans read, their repairs and their keyed indexes.
+///
+/// Owned by the engine and shared with each of its plans (`Arc`), not by the process: they are
+/// freed with the last plan, and the document pointers handed to libxml2 during a run stay valid
+/// because the running plan holds them. Parsed once per engine (the command line makes one).
+#[derive(Default)]
+pub struct Docs {
+    cache: Mutex<DocCache>,
+    keyed: Mutex<HashMap<Key, Arc<KeyIndex>>>,
+}
+
+impl std::fmt::Debug for Docs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Docs").finish_non_exhaustive()
+    }
+}
+
+fn parse_file(path: &Path) -> Option<ffi::Doc> {
+    let bytes = std::fs::read(path).ok()?;
+    parse_mem(&bytes, &path.to_string_lossy())
+}
+
+/// A value-set document, parsed with banc's hardened options.
+fn parse_mem(bytes: &[u8], url: &str) -> Option<ffi::Doc> {
+    let d = ffi::parse(bytes, url).doc?;
+    // Document order indexes make XPath node sorting on big value sets cheap.
+    // SAFETY: d is a live document owned here, not yet shared with any other thread.
+    unsafe { b::xmlXPathOrderDocElems(d.raw()) };
+    Some(d)
+}
+
+impl Docs {
+    /// Kit repairs made so far by this engine's plans.
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.cache
+            .lock()
+            .map(|c| c.repairs.clone())
+            .unwrap_or_default()
+    }
+
+    /// The document at `path` (absolute), parsed on first use; `kit_root` serves the Art-Decor
+    /// fallback. The pointer is valid while `self` lives; the tree must only be read.
+    pub(super) fn get(&self, path: &Path, kit_root: &Path) -> Option<b::xmlDocPtr> {
+        let mut cache = self.cache.lock().ok()?;
+        if let Some(d) = cache.docs.get(path) {
+            return d.as_ref().map(|d| d.0.raw());
+        }
+        let mut doc = parse_file(path);
+        if doc.is_none()
+            && let Some((xml, svs)) = artdecor_fallback(path, kit_root)
+        {
+            doc = parse_mem(xml.as_bytes(), &path.to_string_lossy());
+            if doc.is_some() {
+                let rel = |p: &Path| {
+                    p.strip_prefix(kit_root)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                cache.repairs.push(Repair {
+                    file: rel(path),
+                    message: format!(
+                        "Jeu de valeurs Art-Decor absent du kit : {} ; banc le reconstruit depuis \
+                         le jeu de valeurs SVS de même OID {} (comme la référence)",
+                        rel(path),
+                        rel(&svs)
+                    ),
+                });
+            }
+        }
+        let ptr = doc.as_ref().map(ffi::Doc::raw);
+        if let Some(p) = ptr {
+            cache.owned.insert(p as usize);
+        }
+        cache.docs.insert(path.to_path_buf(), doc.map(SharedDoc));
+        ptr
+    }
+
+    /// Hash index of the elements `{ns}local` of `doc` by attribute `key` (or text, `#text`).
+    /// Kept for the documents of this cache; built afresh for any other (its address could be
+    /// reused by a later document once it is freed).
+    ///
+    /// # Safety
+    /// `doc` must be a live libxml2 document, not modified during the call.
+    pub(super) unsafe fn keyed(
+        &self,
+        doc: b::xmlDocPtr,
+        ns: &str,
+        local: &str,
+        key: &str,
+    ) -> Arc<KeyIndex> {
+        let cacheable = self
+            .cache
+            .lock()
+            .map(|c| c.owned.contains(&(doc as usize)))
+            .unwrap_or(false);
+        if !cacheable {
+            // SAFETY: caller's contract.
+            return Arc::new(unsafe { build_keyed(doc, ns, local, key) });
+        }
+        let k = (
+            doc as usize,
+            ns.to_string(),
+            local.to_string(),
+            key.to_string(),
+        );
+        let mut m = self.keyed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = m.get(&k) {
+            return i.clone();
+        }
+        // SAFETY: caller's contract (and the document is one of this cache's, alive with it).
+        let idx = Arc::new(unsafe { build_keyed(doc, ns, local, key) });
+        m.insert(k, idx.clone());
+        idx
+    }
+}
+
+/// `…/voc-<OID>-DYNAMIC.xml` missing: the kit's SVS value set with the same OID, in the Art-Decor
+/// layout the StrucMin asserts read (`valueSets/valueSet[@id]/conceptList/concept/@code`).
+pub fn artdecor_fallback(path: &Path, kit_root: &Path) -> Option<(String, PathBuf)> {
+    let name = path.file_name()?.to_str()?;
+    let oid = name.strip_prefix("voc-")?.strip_suffix("-DYNAMIC.xml")?;
+    let svs = find_svs(kit_root, oid)?;
+    let d = parse_file(&svs)?;
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<valueSets>\n");
+    out.push_str(&format!(
+        "  <valueSet id=\"{}\" name=\"{}\">\n    <conceptList>\n",
+        esc(oid),
+        esc(&svs.file_stem()?.to_string_lossy())
+    ));
+    for n in d.elements() {
+        if n.local_name() == "Concept" {
+            // xmlGetProp, not Node::attr: any namespace, as the repair has always read them.
+            let attr = |a: &str| {
+                let a = CString::new(a).unwrap_or_default();
+                // SAFETY: n is an element of `d`, alive here; the value is a fresh copy that
+                // `owned` frees.
+                unsafe { owned(b::xmlGetProp(n.raw(), a.as_ptr() as *const u8)) }
+            };
+            out.push_str(&format!(
+                "      <concept code=\"{}\" codeSystem=\"{}\" displayName=\"{}\"/>\n",
+                esc(&attr("code")),
+                esc(&attr("codeSystem")),
+                esc(&attr("displayName"))
+            ));
+        }
+    }
+    out.push_str("    </conceptList>\n  </valueSet>\n</valueSets>\n");
+    Some((out, svs))
+}
+
+/// The SVS file of the kit's `jeuxDeValeurs/` whose `ValueSet/@id` is `oid`.
+fn find_svs(kit_root: &Path, oid: &str) -> Option<PathBuf> {
+    let needle = format!("id=\"{oid}\"");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(kit_root.join("jeuxDeValeurs"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    entries.sort();
+    entries.into_iter().find(|p| {
+        // The ValueSet element opens the file: its attributes sit in the first kilobytes.
+        std::fs::File::open(p)
+            .and_then(|f| {
+                use std::io::Read;
+                let mut head = Vec::new();
+                f.take(4096).read_to_end(&mut head)?;
+                Ok(String::from_utf8_lossy(&head).contains(&needle))
+            })
+            .unwrap_or(false)
+    })
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
+}
+
+/// The index [`Docs::keyed`] serves: value → elements, in document order.
+///
+/// # Safety
+/// `doc` must be a live libxml2 document, not modified during the call.
+unsafe fn build_keyed(doc: b::xmlDocPtr, ns: &str, local: &str, key: &str) -> KeyIndex {
+    let mut idx: KeyIndex = HashMap::new();
+    // SAFETY: doc is live and unmodified (caller's contract): the walk, the child links and the
+    // attribute look-ups read nodes of that tree; strings libxml2 returns are copied and freed.
+    unsafe {
+        for n in element_walk(doc) {
+            if element_name(n) != (ns, local) {
+                continue;
+            }
+            if key == "#text" {
+                let mut c = (*n).children;
+                while !c.is_null() {
+                    if matches!(
+                        (*c).type_,
+                        b::xmlElementType_XML_TEXT_NODE | b::xmlElementType_XML_CDATA_SECTION_NODE
+                    ) {
+                        let list = idx.entry(node_string(c)).or_default();
+                        if list.last() != Some(&(n as usize)) {
+                            list.push(n as usize);
+                        }
+                    }
+                    c = (*c).next;
+                }
+            } else {
+                let a = CString::new(key).unwrap_or_default();
+                let v = b::xmlGetNoNsProp(n, a.as_ptr() as *const u8);
+                if !v.is_null() {
+                    idx.entry(owned(v)).or_default().push(n as usize);
+                }
+            }
+        }
+    }
+    idx
+}

@@ -1,0 +1,484 @@
+//! A loaded [`Schema`] compiled into a [`Plan`]: lets, rule contexts (through the document
+//! indexes when their shape allows), checks and messages as XPath 1.0 expressions checked by
+//! libxml2, and their per-thread compiled form. No document is read here.
+
+use super::docs::Docs;
+use super::rewrite::{keyed_rewrite, name_candidate, pattern_selection, template_candidate};
+use super::xpath2;
+use super::{CheckKind, KitIssue, MessagePart, Schema};
+use crate::finding::Severity;
+use libxml::bindings as b;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Namespace of banc's XPath extension functions (see `xpath2`).
+pub const BANC_NS: &str = "urn:banc:xpath";
+
+#[derive(Debug)]
+pub struct Plan {
+    /// Unique per plan: keys the per-thread compiled expressions.
+    uid: u64,
+    /// Kit-relative path of the `.sch`.
+    pub file: String,
+    /// File name without `.sch`: the middle part of synthesised rule ids.
+    pub stem: String,
+    pub phase: String,
+    pub(super) kit_root: PathBuf,
+    /// Folder of the `.sch`: `document()`/`doc()` resolve from here.
+    pub(super) base_dir: PathBuf,
+    /// The documents its rules read (shared with the engine's other plans).
+    pub(super) docs: Arc<Docs>,
+    pub(super) ns: Vec<(String, String)>,
+    /// XPath 1.0 text of every expression, indexed by the plan's `usize` references.
+    pub(super) exprs: Vec<String>,
+    pub(super) globals: Vec<LetPlan>,
+    pub patterns: Vec<PatternPlan>,
+    /// Expressions that could not be translated or compiled (kit issues).
+    pub issues: Vec<KitIssue>,
+    /// Checks left out because an expression is unusable.
+    pub skipped_checks: usize,
+}
+
+#[derive(Debug)]
+pub(super) struct LetPlan {
+    pub(super) name: String,
+    pub(super) expr: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct PatternPlan {
+    pub id: Option<String>,
+    pub rules: Vec<RulePlan>,
+}
+
+#[derive(Debug)]
+pub struct RulePlan {
+    /// As written in the schematron (after abstract-pattern substitution).
+    pub context: String,
+    pub(super) select: Select,
+    pub(super) lets: Vec<LetPlan>,
+    pub checks: Vec<CheckPlan>,
+}
+
+/// How a rule's nodes are found.
+#[derive(Debug, Clone)]
+pub(super) enum Select {
+    /// `//context` (per alternative) from the document node.
+    XPath(usize),
+    /// Context `*[cda:templateId/@root='R' …]…`: evaluated only from the elements that have a
+    /// templateId child with root R (indexed once per document), as `self::*[…]…`. A rule
+    /// context of this form otherwise costs a predicate evaluation on every element.
+    ByTemplate {
+        root: String,
+        rest: usize,
+    },
+    /// Context `[//]q:name[…]…`: evaluated from the elements of that name (indexed once per
+    /// document) as `self::q:name[…]…`, instead of a descent through the whole document per rule.
+    ByName {
+        ns: String,
+        local: String,
+        rest: usize,
+    },
+    Unusable,
+}
+
+#[derive(Debug)]
+pub struct CheckPlan {
+    pub kind: CheckKind,
+    /// As written (after abstract-pattern substitution).
+    pub test: String,
+    pub(super) test_expr: Option<usize>,
+    /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
+    pub rule_id: String,
+    pub id: Option<String>,
+    pub role: Option<String>,
+    pub flag: Option<String>,
+    pub severity: Severity,
+    pub(super) message: Vec<Part>,
+}
+
+#[derive(Debug)]
+pub(super) enum Part {
+    Text(String),
+    Value(Option<usize>),
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+fn severity_of(role: Option<&str>, flag: Option<&str>) -> Severity {
+    let word = role.or(flag).unwrap_or("error").to_ascii_lowercase();
+    match word.as_str() {
+        "warning" | "warn" => Severity::Warning,
+        "info" | "information" | "informational" | "note" => Severity::Info,
+        _ => Severity::Error,
+    }
+}
+
+/// A rule-id-safe slug: letters, digits, `-`, `_` and `.` kept.
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+struct Builder<'a> {
+    pub(super) exprs: Vec<String>,
+    pub(super) issues: Vec<KitIssue>,
+    pub(super) file: &'a str,
+    /// Keyed by expression, use, and the rule lets in scope (their types steer translation).
+    cache: HashMap<(String, Kind, String), Option<usize>>,
+    /// Lets visible from the expression being added (schema, phase, pattern, rule).
+    scope: xpath2::Scope,
+    scope_key: String,
+}
+
+/// What an expression is used for: the translation keeps what that use needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Value,
+    Test,
+    ValueOf,
+}
+
+impl Builder<'_> {
+    /// Translate and check one expression; `None` (and a kit issue) when unusable.
+    fn add(&mut self, src: &str, kind: Kind) -> Option<usize> {
+        let key = (src.to_string(), kind, self.scope_key.clone());
+        if let Some(v) = self.cache.get(&key) {
+            return *v;
+        }
+        let sc = &self.scope;
+        let translated = match kind {
+            Kind::Value => sc.to_xpath1(src),
+            Kind::Test => sc.test_to_xpath1(src),
+            Kind::ValueOf => sc.value_of_to_xpath1(src),
+        };
+        let out = match translated {
+            Ok(x) => self.add_raw(keyed_rewrite(&x)),
+            Err(e) => {
+                self.issue(format!(
+                    "expression XPath 2.0 non traduite ({}) : {src}",
+                    e.reason
+                ));
+                None
+            }
+        };
+        self.cache.insert(key, out);
+        out
+    }
+
+    /// An XPath 1.0 expression as is.
+    fn add_raw(&mut self, x: String) -> Option<usize> {
+        if compiles(&x) {
+            self.exprs.push(x);
+            Some(self.exprs.len() - 1)
+        } else {
+            self.issue(format!("expression XPath non compilable : {x}"));
+            None
+        }
+    }
+
+    /// A rule context: through the templateId index when its form allows, else `//context`.
+    fn add_context(&mut self, src: &str, ns: &[(String, String)]) -> Select {
+        let hl7: Vec<String> = ns
+            .iter()
+            .filter(|(_, u)| u == "urn:hl7-org:v3")
+            .map(|(p, _)| p.clone())
+            .collect();
+        let x = match self.scope.pattern_to_xpath1(src) {
+            Ok(x) => x,
+            Err(e) => {
+                self.issue(format!(
+                    "expression XPath 2.0 non traduite ({}) : {src}",
+                    e.reason
+                ));
+                return Select::Unusable;
+            }
+        };
+        if let Some((root, rest)) = template_candidate(&x, &hl7)
+            && let Some(i) = self.add_raw(rest)
+        {
+            return Select::ByTemplate { root, rest: i };
+        }
+        if let Some((ns, local, rest)) = name_candidate(&x, ns)
+            && let Some(i) = self.add_raw(rest)
+        {
+            return Select::ByName { ns, local, rest: i };
+        }
+        match self.add_raw(pattern_selection(&x)) {
+            Some(i) => Select::XPath(i),
+            None => Select::Unusable,
+        }
+    }
+
+    fn issue(&mut self, message: String) {
+        self.issues.push(KitIssue {
+            rule: "kit.xpath.unsupported",
+            severity: Severity::Warning,
+            file: self.file.to_string(),
+            line: 0,
+            message,
+        });
+    }
+}
+
+impl Plan {
+    /// Compile `schema` for `phase` (None: its default phase, `#ALL` when it has none).
+    pub fn build(kit_root: &Path, schema: &Schema, phase: Option<&str>) -> Result<Plan, String> {
+        Plan::build_with(kit_root, schema, phase, Arc::default())
+    }
+
+    /// [`Plan::build`], the documents its rules read kept in `docs` (the engine's).
+    pub fn build_with(
+        kit_root: &Path,
+        schema: &Schema,
+        phase: Option<&str>,
+        docs: Arc<Docs>,
+    ) -> Result<Plan, String> {
+        let phase_name = phase
+            .or(schema.default_phase.as_deref())
+            .unwrap_or("#ALL")
+            .to_string();
+        let active = schema.active_patterns(Some(&phase_name))?;
+        let mut bld = Builder {
+            exprs: Vec::new(),
+            issues: Vec::new(),
+            file: &schema.file,
+            cache: HashMap::new(),
+            scope: xpath2::Scope::new(),
+            scope_key: String::new(),
+        };
+        let stem = Path::new(&schema.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Globals: schema lets, the phase's lets, every pattern's lets (the skeleton makes them
+        // all top-level variables, whether or not the pattern is active).
+        let mut globals = Vec::new();
+        let phase_lets = schema
+            .phases
+            .iter()
+            .find(|p| p.id == phase_name)
+            .map(|p| p.lets.as_slice())
+            .unwrap_or(&[]);
+        for l in schema
+            .lets
+            .iter()
+            .chain(phase_lets)
+            .chain(schema.patterns.iter().flat_map(|p| &p.lets))
+        {
+            globals.push(LetPlan {
+                name: l.name.clone(),
+                expr: bld.add(&l.value, Kind::Value),
+            });
+            bld.scope.add_let(&l.name, &l.value);
+        }
+        let global_scope = bld.scope.clone();
+        let mut patterns = Vec::new();
+        let mut skipped = 0;
+        for pat in active {
+            let pid = pat.id.clone().unwrap_or_default();
+            let mut rules = Vec::new();
+            for r in &pat.rules {
+                bld.scope = global_scope.clone();
+                bld.scope_key = String::new();
+                let select = bld.add_context(&r.context, &schema.ns);
+                let mut lets = Vec::new();
+                for l in &r.lets {
+                    lets.push(LetPlan {
+                        name: l.name.clone(),
+                        expr: bld.add(&l.value, Kind::Value),
+                    });
+                    bld.scope.add_let(&l.name, &l.value);
+                    bld.scope_key.push_str(&format!("{}={};", l.name, l.value));
+                }
+                let mut checks = Vec::new();
+                for c in &r.checks {
+                    let test_expr = bld.add(&c.test, Kind::Test);
+                    if test_expr.is_none() || matches!(select, Select::Unusable) {
+                        skipped += 1;
+                    }
+                    let mut message = Vec::new();
+                    let parts = c.message.iter().chain(
+                        c.diagnostics
+                            .iter()
+                            .filter_map(|d| schema.diagnostics.get(d))
+                            .flatten(),
+                    );
+                    for p in parts {
+                        message.push(match p {
+                            MessagePart::Text(t) => Part::Text(t.clone()),
+                            MessagePart::ValueOf(e) => Part::Value(bld.add(e, Kind::ValueOf)),
+                            MessagePart::Name(None) => {
+                                Part::Value(bld.add("name(.)", Kind::ValueOf))
+                            }
+                            MessagePart::Name(Some(e)) => {
+                                Part::Value(bld.add(&format!("name({e})"), Kind::ValueOf))
+                            }
+                        });
+                    }
+                    let rule_id = match &c.id {
+                        Some(id) => format!("schematron.{}.{}", slug(&stem), slug(id)),
+                        None => {
+                            use sha2::{Digest, Sha256};
+                            let h = Sha256::digest(format!("{}\n{}", r.context, c.test));
+                            format!(
+                                "schematron.{}.{}.{}",
+                                slug(&stem),
+                                slug(if pid.is_empty() { "pattern" } else { &pid }),
+                                &hex::encode(h)[..8]
+                            )
+                        }
+                    };
+                    checks.push(CheckPlan {
+                        kind: c.kind,
+                        test: c.test.clone(),
+                        test_expr,
+                        rule_id,
+                        id: c.id.clone(),
+                        role: c.role.clone(),
+                        flag: c.flag.clone(),
+                        severity: severity_of(c.role.as_deref(), c.flag.as_deref()),
+                        message,
+                    });
+                }
+                rules.push(RulePlan {
+                    context: r.context.clone(),
+                    select,
+                    lets,
+                    checks,
+                });
+            }
+            patterns.push(PatternPlan {
+                id: pat.id.clone(),
+                rules,
+            });
+        }
+        let mut ns: Vec<(String, String)> = schema.ns.clone();
+        ns.push(("banc".into(), BANC_NS.into()));
+        let base_dir = kit_root
+            .join(&schema.file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| kit_root.to_path_buf());
+        Ok(Plan {
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            file: schema.file.clone(),
+            stem,
+            phase: phase_name,
+            kit_root: kit_root.to_path_buf(),
+            base_dir,
+            docs,
+            ns,
+            exprs: bld.exprs,
+            globals,
+            patterns,
+            issues: bld.issues,
+            skipped_checks: skipped,
+        })
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.patterns.iter().map(|p| p.rules.len()).sum()
+    }
+
+    pub fn check_count(&self) -> usize {
+        self.patterns
+            .iter()
+            .flat_map(|p| &p.rules)
+            .map(|r| r.checks.len())
+            .sum()
+    }
+}
+
+/// Whether libxml2 compiles `expr` (syntax only; functions and variables are bound at run time).
+pub(super) fn compiles(expr: &str) -> bool {
+    let Ok(c) = CString::new(expr) else {
+        return false;
+    };
+    if crate::xml::ffi::init().is_err() {
+        return false;
+    }
+    // SAFETY: a NUL-terminated expression; the compiled form is freed at once.
+    unsafe {
+        let comp = b::xmlXPathCompile(c.as_ptr() as *const u8);
+        if comp.is_null() {
+            false
+        } else {
+            b::xmlXPathFreeCompExpr(comp);
+            true
+        }
+    }
+}
+
+/// The plan's expressions compiled by libxml2, for one thread: a compiled expression caches the
+/// function it calls on first use, so sharing one between threads would race.
+pub(super) struct Compiled(pub(super) Vec<b::xmlXPathCompExprPtr>);
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            if !c.is_null() {
+                // SAFETY: compiled by `compiled` on this thread, owned here, freed once.
+                unsafe { b::xmlXPathFreeCompExpr(*c) }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static COMPILED: RefCell<HashMap<u64, Rc<Compiled>>> = RefCell::new(HashMap::new());
+}
+
+pub(super) fn compiled(plan: &Plan) -> Rc<Compiled> {
+    COMPILED.with(|m| {
+        m.borrow_mut()
+            .entry(plan.uid)
+            .or_insert_with(|| {
+                // Plans are built after libxml2 was checked (`compiles`): this only quiets
+                // the thread's error handlers.
+                crate::xml::ffi::quiet_thread();
+                Rc::new(Compiled(
+                    plan.exprs
+                        .iter()
+                        .map(|e| {
+                            let c = CString::new(e.as_str()).unwrap_or_default();
+                            // SAFETY: a NUL-terminated expression; the result (null when it
+                            // does not compile) is owned by `Compiled`.
+                            unsafe { b::xmlXPathCompile(c.as_ptr() as *const u8) }
+                        })
+                        .collect(),
+                ))
+            })
+            .clone()
+    })
+}
+
+/// Compile the plan's expressions on this thread now (benchmarks, warm-up).
+pub fn warm(plan: &Plan) {
+    let _ = compiled(plan);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_give_severities() {
+        assert_eq!(severity_of(None, None), Severity::Error);
+        assert_eq!(severity_of(Some("warning"), None), Severity::Warning);
+        assert_eq!(severity_of(Some("INFO"), None), Severity::Info);
+        assert_eq!(severity_of(None, Some("fatal")), Severity::Error);
+    }
+}

@@ -1,0 +1,527 @@
+//! A [`Plan`] run on one document: the document's rule-context indexes, the evaluation state
+//! the XPath callbacks reach (lazy lets, scratch text nodes), the run loop and its outcome.
+
+use super::CheckKind;
+use super::functions::{BANC, PLAIN, arg_nodes, object_string, var_lookup};
+use super::plan::{BANC_NS, Compiled, Part, Plan, Select, compiled};
+use crate::xml::ffi::{self, element_walk, owned};
+use libxml::bindings as b;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::marker::PhantomData;
+use std::ptr;
+use std::rc::Rc;
+
+/// What a plan produced on one document.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Per active pattern (plan order): the nodes fired, in document order.
+    pub patterns: Vec<PatternRun>,
+    /// Evaluation errors (an expression that failed at run time), with the check when known.
+    pub errors: Vec<RunError>,
+}
+
+#[derive(Debug, Default)]
+pub struct PatternRun {
+    pub fired: Vec<Fired>,
+}
+
+#[derive(Debug)]
+pub struct Fired {
+    pub rule: usize,
+    /// Address of the node in the document (valid while the document lives).
+    pub node: usize,
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug)]
+pub struct Hit {
+    pub check: usize,
+    /// Message with `value-of` resolved and whitespace collapsed.
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunError {
+    pub pattern: usize,
+    pub rule: usize,
+    pub check: Option<usize>,
+    pub node: usize,
+    pub message: String,
+}
+
+impl Outcome {
+    pub fn fired_rules(&self) -> usize {
+        self.patterns.iter().map(|p| p.fired.len()).sum()
+    }
+}
+
+enum Lazy {
+    Unset,
+    Busy,
+    Ready(b::xmlXPathObjectPtr),
+    Failed,
+}
+
+/// Evaluation state reachable from the C callbacks (through the context's `userData`). Only
+/// shared references exist while libxml2 runs (the callbacks re-enter), hence the cells.
+pub(super) struct State<'p> {
+    pub(super) plan: &'p Plan,
+    comp: Rc<Compiled>,
+    pub(super) ctx: b::xmlXPathContextPtr,
+    doc_node: b::xmlNodePtr,
+    globals: RefCell<Vec<Lazy>>,
+    /// Current rule's lets and node.
+    locals: RefCell<Vec<Lazy>>,
+    local_rule: Cell<Option<(usize, usize)>>,
+    local_node: Cell<b::xmlNodePtr>,
+    /// Fresh text nodes for emulated sequences of strings live in this scratch document.
+    scratch: Cell<b::xmlDocPtr>,
+    scratch_root: Cell<b::xmlNodePtr>,
+}
+
+fn free_lazies(v: &mut Vec<Lazy>) {
+    for l in v.drain(..) {
+        if let Lazy::Ready(o) = l {
+            // SAFETY: a let's value is owned by its slot and freed once, here.
+            unsafe { b::xmlXPathFreeObject(o) };
+        }
+    }
+}
+
+impl Drop for State<'_> {
+    fn drop(&mut self) {
+        free_lazies(self.globals.get_mut());
+        free_lazies(self.locals.get_mut());
+        // SAFETY: the context and the scratch document are owned by the state, freed once,
+        // after every object that refers to them.
+        unsafe {
+            b::xmlXPathFreeContext(self.ctx);
+            if !self.scratch.get().is_null() {
+                b::xmlFreeDoc(self.scratch.get());
+            }
+        }
+    }
+}
+
+impl State<'_> {
+    /// Evaluate expression `i` with `node` as context, keeping the caller's context intact (lets
+    /// are evaluated from inside another evaluation).
+    ///
+    /// # Safety
+    /// `node` must be a live node of the run's document, of a value set or of the scratch
+    /// document (the only nodes a run hands out).
+    unsafe fn eval_at(
+        &self,
+        i: usize,
+        node: b::xmlNodePtr,
+    ) -> Result<b::xmlXPathObjectPtr, String> {
+        let comp = self.comp.0[i];
+        if comp.is_null() {
+            return Err(format!("expression non compilée : {}", self.plan.exprs[i]));
+        }
+        // SAFETY: ctx is the state's live context; comp was compiled on this thread; node is a
+        // node of the run's documents; the caller's focus is restored before returning.
+        unsafe {
+            let ctx = self.ctx;
+            let saved = ((*ctx).node, (*ctx).contextSize, (*ctx).proximityPosition);
+            (*ctx).node = node;
+            (*ctx).contextSize = 1;
+            (*ctx).proximityPosition = 1;
+            b::xmlResetError(&mut (*ctx).lastError);
+            let obj = b::xmlXPathCompiledEval(comp, ctx);
+            ((*ctx).node, (*ctx).contextSize, (*ctx).proximityPosition) = saved;
+            if obj.is_null() {
+                let msg = if (*ctx).lastError.message.is_null() {
+                    "erreur d'évaluation XPath".to_string()
+                } else {
+                    CStr::from_ptr((*ctx).lastError.message)
+                        .to_string_lossy()
+                        .trim()
+                        .to_string()
+                };
+                return Err(format!("{msg} : {}", self.plan.exprs[i]));
+            }
+            Ok(obj)
+        }
+    }
+
+    /// Effective boolean value of expression `i` from `node`.
+    ///
+    /// # Safety
+    /// `node` must be a live node of the run's document, of a value set or of the scratch
+    /// document (the only nodes a run hands out).
+    unsafe fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
+        // SAFETY: node is live (this function's contract).
+        let obj = unsafe { self.eval_at(i, node) }?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once.
+        unsafe {
+            let v = b::xmlXPathCastToBoolean(obj) != 0;
+            b::xmlXPathFreeObject(obj);
+            Ok(v)
+        }
+    }
+
+    /// XSLT 2.0 `value-of`: the items' string values joined by a space.
+    ///
+    /// # Safety
+    /// As [`State::boolean`].
+    unsafe fn text(&self, i: usize, node: b::xmlNodePtr) -> Result<String, String> {
+        // SAFETY: node is live (this function's contract).
+        let obj = unsafe { self.eval_at(i, node) }?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once.
+        unsafe {
+            let s = object_string(obj, " ");
+            b::xmlXPathFreeObject(obj);
+            Ok(s)
+        }
+    }
+
+    pub(super) fn lookup(&self, name: &str) -> b::xmlXPathObjectPtr {
+        let plan = self.plan;
+        // Rule lets shadow globals.
+        if let Some((p, r)) = self.local_rule.get() {
+            let lets = &plan.patterns[p].rules[r].lets;
+            if let Some(k) = lets.iter().rposition(|l| l.name == name) {
+                // SAFETY: local_node is the node of the rule being run (set by `enter_rule`).
+                return unsafe { self.force(&self.locals, k, lets[k].expr, self.local_node.get()) };
+            }
+        }
+        if let Some(k) = plan.globals.iter().rposition(|l| l.name == name) {
+            // SAFETY: doc_node is the run's document, alive for the whole run.
+            return unsafe { self.force(&self.globals, k, plan.globals[k].expr, self.doc_node) };
+        }
+        ptr::null_mut()
+    }
+
+    /// The value of let `k` of `slots`, evaluated on first use; a copy for the caller to own.
+    ///
+    /// # Safety
+    /// As [`State::eval_at`].
+    unsafe fn force(
+        &self,
+        slots: &RefCell<Vec<Lazy>>,
+        k: usize,
+        expr: Option<usize>,
+        node: b::xmlNodePtr,
+    ) -> b::xmlXPathObjectPtr {
+        {
+            let mut v = slots.borrow_mut();
+            match &v[k] {
+                // SAFETY: o is the slot's live value; the copy is the caller's.
+                Lazy::Ready(o) => return unsafe { b::xmlXPathObjectCopy(*o) },
+                Lazy::Busy | Lazy::Failed => return ptr::null_mut(),
+                Lazy::Unset => v[k] = Lazy::Busy,
+            }
+        }
+        // No borrow is held here: the evaluation may force other lets.
+        // SAFETY: node is live (this function's contract).
+        let value = expr.and_then(|i| unsafe { self.eval_at(i, node) }.ok());
+        let mut v = slots.borrow_mut();
+        match value {
+            Some(o) => {
+                v[k] = Lazy::Ready(o);
+                // SAFETY: o is the slot's live value; the copy is the caller's.
+                unsafe { b::xmlXPathObjectCopy(o) }
+            }
+            None => {
+                v[k] = Lazy::Failed;
+                ptr::null_mut()
+            }
+        }
+    }
+
+    /// Start rule `r` of pattern `p` on `node`: its lets are evaluated from there when used.
+    ///
+    /// # Safety
+    /// `node` must stay live until the next `enter_rule` or the end of the run (see `eval_at`).
+    unsafe fn enter_rule(&self, p: usize, r: usize, node: b::xmlNodePtr) {
+        let mut locals = self.locals.borrow_mut();
+        free_lazies(&mut locals);
+        let n = self.plan.patterns[p].rules[r].lets.len();
+        locals.extend((0..n).map(|_| Lazy::Unset));
+        self.local_rule.set(Some((p, r)));
+        self.local_node.set(node);
+    }
+
+    /// A fresh text node holding `s`, in the scratch document.
+    pub(super) fn text_node(&self, s: &str) -> b::xmlNodePtr {
+        // SAFETY: the scratch document is created here once and owned by the state; the new
+        // text node is linked under its root by hand (fields of nodes of that document only).
+        unsafe {
+            if self.scratch.get().is_null() {
+                let d = b::xmlNewDoc(c"1.0".as_ptr() as *const u8);
+                let root = b::xmlNewDocNode(
+                    d,
+                    ptr::null_mut(),
+                    c"seq".as_ptr() as *const u8,
+                    ptr::null(),
+                );
+                b::xmlDocSetRootElement(d, root);
+                self.scratch.set(d);
+                self.scratch_root.set(root);
+            }
+            let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+            let t = b::xmlNewDocText(self.scratch.get(), c.as_ptr() as *const u8);
+            // Linked by hand: xmlAddChild would merge adjacent text nodes into one.
+            let root = self.scratch_root.get();
+            (*t).parent = root;
+            if (*root).last.is_null() {
+                (*root).children = t;
+            } else {
+                (*(*root).last).next = t;
+                (*t).prev = (*root).last;
+            }
+            (*root).last = t;
+            t
+        }
+    }
+}
+
+/// (namespace URI, local name) of an element; borrowed from the tree.
+///
+/// # Safety
+/// `n` must be a live element whose document outlives `'a` unmodified.
+pub(super) unsafe fn element_name<'a>(n: b::xmlNodePtr) -> (&'a str, &'a str) {
+    // SAFETY: n is live (caller's contract); its name and namespace href are NUL-terminated
+    // strings of its document.
+    unsafe {
+        let ns = if (*n).ns.is_null() {
+            ""
+        } else {
+            CStr::from_ptr((*(*n).ns).href as *const c_char)
+                .to_str()
+                .unwrap_or("")
+        };
+        let local = CStr::from_ptr((*n).name as *const c_char)
+            .to_str()
+            .unwrap_or("");
+        (ns, local)
+    }
+}
+
+/// The rule-context indexes of one document, built in one walk and shared by every schematron
+/// run on it. It borrows the document: its node pointers cannot outlive the tree.
+pub struct DocIndex<'d> {
+    /// The document indexed (checked by [`run`]).
+    doc: b::xmlDocPtr,
+    /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
+    templates: HashMap<String, Vec<b::xmlNodePtr>>,
+    /// Elements by (namespace, local name), in document order.
+    names: HashMap<(String, String), Vec<b::xmlNodePtr>>,
+    _doc: PhantomData<&'d ffi::Doc>,
+}
+
+impl<'d> DocIndex<'d> {
+    pub fn build(doc: &'d ffi::Doc) -> DocIndex<'d> {
+        let mut idx = DocIndex {
+            doc: doc.raw(),
+            templates: HashMap::new(),
+            names: HashMap::new(),
+            _doc: PhantomData,
+        };
+        // SAFETY: doc is borrowed for 'd and never modified: the walk, the names, the parent
+        // links and the attribute copy (freed by `owned`) read nodes of that tree.
+        unsafe {
+            for n in element_walk(doc.raw()) {
+                let (ns, local) = element_name(n);
+                if (ns, local) == ("urn:hl7-org:v3", "templateId") {
+                    let parent = (*n).parent;
+                    let root = owned(b::xmlGetProp(n, c"root".as_ptr() as *const u8));
+                    if (*parent).type_ == b::xmlElementType_XML_ELEMENT_NODE && !root.is_empty() {
+                        let list = idx.templates.entry(root).or_default();
+                        if list.last() != Some(&parent) {
+                            list.push(parent);
+                        }
+                    }
+                }
+                idx.names
+                    .entry((ns.to_string(), local.to_string()))
+                    .or_default()
+                    .push(n);
+            }
+        }
+        idx
+    }
+}
+
+/// Run `plan` on `doc`, whose rule-context indexes are `index` (built afresh if they are of
+/// another document). A `Doc` is neither `Send` nor `Sync`: no other thread uses it meanwhile.
+pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
+    let own;
+    let index = if index.doc == doc.raw() {
+        index
+    } else {
+        own = DocIndex::build(doc);
+        &own
+    };
+    let doc = doc.raw();
+    // A parsed document exists, so libxml2 was initialised and checked.
+    crate::xml::ffi::quiet_thread();
+    let comp = compiled(plan);
+    // SAFETY: doc is a live document borrowed for the call; the context is freed with `st`.
+    let ctx = unsafe { b::xmlXPathNewContext(doc) };
+    let st = State {
+        plan,
+        comp,
+        ctx,
+        doc_node: doc as b::xmlNodePtr,
+        globals: RefCell::new(plan.globals.iter().map(|_| Lazy::Unset).collect()),
+        locals: RefCell::new(Vec::new()),
+        local_rule: Cell::new(None),
+        local_node: Cell::new(ptr::null_mut()),
+        scratch: Cell::new(ptr::null_mut()),
+        scratch_root: Cell::new(ptr::null_mut()),
+    };
+    // SAFETY: ctx is live; names are copied by libxml2; the functions are the C entry points of
+    // `functions`; `st` outlives every evaluation with this context (it owns and frees it), so
+    // userData stays valid while callbacks can read it.
+    unsafe {
+        for (p, u) in &plan.ns {
+            let p = CString::new(p.as_str()).unwrap_or_default();
+            let u = CString::new(u.as_str()).unwrap_or_default();
+            b::xmlXPathRegisterNs(ctx, p.as_ptr() as *const u8, u.as_ptr() as *const u8);
+        }
+        let banc = CString::new(BANC_NS).unwrap_or_default();
+        for (name, f) in PLAIN {
+            let n = CString::new(*name).unwrap_or_default();
+            b::xmlXPathRegisterFunc(ctx, n.as_ptr() as *const u8, Some(*f));
+        }
+        for (name, f) in BANC {
+            let n = CString::new(*name).unwrap_or_default();
+            b::xmlXPathRegisterFuncNS(
+                ctx,
+                n.as_ptr() as *const u8,
+                banc.as_ptr() as *const u8,
+                Some(*f),
+            );
+        }
+        let sp = &st as *const State as *mut c_void;
+        (*ctx).userData = sp;
+        b::xmlXPathRegisterVariableLookup(ctx, Some(var_lookup), sp);
+    }
+    let mut out = Outcome::default();
+    for (pi, pat) in plan.patterns.iter().enumerate() {
+        // First rule wins per node: claim nodes rule by rule, then visit in document order.
+        let mut claimed: HashMap<usize, usize> = HashMap::new();
+        let mut order: Vec<(usize, usize)> = Vec::new();
+        for (ri, rule) in pat.rules.iter().enumerate() {
+            let (expr, from): (usize, Vec<b::xmlNodePtr>) = match &rule.select {
+                Select::Unusable => continue,
+                Select::XPath(i) => (*i, vec![st.doc_node]),
+                Select::ByTemplate { root, rest } => (
+                    *rest,
+                    index
+                        .templates
+                        .get(root.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                Select::ByName { ns, local, rest } => (
+                    *rest,
+                    index
+                        .names
+                        .get(&(ns.clone(), local.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            };
+            for start in from {
+                // SAFETY: start is the document node or an indexed element of the document.
+                match unsafe { st.eval_at(expr, start) } {
+                    Ok(obj) => {
+                        // SAFETY: obj is a fresh result, owned here and freed below.
+                        for n in unsafe { arg_nodes(obj) } {
+                            if let std::collections::hash_map::Entry::Vacant(e) =
+                                claimed.entry(n as usize)
+                            {
+                                e.insert(ri);
+                                order.push((n as usize, ri));
+                            }
+                        }
+                        // SAFETY: freed once; the node addresses kept are plain numbers.
+                        unsafe { b::xmlXPathFreeObject(obj) };
+                    }
+                    Err(message) => out.errors.push(RunError {
+                        pattern: pi,
+                        rule: ri,
+                        check: None,
+                        node: 0,
+                        message,
+                    }),
+                }
+            }
+        }
+        // SAFETY: the addresses are nodes the contexts selected in live documents.
+        order.sort_by(|a, b| unsafe {
+            // xmlXPathCmpNodes: 1 when a precedes b.
+            match b::xmlXPathCmpNodes(a.0 as b::xmlNodePtr, b.0 as b::xmlNodePtr) {
+                1 => std::cmp::Ordering::Less,
+                -1 => std::cmp::Ordering::Greater,
+                _ => std::cmp::Ordering::Equal,
+            }
+        });
+        let mut run = PatternRun::default();
+        for (node, ri) in order {
+            let n = node as b::xmlNodePtr;
+            // SAFETY: n is a node the rule's context selected in the document, alive for the
+            // whole run (the evaluations below rely on the same).
+            unsafe { st.enter_rule(pi, ri, n) };
+            let mut hits = Vec::new();
+            for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
+                let Some(t) = check.test_expr else { continue };
+                // SAFETY: see enter_rule above.
+                let value = match unsafe { st.boolean(t, n) } {
+                    Ok(v) => v,
+                    Err(message) => {
+                        out.errors.push(RunError {
+                            pattern: pi,
+                            rule: ri,
+                            check: Some(ci),
+                            node,
+                            message,
+                        });
+                        continue;
+                    }
+                };
+                let fired = match check.kind {
+                    CheckKind::Assert => !value,
+                    CheckKind::Report => value,
+                };
+                if fired {
+                    let mut text = String::new();
+                    for part in &check.message {
+                        match part {
+                            Part::Text(t) => text.push_str(t),
+                            // SAFETY: see enter_rule above.
+                            Part::Value(Some(i)) => match unsafe { st.text(*i, n) } {
+                                Ok(s) => text.push_str(&s),
+                                Err(message) => out.errors.push(RunError {
+                                    pattern: pi,
+                                    rule: ri,
+                                    check: Some(ci),
+                                    node,
+                                    message,
+                                }),
+                            },
+                            Part::Value(None) => {}
+                        }
+                    }
+                    hits.push(Hit {
+                        check: ci,
+                        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    });
+                }
+            }
+            run.fired.push(Fired {
+                rule: ri,
+                node,
+                hits,
+            });
+        }
+        out.patterns.push(run);
+    }
+    drop(st);
+    out
+}
