@@ -13,14 +13,16 @@ use super::results::{
 };
 use crate::finding::{Layer, Severity};
 use crate::report::html::{csp_hash, visible};
+use crate::report::junit::{non_success, skipped, stamp, to_xml};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use junit_report::{Duration, OffsetDateTime, ReportBuilder, TestCase, TestSuiteBuilder};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `results.json`: the results as they are, pretty-printed.
 pub fn json(r: &RunResults) -> String {
@@ -323,20 +325,9 @@ pub fn table(r: &RunResults, width: u16) -> String {
 /// One testsuite per participant × role, one testcase per scenario; the steps in the
 /// testcase's system-out. A pending scenario is skipped (never green) with the reason.
 pub fn junit(r: &RunResults) -> Result<Vec<u8>, String> {
-    let suites: Vec<_> = rows(r).iter().map(|row| junit_suite(r, row)).collect();
-    let mut out = Vec::new();
-    ReportBuilder::new()
-        .add_testsuites(suites)
-        .build()
-        .write_xml(&mut out)
-        .map_err(|e| e.to_string())?;
-    // junit-report writes RFC 3339 with a zone; the common JUnit schema wants
-    // `YYYY-MM-DDThh:mm:ss` (UTC here): every suite was stamped with the epoch, replaced now.
-    let stamped = String::from_utf8_lossy(&out).replace(
-        "timestamp=\"1970-01-01T00:00:00Z\"",
-        &format!("timestamp=\"{}\"", plain_time(&r.started)),
-    );
-    Ok(stamped.into_bytes())
+    let mut report = Report::unnamed();
+    report.add_test_suites(rows(r).iter().map(|row| junit_suite(r, row)));
+    to_xml(&report)
 }
 
 /// The `YYYY-MM-DDThh:mm:ss` head of an RFC 3339 time; the epoch when it is not one.
@@ -367,13 +358,7 @@ fn segment(s: &str) -> String {
         .collect()
 }
 
-/// Text for a CDATA section: junit-report writes it as is, so a `]]>` in it would end the
-/// section; split there into two sections, which read back as the same text.
-fn cdata(s: &str) -> String {
-    visible(s).replace("]]>", "]]]]><![CDATA[>")
-}
-
-fn junit_suite(r: &RunResults, row: &Row) -> junit_report::TestSuite {
+fn junit_suite(r: &RunResults, row: &Row) -> TestSuite {
     let p = row.p;
     let classname = format!(
         "banc.{}.{}.{}",
@@ -383,18 +368,18 @@ fn junit_suite(r: &RunResults, row: &Row) -> junit_report::TestSuite {
     );
     let cases = row.scenarios.iter().map(|sc| {
         let mut case = junit_case(sc);
-        case.set_classname(&classname);
-        case.set_system_out(&cdata(&steps_text(sc)));
+        case.set_classname(classname.as_str());
+        case.set_system_out(visible(&steps_text(sc)));
         case
     });
-    let mut b = TestSuiteBuilder::new(&visible(&format!(
+    let mut b = TestSuite::new(visible(&format!(
         "{} ({}) — {}",
         p.id,
         row.role.as_str(),
         p.system
     )));
-    b.add_testcases(cases);
-    b.set_timestamp(OffsetDateTime::UNIX_EPOCH);
+    b.add_test_cases(cases);
+    stamp(&mut b, plain_time(&r.started));
     let s = &row.score;
     let mut out = format!(
         "Organisation : {}\nSystème : {}\n",
@@ -418,8 +403,8 @@ fn junit_suite(r: &RunResults, row: &Row) -> junit_report::TestSuite {
         s.errors
     )
     .ok();
-    b.set_system_out(&cdata(&out));
-    b.build()
+    b.set_system_out(visible(&out));
+    b
 }
 
 fn junit_case(sc: &ScenarioResult) -> TestCase {
@@ -430,8 +415,7 @@ fn junit_case(sc: &ScenarioResult) -> TestCase {
         sc.title
     ))
     .into_owned();
-    // Capped at 49 days, so that junit-report's sum over a suite cannot overflow.
-    let time = Duration::milliseconds(u32::try_from(sc.duration_ms).unwrap_or(u32::MAX).into());
+    let time = Duration::from_millis(sc.duration_ms);
     let reason = visible(sc.reason.as_deref().unwrap_or(sc.status.label_fr())).into_owned();
     // The type names the step that decided, so that a CI server groups failures by step.
     let first = |s: Status| {
@@ -443,13 +427,13 @@ fn junit_case(sc: &ScenarioResult) -> TestCase {
         )
         .into_owned()
     };
-    match sc.status {
-        Status::Passed => TestCase::success(&name, time),
-        Status::Failed => TestCase::failure(&name, time, &first(Status::Failed), &reason),
+    let status = match sc.status {
+        Status::Passed => TestCaseStatus::success(),
+        Status::Failed => non_success(NonSuccessKind::Failure, &first(Status::Failed), &reason),
         Status::Error | Status::Interrupted => {
-            TestCase::error(&name, time, &first(sc.status), &reason)
+            non_success(NonSuccessKind::Error, &first(sc.status), &reason)
         }
-        Status::Skipped => TestCase::skipped_with_cause(&name, "skipped", &reason),
+        Status::Skipped => skipped("skipped", &reason),
         Status::Pending => {
             let waiting: Vec<String> = sc
                 .steps
@@ -457,8 +441,7 @@ fn junit_case(sc: &ScenarioResult) -> TestCase {
                 .filter(|x| x.status == Status::Pending)
                 .map(|x| visible(&x.id).into_owned())
                 .collect();
-            TestCase::skipped_with_cause(
-                &name,
+            skipped(
                 "pending",
                 &format!(
                     "en attente de la décision d'un validateur : {} étape(s) manuelle(s) ({})",
@@ -467,7 +450,15 @@ fn junit_case(sc: &ScenarioResult) -> TestCase {
                 ),
             )
         }
-    }
+    };
+    let mut case = TestCase::new(name, status);
+    // Skipped and pending scenarios did not run: no time.
+    case.set_time(if matches!(sc.status, Status::Skipped | Status::Pending) {
+        Duration::ZERO
+    } else {
+        time
+    });
+    case
 }
 
 /// The scenario and each of its steps as plain text (a testcase's system-out).
@@ -1333,7 +1324,7 @@ mod tests {
         let p05 = case("[optionnel] CRBIO-P05 — ");
         assert_eq!(at("failure/@message", p05), "remplacement refusé");
         // The failure names the failed step; the steps are in system-out, hostile text intact
-        // (the CDATA split restores `]]>`) but for the control characters, made visible.
+        // (escaped, `]]>` included) but for the control characters, made visible.
         let p09 = case("CRBIO-P09 — ");
         assert_eq!(at("@classname", p09), "banc.cr-bio.armor-bio.producer");
         assert_eq!(at("failure/@type", p09), "P09-mail");
