@@ -19,4 +19,5 @@ pub mod smtp;
 pub mod terminology;
 pub mod xdm;
 pub mod xml;
+pub mod xmlw;
 pub mod xsd;
