@@ -4,7 +4,7 @@
 //! time), so a package can be rebuilt and compared.
 
 use super::PackOptions;
-use super::checks::{XD_LAB, XD_LAB_TEMPLATES, civil_from_days, ts_to_utc, uuid};
+use super::checks::{XD_LAB, XD_LAB_TEMPLATES, ts_to_utc, uuid};
 use super::header::{self, Author, CdaHeader, Code};
 use crate::xmlw::Xml;
 use sha1::Digest;
@@ -38,17 +38,15 @@ fn oid_of(seed: &str) -> String {
 
 /// Now, UTC, as XDS DTM (`AAAAMMJJhhmmss`).
 pub fn now_dtm() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
-    let s = secs.rem_euclid(86400);
+    let t = time::OffsetDateTime::now_utc();
     format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
