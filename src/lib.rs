@@ -8,6 +8,7 @@ pub mod banc;
 pub mod bench;
 pub mod finding;
 pub mod kit;
+pub mod lines;
 pub mod mail;
 pub mod pipeline;
 pub mod profile;
