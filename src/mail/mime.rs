@@ -4,6 +4,10 @@
 //! parameters, dates); this module keeps what a lenient parser smooths over, which is what M03 and
 //! M06 judge. Linear in the message size times the nesting limit: nothing here recurses or backs
 //! off without bound.
+//!
+//! Hand-written on purpose: MIME libraries (mail-parser included) repair what they read —
+//! unclosed boundaries, bad transfer encodings, stray bytes — and a test bench must report those
+//! defects, not smooth them over.
 
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
