@@ -3,6 +3,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod style;
 pub mod table;
 
 use crate::finding::{Finding, Layer, Severity, Verdict};
