@@ -37,16 +37,15 @@ const MONTHS: [&str; 12] = [
     "décembre",
 ];
 
-fn leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-/// Days in `month` (1–12) of `year`, Gregorian calendar.
+/// Days in `month` (1–12) of `year`, Gregorian calendar (31 for a month out of range).
 pub fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
+    match (
+        i32::try_from(year),
+        u8::try_from(month)
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok()),
+    ) {
+        (Ok(y), Some(m)) => u32::from(m.length(y)),
         _ => 31,
     }
 }

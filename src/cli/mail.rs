@@ -229,7 +229,7 @@ fn certs(a: CertsArgs) -> Result<ExitCode, String> {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ClientTlsArgs {
     /// PEM file of the CAs trusted for the server (e.g. from `banc mail certs`); default: the
-    /// system's (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt...).
+    /// system's (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs...).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// Client certificate chain (PEM) for mutual TLS (application mailboxes).

@@ -240,8 +240,10 @@ fn now() -> i64 {
 
 /// `AAAAMMJJ` of a Unix time (UTC).
 fn ymd(t: i64) -> String {
-    let dt = mail_parser::DateTime::from_timestamp(t);
-    format!("{:04}{:02}{:02}", dt.year, dt.month, dt.day)
+    let d = time::OffsetDateTime::from_unix_timestamp(t)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date();
+    format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// Compose a message holding `docs` (file name, CDA bytes).

@@ -127,16 +127,15 @@ pub fn valid_date_fr(s: &str) -> bool {
     }
 }
 
+/// Whether year `y` (1800 to 2200), month `m`, day `d` is a real calendar date.
 pub fn valid_ymd(y: u32, m: u32, d: u32) -> bool {
-    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
+    let (Ok(month), Ok(day)) = (u8::try_from(m), u8::try_from(d)) else {
+        return false;
     };
-    (1800..=2200).contains(&y) && (1..=days).contains(&d)
+    (1800..=2200).contains(&y)
+        && time::Month::try_from(month)
+            .and_then(|month| time::Date::from_calendar_date(y as i32, month, day))
+            .is_ok()
 }
 
 /// Cut a subject (decoded). The prefix is matched exactly, as receivers strip it exactly

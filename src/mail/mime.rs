@@ -4,6 +4,10 @@
 //! parameters, dates); this module keeps what a lenient parser smooths over, which is what M03 and
 //! M06 judge. Linear in the message size times the nesting limit: nothing here recurses or backs
 //! off without bound.
+//!
+//! Hand-written on purpose: MIME libraries (mail-parser included) repair what they read —
+//! unclosed boundaries, bad transfer encodings, stray bytes — and a test bench must report those
+//! defects, not smooth them over.
 
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -32,30 +36,7 @@ pub struct Limits {
     pub max_parts: usize,
 }
 
-/// Offsets of the line starts, to turn a byte offset into a 1-based line number.
-#[derive(Debug, Clone)]
-pub struct Lines(Vec<usize>);
-
-impl Lines {
-    pub fn new(raw: &[u8]) -> Lines {
-        let mut starts = vec![0];
-        starts.extend(
-            raw.iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        Lines(starts)
-    }
-
-    pub fn line(&self, offset: usize) -> u32 {
-        let n = match self.0.binary_search(&offset) {
-            Ok(i) => i + 1,
-            Err(i) => i,
-        };
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-}
+pub use crate::lines::Lines;
 
 /// One line of `raw[pos..end]`: (end of its text, start of the next line). The text excludes the
 /// line break (CRLF or LF).

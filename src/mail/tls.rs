@@ -11,7 +11,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct ClientTlsOptions {
     /// PEM file of the CAs trusted for the server (e.g. from `banc mail certs`); default: the
-    /// system's (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt...).
+    /// system's (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs...).
     pub ca: Option<PathBuf>,
     /// Client certificate chain (PEM) for mutual TLS (application mailboxes).
     pub cert: Option<PathBuf>,
@@ -54,23 +54,6 @@ fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Str
     Ok(certs)
 }
 
-/// The system's CA bundle (`SSL_CERT_FILE`, else where Debian, Red Hat and Alpine put it).
-fn system_roots() -> Option<(String, Vec<u8>)> {
-    let mut candidates: Vec<String> = std::env::var("SSL_CERT_FILE").into_iter().collect();
-    candidates.extend(
-        [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/cert.pem",
-        ]
-        .map(String::from),
-    );
-    candidates
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .find_map(|p| std::fs::read(&p).ok().map(|b| (p, b)))
-}
-
 /// A client configuration (TLS 1.2 and 1.3, ring): trust `ca_pem`, else the system's CAs;
 /// present `identity` (certificate chain, key; PEM) for mutual TLS.
 pub fn client_config(
@@ -87,14 +70,22 @@ pub fn client_config(
                     .map_err(|e| format!("--ca : certificat d'AC inutilisable ({e})"))?;
             }
         }
-        // A system bundle may hold certificates rustls cannot use: skip those.
+        // The system's CAs as rustls-native-certs finds them (SSL_CERT_FILE, SSL_CERT_DIR, else
+        // where the distribution puts them). A system bundle may hold certificates rustls
+        // cannot use: skip those.
         None => {
-            let (path, pem) = system_roots().ok_or(
-                "aucune autorité de certification système trouvée : donnez celle du serveur avec --ca FICHIER",
-            )?;
-            roots.add_parsable_certificates(pem_certs(&pem, &path)?);
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                return Err(
+                    "aucune autorité de certification système trouvée : donnez celle du serveur avec --ca FICHIER".into(),
+                );
+            }
+            roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(format!("{path} : aucun certificat d'autorité utilisable"));
+                return Err(
+                    "autorités de certification système : aucun certificat d'autorité utilisable"
+                        .into(),
+                );
             }
         }
     }

@@ -6,6 +6,7 @@
 //! Content-Security-Policy pins both by hash: even a slip in escaping could not run a script.
 //! The script only adds conveniences (filters, fold/unfold); the page is complete without it.
 
+use super::style::VALIDATE as CSS;
 use super::{DocumentReport, RuleRun, RunReport};
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -620,119 +621,6 @@ pub(crate) fn csp_hash(text: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
     )
 }
-
-const CSS: &str = r#"
-:root {
-  color-scheme: light dark;
-  --fg: #1b1f24; --muted: #5a6370; --bg: #ffffff; --panel: #f5f6f8; --line: #d5d9df;
-  --link: #0a58ca; --mark: #ffe08a; --target: #fff7dc;
-  --err: #b3261e; --err-bg: #fdecea; --warn: #8a5300; --warn-bg: #fff3dc;
-  --info: #1f5fa8; --info-bg: #e8f1fb; --ok: #1e6b34; --ok-bg: #e6f4ea;
-}
-@media (prefers-color-scheme: dark) {
-  :root {
-    --fg: #e6e8eb; --muted: #a2abb7; --bg: #15181c; --panel: #1e2227; --line: #363c44;
-    --link: #7fb0ff; --mark: #6b5312; --target: #2a2616;
-    --err: #ff8a80; --err-bg: #3a1d1b; --warn: #ffc56b; --warn-bg: #3a2c12;
-    --info: #8cc0ff; --info-bg: #16283d; --ok: #7fd699; --ok-bg: #15301e;
-  }
-}
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body {
-  margin: 0 auto; padding: 1.5rem 1.25rem 3rem; max-width: 72rem;
-  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
-  color: var(--fg); background: var(--bg);
-}
-code, pre, .path { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
-a { color: var(--link); }
-a:focus-visible, button:focus-visible, summary:focus-visible, input:focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
-h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
-h2 { font-size: 1.2rem; margin: 0; display: inline; }
-h3 { font-size: 1.02rem; margin: 1.25rem 0 .5rem; padding-bottom: .2rem; border-bottom: 1px solid var(--line); }
-.muted, .zero { color: var(--muted); }
-.overall { font-size: 1.1rem; margin: .25rem 0 1rem; }
-dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; padding: .75rem 1rem; background: var(--panel); border-radius: 6px; }
-dl.run dt { font-weight: 600; }
-dl.run dd { margin: 0; overflow-wrap: anywhere; }
-.fp { font-size: .8em; }
-#synthese h2 { display: block; margin: 1.5rem 0 .75rem; }
-.cards { display: flex; flex-wrap: wrap; gap: .6rem; margin-bottom: 1rem; }
-.card { border: 1px solid var(--line); border-left-width: 5px; border-radius: 6px; padding: .4rem .8rem; min-width: 8.5rem; }
-.card .n { display: block; font-size: 1.5rem; font-weight: 700; line-height: 1.2; }
-.card .l { font-size: .85rem; color: var(--muted); }
-.card.v-pass { border-left-color: var(--ok); } .card.v-fail, .card.sev-error { border-left-color: var(--err); }
-.card.v-error { border-left-color: var(--warn); } .card.sev-warning { border-left-color: var(--warn); }
-.card.sev-info { border-left-color: var(--info); } .card.zero .n { color: var(--muted); font-weight: 400; }
-#filtres { display: flex; flex-wrap: wrap; gap: .6rem; margin: 0 0 1rem; }
-#filtres[hidden] { display: none; }
-fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0; padding: .3rem .8rem .5rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; }
-legend { font-size: .85rem; color: var(--muted); padding: 0 .3rem; }
-button { font: inherit; font-size: .9rem; padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
-.scroll { overflow-x: auto; }
-table.docs { border-collapse: collapse; width: 100%; font-size: .95rem; }
-table.docs caption { text-align: left; font-weight: 600; padding-bottom: .4rem; }
-table.docs th, table.docs td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-table.docs th { font-size: .85rem; color: var(--muted); font-weight: 600; }
-table.docs td.path { overflow-wrap: anywhere; }
-.dir { opacity: .72; font-weight: 400; }
-table.docs tbody tr:hover { background: var(--panel); }
-.num { text-align: right !important; font-variant-numeric: tabular-nums; white-space: nowrap; }
-abbr[title] { text-decoration: none; }
-.badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .8rem; font-weight: 700; letter-spacing: .01em; white-space: nowrap; border: 1px solid currentColor; vertical-align: .1em; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif; }
-.badge.v-pass { color: var(--ok); background: var(--ok-bg); }
-.badge.v-fail, .badge.sev-error { color: var(--err); background: var(--err-bg); }
-.badge.v-error, .badge.sev-warning { color: var(--warn); background: var(--warn-bg); }
-.badge.sev-info { color: var(--info); background: var(--info-bg); }
-section.doc { margin-top: 2rem; border: 1px solid var(--line); border-radius: 8px; scroll-margin-top: 1rem; }
-section.doc.v-fail { border-top: 4px solid var(--err); }
-section.doc.v-error { border-top: 4px solid var(--warn); }
-section.doc.v-pass { border-top: 4px solid var(--ok); }
-details.doc > summary { padding: .75rem 1rem; cursor: pointer; background: var(--panel); border-radius: 8px 8px 0 0; }
-details.doc > summary .path { overflow-wrap: anywhere; font-size: 1rem; font-weight: 600; }
-details.doc > :not(summary) { margin-left: 1rem; margin-right: 1rem; }
-.docmeta { color: var(--muted); font-size: .9rem; margin-top: .6rem; }
-.finding { border-left: 4px solid var(--line); padding: .4rem 0 .4rem .9rem; margin: .75rem 0 1.1rem; scroll-margin-top: 1rem; }
-.finding.sev-error { border-left-color: var(--err); }
-.finding.sev-warning { border-left-color: var(--warn); }
-.finding.sev-info { border-left-color: var(--info); }
-.finding:target { background: var(--target); }
-.fhead { display: flex; flex-wrap: wrap; gap: .3rem .6rem; align-items: baseline; }
-.rule { font-weight: 600; text-decoration: none; overflow-wrap: anywhere; }
-.rule:hover { text-decoration: underline; }
-.pos { color: var(--muted); font-size: .9rem; }
-.msg { margin: .35rem 0; white-space: pre-line; overflow-wrap: anywhere; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: .3rem 0; font-size: .9rem; }
-dl.meta dt { color: var(--muted); }
-dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-figure.excerpt { margin: .5rem 0 0; }
-figcaption { font-size: .8rem; color: var(--muted); margin-bottom: .15rem; }
-pre { margin: 0; padding: .5rem 0; background: var(--panel); border: 1px solid var(--line); border-radius: 4px; overflow-x: auto; tab-size: 4; line-height: 1.45; }
-.src-line { display: block; padding: 0 .75rem 0 0; white-space: pre; }
-.src-line.target { background: var(--target); box-shadow: inset 3px 0 0 var(--warn); }
-.ln { display: inline-block; color: var(--muted); padding: 0 .6rem 0 .6rem; margin-right: .4rem; border-right: 1px solid var(--line); user-select: none; }
-.cut { color: var(--muted); }
-mark { background: var(--mark); color: inherit; outline: 1px solid var(--warn); border-radius: 2px; }
-details.again > summary, details.rules > summary { cursor: pointer; font-size: .85rem; color: var(--muted); }
-details.rules { margin: 1.25rem 0 .5rem; }
-details.rules ul { columns: 1; margin: .4rem 0; padding-left: 1.2rem; font-size: .85rem; }
-details.rules li { margin: .1rem 0; }
-.none { font-style: italic; color: var(--muted); }
-.top { text-align: right; font-size: .85rem; margin: .5rem 1rem .75rem; }
-footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .75rem; }
-.masquer-error .finding.sev-error, .masquer-warning .finding.sev-warning, .masquer-info .finding.sev-info,
-.masquer-pass section.doc.v-pass, .masquer-pass table.docs tr.v-pass, section.layer.vide { display: none; }
-@media print {
-  :root { --fg: #000; --bg: #fff; --panel: #f4f4f4; --target: #fff4cc; }
-  body { max-width: none; padding: 0; font-size: 10.5pt; }
-  #filtres, .top, details.again > summary { display: none; }
-  section.doc { break-before: page; border: none; }
-  .finding, figure.excerpt { break-inside: avoid; }
-  pre { overflow: visible; white-space: pre-wrap; }
-  .src-line { white-space: pre-wrap; }
-  a { color: inherit; text-decoration: none; }
-}
-"#;
 
 const SCRIPT: &str = r#"
 (function () {

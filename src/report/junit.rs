@@ -1,9 +1,14 @@
 //! `--junit FILE`: one testsuite per document, one testcase per rule that ran; a failure carries
 //! every finding of that rule at or above `--fail-on`, lower ones go to the case's system-out.
+//!
+//! Both JUnit reports (this one and `banc run`'s) are written by quick-junit, which escapes
+//! markup and drops characters XML cannot hold; [`to_xml`] fits its output to the common JUnit
+//! schema (tests/schemas/junit.xsd).
 
 use super::{DocumentReport, RunReport};
 use crate::finding::{Finding, Verdict};
-use junit_report::{Duration, ReportBuilder, TestCase, TestSuiteBuilder};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
 
 fn describe(f: &Finding) -> String {
     let mut s = format!("[{}] {}", f.severity, f.message);
@@ -17,9 +22,57 @@ fn describe(f: &Finding) -> String {
     s
 }
 
-fn suite(doc: &DocumentReport, fail_on: crate::finding::Severity) -> junit_report::TestSuite {
-    let per_case =
-        Duration::seconds_f64(doc.duration_ms / 1000.0 / doc.rules_run.len().max(1) as f64);
+/// A failed (`Failure`) or errored (`Error`) case status with its type and message.
+pub(crate) fn non_success(kind: NonSuccessKind, ty: &str, message: &str) -> TestCaseStatus {
+    let mut s = TestCaseStatus::non_success(kind);
+    s.set_type(ty).set_message(message);
+    s
+}
+
+/// A skipped case status with its type and message.
+pub(crate) fn skipped(ty: &str, message: &str) -> TestCaseStatus {
+    let mut s = TestCaseStatus::skipped();
+    s.set_type(ty).set_message(message);
+    s
+}
+
+/// A suite's `timestamp` as the common JUnit schema wants it: `YYYY-MM-DDThh:mm:ss`, no zone
+/// (quick-junit would write RFC 3339 with a zone), then the `time` summed over its cases.
+pub(crate) fn stamp(suite: &mut TestSuite, timestamp: &str) {
+    let time: Duration = suite.test_cases.iter().filter_map(|c| c.time).sum();
+    suite.set_time(time);
+    suite.extra.insert("timestamp".into(), timestamp.into());
+}
+
+/// The report as XML. quick-junit writes a `skipped` count on the root `testsuites`, which the
+/// common JUnit schema does not have (it is on each `testsuite`): taken out of the root tag.
+pub(crate) fn to_xml(report: &Report) -> Result<Vec<u8>, String> {
+    let xml = report.to_string().map_err(|e| e.to_string())?;
+    let Some(root) = xml.find("<testsuites") else {
+        return Ok(xml.into_bytes());
+    };
+    let end = root + xml[root..].find('>').unwrap_or(xml.len() - root);
+    let tag = &xml[root..end];
+    let tag = match tag.find(" skipped=\"") {
+        Some(i) => {
+            let value = i + " skipped=\"".len();
+            let close = tag[value..].find('"').map_or(tag.len(), |j| value + j + 1);
+            format!("{}{}", &tag[..i], &tag[close..])
+        }
+        None => tag.to_string(),
+    };
+    Ok(format!("{}{tag}{}", &xml[..root], &xml[end..]).into_bytes())
+}
+
+fn suite(
+    i: usize,
+    doc: &DocumentReport,
+    fail_on: crate::finding::Severity,
+    now: &str,
+) -> TestSuite {
+    let per_case = Duration::from_secs_f64(
+        doc.duration_ms.max(0.0) / 1000.0 / doc.rules_run.len().max(1) as f64,
+    );
     let cases = doc.rules_run.iter().map(|run| {
         let found: Vec<&Finding> = doc.findings.iter().filter(|f| f.rule == run.rule).collect();
         let failing: Vec<&Finding> = found
@@ -27,73 +80,79 @@ fn suite(doc: &DocumentReport, fail_on: crate::finding::Severity) -> junit_repor
             .copied()
             .filter(|f| f.severity >= fail_on)
             .collect();
-        let mut case = if doc.verdict == Verdict::Error && !failing.is_empty() {
-            TestCase::error(&run.rule, per_case, &run.rule, &failing[0].message)
+        let status = if doc.verdict == Verdict::Error && !failing.is_empty() {
+            non_success(NonSuccessKind::Error, &run.rule, &failing[0].message)
         } else if let Some(first) = failing.first() {
             let msg = if failing.len() > 1 {
                 format!("{} (+{} autres)", first.message, failing.len() - 1)
             } else {
                 first.message.clone()
             };
-            TestCase::failure(&run.rule, per_case, &run.rule, &msg)
+            non_success(NonSuccessKind::Failure, &run.rule, &msg)
         } else {
-            TestCase::success(&run.rule, per_case)
+            TestCaseStatus::success()
         };
+        let mut case = TestCase::new(run.rule.as_str(), status);
         // CI servers split classnames on '.', so a file path would scatter: the layer groups cases.
-        case.set_classname(&format!("banc.{}", run.layer));
+        case.set_classname(format!("banc.{}", run.layer));
+        case.set_time(per_case);
         if !found.is_empty() {
             let text: Vec<String> = found.iter().map(|f| describe(f)).collect();
-            case.set_system_out(&text.join("\n"));
+            case.set_system_out(text.join("\n"));
         }
         case
     });
-    let mut b = TestSuiteBuilder::new(&doc.path);
-    b.add_testcases(cases);
-    b.set_system_out(&format!(
+    let mut s = TestSuite::new(doc.path.as_str());
+    s.add_test_cases(cases);
+    for (k, v) in [
+        ("id", i.to_string()),
+        ("package", format!("testsuite/{}", doc.path)),
+        ("hostname", "localhost".to_string()),
+    ] {
+        s.extra.insert(k.into(), v.into());
+    }
+    stamp(&mut s, now);
+    s.set_system_out(format!(
         "profile: {}\nverdict: {}",
         doc.profile.as_deref().unwrap_or("-"),
         doc.verdict
     ));
-    b.build()
+    s
 }
 
 pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
-    let suites: Vec<_> = report
-        .documents
-        .iter()
-        .map(|d| suite(d, report.fail_on))
-        .collect();
-    let r = ReportBuilder::new().add_testsuites(suites).build();
-    let mut out = Vec::new();
-    r.write_xml(&mut out).map_err(|e| e.to_string())?;
-    Ok(plain_timestamps(&String::from_utf8_lossy(&out)).into_bytes())
-}
-
-/// junit-report writes RFC 3339 timestamps (`2026-11-22T21:04:51.279Z`); the common JUnit schema
-/// (Ant/Jenkins) wants `YYYY-MM-DDThh:mm:ss` with no fraction and no zone. Times are UTC.
-fn plain_timestamps(xml: &str) -> String {
-    const KEY: &str = "timestamp=\"";
-    let mut out = String::with_capacity(xml.len());
-    let mut rest = xml;
-    while let Some(i) = rest.find(KEY) {
-        let (head, tail) = rest.split_at(i + KEY.len());
-        out.push_str(head);
-        let end = tail.find('"').unwrap_or(tail.len());
-        out.push_str(tail.get(..19).filter(|_| end >= 19).unwrap_or(&tail[..end]));
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    // UTC, to the second, as the common JUnit schema writes it.
+    let now = crate::smtp::time::Utc::now().rfc3339();
+    let now = &now[..19];
+    let mut r = Report::unnamed();
+    r.add_test_suites(
+        report
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| suite(i, d, report.fail_on, now)),
+    );
+    to_xml(&r)
 }
 
 #[cfg(test)]
 mod tests {
+    use quick_junit::{Report, TestCase, TestCaseStatus, TestSuite};
+
     #[test]
-    fn timestamps_lose_fraction_and_zone() {
-        assert_eq!(
-            super::plain_timestamps(r#"<a timestamp="2026-11-22T21:04:51.279379993Z" b="1"/>"#),
-            r#"<a timestamp="2026-11-22T21:04:51" b="1"/>"#
+    fn the_root_loses_its_skipped_count_and_keeps_the_others() {
+        let mut s = TestSuite::new("s");
+        s.add_test_case(TestCase::new("a", TestCaseStatus::skipped()));
+        let mut r = Report::unnamed();
+        r.add_test_suite(s);
+        let xml = String::from_utf8(super::to_xml(&r).unwrap()).unwrap();
+        assert!(
+            xml.contains("<testsuites tests=\"1\" failures=\"0\" errors=\"0\">"),
+            "{xml}"
         );
-        assert_eq!(super::plain_timestamps("<a/>"), "<a/>");
+        assert!(
+            xml.contains("<testsuite name=\"s\" tests=\"1\" skipped=\"1\""),
+            "{xml}"
+        );
     }
 }

@@ -366,10 +366,8 @@ impl std::fmt::Display for LoadError {
 
 /// 1-based line and column of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    let (line, col) = crate::lines::Lines::new(text.as_bytes()).line_col(text.as_bytes(), offset);
+    (line as usize, col as usize)
 }
 
 /// Largest suite or participants file read (they are a few KB).

@@ -95,16 +95,13 @@ impl Play {
 
 /// `HH:MM:SS.mmm` UTC, for log lines.
 pub fn clock() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let s = now.as_secs() % 86_400;
+    let now = time::OffsetDateTime::now_utc();
     format!(
         "{:02}:{:02}:{:02}.{:03}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        now.subsec_millis()
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
     )
 }
 

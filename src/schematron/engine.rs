@@ -296,13 +296,6 @@ fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Findi
     }
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// File name for a document's SVRL: the document name made safe, then the schematron's stem.
 pub fn svrl_name(doc_name: &str, stem: &str) -> String {
     let safe: String = doc_name
@@ -321,52 +314,43 @@ pub fn svrl_name(doc_name: &str, stem: &str) -> String {
 
 /// Standard SVRL (ISO/IEC 19757-3 annex D) for one document and schematron.
 pub fn svrl(plan: &Plan, out: &Outcome, loaded: &Loaded) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    s.push_str(&format!(
-        "<svrl:schematron-output xmlns:svrl=\"http://purl.oclc.org/dsdl/svrl\" title=\"{}\" \
-         phase=\"{}\">\n",
-        xml_escape(&plan.file),
-        xml_escape(&plan.phase)
-    ));
+    let mut x = crate::xmlw::Xml::new(2);
+    x.start(
+        "svrl:schematron-output",
+        &[
+            ("xmlns:svrl", "http://purl.oclc.org/dsdl/svrl"),
+            ("title", &plan.file),
+            ("phase", &plan.phase),
+        ],
+    );
     for (pi, run) in out.patterns.iter().enumerate() {
         let pattern = &plan.patterns[pi];
         let id = pattern.id.as_deref().unwrap_or("");
-        s.push_str(&format!(
-            "  <svrl:active-pattern id=\"{0}\" name=\"{0}\"/>\n",
-            xml_escape(id)
-        ));
+        x.empty("svrl:active-pattern", &[("id", id), ("name", id)]);
         for fired in &run.fired {
             let rule = &pattern.rules[fired.rule];
-            s.push_str(&format!(
-                "  <svrl:fired-rule context=\"{}\"/>\n",
-                xml_escape(&rule.context)
-            ));
+            x.empty("svrl:fired-rule", &[("context", &rule.context)]);
             let loc = location(loaded, fired.node).xpath.unwrap_or_default();
             for hit in &fired.hits {
                 let c = &rule.checks[hit.check];
                 let el = match c.kind {
-                    CheckKind::Assert => "failed-assert",
-                    CheckKind::Report => "successful-report",
+                    CheckKind::Assert => "svrl:failed-assert",
+                    CheckKind::Report => "svrl:successful-report",
                 };
-                let mut attrs = format!(
-                    " test=\"{}\" location=\"{}\"",
-                    xml_escape(&c.test),
-                    xml_escape(&loc)
-                );
+                let mut attrs = vec![("test", c.test.as_str()), ("location", loc.as_str())];
                 for (k, v) in [("id", &c.id), ("role", &c.role), ("flag", &c.flag)] {
                     if let Some(v) = v {
-                        attrs.push_str(&format!(" {k}=\"{}\"", xml_escape(v)));
+                        attrs.push((k, v));
                     }
                 }
-                s.push_str(&format!(
-                    "  <svrl:{el}{attrs}>\n    <svrl:text>{}</svrl:text>\n  </svrl:{el}>\n",
-                    xml_escape(&hit.text)
-                ));
+                x.start(el, &attrs)
+                    .element("svrl:text", &[], &hit.text)
+                    .end(el);
             }
         }
     }
-    s.push_str("</svrl:schematron-output>\n");
-    s
+    x.end("svrl:schematron-output");
+    x.finish()
 }
 
 fn write_svrl(

@@ -46,26 +46,8 @@ pub fn parse(text: &str) -> Result<Element, String> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
-    // Lines counted incrementally: positions only move forward (StrucMin is 190,000 lines).
-    let counted = std::cell::Cell::new((0usize, 1u32));
-    let line_of = |pos: usize| {
-        let pos = pos.min(text.len());
-        let (from, line) = counted.get();
-        let line = if pos >= from {
-            line + text.as_bytes()[from..pos]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u32
-        } else {
-            text.as_bytes()[..pos]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u32
-                + 1
-        };
-        counted.set((pos, line));
-        line
-    };
+    let lines = crate::lines::Lines::new(text.as_bytes());
+    let line_of = |pos: usize| lines.line(pos);
     loop {
         let pos = reader.buffer_position() as usize;
         let (res, ev) = reader

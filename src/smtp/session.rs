@@ -9,6 +9,11 @@
 //! a length bound, every message a size bound: a client can neither hang nor exhaust the server.
 //! Only `<CRLF>.<CRLF>` ends DATA: a bare-LF dot is content (no SMTP smuggling), though bare LF
 //! line ends are tolerated and recorded.
+//!
+//! Hand-written on purpose: an SMTP server library answers for the client's mistakes (bare LF,
+//! commands out of order, pipelining without the extension, an unterminated DATA) by correcting
+//! or refusing them silently; banc is a test bench and must see each one to record it as a defect
+//! of the system under test.
 
 use super::command::{self, Command, MAX_COMMAND_LINE, MAX_TEXT_LINE, MailFrom, Reply};
 use super::config::Settings;

@@ -1,6 +1,7 @@
-//! UTC timestamps for spool ids and records (no date crate among the dependencies).
+//! UTC timestamps for spool ids, records and reports, in the forms banc writes them; the
+//! calendar is the `time` crate's.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use time::OffsetDateTime;
 
 /// A UTC calendar date and time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,23 +17,24 @@ pub struct Utc {
 
 impl Utc {
     pub fn now() -> Utc {
-        let d = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Utc::from_unix(d.as_secs() as i64, d.subsec_millis())
+        let t = OffsetDateTime::now_utc();
+        Utc::from_time(t, u32::from(t.millisecond()))
     }
 
+    /// A Unix time; out of the `time` crate's range (years ±9999), the epoch.
     pub fn from_unix(secs: i64, millis: u32) -> Utc {
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
+        let t = OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Utc::from_time(t, millis)
+    }
+
+    fn from_time(t: OffsetDateTime, millis: u32) -> Utc {
         Utc {
-            year,
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem % 3600 / 60,
-            second: rem % 60,
+            year: i64::from(t.year()),
+            month: u32::from(u8::from(t.month())),
+            day: u32::from(t.day()),
+            hour: u32::from(t.hour()),
+            minute: u32::from(t.minute()),
+            second: u32::from(t.second()),
             millis,
         }
     }
@@ -52,20 +54,6 @@ impl Utc {
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm, proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -21,11 +21,7 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Vec<ValueSet>, String> {
     loop {
         let ev = reader.read_event().map_err(|e| {
             let pos = reader.buffer_position() as usize;
-            let line = text.as_bytes()[..pos.min(text.len())]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
+            let line = crate::lines::Lines::new(text.as_bytes()).line(pos);
             format!("XML mal formé (ligne {line}) : {e}")
         })?;
         match ev {

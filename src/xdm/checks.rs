@@ -386,38 +386,6 @@ fn is_dtm(s: &str) -> bool {
     matches!(s.len(), 4 | 6 | 8 | 10 | 12 | 14) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// Civil date of a day count since 1970-01-01.
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 /// An HL7 TS with its zone, in UTC as XDS writes it (`AAAAMMJJhhmmss`, as precise as the
 /// source). A TS without zone is returned as is (its zone is unknown).
 pub fn ts_to_utc(ts: &str) -> Option<String> {
@@ -432,13 +400,20 @@ pub fn ts_to_utc(ts: &str) -> Option<String> {
     let n = |a: usize, b: usize| digits.get(a..b).and_then(|s| s.parse::<i64>().ok());
     let (y, mo, d, h) = (n(0, 4)?, n(4, 6)?, n(6, 8)?, n(8, 10)?);
     let mi = n(10, 12).unwrap_or(0);
-    let minutes = (days_from_civil(y, mo, d) * 24 + h) * 60 + mi - i64::from(zone);
-    let (days, rest) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
-    let (y, mo, d) = civil_from_days(days);
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let local =
+        time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+            .ok()?
+            .with_hms(u8::try_from(h).ok()?, u8::try_from(mi).ok()?, 0)
+            .ok()?;
+    let utc = local.checked_sub(time::Duration::minutes(i64::from(zone)))?;
     let full = format!(
-        "{y:04}{mo:02}{d:02}{:02}{:02}{}",
-        rest / 60,
-        rest % 60,
+        "{:04}{:02}{:02}{:02}{:02}{}",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
         digits.get(12..14).unwrap_or("00")
     );
     Some(full[..t.digits].to_string())
@@ -829,7 +804,9 @@ mod tests {
         assert_eq!(ts_to_utc("20260101003000+0200").unwrap(), "20251231223000");
         assert_eq!(ts_to_utc("202611220930+0100").unwrap(), "202611220830");
         assert_eq!(ts_to_utc("20261122").unwrap(), "20261122");
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        // Back over a leap day, and over a year's end the other way.
+        assert_eq!(ts_to_utc("20240301003000+0100").unwrap(), "20240229233000");
+        assert_eq!(ts_to_utc("20251231230000-0200").unwrap(), "20260101010000");
     }
 
     #[test]

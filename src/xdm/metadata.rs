@@ -211,20 +211,8 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(Box::new(ENCODING.finding("")));
     };
-    // Positions only grow: count the new lines since the last one asked (linear, not quadratic).
-    let seen = std::cell::Cell::new((0usize, 1u32));
-    let line_of = |pos: u64| -> u32 {
-        let p = (pos as usize).min(text.len());
-        let (from, line) = seen.get();
-        let (from, line) = if p < from { (0, 1) } else { (from, line) };
-        let line = line
-            + text.as_bytes()[from..p]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u32;
-        seen.set((p, line));
-        line
-    };
+    let lines = crate::lines::Lines::new(text.as_bytes());
+    let line_of = |pos: u64| -> u32 { lines.line(usize::try_from(pos).unwrap_or(usize::MAX)) };
     let mut reader = quick_xml::Reader::from_str(text);
     let mut st = State::default();
     let mut counts: std::collections::HashMap<String, usize> = Default::default();

@@ -4,27 +4,11 @@
 //! time), so a package can be rebuilt and compared.
 
 use super::PackOptions;
-use super::checks::{XD_LAB, XD_LAB_TEMPLATES, civil_from_days, ts_to_utc, uuid};
+use super::checks::{XD_LAB, XD_LAB_TEMPLATES, ts_to_utc, uuid};
 use crate::cda::header::{self, Author, CdaHeader, Code};
+use crate::xmlw::Xml;
 use sha1::Digest;
-use std::fmt::Write as _;
 use std::io::Write as _;
-
-/// XML text and attribute escaping.
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 /// A UUID (RFC 9562 version 8: custom, here derived from SHA-256) for a registry object.
 fn uuid_of(seed: &str) -> String {
@@ -54,21 +38,23 @@ fn oid_of(seed: &str) -> String {
 
 /// Now, UTC, as XDS DTM (`AAAAMMJJhhmmss`).
 pub fn now_dtm() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86400));
-    let s = secs.rem_euclid(86400);
+    let t = time::OffsetDateTime::now_utc();
     format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
-struct Meta(String);
+/// METADATA.XML being written: one element (with its content when short) per line.
+struct Meta(Xml);
+
+const CLASSIFICATION: &str =
+    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification";
 
 impl Meta {
     fn slot(&mut self, name: &str, values: &[String]) {
@@ -76,54 +62,84 @@ impl Meta {
         if values.is_empty() {
             return;
         }
-        let _ = write!(self.0, "<rim:Slot name=\"{}\"><rim:ValueList>", esc(name));
+        self.0
+            .start("rim:Slot", &[("name", name)])
+            .start("rim:ValueList", &[]);
         for v in values {
-            let _ = write!(self.0, "<rim:Value>{}</rim:Value>", esc(v));
+            self.0.element("rim:Value", &[], v);
         }
-        self.0.push_str("</rim:ValueList></rim:Slot>\n");
+        self.0.end("rim:ValueList").end("rim:Slot").newline();
     }
 
     fn name(&mut self, text: &str) {
-        let _ = writeln!(
-            self.0,
-            "<rim:Name><rim:LocalizedString value=\"{}\" xml:lang=\"fr-FR\" charset=\"UTF-8\"/></rim:Name>",
-            esc(text)
-        );
+        self.0
+            .start("rim:Name", &[])
+            .empty(
+                "rim:LocalizedString",
+                &[("value", text), ("xml:lang", "fr-FR"), ("charset", "UTF-8")],
+            )
+            .end("rim:Name")
+            .newline();
     }
 
     fn coded(&mut self, scheme: &str, object: &str, seed: &str, code: &Code) {
-        let _ = writeln!(
-            self.0,
-            "<rim:Classification id=\"{}\" classificationScheme=\"{scheme}\" classifiedObject=\"{object}\" nodeRepresentation=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\">",
-            uuid_of(&format!("{seed}/{scheme}/{}", code.code)),
-            esc(&code.code)
-        );
+        let id = uuid_of(&format!("{seed}/{scheme}/{}", code.code));
+        self.0
+            .start(
+                "rim:Classification",
+                &[
+                    ("id", &id),
+                    ("classificationScheme", scheme),
+                    ("classifiedObject", object),
+                    ("nodeRepresentation", &code.code),
+                    ("objectType", CLASSIFICATION),
+                ],
+            )
+            .newline();
         self.slot("codingScheme", std::slice::from_ref(&code.system));
         self.name(if code.display.is_empty() {
             &code.code
         } else {
             &code.display
         });
-        self.0.push_str("</rim:Classification>\n");
+        self.0.end("rim:Classification").newline();
     }
 
     fn external_id(&mut self, scheme: &str, object: &str, value: &str, label: &str) {
-        let _ = writeln!(
-            self.0,
-            "<rim:ExternalIdentifier id=\"{}\" identificationScheme=\"{scheme}\" registryObject=\"{object}\" value=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier\">",
-            uuid_of(&format!("{object}/{scheme}")),
-            esc(value)
-        );
+        let id = uuid_of(&format!("{object}/{scheme}"));
+        self.0
+            .start(
+                "rim:ExternalIdentifier",
+                &[
+                    ("id", &id),
+                    ("identificationScheme", scheme),
+                    ("registryObject", object),
+                    ("value", value),
+                    (
+                        "objectType",
+                        "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier",
+                    ),
+                ],
+            )
+            .newline();
         self.name(label);
-        self.0.push_str("</rim:ExternalIdentifier>\n");
+        self.0.end("rim:ExternalIdentifier").newline();
     }
 
     fn author(&mut self, scheme: &str, object: &str, a: &Author) {
-        let _ = writeln!(
-            self.0,
-            "<rim:Classification id=\"{}\" classificationScheme=\"{scheme}\" classifiedObject=\"{object}\" nodeRepresentation=\"\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\">",
-            uuid_of(&format!("{object}/{scheme}"))
-        );
+        let id = uuid_of(&format!("{object}/{scheme}"));
+        self.0
+            .start(
+                "rim:Classification",
+                &[
+                    ("id", &id),
+                    ("classificationScheme", scheme),
+                    ("classifiedObject", object),
+                    ("nodeRepresentation", ""),
+                    ("objectType", CLASSIFICATION),
+                ],
+            )
+            .newline();
         self.slot("authorPerson", &[xcn(a)]);
         if let Some(org) = &a.organization_id {
             let ext = org.extension.as_deref().unwrap_or("");
@@ -142,7 +158,7 @@ impl Meta {
                 &[format!("{}^{}^{}", s.code, s.display, s.system)],
             );
         }
-        self.0.push_str("</rim:Classification>\n");
+        self.0.end("rim:Classification").newline();
     }
 }
 
@@ -170,11 +186,19 @@ fn patient_cx(h: &CdaHeader) -> Option<String> {
 
 /// The DocumentEntry of one document.
 fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeader) {
-    let _ = writeln!(
-        m.0,
-        "<rim:ExtrinsicObject id=\"{id}\" mimeType=\"text/xml\" objectType=\"{}\" status=\"urn:oasis:names:tc:ebxml-regrep:StatusType:Approved\">",
-        uuid::DOCUMENT_ENTRY
-    );
+    m.0.start(
+        "rim:ExtrinsicObject",
+        &[
+            ("id", id),
+            ("mimeType", "text/xml"),
+            ("objectType", uuid::DOCUMENT_ENTRY),
+            (
+                "status",
+                "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved",
+            ),
+        ],
+    )
+    .newline();
     let utc = |t: &Option<String>| t.as_deref().and_then(ts_to_utc).unwrap_or_default();
     m.slot("creationTime", &[utc(&h.effective_time)]);
     m.slot("hash", &[hex::encode(sha1::Sha1::digest(bytes))]);
@@ -250,7 +274,7 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
             "XDSDocumentEntry.uniqueId",
         );
     }
-    m.0.push_str("</rim:ExtrinsicObject>\n");
+    m.0.end("rim:ExtrinsicObject").newline();
 }
 
 /// The METADATA.XML of documents (file name in the SUBSET, bytes, header), all of one patient.
@@ -262,8 +286,18 @@ pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &
         .join("/")
         + time;
     let ss = uuid_of(&format!("ss/{seed}"));
-    let mut m = Meta(String::new());
-    m.0.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\">\n<rim:RegistryObjectList>\n");
+    let mut m = Meta(Xml::new(0));
+    m.0.newline()
+        .start(
+            "lcm:SubmitObjectsRequest",
+            &[
+                ("xmlns:lcm", "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"),
+                ("xmlns:rim", "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"),
+            ],
+        )
+        .newline()
+        .start("rim:RegistryObjectList", &[])
+        .newline();
     let first = &docs[0].2;
     let ids: Vec<String> = docs
         .iter()
@@ -272,10 +306,17 @@ pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &
     for ((file, bytes, h), id) in docs.iter().zip(&ids) {
         document_entry(&mut m, id, file, bytes, h);
     }
-    let _ = writeln!(
-        m.0,
-        "<rim:RegistryPackage id=\"{ss}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage\">"
-    );
+    m.0.start(
+        "rim:RegistryPackage",
+        &[
+            ("id", &ss),
+            (
+                "objectType",
+                "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage",
+            ),
+        ],
+    )
+    .newline();
     m.slot("submissionTime", &[time.to_string()]);
     m.name(first.title.as_deref().unwrap_or("Lot de soumission"));
     if let Some(a) = first.authors.first() {
@@ -310,36 +351,77 @@ pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &
         &patient_cx(first).unwrap_or_default(),
         "XDSSubmissionSet.patientId",
     );
-    m.0.push_str("</rim:RegistryPackage>\n");
-    let _ = writeln!(
-        m.0,
-        "<rim:Classification id=\"{}\" classifiedObject=\"{ss}\" classificationNode=\"{}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification\"/>",
-        uuid_of(&format!("ss-class/{seed}")),
-        uuid::SUBMISSION_SET
-    );
+    m.0.end("rim:RegistryPackage").newline();
+    m.0.empty(
+        "rim:Classification",
+        &[
+            ("id", &uuid_of(&format!("ss-class/{seed}"))),
+            ("classifiedObject", &ss),
+            ("classificationNode", uuid::SUBMISSION_SET),
+            ("objectType", CLASSIFICATION),
+        ],
+    )
+    .newline();
     for id in &ids {
-        let _ = writeln!(
-            m.0,
-            "<rim:Association id=\"{}\" associationType=\"{}\" sourceObject=\"{ss}\" targetObject=\"{id}\" objectType=\"urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association\">",
-            uuid_of(&format!("hm/{id}")),
-            uuid::HAS_MEMBER
-        );
+        m.0.start(
+            "rim:Association",
+            &[
+                ("id", &uuid_of(&format!("hm/{id}"))),
+                ("associationType", uuid::HAS_MEMBER),
+                ("sourceObject", &ss),
+                ("targetObject", id),
+                (
+                    "objectType",
+                    "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+                ),
+            ],
+        )
+        .newline();
         m.slot("SubmissionSetStatus", &["Original".into()]);
-        m.0.push_str("</rim:Association>\n");
+        m.0.end("rim:Association").newline();
     }
-    m.0.push_str("</rim:RegistryObjectList>\n</lcm:SubmitObjectsRequest>\n");
-    m.0
+    m.0.end("rim:RegistryObjectList")
+        .newline()
+        .end("lcm:SubmitObjectsRequest");
+    m.0.finish()
 }
 
 fn index_htm(sender: &str, files: &[String]) -> String {
-    let items: String = files
-        .iter()
-        .map(|f| format!("<li>IHE_XDM/SUBSET01/{}</li>", esc(f)))
-        .collect();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"fr\">\n<head><meta charset=\"UTF-8\"/><title>Paquet IHE XDM</title></head>\n<body>\n<h1>Paquet IHE XDM</h1>\n<p>Expéditeur : {}</p>\n<p>Documents : </p><ul>{items}</ul>\n<p><a href=\"README.TXT\">README.TXT</a></p>\n</body>\n</html>\n",
-        esc(sender)
-    )
+    let mut x = Xml::new(0);
+    x.newline()
+        .doctype("html")
+        .newline()
+        .start(
+            "html",
+            &[("xmlns", "http://www.w3.org/1999/xhtml"), ("lang", "fr")],
+        )
+        .newline()
+        .start("head", &[])
+        .empty("meta", &[("charset", "UTF-8")])
+        .element("title", &[], "Paquet IHE XDM")
+        .end("head")
+        .newline()
+        .start("body", &[])
+        .newline()
+        .element("h1", &[], "Paquet IHE XDM")
+        .newline()
+        .element("p", &[], &format!("Expéditeur : {sender}"))
+        .newline()
+        .element("p", &[], "Documents : ")
+        .start("ul", &[]);
+    for f in files {
+        x.element("li", &[], &format!("IHE_XDM/SUBSET01/{f}"));
+    }
+    x.end("ul")
+        .newline()
+        .start("p", &[])
+        .element("a", &[("href", "README.TXT")], "README.TXT")
+        .end("p")
+        .newline()
+        .end("body")
+        .newline()
+        .end("html");
+    x.finish()
 }
 
 fn readme_txt(sender: &str, files: &[String]) -> String {
