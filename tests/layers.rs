@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Layer of each top-level module, lowest first.
 const LAYERS: &[(u8, &[&str])] = &[
     (0, &["finding", "choice"]),
-    (1, &["xml", "cda", "kit", "profile", "files"]),
+    (1, &["xml", "cda", "kit", "profile", "files", "lines", "xmlw"]),
     (2, &["xsd", "schematron", "terminology", "banc"]),
     (3, &["pipeline"]),
     (4, &["xdm", "mail", "input"]),
