@@ -193,7 +193,9 @@ fn top_level_modules_form_no_cycle() {
 
 #[test]
 fn the_reader_finds_nested_use_groups() {
-    let refs = crate_refs("use crate::{finding::{Finding, Layer}, xml::ffi::Node, kit};\nx = crate::cda::ts::parse(v); notcrate::xdm");
+    let refs = crate_refs(
+        "use crate::{finding::{Finding, Layer}, xml::ffi::Node, kit};\nx = crate::cda::ts::parse(v); notcrate::xdm",
+    );
     let want: BTreeSet<String> = ["finding", "xml", "kit", "cda"]
         .iter()
         .map(|s| s.to_string())
