@@ -15,7 +15,10 @@ const LAYERS: &[(u8, &[&str])] = &[
     (2, &["xsd", "schematron", "terminology", "banc"]),
     (3, &["pipeline"]),
     (4, &["xdm", "mail", "input"]),
-    (5, &["smtp", "scenario", "simulate", "report", "bench"]),
+    (
+        5,
+        &["smtp", "scenario", "simulate", "report", "bench", "rules"],
+    ),
     (6, &["cli"]),
 ];
 
