@@ -2,6 +2,7 @@
 //! library. One file per command family; the library never prints nor exits.
 
 mod mail;
+mod rules;
 mod xdm;
 
 use banc::finding::Severity;
@@ -33,6 +34,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
+    /// Lister les règles de banc (id, couche, sévérité, titre, déclaration dans le code) et, avec
+    /// --kit, les contrôles des schématrons du kit.
+    Rules(rules::RulesArgs),
     /// Outils sur un kit de règles.
     #[command(subcommand)]
     Kit(KitCommand),
@@ -277,6 +281,7 @@ pub fn main() -> ExitCode {
             XdmCommand::Check(a) => xdm::check(a),
         }),
         Command::Mail(cmd) => report_exit(mail::run(cmd)),
+        Command::Rules(a) => report_exit(rules::run(a)),
         Command::Suite(SuiteCommand::Check(a)) => report_exit(banc::scenario::check(a)),
         Command::Run(a) => report_exit(banc::scenario::run::run(a)),
         Command::Rehearse(a) => report_exit(banc::simulate::rehearse(a)),
