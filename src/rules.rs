@@ -63,7 +63,7 @@ pub fn owner(id: &str) -> Option<&'static str> {
 pub struct KitCheck {
     /// `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`, as in findings.
     pub id: String,
-    /// `assert` or `report`.
+    /// `assert` or `report`; `schema` for the schematron as a whole.
     pub kind: &'static str,
     pub severity: crate::finding::Severity,
     /// Kit-relative `.sch` where the check is written (an included file, if it is in one).
@@ -88,6 +88,16 @@ pub fn kit_checks(kit_root: &Path) -> Vec<KitCheck> {
         let Ok(active) = schema.active_patterns(Some("#ALL")) else {
             continue;
         };
+        // The run of the schematron as a whole (the JUnit test case of a document it passes).
+        out.push(KitCheck {
+            id: format!("schematron.{}", plan.stem),
+            kind: "schema",
+            severity: crate::finding::Severity::Error,
+            file: file.clone(),
+            line: 1,
+            schematron: file.clone(),
+            title: format!("Schématron {file}"),
+        });
         // Plan::build compiles the active patterns, their rules and checks in order, one for one.
         for (pat, pplan) in active.iter().zip(&plan.patterns) {
             for (rule, rplan) in pat.rules.iter().zip(&pplan.rules) {
