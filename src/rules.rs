@@ -79,6 +79,9 @@ pub struct KitCheck {
 /// ids come from the compiled plan, so they cannot drift from the findings. Schematrons the kit
 /// cannot load are skipped (`banc kit check` lists them).
 pub fn kit_checks(kit_root: &Path) -> Vec<KitCheck> {
+    // Included files are named relative to the root only when it has no `..` in it.
+    let canonical = kit_root.canonicalize();
+    let kit_root = canonical.as_deref().unwrap_or(kit_root);
     let mut out = Vec::new();
     for (file, schema) in schematron::check_kit(kit_root) {
         let Ok(schema) = schema else { continue };
