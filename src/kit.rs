@@ -13,12 +13,121 @@ use std::path::{Path, PathBuf};
 /// Kit-relative path of the CDA schema.
 pub const CDA_XSD: &str = "infrastructure/cda/CDA_extended.xsd";
 
+/// Defects of the kit itself (`kit.*`), met while loading and compiling its schematrons and
+/// listed by `banc kit check`; the findings of a document that cannot be checked are
+/// `schematron.unusable`. Their layer is the one the kit feeds.
+pub mod rules {
+    use crate::finding::{Layer, Rule, Severity};
+
+    pub const XML_UNREADABLE: &Rule = &crate::rule! {
+        id: "kit.xml.unreadable",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "Fichier du kit illisible (lecture, UTF-8 ou XML) : le schématron n'est pas utilisable.",
+        hint: "",
+        spec: "",
+    };
+    pub const INCLUDE_MISSING: &Rule = &crate::rule! {
+        id: "kit.include.missing",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "include d'un fichier introuvable : le schématron n'est pas utilisable.",
+        hint: "",
+        spec: "",
+    };
+    pub const INCLUDE_UNUSABLE: &Rule = &crate::rule! {
+        id: "kit.include.unusable",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "include d'un dossier, d'un fichier vide ou imbriqué sur plus de 32 niveaux : le schématron n'est pas utilisable.",
+        hint: "",
+        spec: "",
+    };
+    pub const INCLUDE_CASE_MISMATCH: &Rule = &crate::rule! {
+        id: "kit.include.case-mismatch",
+        layer: Layer::Schematron,
+        severity: Severity::Warning,
+        message: "include qui ne diffère que par la casse du fichier présent : résolu sans tenir compte de la casse, comme sous Windows.",
+        hint: "",
+        spec: "",
+    };
+    pub const RULE_UNKNOWN_ABSTRACT: &Rule = &crate::rule! {
+        id: "kit.rule.unknown-abstract",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "rule extends d'une règle abstraite absente : la règle est ignorée.",
+        hint: "",
+        spec: "",
+    };
+    pub const PATTERN_UNKNOWN_ABSTRACT: &Rule = &crate::rule! {
+        id: "kit.pattern.unknown-abstract",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "pattern is-a d'un pattern abstrait absent : le pattern est ignoré.",
+        hint: "",
+        spec: "",
+    };
+    pub const VALUESET_MISSING: &Rule = &crate::rule! {
+        id: "kit.valueset.missing",
+        layer: Layer::Schematron,
+        severity: Severity::Warning,
+        message: "Fichier de jeu de valeurs introuvable.",
+        hint: "",
+        spec: "",
+    };
+    pub const VALUESET_FALLBACK: &Rule = &crate::rule! {
+        id: "kit.valueset.fallback",
+        layer: Layer::Schematron,
+        severity: Severity::Warning,
+        message: "Jeu de valeurs absent reconstruit depuis un autre fichier du kit (même OID), comme la référence.",
+        hint: "",
+        spec: "",
+    };
+    pub const PHASE_UNKNOWN: &Rule = &crate::rule! {
+        id: "kit.phase.unknown",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "Phase du schématron absente : le schématron n'est pas utilisable.",
+        hint: "",
+        spec: "",
+    };
+    pub const XPATH_UNSUPPORTED: &Rule = &crate::rule! {
+        id: "kit.xpath.unsupported",
+        layer: Layer::Schematron,
+        severity: Severity::Warning,
+        message: "Expression XPath du schématron que banc ne sait pas évaluer.",
+        hint: "",
+        spec: "",
+    };
+
+    /// Every `kit.*` rule.
+    pub const LIBXML2_UNSUPPORTED: &Rule = &crate::rule! {
+        id: "kit.libxml2.unsupported",
+        layer: Layer::Schematron,
+        severity: Severity::Error,
+        message: "La bibliothèque libxml2 du système n'est pas de la série 2.9 pour laquelle banc est construit : les schématrons ne sont pas utilisables.",
+        hint: "Install libxml2 2.9.x (Debian: libxml2 2.9.14), or rebuild banc against the system's libxml2.",
+        spec: "",
+    };
+    pub static RULES: &[&Rule] = &[
+        XML_UNREADABLE,
+        INCLUDE_MISSING,
+        INCLUDE_UNUSABLE,
+        INCLUDE_CASE_MISMATCH,
+        RULE_UNKNOWN_ABSTRACT,
+        PATTERN_UNKNOWN_ABSTRACT,
+        VALUESET_MISSING,
+        VALUESET_FALLBACK,
+        PHASE_UNKNOWN,
+        XPATH_UNSUPPORTED,
+        LIBXML2_UNSUPPORTED,
+    ];
+}
+
 /// A defect of the kit met while loading a schematron.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KitIssue {
-    /// `kit.include.case-mismatch`, `kit.include.missing`, `kit.include.unusable`,
-    /// `kit.xml.unreadable`, `kit.pattern.unknown-abstract`, `kit.rule.unknown-abstract`,
-    /// `kit.valueset.missing`, `kit.libxml2.unsupported` (the system libxml2 is not a 2.9.x).
+    /// The id of one of [`rules::RULES`].
     pub rule: &'static str,
     pub severity: Severity,
     /// Kit-relative file where the problem is written.

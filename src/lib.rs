@@ -19,6 +19,7 @@ pub mod mail;
 pub mod pipeline;
 pub mod profile;
 pub mod report;
+pub mod rules;
 pub mod scenario;
 pub mod schematron;
 pub mod simulate;

@@ -166,9 +166,9 @@ impl Validator {
             Err(e) => Err(Box::new(unchecked(
                 display,
                 Finding::new(
-                    "xml.io.read",
-                    Severity::Error,
-                    Layer::Xml,
+                    xml::IO_READ.id,
+                    xml::IO_READ.severity,
+                    xml::IO_READ.layer,
                     format!("Lecture du fichier impossible : {e}"),
                 ),
                 start,
@@ -187,11 +187,7 @@ impl Validator {
             Load::Unchecked => return self.finish(name, None, findings, ran, true, start, bytes),
         };
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
-            ran.push(engine_run(
-                "xml.wellformed",
-                Layer::Xml,
-                "Document XML bien formé, sûr et encodé en UTF-8",
-            ));
+            ran.push(xml::WELLFORMED.ran());
         }
         let profile = match &self.opts.profile {
             Some(p) => profile::forced(&loaded, p.clone(), &mut findings),
@@ -200,11 +196,7 @@ impl Validator {
         if let Some(x) = &self.xsd {
             let errs = x.validate(&loaded);
             if errs.is_empty() {
-                ran.push(engine_run(
-                    xsd::RULE_SCHEMA,
-                    Layer::Xsd,
-                    "Document valide selon le schéma CDA du kit (CDA_extended.xsd)",
-                ));
+                ran.push(xsd::SCHEMA.ran());
             }
             findings.extend(errs);
         }
@@ -272,7 +264,7 @@ impl Validator {
             }
         }
         // A schematron the kit cannot run leaves the document not fully checked.
-        let unchecked = unchecked || findings.iter().any(|f| f.rule == engine::RULE_UNUSABLE);
+        let unchecked = unchecked || findings.iter().any(|f| f.rule == engine::UNUSABLE.id);
         let verdict = if unchecked {
             Verdict::Error
         } else if findings.iter().any(|f| f.severity >= self.opts.fail_on) {

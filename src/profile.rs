@@ -1,7 +1,7 @@
 //! Profiles: which rules apply to one document model, and how a document's model is detected
 //! from its header templateIds. Rules `banc.profile.*`.
 
-use crate::finding::{Finding, Layer, Location, Severity};
+use crate::finding::{Finding, Layer, Location, Rule, Severity};
 use crate::xml::{Loaded, ffi::XPath};
 use serde::Serialize;
 
@@ -153,8 +153,46 @@ pub fn by_id(id: &str) -> Option<Profile> {
     all().into_iter().find(|p| p.id == id)
 }
 
-fn profile_finding(rule: &str, sev: Severity, msg: String, loc: Location) -> Finding {
-    Finding::new(rule, sev, Layer::Banc, msg).at(loc)
+/// The profile detection's own findings (`banc.profile.*`): declared here, below `banc`, since
+/// detection runs before any layer of checks.
+pub const UNKNOWN_VERSION: &Rule = &crate::rule! {
+    id: "banc.profile.unknown-version",
+    layer: Layer::Banc,
+    severity: Severity::Warning,
+    message: "Version du modèle inconnue de banc : le document est vérifié selon la version la plus récente.",
+    hint: "",
+    spec: "",
+};
+pub const GENERIC: &Rule = &crate::rule! {
+    id: "banc.profile.generic",
+    layer: Layer::Banc,
+    severity: Severity::Info,
+    message: "Aucun modèle de document connu dans les templateId de l'en-tête : seuls le schéma CDA et les règles d'en-tête communes s'appliquent.",
+    hint: "",
+    spec: "",
+};
+pub const NO_VERSION: &Rule = &crate::rule! {
+    id: "banc.profile.no-version",
+    layer: Layer::Banc,
+    severity: Severity::Info,
+    message: "Le templateId du modèle n'a pas d'attribut extension (version du volet).",
+    hint: "",
+    spec: "",
+};
+pub const MISMATCH: &Rule = &crate::rule! {
+    id: "banc.profile.mismatch",
+    layer: Layer::Banc,
+    severity: Severity::Warning,
+    message: "Profil imposé alors que les templateId du document indiquent un autre modèle.",
+    hint: "",
+    spec: "",
+};
+
+/// Every `banc.profile.*` rule.
+pub static RULES: &[&Rule] = &[UNKNOWN_VERSION, GENERIC, NO_VERSION, MISMATCH];
+
+fn profile_finding(rule: &Rule, msg: String, loc: Location) -> Finding {
+    Finding::new(rule.id, rule.severity, rule.layer, msg).at(loc)
 }
 
 /// Detect the document model from the header templateIds (and, for level 1, the body).
@@ -187,8 +225,7 @@ pub fn detect(doc: &Loaded, out: &mut Vec<Finding>) -> Profile {
         }
         let newest = candidates[0];
         out.push(profile_finding(
-            "banc.profile.unknown-version",
-            Severity::Warning,
+            UNKNOWN_VERSION,
             format!(
                 "Version « {} » du modèle {} inconnue de banc : le document est vérifié selon {}.",
                 ext.as_deref().unwrap_or("(aucune)"),
@@ -208,8 +245,7 @@ pub fn detect(doc: &Loaded, out: &mut Vec<Finding>) -> Profile {
         return by_id("cr-bio-n1").expect("built-in profile");
     }
     out.push(profile_finding(
-        "banc.profile.generic",
-        Severity::Info,
+        GENERIC,
         "Aucun modèle de document connu dans les templateId de l'en-tête : seuls le schéma CDA et les règles d'en-tête communes s'appliquent.".into(),
         doc.locate(cda),
     ));
@@ -246,8 +282,7 @@ fn without_version(
         "version par défaut d'un templateId sans extension"
     };
     out.push(profile_finding(
-        "banc.profile.no-version",
-        Severity::Info,
+        NO_VERSION,
         format!(
             "Le templateId du modèle n'a pas d'attribut extension (version du volet) : profil {} retenu ({how}).",
             chosen.id
@@ -263,8 +298,7 @@ pub fn forced(doc: &Loaded, profile: Profile, out: &mut Vec<Finding>) -> Profile
     let detected = detect(doc, &mut scratch);
     if detected.id != profile.id {
         out.push(profile_finding(
-            "banc.profile.mismatch",
-            Severity::Warning,
+            MISMATCH,
             format!(
                 "Profil imposé {} alors que les templateId du document indiquent {}.",
                 profile.id, detected.id

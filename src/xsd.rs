@@ -3,12 +3,23 @@
 //! Rule ids are `xsd.<libxml2 code>.<constraint>`, e.g. `xsd.1871.element-content`,
 //! `xsd.1840.cvc-enumeration-valid`: the code is libxml2's `xmlParserErrors` value.
 
-use crate::finding::{Finding, Layer, Severity};
+use crate::finding::{Finding, Layer, Rule, Severity};
 use crate::xml::{self, Loaded, ffi};
 use std::path::{Path, PathBuf};
 
-/// Rule id of the XSD pass as a whole (the JUnit test case of a valid document).
-pub const RULE_SCHEMA: &str = "xsd.schema";
+/// The XSD pass as a whole (the JUnit test case of a valid document). Its errors are the family
+/// `xsd.<code>.<constraint>`, one id per libxml2 code, built in [`XsdValidator::validate`].
+pub const SCHEMA: &Rule = &crate::rule! {
+    id: "xsd.schema",
+    layer: Layer::Xsd,
+    severity: Severity::Error,
+    message: "Document valide selon le schéma CDA du kit (CDA_extended.xsd)",
+    hint: "",
+    spec: "HL7 CDA R2 schema, infrastructure/cda/CDA_extended.xsd",
+};
+
+/// Every static `xsd.*` rule.
+pub static RULES: &[&Rule] = &[SCHEMA];
 
 /// libxml2's schema-validity error names, 1801 onwards (`XML_SCHEMAV_*` in xmlerror.h).
 const NAMES: &[&str] = &[
@@ -167,12 +178,12 @@ impl XsdValidator {
             .map(|e| {
                 Finding::new(
                     format!("xsd.{}.{}", e.code, constraint_slug(e.code)),
-                    Severity::Error,
-                    Layer::Xsd,
+                    SCHEMA.severity,
+                    SCHEMA.layer,
                     format!("{} : {}", label_fr(e.code), e.message),
                 )
                 .at(doc.locate_addr(e.node, e.line))
-                .spec("HL7 CDA R2 schema, infrastructure/cda/CDA_extended.xsd")
+                .spec(SCHEMA.spec)
             })
             .collect();
         if dropped > 0 {

@@ -11,11 +11,17 @@ use std::path::{Path, PathBuf};
 /// Layer of each top-level module, lowest first.
 const LAYERS: &[(u8, &[&str])] = &[
     (0, &["finding", "choice"]),
-    (1, &["xml", "cda", "kit", "profile", "files", "lines", "xmlw"]),
+    (
+        1,
+        &["xml", "cda", "kit", "profile", "files", "lines", "xmlw"],
+    ),
     (2, &["xsd", "schematron", "terminology", "banc"]),
     (3, &["pipeline"]),
     (4, &["xdm", "mail", "input"]),
-    (5, &["smtp", "scenario", "simulate", "report", "bench"]),
+    (
+        5,
+        &["smtp", "scenario", "simulate", "report", "bench", "rules"],
+    ),
     (6, &["cli"]),
 ];
 

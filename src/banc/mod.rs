@@ -12,7 +12,7 @@ pub mod ins;
 
 use crate::cda::{ids, ts};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Severity};
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity};
 use crate::profile::{Family, Profile};
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
@@ -31,19 +31,14 @@ pub struct Ctx<'a, 'd> {
     pub profile: &'a Profile,
 }
 
-pub struct Rule {
-    pub id: &'static str,
-    pub severity: Severity,
+/// A rule of the document model and how banc checks it.
+pub struct Check {
+    /// Id, severity, French message, English hint and the specification it comes from.
+    pub rule: &'static Rule,
     pub applies: fn(&Profile) -> bool,
     /// XPath selecting the nodes to check; `.` is the ClinicalDocument.
     pub context: &'static str,
     pub test: Test,
-    /// French message, shown to the integrator.
-    pub message: &'static str,
-    /// English hint on the fix.
-    pub hint: &'static str,
-    /// Where the requirement comes from.
-    pub spec: &'static str,
 }
 
 fn any_cda(_: &Profile) -> bool {
@@ -105,368 +100,458 @@ const ENTRY_RESULTS: &str = "1.3.6.1.4.1.19376.1.3.1";
 /// FR-Resultat-examens-de-biologie-element-clinique-pertinent (Laboratory Observation).
 const RESULT: &str = "1.3.6.1.4.1.19376.1.3.1.6";
 
-pub static RULES: &[Rule] = &[
-    Rule {
-        id: "banc.header.realm-code",
-        severity: Severity::Error,
+pub static CHECKS: &[Check] = &[
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.realm-code",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'élément realmCode doit être présent avec l'attribut code=\"FR\".",
+            hint: "Add <realmCode code=\"FR\"/> as the first child of ClinicalDocument.",
+            spec: strucmin!("ClinicalDocument/realmCode", "SMDS_CDAClinicalDocument"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:realmCode[@code='FR']"),
-        message: "L'élément realmCode doit être présent avec l'attribut code=\"FR\".",
-        hint: "Add <realmCode code=\"FR\"/> as the first child of ClinicalDocument.",
-        spec: strucmin!("ClinicalDocument/realmCode", "SMDS_CDAClinicalDocument"),
     },
-    Rule {
-        id: "banc.header.type-id",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.type-id",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'élément typeId doit valoir root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\".",
+            hint: "Declare the CDA R2 type: <typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>.",
+            spec: strucmin!("ClinicalDocument/typeId", "SMDS_CDAClinicalDocument"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath(
             "cda:typeId[@root='2.16.840.1.113883.1.3' and @extension='POCD_HD000040']",
         ),
-        message: "L'élément typeId doit valoir root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\".",
-        hint: "Declare the CDA R2 type: <typeId root=\"2.16.840.1.113883.1.3\" extension=\"POCD_HD000040\"/>.",
-        spec: strucmin!("ClinicalDocument/typeId", "SMDS_CDAClinicalDocument"),
     },
-    Rule {
-        id: "banc.header.template-hl7-france",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.template-hl7-france",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'en-tête doit déclarer la conformité HL7 France (templateId 2.16.840.1.113883.2.8.2.1).",
+            hint: "Add <templateId root=\"2.16.840.1.113883.2.8.2.1\"/>.",
+            spec: strucmin!(
+                "ClinicalDocument/templateId 2.16.840.1.113883.2.8.2.1",
+                "SMDS_CDAClinicalDocument"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:templateId[@root='2.16.840.1.113883.2.8.2.1']"),
-        message: "L'en-tête doit déclarer la conformité HL7 France (templateId 2.16.840.1.113883.2.8.2.1).",
-        hint: "Add <templateId root=\"2.16.840.1.113883.2.8.2.1\"/>.",
-        spec: strucmin!(
-            "ClinicalDocument/templateId 2.16.840.1.113883.2.8.2.1",
-            "SMDS_CDAClinicalDocument"
-        ),
     },
-    Rule {
-        id: "banc.header.template-ci-sis",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.template-ci-sis",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'en-tête doit déclarer la conformité au CI-SIS (templateId 1.2.250.1.213.1.1.1.1).",
+            hint: "Add <templateId root=\"1.2.250.1.213.1.1.1.1\"/>.",
+            spec: strucmin!(
+                "ClinicalDocument/templateId 1.2.250.1.213.1.1.1.1",
+                "SMDS_CDAClinicalDocument"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:templateId[@root='1.2.250.1.213.1.1.1.1']"),
-        message: "L'en-tête doit déclarer la conformité au CI-SIS (templateId 1.2.250.1.213.1.1.1.1).",
-        hint: "Add <templateId root=\"1.2.250.1.213.1.1.1.1\"/>.",
-        spec: strucmin!(
-            "ClinicalDocument/templateId 1.2.250.1.213.1.1.1.1",
-            "SMDS_CDAClinicalDocument"
-        ),
     },
-    Rule {
-        id: "banc.header.model-template",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.model-template",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'en-tête doit déclarer le templateId du modèle de document.",
+            hint: "Declare the model templateId (root and version extension) of the document's volet.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/templateId du modèle (volet) ; CR-BIO : templateId 1.2.250.1.213.1.1.1.55 + version du volet",
+        },
         applies: has_model,
         context: ".",
         test: Test::Native(model_template),
-        message: "L'en-tête doit déclarer le templateId du modèle de document.",
-        hint: "Declare the model templateId (root and version extension) of the document's volet.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/templateId du modèle (volet) ; CR-BIO : templateId 1.2.250.1.213.1.1.1.55 + version du volet",
     },
-    Rule {
-        id: "banc.header.id",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.id",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'identifiant unique du document (id/@root) doit être présent.",
+            hint: "Give the document a globally unique id (OID or UUID in @root).",
+            spec: strucmin!("ClinicalDocument/id", "SMDS_CDAClinicalDocument"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:id[@root]"),
-        message: "L'identifiant unique du document (id/@root) doit être présent.",
-        hint: "Give the document a globally unique id (OID or UUID in @root).",
-        spec: strucmin!("ClinicalDocument/id", "SMDS_CDAClinicalDocument"),
     },
-    Rule {
-        id: "banc.header.code",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.code",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le type de document (code) doit être présent avec code et codeSystem.",
+            hint: "Code the document type with LOINC (e.g. 11502-2 for a CR-BIO).",
+            spec: strucmin!("ClinicalDocument/code", "SMDS_CDAClinicalDocument"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:code[@code and @codeSystem]"),
-        message: "Le type de document (code) doit être présent avec code et codeSystem.",
-        hint: "Code the document type with LOINC (e.g. 11502-2 for a CR-BIO).",
-        spec: strucmin!("ClinicalDocument/code", "SMDS_CDAClinicalDocument"),
     },
-    Rule {
-        id: "banc.header.effective-time",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.effective-time",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "La date de création du document (effectiveTime) doit donner la date et l'heure, au moins à la minute, avec le décalage horaire (AAAAMMJJhhmm[ss]±hhmm).",
+            hint: "Use the local time and its UTC offset, e.g. <effectiveTime value=\"20240312143000+0100\"/>.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/effectiveTime ; format CI-SIS des dates et heures (kit: abstract/IVL_TS.sch : aaaammjjhh[mm[ss]][+/-]zzzz en temps local du producteur)",
+        },
         applies: any_cda,
         context: ".",
         test: Test::Native(effective_time),
-        message: "La date de création du document (effectiveTime) doit donner la date et l'heure, au moins à la minute, avec le décalage horaire (AAAAMMJJhhmm[ss]±hhmm).",
-        hint: "Use the local time and its UTC offset, e.g. <effectiveTime value=\"20240312143000+0100\"/>.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, ClinicalDocument/effectiveTime ; format CI-SIS des dates et heures (kit: abstract/IVL_TS.sch : aaaammjjhh[mm[ss]][+/-]zzzz en temps local du producteur)",
     },
-    Rule {
-        id: "banc.header.confidentiality",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.confidentiality",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le niveau de confidentialité (confidentialityCode) doit valoir N, R ou V dans le système 2.16.840.1.113883.5.25.",
+            hint: "Use <confidentialityCode code=\"N\" codeSystem=\"2.16.840.1.113883.5.25\"/> unless the report is restricted.",
+            spec: strucmin!(
+                "ClinicalDocument/confidentialityCode (jeu de valeurs 2.16.840.1.113883.1.11.10228)",
+                "SMDS_CDAClinicalDocument"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath(
             "cda:confidentialityCode[@codeSystem='2.16.840.1.113883.5.25' and (@code='N' or @code='R' or @code='V')]",
         ),
-        message: "Le niveau de confidentialité (confidentialityCode) doit valoir N, R ou V dans le système 2.16.840.1.113883.5.25.",
-        hint: "Use <confidentialityCode code=\"N\" codeSystem=\"2.16.840.1.113883.5.25\"/> unless the report is restricted.",
-        spec: strucmin!(
-            "ClinicalDocument/confidentialityCode (jeu de valeurs 2.16.840.1.113883.1.11.10228)",
-            "SMDS_CDAClinicalDocument"
-        ),
     },
-    Rule {
-        id: "banc.header.language",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.language",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "La langue du document (languageCode) doit valoir fr-FR.",
+            hint: "Add <languageCode code=\"fr-FR\"/>.",
+            spec: strucmin!("ClinicalDocument/languageCode", "SMDS_CDAClinicalDocument"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:languageCode[@code='fr-FR']"),
-        message: "La langue du document (languageCode) doit valoir fr-FR.",
-        hint: "Add <languageCode code=\"fr-FR\"/>.",
-        spec: strucmin!("ClinicalDocument/languageCode", "SMDS_CDAClinicalDocument"),
     },
-    Rule {
-        id: "banc.header.set-id-version",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.header.set-id-version",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'identifiant de lot de versions (setId) et le numéro de version (versionNumber) doivent être présents.",
+            hint: "A replacement document keeps the setId and increments versionNumber.",
+            spec: strucmin!(
+                "ClinicalDocument/setId, ClinicalDocument/versionNumber",
+                "SMDS_CDAClinicalDocument"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:setId[@root] and cda:versionNumber[@value]"),
-        message: "L'identifiant de lot de versions (setId) et le numéro de version (versionNumber) doivent être présents.",
-        hint: "A replacement document keeps the setId and increments versionNumber.",
-        spec: strucmin!(
-            "ClinicalDocument/setId, ClinicalDocument/versionNumber",
-            "SMDS_CDAClinicalDocument"
-        ),
     },
-    Rule {
-        id: "banc.patient.record-target",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.patient.record-target",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le document doit concerner un et un seul patient (un seul recordTarget).",
+            hint: "Send one document per patient.",
+            spec: strucmin!(
+                "ClinicalDocument/recordTarget [1..1]",
+                "SMDS_CDAClinicalDocument"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("count(cda:recordTarget) = 1"),
-        message: "Le document doit concerner un et un seul patient (un seul recordTarget).",
-        hint: "Send one document per patient.",
-        spec: strucmin!(
-            "ClinicalDocument/recordTarget [1..1]",
-            "SMDS_CDAClinicalDocument"
-        ),
     },
-    Rule {
-        id: "banc.patient.ins-missing",
-        severity: Severity::Warning,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.patient.ins-missing",
+            layer: Layer::Banc,
+            severity: Severity::Warning,
+            message: "Aucun identifiant national de santé (INS, OID 1.2.250.1.213.1.4.8, .9, .10 ou .11) pour le patient : le destinataire ne pourra pas rapprocher automatiquement le document du dossier (erreur 903).",
+            hint: "Carry the patient's qualified INS (matricule INS) in patientRole/id.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id (INS : OID 1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 et .11 de test) ; Référentiel national d'identitovigilance (INS)",
+        },
         applies: any_cda,
         context: "cda:recordTarget/cda:patientRole",
         test: Test::XPath(
             "cda:id[@root='1.2.250.1.213.1.4.8' or @root='1.2.250.1.213.1.4.9' or @root='1.2.250.1.213.1.4.10' or @root='1.2.250.1.213.1.4.11']",
         ),
-        message: "Aucun identifiant national de santé (INS, OID 1.2.250.1.213.1.4.8, .9, .10 ou .11) pour le patient : le destinataire ne pourra pas rapprocher automatiquement le document du dossier (erreur 903).",
-        hint: "Carry the patient's qualified INS (matricule INS) in patientRole/id.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id (INS : OID 1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 et .11 de test) ; Référentiel national d'identitovigilance (INS)",
     },
-    Rule {
-        id: "banc.patient.ins-format",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.patient.ins-format",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le matricule INS doit comporter 15 caractères (13 + clé de contrôle à 2 chiffres) et sa clé doit être juste.",
+            hint: "The INS (NIR/NIA) is 13 characters plus a 2-digit key equal to 97 - (number mod 97).",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id/@extension (matricule INS) ; NIR : 13 caractères + clé 97 − (n mod 97), 2A/2B comptés 19/18",
+        },
         applies: any_cda,
         context: "cda:recordTarget/cda:patientRole/cda:id",
         test: Test::Native(ins_format),
-        message: "Le matricule INS doit comporter 15 caractères (13 + clé de contrôle à 2 chiffres) et sa clé doit être juste.",
-        hint: "The INS (NIR/NIA) is 13 characters plus a 2-digit key equal to 97 - (number mod 97).",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, recordTarget/patientRole/id/@extension (matricule INS) ; NIR : 13 caractères + clé 97 − (n mod 97), 2A/2B comptés 19/18",
     },
-    Rule {
-        id: "banc.author.present",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.author.present",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'auteur du document (author/assignedAuthor) doit être présent et identifié.",
+            hint: "Identify the author (RPPS for a person, FINESS or SIRET for a device's organisation).",
+            spec: strucmin!("author/assignedAuthor/id", "CI-SISAuthor"),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath("cda:author/cda:assignedAuthor/cda:id[@root]"),
-        message: "L'auteur du document (author/assignedAuthor) doit être présent et identifié.",
-        hint: "Identify the author (RPPS for a person, FINESS or SIRET for a device's organisation).",
-        spec: strucmin!("author/assignedAuthor/id", "CI-SISAuthor"),
     },
-    Rule {
-        id: "banc.author.id-format",
-        severity: Severity::Warning,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.author.id-format",
+            layer: Layer::Banc,
+            severity: Severity::Warning,
+            message: "L'identifiant national de l'auteur (idNat_PS, OID 1.2.250.1.71.4.2.1) doit être 8 + numéro RPPS (11 chiffres, clé de Luhn juste) ou 0 + numéro ADELI (9 caractères).",
+            hint: "Write the RPPS number with its type prefix: extension=\"8\" + the 11 digits of the RPPS, whose last digit is a Luhn key.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/id (idNat_PS 1.2.250.1.71.4.2.1 : 8 + RPPS, 0 + ADELI) ; RPPS : 11 chiffres dont une clé de Luhn",
+        },
         applies: any_cda,
         context: "cda:author/cda:assignedAuthor/cda:id[@root='1.2.250.1.71.4.2.1']",
         test: Test::Native(ps_id),
-        message: "L'identifiant national de l'auteur (idNat_PS, OID 1.2.250.1.71.4.2.1) doit être 8 + numéro RPPS (11 chiffres, clé de Luhn juste) ou 0 + numéro ADELI (9 caractères).",
-        hint: "Write the RPPS number with its type prefix: extension=\"8\" + the 11 digits of the RPPS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/id (idNat_PS 1.2.250.1.71.4.2.1 : 8 + RPPS, 0 + ADELI) ; RPPS : 11 chiffres dont une clé de Luhn",
     },
-    Rule {
-        id: "banc.author.organization-id-format",
-        severity: Severity::Warning,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.author.organization-id-format",
+            layer: Layer::Banc,
+            severity: Severity::Warning,
+            message: "L'identifiant national de l'organisation de l'auteur (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
+            hint: "Write the FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/representedOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
+        },
         applies: any_cda,
         context: "cda:author/cda:assignedAuthor/cda:representedOrganization/cda:id[@root='1.2.250.1.71.4.2.2']",
         test: Test::Native(struct_id),
-        message: "L'identifiant national de l'organisation de l'auteur (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
-        hint: "Write the FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, author/assignedAuthor/representedOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
     },
-    Rule {
-        id: "banc.custodian.id",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.custodian.id",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "L'organisation chargée de la conservation du document (custodian) doit être identifiée.",
+            hint: "Identify the custodian organisation (e.g. FINESS of the lab).",
+            spec: strucmin!(
+                "custodian/assignedCustodian/representedCustodianOrganization/id",
+                "CI-SISCustodian"
+            ),
+        },
         applies: any_cda,
         context: ".",
         test: Test::XPath(
             "cda:custodian/cda:assignedCustodian/cda:representedCustodianOrganization/cda:id[@root]",
         ),
-        message: "L'organisation chargée de la conservation du document (custodian) doit être identifiée.",
-        hint: "Identify the custodian organisation (e.g. FINESS of the lab).",
-        spec: strucmin!(
-            "custodian/assignedCustodian/representedCustodianOrganization/id",
-            "CI-SISCustodian"
-        ),
     },
-    Rule {
-        id: "banc.custodian.id-format",
-        severity: Severity::Warning,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.custodian.id-format",
+            layer: Layer::Banc,
+            severity: Severity::Warning,
+            message: "L'identifiant national de l'organisation chargée de la conservation (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
+            hint: "Write the lab's FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
+            spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, custodian/assignedCustodian/representedCustodianOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
+        },
         applies: any_cda,
         context: "cda:custodian/cda:assignedCustodian/cda:representedCustodianOrganization/cda:id[@root='1.2.250.1.71.4.2.2']",
         test: Test::Native(struct_id),
-        message: "L'identifiant national de l'organisation chargée de la conservation (idNat_Struct, OID 1.2.250.1.71.4.2.2) doit être 1 + FINESS (9 caractères), 2 + SIREN (9 chiffres) ou 3 + SIRET (14 chiffres), clé de Luhn juste.",
-        hint: "Write the lab's FINESS number with its type prefix: extension=\"1\" + the 9 characters of the FINESS, whose last digit is a Luhn key.",
-        spec: "CI-SIS Volet Structuration minimale des documents de santé — en-tête, custodian/assignedCustodian/representedCustodianOrganization/id (idNat_Struct 1.2.250.1.71.4.2.2 : 1 + FINESS, 2 + SIREN, 3 + SIRET) ; FINESS, SIREN, SIRET : clé de Luhn",
     },
-    Rule {
-        id: "banc.time.format",
-        // A warning: the schema and the official schematrons accept these values (the kit's own
-        // Electrophorese examples carry month 20), and banc's verdict stays the reference's.
-        severity: Severity::Warning,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.time.format",
+            layer: Layer::Banc,
+            // A warning: the schema and the official schematrons accept these values (the kit's own
+            // Electrophorese examples carry month 20), and banc's verdict stays the reference's.
+            severity: Severity::Warning,
+            message: "Date et heure invalides : une valeur de type TS s'écrit AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] avec une date du calendrier et une heure qui existent.",
+            hint: "Write dates as YYYYMMDDhhmmss+hhmm (local time and UTC offset); check the day against the month (e.g. no 31 April) and the order year, month, day.",
+            spec: "HL7 V3 Data Types R1 (CDA R2), type TS : AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] ; kit: ASIP-STRUCT-MIN-StrucMin.sch, règles abstraites TS et IVL_TS (dtr1-2-TS, dtr1-9-IVL_TS), appliquées aux seuls éléments de l'en-tête",
+        },
         applies: any_cda,
         context: ".//*[@value][self::cda:effectiveTime or self::cda:time or self::cda:birthTime or (self::cda:value and (@xsi:type='TS' or @xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='TS' or substring-after(@xsi:type, ':')='IVL_TS')) or ((self::cda:low or self::cda:high or self::cda:center) and (parent::cda:effectiveTime or parent::cda:time or parent::cda:phase or parent::*[@xsi:type='IVL_TS' or substring-after(@xsi:type, ':')='IVL_TS']))]",
         test: Test::Native(time_format),
-        message: "Date et heure invalides : une valeur de type TS s'écrit AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] avec une date du calendrier et une heure qui existent.",
-        hint: "Write dates as YYYYMMDDhhmmss+hhmm (local time and UTC offset); check the day against the month (e.g. no 31 April) and the order year, month, day.",
-        spec: "HL7 V3 Data Types R1 (CDA R2), type TS : AAAA[MM[JJ[hh[mm[ss[.f]]]]]][±hhmm] ; kit: ASIP-STRUCT-MIN-StrucMin.sch, règles abstraites TS et IVL_TS (dtr1-2-TS, dtr1-9-IVL_TS), appliquées aux seuls éléments de l'en-tête",
     },
-    Rule {
-        id: "banc.cr-bio.document-code",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.document-code",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le type de document d'un CR-BIO doit être le code LOINC 11502-2 « CR d'examens biologiques ».",
+            hint: "Use <code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"CR d'examens biologiques\"/>.",
+            spec: crbio!(
+                "en-tête, ClinicalDocument/code",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
+            ),
+        },
         applies: cr_bio,
         context: ".",
         test: Test::XPath("cda:code[@code='11502-2' and @codeSystem='2.16.840.1.113883.6.1']"),
-        message: "Le type de document d'un CR-BIO doit être le code LOINC 11502-2 « CR d'examens biologiques ».",
-        hint: "Use <code code=\"11502-2\" codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"CR d'examens biologiques\"/>.",
-        spec: crbio!(
-            "en-tête, ClinicalDocument/code",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.template-ihe-palm",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.template-ihe-palm",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Un CR-BIO structuré doit déclarer le modèle IHE PaLM « Laboratory Report » (templateId 1.3.6.1.4.1.19376.1.3.3).",
+            hint: "Add <templateId root=\"1.3.6.1.4.1.19376.1.3.3\"/>.",
+            spec: crbio!(
+                "en-tête, ClinicalDocument/templateId 1.3.6.1.4.1.19376.1.3.3",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
+            ),
+        },
         applies: cr_bio_l3,
         context: ".",
         test: Test::XPath("cda:templateId[@root='1.3.6.1.4.1.19376.1.3.3']"),
-        message: "Un CR-BIO structuré doit déclarer le modèle IHE PaLM « Laboratory Report » (templateId 1.3.6.1.4.1.19376.1.3.3).",
-        hint: "Add <templateId root=\"1.3.6.1.4.1.19376.1.3.3\"/>.",
-        spec: crbio!(
-            "en-tête, ClinicalDocument/templateId 1.3.6.1.4.1.19376.1.3.3",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern Entete_CR-BIO"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.structured-body",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.structured-body",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Un CR-BIO structuré (niveau 3) doit avoir un corps structuré (structuredBody).",
+            hint: "A level-3 report carries sections and coded entries in structuredBody.",
+            spec: crbio!(
+                "corps, component/structuredBody (CDA niveau 3)",
+                "ASIP-STRUCT-MIN-StrucMin.sch, pattern template-1.2.250.1.213.1.1.1.1-2017-12-13T103531 (SMDS_CDAClinicalDocument : structuredBody, ou nonXMLBody avec le seul templateId 1.3.6.1.4.1.19376.1.2.20)"
+            ),
+        },
         applies: cr_bio_l3,
         context: ".",
         test: Test::XPath("cda:component/cda:structuredBody"),
-        message: "Un CR-BIO structuré (niveau 3) doit avoir un corps structuré (structuredBody).",
-        hint: "A level-3 report carries sections and coded entries in structuredBody.",
-        spec: crbio!(
-            "corps, component/structuredBody (CDA niveau 3)",
-            "ASIP-STRUCT-MIN-StrucMin.sch, pattern template-1.2.250.1.213.1.1.1.1-2017-12-13T103531 (SMDS_CDAClinicalDocument : structuredBody, ou nonXMLBody avec le seul templateId 1.3.6.1.4.1.19376.1.2.20)"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.section-biologie",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.section-biologie",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le corps doit comporter au moins une section FR-CR-de-biologie (templateId 1.3.6.1.4.1.19376.1.3.3.2.1).",
+            hint: "Put each chapter of results in a level-1 section with templateId 1.3.6.1.4.1.19376.1.3.3.2.1.",
+            spec: crbio!(
+                "corps, section FR-CR-de-biologie (1.3.6.1.4.1.19376.1.3.3.2.1) [1..*]",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
+            ),
+        },
         applies: cr_bio_l3,
         context: "cda:component/cda:structuredBody",
         test: Test::XPath(
             "cda:component/cda:section[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.3.2.1']",
         ),
-        message: "Le corps doit comporter au moins une section FR-CR-de-biologie (templateId 1.3.6.1.4.1.19376.1.3.3.2.1).",
-        hint: "Put each chapter of results in a level-1 section with templateId 1.3.6.1.4.1.19376.1.3.3.2.1.",
-        spec: crbio!(
-            "corps, section FR-CR-de-biologie (1.3.6.1.4.1.19376.1.3.3.2.1) [1..*]",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.section-pdf-copie",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.section-pdf-copie",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le corps doit comporter la section FR-Document-PDF-copie (templateId 1.2.250.1.213.1.1.2.243) portant la copie PDF du compte rendu.",
+            hint: "Add the PDF copy section with its observationMedia entry (application/pdf, B64).",
+            spec: crbio!(
+                "corps, section FR-Document-PDF-copie (1.2.250.1.213.1.1.2.243) [1..1]",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
+            ),
+        },
         applies: cr_bio_2024,
         context: "cda:component/cda:structuredBody",
         test: Test::XPath(
             "cda:component/cda:section[cda:templateId/@root='1.2.250.1.213.1.1.2.243']",
         ),
-        message: "Le corps doit comporter la section FR-Document-PDF-copie (templateId 1.2.250.1.213.1.1.2.243) portant la copie PDF du compte rendu.",
-        hint: "Add the PDF copy section with its observationMedia entry (application/pdf, B64).",
-        spec: crbio!(
-            "corps, section FR-Document-PDF-copie (1.2.250.1.213.1.1.2.243) [1..1]",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern variables"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.entry-structure",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.entry-structure",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Une entrée de section FR-CR-de-biologie doit être une entrée FR-Resultats-examens-de-biologie-medicale : entry avec le templateId 1.3.6.1.4.1.19376.1.3.1, un act, et au moins un résultat (observation 1.3.6.1.4.1.19376.1.3.1.6) dans ses entryRelationship, directement ou dans une batterie (organizer 1.3.6.1.4.1.19376.1.3.1.4).",
+            hint: "Wrap the results of each entry in <act classCode=\"ACT\" moodCode=\"EVN\"> with <entryRelationship typeCode=\"COMP\"> holding the battery organizers and/or result observations.",
+            spec: crbio!(
+                "entrée FR-Resultats-examens-de-biologie-medicale (entry 1.3.6.1.4.1.19376.1.3.1 / act, IHE PaLM Laboratory Report Data Processing Entry) dans les sections FR-CR-de-biologie et leurs sous-sections",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
+            ),
+        },
         applies: cr_bio_l3,
         context: "cda:component/cda:structuredBody/cda:component/cda:section[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.3.2.1']//cda:entry",
         test: Test::Native(entry_structure),
-        message: "Une entrée de section FR-CR-de-biologie doit être une entrée FR-Resultats-examens-de-biologie-medicale : entry avec le templateId 1.3.6.1.4.1.19376.1.3.1, un act, et au moins un résultat (observation 1.3.6.1.4.1.19376.1.3.1.6) dans ses entryRelationship, directement ou dans une batterie (organizer 1.3.6.1.4.1.19376.1.3.1.4).",
-        hint: "Wrap the results of each entry in <act classCode=\"ACT\" moodCode=\"EVN\"> with <entryRelationship typeCode=\"COMP\"> holding the battery organizers and/or result observations.",
-        spec: crbio!(
-            "entrée FR-Resultats-examens-de-biologie-medicale (entry 1.3.6.1.4.1.19376.1.3.1 / act, IHE PaLM Laboratory Report Data Processing Entry) dans les sections FR-CR-de-biologie et leurs sous-sections",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.act-status",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.act-status",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le statut de l'act d'une entrée FR-Resultats-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
+            hint: "completed for a final report, active while results are still pending, aborted when the whole request was cancelled.",
+            spec: crbio!(
+                "entrée FR-Resultats-examens-de-biologie-medicale, act/statusCode",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
+            ),
+        },
         applies: cr_bio_l3,
         context: ".//cda:entry[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1']/cda:act",
         test: Test::Native(act_status),
-        message: "Le statut de l'act d'une entrée FR-Resultats-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
-        hint: "completed for a final report, active while results are still pending, aborted when the whole request was cancelled.",
-        spec: crbio!(
-            "entrée FR-Resultats-examens-de-biologie-medicale, act/statusCode",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultats-examens-de-biologie-medicale ; IHE.sch, pattern E_laboratoryReportDataProcessing_int"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.battery-status",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.battery-status",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le statut d'une batterie FR-Batterie-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
+            hint: "completed when every result of the battery is final, active while some are pending, aborted when the battery was cancelled.",
+            spec: crbio!(
+                "entrée FR-Batterie-examens-de-biologie-medicale (organizer 1.3.6.1.4.1.19376.1.3.1.4), statusCode",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Batterie-examens-de-biologie-medicale (IHE.sch, pattern E_laboratoryBatteryOrganizer_int, admet aussi obsolete)"
+            ),
+        },
         applies: cr_bio_l3,
         context: ".//cda:organizer[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1.4']",
         test: Test::Native(battery_status),
-        message: "Le statut d'une batterie FR-Batterie-examens-de-biologie-medicale (statusCode) doit valoir completed, active ou aborted.",
-        hint: "completed when every result of the battery is final, active while some are pending, aborted when the battery was cancelled.",
-        spec: crbio!(
-            "entrée FR-Batterie-examens-de-biologie-medicale (organizer 1.3.6.1.4.1.19376.1.3.1.4), statusCode",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Batterie-examens-de-biologie-medicale (IHE.sch, pattern E_laboratoryBatteryOrganizer_int, admet aussi obsolete)"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.result-status",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.result-status",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Le statut d'un résultat (statusCode) doit valoir completed ou aborted.",
+            hint: "Only final results (completed) or cancelled ones (aborted) are sent in a report.",
+            spec: crbio!(
+                "entrée FR-Resultat-examens-de-biologie-element-clinique-pertinent (observation 1.3.6.1.4.1.19376.1.3.1.6), statusCode",
+                "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultat-examens-de-biologie-element-clinique-pertinent (IHE.sch E_laboratoryObservation_int et CI-SIS_ModelesDeContenusCDA.sch E_laboratoryObservation_fr admettent aussi active et obsolete)"
+            ),
+        },
         applies: cr_bio_l3,
         context: ".//cda:observation[cda:templateId/@root='1.3.6.1.4.1.19376.1.3.1.6']",
         test: Test::Native(result_status),
-        message: "Le statut d'un résultat (statusCode) doit valoir completed ou aborted.",
-        hint: "Only final results (completed) or cancelled ones (aborted) are sent in a report.",
-        spec: crbio!(
-            "entrée FR-Resultat-examens-de-biologie-element-clinique-pertinent (observation 1.3.6.1.4.1.19376.1.3.1.6), statusCode",
-            "CI-SIS_BIO-CR-BIO_2024.01.sch, pattern E_FR-Resultat-examens-de-biologie-element-clinique-pertinent (IHE.sch E_laboratoryObservation_int et CI-SIS_ModelesDeContenusCDA.sch E_laboratoryObservation_fr admettent aussi active et obsolete)"
-        ),
     },
-    Rule {
-        id: "banc.cr-bio.n1-pdf-body",
-        severity: Severity::Error,
+    Check {
+        rule: &crate::rule! {
+            id: "banc.cr-bio.n1-pdf-body",
+            layer: Layer::Banc,
+            severity: Severity::Error,
+            message: "Un CR-BIO non structuré (niveau 1) doit porter le PDF en base 64 dans nonXMLBody/text (mediaType application/pdf, representation B64).",
+            hint: "Embed the report as <text mediaType=\"application/pdf\" representation=\"B64\">.",
+            spec: crbio!(
+                "document non structuré (CDA niveau 1, IHE XDS-SD 1.3.6.1.4.1.19376.1.2.20), nonXMLBody/text en PDF base 64"
+            ),
+        },
         applies: cr_bio_n1,
         context: ".",
         test: Test::XPath(
             "cda:component/cda:nonXMLBody/cda:text[@mediaType='application/pdf' and @representation='B64']",
-        ),
-        message: "Un CR-BIO non structuré (niveau 1) doit porter le PDF en base 64 dans nonXMLBody/text (mediaType application/pdf, representation B64).",
-        hint: "Embed the report as <text mediaType=\"application/pdf\" representation=\"B64\">.",
-        spec: crbio!(
-            "document non structuré (CDA niveau 1, IHE XDS-SD 1.3.6.1.4.1.19376.1.2.20), nonXMLBody/text en PDF base 64"
         ),
     },
 ];
@@ -618,13 +703,14 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
     let cda = doc.cda();
     let mut findings = Vec::new();
     let mut ran = Vec::new();
-    for rule in RULES.iter().filter(|r| (r.applies)(profile)) {
+    for check in CHECKS.iter().filter(|c| (c.applies)(profile)) {
+        let rule = check.rule;
         ran.push(RuleRun {
             rule: rule.id.to_string(),
             layer: Layer::Banc,
             title: rule.message.to_string(),
         });
-        let nodes = match xpath.select(rule.context, cda) {
+        let nodes = match xpath.select(check.context, cda) {
             Ok(n) => n,
             Err(e) => {
                 findings.push(internal(rule, &e));
@@ -634,7 +720,7 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
         let mut kept = 0usize;
         let mut dropped = 0usize;
         for node in nodes {
-            let failure = match &rule.test {
+            let failure = match &check.test {
                 Test::XPath(t) => match xpath.boolean(t, node) {
                     Ok(true) => None,
                     Ok(false) => Some(None),
@@ -671,11 +757,29 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
     (findings, ran)
 }
 
+/// A check of [`CHECKS`] whose XPath does not compile: a defect of banc, not of the document.
+pub const INTERNAL_XPATH: &Rule = &crate::rule! {
+    id: "banc.internal.xpath",
+    layer: Layer::Banc,
+    severity: Severity::Error,
+    message: "Règle : expression XPath invalide (défaut de banc, merci de le signaler).",
+    hint: "",
+    spec: "banc",
+};
+
+/// Every rule of the document model: those of [`CHECKS`], then banc's own defect.
+pub fn rules() -> impl Iterator<Item = &'static Rule> {
+    CHECKS
+        .iter()
+        .map(|c| c.rule)
+        .chain(std::iter::once(INTERNAL_XPATH))
+}
+
 fn internal(rule: &Rule, expr: &str) -> Finding {
     Finding::new(
-        "banc.internal.xpath",
-        Severity::Error,
-        Layer::Banc,
+        INTERNAL_XPATH.id,
+        INTERNAL_XPATH.severity,
+        INTERNAL_XPATH.layer,
         format!(
             "Règle {} : expression XPath invalide « {expr} » (défaut de banc, merci de le signaler).",
             rule.id
@@ -689,7 +793,7 @@ mod tests {
 
     #[test]
     fn rule_ids_are_unique_and_namespaced() {
-        let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+        let mut ids: Vec<_> = rules().map(|r| r.id).collect();
         assert!(ids.iter().all(|id| id.starts_with("banc.")));
         ids.sort();
         let n = ids.len();
@@ -699,12 +803,12 @@ mod tests {
 
     #[test]
     fn every_rule_says_where_it_comes_from() {
-        for r in RULES {
+        for r in CHECKS.iter().map(|c| c.rule) {
             assert!(r.spec.len() > 20, "{}: {}", r.id, r.spec);
             assert!(!r.message.is_empty() && !r.hint.is_empty(), "{}", r.id);
         }
         assert!(
-            !RULES.iter().any(|r| r.id == "banc.cr-bio.result-code"),
+            !rules().any(|r| r.id == "banc.cr-bio.result-code"),
             "result codes belong to the terminology layer"
         );
     }

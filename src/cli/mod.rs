@@ -4,6 +4,7 @@
 mod common;
 mod kit;
 mod mail;
+mod rules;
 mod scenario;
 mod validate;
 mod xdm;
@@ -32,6 +33,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
+    /// Lister les règles de banc (id, couche, sévérité, titre, déclaration dans le code) et, avec
+    /// --kit, les contrôles des schématrons du kit.
+    Rules(rules::RulesArgs),
     /// Outils sur un kit de règles.
     #[command(subcommand)]
     Kit(KitCommand),
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
             XdmCommand::Check(a) => xdm::check(a),
         }),
         Command::Mail(cmd) => exit(mail::run(cmd)),
+        Command::Rules(a) => exit(rules::run(a)),
         Command::Suite(c) => exit(scenario::suite(c)),
         Command::Run(a) => exit(scenario::run(a)),
         Command::Rehearse(a) => exit(scenario::rehearse(a)),

@@ -4,6 +4,9 @@
 //! the rule (`xml.*` → `src/xml`, `xsd.*` → `src/xsd.rs`, `banc.*` → `src/banc`, ...).
 
 pub mod report;
+mod rule;
+
+pub use rule::Rule;
 
 use serde::Serialize;
 use std::fmt;
@@ -200,12 +203,25 @@ impl Finding {
 /// Findings kept per rule and document: a broken generator can repeat one defect per entry.
 pub const MAX_FINDINGS_PER_RULE: usize = 1000;
 
+/// Findings not kept past a limit; every layer caps its findings with it, so it lives here.
+pub const LIMIT_FINDINGS: &Rule = &crate::rule! {
+    id: "banc.limit.findings",
+    layer: Layer::Banc,
+    severity: Severity::Info,
+    message: "constats supplémentaires non conservés (limite par règle)",
+    hint: "",
+    spec: "banc",
+};
+
+/// The rules owned by this module (`banc.limit.*`).
+pub static RULES: &[&Rule] = &[LIMIT_FINDINGS];
+
 /// `banc.limit.findings`: `dropped` more findings of `rule` were not kept. Its layer is the layer
 /// of the capped rule, so the note sits beside what it completes.
 pub fn limit_finding(rule: &str, dropped: usize, layer: Layer) -> Finding {
     Finding::new(
-        "banc.limit.findings",
-        Severity::Info,
+        LIMIT_FINDINGS.id,
+        LIMIT_FINDINGS.severity,
         layer,
         format!(
             "{dropped} constats supplémentaires de la règle {rule} n'ont pas été conservés (limite de {MAX_FINDINGS_PER_RULE} par règle)."
@@ -236,44 +252,5 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A rule of the envelope and package layers (`mail`, `transport`, `xdm`): one constant per id,
-/// so that a reader finds a rule from its id, and every finding of it says the same thing.
-#[derive(Debug)]
-pub struct Rule {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub layer: Layer,
-    /// French message, completed by the details of the finding.
-    pub message: &'static str,
-    /// English hint on the fix.
-    pub hint: &'static str,
-    /// Where the requirement comes from (check id of docs/mssante-xdm.md, then the source).
-    pub spec: &'static str,
-}
-
-impl Rule {
-    /// A finding of this rule; `detail` (may be empty) follows the rule's message.
-    pub fn finding(&self, detail: impl AsRef<str>) -> Finding {
-        let detail = detail.as_ref();
-        let message = if detail.is_empty() {
-            self.message.to_string()
-        } else {
-            format!("{} {detail}", self.message)
-        };
-        Finding::new(self.id, self.severity, self.layer, message)
-            .hint(self.hint)
-            .spec(self.spec)
-    }
-
-    /// This rule as a rule that ran (a JUnit test case, with or without findings).
-    pub fn ran(&self) -> report::RuleRun {
-        report::RuleRun {
-            rule: self.id.to_string(),
-            layer: self.layer,
-            title: self.message.to_string(),
-        }
     }
 }

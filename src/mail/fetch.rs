@@ -7,7 +7,7 @@
 //! [`crate::mail::analyse`] exactly as `banc validate` judges files (same report, same exit codes).
 
 use crate::finding::report::{DocumentReport, RunReport};
-use crate::finding::{Finding, Layer, Severity, Verdict};
+use crate::finding::{Finding, Layer, Rule, Severity, Verdict};
 use crate::mail::Policy;
 use crate::pipeline::{CheckOptions, Validator};
 use async_imap::imap_proto::{AttributeValue, Capability, RequestId, Response, Status};
@@ -61,46 +61,39 @@ pub struct FetchOptions {
     pub check: CheckOptions,
 }
 
-/// A rule of this module: id, severity, French message, English hint, source.
-pub struct Rule {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub message: &'static str,
-    pub hint: &'static str,
-    pub spec: &'static str,
+/// A finding of `rule` at `location` (a UID, a fetch item): the IMAP rules point into the mailbox.
+fn finding(rule: &Rule, detail: &str, location: &str) -> Finding {
+    let mut f = Finding::new(
+        rule.id,
+        rule.severity,
+        rule.layer,
+        format!("{} {detail}", rule.message),
+    )
+    .hint(rule.hint)
+    .spec(rule.spec);
+    f.location.xpath = Some(location.to_string());
+    f
 }
 
-impl Rule {
-    fn finding(&self, detail: &str, location: &str) -> Finding {
-        let mut f = Finding::new(
-            self.id,
-            self.severity,
-            Layer::Transport,
-            format!("{} {detail}", self.message),
-        )
-        .hint(self.hint)
-        .spec(self.spec);
-        f.location.xpath = Some(location.to_string());
-        f
-    }
-}
-
-pub const TOO_LARGE: &Rule = &Rule {
+pub const TOO_LARGE: &Rule = &crate::rule! {
     id: "transport.imap.too-large",
+    layer: Layer::Transport,
     severity: Severity::Error,
     message: "Message plus gros que la taille maximale admise : il n'a pas été téléchargé ni analysé.",
     hint: "Keep the whole message under the receiving operator's limit (25 MB at Mon espace santé); raise --max-size only if your operator accepts more.",
     spec: "mssante-xdm.md M16 : taille totale sous la limite configurée (25 Mo pour Mon espace santé ; [CODENG] 2nd-hand, UNCONFIRMED dans un texte ANS)",
 };
-pub const VANISHED: &Rule = &Rule {
+pub const VANISHED: &Rule = &crate::rule! {
     id: "transport.imap.vanished",
+    layer: Layer::Transport,
     severity: Severity::Error,
     message: "Le message a disparu de la boîte entre la recherche et la relève (supprimé ou déplacé par un autre client) : il n'a pas été analysé.",
     hint: "Make sure no other client empties the test mailbox while banc reads it, then fetch again.",
     spec: "RFC 3501 §6.4.8 (UID FETCH d'un message expurgé : aucune donnée)",
 };
-pub const NO_BODY: &Rule = &Rule {
+pub const NO_BODY: &Rule = &crate::rule! {
     id: "transport.imap.no-body",
+    layer: Layer::Transport,
     severity: Severity::Error,
     message: "Le serveur IMAP n'a pas rendu le contenu du message (BODY[] absent ou NIL) : il n'a pas été analysé.",
     hint: "This is a server-side fault; check the mailbox storage of the IMAP server.",
@@ -494,7 +487,8 @@ async fn read_mailbox(
                 seen.push(uid);
             }
             Fetched::TooLarge(size) => {
-                let f = TOO_LARGE.finding(
+                let f = finding(
+                    TOO_LARGE,
                     &format!(
                         "Taille : {size} octets, maximum : {} octets.",
                         args.max_size
@@ -504,13 +498,13 @@ async fn read_mailbox(
                 docs.push(v.container_report(&name, "mssante-message", vec![f], Vec::new()));
             }
             Fetched::Vanished => {
-                let f = VANISHED.finding(&format!("UID {uid}."), &format!("UID {uid}"));
+                let f = finding(VANISHED, &format!("UID {uid}."), &format!("UID {uid}"));
                 let mut r = v.container_report(&name, "mssante-message", vec![f], Vec::new());
                 r.verdict = Verdict::Error;
                 docs.push(r);
             }
             Fetched::NoBody => {
-                let f = NO_BODY.finding(&format!("UID {uid}."), "BODY[]");
+                let f = finding(NO_BODY, &format!("UID {uid}."), "BODY[]");
                 let mut r = v.container_report(&name, "mssante-message", vec![f], Vec::new());
                 r.verdict = Verdict::Error;
                 docs.push(r);

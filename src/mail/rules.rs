@@ -4,442 +4,481 @@
 
 use crate::finding::{Layer, Rule, Severity};
 
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    message: &'static str,
-    hint: &'static str,
-    spec: &'static str,
-) -> Rule {
-    Rule {
-        id,
-        severity,
-        layer: Layer::Mail,
-        message,
-        hint,
-        spec,
-    }
-}
-
 use Severity::{Error, Info, Warning};
 
 // M01 — a message, and its required headers.
-pub const UNREADABLE: &Rule = &rule(
-    "mail.message.unreadable",
-    Error,
-    "Ce fichier n'est pas un message électronique : il ne commence pas par des en-têtes RFC 5322 (Date, From, Subject...).",
-    "Give the raw message (.eml, RFC 5322), headers first, as stored by the mail server.",
-    "MSSanté M01 — RFC 5322 §2.1 (structure d'un message)",
-);
-pub const HEADER_REQUIRED: &Rule = &rule(
-    "mail.header.required",
-    Error,
-    "En-tête obligatoire absent :",
-    "Date, From, To, Message-ID and Subject must all be present.",
-    "MSSanté M01 — RFC 5322 §3.6 (Date et From obligatoires) ; To, Message-ID, Subject exigés pour un message MSSanté (ETT DTS)",
-);
-pub const HEADER_DUPLICATE: &Rule = &rule(
-    "mail.header.duplicate",
-    Error,
-    "En-tête présent plusieurs fois alors qu'il doit être unique :",
-    "Write each of Date, From, Sender, Reply-To, To, Cc, Message-ID, In-Reply-To, References, Subject at most once (a duplicate is also the mark of a header injection).",
-    "MSSanté M01 — RFC 5322 §3.6 (nombre d'occurrences des champs)",
-);
-pub const HEADER_DATE: &Rule = &rule(
-    "mail.header.date",
-    Error,
-    "En-tête Date illisible (forme RFC 5322 §3.3 attendue, ex. « Wed, 21 Jan 2026 16:22:40 +0100 ») :",
-    "Write the date as day-of-week, day month year hh:mm:ss and a numeric zone.",
-    "MSSanté M01 — RFC 5322 §3.3",
-);
-pub const HEADER_ADDRESS: &Rule = &rule(
-    "mail.header.address",
-    Error,
-    "Adresse électronique invalide :",
-    "Each address must be local-part@domain (RFC 5322 §3.4), e.g. laboratoire@golfe.mssante.fr.",
-    "MSSanté M01 — RFC 5322 §3.4",
-);
+pub const UNREADABLE: &Rule = &crate::rule! {
+    id: "mail.message.unreadable",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Ce fichier n'est pas un message électronique : il ne commence pas par des en-têtes RFC 5322 (Date, From, Subject...).",
+    hint: "Give the raw message (.eml, RFC 5322), headers first, as stored by the mail server.",
+    spec: "MSSanté M01 — RFC 5322 §2.1 (structure d'un message)",
+};
+pub const HEADER_REQUIRED: &Rule = &crate::rule! {
+    id: "mail.header.required",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête obligatoire absent :",
+    hint: "Date, From, To, Message-ID and Subject must all be present.",
+    spec: "MSSanté M01 — RFC 5322 §3.6 (Date et From obligatoires) ; To, Message-ID, Subject exigés pour un message MSSanté (ETT DTS)",
+};
+pub const HEADER_DUPLICATE: &Rule = &crate::rule! {
+    id: "mail.header.duplicate",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête présent plusieurs fois alors qu'il doit être unique :",
+    hint: "Write each of Date, From, Sender, Reply-To, To, Cc, Message-ID, In-Reply-To, References, Subject at most once (a duplicate is also the mark of a header injection).",
+    spec: "MSSanté M01 — RFC 5322 §3.6 (nombre d'occurrences des champs)",
+};
+pub const HEADER_DATE: &Rule = &crate::rule! {
+    id: "mail.header.date",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête Date illisible (forme RFC 5322 §3.3 attendue, ex. « Wed, 21 Jan 2026 16:22:40 +0100 ») :",
+    hint: "Write the date as day-of-week, day month year hh:mm:ss and a numeric zone.",
+    spec: "MSSanté M01 — RFC 5322 §3.3",
+};
+pub const HEADER_ADDRESS: &Rule = &crate::rule! {
+    id: "mail.header.address",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Adresse électronique invalide :",
+    hint: "Each address must be local-part@domain (RFC 5322 §3.4), e.g. laboratoire@golfe.mssante.fr.",
+    spec: "MSSanté M01 — RFC 5322 §3.4",
+};
 
 // M02 — Message-ID.
-pub const MESSAGE_ID: &Rule = &rule(
-    "mail.header.message-id",
-    Error,
-    "Message-ID mal formé (forme « <partie-gauche@partie-droite> » attendue, RFC 5322 §3.6.4) :",
-    "Generate <unique-part@domain-of-the-sender> once per message.",
-    "MSSanté M02 — Référentiel #2 ECO.2.2.1 (cité de seconde main) ; RFC 5322 §3.6.4",
-);
-pub const MESSAGE_ID_REUSED: &Rule = &rule(
-    "mail.header.message-id-reused",
-    Error,
-    "Message-ID déjà porté par un autre message :",
-    "Generate a new Message-ID for every message, resends included.",
-    "MSSanté M02 — Référentiel #2 ECO.2.2.1 (cité de seconde main) ; ETT MT17/45",
-);
+pub const MESSAGE_ID: &Rule = &crate::rule! {
+    id: "mail.header.message-id",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Message-ID mal formé (forme « <partie-gauche@partie-droite> » attendue, RFC 5322 §3.6.4) :",
+    hint: "Generate <unique-part@domain-of-the-sender> once per message.",
+    spec: "MSSanté M02 — Référentiel #2 ECO.2.2.1 (cité de seconde main) ; RFC 5322 §3.6.4",
+};
+pub const MESSAGE_ID_REUSED: &Rule = &crate::rule! {
+    id: "mail.header.message-id-reused",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Message-ID déjà porté par un autre message :",
+    hint: "Generate a new Message-ID for every message, resends included.",
+    spec: "MSSanté M02 — Référentiel #2 ECO.2.2.1 (cité de seconde main) ; ETT MT17/45",
+};
 
 // M03 — ASCII headers, RFC 2047.
-pub const NON_ASCII: &Rule = &rule(
-    "mail.header.non-ascii",
-    Error,
-    "Octet non ASCII ou de contrôle dans les en-têtes : un texte accentué doit être encodé en mots RFC 2047 (=?UTF-8?Q?...?=).",
-    "Encode non-ASCII header text as RFC 2047 encoded words, and non-ASCII file names per RFC 2231.",
-    "MSSanté M03 — RFC 5322 §2.2, RFC 2047 ; ETT DTS196",
-);
-pub const ENCODED_WORD: &Rule = &rule(
-    "mail.header.encoded-word",
-    Error,
-    "Mot encodé RFC 2047 invalide :",
-    "An encoded word is =?charset?B|Q?text?= with a known charset and valid base64 or Q text (UTF-8 recommended).",
-    "MSSanté M03 — RFC 2047 §2–5",
-);
-pub const CRLF_INJECTION: &Rule = &rule(
-    "mail.header.crlf-injection",
-    Error,
-    "Fin de ligne anormale dans les en-têtes, marque d'une injection d'en-têtes :",
-    "End every header line with CRLF; never copy user data containing CR or LF into a header (strip or encode it).",
-    "MSSanté M03 — RFC 5322 §2.2 (champs terminés par CRLF) ; mssante-xdm.md §6 entrées invalides (injection CRLF)",
-);
+pub const NON_ASCII: &Rule = &crate::rule! {
+    id: "mail.header.non-ascii",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Octet non ASCII ou de contrôle dans les en-têtes : un texte accentué doit être encodé en mots RFC 2047 (=?UTF-8?Q?...?=).",
+    hint: "Encode non-ASCII header text as RFC 2047 encoded words, and non-ASCII file names per RFC 2231.",
+    spec: "MSSanté M03 — RFC 5322 §2.2, RFC 2047 ; ETT DTS196",
+};
+pub const ENCODED_WORD: &Rule = &crate::rule! {
+    id: "mail.header.encoded-word",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Mot encodé RFC 2047 invalide :",
+    hint: "An encoded word is =?charset?B|Q?text?= with a known charset and valid base64 or Q text (UTF-8 recommended).",
+    spec: "MSSanté M03 — RFC 2047 §2–5",
+};
+pub const CRLF_INJECTION: &Rule = &crate::rule! {
+    id: "mail.header.crlf-injection",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Fin de ligne anormale dans les en-têtes, marque d'une injection d'en-têtes :",
+    hint: "End every header line with CRLF; never copy user data containing CR or LF into a header (strip or encode it).",
+    spec: "MSSanté M03 — RFC 5322 §2.2 (champs terminés par CRLF) ; mssante-xdm.md §6 entrées invalides (injection CRLF)",
+};
 
 // M04, M05 — subject.
-pub const SUBJECT_PREFIX: &Rule = &rule(
-    "mail.subject.prefix",
-    Error,
-    "L'objet ne commence pas par « XDM/1.0/DDM+ » :",
-    "Subject: XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>, e.g. XDM/1.0/DDM+CR d'examens biologiques VIAL Paul 26/11/1978.",
-    "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main) ; ETT DTS 124",
-);
-pub const SUBJECT_FORMAT: &Rule = &rule(
-    "mail.subject.format",
-    Error,
-    "Objet incomplet : « XDM/1.0/DDM+<libellé> <NOM> <prénom> [JJ/MM/AAAA] » attendu (libellé, NOM et prénom obligatoires) :",
-    "Give the document label, the patient's birth name and first given name after the prefix.",
-    "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main)",
-);
-pub const SUBJECT_DATE: &Rule = &rule(
-    "mail.subject.date",
-    Error,
-    "Date de naissance de l'objet invalide (JJ/MM/AAAA, date réelle) :",
-    "Write the birth date as DD/MM/YYYY, e.g. 26/11/1978.",
-    "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main)",
-);
-pub const SUBJECT_IDENTITY: &Rule = &rule(
-    "mail.subject.identity-mismatch",
-    Error,
-    "L'identité de l'objet ne correspond pas au patient du CDA (recordTarget) :",
-    "Build the subject from the CDA's recordTarget: birth name, first given name, birth date.",
-    "MSSanté M05 — dérivé de ECO.2.1.3 (objet) et de l'en-tête CDA recordTarget",
-);
+pub const SUBJECT_PREFIX: &Rule = &crate::rule! {
+    id: "mail.subject.prefix",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "L'objet ne commence pas par « XDM/1.0/DDM+ » :",
+    hint: "Subject: XDM/1.0/DDM+<libellé> <NOM> <prénom> <JJ/MM/AAAA>, e.g. XDM/1.0/DDM+CR d'examens biologiques VIAL Paul 26/11/1978.",
+    spec: "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main) ; ETT DTS 124",
+};
+pub const SUBJECT_FORMAT: &Rule = &crate::rule! {
+    id: "mail.subject.format",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Objet incomplet : « XDM/1.0/DDM+<libellé> <NOM> <prénom> [JJ/MM/AAAA] » attendu (libellé, NOM et prénom obligatoires) :",
+    hint: "Give the document label, the patient's birth name and first given name after the prefix.",
+    spec: "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main)",
+};
+pub const SUBJECT_DATE: &Rule = &crate::rule! {
+    id: "mail.subject.date",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Date de naissance de l'objet invalide (JJ/MM/AAAA, date réelle) :",
+    hint: "Write the birth date as DD/MM/YYYY, e.g. 26/11/1978.",
+    spec: "MSSanté M04 — Référentiel #2 ECO.2.1.3 (cité de seconde main)",
+};
+pub const SUBJECT_IDENTITY: &Rule = &crate::rule! {
+    id: "mail.subject.identity-mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "L'identité de l'objet ne correspond pas au patient du CDA (recordTarget) :",
+    hint: "Build the subject from the CDA's recordTarget: birth name, first given name, birth date.",
+    spec: "MSSanté M05 — dérivé de ECO.2.1.3 (objet) et de l'en-tête CDA recordTarget",
+};
 
 // M06 — MIME structure.
-pub const MIME_VERSION: &Rule = &rule(
-    "mail.mime.version",
-    Warning,
-    "En-tête « MIME-Version: 1.0 » absent.",
-    "Add MIME-Version: 1.0 to the message headers.",
-    "MSSanté M06 — RFC 2045 §4",
-);
-pub const NOT_MIXED: &Rule = &rule(
-    "mail.mime.not-multipart-mixed",
-    Error,
-    "Le message n'est pas un multipart/mixed :",
-    "Send Content-Type: multipart/mixed with the text body, IHE_XDM.zip and the PDF as its parts.",
-    "MSSanté M06 — IG LPS struct-email-standard ; ETT DTS137–140",
-);
-pub const BOUNDARY_MISSING: &Rule = &rule(
-    "mail.mime.boundary-missing",
-    Error,
-    "Partie multipart sans paramètre boundary : ses parties sont illisibles.",
-    "Declare boundary=\"...\" on every multipart Content-Type.",
-    "MSSanté M06 — RFC 2046 §5.1.1",
-);
-pub const BOUNDARY_SYNTAX: &Rule = &rule(
-    "mail.mime.boundary-syntax",
-    Error,
-    "Délimiteur (boundary) invalide : 1 à 70 caractères ASCII permis par la RFC 2046, sans espace final :",
-    "Use a boundary of at most 70 characters among letters, digits and '()+_,-./:=? (quote it).",
-    "MSSanté M06 — RFC 2046 §5.1.1 ; ETT DTS137–140",
-);
-pub const BOUNDARY_ABSENT: &Rule = &rule(
-    "mail.mime.boundary-absent",
-    Error,
-    "Le délimiteur déclaré n'apparaît sur aucune ligne du corps : aucune partie lisible.",
-    "Write each part after a line --boundary and end with --boundary--.",
-    "MSSanté M06 — RFC 2046 §5.1.1",
-);
-pub const UNTERMINATED: &Rule = &rule(
-    "mail.mime.unterminated",
-    Error,
-    "Multipart non terminé : la ligne de fin « --boundary-- » manque (message tronqué ?).",
-    "End every multipart with its close delimiter; check the message was not cut in transit or storage.",
-    "MSSanté M06 — RFC 2046 §5.1.1 ; ETT DTS137–140 ; mssante-xdm.md §6 (MIME tronqué)",
-);
-pub const TOO_DEEP: &Rule = &rule(
-    "mail.mime.too-deep",
-    Error,
-    "Imbrication MIME au-delà de la limite : les parties plus profondes ne sont pas examinées.",
-    "An MSSanté message needs two levels at most (multipart/mixed, then multipart/alternative).",
-    "MSSanté M06 — mssante-xdm.md §6 (imbrication très profonde) ; limite de banc (Policy.max_depth)",
-);
-pub const TOO_MANY_PARTS: &Rule = &rule(
-    "mail.mime.too-many-parts",
-    Error,
-    "Trop de parties MIME : les suivantes ne sont pas examinées.",
-    "Send the text body, IHE_XDM.zip and the PDF; nothing else is expected.",
-    "MSSanté M06 — limite de banc (Policy.max_parts)",
-);
-pub const CTE_TYPO: &Rule = &rule(
-    "mail.mime.content-transfert-encoding",
-    Error,
-    "En-tête « Content-Transfert-Encoding » (coquille des exemples de l'IG) : aucun lecteur ne le connaît, le contenu n'est pas décodé.",
-    "Write Content-Transfer-Encoding (no 't' in Transfer).",
-    "MSSanté M06 — mssante-xdm.md §4 (coquille connue des exemples de l'IG LPS) ; RFC 2045 §6",
-);
-pub const CTE_UNKNOWN: &Rule = &rule(
-    "mail.mime.transfer-encoding",
-    Error,
-    "Content-Transfer-Encoding inconnu (7bit, 8bit, binary, quoted-printable ou base64) :",
-    "Use base64 for attachments and quoted-printable or 8bit for UTF-8 text.",
-    "MSSanté M06 — RFC 2045 §6.1",
-);
-pub const BAD_BASE64: &Rule = &rule(
-    "mail.mime.base64",
-    Error,
-    "Contenu déclaré base64 qui ne se décode pas.",
-    "Encode the attachment in base64 (RFC 2045 §6.8), lines of 76 characters.",
-    "MSSanté M06 — RFC 2045 §6.8",
-);
+pub const MIME_VERSION: &Rule = &crate::rule! {
+    id: "mail.mime.version",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "En-tête « MIME-Version: 1.0 » absent.",
+    hint: "Add MIME-Version: 1.0 to the message headers.",
+    spec: "MSSanté M06 — RFC 2045 §4",
+};
+pub const NOT_MIXED: &Rule = &crate::rule! {
+    id: "mail.mime.not-multipart-mixed",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Le message n'est pas un multipart/mixed :",
+    hint: "Send Content-Type: multipart/mixed with the text body, IHE_XDM.zip and the PDF as its parts.",
+    spec: "MSSanté M06 — IG LPS struct-email-standard ; ETT DTS137–140",
+};
+pub const BOUNDARY_MISSING: &Rule = &crate::rule! {
+    id: "mail.mime.boundary-missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Partie multipart sans paramètre boundary : ses parties sont illisibles.",
+    hint: "Declare boundary=\"...\" on every multipart Content-Type.",
+    spec: "MSSanté M06 — RFC 2046 §5.1.1",
+};
+pub const BOUNDARY_SYNTAX: &Rule = &crate::rule! {
+    id: "mail.mime.boundary-syntax",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Délimiteur (boundary) invalide : 1 à 70 caractères ASCII permis par la RFC 2046, sans espace final :",
+    hint: "Use a boundary of at most 70 characters among letters, digits and '()+_,-./:=? (quote it).",
+    spec: "MSSanté M06 — RFC 2046 §5.1.1 ; ETT DTS137–140",
+};
+pub const BOUNDARY_ABSENT: &Rule = &crate::rule! {
+    id: "mail.mime.boundary-absent",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Le délimiteur déclaré n'apparaît sur aucune ligne du corps : aucune partie lisible.",
+    hint: "Write each part after a line --boundary and end with --boundary--.",
+    spec: "MSSanté M06 — RFC 2046 §5.1.1",
+};
+pub const UNTERMINATED: &Rule = &crate::rule! {
+    id: "mail.mime.unterminated",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Multipart non terminé : la ligne de fin « --boundary-- » manque (message tronqué ?).",
+    hint: "End every multipart with its close delimiter; check the message was not cut in transit or storage.",
+    spec: "MSSanté M06 — RFC 2046 §5.1.1 ; ETT DTS137–140 ; mssante-xdm.md §6 (MIME tronqué)",
+};
+pub const TOO_DEEP: &Rule = &crate::rule! {
+    id: "mail.mime.too-deep",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Imbrication MIME au-delà de la limite : les parties plus profondes ne sont pas examinées.",
+    hint: "An MSSanté message needs two levels at most (multipart/mixed, then multipart/alternative).",
+    spec: "MSSanté M06 — mssante-xdm.md §6 (imbrication très profonde) ; limite de banc (Policy.max_depth)",
+};
+pub const TOO_MANY_PARTS: &Rule = &crate::rule! {
+    id: "mail.mime.too-many-parts",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Trop de parties MIME : les suivantes ne sont pas examinées.",
+    hint: "Send the text body, IHE_XDM.zip and the PDF; nothing else is expected.",
+    spec: "MSSanté M06 — limite de banc (Policy.max_parts)",
+};
+pub const CTE_TYPO: &Rule = &crate::rule! {
+    id: "mail.mime.content-transfert-encoding",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête « Content-Transfert-Encoding » (coquille des exemples de l'IG) : aucun lecteur ne le connaît, le contenu n'est pas décodé.",
+    hint: "Write Content-Transfer-Encoding (no 't' in Transfer).",
+    spec: "MSSanté M06 — mssante-xdm.md §4 (coquille connue des exemples de l'IG LPS) ; RFC 2045 §6",
+};
+pub const CTE_UNKNOWN: &Rule = &crate::rule! {
+    id: "mail.mime.transfer-encoding",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Content-Transfer-Encoding inconnu (7bit, 8bit, binary, quoted-printable ou base64) :",
+    hint: "Use base64 for attachments and quoted-printable or 8bit for UTF-8 text.",
+    spec: "MSSanté M06 — RFC 2045 §6.1",
+};
+pub const BAD_BASE64: &Rule = &crate::rule! {
+    id: "mail.mime.base64",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Contenu déclaré base64 qui ne se décode pas.",
+    hint: "Encode the attachment in base64 (RFC 2045 §6.8), lines of 76 characters.",
+    spec: "MSSanté M06 — RFC 2045 §6.8",
+};
 
 // M07 — the IHE_XDM archive.
-pub const ZIP_MISSING: &Rule = &rule(
-    "mail.zip.missing",
-    Error,
-    "Aucune pièce jointe IHE_XDM.zip dans le message.",
-    "Attach the package as Content-Type: application/zip; name=\"IHE_XDM.zip\", base64, Content-Disposition: attachment.",
-    "MSSanté M07 — IG LPS struct-email-standard ; Référentiel #2 ECO.2.1.1 (cité de seconde main)",
-);
-pub const ZIP_SEVERAL: &Rule = &rule(
-    "mail.zip.several",
-    Error,
-    "Plusieurs archives ZIP jointes : le message doit en porter exactement une (IHE_XDM.zip).",
-    "Put every document of the patient in one IHE_XDM.zip (one SUBSET per submission).",
-    "MSSanté M07 — IG LPS struct-email-standard ; mssante-xdm.md §6 (deux zips)",
-);
-pub const ZIP_NAME: &Rule = &rule(
-    "mail.zip.name",
-    Error,
-    "Archive ZIP jointe sous un autre nom que IHE_XDM.zip :",
-    "Name the package IHE_XDM.zip (receivers look for that name).",
-    "MSSanté M07 — IG LPS struct-email-standard",
-);
-pub const ZIP_OCTET_STREAM: &Rule = &rule(
-    "mail.zip.octet-stream",
-    Warning,
-    "IHE_XDM.zip déclaré application/octet-stream au lieu de application/zip.",
-    "Declare Content-Type: application/zip; name=\"IHE_XDM.zip\".",
-    "MSSanté M07 — IG LPS struct-email-standard ; ETT 28",
-);
-pub const ZIP_CONTENT_TYPE: &Rule = &rule(
-    "mail.zip.content-type",
-    Error,
-    "IHE_XDM.zip déclaré avec un type inattendu (application/zip attendu) :",
-    "Declare Content-Type: application/zip; name=\"IHE_XDM.zip\".",
-    "MSSanté M07 — IG LPS struct-email-standard",
-);
-pub const ZIP_ENCODING: &Rule = &rule(
-    "mail.zip.encoding",
-    Warning,
-    "IHE_XDM.zip non encodé en base64 :",
-    "Send the package with Content-Transfer-Encoding: base64.",
-    "MSSanté M07 — IG LPS struct-email-standard",
-);
-pub const ZIP_DISPOSITION: &Rule = &rule(
-    "mail.zip.disposition",
-    Warning,
-    "IHE_XDM.zip sans « Content-Disposition: attachment; filename=\"IHE_XDM.zip\" » :",
-    "Add Content-Disposition: attachment; filename=\"IHE_XDM.zip\".",
-    "MSSanté M07 — IG LPS struct-email-standard",
-);
+pub const ZIP_MISSING: &Rule = &crate::rule! {
+    id: "mail.zip.missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Aucune pièce jointe IHE_XDM.zip dans le message.",
+    hint: "Attach the package as Content-Type: application/zip; name=\"IHE_XDM.zip\", base64, Content-Disposition: attachment.",
+    spec: "MSSanté M07 — IG LPS struct-email-standard ; Référentiel #2 ECO.2.1.1 (cité de seconde main)",
+};
+pub const ZIP_SEVERAL: &Rule = &crate::rule! {
+    id: "mail.zip.several",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Plusieurs archives ZIP jointes : le message doit en porter exactement une (IHE_XDM.zip).",
+    hint: "Put every document of the patient in one IHE_XDM.zip (one SUBSET per submission).",
+    spec: "MSSanté M07 — IG LPS struct-email-standard ; mssante-xdm.md §6 (deux zips)",
+};
+pub const ZIP_NAME: &Rule = &crate::rule! {
+    id: "mail.zip.name",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Archive ZIP jointe sous un autre nom que IHE_XDM.zip :",
+    hint: "Name the package IHE_XDM.zip (receivers look for that name).",
+    spec: "MSSanté M07 — IG LPS struct-email-standard",
+};
+pub const ZIP_OCTET_STREAM: &Rule = &crate::rule! {
+    id: "mail.zip.octet-stream",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "IHE_XDM.zip déclaré application/octet-stream au lieu de application/zip.",
+    hint: "Declare Content-Type: application/zip; name=\"IHE_XDM.zip\".",
+    spec: "MSSanté M07 — IG LPS struct-email-standard ; ETT 28",
+};
+pub const ZIP_CONTENT_TYPE: &Rule = &crate::rule! {
+    id: "mail.zip.content-type",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "IHE_XDM.zip déclaré avec un type inattendu (application/zip attendu) :",
+    hint: "Declare Content-Type: application/zip; name=\"IHE_XDM.zip\".",
+    spec: "MSSanté M07 — IG LPS struct-email-standard",
+};
+pub const ZIP_ENCODING: &Rule = &crate::rule! {
+    id: "mail.zip.encoding",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "IHE_XDM.zip non encodé en base64 :",
+    hint: "Send the package with Content-Transfer-Encoding: base64.",
+    spec: "MSSanté M07 — IG LPS struct-email-standard",
+};
+pub const ZIP_DISPOSITION: &Rule = &crate::rule! {
+    id: "mail.zip.disposition",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "IHE_XDM.zip sans « Content-Disposition: attachment; filename=\"IHE_XDM.zip\" » :",
+    hint: "Add Content-Disposition: attachment; filename=\"IHE_XDM.zip\".",
+    spec: "MSSanté M07 — IG LPS struct-email-standard",
+};
 
 // M08 — one patient.
-pub const PATIENT_SEVERAL: &Rule = &rule(
-    "mail.patient.several",
-    Error,
-    "Plusieurs patients dans le même message :",
-    "Send one message per patient.",
-    "MSSanté M08 — Référentiel #2 ECO.2.1.1 (cité de seconde main)",
-);
+pub const PATIENT_SEVERAL: &Rule = &crate::rule! {
+    id: "mail.patient.several",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Plusieurs patients dans le même message :",
+    hint: "Send one message per patient.",
+    spec: "MSSanté M08 — Référentiel #2 ECO.2.1.1 (cité de seconde main)",
+};
 
 // M09 — the PDF (severity set by Policy.pdf_severity).
-pub const PDF_MISSING: &Rule = &rule(
-    "mail.pdf.missing",
-    Warning,
-    "Aucune copie PDF du compte rendu jointe au message.",
-    "Attach the PDF rendering of the CDA (application/pdf), named per ECO.2.1.6.",
-    "MSSanté M09 — Référentiel #2 ECO.2.1.1 et ECO.2.1.5 (cités de seconde main)",
-);
-pub const PDF_NAME: &Rule = &rule(
-    "mail.pdf.name",
-    Warning,
-    "Nom du PDF non conforme à « <date de l'acte AAAAMMJJ>_<type de document>_<NOM>_<prénom>[_<n° dossier>].pdf » :",
-    "Name the PDF e.g. 20260121_CR d'examens biologiques_GAUTIER_SOPHIE.pdf (RFC 2231 encoding for accents).",
-    "MSSanté M09 — Référentiel #2 ECO.2.1.6 (cité de seconde main)",
-);
-pub const PDF_CONTENT: &Rule = &rule(
-    "mail.pdf.content",
-    Error,
-    "La pièce jointe PDF n'est pas un PDF (pas de signature %PDF-).",
-    "Attach the PDF file itself, base64-encoded.",
-    "MSSanté M09 — Référentiel #2 ECO.2.1.5 (cité de seconde main)",
-);
+pub const PDF_MISSING: &Rule = &crate::rule! {
+    id: "mail.pdf.missing",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Aucune copie PDF du compte rendu jointe au message.",
+    hint: "Attach the PDF rendering of the CDA (application/pdf), named per ECO.2.1.6.",
+    spec: "MSSanté M09 — Référentiel #2 ECO.2.1.1 et ECO.2.1.5 (cités de seconde main)",
+};
+pub const PDF_NAME: &Rule = &crate::rule! {
+    id: "mail.pdf.name",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Nom du PDF non conforme à « <date de l'acte AAAAMMJJ>_<type de document>_<NOM>_<prénom>[_<n° dossier>].pdf » :",
+    hint: "Name the PDF e.g. 20260121_CR d'examens biologiques_GAUTIER_SOPHIE.pdf (RFC 2231 encoding for accents).",
+    spec: "MSSanté M09 — Référentiel #2 ECO.2.1.6 (cité de seconde main)",
+};
+pub const PDF_CONTENT: &Rule = &crate::rule! {
+    id: "mail.pdf.content",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "La pièce jointe PDF n'est pas un PDF (pas de signature %PDF-).",
+    hint: "Attach the PDF file itself, base64-encoded.",
+    spec: "MSSanté M09 — Référentiel #2 ECO.2.1.5 (cité de seconde main)",
+};
 
 // M10 — text parts.
-pub const TEXT_BODY_MISSING: &Rule = &rule(
-    "mail.text.body-missing",
-    Warning,
-    "Aucune partie texte (corps du message).",
-    "Add a text/plain; charset=utf-8 part addressed to the reader.",
-    "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main) ; IG transmission profils-messages",
-);
-pub const TEXT_CHARSET_MISSING: &Rule = &rule(
-    "mail.text.charset-missing",
-    Error,
-    "Partie texte sans jeu de caractères déclaré (charset) :",
-    "Declare Content-Type: text/plain; charset=utf-8.",
-    "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main)",
-);
-pub const TEXT_CHARSET: &Rule = &rule(
-    "mail.text.charset",
-    Error,
-    "Partie texte dans un autre jeu de caractères que UTF-8 :",
-    "Encode text parts in UTF-8 and declare charset=utf-8.",
-    "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main)",
-);
-pub const TEXT_INVALID_UTF8: &Rule = &rule(
-    "mail.text.invalid-utf8",
-    Error,
-    "Partie texte déclarée UTF-8 dont les octets ne sont pas de l'UTF-8 (texte Latin-1 ?) :",
-    "Convert the text to UTF-8 before sending, or declare its real charset.",
-    "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main) ; mssante-xdm.md §6 (Latin-1 étiqueté UTF-8)",
-);
+pub const TEXT_BODY_MISSING: &Rule = &crate::rule! {
+    id: "mail.text.body-missing",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Aucune partie texte (corps du message).",
+    hint: "Add a text/plain; charset=utf-8 part addressed to the reader.",
+    spec: "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main) ; IG transmission profils-messages",
+};
+pub const TEXT_CHARSET_MISSING: &Rule = &crate::rule! {
+    id: "mail.text.charset-missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Partie texte sans jeu de caractères déclaré (charset) :",
+    hint: "Declare Content-Type: text/plain; charset=utf-8.",
+    spec: "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main)",
+};
+pub const TEXT_CHARSET: &Rule = &crate::rule! {
+    id: "mail.text.charset",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Partie texte dans un autre jeu de caractères que UTF-8 :",
+    hint: "Encode text parts in UTF-8 and declare charset=utf-8.",
+    spec: "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main)",
+};
+pub const TEXT_INVALID_UTF8: &Rule = &crate::rule! {
+    id: "mail.text.invalid-utf8",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Partie texte déclarée UTF-8 dont les octets ne sont pas de l'UTF-8 (texte Latin-1 ?) :",
+    hint: "Convert the text to UTF-8 before sending, or declare its real charset.",
+    spec: "MSSanté M10 — Référentiel #2 ECO.2.2.3 (cité de seconde main) ; mssante-xdm.md §6 (Latin-1 étiqueté UTF-8)",
+};
 
 // M11–M13 — X-MSS-* headers.
-pub const CODECDA_MISSING: &Rule = &rule(
-    "mail.x-mss-codecda.missing",
-    Error,
-    "En-tête X-MSS-CODECDA absent alors que l'archive contient un CDA.",
-    "Add X-MSS-CODECDA: <code of the CDA>, e.g. 11502-2 (comma-separated when several documents).",
-    "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
-);
-pub const CODECDA_MISMATCH: &Rule = &rule(
-    "mail.x-mss-codecda.mismatch",
-    Error,
-    "X-MSS-CODECDA ne correspond pas au(x) code(s) des CDA de l'archive :",
-    "Copy ClinicalDocument/code/@code of each document into X-MSS-CODECDA.",
-    "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
-);
-pub const CODECDA_UNEXPECTED: &Rule = &rule(
-    "mail.x-mss-codecda.unexpected",
-    Warning,
-    "X-MSS-CODECDA présent alors que le message ne porte aucun CDA dans une archive IHE_XDM.",
-    "Leave X-MSS-CODECDA out when no CDA is attached.",
-    "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
-);
-pub const INS_MISSING: &Rule = &rule(
-    "mail.x-mss-ins.missing",
-    Error,
-    "En-tête X-MSS-INS absent alors que l'archive contient un CDA.",
-    "Add X-MSS-INS: O when the CDA carries a qualified INS, N otherwise.",
-    "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
-);
-pub const INS_VALUE: &Rule = &rule(
-    "mail.x-mss-ins.value",
-    Error,
-    "Valeur de X-MSS-INS autre que O ou N :",
-    "X-MSS-INS takes exactly O or N.",
-    "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
-);
-pub const INS_MISMATCH: &Rule = &rule(
-    "mail.x-mss-ins.mismatch",
-    Error,
-    "X-MSS-INS ne correspond pas au statut de l'INS du CDA :",
-    "O only when the CDA's recordTarget carries the INS (matricule and OID) with the identity traits; N otherwise.",
-    "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
-);
-pub const NIL_MISSING: &Rule = &rule(
-    "mail.x-mss-nil.missing",
-    Error,
-    "En-tête X-MSS-NIL absent ou vide.",
-    "Add X-MSS-NIL: <product reference from convergence.esante.gouv.fr>, e.g. DEV935997.",
-    "MSSanté M13 — Référentiel #2 ECO.2.4.3 (cité par DEVBOX)",
-);
+pub const CODECDA_MISSING: &Rule = &crate::rule! {
+    id: "mail.x-mss-codecda.missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête X-MSS-CODECDA absent alors que l'archive contient un CDA.",
+    hint: "Add X-MSS-CODECDA: <code of the CDA>, e.g. 11502-2 (comma-separated when several documents).",
+    spec: "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
+};
+pub const CODECDA_MISMATCH: &Rule = &crate::rule! {
+    id: "mail.x-mss-codecda.mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "X-MSS-CODECDA ne correspond pas au(x) code(s) des CDA de l'archive :",
+    hint: "Copy ClinicalDocument/code/@code of each document into X-MSS-CODECDA.",
+    spec: "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
+};
+pub const CODECDA_UNEXPECTED: &Rule = &crate::rule! {
+    id: "mail.x-mss-codecda.unexpected",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "X-MSS-CODECDA présent alors que le message ne porte aucun CDA dans une archive IHE_XDM.",
+    hint: "Leave X-MSS-CODECDA out when no CDA is attached.",
+    spec: "MSSanté M11 — Référentiel #2 ECO.2.4.1 (cité par DEVBOX)",
+};
+pub const INS_MISSING: &Rule = &crate::rule! {
+    id: "mail.x-mss-ins.missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête X-MSS-INS absent alors que l'archive contient un CDA.",
+    hint: "Add X-MSS-INS: O when the CDA carries a qualified INS, N otherwise.",
+    spec: "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
+};
+pub const INS_VALUE: &Rule = &crate::rule! {
+    id: "mail.x-mss-ins.value",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Valeur de X-MSS-INS autre que O ou N :",
+    hint: "X-MSS-INS takes exactly O or N.",
+    spec: "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
+};
+pub const INS_MISMATCH: &Rule = &crate::rule! {
+    id: "mail.x-mss-ins.mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "X-MSS-INS ne correspond pas au statut de l'INS du CDA :",
+    hint: "O only when the CDA's recordTarget carries the INS (matricule and OID) with the identity traits; N otherwise.",
+    spec: "MSSanté M12 — Référentiel #2 ECO.2.4.2 (cité par DEVBOX)",
+};
+pub const NIL_MISSING: &Rule = &crate::rule! {
+    id: "mail.x-mss-nil.missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "En-tête X-MSS-NIL absent ou vide.",
+    hint: "Add X-MSS-NIL: <product reference from convergence.esante.gouv.fr>, e.g. DEV935997.",
+    spec: "MSSanté M13 — Référentiel #2 ECO.2.4.3 (cité par DEVBOX)",
+};
 
 // M14 — patient recipient.
-pub const PATIENT_ADDRESS_FORMAT: &Rule = &rule(
-    "mail.patient-address.format",
-    Error,
-    "Adresse patient dont la partie locale n'est pas un INS de 15 caractères :",
-    "A Mon espace santé address is <15-character INS matricule>@patient.mssante.fr.",
-    "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main)",
-);
-pub const PATIENT_ADDRESS_INS: &Rule = &rule(
-    "mail.patient-address.ins-mismatch",
-    Error,
-    "L'adresse patient ne correspond pas à l'INS du CDA :",
-    "Build the patient address from the INS of the CDA's recordTarget.",
-    "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main) ; mssante-xdm.md §3 contrôles croisés",
-);
-pub const PATIENT_ADDRESS_NOT_QUALIFIED: &Rule = &rule(
-    "mail.patient-address.ins-not-qualified",
-    Error,
-    "Message adressé à une boîte patient alors que l'INS du CDA n'est pas qualifié (matricule, OID et traits d'identité).",
-    "Only a qualified INS may be used to address a patient mailbox.",
-    "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main)",
-);
-pub const MES_VALUE: &Rule = &rule(
-    "mail.x-mss-mes.value",
-    Error,
-    "Valeur de X-MSS-MES autre que FIN :",
-    "X-MSS-MES takes exactly FIN (no reply from the patient).",
-    "MSSanté M14 — Référentiel #2 ECO.2.2.8 (cité de seconde main) ; IG transmission mapping-mss",
-);
-pub const MES_UNEXPECTED: &Rule = &rule(
-    "mail.x-mss-mes.unexpected",
-    Warning,
-    "X-MSS-MES présent alors qu'aucun destinataire n'est une boîte patient (@patient.mssante.fr).",
-    "Only send X-MSS-MES: FIN to a patient mailbox.",
-    "MSSanté M14 — Référentiel #2 ECO.2.2.8 (cité de seconde main)",
-);
+pub const PATIENT_ADDRESS_FORMAT: &Rule = &crate::rule! {
+    id: "mail.patient-address.format",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Adresse patient dont la partie locale n'est pas un INS de 15 caractères :",
+    hint: "A Mon espace santé address is <15-character INS matricule>@patient.mssante.fr.",
+    spec: "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main)",
+};
+pub const PATIENT_ADDRESS_INS: &Rule = &crate::rule! {
+    id: "mail.patient-address.ins-mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "L'adresse patient ne correspond pas à l'INS du CDA :",
+    hint: "Build the patient address from the INS of the CDA's recordTarget.",
+    spec: "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main) ; mssante-xdm.md §3 contrôles croisés",
+};
+pub const PATIENT_ADDRESS_NOT_QUALIFIED: &Rule = &crate::rule! {
+    id: "mail.patient-address.ins-not-qualified",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Message adressé à une boîte patient alors que l'INS du CDA n'est pas qualifié (matricule, OID et traits d'identité).",
+    hint: "Only a qualified INS may be used to address a patient mailbox.",
+    spec: "MSSanté M14 — Référentiel #2 ECO.2.2.6 (cité de seconde main)",
+};
+pub const MES_VALUE: &Rule = &crate::rule! {
+    id: "mail.x-mss-mes.value",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Valeur de X-MSS-MES autre que FIN :",
+    hint: "X-MSS-MES takes exactly FIN (no reply from the patient).",
+    spec: "MSSanté M14 — Référentiel #2 ECO.2.2.8 (cité de seconde main) ; IG transmission mapping-mss",
+};
+pub const MES_UNEXPECTED: &Rule = &crate::rule! {
+    id: "mail.x-mss-mes.unexpected",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "X-MSS-MES présent alors qu'aucun destinataire n'est une boîte patient (@patient.mssante.fr).",
+    hint: "Only send X-MSS-MES: FIN to a patient mailbox.",
+    spec: "MSSanté M14 — Référentiel #2 ECO.2.2.8 (cité de seconde main)",
+};
 
 // M15 — read receipt request.
-pub const DNT_SYNTAX: &Rule = &rule(
-    "mail.header.disposition-notification-to",
-    Error,
-    "Disposition-Notification-To ne contient pas une adresse valide :",
-    "Give one address: Disposition-Notification-To: <sender@domain>.",
-    "MSSanté M15 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
-);
-pub const DNT_LOOP: &Rule = &rule(
-    "mail.header.disposition-notification-loop",
-    Warning,
-    "Disposition-Notification-To diffère du Return-Path : le destinataire ne renverra pas d'accusé automatique (garde anti-boucle).",
-    "Ask for the MDN at the envelope sender's address.",
-    "MSSanté M15 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
-);
-pub const MDN_REQUESTED: &Rule = &rule(
-    "mail.header.mdn-requested",
-    Info,
-    "Accusé de lecture (MDN) demandé à :",
-    "Informative: the receiving system is expected to return an MDN to this address.",
-    "MSSanté M15 — IG LPS struct-msg-mdn ; Référentiel #2 ECO.3.1.6 (cité de seconde main)",
-);
+pub const DNT_SYNTAX: &Rule = &crate::rule! {
+    id: "mail.header.disposition-notification-to",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Disposition-Notification-To ne contient pas une adresse valide :",
+    hint: "Give one address: Disposition-Notification-To: <sender@domain>.",
+    spec: "MSSanté M15 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
+};
+pub const DNT_LOOP: &Rule = &crate::rule! {
+    id: "mail.header.disposition-notification-loop",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Disposition-Notification-To diffère du Return-Path : le destinataire ne renverra pas d'accusé automatique (garde anti-boucle).",
+    hint: "Ask for the MDN at the envelope sender's address.",
+    spec: "MSSanté M15 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
+};
+pub const MDN_REQUESTED: &Rule = &crate::rule! {
+    id: "mail.header.mdn-requested",
+    layer: Layer::Mail,
+    severity: Info,
+    message: "Accusé de lecture (MDN) demandé à :",
+    hint: "Informative: the receiving system is expected to return an MDN to this address.",
+    spec: "MSSanté M15 — IG LPS struct-msg-mdn ; Référentiel #2 ECO.3.1.6 (cité de seconde main)",
+};
 
 // M16 — size.
-pub const OVERSIZE: &Rule = &rule(
-    "mail.message.oversize",
-    Error,
-    "Message plus gros que la limite configurée :",
-    "Keep the message under the operator's limit (25 MB for Mon espace santé); compress or split the PDF.",
-    "MSSanté M16 — limite non normative (25 Mo Mon espace santé, cité de seconde main ; NON CONFIRMÉ)",
-);
+pub const OVERSIZE: &Rule = &crate::rule! {
+    id: "mail.message.oversize",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Message plus gros que la limite configurée :",
+    hint: "Keep the message under the operator's limit (25 MB for Mon espace santé); compress or split the PDF.",
+    spec: "MSSanté M16 — limite non normative (25 Mo Mon espace santé, cité de seconde main ; NON CONFIRMÉ)",
+};
 
 /// Every rule of a received message, in check order.
 pub static MESSAGE_RULES: &[&Rule] = &[
@@ -505,189 +544,215 @@ pub static MESSAGE_RULES: &[&Rule] = &[
 const MDN_SPEC: &str = "MSSanté A01 — IG LPS struct-msg-mdn ; RFC 8098 §3 ; RFC 6522";
 const DSN_SPEC: &str = "MSSanté §4 (accusé de réception) — RFC 3464 §2–3 ; RFC 6522";
 
-pub const ACK_UNREADABLE: &Rule = &rule(
-    "mail.ack.unreadable",
-    Error,
-    "Ce fichier n'est pas un message électronique : aucun en-tête RFC 5322 au début.",
-    "Give the raw acknowledgement (.eml) as received.",
-    "MSSanté A01 — RFC 5322 §2.1",
-);
-pub const ACK_NOT_REPORT: &Rule = &rule(
-    "mail.ack.not-report",
-    Error,
-    "Ce message n'est ni un MDN ni un DSN : multipart/report avec report-type=disposition-notification ou delivery-status attendu ; type trouvé :",
-    "An MDN is multipart/report; report-type=disposition-notification (RFC 8098); a DSN multipart/report; report-type=delivery-status (RFC 3464).",
-    "MSSanté A01 — RFC 6522 §3 ; IG LPS struct-msg-mdn (sinon le courriel standard de struct-email-standard, non exploitable par machine)",
-);
-pub const MDN_STRUCTURE: &Rule = &rule(
-    "mail.mdn.structure",
-    Error,
-    "Structure du MDN non conforme :",
-    "Part 1 text/plain for a human, part 2 message/disposition-notification, part 3 message/rfc822 with the original message.",
-    MDN_SPEC,
-);
-pub const MDN_ORIGINAL_MISSING: &Rule = &rule(
-    "mail.mdn.original-missing",
-    Error,
-    "Le MDN ne restitue pas le message d'origine (3e partie message/rfc822 absente).",
-    "Attach the original message, headers, body and attachments, as part 3 (message/rfc822).",
-    "MSSanté A01 — IG LPS struct-msg-mdn (partie 3 requise par le volet, optionnelle pour la RFC 6522)",
-);
-pub const MDN_FINAL_RECIPIENT: &Rule = &rule(
-    "mail.mdn.final-recipient",
-    Error,
-    "Champ Final-Recipient absent ou invalide (forme « rfc822;adresse » attendue) :",
-    "Write Final-Recipient: rfc822;<mailbox for which the MDN is issued>.",
-    MDN_SPEC,
-);
-pub const MDN_DISPOSITION: &Rule = &rule(
-    "mail.mdn.disposition",
-    Error,
-    "Champ Disposition absent ou invalide (« automatic-action/MDN-sent-automatically; processed » attendu) :",
-    "Disposition: <action-mode>/<sending-mode>; <displayed|deleted|dispatched|processed>[/error].",
-    "MSSanté A01 — RFC 8098 §3.2.6 ; IG LPS struct-msg-mdn",
-);
-pub const MDN_ERROR_CODE: &Rule = &rule(
-    "mail.mdn.error-code",
-    Error,
-    "Erreur signalée sans code applicatif lisible (« <code>^<libellé> », codes 900 à 906) :",
-    "On error, give the consumer's ERR string, at least <code>^<label>, e.g. 902^Identifiant patient inconnu.",
-    "MSSanté A01 — IG LPS struct-msg-mdn et error-codes (table 0533)",
-);
-pub const MDN_LEGACY_ERROR: &Rule = &rule(
-    "mail.mdn.legacy-error-form",
-    Info,
-    "Erreur portée dans le modificateur de Disposition (« processed/Error: <code>^<libellé> ») : forme des versions de l'IG LPS jusqu'à 1.1.2 ; la version 1.1.3 la place dans un champ Error: séparé.",
-    "Both forms are read; IG LPS 1.1.3 writes Disposition: ...; processed/error and Error: <code>^<label>.",
-    "MSSanté A01 — IG LPS struct-msg-mdn (v1.1.3, point d'attention) ; RFC 8098 §3.2.6–3.2.7",
-);
-pub const MDN_ORIGINAL_MESSAGE_ID_MISSING: &Rule = &rule(
-    "mail.mdn.original-message-id-missing",
-    Error,
-    "Champ Original-Message-ID absent : le MDN ne peut pas être rapproché du message envoyé.",
-    "Copy the Message-ID of the original message into Original-Message-ID.",
-    "MSSanté A01 — IG LPS struct-msg-mdn (exigé par le volet) ; RFC 8098 §3.2.5",
-);
-pub const MDN_ORIGINAL_MESSAGE_ID_MISMATCH: &Rule = &rule(
-    "mail.mdn.original-message-id-mismatch",
-    Error,
-    "Original-Message-ID ne correspond pas au Message-ID du message d'origine :",
-    "Copy the Message-ID of the message the MDN answers, unchanged.",
-    MDN_SPEC,
-);
-pub const MDN_REPORTING_UA: &Rule = &rule(
-    "mail.mdn.reporting-ua",
-    Warning,
-    "Champ Reporting-UA absent (recommandé : il identifie la plateforme qui a produit le MDN).",
-    "Add Reporting-UA: <host>; <product>.",
-    "MSSanté A01 — RFC 8098 §3.2.1 (SHOULD) ; IG LPS struct-msg-mdn v1.1.3",
-);
-pub const MDN_ORIGINAL_RECIPIENT: &Rule = &rule(
-    "mail.mdn.original-recipient",
-    Warning,
-    "Champ Original-Recipient absent alors que le message d'origine le donnait.",
-    "Copy the Original-Recipient header of the original message.",
-    "MSSanté A01 — IG LPS struct-msg-mdn ; RFC 8098 §3.2.3",
-);
-pub const MDN_SUBJECT: &Rule = &rule(
-    "mail.mdn.subject",
-    Error,
-    "Objet du MDN non conforme :",
-    "Success: XDM/1.0/DDM+<libellé> <NOM> <prénom> <date>; error: [KO Intégration système !][<code>] XDM/1.0/DDM+...",
-    "MSSanté A01 — IG LPS struct-msg-mdn (objet du MDN)",
-);
-pub const MDN_RECIPIENT: &Rule = &rule(
-    "mail.mdn.recipient",
-    Error,
-    "Le MDN n'est pas adressé à l'adresse demandée par Disposition-Notification-To du message d'origine :",
-    "Send the MDN To the address of the original's Disposition-Notification-To.",
-    "MSSanté A01 — RFC 8098 §2.1 ; IG LPS struct-msg-mdn v1.1.3 (valeurs des champs d'adressage)",
-);
-pub const MDN_NOT_REQUESTED: &Rule = &rule(
-    "mail.mdn.not-requested",
-    Warning,
-    "MDN envoyé alors que le message d'origine n'en demandait pas (pas de Disposition-Notification-To).",
-    "Only return an MDN when the original carries Disposition-Notification-To.",
-    "MSSanté A01 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
-);
-pub const MDN_HUMAN_PART: &Rule = &rule(
-    "mail.mdn.human-readable",
-    Error,
-    "Première partie du MDN : texte lisible attendu (text/plain), avec le code et le libellé de l'erreur en cas d'erreur :",
-    "Part 1: text/plain; charset=utf-8 explaining the outcome (error code and label on error).",
-    MDN_SPEC,
-);
-pub const MDN_OUTCOME: &Rule = &rule(
-    "mail.mdn.outcome",
-    Info,
-    "Issue rapportée par le MDN :",
-    "Informative: what the receiving system did with the message.",
-    MDN_SPEC,
-);
+pub const ACK_UNREADABLE: &Rule = &crate::rule! {
+    id: "mail.ack.unreadable",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Ce fichier n'est pas un message électronique : aucun en-tête RFC 5322 au début.",
+    hint: "Give the raw acknowledgement (.eml) as received.",
+    spec: "MSSanté A01 — RFC 5322 §2.1",
+};
+pub const ACK_NOT_REPORT: &Rule = &crate::rule! {
+    id: "mail.ack.not-report",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Ce message n'est ni un MDN ni un DSN : multipart/report avec report-type=disposition-notification ou delivery-status attendu ; type trouvé :",
+    hint: "An MDN is multipart/report; report-type=disposition-notification (RFC 8098); a DSN multipart/report; report-type=delivery-status (RFC 3464).",
+    spec: "MSSanté A01 — RFC 6522 §3 ; IG LPS struct-msg-mdn (sinon le courriel standard de struct-email-standard, non exploitable par machine)",
+};
+pub const MDN_STRUCTURE: &Rule = &crate::rule! {
+    id: "mail.mdn.structure",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Structure du MDN non conforme :",
+    hint: "Part 1 text/plain for a human, part 2 message/disposition-notification, part 3 message/rfc822 with the original message.",
+    spec: MDN_SPEC,
+};
+pub const MDN_ORIGINAL_MISSING: &Rule = &crate::rule! {
+    id: "mail.mdn.original-missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Le MDN ne restitue pas le message d'origine (3e partie message/rfc822 absente).",
+    hint: "Attach the original message, headers, body and attachments, as part 3 (message/rfc822).",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn (partie 3 requise par le volet, optionnelle pour la RFC 6522)",
+};
+pub const MDN_FINAL_RECIPIENT: &Rule = &crate::rule! {
+    id: "mail.mdn.final-recipient",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Final-Recipient absent ou invalide (forme « rfc822;adresse » attendue) :",
+    hint: "Write Final-Recipient: rfc822;<mailbox for which the MDN is issued>.",
+    spec: MDN_SPEC,
+};
+pub const MDN_DISPOSITION: &Rule = &crate::rule! {
+    id: "mail.mdn.disposition",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Disposition absent ou invalide (« automatic-action/MDN-sent-automatically; processed » attendu) :",
+    hint: "Disposition: <action-mode>/<sending-mode>; <displayed|deleted|dispatched|processed>[/error].",
+    spec: "MSSanté A01 — RFC 8098 §3.2.6 ; IG LPS struct-msg-mdn",
+};
+pub const MDN_ERROR_CODE: &Rule = &crate::rule! {
+    id: "mail.mdn.error-code",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Erreur signalée sans code applicatif lisible (« <code>^<libellé> », codes 900 à 906) :",
+    hint: "On error, give the consumer's ERR string, at least <code>^<label>, e.g. 902^Identifiant patient inconnu.",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn et error-codes (table 0533)",
+};
+pub const MDN_LEGACY_ERROR: &Rule = &crate::rule! {
+    id: "mail.mdn.legacy-error-form",
+    layer: Layer::Mail,
+    severity: Info,
+    message: "Erreur portée dans le modificateur de Disposition (« processed/Error: <code>^<libellé> ») : forme des versions de l'IG LPS jusqu'à 1.1.2 ; la version 1.1.3 la place dans un champ Error: séparé.",
+    hint: "Both forms are read; IG LPS 1.1.3 writes Disposition: ...; processed/error and Error: <code>^<label>.",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn (v1.1.3, point d'attention) ; RFC 8098 §3.2.6–3.2.7",
+};
+pub const MDN_ORIGINAL_MESSAGE_ID_MISSING: &Rule = &crate::rule! {
+    id: "mail.mdn.original-message-id-missing",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Original-Message-ID absent : le MDN ne peut pas être rapproché du message envoyé.",
+    hint: "Copy the Message-ID of the original message into Original-Message-ID.",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn (exigé par le volet) ; RFC 8098 §3.2.5",
+};
+pub const MDN_ORIGINAL_MESSAGE_ID_MISMATCH: &Rule = &crate::rule! {
+    id: "mail.mdn.original-message-id-mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Original-Message-ID ne correspond pas au Message-ID du message d'origine :",
+    hint: "Copy the Message-ID of the message the MDN answers, unchanged.",
+    spec: MDN_SPEC,
+};
+pub const MDN_REPORTING_UA: &Rule = &crate::rule! {
+    id: "mail.mdn.reporting-ua",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Champ Reporting-UA absent (recommandé : il identifie la plateforme qui a produit le MDN).",
+    hint: "Add Reporting-UA: <host>; <product>.",
+    spec: "MSSanté A01 — RFC 8098 §3.2.1 (SHOULD) ; IG LPS struct-msg-mdn v1.1.3",
+};
+pub const MDN_ORIGINAL_RECIPIENT: &Rule = &crate::rule! {
+    id: "mail.mdn.original-recipient",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Champ Original-Recipient absent alors que le message d'origine le donnait.",
+    hint: "Copy the Original-Recipient header of the original message.",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn ; RFC 8098 §3.2.3",
+};
+pub const MDN_SUBJECT: &Rule = &crate::rule! {
+    id: "mail.mdn.subject",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Objet du MDN non conforme :",
+    hint: "Success: XDM/1.0/DDM+<libellé> <NOM> <prénom> <date>; error: [KO Intégration système !][<code>] XDM/1.0/DDM+...",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn (objet du MDN)",
+};
+pub const MDN_RECIPIENT: &Rule = &crate::rule! {
+    id: "mail.mdn.recipient",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Le MDN n'est pas adressé à l'adresse demandée par Disposition-Notification-To du message d'origine :",
+    hint: "Send the MDN To the address of the original's Disposition-Notification-To.",
+    spec: "MSSanté A01 — RFC 8098 §2.1 ; IG LPS struct-msg-mdn v1.1.3 (valeurs des champs d'adressage)",
+};
+pub const MDN_NOT_REQUESTED: &Rule = &crate::rule! {
+    id: "mail.mdn.not-requested",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "MDN envoyé alors que le message d'origine n'en demandait pas (pas de Disposition-Notification-To).",
+    hint: "Only return an MDN when the original carries Disposition-Notification-To.",
+    spec: "MSSanté A01 — IG LPS struct-msg-mdn ; RFC 8098 §2.1",
+};
+pub const MDN_HUMAN_PART: &Rule = &crate::rule! {
+    id: "mail.mdn.human-readable",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Première partie du MDN : texte lisible attendu (text/plain), avec le code et le libellé de l'erreur en cas d'erreur :",
+    hint: "Part 1: text/plain; charset=utf-8 explaining the outcome (error code and label on error).",
+    spec: MDN_SPEC,
+};
+pub const MDN_OUTCOME: &Rule = &crate::rule! {
+    id: "mail.mdn.outcome",
+    layer: Layer::Mail,
+    severity: Info,
+    message: "Issue rapportée par le MDN :",
+    hint: "Informative: what the receiving system did with the message.",
+    spec: MDN_SPEC,
+};
 
-pub const DSN_STRUCTURE: &Rule = &rule(
-    "mail.dsn.structure",
-    Error,
-    "Structure du DSN non conforme :",
-    "Part 1 text/plain, part 2 message/delivery-status, part 3 (optional) the returned message or its headers.",
-    DSN_SPEC,
-);
-pub const DSN_REPORTING_MTA: &Rule = &rule(
-    "mail.dsn.reporting-mta",
-    Error,
-    "Champ Reporting-MTA absent ou invalide (forme « dns;hôte » attendue).",
-    "Write Reporting-MTA: dns;<host name of the reporting server>.",
-    "MSSanté §4 — RFC 3464 §2.2.2",
-);
-pub const DSN_FINAL_RECIPIENT: &Rule = &rule(
-    "mail.dsn.final-recipient",
-    Error,
-    "Destinataire du DSN sans Final-Recipient valide (forme « rfc822;adresse ») :",
-    "Each per-recipient block starts with Final-Recipient: rfc822;<address>.",
-    "MSSanté §4 — RFC 3464 §2.3.2",
-);
-pub const DSN_ACTION: &Rule = &rule(
-    "mail.dsn.action",
-    Error,
-    "Champ Action absent ou invalide (failed, delayed, delivered, relayed ou expanded) :",
-    "Action: failed | delayed | delivered | relayed | expanded.",
-    "MSSanté §4 — RFC 3464 §2.3.3",
-);
-pub const DSN_STATUS: &Rule = &rule(
-    "mail.dsn.status",
-    Error,
-    "Champ Status absent, invalide ou incohérent avec Action (ex. 5.1.1 pour failed, 2.0.0 pour delivered) :",
-    "Status: class.subject.detail (RFC 3463); class 5 with failed, 4 with delayed, 2 with delivered/relayed/expanded.",
-    "MSSanté §4 — RFC 3464 §2.3.4 ; RFC 3463",
-);
-pub const DSN_DIAGNOSTIC: &Rule = &rule(
-    "mail.dsn.diagnostic-code",
-    Warning,
-    "Échec sans Diagnostic-Code : la plateforme émettrice ne peut pas reporter le code SMTP (ERR-5 du ZAM^Z02).",
-    "Add Diagnostic-Code: smtp; <SMTP reply>, e.g. smtp; 550 5.1.1 User unknown.",
-    "MSSanté §4 — RFC 3464 §2.3.6 ; IG transmission error-codes (SMTPERRORCODE)",
-);
-pub const DSN_ORIGINAL_MISMATCH: &Rule = &rule(
-    "mail.dsn.original-mismatch",
-    Error,
-    "Le message renvoyé par le DSN n'est pas le message d'origine (Message-ID différent) :",
-    "Return the headers of the message the DSN is about.",
-    "MSSanté §4 — RFC 3464 §2 (partie 3 : message ou en-têtes renvoyés)",
-);
-pub const DSN_ORIGINAL_MISSING: &Rule = &rule(
-    "mail.dsn.original-missing",
-    Warning,
-    "Le DSN ne renvoie pas le message d'origine ni ses en-têtes : il ne peut pas être rapproché du message envoyé.",
-    "Add part 3 (message/rfc822 or text/rfc822-headers).",
-    "MSSanté §4 — RFC 3464 §2 ; RFC 6522 §3",
-);
-pub const DSN_OUTCOME: &Rule = &rule(
-    "mail.dsn.outcome",
-    Info,
-    "Remise rapportée par le DSN :",
-    "Informative: the delivery outcome per recipient.",
-    DSN_SPEC,
-);
+pub const DSN_STRUCTURE: &Rule = &crate::rule! {
+    id: "mail.dsn.structure",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Structure du DSN non conforme :",
+    hint: "Part 1 text/plain, part 2 message/delivery-status, part 3 (optional) the returned message or its headers.",
+    spec: DSN_SPEC,
+};
+pub const DSN_REPORTING_MTA: &Rule = &crate::rule! {
+    id: "mail.dsn.reporting-mta",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Reporting-MTA absent ou invalide (forme « dns;hôte » attendue).",
+    hint: "Write Reporting-MTA: dns;<host name of the reporting server>.",
+    spec: "MSSanté §4 — RFC 3464 §2.2.2",
+};
+pub const DSN_FINAL_RECIPIENT: &Rule = &crate::rule! {
+    id: "mail.dsn.final-recipient",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Destinataire du DSN sans Final-Recipient valide (forme « rfc822;adresse ») :",
+    hint: "Each per-recipient block starts with Final-Recipient: rfc822;<address>.",
+    spec: "MSSanté §4 — RFC 3464 §2.3.2",
+};
+pub const DSN_ACTION: &Rule = &crate::rule! {
+    id: "mail.dsn.action",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Action absent ou invalide (failed, delayed, delivered, relayed ou expanded) :",
+    hint: "Action: failed | delayed | delivered | relayed | expanded.",
+    spec: "MSSanté §4 — RFC 3464 §2.3.3",
+};
+pub const DSN_STATUS: &Rule = &crate::rule! {
+    id: "mail.dsn.status",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Champ Status absent, invalide ou incohérent avec Action (ex. 5.1.1 pour failed, 2.0.0 pour delivered) :",
+    hint: "Status: class.subject.detail (RFC 3463); class 5 with failed, 4 with delayed, 2 with delivered/relayed/expanded.",
+    spec: "MSSanté §4 — RFC 3464 §2.3.4 ; RFC 3463",
+};
+pub const DSN_DIAGNOSTIC: &Rule = &crate::rule! {
+    id: "mail.dsn.diagnostic-code",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Échec sans Diagnostic-Code : la plateforme émettrice ne peut pas reporter le code SMTP (ERR-5 du ZAM^Z02).",
+    hint: "Add Diagnostic-Code: smtp; <SMTP reply>, e.g. smtp; 550 5.1.1 User unknown.",
+    spec: "MSSanté §4 — RFC 3464 §2.3.6 ; IG transmission error-codes (SMTPERRORCODE)",
+};
+pub const DSN_ORIGINAL_MISMATCH: &Rule = &crate::rule! {
+    id: "mail.dsn.original-mismatch",
+    layer: Layer::Mail,
+    severity: Error,
+    message: "Le message renvoyé par le DSN n'est pas le message d'origine (Message-ID différent) :",
+    hint: "Return the headers of the message the DSN is about.",
+    spec: "MSSanté §4 — RFC 3464 §2 (partie 3 : message ou en-têtes renvoyés)",
+};
+pub const DSN_ORIGINAL_MISSING: &Rule = &crate::rule! {
+    id: "mail.dsn.original-missing",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Le DSN ne renvoie pas le message d'origine ni ses en-têtes : il ne peut pas être rapproché du message envoyé.",
+    hint: "Add part 3 (message/rfc822 or text/rfc822-headers).",
+    spec: "MSSanté §4 — RFC 3464 §2 ; RFC 6522 §3",
+};
+pub const DSN_OUTCOME: &Rule = &crate::rule! {
+    id: "mail.dsn.outcome",
+    layer: Layer::Mail,
+    severity: Info,
+    message: "Remise rapportée par le DSN :",
+    hint: "Informative: the delivery outcome per recipient.",
+    spec: DSN_SPEC,
+};
 
 pub static ACK_RULES: &[&Rule] = &[
     ACK_UNREADABLE,

@@ -4,15 +4,36 @@
 use super::eval::{self, Docs, Outcome, Plan};
 use super::{CheckKind, KitIssue};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Layer, Location, SchematronRef, Severity};
+use crate::finding::{Finding, Layer, Location, Rule, SchematronRef, Severity};
 use crate::profile::Profile;
 use crate::xml::Loaded;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Finding id when a schematron of the profile cannot be used at all (kit defect).
-pub const RULE_UNUSABLE: &str = "schematron.unusable";
+/// A schematron of the profile cannot be used at all (kit defect).
+pub const UNUSABLE: &Rule = &crate::rule! {
+    id: "schematron.unusable",
+    layer: Layer::Schematron,
+    severity: Severity::Error,
+    message: "Schématron inutilisable, ses règles n'ont pas été vérifiées :",
+    hint: "The kit cannot run this schematron (see `banc kit check`); the document is not fully checked.",
+    spec: "",
+};
+/// The SVRL of a run could not be written (`--svrl DIR`).
+pub const SVRL_WRITE: &Rule = &crate::rule! {
+    id: "schematron.svrl.write",
+    layer: Layer::Schematron,
+    severity: Severity::Warning,
+    message: "Écriture du SVRL impossible :",
+    hint: "",
+    spec: "",
+};
+
+/// Every static `schematron.*` rule. The kit's asserts are `schematron.<stem>.<id>` (see
+/// `eval::Plan::build`), a run of a file `schematron.<stem>`, its evaluation errors
+/// `schematron.<stem>.runtime-error`: ids that depend on the kit, listed by `banc rules --kit`.
+pub static RULES: &[&Rule] = &[UNUSABLE, SVRL_WRITE];
 /// Runtime errors per schematron and document kept as findings (the rest is counted).
 const MAX_ERRORS: usize = 20;
 
@@ -78,8 +99,8 @@ impl Engine {
         };
         slot.get_or_init(|| {
             crate::xml::ffi::init().map_err(|message| KitIssue {
-                rule: "kit.libxml2.unsupported",
-                severity: Severity::Error,
+                rule: crate::kit::rules::LIBXML2_UNSUPPORTED.id,
+                severity: crate::kit::rules::LIBXML2_UNSUPPORTED.severity,
                 file: sch.display().to_string(),
                 line: 0,
                 message,
@@ -92,8 +113,8 @@ impl Engine {
             };
             let plan = Plan::build_with(&self.kit_root, &schema, phase, self.docs.clone())
                 .map_err(|message| KitIssue {
-                    rule: "kit.phase.unknown",
-                    severity: Severity::Error,
+                    rule: crate::kit::rules::PHASE_UNKNOWN.id,
+                    severity: crate::kit::rules::PHASE_UNKNOWN.severity,
                     file: schema.file.clone(),
                     line: 0,
                     message,
@@ -125,8 +146,8 @@ impl Engine {
         }
         for r in self.docs.repairs() {
             v.push(KitIssue {
-                rule: "kit.valueset.fallback",
-                severity: Severity::Warning,
+                rule: crate::kit::rules::VALUESET_FALLBACK.id,
+                severity: crate::kit::rules::VALUESET_FALLBACK.severity,
                 file: r.file,
                 line: 0,
                 message: r.message,
@@ -161,9 +182,9 @@ impl Engine {
                 Err(issue) => {
                     findings.push(
                         Finding::new(
-                            RULE_UNUSABLE,
-                            Severity::Error,
-                            Layer::Schematron,
+                            UNUSABLE.id,
+                            UNUSABLE.severity,
+                            UNUSABLE.layer,
                             format!(
                                 "Schématron inutilisable, ses règles n'ont pas été vérifiées : {} \
                                  ({}{})",
@@ -176,10 +197,7 @@ impl Engine {
                                 }
                             ),
                         )
-                        .hint(
-                            "The kit cannot run this schematron (see `banc kit check`); the \
-                             document is not fully checked.",
-                        ),
+                        .hint(UNUSABLE.hint),
                     );
                     continue;
                 }
@@ -200,9 +218,9 @@ impl Engine {
                 && let Err(e) = write_svrl(dir, doc_name, &plan, &outcome, loaded)
             {
                 findings.push(Finding::new(
-                    "schematron.svrl.write",
-                    Severity::Warning,
-                    Layer::Schematron,
+                    SVRL_WRITE.id,
+                    SVRL_WRITE.severity,
+                    SVRL_WRITE.layer,
                     format!("Écriture du SVRL impossible dans {} : {e}", dir.display()),
                 ));
             }
@@ -284,8 +302,8 @@ fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Findi
     }
     if out.errors.len() > MAX_ERRORS {
         findings.push(Finding::new(
-            "banc.limit.findings",
-            Severity::Info,
+            crate::finding::LIMIT_FINDINGS.id,
+            crate::finding::LIMIT_FINDINGS.severity,
             Layer::Schematron,
             format!(
                 "{} autres erreurs d'évaluation de {} non listées",

@@ -18,7 +18,6 @@ mod run;
 pub mod tree;
 pub mod xpath2;
 
-use crate::finding::Severity;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use tree::{Content, Element};
@@ -56,6 +55,10 @@ pub struct Check {
     pub flag: Option<String>,
     pub message: Vec<MessagePart>,
     pub diagnostics: Vec<String>,
+    /// Kit-relative file where the check is written, when an include brought it in.
+    pub file: Option<std::sync::Arc<str>>,
+    /// 1-based line of the check in its file.
+    pub line: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -199,8 +202,8 @@ impl Loader<'_> {
     fn read(&mut self, path: &Path) -> Result<Element, KitIssue> {
         let file = rel(self.kit_root, path);
         let unusable = |message: String| KitIssue {
-            rule: "kit.xml.unreadable",
-            severity: Severity::Error,
+            rule: crate::kit::rules::XML_UNREADABLE.id,
+            severity: crate::kit::rules::XML_UNREADABLE.severity,
             file: file.clone(),
             line: 0,
             message,
@@ -248,8 +251,8 @@ impl Loader<'_> {
                     let href = c.attr("href").unwrap_or_default().to_string();
                     let Some((target, fixed)) = resolve_href(dir, &href) else {
                         return Err(KitIssue {
-                            rule: "kit.include.missing",
-                            severity: Severity::Error,
+                            rule: crate::kit::rules::INCLUDE_MISSING.id,
+                            severity: crate::kit::rules::INCLUDE_MISSING.severity,
                             file: file.to_string(),
                             line: c.line,
                             message: format!(
@@ -262,8 +265,8 @@ impl Loader<'_> {
                         || std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0) == 0
                     {
                         return Err(KitIssue {
-                            rule: "kit.include.unusable",
-                            severity: Severity::Error,
+                            rule: crate::kit::rules::INCLUDE_UNUSABLE.id,
+                            severity: crate::kit::rules::INCLUDE_UNUSABLE.severity,
                             file: file.to_string(),
                             line: c.line,
                             message: format!(
@@ -280,8 +283,8 @@ impl Loader<'_> {
                     let target_rel = rel(self.kit_root, &target);
                     if fixed {
                         self.issues.push(KitIssue {
-                            rule: "kit.include.case-mismatch",
-                            severity: Severity::Warning,
+                            rule: crate::kit::rules::INCLUDE_CASE_MISMATCH.id,
+                            severity: crate::kit::rules::INCLUDE_CASE_MISMATCH.severity,
                             file: file.to_string(),
                             line: c.line,
                             message: format!(
@@ -291,8 +294,8 @@ impl Loader<'_> {
                     }
                     if depth > 32 {
                         return Err(KitIssue {
-                            rule: "kit.include.unusable",
-                            severity: Severity::Error,
+                            rule: crate::kit::rules::INCLUDE_UNUSABLE.id,
+                            severity: crate::kit::rules::INCLUDE_UNUSABLE.severity,
                             file: file.to_string(),
                             line: c.line,
                             message: format!(
@@ -301,6 +304,7 @@ impl Loader<'_> {
                         });
                     }
                     let mut root = self.read(&target)?;
+                    root.set_file(&std::sync::Arc::from(target_rel.as_str()));
                     let tdir = target.parent().unwrap_or(dir).to_path_buf();
                     self.expand(&mut root, &tdir, &target_rel, depth + 1)?;
                     children.push(Content::Element(root));
@@ -365,6 +369,8 @@ fn check_of(e: &Element) -> Check {
             .attr("diagnostics")
             .map(|d| d.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
+        file: e.file.clone(),
+        line: e.line,
     }
 }
 
@@ -433,8 +439,8 @@ fn rules_of(
             Ok(r) => Some(r),
             Err(message) => {
                 issues.push(KitIssue {
-                    rule: "kit.rule.unknown-abstract",
-                    severity: Severity::Error,
+                    rule: crate::kit::rules::RULE_UNKNOWN_ABSTRACT.id,
+                    severity: crate::kit::rules::RULE_UNKNOWN_ABSTRACT.severity,
                     file: file.to_string(),
                     line: e.line,
                     message,
@@ -585,8 +591,8 @@ pub fn load(kit_root: &Path, sch: &Path) -> Result<Schema, KitIssue> {
             Some(base) => {
                 let Some(abs) = abstracts.get(base) else {
                     loader.issues.push(KitIssue {
-                        rule: "kit.pattern.unknown-abstract",
-                        severity: Severity::Error,
+                        rule: crate::kit::rules::PATTERN_UNKNOWN_ABSTRACT.id,
+                        severity: crate::kit::rules::PATTERN_UNKNOWN_ABSTRACT.severity,
                         file: file.clone(),
                         line: p.line,
                         message: format!(
@@ -688,8 +694,8 @@ fn value_set_issues(kit_root: &Path, dir: &Path, file: &str, exprs: &[&str]) -> 
                 })
                 .unwrap_or_default();
             KitIssue {
-                rule: "kit.valueset.missing",
-                severity: Severity::Warning,
+                rule: crate::kit::rules::VALUESET_MISSING.id,
+                severity: crate::kit::rules::VALUESET_MISSING.severity,
                 file: file.to_string(),
                 line: 0,
                 message: format!(

@@ -18,6 +18,21 @@ pub struct Element {
     pub children: Vec<Content>,
     /// 1-based line of the start tag in its file.
     pub line: u32,
+    /// Kit-relative file of an element brought in by an `include` (`None`: the file read), so
+    /// that `banc rules --kit` points at the line where an assert is written.
+    pub file: Option<std::sync::Arc<str>>,
+}
+
+impl Element {
+    /// Mark this element and its descendants as written in `file`.
+    pub fn set_file(&mut self, file: &std::sync::Arc<str>) {
+        self.file = Some(file.clone());
+        for c in &mut self.children {
+            if let Content::Element(e) = c {
+                e.set_file(file);
+            }
+        }
+    }
 }
 
 impl Element {
@@ -121,6 +136,7 @@ fn element(
         attrs,
         children: Vec::new(),
         line,
+        file: None,
     })
 }
 

@@ -7,7 +7,7 @@ const STARTTLS_SPEC: &str =
     "mssante-xdm.md §1 : soumission SMTP avec STARTTLS (SC.MSS/CONF.05, 2nd-hand) ; RFC 3207";
 const MTLS_SPEC: &str = "mssante-xdm.md §1 : BAL applicative authentifiée par certificat IGC-Santé personne morale (TLS mutuel ; DEVBOX, OPMSS, 2nd-hand)";
 
-pub const TLS_NONE: &Rule = &Rule {
+pub const TLS_NONE: &Rule = &crate::rule! {
     id: "transport.tls.none",
     severity: Severity::Error,
     layer: Layer::Transport,
@@ -15,7 +15,7 @@ pub const TLS_NONE: &Rule = &Rule {
     hint: "Issue STARTTLS after EHLO and send MAIL FROM only inside the TLS session.",
     spec: STARTTLS_SPEC,
 };
-pub const TLS_SESSION: &Rule = &Rule {
+pub const TLS_SESSION: &Rule = &crate::rule! {
     id: "transport.tls.session",
     severity: Severity::Info,
     layer: Layer::Transport,
@@ -23,7 +23,7 @@ pub const TLS_SESSION: &Rule = &Rule {
     hint: "Informative: the protocol version and cipher suite negotiated.",
     spec: "mssante-xdm.md §1 : TLS 1.2 minimum (CONF.01/.03, 2nd-hand)",
 };
-pub const CLIENT_CERT: &Rule = &Rule {
+pub const CLIENT_CERT: &Rule = &crate::rule! {
     id: "transport.tls.client-cert",
     severity: Severity::Info,
     layer: Layer::Transport,
@@ -31,7 +31,7 @@ pub const CLIENT_CERT: &Rule = &Rule {
     hint: "Informative: the identity the session authenticated with.",
     spec: MTLS_SPEC,
 };
-pub const CLIENT_CERT_ABSENT: &Rule = &Rule {
+pub const CLIENT_CERT_ABSENT: &Rule = &crate::rule! {
     id: "transport.tls.client-cert-absent",
     severity: Severity::Warning,
     layer: Layer::Transport,
@@ -39,7 +39,7 @@ pub const CLIENT_CERT_ABSENT: &Rule = &Rule {
     hint: "Configure the sending software with its IGC-Santé personne morale certificate and key (.p12) as the TLS client certificate.",
     spec: MTLS_SPEC,
 };
-pub const BARE_LF: &Rule = &Rule {
+pub const BARE_LF: &Rule = &crate::rule! {
     id: "transport.smtp.bare-lf",
     severity: Severity::Warning,
     layer: Layer::Transport,
@@ -47,7 +47,7 @@ pub const BARE_LF: &Rule = &Rule {
     hint: "Convert line endings to CRLF before the SMTP submission (many servers refuse bare LF since the SMTP smuggling fixes).",
     spec: "RFC 5321 §2.3.8 et §4.1.1.4",
 };
-pub const EIGHT_BIT: &Rule = &Rule {
+pub const EIGHT_BIT: &Rule = &crate::rule! {
     id: "transport.smtp.8bit",
     severity: Severity::Warning,
     layer: Layer::Transport,
@@ -55,7 +55,7 @@ pub const EIGHT_BIT: &Rule = &Rule {
     hint: "Declare BODY=8BITMIME in MAIL FROM, or encode 8-bit parts (quoted-printable, base64).",
     spec: "RFC 6152 §3 ; RFC 5321 §2.4",
 };
-pub const SIZE: &Rule = &Rule {
+pub const SIZE: &Rule = &crate::rule! {
     id: "transport.smtp.size",
     severity: Severity::Error,
     layer: Layer::Transport,
@@ -63,7 +63,7 @@ pub const SIZE: &Rule = &Rule {
     hint: "Keep messages under the operator's limit (SIZE in the EHLO reply; 25 MB at Mon espace santé).",
     spec: "mssante-xdm.md §6 M16 (25 MB, 2nd-hand, UNCONFIRMED) ; RFC 1870",
 };
-pub const LINE_LENGTH: &Rule = &Rule {
+pub const LINE_LENGTH: &Rule = &crate::rule! {
     id: "transport.smtp.line-length",
     severity: Severity::Error,
     layer: Layer::Transport,
@@ -72,7 +72,7 @@ pub const LINE_LENGTH: &Rule = &Rule {
     spec: "RFC 5321 §4.5.3.1.6 ; RFC 5322 §2.1.1",
 };
 
-pub const ANALYSIS_FAILED: &Rule = &Rule {
+pub const ANALYSIS_FAILED: &Rule = &crate::rule! {
     id: "transport.analysis.unreadable",
     severity: Severity::Error,
     layer: Layer::Transport,

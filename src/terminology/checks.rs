@@ -10,21 +10,10 @@
 use super::circuit::Circuit;
 use super::{EN_ATTENTE, LOINC, SNOMED_CT, Store, loinc};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Severity};
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity};
 use crate::profile::{Family, Profile};
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
-
-pub struct Rule {
-    pub id: &'static str,
-    pub severity: Severity,
-    /// French message, completed by the details of the finding.
-    pub message: &'static str,
-    /// English hint on the fix.
-    pub hint: &'static str,
-    /// Where the requirement comes from.
-    pub spec: &'static str,
-}
 
 const LOINC_GUIDE: &str = "LOINC Users' Guide, format du code et chiffre de contrôle mod 10";
 const CIRCUIT: &str =
@@ -32,134 +21,153 @@ const CIRCUIT: &str =
 const CRBIO_RESULT: &str = "CI-SIS volet CR-BIO, FR-Resultat-examens-de-biologie-element-clinique-pertinent : code de l'analyse";
 const UCUM: &str = "CI-SIS volet CR-BIO : unités exprimées en UCUM (PQ/@unit)";
 
-pub const LOINC_SYNTAX: &Rule = &Rule {
+pub const LOINC_SYNTAX: &Rule = &crate::rule! {
     id: "terminology.loinc.syntax",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Le code déclaré dans le système LOINC (2.16.840.1.113883.6.1) n'a pas la forme d'un code LOINC (chiffres, tiret, chiffre de contrôle).",
     hint: "A LOINC code is a number, a hyphen and one check digit, e.g. 2951-2.",
     spec: LOINC_GUIDE,
 };
-pub const LOINC_CHECK_DIGIT: &Rule = &Rule {
+pub const LOINC_CHECK_DIGIT: &Rule = &crate::rule! {
     id: "terminology.loinc.check-digit",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Le chiffre de contrôle du code LOINC est faux : ce code n'existe pas.",
     hint: "The digit after the hyphen is the mod-10 check digit of the number; a typo in the code usually breaks it.",
     spec: LOINC_GUIDE,
 };
-pub const SYSTEM_MISMATCH: &Rule = &Rule {
+pub const SYSTEM_MISMATCH: &Rule = &crate::rule! {
     id: "terminology.code-system.mismatch",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "La forme du code ne correspond pas au système de codage déclaré.",
     hint: "Declare the code system the code belongs to (a LOINC code under 2.16.840.1.113883.6.1).",
     spec: "CI-SIS, types de données CD/CE : codeSystem = OID du système auquel appartient le code",
 };
-pub const RESULT_LOCAL: &Rule = &Rule {
+pub const RESULT_LOCAL: &Rule = &crate::rule! {
     id: "terminology.result.local-code",
+    layer: Layer::Terminology,
     severity: Severity::Warning,
     message: "Résultat identifié seulement par un code local (translation d'un code sans @code) : admis faute de code LOINC ou de code en attente, mais le résultat ne sera pas comparable d'un laboratoire à l'autre.",
     hint: "Ask for the LOINC code of the analysis (or an ANS 'en attente' code) and send it in code/@code, keeping the local code in translation.",
     spec: CRBIO_RESULT,
 };
-pub const RESULT_UNCODED: &Rule = &Rule {
+pub const RESULT_UNCODED: &Rule = &crate::rule! {
     id: "terminology.result.uncoded",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Résultat sans code : l'analyse doit être identifiée par un code LOINC, un code LOINC en attente ou, à défaut, un code local dans translation.",
     hint: "Give the observation a code (LOINC in code/@code, or a local code in code/translation).",
     spec: CRBIO_RESULT,
 };
-pub const RESULT_SYSTEM: &Rule = &Rule {
+pub const RESULT_SYSTEM: &Rule = &crate::rule! {
     id: "terminology.result.code-system",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Le code d'un résultat doit être un code LOINC (2.16.840.1.113883.6.1) ou un code LOINC en attente (1.2.250.1.213.1.1.5.130) ; un code local se place dans translation d'un code sans @code.",
     hint: "Move the local code into <translation> and leave code/@code for LOINC.",
     spec: CRBIO_RESULT,
 };
-pub const EN_ATTENTE_INFO: &Rule = &Rule {
+pub const EN_ATTENTE_INFO: &Rule = &crate::rule! {
     id: "terminology.loinc.en-attente",
+    layer: Layer::Terminology,
     severity: Severity::Info,
     message: "Code LOINC en attente (1.2.250.1.213.1.1.5.130) : code provisoire de l'ANS, à remplacer par le code LOINC quand il sera créé.",
     hint: "Follow the ANS releases: the pending code will map to a LOINC code.",
     spec: CIRCUIT,
 };
-pub const CIRCUIT_ABSENT: &Rule = &Rule {
+pub const CIRCUIT_ABSENT: &Rule = &crate::rule! {
     id: "terminology.circuit-bio.absent",
+    layer: Layer::Terminology,
     severity: Severity::Warning,
     message: "Code LOINC absent du jeu de valeurs circuit de la biologie.",
     hint: "Prefer the code the value set retains for this analysis; ask ANS to add it if none fits.",
     spec: CIRCUIT,
 };
-pub const CIRCUIT_ROLE: &Rule = &Rule {
+pub const CIRCUIT_ROLE: &Rule = &crate::rule! {
     id: "terminology.circuit-bio.role",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Le type du code LOINC ne convient pas à son rôle : une demande (acte, batterie) se code Order ou Both, un résultat Both ou Observation.",
     hint: "Use an Order/Both code for the act or battery and a Both/Observation code for each result.",
     spec: CIRCUIT,
 };
-pub const CIRCUIT_NOT_CONFIGURED: &Rule = &Rule {
+pub const CIRCUIT_NOT_CONFIGURED: &Rule = &crate::rule! {
     id: "terminology.circuit-bio.not-configured",
+    layer: Layer::Terminology,
     severity: Severity::Info,
     message: "Jeu de valeurs circuit de la biologie non fourni (--circuit-bio) : appartenance, rôle et unité recommandée des codes LOINC non vérifiés.",
     hint: "Point banc at the official circuit-bio spreadsheet with --circuit-bio FILE or BANC_CIRCUIT_BIO.",
     spec: CIRCUIT,
 };
-pub const TECHNIQUE_MISSING: &Rule = &Rule {
+pub const TECHNIQUE_MISSING: &Rule = &crate::rule! {
     id: "terminology.circuit-bio.technique-missing",
+    layer: Layer::Terminology,
     severity: Severity::Info,
     message: "Résultat de niveau de comparabilité 2 (la technique compte pour comparer deux résultats) sans technique d'analyse (methodCode).",
     hint: "Carry the analysis technique in observation/methodCode so that the receiver can tell comparable results apart.",
     spec: CIRCUIT,
 };
-pub const UNIT_MISSING: &Rule = &Rule {
+pub const UNIT_MISSING: &Rule = &crate::rule! {
     id: "terminology.unit.missing",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Valeur numérique (PQ) sans unité (@unit).",
     hint: "Give the UCUM unit of the value, e.g. unit=\"mmol/L\" (\"1\" for a dimensionless number).",
     spec: UCUM,
 };
-pub const UNIT_UCUM: &Rule = &Rule {
+pub const UNIT_UCUM: &Rule = &crate::rule! {
     id: "terminology.unit.ucum",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Unité non conforme à la syntaxe UCUM.",
     hint: "Write the unit in UCUM case-sensitive code: umol/L (not µmol/L), 10*9/L (not G/L), [IU]/L (not UI/L).",
     spec: UCUM,
 };
-pub const UNIT_NOT_RECOMMENDED: &Rule = &Rule {
+pub const UNIT_NOT_RECOMMENDED: &Rule = &crate::rule! {
     id: "terminology.unit.not-recommended",
+    layer: Layer::Terminology,
     severity: Severity::Warning,
     message: "Unité différente de l'unité recommandée par le jeu de valeurs circuit de la biologie.",
     hint: "Send the result in the recommended (SI) unit; another unit may be added as a second value.",
     spec: CIRCUIT,
 };
-pub const DISPLAY_DIFFERS: &Rule = &Rule {
+pub const DISPLAY_DIFFERS: &Rule = &crate::rule! {
     id: "terminology.display-name.differs",
+    layer: Layer::Terminology,
     severity: Severity::Info,
     message: "Libellé (displayName) différent de celui du jeu de valeurs.",
     hint: "Informative: the kit does not check labels, which differ in case and spacing between releases.",
     spec: "Kit CI-SIS : test du displayName désactivé volontairement",
 };
-pub const BINDING_INTERPRETATION: &Rule = &Rule {
+pub const BINDING_INTERPRETATION: &Rule = &crate::rule! {
     id: "terminology.binding.interpretation",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Code d'interprétation (interpretationCode) hors du jeu de valeurs JDV_HL7_ObservationInterpretation-CISIS (2.16.840.1.113883.1.11.78).",
     hint: "Use an HL7 ObservationInterpretation code: N, L, H, LL, HH, A, S, R, I, POS, NEG...",
     spec: "CI-SIS volet CR-BIO, FR-Resultat-examens-de-biologie-element-clinique-pertinent : interpretationCode",
 };
-pub const BINDING_SPECIMEN: &Rule = &Rule {
+pub const BINDING_SPECIMEN: &Rule = &crate::rule! {
     id: "terminology.binding.specimen-type",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Nature d'échantillon hors du jeu de valeurs JDV_HL7_SpecimenType-CISIS (2.16.840.1.113883.21.327).",
     hint: "Code the specimen with HL7 table 0487 (BLD, SER, PLAS, UR...).",
     spec: "CI-SIS volet CR-BIO, FR-Prelevement : participant PRD / playingEntity/code",
 };
-pub const BINDING_CONFIDENTIALITY: &Rule = &Rule {
+pub const BINDING_CONFIDENTIALITY: &Rule = &crate::rule! {
     id: "terminology.binding.confidentiality",
+    layer: Layer::Terminology,
     severity: Severity::Error,
     message: "Niveau de confidentialité hors du jeu de valeurs JDV_HL7_Confidentiality-CISIS (2.16.840.1.113883.1.11.10228).",
     hint: "Use an HL7 Confidentiality code (N, R or V in a CI-SIS header).",
     spec: "CI-SIS Structuration minimale, en-tête : confidentialityCode",
 };
-pub const BINDING_UNAVAILABLE: &Rule = &Rule {
+pub const BINDING_UNAVAILABLE: &Rule = &crate::rule! {
     id: "terminology.binding.unavailable",
+    layer: Layer::Terminology,
     severity: Severity::Info,
     message: "Jeu de valeurs non chargé : les codes qui lui sont liés ne sont pas vérifiés.",
     hint: "Give the kit (--kit) or the value set file (--terminology).",

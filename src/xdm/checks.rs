@@ -91,243 +91,230 @@ pub const CODED: &[Coded] = &[
 const MAPPING: &str =
     "CI-SIS volet Transmission de documents CDA R2, correspondance en-tête CDA → métadonnées XDS";
 
-macro_rules! rule {
-    ($name:ident, $id:literal, $sev:ident, $msg:literal, $hint:literal, $spec:expr) => {
-        pub const $name: &Rule = &Rule {
-            id: $id,
-            severity: Severity::$sev,
-            layer: Layer::Xdm,
-            message: $msg,
-            hint: $hint,
-            spec: $spec,
-        };
-    };
-}
-
-rule!(
-    INDEX_HTM,
-    "xdm.layout.index-htm",
-    Warning,
-    "INDEX.HTM absent à la racine du paquet.",
-    "IHE XDM requires INDEX.HTM (an XHTML page naming the sender and linking README.TXT) at the root.",
-    "MSSanté Z04 — IHE ITI TF-1 §16.1.1 (structure du support XDM)"
-);
-rule!(
-    README_TXT,
-    "xdm.layout.readme-txt",
-    Warning,
-    "README.TXT absent à la racine du paquet.",
-    "IHE XDM requires README.TXT (sender, software and vendor, instructions) at the root.",
-    "MSSanté Z04 — IHE ITI TF-1 §16.1.1"
-);
-rule!(
-    METADATA_MISSING,
-    "xdm.layout.metadata-missing",
-    Error,
-    "Aucun fichier IHE_XDM/<SUBSET>/METADATA.XML : le destinataire ne peut identifier ni le patient ni les documents.",
-    "Put the ebRIM metadata in IHE_XDM/SUBSET01/METADATA.XML beside the documents.",
-    "MSSanté Z04 — IHE ITI TF-1 §16.1.1 ; IG LPS (la PFI vérifie la présence des métadonnées)"
-);
-rule!(
-    NAME_CASE,
-    "xdm.layout.name-case",
-    Info,
-    "Nom de fichier hors convention ISO 9660 (majuscules, 8.3) :",
-    "XDM file names are upper-case 8.3 (DOC0001.XML); receivers match them case-insensitively.",
-    "MSSanté §2 (structure de l'archive) — IHE ITI TF-1 §16.1.1"
-);
-rule!(
-    OUTSIDE,
-    "xdm.layout.outside",
-    Warning,
-    "Fichier hors de la structure XDM (ni à la racine ni sous IHE_XDM/<SUBSET>/) :",
-    "Only INDEX.HTM, README.TXT and IHE_XDM/SUBSETnn/ belong in the package.",
-    "MSSanté Z04 — IHE ITI TF-1 §16.1.1"
-);
-rule!(
-    URI_MISSING,
-    "xdm.layout.uri-missing",
-    Error,
-    "Le document annoncé par le slot URI d'une fiche DocumentEntry est absent du SUBSET :",
-    "The URI slot names the document's file, relative to its SUBSET folder (e.g. DOC0001.XML).",
-    "MSSanté Z05 — IHE ITI TF-3 §4.2.3.2.23 (URI), ITI-32"
-);
-rule!(
-    UNREFERENCED,
-    "xdm.layout.unreferenced",
-    Warning,
-    "Fichier du SUBSET qu'aucune fiche DocumentEntry ne référence : il ne sera pas intégré.",
-    "Describe every document in METADATA.XML, or leave it out of the package.",
-    "MSSanté Z05 — IHE ITI-32"
-);
-rule!(
-    ROOT,
-    "xdm.metadata.root",
-    Error,
-    "METADATA.XML n'a pas pour racine lcm:SubmitObjectsRequest (ebRIM 3.0) contenant rim:RegistryObjectList :",
-    "Root: SubmitObjectsRequest in urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0, then RegistryObjectList in ...:rim:3.0.",
-    "MSSanté X02 — IHE ITI TF-3 §4.1 (ebRIM 3.0)"
-);
-rule!(
-    SUBMISSION_SET,
-    "xdm.metadata.submission-set",
-    Error,
-    "METADATA.XML doit décrire exactement un lot de soumission (RegistryPackage classé SubmissionSet) :",
-    "Declare one RegistryPackage and a Classification with classificationNode urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd.",
-    "MSSanté X02 — IHE ITI TF-3 §4.1.9"
-);
-rule!(
-    HAS_MEMBER,
-    "xdm.metadata.has-member",
-    Error,
-    "Fiche DocumentEntry sans association HasMember depuis le lot de soumission :",
-    "Link the SubmissionSet to each DocumentEntry with an Association of type HasMember (slot SubmissionSetStatus=Original).",
-    "MSSanté X02 — IHE ITI TF-3 §4.2.2"
-);
-rule!(
-    NO_DOCUMENT,
-    "xdm.metadata.no-document",
-    Error,
-    "METADATA.XML ne décrit aucun document (ExtrinsicObject de type DocumentEntry).",
-    "Describe the CDA with an ExtrinsicObject of objectType urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1.",
-    "MSSanté X02 — IHE ITI TF-3 §4.1.5"
-);
-rule!(
-    REQUIRED,
-    "xdm.metadata.required",
-    Error,
-    "Métadonnée obligatoire absente :",
-    "See the DocumentEntry/SubmissionSet table of the CI-SIS mapping: every listed slot, classification and identifier is required.",
-    "MSSanté X03 — IHE ITI TF-3 §4.3 (option XDM), CI-SIS volet Transmission (correspondance)"
-);
-rule!(
-    CODE_SCHEME,
-    "xdm.metadata.code-scheme",
-    Error,
-    "Système de codes (slot codingScheme) inattendu pour une métadonnée codée :",
-    "Each XDS code carries the OID of its code system in the codingScheme slot (e.g. 2.16.840.1.113883.6.1 for LOINC typeCode).",
-    "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J06/J57, J07, J08, J10 ; IG PDSm"
-);
-rule!(
-    CODE_VALUE,
-    "xdm.metadata.code-value",
-    Error,
-    "Code absent de son jeu de valeurs :",
-    "Use a code of the CI-SIS value set named in the message (kit jeuxDeValeurs/).",
-    "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J07, J08"
-);
-rule!(
-    FORMAT_CODE,
-    "xdm.metadata.format-code",
-    Error,
-    "formatCode inattendu pour un CR-BIO :",
-    "A CR-BIO (templateId 1.2.250.1.213.1.1.1.55) has formatCode urn:ihe:lab:xd-lab:2008 (scheme 1.3.6.1.4.1.19376.1.2.3).",
-    "MSSanté X05 — ANS ASS_A11 (modèle CDA → formatCode) v5.0.0"
-);
-rule!(
-    HASH,
-    "xdm.metadata.hash",
-    Error,
-    "Le slot hash ne correspond pas au SHA-1 du fichier :",
-    "hash is the SHA-1 of the document's bytes, in hexadecimal.",
-    "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.4 (hash), option XDM"
-);
-rule!(
-    SIZE,
-    "xdm.metadata.size",
-    Error,
-    "Le slot size ne correspond pas à la taille du fichier :",
-    "size is the document's length in bytes.",
-    "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.19 (size)"
-);
-rule!(
-    PATIENT_ID_FORMAT,
-    "xdm.metadata.patient-id-format",
-    Error,
-    "patientId n'a pas la forme CX attendue pour un INS (<matricule>^^^&<OID INS>&ISO^NH) :",
-    "Write the INS as e.g. 279035121518989^^^&1.2.250.1.213.1.4.8&ISO^NH.",
-    "MSSanté X07 — IG PDLGC xdmPatientId ; IHE ITI TF-3 §4.2.3.2.16"
-);
-rule!(
-    PATIENT_ID_SUBMISSION,
-    "xdm.metadata.patient-id-submission",
-    Error,
-    "Le patientId du lot de soumission diffère de celui de la fiche DocumentEntry :",
-    "The SubmissionSet and its DocumentEntries are about one patient: same patientId.",
-    "MSSanté X08 — IHE ITI TF-3 §4.1.4"
-);
-rule!(
-    SEVERAL_PATIENTS,
-    "xdm.metadata.several-patients",
-    Error,
-    "Le paquet concerne plusieurs patients :",
-    "One patient per message and per package: send one message per patient.",
-    "MSSanté M08 — Référentiel #2 ECO.2.1.1 (cité de seconde main)"
-);
-rule!(
-    DUPLICATE_UNIQUE_ID,
-    "xdm.metadata.duplicate-unique-id",
-    Error,
-    "Deux fiches DocumentEntry portent le même uniqueId :",
-    "Every document has its own uniqueId (ClinicalDocument/id).",
-    "IHE ITI TF-3 §4.2.3.2.26 (uniqueId)"
-);
-rule!(
-    CDA_PATIENT_ID,
-    "xdm.metadata.cda-patient-id",
-    Error,
-    "Le patientId des métadonnées n'est pas l'INS du document (recordTarget/patientRole/id) :",
-    "patientId must carry the INS of the CDA's recordTarget: the receiver files the document by it (error 904 otherwise).",
-    "MSSanté X09 — Référentiel #2 ECO.2.1.2 ; CI-SIS correspondance (recordTarget/patientRole/id)"
-);
-rule!(
-    CDA_UNIQUE_ID,
-    "xdm.metadata.cda-unique-id",
-    Error,
-    "uniqueId ne correspond pas à l'identifiant du document (ClinicalDocument/id) :",
-    "uniqueId is ClinicalDocument/id: root^extension, or root alone.",
-    MAPPING
-);
-rule!(
-    CDA_FIELD,
-    "xdm.metadata.cda-mismatch",
-    Error,
-    "Métadonnée différente de sa source dans l'en-tête CDA :",
-    "Generate the metadata from the CDA header (CI-SIS mapping); they must agree.",
-    MAPPING
-);
-rule!(
-    CDA_FIELD_WARN,
-    "xdm.metadata.cda-mismatch-minor",
-    Warning,
-    "Métadonnée descriptive différente de sa source dans l'en-tête CDA :",
-    "title, languageCode and service times come from the CDA header (CI-SIS mapping).",
-    MAPPING
-);
-rule!(
-    SUBMISSION_OID,
-    "xdm.metadata.submission-oid",
-    Error,
-    "Identifiant du lot de soumission (uniqueId ou sourceId) absent ou qui n'est pas un OID :",
-    "SubmissionSet uniqueId and sourceId are OIDs (digits and dots, e.g. 2.25.<uuid as integer>).",
-    "MSSanté X10 — IG PDLGC xdm-submission-set ; IHE ITI TF-3 §4.2.3.3"
-);
-rule!(
-    SUBMISSION_TIME,
-    "xdm.metadata.submission-time",
-    Error,
-    "submissionTime absent ou mal formé (AAAAMMJJ[hhmm[ss]], UTC) :",
-    "Give the SubmissionSet a submissionTime slot in UTC, e.g. 20261122143000.",
-    "MSSanté X10 — IHE ITI TF-3 §4.2.3.3.11"
-);
-rule!(
-    MIME_TYPE,
-    "xdm.metadata.mime-type",
-    Warning,
-    "mimeType de la fiche DocumentEntry autre que text/xml pour un CDA :",
-    "A CDA is described with mimeType text/xml (application/xml trips some receivers, cf. ETT case 29).",
-    "IHE ITI TF-3 §4.2.3.2.13 ; ETT cas 29 ; ouvert : application/xslt+xml pour un CDA auto-présentable (mssante-xdm.md §7)"
-);
+pub const INDEX_HTM: &Rule = &crate::rule! {
+    id: "xdm.layout.index-htm",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "INDEX.HTM absent à la racine du paquet.",
+    hint: "IHE XDM requires INDEX.HTM (an XHTML page naming the sender and linking README.TXT) at the root.",
+    spec: "MSSanté Z04 — IHE ITI TF-1 §16.1.1 (structure du support XDM)",
+};
+pub const README_TXT: &Rule = &crate::rule! {
+    id: "xdm.layout.readme-txt",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "README.TXT absent à la racine du paquet.",
+    hint: "IHE XDM requires README.TXT (sender, software and vendor, instructions) at the root.",
+    spec: "MSSanté Z04 — IHE ITI TF-1 §16.1.1",
+};
+pub const METADATA_MISSING: &Rule = &crate::rule! {
+    id: "xdm.layout.metadata-missing",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Aucun fichier IHE_XDM/<SUBSET>/METADATA.XML : le destinataire ne peut identifier ni le patient ni les documents.",
+    hint: "Put the ebRIM metadata in IHE_XDM/SUBSET01/METADATA.XML beside the documents.",
+    spec: "MSSanté Z04 — IHE ITI TF-1 §16.1.1 ; IG LPS (la PFI vérifie la présence des métadonnées)",
+};
+pub const NAME_CASE: &Rule = &crate::rule! {
+    id: "xdm.layout.name-case",
+    layer: Layer::Xdm,
+    severity: Severity::Info,
+    message: "Nom de fichier hors convention ISO 9660 (majuscules, 8.3) :",
+    hint: "XDM file names are upper-case 8.3 (DOC0001.XML); receivers match them case-insensitively.",
+    spec: "MSSanté §2 (structure de l'archive) — IHE ITI TF-1 §16.1.1",
+};
+pub const OUTSIDE: &Rule = &crate::rule! {
+    id: "xdm.layout.outside",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "Fichier hors de la structure XDM (ni à la racine ni sous IHE_XDM/<SUBSET>/) :",
+    hint: "Only INDEX.HTM, README.TXT and IHE_XDM/SUBSETnn/ belong in the package.",
+    spec: "MSSanté Z04 — IHE ITI TF-1 §16.1.1",
+};
+pub const URI_MISSING: &Rule = &crate::rule! {
+    id: "xdm.layout.uri-missing",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le document annoncé par le slot URI d'une fiche DocumentEntry est absent du SUBSET :",
+    hint: "The URI slot names the document's file, relative to its SUBSET folder (e.g. DOC0001.XML).",
+    spec: "MSSanté Z05 — IHE ITI TF-3 §4.2.3.2.23 (URI), ITI-32",
+};
+pub const UNREFERENCED: &Rule = &crate::rule! {
+    id: "xdm.layout.unreferenced",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "Fichier du SUBSET qu'aucune fiche DocumentEntry ne référence : il ne sera pas intégré.",
+    hint: "Describe every document in METADATA.XML, or leave it out of the package.",
+    spec: "MSSanté Z05 — IHE ITI-32",
+};
+pub const ROOT: &Rule = &crate::rule! {
+    id: "xdm.metadata.root",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "METADATA.XML n'a pas pour racine lcm:SubmitObjectsRequest (ebRIM 3.0) contenant rim:RegistryObjectList :",
+    hint: "Root: SubmitObjectsRequest in urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0, then RegistryObjectList in ...:rim:3.0.",
+    spec: "MSSanté X02 — IHE ITI TF-3 §4.1 (ebRIM 3.0)",
+};
+pub const SUBMISSION_SET: &Rule = &crate::rule! {
+    id: "xdm.metadata.submission-set",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "METADATA.XML doit décrire exactement un lot de soumission (RegistryPackage classé SubmissionSet) :",
+    hint: "Declare one RegistryPackage and a Classification with classificationNode urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd.",
+    spec: "MSSanté X02 — IHE ITI TF-3 §4.1.9",
+};
+pub const HAS_MEMBER: &Rule = &crate::rule! {
+    id: "xdm.metadata.has-member",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Fiche DocumentEntry sans association HasMember depuis le lot de soumission :",
+    hint: "Link the SubmissionSet to each DocumentEntry with an Association of type HasMember (slot SubmissionSetStatus=Original).",
+    spec: "MSSanté X02 — IHE ITI TF-3 §4.2.2",
+};
+pub const NO_DOCUMENT: &Rule = &crate::rule! {
+    id: "xdm.metadata.no-document",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "METADATA.XML ne décrit aucun document (ExtrinsicObject de type DocumentEntry).",
+    hint: "Describe the CDA with an ExtrinsicObject of objectType urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1.",
+    spec: "MSSanté X02 — IHE ITI TF-3 §4.1.5",
+};
+pub const REQUIRED: &Rule = &crate::rule! {
+    id: "xdm.metadata.required",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Métadonnée obligatoire absente :",
+    hint: "See the DocumentEntry/SubmissionSet table of the CI-SIS mapping: every listed slot, classification and identifier is required.",
+    spec: "MSSanté X03 — IHE ITI TF-3 §4.3 (option XDM), CI-SIS volet Transmission (correspondance)",
+};
+pub const CODE_SCHEME: &Rule = &crate::rule! {
+    id: "xdm.metadata.code-scheme",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Système de codes (slot codingScheme) inattendu pour une métadonnée codée :",
+    hint: "Each XDS code carries the OID of its code system in the codingScheme slot (e.g. 2.16.840.1.113883.6.1 for LOINC typeCode).",
+    spec: "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J06/J57, J07, J08, J10 ; IG PDSm",
+};
+pub const CODE_VALUE: &Rule = &crate::rule! {
+    id: "xdm.metadata.code-value",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Code absent de son jeu de valeurs :",
+    hint: "Use a code of the CI-SIS value set named in the message (kit jeuxDeValeurs/).",
+    spec: "MSSanté X04 — CI-SIS jeux de valeurs J02, J04, J07, J08",
+};
+pub const FORMAT_CODE: &Rule = &crate::rule! {
+    id: "xdm.metadata.format-code",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "formatCode inattendu pour un CR-BIO :",
+    hint: "A CR-BIO (templateId 1.2.250.1.213.1.1.1.55) has formatCode urn:ihe:lab:xd-lab:2008 (scheme 1.3.6.1.4.1.19376.1.2.3).",
+    spec: "MSSanté X05 — ANS ASS_A11 (modèle CDA → formatCode) v5.0.0",
+};
+pub const HASH: &Rule = &crate::rule! {
+    id: "xdm.metadata.hash",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le slot hash ne correspond pas au SHA-1 du fichier :",
+    hint: "hash is the SHA-1 of the document's bytes, in hexadecimal.",
+    spec: "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.4 (hash), option XDM",
+};
+pub const SIZE: &Rule = &crate::rule! {
+    id: "xdm.metadata.size",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le slot size ne correspond pas à la taille du fichier :",
+    hint: "size is the document's length in bytes.",
+    spec: "MSSanté X06 — IHE ITI TF-3 §4.2.3.2.19 (size)",
+};
+pub const PATIENT_ID_FORMAT: &Rule = &crate::rule! {
+    id: "xdm.metadata.patient-id-format",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "patientId n'a pas la forme CX attendue pour un INS (<matricule>^^^&<OID INS>&ISO^NH) :",
+    hint: "Write the INS as e.g. 279035121518989^^^&1.2.250.1.213.1.4.8&ISO^NH.",
+    spec: "MSSanté X07 — IG PDLGC xdmPatientId ; IHE ITI TF-3 §4.2.3.2.16",
+};
+pub const PATIENT_ID_SUBMISSION: &Rule = &crate::rule! {
+    id: "xdm.metadata.patient-id-submission",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le patientId du lot de soumission diffère de celui de la fiche DocumentEntry :",
+    hint: "The SubmissionSet and its DocumentEntries are about one patient: same patientId.",
+    spec: "MSSanté X08 — IHE ITI TF-3 §4.1.4",
+};
+pub const SEVERAL_PATIENTS: &Rule = &crate::rule! {
+    id: "xdm.metadata.several-patients",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le paquet concerne plusieurs patients :",
+    hint: "One patient per message and per package: send one message per patient.",
+    spec: "MSSanté M08 — Référentiel #2 ECO.2.1.1 (cité de seconde main)",
+};
+pub const DUPLICATE_UNIQUE_ID: &Rule = &crate::rule! {
+    id: "xdm.metadata.duplicate-unique-id",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Deux fiches DocumentEntry portent le même uniqueId :",
+    hint: "Every document has its own uniqueId (ClinicalDocument/id).",
+    spec: "IHE ITI TF-3 §4.2.3.2.26 (uniqueId)",
+};
+pub const CDA_PATIENT_ID: &Rule = &crate::rule! {
+    id: "xdm.metadata.cda-patient-id",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Le patientId des métadonnées n'est pas l'INS du document (recordTarget/patientRole/id) :",
+    hint: "patientId must carry the INS of the CDA's recordTarget: the receiver files the document by it (error 904 otherwise).",
+    spec: "MSSanté X09 — Référentiel #2 ECO.2.1.2 ; CI-SIS correspondance (recordTarget/patientRole/id)",
+};
+pub const CDA_UNIQUE_ID: &Rule = &crate::rule! {
+    id: "xdm.metadata.cda-unique-id",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "uniqueId ne correspond pas à l'identifiant du document (ClinicalDocument/id) :",
+    hint: "uniqueId is ClinicalDocument/id: root^extension, or root alone.",
+    spec: MAPPING,
+};
+pub const CDA_FIELD: &Rule = &crate::rule! {
+    id: "xdm.metadata.cda-mismatch",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Métadonnée différente de sa source dans l'en-tête CDA :",
+    hint: "Generate the metadata from the CDA header (CI-SIS mapping); they must agree.",
+    spec: MAPPING,
+};
+pub const CDA_FIELD_WARN: &Rule = &crate::rule! {
+    id: "xdm.metadata.cda-mismatch-minor",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "Métadonnée descriptive différente de sa source dans l'en-tête CDA :",
+    hint: "title, languageCode and service times come from the CDA header (CI-SIS mapping).",
+    spec: MAPPING,
+};
+pub const SUBMISSION_OID: &Rule = &crate::rule! {
+    id: "xdm.metadata.submission-oid",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "Identifiant du lot de soumission (uniqueId ou sourceId) absent ou qui n'est pas un OID :",
+    hint: "SubmissionSet uniqueId and sourceId are OIDs (digits and dots, e.g. 2.25.<uuid as integer>).",
+    spec: "MSSanté X10 — IG PDLGC xdm-submission-set ; IHE ITI TF-3 §4.2.3.3",
+};
+pub const SUBMISSION_TIME: &Rule = &crate::rule! {
+    id: "xdm.metadata.submission-time",
+    layer: Layer::Xdm,
+    severity: Severity::Error,
+    message: "submissionTime absent ou mal formé (AAAAMMJJ[hhmm[ss]], UTC) :",
+    hint: "Give the SubmissionSet a submissionTime slot in UTC, e.g. 20261122143000.",
+    spec: "MSSanté X10 — IHE ITI TF-3 §4.2.3.3.11",
+};
+pub const MIME_TYPE: &Rule = &crate::rule! {
+    id: "xdm.metadata.mime-type",
+    layer: Layer::Xdm,
+    severity: Severity::Warning,
+    message: "mimeType de la fiche DocumentEntry autre que text/xml pour un CDA :",
+    hint: "A CDA is described with mimeType text/xml (application/xml trips some receivers, cf. ETT case 29).",
+    spec: "IHE ITI TF-3 §4.2.3.2.13 ; ETT cas 29 ; ouvert : application/xslt+xml pour un CDA auto-présentable (mssante-xdm.md §7)",
+};
 
 /// Every rule of this file.
 pub const RULES: &[&Rule] = &[

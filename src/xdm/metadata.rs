@@ -8,7 +8,7 @@ use quick_xml::events::{BytesStart, Event};
 pub const LCM_NS: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0";
 pub const RIM_NS: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
 
-pub const DTD: &Rule = &Rule {
+pub const DTD: &Rule = &crate::rule! {
     id: "xdm.metadata.dtd-forbidden",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -16,7 +16,7 @@ pub const DTD: &Rule = &Rule {
     hint: "METADATA.XML is plain ebRIM 3.0: remove the DOCTYPE.",
     spec: "MSSanté X01 — sécurité (OWASP XXE)",
 };
-pub const NOT_WELL_FORMED: &Rule = &Rule {
+pub const NOT_WELL_FORMED: &Rule = &crate::rule! {
     id: "xdm.metadata.not-well-formed",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -24,7 +24,7 @@ pub const NOT_WELL_FORMED: &Rule = &Rule {
     hint: "Fix the XML syntax of METADATA.XML.",
     spec: "MSSanté X01 — XML 1.0",
 };
-pub const ENCODING: &Rule = &Rule {
+pub const ENCODING: &Rule = &crate::rule! {
     id: "xdm.metadata.encoding",
     severity: Severity::Error,
     layer: Layer::Xdm,

@@ -10,7 +10,7 @@ use std::io::{Cursor, Read};
 
 const SEC: &str = "sécurité ; IHE ITI TF-1 §16 (XDM), APPNOTE.TXT (PKWARE)";
 
-pub const UNREADABLE: &Rule = &Rule {
+pub const UNREADABLE: &Rule = &crate::rule! {
     id: "xdm.zip.unreadable",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -18,7 +18,7 @@ pub const UNREADABLE: &Rule = &Rule {
     hint: "Send a standard ZIP archive (store or deflate), e.g. as `zip -r IHE_XDM.zip INDEX.HTM README.TXT IHE_XDM` does.",
     spec: "MSSanté Z01 — IHE ITI-32 (ZIP over e-mail)",
 };
-pub const ENCRYPTED: &Rule = &Rule {
+pub const ENCRYPTED: &Rule = &crate::rule! {
     id: "xdm.zip.encrypted",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -26,7 +26,7 @@ pub const ENCRYPTED: &Rule = &Rule {
     hint: "Do not encrypt XDM entries; MSSanté protects the transport (TLS), not the archive.",
     spec: "MSSanté Z01 — IHE XDM, implémentations",
 };
-pub const METHOD: &Rule = &Rule {
+pub const METHOD: &Rule = &crate::rule! {
     id: "xdm.zip.compression",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -34,7 +34,7 @@ pub const METHOD: &Rule = &Rule {
     hint: "Compress entries with deflate (method 8) or store them (method 0).",
     spec: "MSSanté Z01 — IHE XDM, implémentations",
 };
-pub const ZIP64: &Rule = &Rule {
+pub const ZIP64: &Rule = &crate::rule! {
     id: "xdm.zip.zip64",
     severity: Severity::Warning,
     layer: Layer::Xdm,
@@ -42,7 +42,7 @@ pub const ZIP64: &Rule = &Rule {
     hint: "A CR-BIO package is far below 4 GB: write a plain ZIP (no ZIP64 records).",
     spec: "MSSanté §6 (entrées hostiles : ZIP64) — APPNOTE.TXT §4.3.14",
 };
-pub const TRAVERSAL: &Rule = &Rule {
+pub const TRAVERSAL: &Rule = &crate::rule! {
     id: "xdm.zip.path-traversal",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -50,7 +50,7 @@ pub const TRAVERSAL: &Rule = &Rule {
     hint: "Entry names are relative paths inside the package, e.g. IHE_XDM/SUBSET01/DOC0001.XML.",
     spec: SEC,
 };
-pub const BACKSLASH: &Rule = &Rule {
+pub const BACKSLASH: &Rule = &crate::rule! {
     id: "xdm.zip.backslash",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -58,7 +58,7 @@ pub const BACKSLASH: &Rule = &Rule {
     hint: "Use '/' as the path separator in entry names (APPNOTE 4.4.17).",
     spec: SEC,
 };
-pub const SYMLINK: &Rule = &Rule {
+pub const SYMLINK: &Rule = &crate::rule! {
     id: "xdm.zip.symlink",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -66,7 +66,7 @@ pub const SYMLINK: &Rule = &Rule {
     hint: "An XDM package holds plain files only.",
     spec: SEC,
 };
-pub const DUPLICATE: &Rule = &Rule {
+pub const DUPLICATE: &Rule = &crate::rule! {
     id: "xdm.zip.duplicate-name",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -74,7 +74,7 @@ pub const DUPLICATE: &Rule = &Rule {
     hint: "Give every entry a distinct name; names differing only by case collide on many systems.",
     spec: SEC,
 };
-pub const TOO_MANY: &Rule = &Rule {
+pub const TOO_MANY: &Rule = &crate::rule! {
     id: "xdm.zip.too-many-entries",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -82,7 +82,7 @@ pub const TOO_MANY: &Rule = &Rule {
     hint: "A CR-BIO package holds a few files (INDEX.HTM, README.TXT, METADATA.XML, the documents).",
     spec: "MSSanté Z03 — sécurité (bombe ZIP)",
 };
-pub const BOMB: &Rule = &Rule {
+pub const BOMB: &Rule = &crate::rule! {
     id: "xdm.zip.bomb",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -90,7 +90,7 @@ pub const BOMB: &Rule = &Rule {
     hint: "Check the producer: a CDA compresses about 10:1, never hundreds to one.",
     spec: "MSSanté Z03 — sécurité (bombe ZIP)",
 };
-pub const SIZE_LIE: &Rule = &Rule {
+pub const SIZE_LIE: &Rule = &crate::rule! {
     id: "xdm.zip.size-mismatch",
     severity: Severity::Error,
     layer: Layer::Xdm,
@@ -98,7 +98,7 @@ pub const SIZE_LIE: &Rule = &Rule {
     hint: "The archive is corrupt or forged; rebuild it.",
     spec: "MSSanté Z01/Z03 — APPNOTE.TXT (CRC-32, tailles)",
 };
-pub const NESTED: &Rule = &Rule {
+pub const NESTED: &Rule = &crate::rule! {
     id: "xdm.zip.nested",
     severity: Severity::Warning,
     layer: Layer::Xdm,

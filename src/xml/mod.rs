@@ -9,7 +9,7 @@
 
 pub mod ffi;
 
-use crate::finding::{Finding, Layer, Location, Severity};
+use crate::finding::{Finding, Layer, Location, Rule, Severity};
 use quick_xml::events::Event;
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -34,9 +34,172 @@ impl Default for Limits {
     }
 }
 
-fn finding(rule: &str, sev: Severity, msg: impl Into<String>) -> Finding {
-    Finding::new(rule, sev, Layer::Xml, msg)
+fn finding(rule: &Rule, msg: impl Into<String>) -> Finding {
+    Finding::new(rule.id, rule.severity, rule.layer, msg)
 }
+
+// The `xml.*` rules: one declaration per id; the findings below complete their messages.
+
+pub const NOT_UTF8: &Rule = &crate::rule! {
+    id: "xml.encoding.not-utf8",
+    layer: Layer::Xml,
+    severity: Severity::Warning,
+    message: "Le document est encodé en … ; le CI-SIS attend des documents CDA encodés en UTF-8.",
+    hint: "Re-encode the document as UTF-8.",
+    spec: "",
+};
+pub const ENCODING_INVALID: &Rule = &crate::rule! {
+    id: "xml.encoding.invalid",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le contenu n'est pas du … valide.",
+    hint: "",
+    spec: "",
+};
+pub const BINARY: &Rule = &crate::rule! {
+    id: "xml.binary",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le fichier contient des octets nuls : ce n'est pas un document XML texte (fichier binaire, archive ou PDF ?).",
+    hint: "Submit the CDA XML itself, not a binary or compressed file.",
+    spec: "",
+};
+pub const BOM_UTF8: &Rule = &crate::rule! {
+    id: "xml.bom.utf8",
+    layer: Layer::Xml,
+    severity: Severity::Info,
+    message: "Le document commence par une marque d'ordre des octets (BOM) UTF-8. Elle est permise par XML, mais certains logiciels de réception la refusent.",
+    hint: "Prefer UTF-8 without BOM for the widest acceptance.",
+    spec: "",
+};
+pub const ENCODING_UNKNOWN: &Rule = &crate::rule! {
+    id: "xml.encoding.unknown",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "L'encodage déclaré … est inconnu.",
+    hint: "Declare encoding=\"UTF-8\" and encode the file as UTF-8.",
+    spec: "",
+};
+pub const INVALID_UTF8: &Rule = &crate::rule! {
+    id: "xml.encoding.invalid-utf8",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le document … UTF-8, mais un octet n'est pas de l'UTF-8 valide : le fichier semble encodé en ISO-8859-1/Windows-1252.",
+    hint: "Re-encode the file as UTF-8, or declare the encoding it really uses.",
+    spec: "",
+};
+pub const ENCODING_MISMATCH: &Rule = &crate::rule! {
+    id: "xml.encoding.mismatch",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le document déclare un autre encodage mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire.",
+    hint: "Declare encoding=\"UTF-8\" in the XML declaration.",
+    spec: "",
+};
+pub const DTD_FORBIDDEN: &Rule = &crate::rule! {
+    id: "xml.dtd.forbidden",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).",
+    hint: "Remove the <!DOCTYPE ...> declaration: CDA documents are validated by XML Schema, and entities are a security risk.",
+    spec: "",
+};
+pub const LIMIT_DEPTH: &Rule = &crate::rule! {
+    id: "xml.limit.depth",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le document imbrique trop de niveaux d'éléments : limite de sécurité atteinte, document non analysé.",
+    hint: "Raise --max-depth if this nesting is legitimate.",
+    spec: "",
+};
+/// `xml.not-well-formed.0`; libxml2's errors give `xml.not-well-formed.<code>` (same rule, its code).
+pub const NOT_WELL_FORMED: &Rule = &crate::rule! {
+    id: "xml.not-well-formed.0",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Document XML mal formé",
+    hint: "Fix the XML syntax first: no other check can run on a malformed document.",
+    spec: "",
+};
+pub const ROOT_NAMESPACE: &Rule = &crate::rule! {
+    id: "xml.root.namespace",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "L'élément racine ClinicalDocument n'est pas dans l'espace de noms HL7 « urn:hl7-org:v3 ».",
+    hint: "Declare xmlns=\"urn:hl7-org:v3\" on ClinicalDocument.",
+    spec: "",
+};
+pub const ROOT_NOT_CDA: &Rule = &crate::rule! {
+    id: "xml.root.not-cda",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "L'élément racine n'est pas un document CDA (ClinicalDocument de l'espace de noms urn:hl7-org:v3).",
+    hint: "banc validates HL7 CDA R2 documents; check that the right file was submitted.",
+    spec: "",
+};
+pub const AUTO_PRESENTABLE: &Rule = &crate::rule! {
+    id: "xml.root.auto-presentable",
+    layer: Layer::Xml,
+    severity: Severity::Info,
+    message: "Document CDA auto-présentable : le ClinicalDocument est embarqué dans une feuille de style XSL ; c'est lui qui est validé.",
+    hint: "",
+    spec: "",
+};
+pub const LIMIT_SIZE: &Rule = &crate::rule! {
+    id: "xml.limit.size",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Le fichier dépasse la limite de taille : document non analysé.",
+    hint: "Raise --max-size if such a large document is legitimate.",
+    spec: "",
+};
+pub const LIMIT_ERRORS: &Rule = &crate::rule! {
+    id: "xml.limit.errors",
+    layer: Layer::Xml,
+    severity: Severity::Info,
+    message: "erreurs supplémentaires n'ont pas été conservées (limite de 1000 par document).",
+    hint: "",
+    spec: "",
+};
+/// The file could not be read (the pipeline reads it, the id is of this layer).
+pub const IO_READ: &Rule = &crate::rule! {
+    id: "xml.io.read",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Lecture du fichier impossible :",
+    hint: "",
+    spec: "",
+};
+/// The XML pass as a whole (the JUnit test case of a sound document).
+pub const WELLFORMED: &Rule = &crate::rule! {
+    id: "xml.wellformed",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Document XML bien formé, sûr et encodé en UTF-8",
+    hint: "",
+    spec: "",
+};
+
+/// Every `xml.*` rule.
+pub static RULES: &[&Rule] = &[
+    NOT_UTF8,
+    ENCODING_INVALID,
+    BINARY,
+    BOM_UTF8,
+    ENCODING_UNKNOWN,
+    INVALID_UTF8,
+    ENCODING_MISMATCH,
+    DTD_FORBIDDEN,
+    LIMIT_DEPTH,
+    NOT_WELL_FORMED,
+    ROOT_NAMESPACE,
+    ROOT_NOT_CDA,
+    AUTO_PRESENTABLE,
+    LIMIT_SIZE,
+    LIMIT_ERRORS,
+    IO_READ,
+    WELLFORMED,
+];
 
 /// Line starts of a text, to turn byte offsets into 1-based line and column (in characters).
 /// Offsets asked in increasing order (the pre-scan's) continue from the previous answer, so a
@@ -315,23 +478,18 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
             encoding_rs::UTF_16BE
         };
         out.push(
-            finding(
-                "xml.encoding.not-utf8",
-                Severity::Warning,
-                format!(
+            finding(NOT_UTF8, format!(
                     "Le document est encodé en {} ; le CI-SIS attend des documents CDA encodés en UTF-8.",
                     enc.name()
-                ),
-            )
+                ))
             .at(Location::at(1, 1))
-            .hint("Re-encode the document as UTF-8."),
+            .hint(NOT_UTF8.hint),
         );
         let (text, _, malformed) = enc.decode(bytes);
         if malformed {
             out.push(
                 finding(
-                    "xml.encoding.invalid",
-                    Severity::Error,
+                    ENCODING_INVALID,
                     format!("Le contenu n'est pas du {} valide.", enc.name()),
                 )
                 .at(Location::at(1, 1)),
@@ -342,12 +500,8 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     }
     if memchr_iter(0, bytes).next().is_some() {
         out.push(
-            finding(
-                "xml.binary",
-                Severity::Error,
-                "Le fichier contient des octets nuls : ce n'est pas un document XML texte (fichier binaire, archive ou PDF ?).",
-            )
-            .hint("Submit the CDA XML itself, not a binary or compressed file."),
+            finding(BINARY, "Le fichier contient des octets nuls : ce n'est pas un document XML texte (fichier binaire, archive ou PDF ?).")
+            .hint(BINARY.hint),
         );
         return Err(Stop::Unchecked);
     }
@@ -355,13 +509,9 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     let body = if bom { &bytes[3..] } else { bytes };
     if bom {
         out.push(
-            finding(
-                "xml.bom.utf8",
-                Severity::Info,
-                "Le document commence par une marque d'ordre des octets (BOM) UTF-8. Elle est permise par XML, mais certains logiciels de réception la refusent.",
-            )
+            finding(BOM_UTF8, "Le document commence par une marque d'ordre des octets (BOM) UTF-8. Elle est permise par XML, mais certains logiciels de réception la refusent.")
             .at(Location::at(1, 1))
-            .hint("Prefer UTF-8 without BOM for the widest acceptance."),
+            .hint(BOM_UTF8.hint),
         );
     }
     let declared = declared_encoding(body);
@@ -369,12 +519,11 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     let Some(enc) = encoding_rs::Encoding::for_label(label.trim().as_bytes()) else {
         out.push(
             finding(
-                "xml.encoding.unknown",
-                Severity::Error,
+                ENCODING_UNKNOWN,
                 format!("L'encodage déclaré « {label} » est inconnu."),
             )
             .at(Location::at(1, 1))
-            .hint("Declare encoding=\"UTF-8\" and encode the file as UTF-8."),
+            .hint(ENCODING_UNKNOWN.hint),
         );
         return Err(Stop::Fail);
     };
@@ -389,16 +538,12 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
                 let byte = body[good];
                 let latin = encoding_rs::WINDOWS_1252.decode(&body[good..=good]).0;
                 out.push(
-                    finding(
-                        "xml.encoding.invalid-utf8",
-                        Severity::Error,
-                        format!(
+                    finding(INVALID_UTF8, format!(
                             "Le document {} UTF-8, mais l'octet 0x{byte:02X} (ligne {line}, colonne {col}) n'est pas de l'UTF-8 valide : le fichier semble encodé en ISO-8859-1/Windows-1252 (« {latin} »).",
                             if declared.is_some() { "déclare l'encodage" } else { "ne déclare pas d'encodage, donc est lu en" }
-                        ),
-                    )
+                        ))
                     .at(Location::at(line, col))
-                    .hint("Re-encode the file as UTF-8, or declare the encoding it really uses."),
+                    .hint(INVALID_UTF8.hint),
                 );
                 Err(Stop::Fail)
             }
@@ -415,27 +560,19 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
             .map(|(i, _)| i);
         let (line, col) = Lines::new(t).position(first.unwrap_or(0));
         out.push(
-            finding(
-                "xml.encoding.mismatch",
-                Severity::Error,
-                format!(
+            finding(ENCODING_MISMATCH, format!(
                     "Le document déclare l'encodage « {label} » mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire (« Ã© » au lieu de « é »)."
-                ),
-            )
+                ))
             .at(Location::at(line, col))
-            .hint("Declare encoding=\"UTF-8\" in the XML declaration."),
+            .hint(ENCODING_MISMATCH.hint),
         );
     } else {
         out.push(
-            finding(
-                "xml.encoding.not-utf8",
-                Severity::Warning,
-                format!(
+            finding(NOT_UTF8, format!(
                     "Le document est encodé en « {label} » ; le CI-SIS attend des documents CDA encodés en UTF-8."
-                ),
-            )
+                ))
             .at(Location::at(1, 1))
-            .hint("Re-encode the document as UTF-8."),
+            .hint(NOT_UTF8.hint),
         );
     }
     Ok(enc.decode_without_bom_handling(body).0.into_owned())
@@ -463,13 +600,9 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
             Event::DocType(_) => {
                 let (line, column) = lines.position(before);
                 out.push(
-                    finding(
-                        "xml.dtd.forbidden",
-                        Severity::Error,
-                        "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).",
-                    )
+                    finding(DTD_FORBIDDEN, "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).")
                     .at(Location::at(line, column))
-                    .hint("Remove the <!DOCTYPE ...> declaration: CDA documents are validated by XML Schema, and entities are a security risk."),
+                    .hint(DTD_FORBIDDEN.hint),
                 );
                 return Err(Stop::Fail);
             }
@@ -480,16 +613,12 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                     depth += 1;
                     if depth > limits.max_depth {
                         out.push(
-                            finding(
-                                "xml.limit.depth",
-                                Severity::Error,
-                                format!(
+                            finding(LIMIT_DEPTH, format!(
                                     "Le document imbrique plus de {} niveaux d'éléments : limite de sécurité atteinte, document non analysé.",
                                     limits.max_depth
-                                ),
-                            )
+                                ))
                             .at(Location::at(line, column))
-                            .hint("Raise --max-depth if this nesting is legitimate."),
+                            .hint(LIMIT_DEPTH.hint),
                         );
                         return Err(Stop::Unchecked);
                     }
@@ -528,9 +657,10 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
     let Some(doc) = parsed.doc else {
         for e in parsed.errors.iter().filter(|e| e.level >= 2) {
             out.push(
-                finding(
-                    &format!("xml.not-well-formed.{}", e.code),
-                    Severity::Error,
+                Finding::new(
+                    format!("xml.not-well-formed.{}", e.code),
+                    NOT_WELL_FORMED.severity,
+                    NOT_WELL_FORMED.layer,
                     format!("Document XML mal formé : {}", e.message),
                 )
                 .at(Location {
@@ -538,7 +668,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
                     line: Some(e.line).filter(|l| *l > 0),
                     column: Some(e.column).filter(|c| *c > 0),
                 })
-                .hint("Fix the XML syntax first: no other check can run on a malformed document."),
+                .hint(NOT_WELL_FORMED.hint),
             );
         }
         if !out
@@ -546,8 +676,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
             .any(|f| f.rule.starts_with("xml.not-well-formed"))
         {
             out.push(finding(
-                "xml.not-well-formed.0",
-                Severity::Error,
+                NOT_WELL_FORMED,
                 "Document XML mal formé (aucun élément racine lisible).",
             ));
         }
@@ -558,8 +687,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
     };
     let Some(root) = doc.root() else {
         out.push(finding(
-            "xml.not-well-formed.0",
-            Severity::Error,
+            NOT_WELL_FORMED,
             "Document XML sans élément racine.",
         ));
         return Load::Failed;
@@ -570,16 +698,12 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         root.addr()
     } else if root_is_cda {
         out.push(
-            finding(
-                "xml.root.namespace",
-                Severity::Error,
-                format!(
+            finding(ROOT_NAMESPACE, format!(
                     "L'élément racine ClinicalDocument n'est pas dans l'espace de noms HL7 « {CDA_NS} » (trouvé : « {} »).",
                     root.namespace().unwrap_or_default()
-                ),
-            )
+                ))
             .at(Location { xpath: Some(format!("/{}", root.local_name())), ..Location::at(root.line(), 1) })
-            .hint("Declare xmlns=\"urn:hl7-org:v3\" on ClinicalDocument."),
+            .hint(ROOT_NAMESPACE.hint),
         );
         return Load::Failed;
     } else if let Some(embedded) = (root.local_name() == "stylesheet"
@@ -595,17 +719,13 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         embedded.addr()
     } else {
         out.push(
-            finding(
-                "xml.root.not-cda",
-                Severity::Error,
-                format!(
+            finding(ROOT_NOT_CDA, format!(
                     "L'élément racine est « {} » ({}) : ce n'est pas un document CDA (ClinicalDocument de l'espace de noms {CDA_NS}).",
                     root.local_name(),
                     root.namespace().unwrap_or_else(|| "sans espace de noms".into())
-                ),
-            )
+                ))
             .at(Location { xpath: Some(format!("/{}", step_name(root))), line: Some(root.line()), column: None })
-            .hint("banc validates HL7 CDA R2 documents; check that the right file was submitted."),
+            .hint(ROOT_NOT_CDA.hint),
         );
         return Load::Failed;
     };
@@ -618,11 +738,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
     };
     if auto_presentable {
         out.push(
-            finding(
-                "xml.root.auto-presentable",
-                Severity::Info,
-                "Document CDA auto-présentable : le ClinicalDocument est embarqué dans une feuille de style XSL ; c'est lui qui est validé.",
-            )
+            finding(AUTO_PRESENTABLE, "Document CDA auto-présentable : le ClinicalDocument est embarqué dans une feuille de style XSL ; c'est lui qui est validé.")
             .at(loaded.locate(loaded.cda())),
         );
     }
@@ -631,20 +747,18 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
 
 pub fn size_finding(size: u64, max: u64) -> Finding {
     finding(
-        "xml.limit.size",
-        Severity::Error,
+        LIMIT_SIZE,
         format!(
             "Le fichier fait {} octets, au-delà de la limite de {} octets : document non analysé.",
             size, max
         ),
     )
-    .hint("Raise --max-size if such a large document is legitimate.")
+    .hint(LIMIT_SIZE.hint)
 }
 
 pub fn truncated(dropped: usize) -> Finding {
     finding(
-        "xml.limit.errors",
-        Severity::Info,
+        LIMIT_ERRORS,
         format!(
             "{dropped} erreurs supplémentaires n'ont pas été conservées (limite de 1000 par document)."
         ),

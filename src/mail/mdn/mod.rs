@@ -6,8 +6,8 @@ use super::checks::{angle_address, valid_address};
 use super::conventions::{self, KO_PREFIX, SUBJECT_PREFIX};
 use super::mime::{self, Part, Tree};
 use super::rules as r;
-use crate::finding::{Finding, Location, Rule, Severity};
 use crate::finding::report::{RuleRun, RunReport};
+use crate::finding::{Finding, Location, Rule, Severity};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
@@ -389,7 +389,6 @@ fn typed_address(v: &str) -> Option<String> {
     let addr = angle_address(addr);
     (ty.trim().eq_ignore_ascii_case("rfc822") && valid_address(&addr)).then_some(addr)
 }
-
 
 /// `banc mail ack`: an acknowledgement judged alone (and against the message it answers, when
 /// given), as a run of one container report.
