@@ -10,6 +10,7 @@ pub mod banc;
 pub mod bench;
 pub mod cda;
 pub mod choice;
+pub mod clock;
 pub mod files;
 pub mod finding;
 pub mod input;

@@ -13,7 +13,9 @@ const LAYERS: &[(u8, &[&str])] = &[
     (0, &["finding", "choice"]),
     (
         1,
-        &["xml", "cda", "kit", "profile", "files", "lines", "xmlw"],
+        &[
+            "xml", "cda", "kit", "profile", "files", "lines", "xmlw", "clock",
+        ],
     ),
     (2, &["xsd", "schematron", "terminology", "banc"]),
     (3, &["pipeline"]),

@@ -122,7 +122,7 @@ fn suite(
 
 pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
     // UTC, to the second, as the common JUnit schema writes it.
-    let now = crate::smtp::time::Utc::now().rfc3339();
+    let now = crate::clock::Utc::now().rfc3339();
     let now = &now[..19];
     let mut r = Report::unnamed();
     r.add_test_suites(

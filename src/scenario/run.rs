@@ -10,8 +10,8 @@ use super::results::{
     Status, StepResult, SuiteInfo,
 };
 use super::steps::{self, Output};
+use crate::clock::Utc;
 use crate::pipeline::{CheckOptions, Validator};
-use crate::smtp::time::Utc;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -98,7 +98,7 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 fn this_year() -> i32 {
-    super::time::Utc::now().year as i32
+    crate::clock::Utc::now().year as i32
 }
 
 fn ca_params(cn: &str) -> CertificateParams {

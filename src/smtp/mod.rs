@@ -23,7 +23,6 @@ pub mod rules;
 pub mod server;
 pub mod session;
 pub mod spool;
-pub(crate) mod time;
 pub mod tls;
 
 /// Why banc's mail server could not start, or stopped.

@@ -659,7 +659,7 @@ impl Session {
         let (helo, esmtp) = self.helo.clone().unwrap_or_default();
         let env = Envelope {
             id: id.clone(),
-            received: super::time::Utc::now().rfc3339(),
+            received: crate::clock::Utc::now().rfc3339(),
             mail_from: from,
             rcpt_to: rcpts,
             helo,

@@ -208,7 +208,7 @@ impl Spool {
     pub fn new_id(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let rand = (self.salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xffff;
-        format!("{}-{n:06}-{rand:04x}", super::time::Utc::now().compact())
+        format!("{}-{n:06}-{rand:04x}", crate::clock::Utc::now().compact())
     }
 
     /// Where the DATA of a message being received is written.

@@ -125,7 +125,7 @@ pub fn cert_facts(der: &[u8]) -> CertFacts {
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, c)) => {
             let time = |t: x509_parser::time::ASN1Time| {
-                super::time::Utc::from_unix(t.timestamp(), 0).rfc3339()
+                crate::clock::Utc::from_unix(t.timestamp(), 0).rfc3339()
             };
             let mut san = Vec::new();
             if let Ok(Some(ext)) = c.subject_alternative_name() {
