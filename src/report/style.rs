@@ -1,9 +1,12 @@
-//! The CSS of banc's HTML pages, one module for both: the validation report (`--html`,
-//! `report::html`) and the run report (`report.html`, `scenario::report`). Each page pins its
-//! sheet with a Content-Security-Policy hash computed over the constant it writes.
+//! The CSS of banc's HTML pages: the validation report (`--html`, `report::html`) and the run
+//! report (`report.html`, `scenario::report`) share one base (palette, light and dark schemes,
+//! type, links, focus, run summary, filters, buttons, footer) and add their own rules. Each page
+//! pins its sheet with a Content-Security-Policy hash computed over the constant it writes.
 
-/// The validation report's sheet.
-pub const VALIDATE: &str = r#"
+/// What both pages share; each sheet starts with it.
+macro_rules! base {
+    () => {
+        r#"
 :root {
   color-scheme: light dark;
   --fg: #1b1f24; --muted: #5a6370; --bg: #ffffff; --panel: #f5f6f8; --line: #d5d9df;
@@ -19,25 +22,40 @@ pub const VALIDATE: &str = r#"
     --info: #8cc0ff; --info-bg: #16283d; --ok: #7fd699; --ok-bg: #15301e;
   }
 }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
 body {
-  margin: 0 auto; padding: 1.5rem 1.25rem 3rem; max-width: 72rem;
+  margin: 0 auto; padding: 1.5rem 1.25rem 3rem;
   font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
   color: var(--fg); background: var(--bg);
 }
-code, pre, .path { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+* { box-sizing: border-box; }
 a { color: var(--link); }
 a:focus-visible, button:focus-visible, summary:focus-visible, input:focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
-h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
-h2 { font-size: 1.2rem; margin: 0; display: inline; }
-h3 { font-size: 1.02rem; margin: 1.25rem 0 .5rem; padding-bottom: .2rem; border-bottom: 1px solid var(--line); }
 .muted, .zero { color: var(--muted); }
 .overall { font-size: 1.1rem; margin: .25rem 0 1rem; }
 dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; padding: .75rem 1rem; background: var(--panel); border-radius: 6px; }
 dl.run dt { font-weight: 600; }
 dl.run dd { margin: 0; overflow-wrap: anywhere; }
 .fp { font-size: .8em; }
+#filtres[hidden] { display: none; }
+fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0; padding: .3rem .8rem .5rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; }
+legend { font-size: .85rem; color: var(--muted); padding: 0 .3rem; }
+button { font: inherit; font-size: .9rem; padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
+.scroll { overflow-x: auto; }
+.none { font-style: italic; color: var(--muted); }
+footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .75rem; }
+"#
+    };
+}
+
+/// The validation report's sheet.
+pub const VALIDATE: &str = concat!(
+    base!(),
+    r#"html { -webkit-text-size-adjust: 100%; }
+body { max-width: 72rem; }
+code, pre, .path { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.2rem; margin: 0; display: inline; }
+h3 { font-size: 1.02rem; margin: 1.25rem 0 .5rem; padding-bottom: .2rem; border-bottom: 1px solid var(--line); }
 #synthese h2 { display: block; margin: 1.5rem 0 .75rem; }
 .cards { display: flex; flex-wrap: wrap; gap: .6rem; margin-bottom: 1rem; }
 .card { border: 1px solid var(--line); border-left-width: 5px; border-radius: 6px; padding: .4rem .8rem; min-width: 8.5rem; }
@@ -47,11 +65,6 @@ dl.run dd { margin: 0; overflow-wrap: anywhere; }
 .card.v-error { border-left-color: var(--warn); } .card.sev-warning { border-left-color: var(--warn); }
 .card.sev-info { border-left-color: var(--info); } .card.zero .n { color: var(--muted); font-weight: 400; }
 #filtres { display: flex; flex-wrap: wrap; gap: .6rem; margin: 0 0 1rem; }
-#filtres[hidden] { display: none; }
-fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0; padding: .3rem .8rem .5rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; }
-legend { font-size: .85rem; color: var(--muted); padding: 0 .3rem; }
-button { font: inherit; font-size: .9rem; padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
-.scroll { overflow-x: auto; }
 table.docs { border-collapse: collapse; width: 100%; font-size: .95rem; }
 table.docs caption { text-align: left; font-weight: 600; padding-bottom: .4rem; }
 table.docs th, table.docs td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -99,9 +112,7 @@ details.again > summary, details.rules > summary { cursor: pointer; font-size: .
 details.rules { margin: 1.25rem 0 .5rem; }
 details.rules ul { columns: 1; margin: .4rem 0; padding-left: 1.2rem; font-size: .85rem; }
 details.rules li { margin: .1rem 0; }
-.none { font-style: italic; color: var(--muted); }
 .top { text-align: right; font-size: .85rem; margin: .5rem 1rem .75rem; }
-footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .75rem; }
 .masquer-error .finding.sev-error, .masquer-warning .finding.sev-warning, .masquer-info .finding.sev-info,
 .masquer-pass section.doc.v-pass, .masquer-pass table.docs tr.v-pass, section.layer.vide { display: none; }
 @media print {
@@ -114,46 +125,20 @@ footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-t
   .src-line { white-space: pre-wrap; }
   a { color: inherit; text-decoration: none; }
 }
-"#;
+"#
+);
 
 /// The run report's sheet.
-pub const RUN: &str = r#"
-:root {
-  color-scheme: light dark;
-  --fg: #1b1f24; --muted: #5a6370; --bg: #ffffff; --panel: #f5f6f8; --line: #d5d9df; --link: #0a58ca;
-  --err: #b3261e; --err-bg: #fdecea; --warn: #8a5300; --warn-bg: #fff3dc;
-  --info: #1f5fa8; --info-bg: #e8f1fb; --ok: #1e6b34; --ok-bg: #e6f4ea;
-}
-@media (prefers-color-scheme: dark) {
-  :root {
-    --fg: #e6e8eb; --muted: #a2abb7; --bg: #15181c; --panel: #1e2227; --line: #363c44; --link: #7fb0ff;
-    --err: #ff8a80; --err-bg: #3a1d1b; --warn: #ffc56b; --warn-bg: #3a2c12;
-    --info: #8cc0ff; --info-bg: #16283d; --ok: #7fd699; --ok-bg: #15301e;
-  }
-}
-* { box-sizing: border-box; }
-body {
-  margin: 0 auto; padding: 1.5rem 1.25rem 3rem; max-width: 76rem;
-  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
-  color: var(--fg); background: var(--bg);
-}
+pub const RUN: &str = concat!(
+    base!(),
+    r#"body { max-width: 76rem; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
-a { color: var(--link); }
-a:focus-visible, button:focus-visible, summary:focus-visible, input:focus-visible { outline: 3px solid var(--link); outline-offset: 2px; }
 .eyebrow { margin: 0; color: var(--muted); font-size: .9rem; }
 h1 { font-size: 1.6rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.25rem; margin: 1.5rem 0 .5rem; overflow-wrap: anywhere; }
 h3 { font-size: 1.05rem; margin: 1.25rem 0 .5rem; padding-bottom: .2rem; border-bottom: 1px solid var(--line); }
-.muted, .zero { color: var(--muted); }
-.none { font-style: italic; color: var(--muted); }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
 .banner { padding: .6rem 1rem; border-radius: 6px; border-left: 5px solid var(--warn); background: var(--warn-bg); font-weight: 600; }
-.overall { font-size: 1.1rem; margin: .25rem 0 1rem; }
-dl.run { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; padding: .75rem 1rem; background: var(--panel); border-radius: 6px; }
-dl.run dt { font-weight: 600; }
-dl.run dd { margin: 0; overflow-wrap: anywhere; }
-.fp { font-size: .8em; }
-.scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 caption { text-align: left; color: var(--muted); font-size: .9rem; padding-bottom: .4rem; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
@@ -175,10 +160,6 @@ abbr[title] { text-decoration: underline dotted; }
 .tag.opt { border-style: dashed; }
 .tag.sim { color: var(--info); border-color: var(--info); }
 #filtres { margin: 1rem 0; }
-#filtres[hidden] { display: none; }
-fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0; padding: .3rem .8rem .5rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; }
-legend { font-size: .85rem; color: var(--muted); padding: 0 .3rem; }
-button { font: inherit; font-size: .9rem; padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 4px; background: var(--panel); color: var(--fg); cursor: pointer; }
 section.part { margin-top: 2.5rem; border-top: 2px solid var(--line); }
 details.scen { border: 1px solid var(--line); border-left: 5px solid var(--line); border-radius: 6px; margin: .6rem 0; }
 details.scen.st-passed { border-left-color: var(--ok); }
@@ -205,7 +186,6 @@ pre.log { margin: .4rem 0; padding: .5rem .75rem; background: var(--panel); bord
 .judged { margin: .5rem 0; }
 .judged .path, .xpath { overflow-wrap: anywhere; }
 .top { text-align: right; font-size: .85rem; }
-footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .75rem; }
 .masquer-passed details.st-passed, .masquer-failed details.st-failed, .masquer-pending details.st-pending,
 .masquer-skipped details.st-skipped, .masquer-error details.st-error, .masquer-interrupted details.st-interrupted { display: none; }
 @media print {
@@ -216,4 +196,5 @@ footer.page { margin-top: 3rem; font-size: .85rem; color: var(--muted); border-t
   pre.log { white-space: pre-wrap; }
   a { color: inherit; text-decoration: none; }
 }
-"#;
+"#
+);
