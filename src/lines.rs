@@ -1,5 +1,5 @@
 //! Line starts of a text, to turn byte offsets into 1-based lines and columns: one index for the
-//! readers that report positions (XML reports, METADATA.XML, SVS files, MIME messages, suite
+//! readers that report positions (the XML reader, schematron trees, METADATA.XML, SVS files, MIME messages, suite
 //! files).
 //!
 //! Built in one pass; each lookup is a binary search, so positions may be asked in any order.
@@ -41,6 +41,48 @@ impl Lines {
             .count();
         (
             u32::try_from(i + 1).unwrap_or(u32::MAX),
+            u32::try_from(col + 1).unwrap_or(u32::MAX),
+        )
+    }
+}
+
+/// Positions asked in document order (a parser's errors, a walk of the tree): each answer
+/// resumes the column count from the previous one on the same line, so a long line is not
+/// counted again for every position on it.
+pub struct Cursor<'a> {
+    text: &'a [u8],
+    lines: Lines,
+    /// Last answer: (offset, line index, column).
+    last: std::cell::Cell<(usize, usize, usize)>,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(text: &'a [u8]) -> Cursor<'a> {
+        Cursor {
+            text,
+            lines: Lines::new(text),
+            last: std::cell::Cell::new((0, 0, 0)),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset; past the end is the end.
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.lines.index(offset);
+        let (last_off, last_line, last_col) = self.last.get();
+        let (from, base) = if last_line == line && last_off <= offset {
+            (last_off, last_col)
+        } else {
+            (self.lines.0[line], 0)
+        };
+        let col = base
+            + self.text[from..offset]
+                .iter()
+                .filter(|&&b| (b & 0xC0) != 0x80)
+                .count();
+        self.last.set((offset, line, col));
+        (
+            u32::try_from(line + 1).unwrap_or(u32::MAX),
             u32::try_from(col + 1).unwrap_or(u32::MAX),
         )
     }

@@ -10,6 +10,7 @@
 pub mod ffi;
 
 use crate::finding::{Finding, Layer, Location, Rule, Severity};
+use crate::lines::Cursor;
 use quick_xml::events::Event;
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -200,46 +201,6 @@ pub static RULES: &[&Rule] = &[
     IO_READ,
     WELLFORMED,
 ];
-
-/// Line starts of a text, to turn byte offsets into 1-based line and column (in characters).
-/// Offsets asked in increasing order (the pre-scan's) continue from the previous answer, so a
-/// whole document on one line costs one pass, not one pass per element.
-struct Lines<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
-    /// Last answer: (offset, line index, column).
-    last: std::cell::Cell<(usize, usize, usize)>,
-}
-
-impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Lines<'a> {
-        let mut starts = vec![0];
-        starts.extend(memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
-        Lines {
-            text,
-            starts,
-            last: std::cell::Cell::new((0, 0, 0)),
-        }
-    }
-
-    fn position(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&s| s <= offset) - 1;
-        let (last_off, last_line, last_col) = self.last.get();
-        let (from, base) = if last_line == line && last_off <= offset {
-            (last_off, last_col)
-        } else {
-            (self.starts[line], 0)
-        };
-        let col = base
-            + self.text.as_bytes()[from..offset]
-                .iter()
-                .filter(|&&b| (b & 0xC0) != 0x80)
-                .count();
-        self.last.set((offset, line, col));
-        (line as u32 + 1, col as u32 + 1)
-    }
-}
 
 fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
     hay.iter()
@@ -534,7 +495,7 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
             Err(e) => {
                 let good = e.valid_up_to();
                 let prefix = std::str::from_utf8(&body[..good]).unwrap_or_default();
-                let (line, col) = Lines::new(prefix).position(good);
+                let (line, col) = Cursor::new(prefix.as_bytes()).position(good);
                 let byte = body[good];
                 let latin = encoding_rs::WINDOWS_1252.decode(&body[good..=good]).0;
                 out.push(
@@ -558,7 +519,7 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
             .char_indices()
             .find(|(_, c)| !c.is_ascii())
             .map(|(i, _)| i);
-        let (line, col) = Lines::new(t).position(first.unwrap_or(0));
+        let (line, col) = Cursor::new(t.as_bytes()).position(first.unwrap_or(0));
         out.push(
             finding(ENCODING_MISMATCH, format!(
                     "Le document déclare l'encodage « {label} » mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire (« Ã© » au lieu de « é »)."
@@ -580,7 +541,7 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
 
 /// The quick-xml pass: DTD refusal, depth bound, element positions.
 fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Prescan, Stop> {
-    let lines = Lines::new(text);
+    let lines = Cursor::new(text.as_bytes());
     let mut reader = quick_xml::NsReader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut elements = Vec::new();
@@ -781,7 +742,7 @@ mod tests {
 
     #[test]
     fn columns_count_characters_not_bytes() {
-        let l = Lines::new("ab\nééx<");
+        let l = Cursor::new("ab\nééx<".as_bytes());
         assert_eq!(l.position(0), (1, 1));
         assert_eq!(l.position(3), (2, 1));
         // 'x' follows two 2-byte characters.
