@@ -1,6 +1,6 @@
 //! Line starts of a text, to turn byte offsets into 1-based lines and columns: one index for the
-//! readers that report positions (the XML reader, schematron trees, METADATA.XML, SVS files, MIME messages, suite
-//! files).
+//! readers that report positions (the XML reader, schematron trees, METADATA.XML, SVS files,
+//! MIME messages, suite files).
 //!
 //! Built in one pass; each lookup is a binary search, so positions may be asked in any order.
 

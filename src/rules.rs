@@ -8,12 +8,10 @@ use crate::schematron::{self, CheckKind, eval::Plan};
 use std::path::Path;
 
 /// Owner of each id prefix, longest prefix first: where a rule of that prefix is declared.
-/// `banc.profile.*` and `banc.limit.*` sit below `src/banc` because lower layers emit them, and
-/// `transport.imap.*` in `src/mail/fetch.rs` because the IMAP client is below `src/smtp`.
+/// `banc.profile.*` and `banc.limit.*` sit below `src/banc` because lower layers emit them.
 pub const OWNERS: &[(&str, &str)] = &[
     ("banc.limit.", "src/finding/mod.rs"),
     ("banc.profile.", "src/profile.rs"),
-    ("transport.imap.", "src/mail/fetch.rs"),
     ("xml.", "src/xml/mod.rs"),
     ("xsd.", "src/xsd.rs"),
     ("schematron.", "src/schematron/engine.rs"),
@@ -22,7 +20,7 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("terminology.", "src/terminology/checks.rs"),
     ("xdm.", "src/xdm/"),
     ("mail.", "src/mail/rules.rs"),
-    ("transport.", "src/smtp/rules.rs"),
+    ("transport.", "src/transport/rules.rs"),
 ];
 
 /// Every static rule of banc, by layer of the pipeline then declaration order.
@@ -40,8 +38,7 @@ pub fn all() -> Vec<&'static Rule> {
         .chain(crate::xdm::rules())
         .chain(table(crate::mail::rules::MESSAGE_RULES))
         .chain(table(crate::mail::rules::ACK_RULES))
-        .chain(table(crate::smtp::rules::RULES))
-        .chain(table(crate::mail::fetch::RULES))
+        .chain(table(crate::transport::rules::RULES))
         .collect()
 }
 

@@ -22,7 +22,14 @@ const LAYERS: &[(u8, &[&str])] = &[
     (4, &["xdm", "mail", "input"]),
     (
         5,
-        &["smtp", "scenario", "simulate", "report", "bench", "rules"],
+        &[
+            "transport",
+            "scenario",
+            "simulate",
+            "report",
+            "bench",
+            "rules",
+        ],
     ),
     (6, &["cli"]),
 ];

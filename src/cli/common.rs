@@ -145,7 +145,7 @@ pub enum ServerLog {
 pub fn init_log(server: ServerLog) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let stdout_for_server = std::io::stdout.with_filter(move |meta: &tracing::Metadata<'_>| {
-        server == ServerLog::Stdout && meta.target() == banc::smtp::session::LOG_TARGET
+        server == ServerLog::Stdout && meta.target() == banc::transport::session::LOG_TARGET
     });
     // Only banc's own events: the libraries under it (hyper, reqwest...) speak to developers.
     let stderr_for_banc = std::io::stderr

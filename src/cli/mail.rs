@@ -4,12 +4,12 @@
 
 use super::common::{CheckArgs, Format, choice, emit, exit_ok, output};
 use banc::mail::compose::{ComposeOptions, DEFAULT_FROM, DEFAULT_NIL, Fault, PdfSource};
-use banc::mail::fetch::{FetchOptions, TlsMode};
 use banc::mail::mdn::MdnStyle;
 use banc::mail::submit::{StartTls, SubmitError, SubmitOptions};
 use banc::mail::tls::ClientTlsOptions;
-use banc::smtp::certs::{CA_NAME, CertsOptions};
-use banc::smtp::server::ServeOptions;
+use banc::transport::certs::{CA_NAME, CertsOptions};
+use banc::transport::imap::{FetchOptions, TlsMode};
+use banc::transport::server::ServeOptions;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,7 +38,7 @@ pub enum MailCommand {
 
 pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
     match cmd {
-        MailCommand::Serve(a) => banc::smtp::server::run(a.into())
+        MailCommand::Serve(a) => banc::transport::server::run(a.into())
             .map(exit_ok)
             .map_err(|e| e.to_string()),
         MailCommand::Spool(SpoolCommand::List(a)) => list(&a),
@@ -138,7 +138,7 @@ pub enum SpoolCommand {
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
     /// Spool folder (as given to `banc mail serve`).
-    #[arg(long, value_name = "DIR", default_value = banc::smtp::config::DEFAULT_SPOOL)]
+    #[arg(long, value_name = "DIR", default_value = banc::transport::config::DEFAULT_SPOOL)]
     pub spool: PathBuf,
     /// Output: a readable table or JSON.
     #[arg(long, value_enum, default_value = "table")]
@@ -146,7 +146,7 @@ pub struct ListArgs {
 }
 
 fn list(a: &ListArgs) -> Result<ExitCode, String> {
-    let rows = banc::smtp::list::list(&a.spool)?;
+    let rows = banc::transport::list::list(&a.spool)?;
     match a.format {
         Format::Json => println!(
             "{}",
@@ -213,7 +213,7 @@ fn certs(a: CertsArgs) -> Result<ExitCode, String> {
         force: a.force,
     };
     let mut text = String::new();
-    for (path, kind, what) in banc::smtp::certs::generate(&opts)? {
+    for (path, kind, what) in banc::transport::certs::generate(&opts)? {
         text += &format!("écrit {} — {kind} : {what}\n", path.display());
     }
     let d = opts.out.display();
@@ -557,7 +557,7 @@ fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
         timeout: a.timeout,
         check: a.check.clone().into(),
     };
-    let run = banc::mail::fetch::run(&opts).map_err(|e| e.to_string())?;
+    let run = banc::transport::imap::run(&opts).map_err(|e| e.to_string())?;
     output(&run, a.format == Format::Json, &a.files)
 }
 

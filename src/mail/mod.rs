@@ -5,7 +5,6 @@
 pub mod checks;
 pub mod compose;
 pub mod conventions;
-pub mod fetch;
 pub mod mdn;
 pub mod mime;
 pub mod rules;
@@ -143,25 +142,4 @@ pub fn reused_message_ids(messages: &[(&str, &[u8])]) -> Vec<(String, Finding)> 
         }
     }
     out
-}
-
-/// Why reading a mailbox (`banc mail fetch`) failed before every message was judged.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The CA or the client certificate cannot be used.
-    #[error("{0}")]
-    Tls(String),
-    /// The kit cannot be opened or compiled.
-    #[error(transparent)]
-    Kit(#[from] crate::kit::KitError),
-    /// The folder for downloaded messages cannot be made.
-    #[error("{0}")]
-    Output(String),
-    /// The asynchronous runtime failed.
-    #[error("{0}")]
-    Runtime(String),
-    /// The server, the TLS handshake, the login or a command failed (said in words an
-    /// integrator acts on).
-    #[error("{0}")]
-    Mailbox(String),
 }

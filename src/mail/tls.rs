@@ -1,6 +1,6 @@
 //! TLS of banc's mail clients (`mail send`, `mail fetch`): the CAs to trust, the client
 //! certificate of an application mailbox, and handshake failures in words an integrator acts on.
-//! (The server side is `smtp::tls`.)
+//! (The server side is `transport::tls`.)
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -8,8 +8,8 @@
 //! sent. Each message is claimed once, in arrival order.
 
 use crate::finding::report::RunReport;
-use crate::smtp::server::Analysed;
-use crate::smtp::spool::Envelope;
+use crate::transport::server::Analysed;
+use crate::transport::spool::Envelope;
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::Notify;

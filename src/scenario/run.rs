@@ -66,8 +66,8 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    pub fn server_tls(&self) -> Option<crate::smtp::server::EmbeddedTls> {
-        Some(crate::smtp::server::EmbeddedTls {
+    pub fn server_tls(&self) -> Option<crate::transport::server::EmbeddedTls> {
+        Some(crate::transport::server::EmbeddedTls {
             cert: self.tls_cert.clone()?,
             key: self.tls_key.clone()?,
             client_ca: self.client_ca.clone(),
@@ -487,7 +487,7 @@ pub async fn play_and_report(
     mut env: Env,
     plan: Plan<'_>,
     opts: &RunOptions,
-    embedded: crate::smtp::server::Embedded,
+    embedded: crate::transport::server::Embedded,
 ) -> Result<(RunResults, Vec<PathBuf>), Error> {
     let started = Utc::now().rfc3339();
     let t0 = Instant::now();
@@ -502,7 +502,7 @@ pub async fn play_and_report(
     };
     let env = Arc::new(env);
     // Messages reach the inbox as soon as they are judged.
-    let crate::smtp::server::Embedded {
+    let crate::transport::server::Embedded {
         mut received, stop, ..
     } = embedded;
     let inbox_env = env.clone();
@@ -668,7 +668,7 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
     let opts = a.common.clone();
     let rt = runtime()?;
     rt.block_on(async move {
-        let embedded = crate::smtp::server::embedded(
+        let embedded = crate::transport::server::embedded(
             &opts.smtp_listen,
             &opts.out.join("spool"),
             &opts.domain,

@@ -259,7 +259,7 @@ pub fn rehearse(
     // certificates of it (CRBIO-P13), the receivers trust it for their acknowledgements.
     let certs = opts.out.join("certs");
     let lab_ids = ["labo-reference", "labo-defaillant"];
-    crate::smtp::certs::generate(&crate::smtp::certs::CertsOptions {
+    crate::transport::certs::generate(&crate::transport::certs::CertsOptions {
         out: certs.clone(),
         domain: Some(opts.domain.clone()),
         clients: lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect(),
@@ -275,7 +275,7 @@ pub fn rehearse(
     for id in lab_ids {
         let base = format!(
             "client-{}",
-            crate::smtp::certs::file_part(&format!("sgl@{id}.test"))
+            crate::transport::certs::file_part(&format!("sgl@{id}.test"))
         );
         lab_tls.insert(
             id,
@@ -286,14 +286,14 @@ pub fn rehearse(
             },
         );
     }
-    let server_tls = crate::smtp::server::EmbeddedTls {
+    let server_tls = crate::transport::server::EmbeddedTls {
         cert: certs.join("server.pem"),
         key: certs.join("server.key"),
         client_ca: Some(certs.join("ca.pem")),
     };
     let rt = run::runtime()?;
     rt.block_on(async move {
-        let embedded = crate::smtp::server::embedded(
+        let embedded = crate::transport::server::embedded(
             &opts.smtp_listen,
             &opts.out.join("spool"),
             &opts.domain,

@@ -4,7 +4,7 @@
 //! document deserves it. Its faults turn it into a misbehaving consumer.
 
 use crate::mail::mdn::{MdnOptions, Outcome, make_mdn_with};
-use crate::smtp::server::Analysed;
+use crate::transport::server::Analysed;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -64,7 +64,7 @@ pub async fn start(
 ) -> Result<Handle, String> {
     let stop = Arc::new(Notify::new());
     if cfg.faults.contains(&ReceiverFault::CloseConnection) {
-        let listener = crate::smtp::server::bind(&cfg.listen).await?;
+        let listener = crate::transport::server::bind(&cfg.listen).await?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let s = stop.clone();
         tokio::spawn(async move {
@@ -84,7 +84,7 @@ pub async fn start(
         .unwrap_or("recepteur.test")
         .to_string();
     let mut e =
-        crate::smtp::server::embedded(&cfg.listen, &cfg.spool, &host, validator, None).await?;
+        crate::transport::server::embedded(&cfg.listen, &cfg.spool, &host, validator, None).await?;
     let addr = e.addr;
     let server_stop = e.stop.clone();
     let s = stop.clone();

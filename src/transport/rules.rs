@@ -81,6 +81,31 @@ pub const ANALYSIS_FAILED: &Rule = &crate::rule! {
     spec: "banc",
 };
 
+pub const TOO_LARGE: &Rule = &crate::rule! {
+    id: "transport.imap.too-large",
+    layer: Layer::Transport,
+    severity: Severity::Error,
+    message: "Message plus gros que la taille maximale admise : il n'a pas été téléchargé ni analysé.",
+    hint: "Keep the whole message under the receiving operator's limit (25 MB at Mon espace santé); raise --max-size only if your operator accepts more.",
+    spec: "mssante-xdm.md M16 : taille totale sous la limite configurée (25 Mo pour Mon espace santé ; [CODENG] 2nd-hand, UNCONFIRMED dans un texte ANS)",
+};
+pub const VANISHED: &Rule = &crate::rule! {
+    id: "transport.imap.vanished",
+    layer: Layer::Transport,
+    severity: Severity::Error,
+    message: "Le message a disparu de la boîte entre la recherche et la relève (supprimé ou déplacé par un autre client) : il n'a pas été analysé.",
+    hint: "Make sure no other client empties the test mailbox while banc reads it, then fetch again.",
+    spec: "RFC 3501 §6.4.8 (UID FETCH d'un message expurgé : aucune donnée)",
+};
+pub const NO_BODY: &Rule = &crate::rule! {
+    id: "transport.imap.no-body",
+    layer: Layer::Transport,
+    severity: Severity::Error,
+    message: "Le serveur IMAP n'a pas rendu le contenu du message (BODY[] absent ou NIL) : il n'a pas été analysé.",
+    hint: "This is a server-side fault; check the mailbox storage of the IMAP server.",
+    spec: "RFC 3501 §6.4.5 (FETCH BODY.PEEK[])",
+};
+
 pub static RULES: &[&Rule] = &[
     TLS_NONE,
     TLS_SESSION,
@@ -91,6 +116,9 @@ pub static RULES: &[&Rule] = &[
     SIZE,
     LINE_LENGTH,
     ANALYSIS_FAILED,
+    TOO_LARGE,
+    VANISHED,
+    NO_BODY,
 ];
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! banc's own SMTP mailbox server (receiving: STARTTLS, mutual TLS, SIZE, durable spool) and the
-//! test certificates of a rehearsal. Rule ids: `transport.*` (see [`rules::RULES`]).
+//! The MSSanté transport: banc's own SMTP mailbox server (receiving: STARTTLS, mutual TLS, SIZE,
+//! durable spool), the test certificates of a rehearsal, and reading a mailbox over IMAP
+//! ([`imap`], `banc mail fetch`). Rule ids: `transport.*`, all in [`rules`].
 //!
 //! The session state machine is hand-written on tokio (RFC 5321, 3207, 1870, 2920, 6152, 2034)
 //! rather than taken from a server crate: banc needs two things none of them gives together —
@@ -18,6 +19,7 @@ pub mod analysis;
 pub mod certs;
 pub mod command;
 pub mod config;
+pub mod imap;
 pub mod list;
 pub mod rules;
 pub mod server;

@@ -7,7 +7,7 @@
 //! [`crate::mail::analyse`] exactly as `banc validate` judges files (same report, same exit codes).
 
 use crate::finding::report::{DocumentReport, RunReport};
-use crate::finding::{Finding, Layer, Rule, Severity, Verdict};
+use crate::finding::{Finding, Rule, Verdict};
 use crate::mail::Policy;
 use crate::pipeline::{CheckOptions, Validator};
 use async_imap::imap_proto::{AttributeValue, Capability, RequestId, Response, Status};
@@ -42,7 +42,7 @@ pub struct FetchOptions {
     pub password: String,
     /// How TLS starts: STARTTLS after the greeting (default) or TLS from the first byte.
     pub tls: TlsMode,
-    pub tls_files: super::tls::ClientTlsOptions,
+    pub tls_files: crate::mail::tls::ClientTlsOptions,
     /// Mailbox to read.
     pub mailbox: String,
     /// Only the messages not yet seen (\Seen unset).
@@ -75,37 +75,31 @@ fn finding(rule: &Rule, detail: &str, location: &str) -> Finding {
     f
 }
 
-pub const TOO_LARGE: &Rule = &crate::rule! {
-    id: "transport.imap.too-large",
-    layer: Layer::Transport,
-    severity: Severity::Error,
-    message: "Message plus gros que la taille maximale admise : il n'a pas été téléchargé ni analysé.",
-    hint: "Keep the whole message under the receiving operator's limit (25 MB at Mon espace santé); raise --max-size only if your operator accepts more.",
-    spec: "mssante-xdm.md M16 : taille totale sous la limite configurée (25 Mo pour Mon espace santé ; [CODENG] 2nd-hand, UNCONFIRMED dans un texte ANS)",
-};
-pub const VANISHED: &Rule = &crate::rule! {
-    id: "transport.imap.vanished",
-    layer: Layer::Transport,
-    severity: Severity::Error,
-    message: "Le message a disparu de la boîte entre la recherche et la relève (supprimé ou déplacé par un autre client) : il n'a pas été analysé.",
-    hint: "Make sure no other client empties the test mailbox while banc reads it, then fetch again.",
-    spec: "RFC 3501 §6.4.8 (UID FETCH d'un message expurgé : aucune donnée)",
-};
-pub const NO_BODY: &Rule = &crate::rule! {
-    id: "transport.imap.no-body",
-    layer: Layer::Transport,
-    severity: Severity::Error,
-    message: "Le serveur IMAP n'a pas rendu le contenu du message (BODY[] absent ou NIL) : il n'a pas été analysé.",
-    hint: "This is a server-side fault; check the mailbox storage of the IMAP server.",
-    spec: "RFC 3501 §6.4.5 (FETCH BODY.PEEK[])",
-};
+use super::rules::{NO_BODY, TOO_LARGE, VANISHED};
 
-/// Every rule of `banc mail fetch`, so that a reader finds a rule from its id.
-pub const RULES: &[&Rule] = &[TOO_LARGE, VANISHED, NO_BODY];
+/// Why reading a mailbox (`banc mail fetch`) failed before every message was judged.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CA or the client certificate cannot be used.
+    #[error("{0}")]
+    Tls(String),
+    /// The kit cannot be opened or compiled.
+    #[error(transparent)]
+    Kit(#[from] crate::kit::KitError),
+    /// The folder for downloaded messages cannot be made.
+    #[error("{0}")]
+    Output(String),
+    /// The asynchronous runtime failed.
+    #[error("{0}")]
+    Runtime(String),
+    /// The server, the TLS handshake, the login or a command failed (said in words an
+    /// integrator acts on).
+    #[error("{0}")]
+    Mailbox(String),
+}
 
 /// Read the mailbox and judge every message: the run, as `banc validate` reports it.
-pub fn run(args: &FetchOptions) -> Result<RunReport, super::Error> {
-    use super::Error;
+pub fn run(args: &FetchOptions) -> Result<RunReport, Error> {
     let tls = tls_config(args).map_err(Error::Tls)?;
     // The kit is compiled before connecting: a kit error must not cost a mailbox session.
     let validator = args.check.validator()?;
@@ -140,7 +134,7 @@ fn split_addr(s: &str) -> Result<(String, u16), String> {
 
 fn tls_config(args: &FetchOptions) -> Result<Arc<rustls::ClientConfig>, String> {
     let pem = args.tls_files.read()?;
-    super::tls::client_config(
+    crate::mail::tls::client_config(
         pem.ca.as_deref(),
         pem.identity
             .as_ref()
@@ -220,7 +214,7 @@ async fn connect(
                 connector.connect(name, tcp),
             )
             .await?
-            .map_err(|e| super::tls::explain(&e, &label, &t.host))?;
+            .map_err(|e| crate::mail::tls::explain(&e, &label, &t.host))?;
             let mut client = async_imap::Client::new(stream);
             let greeting = read_greeting(&mut client, t).await?;
             if let Some((Status::PreAuth, _)) = greeting {
@@ -264,7 +258,7 @@ async fn connect(
                 connector.connect(name, tcp),
             )
             .await?
-            .map_err(|e| super::tls::explain(&e, &label, &t.host))?;
+            .map_err(|e| crate::mail::tls::explain(&e, &label, &t.host))?;
             // No greeting after STARTTLS (RFC 3501 §6.2.1).
             Ok(async_imap::Client::new(stream))
         }
@@ -687,8 +681,8 @@ fn imap_error(e: &async_imap::error::Error) -> String {
 
 /// A read or write error; a TLS failure is named by its cause.
 fn io_error(e: &std::io::Error, label: &str, host: &str, what: &str) -> String {
-    if super::tls::tls_cause(e).is_some() {
-        return super::tls::explain(e, label, host);
+    if crate::mail::tls::tls_cause(e).is_some() {
+        return crate::mail::tls::explain(e, label, host);
     }
     // async-imap reports a line it cannot parse as `<nom error> during parsing of "<line>"`.
     let text = e.to_string();
@@ -752,14 +746,5 @@ mod tests {
             "[AUTHENTICATIONFAILED] Authentication failed."
         );
         assert_eq!(server_text(" plain "), "plain");
-    }
-
-    #[test]
-    fn rules_are_unique_and_namespaced() {
-        let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
-        assert!(ids.iter().all(|id| id.starts_with("transport.imap.")));
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), RULES.len());
     }
 }
