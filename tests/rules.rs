@@ -66,7 +66,7 @@ fn the_table_names_ids_and_sources() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("src/transport/imap.rs:"), "{}", r.stdout);
+    assert!(r.stdout.contains("src/transport/rules.rs:"), "{}", r.stdout);
 }
 
 /// With the kit, the schematron checks are listed under the ids of the findings they give.
