@@ -26,11 +26,6 @@ const MARK_MAX: usize = 40;
 pub fn render(report: &RunReport) -> String {
     let totals = Counts::of(report.documents.iter().flat_map(|d| &d.findings));
     let mut ids = Ids::default();
-    let csp = format!(
-        "default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; base-uri 'none'; form-action 'none'",
-        csp_hash(CSS),
-        csp_hash(SCRIPT)
-    );
     let overall = if report.summary.error > 0 {
         Verdict::Error
     } else if report.summary.fail > 0 {
@@ -47,15 +42,7 @@ pub fn render(report: &RunReport) -> String {
     html! {
         (DOCTYPE)
         html lang="fr" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="Content-Security-Policy" content=(csp);
-                meta name="generator" content={ "banc " (report.banc) };
-                link rel="icon" href="data:,";
-                title { (TITLE) }
-                style { (PreEscaped(CSS)) }
-            }
+            (head(TITLE, &report.banc, CSS, SCRIPT))
             body {
                 header.page {
                     h1 { (TITLE) }
@@ -610,6 +597,27 @@ impl Ids {
             id = format!("{base}_{k}");
         }
         id
+    }
+}
+
+/// The `<head>` of a banc page: its own sheet and script pinned by hash in a
+/// Content-Security-Policy that allows nothing else (no network, no inline code but these).
+pub(crate) fn head(title: &str, banc: &str, css: &str, script: &str) -> Markup {
+    let csp = format!(
+        "default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; base-uri 'none'; form-action 'none'",
+        csp_hash(css),
+        csp_hash(script)
+    );
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta http-equiv="Content-Security-Policy" content=(csp);
+            meta name="generator" content={ "banc " (banc) };
+            link rel="icon" href="data:,";
+            title { (title) }
+            style { (PreEscaped(css)) }
+        }
     }
 }
 

@@ -9,24 +9,11 @@ use crate::report::style::RUN as CSS;
 /// `report.html`: one self-contained page, complete without JavaScript.
 pub fn html(r: &RunResults) -> String {
     let rows = rows(r);
-    let csp = format!(
-        "default-src 'none'; style-src '{}'; script-src '{}'; img-src data:; base-uri 'none'; form-action 'none'",
-        csp_hash(CSS),
-        csp_hash(SCRIPT)
-    );
     let title = visible(&r.suite.title);
     html! {
         (DOCTYPE)
         html lang="fr" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="Content-Security-Policy" content=(csp);
-                meta name="generator" content={ "banc " (r.banc) };
-                link rel="icon" href="data:,";
-                title { "banc — " (title) }
-                style { (PreEscaped(CSS)) }
-            }
+            (head(&format!("banc — {title}"), &r.banc, CSS, SCRIPT))
             body {
                 header.page {
                     p.eyebrow { "banc — rapport de projectathon" }

@@ -12,7 +12,7 @@ use super::results::{
     Score, Status, StepResult,
 };
 use crate::finding::{Layer, Severity};
-use crate::report::html::{csp_hash, visible};
+use crate::report::html::{head, visible};
 use crate::report::junit::{non_success, skipped, stamp, to_xml};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -647,8 +647,8 @@ mod tests {
         }
         // The CSP pins the page's own style and script.
         assert!(
-            page.contains(&csp_hash(crate::report::style::RUN))
-                && page.contains(&csp_hash(html::SCRIPT))
+            page.contains(&crate::report::html::csp_hash(crate::report::style::RUN))
+                && page.contains(&crate::report::html::csp_hash(html::SCRIPT))
         );
     }
 
