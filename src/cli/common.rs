@@ -72,12 +72,19 @@ pub enum Format {
 /// The clap values of a library [`Choice`] (names and one-line helps, as a `ValueEnum`).
 pub fn choice<T: Choice + Clone>() -> impl clap::builder::TypedValueParser<Value = T> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-    PossibleValuesParser::new(
-        T::ALL
-            .iter()
-            .map(|c| PossibleValue::new(c.name()).help(c.help())),
-    )
+    PossibleValuesParser::new(T::ALL.iter().map(|c| match c.help() {
+        "" => PossibleValue::new(c.name()),
+        h => PossibleValue::new(c.name()).help(one_line(h)),
+    }))
     .map(|s| T::from_name(&s).expect("clap accepted one of the possible values"))
+}
+
+/// A choice's help as clap shows a doc comment: a lone sentence without its final period.
+fn one_line(help: &str) -> &str {
+    match help.strip_suffix('.') {
+        Some(h) if !h.contains(". ") => h,
+        _ => help,
+    }
 }
 
 /// Width of the terminal tables (`COLUMNS`, else 140).
