@@ -87,6 +87,17 @@ fn one_line(help: &str) -> &str {
     }
 }
 
+/// Threads for a batch: `-j N`, else every core.
+pub fn jobs(asked: Option<usize>) -> usize {
+    asked
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1)
+}
+
 /// Width of the terminal tables (`COLUMNS`, else 140).
 pub fn terminal_width() -> u16 {
     std::env::var("COLUMNS")

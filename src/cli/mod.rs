@@ -97,49 +97,29 @@ pub fn main() -> ExitCode {
             kit::print_profiles();
             ExitCode::SUCCESS
         }
-        Command::Kit(KitCommand::Check { kit }) => match kit::kit_check(&kit) {
-            Ok(code) => code,
-            Err(msg) => {
-                eprintln!("banc: {msg}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Kit(KitCommand::Check { kit }) => exit(kit::kit_check(&kit)),
         Command::Bench {
             kit,
             batch,
             repeat,
             jobs,
             circuit_bio,
-        } => {
-            let jobs = jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
-            let opts = banc::bench::BenchOptions {
-                batch,
-                repeat,
-                jobs,
-                circuit_bio,
-            };
-            match banc::bench::run(&kit, &opts) {
-                Ok(text) => {
-                    emit(&text);
-                    ExitCode::SUCCESS
-                }
-                Err(msg) => {
-                    eprintln!("banc: {msg}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        Command::Terminology(cmd) => match kit::terminology(cmd) {
-            Ok(code) => code,
-            Err(msg) => {
-                eprintln!("banc: {msg}");
-                ExitCode::from(2)
-            }
-        },
+        } => exit(
+            banc::bench::run(
+                &kit,
+                &banc::bench::BenchOptions {
+                    batch,
+                    repeat,
+                    jobs: common::jobs(jobs),
+                    circuit_bio,
+                },
+            )
+            .map(|text| {
+                emit(&text);
+                ExitCode::SUCCESS
+            }),
+        ),
+        Command::Terminology(cmd) => exit(kit::terminology(cmd)),
         Command::Xdm(cmd) => exit(match cmd {
             XdmCommand::Pack(a) => xdm::pack(a),
             XdmCommand::Check(a) => xdm::check(a),
@@ -150,12 +130,6 @@ pub fn main() -> ExitCode {
         Command::Run(a) => exit(scenario::run(a)),
         Command::Rehearse(a) => exit(scenario::rehearse(a)),
         Command::Simulate(c) => exit(scenario::simulate(c)),
-        Command::Validate(args) => match validate::validate(args) {
-            Ok(code) => code,
-            Err(msg) => {
-                eprintln!("banc: {msg}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Validate(args) => exit(validate::validate(args)),
     }
 }

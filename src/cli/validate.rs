@@ -115,11 +115,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         }
     }
     let validator = Validator::new(kit, opts)?;
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let jobs = common::jobs(args.jobs);
     let report =
         banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
     common::output(&report, matches!(args.format, Format::Json), &args.files)
