@@ -1,29 +1,95 @@
-//! Textual rewrites of translated (XPath 1.0) expressions that make rule contexts and value-set
+//! Rewrites of translated (XPath 1.0) expressions that make rule contexts and value-set
 //! look-ups use banc's indexes: the first step's name or templateId root, top-level `|`
 //! alternatives, `doc(U)//q:name[@a = V]` turned into `banc:keyed(…)`. Each recognises one
 //! exact shape and leaves anything else untouched; none evaluates anything.
 //!
-//! They scan the XPath 1.0 text the translator emitted rather than its AST on purpose: that text
-//! (spacing, quotes, parentheses kept when unchanged) is what libxml2 compiles and what error
-//! messages and kit issues quote, and a re-emission from an AST would not reproduce it exactly.
+//! The shape is recognised on the AST of the XPath 1.0 text, read by the XPath 2.0 parser of
+//! [`super::xpath2`] (1.0 is a subset of 2.0 for what the kit uses; a text it refuses is left
+//! as is). The output is not re-emitted from the AST but cut from the text by the byte spans the
+//! parser records: that text (spacing, quotes, parentheses) is what libxml2 compiles and what
+//! error messages and kit issues quote, and a re-emission would not reproduce it exactly.
+
+use super::xpath2::parse_spanned;
+use super::xpath2::parser::{Axis, Expr, Op, Root, Step, Test};
+
+/// A byte range of the text.
+type Span = (usize, usize);
 
 /// A QName at the start of a string.
 static QNAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?").expect("static regex")
 });
 
-/// Whether the predicates opening `rest` (up to the next step) use a position: evaluated from
-/// `self::`, they would count along another axis than the pattern's child axis.
-fn positional_first_step(rest: &str) -> bool {
-    if !rest.starts_with('[') {
-        return false;
+/// Whether `n` is a plain QName (no wildcard).
+fn is_qname(n: &str) -> bool {
+    QNAME.find(n).is_some_and(|m| m.len() == n.len())
+}
+
+/// The direct subexpressions of `e` (step predicates and filter steps included).
+fn children(e: &Expr) -> Vec<&Expr> {
+    fn step(s: &Step) -> Vec<&Expr> {
+        match s {
+            Step::Axis { preds, .. } => preds.iter().collect(),
+            Step::Expr(x) => vec![x],
+        }
     }
-    let first_step = rest.split('/').next().unwrap_or("");
-    first_step.contains("position()")
-        || first_step.contains("last()")
-        || first_step
-            .split('[')
-            .any(|x| x.trim_end_matches(']').trim().parse::<f64>().is_ok())
+    match e {
+        Expr::Bin(_, a, b, _) => vec![a, b],
+        Expr::Neg(a) | Expr::Paren(a) => vec![a],
+        Expr::Castable { expr, .. } | Expr::Cast { expr, .. } => vec![expr],
+        Expr::If(a, b, c) => vec![a, b, c],
+        Expr::Quant { binds, body, .. } | Expr::For { binds, body } => {
+            binds.iter().map(|(_, x)| x).chain([&**body]).collect()
+        }
+        Expr::Seq(xs) | Expr::Call(_, xs, _) => xs.iter().collect(),
+        Expr::Path { steps, .. } => steps.iter().flat_map(|(_, s)| step(s)).collect(),
+        Expr::Filter(x, preds) => std::iter::once(&**x).chain(preds).collect(),
+        Expr::Str(..) | Expr::Num(_) | Expr::Var(_) | Expr::Dot => Vec::new(),
+    }
+}
+
+/// Whether `f` holds for `e` or one of its subexpressions.
+fn any(e: &Expr, f: &dyn Fn(&Expr) -> bool) -> bool {
+    f(e) || children(e).into_iter().any(|c| any(c, f))
+}
+
+/// Whether predicates of a first step use a position: evaluated from `self::`, they would count
+/// along another axis than the pattern's child axis. A predicate is positional when it is a
+/// number or calls `position()`/`last()`. As in the text scanner this replaced, only what ends
+/// before the first `/` at or after `from` counts, so `a[b/c][1]` is missed: a known gap, kept
+/// so that the output is unchanged.
+fn positional(text: &str, preds: &[Expr], spans: &[Span], from: usize) -> bool {
+    let cut = text[from..].find('/').map_or(text.len(), |k| from + k);
+    let number = |p: &Expr| match p {
+        Expr::Num(_) => true,
+        Expr::Neg(x) => matches!(**x, Expr::Num(_)),
+        _ => false,
+    };
+    preds.iter().zip(spans).any(|(p, s)| {
+        (number(p) && s.1 <= cut)
+            || any(p, &|e| {
+                matches!(e, Expr::Call(f, a, s)
+                    if (f == "position" || f == "last") && a.is_empty() && s.1 <= cut)
+            })
+    })
+}
+
+/// The first conjunct of `e` and the span of the others: `a and b and c` → (`a`, `b and c`).
+fn first_conjunct(e: &Expr) -> (&Expr, Option<Span>) {
+    let (mut e, mut rest) = (e, None::<Span>);
+    while let Expr::Bin(Op::And, l, _, [_, r]) = e {
+        rest = Some((r.0, rest.map_or(r.1, |x| x.1)));
+        e = l;
+    }
+    (e, rest)
+}
+
+/// A string literal as XPath 1.0 reads it (no doubled quote inside).
+fn literal(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Str(s, q) if !s.contains(*q) => Some(s),
+        _ => None,
+    }
 }
 
 /// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
@@ -33,71 +99,141 @@ pub(super) fn name_candidate(
     ns: &[(String, String)],
 ) -> Option<(String, String, String)> {
     let p = pattern.trim();
-    let p = p.strip_prefix("//").unwrap_or(p);
-    if p.starts_with('/') || alternatives(p).len() > 1 {
+    let Expr::Path {
+        root: Root::None | Root::DoubleSlash,
+        steps,
+    } = parse_spanned(p)?
+    else {
         return None;
-    }
-    let name = QNAME.find(p)?.as_str();
-    let after = &p[name.len()..];
-    if !(after.is_empty() || after.starts_with('[') || after.starts_with('/'))
-        || positional_first_step(after)
-    {
+    };
+    let Some((
+        _,
+        Step::Axis {
+            axis: Axis::Implicit,
+            test: Test::Name(name),
+            preds,
+            span,
+            pred_spans,
+        },
+    )) = steps.first()
+    else {
+        return None;
+    };
+    if !is_qname(name) || positional(p, preds, pred_spans, span.0) {
         return None;
     }
     let (uri, local) = match name.split_once(':') {
         Some((pre, l)) => (ns.iter().find(|(q, _)| q == pre)?.1.clone(), l),
-        None => (String::new(), name),
+        None => (String::new(), name.as_str()),
     };
-    Some((uri, local.to_string(), format!("self::{name}{after}")))
+    Some((uri, local.to_string(), format!("self::{}", &p[span.0..])))
 }
 
-/// Index of the bracket closing the one opened just before `from` (`(`/`[` balanced, quotes
-/// skipped), scanning forward.
-fn closing(s: &str, from: usize, open: char, close: char) -> Option<usize> {
-    let (mut depth, mut quote) = (1i32, None::<char>);
-    for (i, c) in s[from..].char_indices() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, c) if c == open => depth += 1,
-            (None, c) if c == close => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(from + i);
-                }
-            }
-            _ => {}
-        }
+/// `banc:keyed(…)` for `call//q:name[@attr = V and …]` (see [`keyed_rewrite`]): the span it
+/// replaces and its text.
+fn keyed(
+    text: &str,
+    call: Span,
+    name: &str,
+    pred: &Expr,
+    pred_span: Span,
+) -> Option<(Span, String)> {
+    let (first, more) = first_conjunct(pred);
+    let Expr::Bin(Op::Gen("="), lhs, value, [_, v]) = first else {
+        return None;
+    };
+    let key = match &**lhs {
+        Expr::Path {
+            root: Root::None,
+            steps,
+        } => match steps.as_slice() {
+            [
+                (
+                    _,
+                    Step::Axis {
+                        axis: Axis::At,
+                        test: Test::Name(a),
+                        preds,
+                        ..
+                    },
+                ),
+            ] if preds.is_empty() && is_qname(a) && !a.contains(':') => a.clone(),
+            [
+                (
+                    _,
+                    Step::Axis {
+                        axis: Axis::Implicit,
+                        test: Test::Kind(k, args),
+                        preds,
+                        ..
+                    },
+                ),
+            ] if preds.is_empty() && k == "text" && args.is_empty() => "#text".to_string(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // A context-free V: `$v`, a literal or `string($v)`.
+    let plain_var = |e: &Expr| matches!(e, Expr::Var(n) if !n.contains(':'));
+    let context_free = plain_var(value)
+        || literal(value).is_some()
+        || matches!(&**value, Expr::Call(f, a, _) if f == "string" && a.len() == 1 && plain_var(&a[0]));
+    if !context_free {
+        return None;
     }
-    None
+    let close = pred_span.1 + text[pred_span.1..].find(']')? + 1;
+    let mut out = format!(
+        "banc:keyed({}, '{name}', '{key}', {})",
+        &text[call.0..call.1],
+        &text[v.0..v.1]
+    );
+    if let Some(m) = more {
+        out.push_str(&format!("[{}]", &text[m.0..m.1]));
+    }
+    Some(((call.0, close), out))
 }
 
-/// Top-level ` and ` in a predicate body: (first conjunct, rest).
-fn split_and(p: &str) -> (&str, Option<&str>) {
-    let (mut depth, mut quote) = (0i32, None::<char>);
-    let b = p.as_bytes();
-    for (i, c) in p.char_indices() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, 'a')
-                if depth == 0
-                    && p[i..].starts_with("and")
-                    && i > 0
-                    && b[i - 1].is_ascii_whitespace()
-                    && b.get(i + 3)
-                        .is_some_and(|x| x.is_ascii_whitespace() || *x == b'(') =>
-            {
-                return (&p[..i], Some(&p[i + 3..]));
-            }
-            _ => {}
+/// The keyed rewrites in `e`, in text order, none inside another.
+fn keyed_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
+    if let Expr::Path {
+        root: Root::None,
+        steps,
+    } = e
+        && let [
+            (_, Step::Expr(Expr::Call(f, _, call))),
+            (
+                true,
+                Step::Axis {
+                    axis: Axis::Implicit,
+                    test: Test::Name(name),
+                    preds,
+                    pred_spans,
+                    ..
+                },
+            ),
+            further @ ..,
+        ] = steps.as_slice()
+        && matches!(f.as_str(), "doc" | "document" | "banc:doc")
+        && is_qname(name)
+        && let (Some(pred), Some(span)) = (preds.first(), pred_spans.first())
+        && let Some(edit) = keyed(text, *call, name, pred, *span)
+    {
+        edits.push(edit);
+        // What follows the rewritten predicate is still scanned.
+        for p in &preds[1..] {
+            keyed_edits(text, p, edits);
         }
+        for (_, s) in further {
+            match s {
+                Step::Axis { preds, .. } => preds.iter().for_each(|p| keyed_edits(text, p, edits)),
+                Step::Expr(x) => keyed_edits(text, x, edits),
+            }
+        }
+        return;
     }
-    (p, None)
+    for c in children(e) {
+        keyed_edits(text, c, edits);
+    }
 }
 
 /// Value-set look-ups `doc(U)//q:name[@attr = V and …]` and `…[text() = V]` with a
@@ -105,88 +241,65 @@ fn split_and(p: &str) -> (&str, Option<&str>) {
 /// `banc:keyed(doc(U), 'q:name', 'attr' | '#text', V)[…]`, served by a hash index built once
 /// per file. Same nodes, same order: only the scan is gone.
 pub(super) fn keyed_rewrite(expr: &str) -> String {
-    use std::sync::LazyLock;
-    static CONTEXT_FREE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r#"^(\$[\w.\-]+|'[^']*'|"[^"]*"|string\(\s*\$[\w.\-]+\s*\))$"#)
-            .expect("static regex")
-    });
-    let mut out = String::new();
-    let mut rest = expr;
-    'scan: while let Some(i) = rest.find(")//") {
-        // The call whose `)` this is: `doc(` or `document(` opening at its matching `(`.
-        let head = &rest[..i];
-        let mut depth = 0i32;
-        let mut open = None;
-        for (k, c) in head.char_indices().rev() {
-            match c {
-                ')' => depth += 1,
-                '(' if depth == 0 => {
-                    open = Some(k);
-                    break;
-                }
-                '(' => depth -= 1,
-                _ => {}
-            }
-        }
-        let call_start = open.and_then(|k| {
-            let name_start = head[..k]
-                .rfind(|c: char| !(c.is_alphanumeric() || c == '-' || c == ':'))
-                .map(|x| x + 1)
-                .unwrap_or(0);
-            matches!(&head[name_start..k], "doc" | "document" | "banc:doc").then_some(name_start)
-        });
-        let after = &rest[i + 3..];
-        let name = QNAME.find(after).map(|m| m.as_str());
-        let (Some(start), Some(name)) = (call_start, name) else {
-            out.push_str(&rest[..i + 3]);
-            rest = after;
-            continue;
-        };
-        let pred = &after[name.len()..];
-        if !pred.starts_with('[') {
-            out.push_str(&rest[..i + 3]);
-            rest = after;
-            continue;
-        }
-        let Some(close) = closing(pred, 1, '[', ']') else {
-            break 'scan;
-        };
-        let body = &pred[1..close];
-        let (first, more) = split_and(body);
-        let Some((lhs, value)) = first.split_once('=') else {
-            out.push_str(&rest[..i + 3]);
-            rest = after;
-            continue;
-        };
-        let (lhs, value) = (lhs.trim(), value.trim());
-        let key = if lhs == "text()" {
-            "#text".to_string()
-        } else if let Some(a) = lhs.strip_prefix('@')
-            && !a.contains(':')
-            && QNAME.find(a).is_some_and(|m| m.len() == a.len())
-        {
-            a.to_string()
-        } else {
-            String::new()
-        };
-        if key.is_empty() || !CONTEXT_FREE.is_match(value) {
-            out.push_str(&rest[..i + 3]);
-            rest = after;
-            continue;
-        }
-        // `rest[start..=i]` is the whole call, its `)` included.
-        out.push_str(&rest[..start]);
-        out.push_str(&format!(
-            "banc:keyed({}, '{name}', '{key}', {value})",
-            &rest[start..=i]
-        ));
-        if let Some(m) = more {
-            out.push_str(&format!("[{}]", m.trim()));
-        }
-        rest = &pred[close + 1..];
+    let Some(ast) = parse_spanned(expr) else {
+        return expr.to_string();
+    };
+    let mut edits = Vec::new();
+    keyed_edits(expr, &ast, &mut edits);
+    edits.sort_by_key(|(s, _)| s.0);
+    let (mut out, mut at) = (String::new(), 0);
+    for ((start, end), text) in edits {
+        out.push_str(&expr[at..start]);
+        out.push_str(&text);
+        at = end;
     }
-    out.push_str(rest);
+    out.push_str(&expr[at..]);
     out
+}
+
+/// The root of a first conjunct `h:templateId/@root = 'R'` or `h:templateId[@root = 'R']`, `h`
+/// one of `hl7_prefixes`.
+fn template_root<'e>(first: &'e Expr, hl7_prefixes: &[String]) -> Option<&'e str> {
+    let template_id = |s: &Step| match s {
+        Step::Axis {
+            axis: Axis::Implicit,
+            test: Test::Name(n),
+            ..
+        } => n
+            .split_once(':')
+            .is_some_and(|(p, l)| l == "templateId" && hl7_prefixes.iter().any(|h| h == p)),
+        _ => false,
+    };
+    let at_root = |s: &Step| {
+        matches!(s, Step::Axis { axis: Axis::At, test: Test::Name(n), preds, .. }
+            if n == "root" && preds.is_empty())
+    };
+    let path = |e: &'e Expr| match e {
+        Expr::Path {
+            root: Root::None,
+            steps,
+        } => Some(steps.as_slice()),
+        _ => None,
+    };
+    match first {
+        Expr::Bin(Op::Gen("="), l, r, _) => match path(l)? {
+            [(_, t), (false, a)] if template_id(t) && at_root(a) => match t {
+                Step::Axis { preds, .. } if preds.is_empty() => literal(r),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => match path(first)? {
+            [(_, t @ Step::Axis { preds, .. })] if template_id(t) => match preds.as_slice() {
+                [Expr::Bin(Op::Gen("="), l, r, _)] => match path(l)? {
+                    [(_, a)] if at_root(a) => literal(r),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        },
+    }
 }
 
 /// `*[P1]REST` where P1 requires a `hl7:templateId` child with a literal `@root` (first
@@ -197,63 +310,40 @@ pub(super) fn template_candidate(
     hl7_prefixes: &[String],
 ) -> Option<(String, String)> {
     let p = pattern.trim();
-    let body = p.strip_prefix("*[")?;
-    // End of the first predicate, and whether it has a top-level `or` or the pattern a `|`.
-    let (mut depth, mut quote, mut end) = (0i32, None::<char>, None);
-    let bytes: Vec<(usize, char)> = body.char_indices().collect();
-    for (k, &(i, c)) in bytes.iter().enumerate() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')') => depth -= 1,
-            (None, ']') if depth == 0 => {
-                end = Some(i);
-                break;
-            }
-            (None, ']') => depth -= 1,
-            (None, 'o') if depth == 0 => {
-                let prev = k.checked_sub(1).map(|j| bytes[j].1);
-                let next2 = body[i..].get(..3);
-                if matches!(prev, Some(' ' | '\n' | '\t' | ')'))
-                    && matches!(next2, Some("or " | "or\n" | "or\t" | "or("))
-                {
-                    return None;
-                }
-            }
-            _ => {}
-        }
-    }
-    let end = end?;
-    let p1 = &body[..end];
-    let rest = &body[end + 1..];
-    if alternatives(p).len() > 1 || positional_first_step(rest) {
+    let Expr::Path {
+        root: Root::None,
+        steps,
+    } = parse_spanned(p)?
+    else {
+        return None;
+    };
+    let Some((
+        _,
+        Step::Axis {
+            axis: Axis::Implicit,
+            test: Test::Name(star),
+            preds,
+            span,
+            pred_spans,
+        },
+    )) = steps.first()
+    else {
+        return None;
+    };
+    let (Some(p1), Some(s1)) = (preds.first(), pred_spans.first()) else {
+        return None;
+    };
+    if star != "*" || matches!(p1, Expr::Bin(Op::Or, ..)) {
         return None;
     }
-    let t = p1.trim_start();
-    let (prefix, after) = t.split_once(':')?;
-    if !hl7_prefixes.iter().any(|h| h == prefix) {
+    // After P1's `]`: as the text scanner this replaced, further predicates count as positional
+    // only when they follow it directly.
+    let after = s1.1 + p[s1.1..].find(']')? + 1;
+    if p[after..].starts_with('[') && positional(p, &preds[1..], &pred_spans[1..], after) {
         return None;
     }
-    let after = after.strip_prefix("templateId")?.trim_start();
-    let after = after
-        .strip_prefix("/@root")
-        .or_else(|| after.strip_prefix("[@root"))
-        .map(str::trim_start)?;
-    let bracketed = t.contains(&format!("{prefix}:templateId[@root"));
-    let after = after.strip_prefix('=')?.trim_start();
-    let q = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-    let lit_end = after[1..].find(q)? + 1;
-    let root = after[1..lit_end].to_string();
-    let mut tail = after[lit_end + 1..].trim_start();
-    if bracketed {
-        tail = tail.strip_prefix(']')?.trim_start();
-    }
-    if !(tail.is_empty() || tail.starts_with("and ") || tail.starts_with("and(")) {
-        return None;
-    }
-    Some((root, format!("self::*[{p1}]{rest}")))
+    let root = template_root(first_conjunct(p1).0, hl7_prefixes)?;
+    Some((root.to_string(), format!("self::{}", &p[span.0..])))
 }
 
 /// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
@@ -384,5 +474,47 @@ mod tests {
         assert_eq!(name_candidate("x:a", &ns), None);
         assert!(name_candidate("hl7:a/*[not(self::hl7:b | self::hl7:c)]", &ns).is_some());
         assert_eq!(name_candidate("*[hl7:a]", &ns), None);
+    }
+
+    #[test]
+    fn shapes_are_read_on_the_ast_not_the_characters() {
+        let h = vec!["cda".to_string()];
+        let ns = vec![("hl7".to_string(), "urn:hl7-org:v3".to_string())];
+        // `|`, `and`, `or`, brackets inside literals are not operators.
+        assert_eq!(
+            name_candidate("hl7:a[@x='|' and @y='a and b']", &ns).map(|c| c.2),
+            Some("self::hl7:a[@x='|' and @y='a and b']".into())
+        );
+        assert_eq!(
+            template_candidate("*[cda:templateId/@root='1 or ]' and @x]", &h),
+            Some((
+                "1 or ]".into(),
+                "self::*[cda:templateId/@root='1 or ]' and @x]".into()
+            ))
+        );
+        assert_eq!(
+            template_candidate("*[cda:templateId[@root=\"1\"]]/cda:b", &h).map(|c| c.0),
+            Some("1".into())
+        );
+        assert_eq!(
+            keyed_rewrite("doc($u)//svs:C[@code = 'a and b' and @x = ']']"),
+            "banc:keyed(doc($u), 'svs:C', 'code', 'a and b')[@x = ']']"
+        );
+        // Nested predicates: a number inside one is not a position of the first step.
+        assert!(name_candidate("hl7:a[hl7:b[1]]", &ns).is_some());
+        assert_eq!(name_candidate("hl7:a[position() = 1]", &ns), None);
+        assert_eq!(
+            keyed_rewrite("x[doc($u)//v:C[@code=$c][v:d[@e]]]/y"),
+            "x[banc:keyed(doc($u), 'v:C', 'code', $c)[v:d[@e]]]/y"
+        );
+        // Spans are byte offsets.
+        assert_eq!(
+            keyed_rewrite("f('é')=doc('ü')//v:C[@code='à']"),
+            "f('é')=banc:keyed(doc('ü'), 'v:C', 'code', 'à')"
+        );
+        // Not XPath the parser reads: left as is.
+        let odd = "doc($u)//v:C[@code=$c";
+        assert_eq!(keyed_rewrite(odd), odd);
+        assert_eq!(name_candidate("hl7:a[", &ns), None);
     }
 }

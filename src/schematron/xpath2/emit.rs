@@ -18,7 +18,7 @@ pub(super) fn uses_focus(e: &Expr) -> bool {
                 }
         }
         Expr::Filter(p, _) => uses_focus(p),
-        Expr::Call(name, args) => {
+        Expr::Call(name, args, _) => {
             let focus_fn = matches!(name.as_str(), "position" | "last" | "current")
                 || (args.is_empty()
                     && matches!(
@@ -41,7 +41,7 @@ pub(super) fn uses_focus(e: &Expr) -> bool {
             focus_fn || args.iter().any(uses_focus)
         }
         Expr::Var(_) | Expr::Str(..) | Expr::Num(_) => false,
-        Expr::Bin(_, a, b) => uses_focus(a) || uses_focus(b),
+        Expr::Bin(_, a, b, _) => uses_focus(a) || uses_focus(b),
         Expr::Neg(a) | Expr::Paren(a) => uses_focus(a),
         Expr::Castable { expr, .. } | Expr::Cast { expr, .. } => uses_focus(expr),
         Expr::If(a, b, c) => uses_focus(a) || uses_focus(b) || uses_focus(c),
@@ -62,8 +62,8 @@ pub(super) fn mentions_var(e: &Expr, v: &str) -> bool {
             Step::Expr(x) => m(x),
         }),
         Expr::Filter(p, preds) => m(p) || preds.iter().any(m),
-        Expr::Call(_, args) | Expr::Seq(args) => args.iter().any(m),
-        Expr::Bin(_, a, b) => m(a) || m(b),
+        Expr::Call(_, args, _) | Expr::Seq(args) => args.iter().any(m),
+        Expr::Bin(_, a, b, _) => m(a) || m(b),
         Expr::Neg(a) | Expr::Paren(a) => m(a),
         Expr::Castable { expr, .. } | Expr::Cast { expr, .. } => m(expr),
         Expr::If(a, b, c) => m(a) || m(b) || m(c),
@@ -119,9 +119,11 @@ pub(super) fn subst_focus(e: &Expr, v: &str) -> PResult<Expr> {
             }
             Expr::Filter(Box::new(s(p)?), preds.clone())
         }
-        Expr::Call(n, args) => Expr::Call(n.clone(), args.iter().map(s).collect::<PResult<_>>()?),
+        Expr::Call(n, args, sp) => {
+            Expr::Call(n.clone(), args.iter().map(s).collect::<PResult<_>>()?, *sp)
+        }
         Expr::Seq(items) => Expr::Seq(items.iter().map(s).collect::<PResult<_>>()?),
-        Expr::Bin(op, a, b) => Expr::Bin(*op, Box::new(s(a)?), Box::new(s(b)?)),
+        Expr::Bin(op, a, b, sp) => Expr::Bin(*op, Box::new(s(a)?), Box::new(s(b)?), *sp),
         Expr::Neg(a) => Expr::Neg(Box::new(s(a)?)),
         Expr::Paren(a) => Expr::Paren(Box::new(s(a)?)),
         Expr::Castable { expr, ty, opt } => Expr::Castable {
@@ -238,7 +240,7 @@ impl Emitter<'_> {
                 out(format!("({})", o.s), o.ty)
             }
             Expr::Seq(items) => self.seq(items, ctx),
-            Expr::Bin(op, a, b) => self.bin(*op, a, b, ctx),
+            Expr::Bin(op, a, b, _) => self.bin(*op, a, b, ctx),
             Expr::Neg(a) => {
                 let o = self.emit(a, Ctx::Value)?;
                 if o.ty != Ty::Num && o.ty != Ty::Any {
@@ -319,7 +321,7 @@ impl Emitter<'_> {
                 }
                 out(s, base.ty)
             }
-            Expr::Call(name, args) => self.call(name, args),
+            Expr::Call(name, args, _) => self.call(name, args),
         }
     }
 
@@ -491,7 +493,7 @@ impl Emitter<'_> {
     ) -> PResult<Out> {
         let relational = matches!(op, "<" | "<=" | ">" | ">=");
         // xs:dateTime(x) OP xs:dateTime(y): timeline comparison.
-        if let (Expr::Call(fa, xa), Expr::Call(fb, xb)) = (a, b)
+        if let (Expr::Call(fa, xa, _), Expr::Call(fb, xb, _)) = (a, b)
             && fa == "xs:dateTime"
             && fb == "xs:dateTime"
             && xa.len() == 1
@@ -620,7 +622,9 @@ impl Emitter<'_> {
                 "/"
             };
             match st {
-                Step::Axis { axis, test, preds } => {
+                Step::Axis {
+                    axis, test, preds, ..
+                } => {
                     s.push_str(sep);
                     s.push_str(&self.axis_step(axis, test, preds)?);
                 }
@@ -880,7 +884,7 @@ impl Emitter<'_> {
             }
             "local-name-from-QName" | "namespace-uri-from-QName" => {
                 arity(n == 1)?;
-                if !matches!(&args[0], Expr::Call(f, _) if f == "resolve-QName" || f == "QName") {
+                if !matches!(&args[0], Expr::Call(f, ..) if f == "resolve-QName" || f == "QName") {
                     return Err(format!(
                         "{name}() d'autre chose que resolve-QName()/QName()"
                     ));
@@ -924,7 +928,7 @@ impl Emitter<'_> {
 pub(super) fn union_members(e: &Expr) -> Option<Vec<&Expr>> {
     match e {
         Expr::Paren(x) => union_members(x),
-        Expr::Bin(Op::Union, a, b) => {
+        Expr::Bin(Op::Union, a, b, _) => {
             let mut v = union_members(a)?;
             v.extend(union_members(b)?);
             Some(v)

@@ -21,11 +21,28 @@ pub(super) fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{B7}')
 }
 
+/// Byte range `start..end` of a token or node in the source text.
+pub(super) type Span = (usize, usize);
+
 /// Tokens, and whether the text had `(: comments :)`.
 pub(super) fn lex(src: &str) -> Result<(Vec<Tok>, bool), String> {
+    lex_spanned(src).map(|(t, _, c)| (t, c))
+}
+
+/// Tokens with their byte spans (`Eof` at the end of the text), and whether the text had
+/// comments.
+pub(super) fn lex_spanned(src: &str) -> Result<(Vec<Tok>, Vec<Span>, bool), String> {
     let cs: Vec<char> = src.chars().collect();
+    // Byte offset of each char index, and of the end.
+    let bo: Vec<usize> = src
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(src.len()))
+        .collect();
     let mut i = 0;
     let mut out = Vec::new();
+    let mut spans = Vec::new();
+    let mut tok_start = 0;
     let mut had_comment = false;
     let ncname = |i: &mut usize| -> String {
         let start = *i;
@@ -35,6 +52,11 @@ pub(super) fn lex(src: &str) -> Result<(Vec<Tok>, bool), String> {
         cs[start..*i].iter().collect()
     };
     while i < cs.len() {
+        // Each iteration reads one blank, one comment or one token.
+        if spans.len() < out.len() {
+            spans.push((bo[tok_start], bo[i]));
+        }
+        tok_start = i;
         let c = cs[i];
         let next = cs.get(i + 1).copied();
         if c.is_whitespace() {
@@ -178,6 +200,10 @@ pub(super) fn lex(src: &str) -> Result<(Vec<Tok>, bool), String> {
             None => return Err(format!("caractère inattendu « {c} »")),
         }
     }
+    if spans.len() < out.len() {
+        spans.push((bo[tok_start], bo[i]));
+    }
     out.push(Tok::Eof);
-    Ok((out, had_comment))
+    spans.push((src.len(), src.len()));
+    Ok((out, spans, had_comment))
 }

@@ -73,17 +73,30 @@
 
 mod emit;
 mod lexer;
-mod parser;
+pub(super) mod parser;
 mod runtime;
 
 use emit::{Ctx, Emitter, Out, Ty};
-use lexer::lex;
+use lexer::{lex, lex_spanned};
 use parser::Parser;
 pub use runtime::{
     castable, compare_datetime, compile_regex, double_to_string, iri_to_uri, matches, replace,
     tokenize, xs_double,
 };
 use std::fmt;
+
+/// The AST of `text` (XPath 1.0 read by the XPath 2.0 parser), with byte spans into `text`;
+/// None when it does not parse.
+pub(super) fn parse_spanned(text: &str) -> Option<parser::Expr> {
+    let (toks, spans, _) = lex_spanned(text).ok()?;
+    Parser {
+        toks: &toks,
+        spans: &spans,
+        pos: 0,
+    }
+    .parse_all()
+    .ok()
+}
 
 /// Every extension function the translation may emit (local name in `urn:banc:xpath`, contract).
 pub const EXTENSION_FUNCTIONS: &[(&str, &str)] = &[
@@ -259,9 +272,10 @@ impl Scope {
             expr: expr.to_string(),
             reason,
         };
-        let (toks, had_comment) = lex(expr).map_err(err)?;
+        let (toks, spans, had_comment) = lex_spanned(expr).map_err(err)?;
         let ast = Parser {
             toks: &toks,
+            spans: &spans,
             pos: 0,
         }
         .parse_all()

@@ -1,10 +1,11 @@
 //! AST of the XPath 2.0 grammar and its recursive-descent parser (precedence as in the spec).
-//! Syntax only: types and the XPath 1.0 form are the emitter's business.
+//! Syntax only: types and the XPath 1.0 form are the emitter's business. Nodes that rewrite.rs
+//! reads carry the byte spans of their source text (operands, calls, steps and predicates).
 
 use super::lexer::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
+pub(in crate::schematron) enum Op {
     Or,
     And,
     /// General comparison (`=`...), by its XPath 1.0 spelling.
@@ -22,8 +23,9 @@ pub(super) enum Op {
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Expr {
-    Bin(Op, Box<Expr>, Box<Expr>),
+pub(in crate::schematron) enum Expr {
+    /// Operator, operands, and the operands' spans.
+    Bin(Op, Box<Expr>, Box<Expr>, [Span; 2]),
     Neg(Box<Expr>),
     Castable {
         expr: Box<Expr>,
@@ -58,28 +60,32 @@ pub(super) enum Expr {
     Num(String),
     Var(String),
     Dot,
-    Call(String, Vec<Expr>),
+    /// Name, arguments, span of the whole call.
+    Call(String, Vec<Expr>, Span),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Root {
+pub(in crate::schematron) enum Root {
     None,
     Slash,
     DoubleSlash,
 }
 
 #[derive(Debug, Clone)]
-pub(super) enum Step {
+pub(in crate::schematron) enum Step {
     Axis {
         axis: Axis,
         test: Test,
         preds: Vec<Expr>,
+        /// The whole step, then each predicate's inside (brackets excluded).
+        span: Span,
+        pred_spans: Vec<Span>,
     },
     Expr(Expr),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Axis {
+pub(in crate::schematron) enum Axis {
     /// No axis written: child.
     Implicit,
     /// `@`.
@@ -90,7 +96,7 @@ pub(super) enum Axis {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Test {
+pub(in crate::schematron) enum Test {
     /// `*`, `p:*`, `*:l`, `l`, `p:l`.
     Name(String),
     /// `node()`, `text()`, ... with the raw text of its arguments.
@@ -129,12 +135,34 @@ pub(super) const AXES: &[&str] = &[
 
 pub(super) struct Parser<'t> {
     pub(super) toks: &'t [Tok],
+    /// The span of each token.
+    pub(super) spans: &'t [Span],
     pub(super) pos: usize,
 }
 
 pub(super) type PResult<T> = Result<T, String>;
 
 impl Parser<'_> {
+    /// Start of the next token.
+    fn at(&self) -> usize {
+        self.spans.get(self.pos).map_or(0, |s| s.0)
+    }
+    /// End of the last token read.
+    fn end(&self) -> usize {
+        self.pos
+            .checked_sub(1)
+            .and_then(|p| self.spans.get(p))
+            .map_or(0, |s| s.1)
+    }
+    /// `l op r`, `l` spanning `start..` to where `r` (at `r0`) starts.
+    fn bin(&self, op: Op, l: Expr, r: Expr, start: usize, l_end: usize, r0: usize) -> Expr {
+        Expr::Bin(
+            op,
+            Box::new(l),
+            Box::new(r),
+            [(start, l_end), (r0, self.end())],
+        )
+    }
     fn peek(&self) -> &Tok {
         &self.toks[self.pos]
     }
@@ -255,25 +283,37 @@ impl Parser<'_> {
     }
 
     fn or_expr(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.and_expr()?;
-        while self.eat_name("or") {
+        loop {
+            let l_end = self.end();
+            if !self.eat_name("or") {
+                return Ok(l);
+            }
+            let r0 = self.at();
             let r = self.and_expr()?;
-            l = Expr::Bin(Op::Or, Box::new(l), Box::new(r));
+            l = self.bin(Op::Or, l, r, start, l_end, r0);
         }
-        Ok(l)
     }
 
     fn and_expr(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.comparison()?;
-        while self.eat_name("and") {
+        loop {
+            let l_end = self.end();
+            if !self.eat_name("and") {
+                return Ok(l);
+            }
+            let r0 = self.at();
             let r = self.comparison()?;
-            l = Expr::Bin(Op::And, Box::new(l), Box::new(r));
+            l = self.bin(Op::And, l, r, start, l_end, r0);
         }
-        Ok(l)
     }
 
     fn comparison(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let l = self.range()?;
+        let l_end = self.end();
         let op = match self.peek() {
             Tok::Sym(s @ ("=" | "!=" | "<" | "<=" | ">" | ">=")) => Some(Op::Gen(s)),
             Tok::Sym("<<" | ">>") => return Err("comparaison d'ordre de nœuds (<<, >>)".into()),
@@ -291,8 +331,9 @@ impl Parser<'_> {
         };
         let Some(op) = op else { return Ok(l) };
         self.bump();
+        let r0 = self.at();
         let r = self.range()?;
-        Ok(Expr::Bin(op, Box::new(l), Box::new(r)))
+        Ok(self.bin(op, l, r, start, l_end, r0))
     }
 
     fn range(&mut self) -> PResult<Expr> {
@@ -304,8 +345,10 @@ impl Parser<'_> {
     }
 
     fn additive(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.multiplicative()?;
         loop {
+            let l_end = self.end();
             let op = if self.eat_sym("+") {
                 Op::Add
             } else if self.eat_sym("-") {
@@ -313,14 +356,17 @@ impl Parser<'_> {
             } else {
                 return Ok(l);
             };
+            let r0 = self.at();
             let r = self.multiplicative()?;
-            l = Expr::Bin(op, Box::new(l), Box::new(r));
+            l = self.bin(op, l, r, start, l_end, r0);
         }
     }
 
     fn multiplicative(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.union()?;
         loop {
+            let l_end = self.end();
             let op = if *self.peek() == Tok::Star {
                 Op::Mul
             } else if self.is_name("div") {
@@ -333,23 +379,31 @@ impl Parser<'_> {
                 return Ok(l);
             };
             self.bump();
+            let r0 = self.at();
             let r = self.union()?;
-            l = Expr::Bin(op, Box::new(l), Box::new(r));
+            l = self.bin(op, l, r, start, l_end, r0);
         }
     }
 
     fn union(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.intersect()?;
-        while self.eat_sym("|") || self.eat_name("union") {
+        loop {
+            let l_end = self.end();
+            if !(self.eat_sym("|") || self.eat_name("union")) {
+                return Ok(l);
+            }
+            let r0 = self.at();
             let r = self.intersect()?;
-            l = Expr::Bin(Op::Union, Box::new(l), Box::new(r));
+            l = self.bin(Op::Union, l, r, start, l_end, r0);
         }
-        Ok(l)
     }
 
     fn intersect(&mut self) -> PResult<Expr> {
+        let start = self.at();
         let mut l = self.instance_of()?;
         loop {
+            let l_end = self.end();
             let op = if self.eat_name("intersect") {
                 Op::Intersect
             } else if self.eat_name("except") {
@@ -357,8 +411,9 @@ impl Parser<'_> {
             } else {
                 return Ok(l);
             };
+            let r0 = self.at();
             let r = self.instance_of()?;
-            l = Expr::Bin(op, Box::new(l), Box::new(r));
+            l = self.bin(op, l, r, start, l_end, r0);
         }
     }
 
@@ -480,23 +535,28 @@ impl Parser<'_> {
         Ok(Expr::Path { root, steps })
     }
 
-    fn predicates(&mut self) -> PResult<Vec<Expr>> {
-        let mut preds = Vec::new();
+    fn predicates(&mut self) -> PResult<(Vec<Expr>, Vec<Span>)> {
+        let (mut preds, mut spans) = (Vec::new(), Vec::new());
         while self.eat_sym("[") {
+            let start = self.at();
             preds.push(self.expr()?);
+            spans.push((start, self.end()));
             self.expect_sym("]")?;
         }
-        Ok(preds)
+        Ok((preds, spans))
     }
 
     fn step(&mut self) -> PResult<Step> {
+        let start = self.at();
         // Axis steps.
         if self.eat_sym("..") {
-            let preds = self.predicates()?;
+            let (preds, pred_spans) = self.predicates()?;
             return Ok(Step::Axis {
                 axis: Axis::DotDot,
                 test: Test::Kind("node".into(), String::new()),
                 preds,
+                span: (start, self.end()),
+                pred_spans,
             });
         }
         let mut axis = None;
@@ -517,11 +577,13 @@ impl Parser<'_> {
         match self.peek().clone() {
             Tok::Star => {
                 self.bump();
-                let preds = self.predicates()?;
+                let (preds, pred_spans) = self.predicates()?;
                 return Ok(Step::Axis {
                     axis: axis.unwrap_or(Axis::Implicit),
                     test: Test::Name("*".into()),
                     preds,
+                    span: (start, self.end()),
+                    pred_spans,
                 });
             }
             Tok::Name(n) if axis.is_some() || !is_call(self, &n) => {
@@ -544,11 +606,13 @@ impl Parser<'_> {
                 } else {
                     Test::Name(n)
                 };
-                let preds = self.predicates()?;
+                let (preds, pred_spans) = self.predicates()?;
                 return Ok(Step::Axis {
                     axis: axis.unwrap_or(Axis::Implicit),
                     test,
                     preds,
+                    span: (start, self.end()),
+                    pred_spans,
                 });
             }
             _ if axis.is_some() => return Err("test de nœud attendu".into()),
@@ -556,7 +620,7 @@ impl Parser<'_> {
         }
         // Filter expression.
         let primary = self.primary()?;
-        let preds = self.predicates()?;
+        let (preds, _) = self.predicates()?;
         Ok(Step::Expr(if preds.is_empty() {
             primary
         } else {
@@ -565,6 +629,7 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self) -> PResult<Expr> {
+        let start = self.at();
         match self.bump() {
             Tok::Str(s, q) => Ok(Expr::Str(s, q)),
             Tok::Num(n) => Ok(Expr::Num(n)),
@@ -593,7 +658,7 @@ impl Parser<'_> {
                         self.expect_sym(",")?;
                     }
                 }
-                Ok(Expr::Call(n, args))
+                Ok(Expr::Call(n, args, (start, self.end())))
             }
             t => Err(format!("expression attendue, trouvé {t:?}")),
         }
