@@ -290,3 +290,50 @@ fn one_line_documents_with_repeated_defects_stay_exact_and_bounded() {
         last["location"]["xpath"]
     );
 }
+
+#[test]
+fn a_birth_time_with_a_multibyte_character_never_panics_the_header_readers() {
+    let d = tempdir("birthtime-utf8");
+    let tsh = std::fs::read_to_string(root().join("fixtures/cr-bio/valid/tsh.xml")).unwrap();
+    assert!(tsh.contains(r#"<birthTime value="19910223"/>"#));
+    let doc = d.join("tsh.xml");
+    std::fs::write(
+        &doc,
+        tsh.replace(
+            r#"<birthTime value="19910223"/>"#,
+            r#"<birthTime value="1991022é3"/>"#,
+        ),
+    )
+    .unwrap();
+    let zip = d.join("IHE_XDM.zip");
+    let eml = d.join("message.eml");
+    for args in [
+        vec![
+            "xdm",
+            "pack",
+            "-o",
+            zip.to_str().unwrap(),
+            doc.to_str().unwrap(),
+        ],
+        vec![
+            "mail",
+            "compose",
+            "--to",
+            "dpi@chu.mssante.fr",
+            "-o",
+            eml.to_str().unwrap(),
+            doc.to_str().unwrap(),
+        ],
+    ] {
+        let r = run(&args);
+        assert!(
+            !r.stderr.contains("panicked") && r.code != 101,
+            "{args:?}: {} {}",
+            r.code,
+            r.stderr
+        );
+    }
+    // The message composed from it is judged, not crashed on (the subject's birth date check).
+    let (code, _) = validate_json(&[eml.to_str().unwrap()]);
+    assert!(code == 1 || code == 0, "exit {code}");
+}

@@ -467,6 +467,43 @@ fn pipelined_commands_are_answered_in_order() {
 }
 
 #[test]
+fn a_bare_lf_dot_does_not_end_data_no_smuggled_second_message() {
+    let mut srv = Server::start("smuggling", &[]);
+    let mut c = srv.connect();
+    c.expect("EHLO client", 250);
+    c.expect("MAIL FROM:<sgl@labo.mssante.fr>", 250);
+    c.expect(&format!("RCPT TO:<{PLAIN_MAILBOX}>"), 250);
+    c.expect("DATA", 354);
+    // `<LF>.<CRLF>` then commands: with a lax end-of-data they would be a second message with
+    // an envelope of the attacker's choosing.
+    let head = message("smuggling", "corps\r\n");
+    let smuggled = format!(
+        "fin\n.\r\nMAIL FROM:<usurpateur@ailleurs.fr>\r\nRCPT TO:<{PLAIN_MAILBOX}>\r\nDATA\r\nSubject: faux\r\n\r\nfaux\r\n"
+    );
+    c.write(&head).unwrap();
+    c.write(smuggled.as_bytes()).unwrap();
+    c.write(b".\r\n").unwrap();
+    let id = queued_id(&c.reply().unwrap());
+    c.expect("QUIT", 221);
+    srv.wait_log(&format!("reçu id={id}"));
+    let index = std::fs::read_to_string(srv.spool.join("index.jsonl")).unwrap();
+    assert_eq!(index.lines().count(), 1, "one message, not two: {index}");
+    let env = srv.envelope(&id);
+    assert_eq!(env["mail_from"], "sgl@labo.mssante.fr");
+    let stored = std::fs::read(srv.spool.join(format!("msg/{id}.eml"))).unwrap();
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(
+        stored.contains("MAIL FROM:<usurpateur@ailleurs.fr>"),
+        "the smuggled commands are content of the one message: {stored}"
+    );
+    let transport = rules(&srv.report(&id), 0);
+    assert!(
+        transport.contains(&"transport.smtp.bare-lf".to_string()),
+        "{transport:?}"
+    );
+}
+
+#[test]
 fn idle_client_gets_421_and_no_hang() {
     let mut srv = Server::start(
         "timeout",

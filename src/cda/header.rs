@@ -72,9 +72,11 @@ impl Patient {
 
     /// Birth date as `JJ/MM/AAAA` (the message subject's form).
     pub fn birth_date_fr(&self) -> Option<String> {
-        let t = self.birth_time.as_deref()?;
-        (t.len() >= 8 && t[..8].bytes().all(|b| b.is_ascii_digit()))
-            .then(|| format!("{}/{}/{}", &t[6..8], &t[4..6], &t[..4]))
+        // `get` is None when byte 8 cuts a character: a hostile value is no date, never a panic.
+        let d = self.birth_time.as_deref()?.get(..8)?;
+        d.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| format!("{}/{}/{}", &d[6..8], &d[4..6], &d[..4]))
     }
 }
 
@@ -330,5 +332,15 @@ mod tests {
     fn a_non_cda_reports_why() {
         let err = read("x.xml", b"<a/>").unwrap_err();
         assert!(err.iter().any(|f| f.rule == "xml.root.not-cda"));
+    }
+
+    #[test]
+    fn a_birth_time_with_a_multibyte_character_is_no_date() {
+        let mut p = Patient::default();
+        for v in ["1990é101", "1990010é1", "é", "19900101"] {
+            p.birth_time = Some(v.into());
+            let d = p.birth_date_fr();
+            assert_eq!(d.is_some(), v == "19900101", "{v}: {d:?}");
+        }
     }
 }

@@ -556,6 +556,8 @@ impl Session {
         let mut write_error: Option<io::Error> = None;
         let mut bare_lf = 0u64;
         let mut first_bare_lf = None;
+        // Whether the previous line ended with CRLF (DATA's first line follows the command's).
+        let mut after_crlf = true;
         let mut line_no = 0u64;
         let timeout = self.settings().data_timeout;
         loop {
@@ -588,10 +590,13 @@ impl Session {
                 Line::Text(r) => r,
             };
             let line = &self.input[range];
-            if line == b".\r\n" {
+            // Only <CRLF>.<CRLF> ends DATA: after a bare LF, `.<CRLF>` is content, else the
+            // text after it would be read as commands (SMTP smuggling).
+            if line == b".\r\n" && after_crlf {
                 break;
             }
-            if !line.ends_with(b"\r\n") {
+            after_crlf = line.ends_with(b"\r\n");
+            if !after_crlf {
                 bare_lf += 1;
                 first_bare_lf.get_or_insert(line_no);
             }

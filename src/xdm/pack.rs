@@ -221,7 +221,9 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
         p.first_given.as_deref().unwrap_or("")
     )];
     if let Some(b) = &p.birth_time {
-        info.push(format!("PID-7|{}", &b[..b.len().min(8)]));
+        // The date part (8 characters, not bytes: a hostile value must not cut a character).
+        let date = b.char_indices().nth(8).map_or(b.as_str(), |(i, _)| &b[..i]);
+        info.push(format!("PID-7|{date}"));
     }
     if let Some(g) = &p.gender {
         info.push(format!("PID-8|{g}"));
