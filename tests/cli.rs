@@ -244,3 +244,41 @@ fn profiles_are_listed_and_can_be_forced() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_user_schematron_without_the_kit_is_refused_not_ignored() {
+    let doc = root().join("fixtures/cr-bio/valid/tsh.xml");
+    let sch = root().join("fixtures/cr-bio/valid/tsh.xml");
+    for extra in [&[][..], &["--no-schematron"][..]] {
+        let mut args = vec!["validate", "--schematron", sch.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(doc.to_str().unwrap());
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+        assert!(r.stderr.contains("demandent --kit"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn xdm_pack_refuses_a_submission_time_that_is_no_instant() {
+    let doc = root().join("fixtures/cr-bio/valid/tsh.xml");
+    let out = tempdir("pack-time").join("IHE_XDM.zip");
+    for (t, why) in [
+        ("20261301000000", "mois 13"),
+        ("20260431120000", "31"),
+        ("20261201253000", "heure 25"),
+    ] {
+        let r = run(&[
+            "xdm",
+            "pack",
+            "-o",
+            out.to_str().unwrap(),
+            "--submission-time",
+            t,
+            doc.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 2, "{t}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{t}: {}", r.stderr);
+        assert!(!out.exists(), "nothing written for {t}");
+    }
+}

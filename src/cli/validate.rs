@@ -109,6 +109,15 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         terminology: args.terms.terminology.clone(),
         circuit_bio: args.terms.circuit_bio.clone(),
     };
+    // The added and replaced schematrons run with the kit's; without it they would be silently
+    // ignored and the document would pass.
+    if (!args.schematrons.is_empty() || !args.replaced.is_empty())
+        && (args.kit.is_none() || args.no_schematron)
+    {
+        return Err(
+            "--schematron et --replace-schematron demandent --kit (et pas --no-schematron) : sans le kit, ces règles ne seraient pas exécutées".into(),
+        );
+    }
     for f in &args.schematrons {
         if !f.is_file() {
             return Err(format!("{} : fichier introuvable", f.display()));

@@ -73,12 +73,14 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
             })
         }
     };
-    if let Some(t) = &a.submission_time
-        && !(t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(format!(
-            "--submission-time « {t} » : attendu AAAAMMJJhhmmss"
-        ));
+    if let Some(t) = &a.submission_time {
+        if !(t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!(
+                "--submission-time « {t} » : attendu AAAAMMJJhhmmss"
+            ));
+        }
+        // A real instant: no month 13, no 31 April, no 25 o'clock.
+        banc::cda::ts::parse(t).map_err(|e| format!("--submission-time « {t} » : {e}"))?;
     }
     if let Some(o) = &a.source_id
         && !banc::xdm::checks::is_oid(o)
