@@ -282,3 +282,35 @@ fn xdm_pack_refuses_a_submission_time_that_is_no_instant() {
         assert!(!out.exists(), "nothing written for {t}");
     }
 }
+
+#[test]
+fn control_characters_of_a_file_name_cannot_drive_the_terminal_or_forge_a_line() {
+    let d = tempdir("control-name");
+    // ESC [2K erases the line, CR goes back to its start: a forged "pass" line on a terminal.
+    let evil = d.join("x\u{1b}[2K\r✓ pass  rapport-officiel.xml");
+    std::fs::copy(
+        root().join("fixtures/cr-bio/invalid/realm-code-missing.xml"),
+        &evil,
+    )
+    .unwrap();
+    let r = run(&["validate", evil.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        !r.stdout.contains('\u{1b}') && !r.stdout.contains('\r'),
+        "raw control characters reached stdout: {:?}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("\\x1B[2K\\x0D"), "{}", r.stdout);
+    // JSON keeps the name exactly (escaped as JSON requires).
+    let (_, v) = validate_json(&[evil.to_str().unwrap()]);
+    assert_eq!(v["documents"][0]["path"], evil.to_str().unwrap());
+    // An error naming the file is shown the same way on stderr.
+    let missing = d.join("absent\u{1b}[31m.xml");
+    let r = run(&["validate", missing.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        !r.stderr.contains('\u{1b}') && r.stderr.contains("\\x1B[31m"),
+        "{:?}",
+        r.stderr
+    );
+}

@@ -106,11 +106,40 @@ pub fn terminal_width() -> u16 {
         .unwrap_or(140)
 }
 
-/// Write to stdout; a reader that went away (`| head`) is not an error of banc's.
+/// Write text for a reader to stdout: control characters other than line feed and tab (an
+/// escape sequence, a carriage return in a file name or a message) are shown as `\x1B`, so
+/// submitted text can neither drive the terminal nor forge a line. A reader that went away
+/// (`| head`) is not an error of banc's.
 pub fn emit(text: &str) {
+    write_out(&visible(text));
+}
+
+/// Write JSON to stdout as it is (serde_json escapes what JSON requires).
+pub fn emit_json(text: &str) {
+    write_out(text);
+}
+
+fn write_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// `text` with its control characters (C0 but line feed and tab, DEL, C1) written `\xHH`.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\x{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The exit status of a run: 0 pass, 1 fail, 2 error.
@@ -122,7 +151,7 @@ pub fn run_status(run: &RunReport) -> ExitCode {
 /// judging command (`validate`, `xdm check`, `mail fetch`, ...) does with its run.
 pub fn output(run: &RunReport, json_out: bool, files: &ReportFiles) -> Result<ExitCode, String> {
     if json_out {
-        emit(&(json::render(run) + "\n"));
+        emit_json(&(json::render(run) + "\n"));
     } else {
         emit(&table::render(run, terminal_width()));
     }
@@ -144,7 +173,7 @@ pub fn exit_ok(_: ()) -> ExitCode {
 /// A command's outcome as its exit status; an error is one line on stderr and status 2.
 pub fn exit(r: Result<ExitCode, String>) -> ExitCode {
     r.unwrap_or_else(|msg| {
-        eprintln!("banc: {msg}");
+        eprintln!("banc: {}", visible(&msg));
         ExitCode::from(2)
     })
 }

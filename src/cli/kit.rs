@@ -2,7 +2,7 @@
 //! a kit's schematrons and value sets.
 
 use super::common::TermArgs;
-use super::common::{Format, emit, terminal_width};
+use super::common::{Format, emit, emit_json, terminal_width};
 use banc::finding::Severity;
 use banc::kit::Kit;
 use banc::profile;
@@ -73,7 +73,7 @@ pub fn terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             match format {
-                Format::Json => emit(&(banc::terminology::info::json(&store) + "\n")),
+                Format::Json => emit_json(&(banc::terminology::info::json(&store) + "\n")),
                 Format::Table => emit(&banc::terminology::info::table(
                     &store,
                     ms,
@@ -86,7 +86,7 @@ pub fn terminology(cmd: TermCommand) -> Result<ExitCode, String> {
             let (store, format) = load_terms(load)?;
             let found = banc::terminology::info::lookup(&store, &code, system.as_deref());
             match format {
-                Format::Json => emit(&(found.json() + "\n")),
+                Format::Json => emit_json(&(found.json() + "\n")),
                 Format::Table => emit(&found.text()),
             }
             // Unknown everywhere: exit 1, so that scripts can test a code.
@@ -121,7 +121,10 @@ pub fn print_profiles() {
             p.title.to_string(),
         ]);
     }
-    println!("{t}");
+    emit(&format!(
+        "{t}
+"
+    ));
 }
 
 /// Exit 0 when every schematron loads (warnings allowed), 1 when some cannot be used.
@@ -167,14 +170,21 @@ pub fn kit_check(dir: &std::path::Path) -> Result<ExitCode, String> {
             ]);
         }
     }
-    println!("Kit {} ({})", kit.root.display(), kit.fingerprint);
+    emit(&format!(
+        "Kit {} ({})\n",
+        kit.root.display(),
+        kit.fingerprint
+    ));
     if t.row_count() > 0 {
-        println!("{t}");
+        emit(&format!(
+            "{t}
+"
+        ));
     }
-    println!(
-        "{} schématrons : {ok} chargés, {broken} inutilisables ; {warned} avertissements.",
+    emit(&format!(
+        "{} schématrons : {ok} chargés, {broken} inutilisables ; {warned} avertissements.\n",
         results.len()
-    );
+    ));
     Ok(if broken > 0 {
         ExitCode::from(1)
     } else {

@@ -148,10 +148,10 @@ pub struct ListArgs {
 fn list(a: &ListArgs) -> Result<ExitCode, String> {
     let rows = banc::transport::list::list(&a.spool)?;
     match a.format {
-        Format::Json => println!(
-            "{}",
+        Format::Json => super::common::emit_json(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
-        ),
+        )),
         Format::Table => {
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED)
@@ -181,8 +181,11 @@ fn list(a: &ListArgs) -> Result<ExitCode, String> {
                     },
                 ]);
             }
-            println!("{t}");
-            println!("{} message(s) dans {}", rows.len(), a.spool.display());
+            emit(&format!(
+                "{t}\n{} message(s) dans {}\n",
+                rows.len(),
+                a.spool.display()
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

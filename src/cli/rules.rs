@@ -80,10 +80,10 @@ pub fn run(args: RulesArgs) -> Result<ExitCode, String> {
     match args.format {
         super::common::Format::Json => {
             let out = serde_json::json!({ "rules": rows });
-            println!(
-                "{}",
+            super::common::emit_json(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
-            );
+            ));
         }
         super::common::Format::Table => {
             let mut t = comfy_table::Table::new();
@@ -100,8 +100,7 @@ pub fn run(args: RulesArgs) -> Result<ExitCode, String> {
                     r.source.clone(),
                 ]);
             }
-            println!("{t}");
-            println!("{} règles", rows.len());
+            super::common::emit(&format!("{t}\n{} règles\n", rows.len()));
         }
     }
     Ok(ExitCode::SUCCESS)

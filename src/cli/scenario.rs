@@ -1,7 +1,7 @@
 //! `banc suite check`, `banc run`, `banc rehearse` and `banc simulate`: arguments, the
 //! scoreboard and exit statuses; the work in `banc::scenario` and `banc::simulate`.
 
-use super::common::{CheckArgs, choice, emit, terminal_width};
+use super::common::{CheckArgs, choice, emit, emit_json, terminal_width};
 use super::mail::ClientTlsArgs;
 use banc::finding::Severity;
 use banc::scenario::results::RunResults;
@@ -57,7 +57,7 @@ pub fn suite(cmd: SuiteCommand) -> Result<ExitCode, String> {
             "warnings": c.warnings,
             "issues": list,
         });
-        emit(&format!("{v:#}\n"));
+        emit_json(&format!("{v:#}\n"));
     } else {
         if !c.issues.is_empty() {
             let mut t = comfy_table::Table::new();
@@ -316,7 +316,7 @@ pub fn simulate(cmd: SimulateCommand) -> Result<ExitCode, String> {
             };
             let failures = banc::simulate::run_lab(&opts, |(scenario, label, done)| match done {
                 Ok(m) => emit(&format!("{scenario} {label} : {m}\n")),
-                Err(e) => eprintln!("{scenario} {label} : {e}"),
+                Err(e) => eprintln!("{scenario} {label} : {}", super::common::visible(&e)),
             })
             .map_err(|e| e.to_string())?;
             Ok(if failures == 0 {
