@@ -283,6 +283,21 @@ fn metadata_faults_have_their_own_rule_ids() {
         "error",
         &[],
     );
+    // X10: a submissionTime of month 13 is no instant.
+    expect_fault(
+        "month13",
+        &md(|b| {
+            let s = String::from_utf8(b).unwrap();
+            let tag = "<rim:Slot name=\"submissionTime\"><rim:ValueList><rim:Value>";
+            let i = s.find(tag).unwrap() + tag.len() + 4;
+            let mut s = s.into_bytes();
+            s[i..i + 2].copy_from_slice(b"13");
+            s
+        }),
+        "xdm.metadata.submission-time",
+        "error",
+        &[],
+    );
     // X01: XXE.
     expect_fault(
         "xxe",

@@ -368,9 +368,12 @@ pub fn is_oid(s: &str) -> bool {
         })
 }
 
-/// `AAAAMMJJ[hh[mm[ss]]]`, digits only (XDS DTM in UTC).
+/// `AAAAMMJJ[hh[mm[ss]]]`, digits only (XDS DTM in UTC), and a real instant: no month 13, no
+/// 31 April, no 25 o'clock.
 fn is_dtm(s: &str) -> bool {
-    matches!(s.len(), 4 | 6 | 8 | 10 | 12 | 14) && s.bytes().all(|b| b.is_ascii_digit())
+    matches!(s.len(), 4 | 6 | 8 | 10 | 12 | 14)
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && crate::cda::ts::parse(s).is_ok()
 }
 
 /// An HL7 TS with its zone, in UTC as XDS writes it (`AAAAMMJJhhmmss`, as precise as the
