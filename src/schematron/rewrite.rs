@@ -92,20 +92,24 @@ fn literal(e: &Expr) -> Option<&str> {
     }
 }
 
-/// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
-/// name of the first step and the expression to evaluate from each element of that name.
-pub(super) fn name_candidate(
-    pattern: &str,
-    ns: &[(String, String)],
-) -> Option<(String, String, String)> {
-    let p = pattern.trim();
-    let Expr::Path {
-        root: Root::None | Root::DoubleSlash,
-        steps,
-    } = parse_spanned(p)?
-    else {
+/// The first step of a pattern that is a child step with a name test.
+struct FirstStep {
+    name: String,
+    preds: Vec<Expr>,
+    /// The whole step, then each predicate's inside.
+    span: Span,
+    pred_spans: Vec<Span>,
+}
+
+/// The first step of the relative path `p` (or of `//p` when `descendant`), when it is a child
+/// step with a name test; None for any other shape or a text the parser refuses.
+fn first_child_step(p: &str, descendant: bool) -> Option<FirstStep> {
+    let Expr::Path { root, steps } = parse_spanned(p)? else {
         return None;
     };
+    if !(root == Root::None || descendant && root == Root::DoubleSlash) {
+        return None;
+    }
     let Some((
         _,
         Step::Axis {
@@ -115,11 +119,32 @@ pub(super) fn name_candidate(
             span,
             pred_spans,
         },
-    )) = steps.first()
+    )) = steps.into_iter().next()
     else {
         return None;
     };
-    if !is_qname(name) || positional(p, preds, pred_spans, span.0) {
+    Some(FirstStep {
+        name,
+        preds,
+        span,
+        pred_spans,
+    })
+}
+
+/// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
+/// name of the first step and the expression to evaluate from each element of that name.
+pub(super) fn name_candidate(
+    pattern: &str,
+    ns: &[(String, String)],
+) -> Option<(String, String, String)> {
+    let p = pattern.trim();
+    let FirstStep {
+        name,
+        preds,
+        span,
+        pred_spans,
+    } = first_child_step(p, true)?;
+    if !is_qname(&name) || positional(p, &preds, &pred_spans, span.0) {
         return None;
     }
     let (uri, local) = match name.split_once(':') {
@@ -310,26 +335,12 @@ pub(super) fn template_candidate(
     hl7_prefixes: &[String],
 ) -> Option<(String, String)> {
     let p = pattern.trim();
-    let Expr::Path {
-        root: Root::None,
-        steps,
-    } = parse_spanned(p)?
-    else {
-        return None;
-    };
-    let Some((
-        _,
-        Step::Axis {
-            axis: Axis::Implicit,
-            test: Test::Name(star),
-            preds,
-            span,
-            pred_spans,
-        },
-    )) = steps.first()
-    else {
-        return None;
-    };
+    let FirstStep {
+        name: star,
+        preds,
+        span,
+        pred_spans,
+    } = first_child_step(p, false)?;
     let (Some(p1), Some(s1)) = (preds.first(), pred_spans.first()) else {
         return None;
     };
