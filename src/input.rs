@@ -8,8 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Any input `banc validate` accepts: a CDA, an IHE_XDM.zip (package report, then one per
-/// document) or an e-mail (`.eml`: message report, then its package and documents).
+/// document) or an e-mail (`.eml`: message report, then its package and documents). A panic in
+/// banc while judging it is this input's `banc.internal.panic` finding; the batch goes on.
 pub fn validate(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentReport> {
+    crate::banc::internal::guard(|| judge(validator, path, display))
+        .unwrap_or_else(|f| vec![validator.internal_error_report(display, f)])
+}
+
+fn judge(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentReport> {
     let start = Instant::now();
     let bytes = match validator.read_bounded(path, display, start) {
         Ok(b) => b,

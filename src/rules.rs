@@ -16,6 +16,7 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("xsd.", "src/xsd.rs"),
     ("schematron.", "src/schematron/engine.rs"),
     ("kit.", "src/kit.rs"),
+    ("banc.internal.", "src/banc/internal.rs"),
     ("banc.", "src/banc/mod.rs"),
     ("terminology.", "src/terminology/checks.rs"),
     ("xdm.", "src/xdm/"),
@@ -34,6 +35,7 @@ pub fn all() -> Vec<&'static Rule> {
         .chain(table(crate::finding::RULES))
         // banc's rules sit in its table of checks.
         .chain(crate::banc::rules())
+        .chain(table(crate::banc::internal::RULES))
         .chain(table(crate::terminology::checks::RULES))
         .chain(crate::xdm::rules())
         .chain(table(crate::mail::rules::MESSAGE_RULES))

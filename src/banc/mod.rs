@@ -9,6 +9,7 @@
 //! Result codes (LOINC, "en attente", local codes) are checked by the `terminology` layer, not here.
 
 pub mod ins;
+pub mod internal;
 
 use crate::cda::{ids, ts};
 use crate::finding::report::RuleRun;

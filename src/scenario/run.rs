@@ -307,20 +307,27 @@ pub async fn execute(
             };
             let s = s.clone();
             let cancel = cancel.clone();
-            tasks.push(tokio::spawn(async move {
-                let r = scenario(cx, &s, suite_timeout, prereqs, cancel).await;
-                let _ = tx.send(Some(r.status));
-                r
-            }));
+            let shown = s.clone();
+            tasks.push((
+                shown,
+                tokio::spawn(async move {
+                    let r = scenario(cx, &s, suite_timeout, prereqs, cancel).await;
+                    let _ = tx.send(Some(r.status));
+                    r
+                }),
+            ));
         }
         handles.push((p.clone(), tasks));
     }
     let mut out = Vec::new();
     for ((p, tasks), (_, simulated)) in handles.into_iter().zip(&plan.participants) {
         let mut results = Vec::new();
-        for t in tasks {
-            if let Ok(r) = t.await {
-                results.push(r);
+        for (s, t) in tasks {
+            match t.await {
+                Ok(r) => results.push(r),
+                // A panic in banc while playing a scenario is that scenario's error; the
+                // others go on (their prerequisite on it is then not met).
+                Err(e) => results.push(internal_error(&s, e)),
             }
         }
         results.sort_by(|a, b| a.id.cmp(&b.id));
@@ -335,6 +342,38 @@ pub async fn execute(
         });
     }
     out
+}
+
+/// The result of a scenario whose task ended in a panic (or was cancelled by the runtime).
+fn internal_error(s: &Scenario, e: tokio::task::JoinError) -> ScenarioResult {
+    let what = if e.is_panic() {
+        let payload = e.into_panic();
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panique".into())
+    } else {
+        "tâche annulée".into()
+    };
+    let short: String = what.chars().take(300).collect();
+    let why = format!(
+        "{} : {} « {short} »",
+        crate::banc::internal::PANIC.id,
+        crate::banc::internal::PANIC.message
+    );
+    ScenarioResult {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        role: s.role,
+        level: s.level,
+        required: s.required,
+        status: Status::Error,
+        reason: Some(why.clone()),
+        started: None,
+        duration_ms: 0,
+        steps: skipped_steps(s, &why),
+    }
 }
 
 fn skipped_steps(s: &Scenario, why: &str) -> Vec<StepResult> {

@@ -105,16 +105,9 @@ pub fn analyse(
     )];
     // The mail pipeline must not take the server down, whatever the message holds.
     let name = format!("{id}.eml");
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::mail::analyse(&name, &raw, validator, policy)
-    })) {
+    match crate::banc::internal::guard(|| crate::mail::analyse(&name, &raw, validator, policy)) {
         Ok(r) => reports.extend(r),
-        Err(_) => reports.push(validator.container_report(
-            &name,
-            "mssante-message",
-            vec![rules::ANALYSIS_FAILED.finding("")],
-            Vec::new(),
-        )),
+        Err(f) => reports.push(validator.internal_error_report(&name, f)),
     }
     let run = RunReport::new(validator.kit_stamp(), Severity::Error, reports);
     spool.write_report(id, &crate::report::json::render(&run))?;

@@ -72,14 +72,6 @@ pub const LINE_LENGTH: &Rule = &crate::rule! {
     spec: "RFC 5321 §4.5.3.1.6 ; RFC 5322 §2.1.1",
 };
 
-pub const ANALYSIS_FAILED: &Rule = &crate::rule! {
-    id: "transport.analysis.unreadable",
-    severity: Severity::Error,
-    layer: Layer::Transport,
-    message: "Analyse du message interrompue par une erreur interne de banc : le message est conservé mais n'a pas été jugé.",
-    hint: "A bug in banc: report it with the spooled message (msg/<ID>.eml).",
-    spec: "banc",
-};
 
 pub const TOO_LARGE: &Rule = &crate::rule! {
     id: "transport.imap.too-large",
@@ -115,7 +107,6 @@ pub static RULES: &[&Rule] = &[
     EIGHT_BIT,
     SIZE,
     LINE_LENGTH,
-    ANALYSIS_FAILED,
     TOO_LARGE,
     VANISHED,
     NO_BODY,

@@ -53,9 +53,9 @@ pub fn log(line: &str) {
     tracing::info!(target: LOG_TARGET, "{line}");
 }
 
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+enum Conn<S> {
+    Plain(S),
+    Tls(Box<tokio_rustls::server::TlsStream<S>>),
     /// Between the plain stream and the TLS one, during the handshake.
     Gone,
 }
@@ -64,7 +64,7 @@ fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connexion fermée")
 }
 
-impl AsyncRead for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -78,7 +78,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -131,9 +131,9 @@ struct Txn {
     rcpts: Vec<String>,
 }
 
-struct Session {
+struct Session<S> {
     shared: Arc<Shared>,
-    conn: Conn,
+    conn: Conn<S>,
     input: Vec<u8>,
     /// Start of the unread input.
     head: usize,
@@ -156,6 +156,17 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    serve_stream(stream, peer, local, shared).await
+}
+
+/// Serve one session over any byte stream (a TCP connection, or an in-memory one for the fuzz
+/// target and tests): `peer` and `local` are the addresses recorded in the envelope.
+pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: String,
+    local: String,
+    shared: Arc<Shared>,
+) {
     let mut s = Session {
         shared,
         conn: Conn::Plain(stream),
@@ -194,7 +205,7 @@ pub async fn refuse_busy(mut stream: TcpStream, hostname: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&r.wire())).await;
 }
 
-impl Session {
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn settings(&self) -> &Settings {
         &self.shared.settings
     }

@@ -1,0 +1,20 @@
+//! An IHE_XDM.zip package: the zip reader (central directory, bombs, traversal), METADATA.XML,
+//! the package checks and the documents inside, as `banc validate x.zip` judges it.
+#![no_main]
+
+use banc::pipeline::{Options, Validator};
+use banc::xdm::Limits;
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+fn validator() -> &'static Validator {
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(|| Validator::new(None, Options::default()).expect("validator without kit"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let v = validator();
+    let reports = banc::xdm::check("fuzz.zip", data, v, &Limits::default());
+    let _ = banc::mail::package_headers(data);
+    banc_fuzz::render_all(&v.run_report(reports));
+});
