@@ -152,6 +152,29 @@ fn rehearsal_of_cr_bio_passes_the_good_participants_and_fails_exactly_the_faults
     }
     // The table on stdout names the failed required scenarios.
     assert!(r.stdout.contains("CRBIO-P12"), "{}", r.stdout);
+    // The labs' mailboxes are application mailboxes of banc's server: each message from one came
+    // over a session whose client certificate names that very mailbox.
+    let mut from_labs = 0;
+    for e in std::fs::read_dir(out.join("spool/msg")).unwrap() {
+        let path = e.unwrap().path();
+        if !path.to_string_lossy().ends_with(".envelope.json") {
+            continue;
+        }
+        let env: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let from = env["mail_from"].as_str().unwrap();
+        if from.starts_with("sgl@labo-") {
+            from_labs += 1;
+            let cert = &env["tls"]["client_cert"];
+            assert_eq!(
+                cert["names"],
+                serde_json::json!([from]),
+                "{}",
+                path.display()
+            );
+            assert_eq!(cert["names_from"], "subjectAltName");
+        }
+    }
+    assert!(from_labs >= 10, "{from_labs} messages from the labs");
     eprintln!("rehearsal of suites/cr-bio: {took:?}");
 }
 

@@ -270,11 +270,17 @@ fn message(subject: &str, body: &str) -> Vec<u8> {
 
 /// `banc mail certs` into a fresh folder, with the application mailbox as client.
 fn certs(name: &str) -> PathBuf {
+    certs_for(name, &[CERT_MAILBOX])
+}
+
+/// `banc mail certs` with these application mailboxes as clients (the first one also gets the
+/// expired, other-CA and revoked negatives).
+fn certs_for(name: &str, clients: &[&str]) -> PathBuf {
     let dir = tempdir(&format!("{name}-certs")).join("certs");
     let out = banc()
         .args(["mail", "certs", "--out"])
         .arg(&dir)
-        .args(["--client", CERT_MAILBOX])
+        .args(clients.iter().flat_map(|c| ["--client", c]))
         .output()
         .unwrap();
     assert!(
@@ -684,6 +690,115 @@ fn require_client_cert_refuses_a_handshake_without_one() {
     queued_id(&c.send("a@b.fr", &["x@y.fr"], &message("req", "ok\r\n")));
 }
 
+/// The handshake went through and the server answers (a refused client certificate shows, with
+/// TLS 1.3, only on the first read after the handshake).
+fn tls_session_refused(c: &mut Smtp, certs: &Path, client: Option<&str>) -> bool {
+    c.expect("EHLO client", 250);
+    match c.starttls(certs, client) {
+        Err(_) => true,
+        Ok(()) => c
+            .write(b"EHLO client\r\n")
+            .and_then(|()| c.reply())
+            .is_err(),
+    }
+}
+
+/// Issue 14, certificate identity: an application mailbox is taken as MAIL FROM only over a
+/// session whose verified client certificate names it; a revoked certificate (CRL in DER form
+/// here) does not get past the handshake. Each refusal is logged with its rule id.
+#[test]
+fn application_mailbox_takes_only_its_own_certificate_and_revoked_ones_are_refused() {
+    const LAB_A: &str = "sgl@labo-a.mssante.test";
+    const LAB_B: &str = "sgl@labo-b.mssante.test";
+    let certs = certs_for("identity", &[LAB_A, LAB_B]);
+    let crl = rustls::pki_types::CertificateRevocationListDer::from_pem_file(certs.join("crl.pem"))
+        .expect("banc mail certs writes a PEM CRL");
+    let crl_der = certs.join("crl.der");
+    std::fs::write(&crl_der, crl.as_ref()).unwrap();
+    let mut srv = Server::start(
+        "identity",
+        &[
+            "--tls-cert",
+            &s(&certs.join("server.pem")),
+            "--tls-key",
+            &s(&certs.join("server.key")),
+            "--client-ca",
+            &s(&certs.join("ca.pem")),
+            "--crl",
+            &s(&crl_der),
+            "--starttls-optional",
+            "--application-mailbox",
+            LAB_A,
+            "--application-mailbox",
+            LAB_B,
+        ],
+    );
+    let (cert_a, cert_b) = (format!("client-{LAB_A}"), format!("client-{LAB_B}"));
+
+    // Lab A's certificate cannot send as lab B, then sends as itself in the same session.
+    let mut c = srv.connect();
+    c.expect("EHLO client", 250);
+    c.starttls(&certs, Some(&cert_a)).unwrap();
+    c.expect("EHLO client", 250);
+    let text = c.expect(&format!("MAIL FROM:<{LAB_B}>"), 550);
+    assert!(text.starts_with("5.7.1") && text.contains(LAB_B), "{text}");
+    let line = srv.wait_log("refusé (transport.tls.identity-mismatch)");
+    assert!(
+        line.contains(&format!("MAIL FROM <{LAB_B}>"))
+            && line.contains(&format!("nomme <{LAB_A}> (subjectAltName)")),
+        "{line}"
+    );
+    c.expect("RCPT TO:<dpi@chu.test>", 503);
+    // Recipients stay open: application mailboxes declare senders only.
+    let id = queued_id(&c.send(
+        &LAB_A.to_uppercase(),
+        &["dpi@chu.test"],
+        &message("identite", "ok\r\n"),
+    ));
+    c.expect("QUIT", 221);
+    let cert = &srv.envelope(&id)["tls"]["client_cert"];
+    assert_eq!(cert["names"], serde_json::json!([LAB_A]), "{cert}");
+    assert_eq!(cert["names_from"], "subjectAltName");
+    assert!(rules(&srv.report(&id), 0).contains(&"transport.tls.client-cert".to_string()));
+
+    // Lab B with its own certificate.
+    let mut c = srv.connect();
+    c.expect("EHLO client", 250);
+    c.starttls(&certs, Some(&cert_b)).unwrap();
+    c.expect("EHLO client", 250);
+    queued_id(&c.send(LAB_B, &["dpi@chu.test"], &message("labo-b", "ok\r\n")));
+    c.expect("QUIT", 221);
+
+    // No client certificate, under TLS or without TLS at all: refused for an application
+    // mailbox, while any other sender is taken.
+    let mut c = srv.connect();
+    c.expect("EHLO client", 250);
+    let text = c.expect(&format!("MAIL FROM:<{LAB_A}>"), 550);
+    assert!(text.starts_with("5.7.1"), "{text}");
+    srv.wait_log("boîte applicative : session sans TLS");
+    c.starttls(&certs, None).unwrap();
+    c.expect("EHLO client", 250);
+    let text = c.expect(&format!("MAIL FROM:<{LAB_A}>"), 550);
+    assert!(text.starts_with("5.7.1"), "{text}");
+    srv.wait_log("boîte applicative : aucun certificat client présenté");
+    queued_id(&c.send(
+        "autre@labo-c.test",
+        &["dpi@chu.test"],
+        &message("autre", "ok\r\n"),
+    ));
+    c.expect("QUIT", 221);
+
+    // Revoked (listed in the CRL, though signed by the CA and naming lab A): no handshake.
+    let mut c = srv.connect();
+    assert!(
+        tls_session_refused(&mut c, &certs, Some("client-revoked")),
+        "a revoked certificate got a session"
+    );
+    let line = srv.wait_log("TLS refusé (transport.tls.revoked)");
+    assert!(line.contains("révoqué"), "{line}");
+    assert_eq!(srv.messages().len(), 3, "only the three messages taken");
+}
+
 #[test]
 fn unanalysed_message_is_analysed_after_restart() {
     let spool = tempdir("restart").join("spool");
@@ -758,6 +873,8 @@ fn certs_are_written_once_with_private_keys_0600() {
         "client-expired.pem",
         "client-other-ca.pem",
         "other-ca.pem",
+        "client-revoked.pem",
+        "crl.pem",
     ] {
         assert!(dir.join(f).is_file(), "{f}");
         assert!(printed.contains(f), "{f} not printed");

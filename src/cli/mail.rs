@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// CA of client certificates (PEM): the server asks for one (mutual TLS).
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// Revocation list(s) of the client CA (PEM or DER): a client certificate listed there fails
+    /// the handshake (transport.tls.revoked; `banc mail certs` writes a test crl.pem).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Option<PathBuf>,
     /// Refuse the TLS handshake without a valid client certificate.
     #[arg(long)]
     pub require_client_cert: bool,
@@ -86,9 +90,15 @@ pub struct ServeArgs {
     /// Accept RCPT TO only for this mailbox (repeatable; none: any address).
     #[arg(long = "mailbox", value_name = "ADDRESS")]
     pub mailboxes: Vec<String>,
-    /// A mailbox that requires a verified client certificate (application mailbox; repeatable).
+    /// A mailbox whose messages need a session with a verified client certificate, any of the
+    /// CA (RCPT TO refused with 530 otherwise; repeatable).
     #[arg(long = "mailbox-with-cert", value_name = "ADDRESS")]
     pub mailboxes_with_cert: Vec<String>,
+    /// An application mailbox (BAL applicative): MAIL FROM it needs a verified client
+    /// certificate that names it (SAN rfc822Name, else subject emailAddress, else CN), else
+    /// 550 5.7.1 (transport.tls.identity-mismatch). Repeatable; needs --client-ca.
+    #[arg(long = "application-mailbox", value_name = "ADDRESS")]
+    pub application_mailboxes: Vec<String>,
     /// Seconds to wait for a command (default 300).
     #[arg(long, value_name = "SECS")]
     pub command_timeout: Option<u64>,
@@ -116,10 +126,12 @@ impl From<ServeArgs> for ServeOptions {
             tls_cert: a.tls_cert,
             tls_key: a.tls_key,
             client_ca: a.client_ca,
+            crl: a.crl,
             require_client_cert: a.require_client_cert,
             starttls_optional: a.starttls_optional,
             mailboxes: a.mailboxes,
             mailboxes_with_cert: a.mailboxes_with_cert,
+            application_mailboxes: a.application_mailboxes,
             command_timeout: a.command_timeout,
             data_timeout: a.data_timeout,
             max_connections: a.max_connections,
@@ -220,8 +232,12 @@ fn certs(a: CertsArgs) -> Result<ExitCode, String> {
         text += &format!("écrit {} — {kind} : {what}\n", path.display());
     }
     let d = opts.out.display();
+    let apps: String = banc::transport::certs::client_mailboxes(&opts)
+        .iter()
+        .map(|c| format!(" --application-mailbox {c}"))
+        .collect();
     text += &format!(
-        "\nServeur :  banc mail serve --tls-cert {d}/server.pem --tls-key {d}/server.key --client-ca {d}/ca.pem\n\
+        "\nServeur :  banc mail serve --tls-cert {d}/server.pem --tls-key {d}/server.key --client-ca {d}/ca.pem --crl {d}/crl.pem{apps}\n\
          Ces certificats viennent de l'AC « {CA_NAME} » : ils ne valent que pour les répétitions, jamais auprès d'un opérateur MSSanté (IGC-Santé seule).\n"
     );
     emit(&text);

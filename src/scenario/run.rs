@@ -71,6 +71,7 @@ impl RunOptions {
             cert: self.tls_cert.clone()?,
             key: self.tls_key.clone()?,
             client_ca: self.client_ca.clone(),
+            ..Default::default()
         })
     }
 }

@@ -256,7 +256,8 @@ pub fn rehearse(
         client_ca: None,
     };
     // banc's server offers STARTTLS with a test CA; the simulated labs present client
-    // certificates of it (CRBIO-P13), the receivers trust it for their acknowledgements.
+    // certificates of it that name their mailboxes (CRBIO-P13), the receivers trust it for
+    // their acknowledgements.
     let certs = opts.out.join("certs");
     let lab_ids = ["labo-reference", "labo-defaillant"];
     crate::transport::certs::generate(&crate::transport::certs::CertsOptions {
@@ -286,10 +287,18 @@ pub fn rehearse(
             },
         );
     }
+    // The labs' mailboxes are application mailboxes: banc, as their operator, takes a message
+    // from one only over a session whose client certificate names it (and is not revoked).
     let server_tls = crate::transport::server::EmbeddedTls {
         cert: certs.join("server.pem"),
         key: certs.join("server.key"),
         client_ca: Some(certs.join("ca.pem")),
+        crl: Some(certs.join("crl.pem")),
+        application_mailboxes: if producers {
+            lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect()
+        } else {
+            Vec::new()
+        },
     };
     let rt = run::runtime()?;
     rt.block_on(async move {

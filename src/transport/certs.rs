@@ -1,11 +1,14 @@
 //! `banc mail certs`: the certificates of a rehearsal — a test CA (clearly not IGC-Santé), a
 //! server certificate, client certificates for application mailboxes (CN and e-mail SAN = the
-//! mailbox address, like an IGC-Santé "personne morale" certificate), and two negatives: an
-//! expired client certificate and one signed by another CA. ECDSA P-256 keys, PEM files.
+//! mailbox address, like an IGC-Santé "personne morale" certificate: what the server compares
+//! MAIL FROM with), and three negatives: an expired client certificate, one signed by another CA,
+//! and a revoked one, listed in the CA's revocation list `crl.pem` (`banc mail serve --crl`).
+//! ECDSA P-256 keys, PEM files.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use std::path::{Path, PathBuf};
 
@@ -150,16 +153,21 @@ pub fn file_part(address: &str) -> String {
         .collect()
 }
 
-fn make(args: &CertsOptions) -> Result<Vec<Out>, String> {
-    let domain = args.domain.clone();
-    let clients = if args.clients.is_empty() {
+/// The application mailboxes that get a client certificate (`--client`, else the default one).
+pub fn client_mailboxes(args: &CertsOptions) -> Vec<String> {
+    if args.clients.is_empty() {
         vec![format!(
             "bal-applicative@{}",
-            domain.as_deref().unwrap_or("banc.localhost")
+            args.domain.as_deref().unwrap_or("banc.localhost")
         )]
     } else {
         args.clients.clone()
-    };
+    }
+}
+
+fn make(args: &CertsOptions) -> Result<Vec<Out>, String> {
+    let domain = args.domain.clone();
+    let clients = client_mailboxes(args);
     for c in &clients {
         super::command::mailbox(c).map_err(|r| format!("--client {c} : {}", r.text))?;
     }
@@ -258,6 +266,51 @@ fn make(args: &CertsOptions) -> Result<Vec<Out>, String> {
         secret: true,
         what: "clé du certificat expiré".into(),
     });
+    // Revoked: valid and signed by the CA, but listed in its CRL (crl.pem).
+    let revoked_serial = SerialNumber::from_slice(&[0x7e, 0x40, 0x0c, 0xed]);
+    let k = key("clé client révoquée")?;
+    let mut revoked_p = client_params(first, false)?;
+    revoked_p.serial_number = Some(revoked_serial.clone());
+    let revoked = revoked_p
+        .signed_by(&k, &ca)
+        .map_err(e("certificat révoqué"))?;
+    out.push(Out {
+        file: "certificat",
+        name: "client-revoked.pem".into(),
+        text: revoked.pem(),
+        secret: false,
+        what: format!("NÉGATIF : client {first} révoqué (listé dans crl.pem)"),
+    });
+    out.push(Out {
+        file: "clé",
+        name: "client-revoked.key".into(),
+        text: k.serialize_pem(),
+        secret: true,
+        what: "clé du certificat révoqué".into(),
+    });
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(this_year() - 1, 1, 1),
+        next_update: rcgen::date_time_ymd(this_year() + 3, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: revoked_serial,
+            revocation_time: rcgen::date_time_ymd(this_year() - 1, 1, 1),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .map_err(e("liste de révocation"))?;
+    out.push(Out {
+        file: "liste de révocation",
+        name: "crl.pem".into(),
+        text: crl.pem().map_err(e("liste de révocation"))?,
+        secret: false,
+        what: "CRL de l'AC de test : client-revoked.pem y figure (--crl au serveur)".into(),
+    });
+
     let other_key = key("clé de l'autre AC")?;
     let other_p = ca_params("banc autre AC de test (non reconnue)");
     let other_cert = other_p.self_signed(&other_key).map_err(e("autre AC"))?;

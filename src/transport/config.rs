@@ -48,16 +48,23 @@ pub struct Tls {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
+    /// Certificate revocation lists of the client CA (PEM or DER).
+    pub crl: Option<PathBuf>,
     pub require_starttls: Option<bool>,
     pub require_client_cert: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Mailbox {
     pub address: String,
+    /// RCPT TO this mailbox needs a session with a verified client certificate (any of the CA).
     #[serde(default)]
     pub require_client_cert: bool,
+    /// An application mailbox (BAL applicative, sender side): MAIL FROM it needs a verified
+    /// client certificate that names it ([`super::tls::mailbox_names`]), else `550 5.7.1`.
+    #[serde(default)]
+    pub application: bool,
 }
 
 /// What the command line may set over the file (None / false: not given).
@@ -73,10 +80,12 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
     pub require_client_cert: bool,
     pub starttls_optional: bool,
     pub mailboxes: Vec<String>,
     pub mailboxes_with_cert: Vec<String>,
+    pub application_mailboxes: Vec<String>,
 }
 
 /// The effective settings of a run.
@@ -91,7 +100,8 @@ pub struct Settings {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub tls: Option<TlsSettings>,
-    /// Empty: any recipient is accepted.
+    /// Without a receiving mailbox (one that is not only an application mailbox), any
+    /// recipient is accepted.
     pub mailboxes: Vec<Mailbox>,
 }
 
@@ -100,6 +110,7 @@ pub struct TlsSettings {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
     pub require_starttls: bool,
     pub require_client_cert: bool,
 }
@@ -110,6 +121,18 @@ impl Settings {
         self.mailboxes
             .iter()
             .find(|m| m.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Is RCPT TO limited to the listed mailboxes? Only when one of them is not an application
+    /// mailbox: declaring who may send (banc playing the sender's operator) does not close the
+    /// recipients.
+    pub fn restricts_recipients(&self) -> bool {
+        self.mailboxes.iter().any(|m| !m.application)
+    }
+
+    /// The application mailbox `address` is, if it is one.
+    pub fn application(&self, address: &str) -> Option<&Mailbox> {
+        self.mailbox(address).filter(|m| m.application)
     }
 
     /// Does the server ask for a client certificate during the handshake?
@@ -140,6 +163,7 @@ pub fn parse(text: &str, base: &Path) -> Result<File, String> {
         rel(&mut t.cert);
         rel(&mut t.key);
         rel(&mut t.client_ca);
+        rel(&mut t.crl);
     }
     Ok(f)
 }
@@ -150,6 +174,7 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
     let cert = cli.tls_cert.or(tls_file.cert);
     let key = cli.tls_key.or(tls_file.key);
     let client_ca = cli.client_ca.or(tls_file.client_ca);
+    let crl = cli.crl.or(tls_file.crl);
     let require_client_cert = cli.require_client_cert || tls_file.require_client_cert == Some(true);
     let tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(TlsSettings {
@@ -158,9 +183,10 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
             require_starttls: !cli.starttls_optional && tls_file.require_starttls.unwrap_or(true),
             require_client_cert,
             client_ca,
+            crl,
         }),
         (None, None) => {
-            if client_ca.is_some() || require_client_cert {
+            if client_ca.is_some() || require_client_cert || crl.is_some() {
                 return Err(
                     "un certificat client ne peut être demandé qu'avec TLS : donner aussi --tls-cert et --tls-key".into(),
                 );
@@ -179,6 +205,12 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
     {
         return Err("require_client_cert demande client_ca (--client-ca) : l'AC qui signe les certificats clients".into());
     }
+    if let Some(t) = &tls
+        && t.crl.is_some()
+        && t.client_ca.is_none()
+    {
+        return Err("crl (--crl) demande client_ca (--client-ca) : la liste de révocation porte sur les certificats clients".into());
+    }
     let mut mailboxes = file.mailbox;
     for (list, with_cert) in [(&cli.mailboxes, false), (&cli.mailboxes_with_cert, true)] {
         for a in list {
@@ -186,13 +218,29 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
             mailboxes.push(Mailbox {
                 address: a.clone(),
                 require_client_cert: with_cert,
+                application: false,
             });
+        }
+    }
+    for a in &cli.application_mailboxes {
+        match mailboxes
+            .iter_mut()
+            .find(|m| m.address.eq_ignore_ascii_case(a))
+        {
+            Some(m) => m.application = true,
+            None => mailboxes.push(Mailbox {
+                address: a.clone(),
+                application: true,
+                ..Mailbox::default()
+            }),
         }
     }
     for m in &mailboxes {
         super::command::mailbox(&m.address)
             .map_err(|r| format!("boîte aux lettres « {} » : {}", m.address, r.text))?;
-        if m.require_client_cert && tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+        if (m.require_client_cert || m.application)
+            && tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+        {
             return Err(format!(
                 "la boîte {} exige un certificat client : configurer [tls] client_ca (--client-ca)",
                 m.address
@@ -262,6 +310,8 @@ mod tests {
         let s = settings(f, Overrides::default()).unwrap();
         assert!(s.tls.as_ref().unwrap().require_starttls);
         assert!(s.mailboxes.iter().any(|m| m.require_client_cert));
+        assert!(s.mailboxes.iter().any(|m| m.application));
+        assert!(s.tls.as_ref().unwrap().crl.is_some());
     }
 
     #[test]
@@ -290,6 +340,76 @@ mod tests {
             Duration::from_secs(DEFAULT_COMMAND_TIMEOUT)
         );
         assert!(s.tls.is_none());
+    }
+
+    #[test]
+    fn application_mailboxes_need_a_client_ca_and_leave_recipients_open() {
+        let tls = |ca: bool| Overrides {
+            tls_cert: Some("s.pem".into()),
+            tls_key: Some("s.key".into()),
+            client_ca: ca.then(|| "ca.pem".into()),
+            ..Overrides::default()
+        };
+        let e = settings(
+            File::default(),
+            Overrides {
+                application_mailboxes: vec!["sgl@labo.fr".into()],
+                ..tls(false)
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("client_ca"), "{e}");
+        let s = settings(
+            File::default(),
+            Overrides {
+                application_mailboxes: vec!["SGL@labo.fr".into()],
+                ..tls(true)
+            },
+        )
+        .unwrap();
+        assert!(s.application("sgl@LABO.fr").is_some());
+        assert!(s.application("autre@labo.fr").is_none());
+        assert!(
+            !s.restricts_recipients(),
+            "senders declared, recipients open"
+        );
+        // From the file, with a receiving mailbox beside it: recipients closed to the two.
+        let file = || {
+            parse(
+                "[tls]\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"\ncrl = \"crl.der\"\n\
+                 [[mailbox]]\naddress = \"dpi@chu.fr\"\n[[mailbox]]\naddress = \"sgl@labo.fr\"\napplication = true\n",
+                Path::new("/etc/banc"),
+            )
+            .unwrap()
+        };
+        let s = settings(file(), Overrides::default()).unwrap();
+        assert_eq!(
+            s.tls.as_ref().unwrap().crl.as_deref(),
+            Some(Path::new("/etc/banc/crl.der"))
+        );
+        assert!(s.application("sgl@labo.fr").is_some() && s.application("dpi@chu.fr").is_none());
+        assert!(s.restricts_recipients());
+        // The flag makes a file entry an application mailbox too, without duplicating it.
+        let s = settings(
+            file(),
+            Overrides {
+                application_mailboxes: vec!["DPI@chu.fr".into()],
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert!(s.application("dpi@chu.fr").is_some());
+        assert_eq!(s.mailboxes.len(), 2);
+        // A CRL is about client certificates: without a client CA it is refused.
+        let e = settings(
+            File::default(),
+            Overrides {
+                crl: Some("crl.pem".into()),
+                ..tls(false)
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("client_ca"), "{e}");
     }
 
     #[test]

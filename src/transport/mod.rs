@@ -7,6 +7,17 @@
 //! the message made durable (fsync'd file, envelope and index) *before* the `250` reply, and
 //! mutual TLS whose client certificate decides which mailboxes a session may write to.
 //!
+//! Who authenticates whom. The server proves itself to clients with its certificate (STARTTLS);
+//! clients check it, banc does not see how. With a client CA, a client proves itself with a
+//! certificate that rustls verifies during the handshake (chain, dates, client-auth usage and,
+//! with a CRL file, revocation of that certificate: `transport.tls.revoked`). A verified
+//! certificate says who holds it, not which mailbox it may use: that is the session's check. An
+//! *application mailbox* (BAL applicative, declared `application = true`) is accepted as MAIL
+//! FROM only over a session whose certificate names it (subjectAltName rfc822Name, else subject
+//! emailAddress, else CN: [`tls::mailbox_names`]); otherwise `550 5.7.1`,
+//! `transport.tls.identity-mismatch`. Not checked: senders not declared as application mailboxes,
+//! the `From:` header against the certificate, revocation of intermediate CAs, OCSP.
+//!
 //! - [`command`]: parsing one command line (pure, unit-tested).
 //! - [`session`]: one connection, from the greeting to QUIT (STARTTLS upgrade, DATA streaming).
 //! - [`spool`]: the durable spool, its layout and its recovery after a crash.

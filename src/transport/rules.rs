@@ -39,6 +39,22 @@ pub const CLIENT_CERT_ABSENT: &Rule = &crate::rule! {
     hint: "Configure the sending software with its IGC-Santé personne morale certificate and key (.p12) as the TLS client certificate.",
     spec: MTLS_SPEC,
 };
+pub const IDENTITY_MISMATCH: &Rule = &crate::rule! {
+    id: "transport.tls.identity-mismatch",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Expéditeur refusé (550 5.7.1) : MAIL FROM est une boîte applicative déclarée, mais la session n'a pas présenté de certificat client vérifié qui la nomme (subjectAltName rfc822Name, à défaut emailAddress ou CN du sujet) ; rien n'est conservé.",
+    hint: "Send from an application mailbox only with the IGC-Santé personne morale certificate issued for that very mailbox (its address in the certificate), as the TLS client certificate.",
+    spec: MTLS_SPEC,
+};
+pub const REVOKED: &Rule = &crate::rule! {
+    id: "transport.tls.revoked",
+    severity: Severity::Error,
+    layer: Layer::Transport,
+    message: "Poignée de main TLS refusée : le certificat client est révoqué (il figure dans la liste de révocation du serveur, --crl) ; la session est close, rien n'est conservé.",
+    hint: "Use a certificate that is still valid: ask the certification authority (IGC-Santé) for a new one and install it in the sending software.",
+    spec: "mssante-xdm.md §1 : contrôle de révocation par CRL ou OCSP (ECO.1.1.6, 2nd-hand) ; RFC 5280 §5",
+};
 pub const BARE_LF: &Rule = &crate::rule! {
     id: "transport.smtp.bare-lf",
     severity: Severity::Warning,
@@ -103,6 +119,8 @@ pub static RULES: &[&Rule] = &[
     TLS_SESSION,
     CLIENT_CERT,
     CLIENT_CERT_ABSENT,
+    IDENTITY_MISMATCH,
+    REVOKED,
     BARE_LF,
     EIGHT_BIT,
     SIZE,

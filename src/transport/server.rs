@@ -33,14 +33,20 @@ pub struct ServeOptions {
     pub tls_key: Option<PathBuf>,
     /// CA of client certificates (PEM): the server asks for one (mutual TLS).
     pub client_ca: Option<PathBuf>,
+    /// Certificate revocation list(s) of the client CA (PEM or DER): a listed client certificate
+    /// fails the handshake (`transport.tls.revoked`).
+    pub crl: Option<PathBuf>,
     /// Refuse the TLS handshake without a valid client certificate.
     pub require_client_cert: bool,
     /// With a certificate, still accept MAIL FROM without STARTTLS (recorded as transport.tls.none).
     pub starttls_optional: bool,
     /// Accept RCPT TO only for this mailbox (repeatable; none: any address).
     pub mailboxes: Vec<String>,
-    /// A mailbox that requires a verified client certificate (application mailbox; repeatable).
+    /// A mailbox whose recipients need a session with a verified client certificate (repeatable).
     pub mailboxes_with_cert: Vec<String>,
+    /// An application mailbox (BAL applicative): MAIL FROM it needs a verified client
+    /// certificate that names it, else `550 5.7.1` (repeatable).
+    pub application_mailboxes: Vec<String>,
     /// Seconds to wait for a command (default 300).
     pub command_timeout: Option<u64>,
     /// Seconds to wait for each line of DATA (default 180).
@@ -71,10 +77,12 @@ pub fn run(args: ServeOptions) -> Result<(), super::Error> {
             tls_cert: args.tls_cert.clone(),
             tls_key: args.tls_key.clone(),
             client_ca: args.client_ca.clone(),
+            crl: args.crl.clone(),
             require_client_cert: args.require_client_cert,
             starttls_optional: args.starttls_optional,
             mailboxes: args.mailboxes.clone(),
             mailboxes_with_cert: args.mailboxes_with_cert.clone(),
+            application_mailboxes: args.application_mailboxes.clone(),
         },
     )
     .map_err(Error::Settings)?;
@@ -131,6 +139,7 @@ fn acceptor(settings: &config::Settings) -> Result<Option<tokio_rustls::TlsAccep
                 key: &t.key,
                 client_ca: t.client_ca.as_deref(),
                 require_client_cert: t.require_client_cert,
+                crl: t.crl.as_deref(),
             })
             .map(tokio_rustls::TlsAcceptor::from)
         })
@@ -351,11 +360,16 @@ pub struct Embedded {
 
 /// Certificate, key and client CA of an embedded server: STARTTLS offered, not required (a
 /// message in clear text is taken and judged `transport.tls.none`), client certificates asked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EmbeddedTls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
+    /// Revocation lists of the client CA.
+    pub crl: Option<PathBuf>,
+    /// Application mailboxes: MAIL FROM them needs a client certificate that names them
+    /// (recipients stay open).
+    pub application_mailboxes: Vec<String>,
 }
 
 /// Start a server on `listen` with its spool in `spool_dir`, inside the caller's runtime. Its
@@ -377,6 +391,10 @@ pub async fn embedded(
             tls_cert: tls.map(|t| t.cert.clone()),
             tls_key: tls.map(|t| t.key.clone()),
             client_ca: tls.and_then(|t| t.client_ca.clone()),
+            crl: tls.and_then(|t| t.crl.clone()),
+            application_mailboxes: tls
+                .map(|t| t.application_mailboxes.clone())
+                .unwrap_or_default(),
             starttls_optional: true,
             ..Overrides::default()
         },

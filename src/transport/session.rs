@@ -9,6 +9,8 @@
 //! a length bound, every message a size bound: a client can neither hang nor exhaust the server.
 //! Only `<CRLF>.<CRLF>` ends DATA: a bare-LF dot is content (no SMTP smuggling), though bare LF
 //! line ends are tolerated and recorded.
+//! MAIL FROM an application mailbox needs the session's verified client certificate to name it
+//! (`550 5.7.1` otherwise); RCPT TO a mailbox with `require_client_cert` needs any certificate.
 //!
 //! Hand-written on purpose: an SMTP server library answers for the client's mistakes (bare LF,
 //! commands out of order, pipelining without the extension, an unterminated DATA) by correcting
@@ -115,7 +117,8 @@ enum End {
     Eof,
     Timeout,
     TooManyErrors,
-    Tls(String),
+    /// The handshake failed: the rule it breaks, if one of banc's, and why.
+    Tls(Option<&'static crate::finding::Rule>, String),
     Io,
 }
 
@@ -181,7 +184,9 @@ pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let end = s.run().await;
     match end {
-        End::Tls(e) => log(&format!("TLS refusé pour {} : {e}", s.peer)),
+        End::Tls(None, e) => log(&format!("TLS refusé pour {} : {e}", s.peer)),
+        // The finding of a refused handshake lives in the log: no message, no report.
+        End::Tls(Some(rule), e) => log(&format!("TLS refusé ({}) pour {} : {e}", rule.id, s.peer)),
         End::Timeout => log(&format!(
             "délai dépassé, session de {} fermée (421)",
             s.peer
@@ -392,6 +397,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         "STARTTLS obligatoire avant MAIL FROM (MSSanté : TLS exigé)",
                     )));
                 }
+                if let Some(refusal) = self.identity_refusal(&mail.address) {
+                    return Ok(Some(refusal));
+                }
                 if let Some(n) = mail.size
                     && n > self.settings().max_size
                 {
@@ -426,26 +434,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         ),
                     )));
                 }
-                if !s.mailboxes.is_empty() {
-                    match s.mailbox(&to) {
-                        None => {
-                            return Ok(Some(Reply::new(
-                                550,
-                                "5.1.1",
-                                format!("Boîte aux lettres inconnue sur ce serveur : <{to}>"),
-                            )));
-                        }
-                        Some(m) if m.require_client_cert && !has_cert => {
-                            return Ok(Some(Reply::new(
-                                530,
-                                "5.7.0",
-                                format!(
-                                    "La boîte <{to}> exige une authentification par certificat client (TLS mutuel, certificat personne morale)"
-                                ),
-                            )));
-                        }
-                        Some(_) => {}
+                match s.mailbox(&to) {
+                    None if s.restricts_recipients() => {
+                        return Ok(Some(Reply::new(
+                            550,
+                            "5.1.1",
+                            format!("Boîte aux lettres inconnue sur ce serveur : <{to}>"),
+                        )));
                     }
+                    Some(m) if m.require_client_cert && !has_cert => {
+                        return Ok(Some(Reply::new(
+                            530,
+                            "5.7.0",
+                            format!(
+                                "La boîte <{to}> exige une authentification par certificat client (TLS mutuel, certificat personne morale)"
+                            ),
+                        )));
+                    }
+                    _ => {}
                 }
                 txn.rcpts.push(to);
                 Reply::new(250, "2.1.5", "Ok")
@@ -486,6 +492,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }))
     }
 
+    /// MAIL FROM an application mailbox: refused (`550 5.7.1`, logged as
+    /// `transport.tls.identity-mismatch`) unless the session's verified client certificate names
+    /// it. Checked here, not at the handshake: one CA signs every lab's certificate, and only the
+    /// envelope says which mailbox the session speaks for.
+    fn identity_refusal(&self, from: &str) -> Option<Reply> {
+        let mailbox = self.settings().application(from)?;
+        let cert = self.tls.as_ref().and_then(|t| t.client_cert.as_ref());
+        let (short, why) = match cert {
+            Some(c) if c.is_for(&mailbox.address) => return None,
+            Some(c) if c.names.is_empty() => (
+                "le certificat client présenté ne la nomme pas",
+                format!(
+                    "le certificat client « {} » ne nomme aucune boîte",
+                    c.subject
+                ),
+            ),
+            Some(c) => (
+                "le certificat client présenté ne la nomme pas",
+                format!(
+                    "le certificat client « {} » nomme {} ({})",
+                    c.subject,
+                    angle_list(&c.names),
+                    c.names_from
+                ),
+            ),
+            None if self.tls.is_none() => (
+                "aucun certificat client (session sans TLS)",
+                "session sans TLS, donc sans certificat client".into(),
+            ),
+            None => (
+                "aucun certificat client présenté",
+                "aucun certificat client présenté".into(),
+            ),
+        };
+        log(&format!(
+            "refusé ({}) de {} : MAIL FROM <{from}>, boîte applicative : {why}",
+            super::rules::IDENTITY_MISMATCH.id,
+            self.peer
+        ));
+        // The certificate's own text stays in the log: the reply is one line of known text.
+        Some(Reply::new(
+            550,
+            "5.7.1",
+            format!(
+                "<{from}> est une boîte applicative : {short} (TLS mutuel avec son certificat exigé)"
+            ),
+        ))
+    }
+
     fn starttls_required(&self) -> bool {
         self.tls.is_none()
             && self
@@ -516,12 +571,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.send(&Reply::new(220, "2.0.0", "Prêt pour TLS"))
             .await?;
         let Conn::Plain(tcp) = std::mem::replace(&mut self.conn, Conn::Gone) else {
-            return Err(End::Tls("flux inattendu".into()));
+            return Err(End::Tls(None, "flux inattendu".into()));
         };
         let timeout = self.settings().command_timeout;
         let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
             Err(_) => return Err(End::Timeout),
-            Ok(Err(e)) => return Err(End::Tls(e.to_string())),
+            Ok(Err(e)) => {
+                let (rule, why) = super::tls::refusal(&e);
+                return Err(End::Tls(rule, why));
+            }
             Ok(Ok(t)) => t,
         };
         let facts = super::tls::facts(tls.get_ref().1);
