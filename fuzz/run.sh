@@ -15,6 +15,7 @@ mode="${1:-smoke}"
 secs="${2:-}"
 shift 2 2>/dev/null || shift $#
 export RUSTC_BOOTSTRAP=1
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp:print_suppressions=0"
 all=(document document_kit cda_header mail xdm xdm_metadata smtp_session ack suite_toml schematron xpath2 valueset)
 targets=("${@:-${all[@]}}")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")

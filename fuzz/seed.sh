@@ -28,7 +28,8 @@ trap 'rm -rf "$tmp"' EXIT
 for f in $repo/fixtures/cr-bio/valid/*.xml; do
   n=$(basename "$f" .xml)
   "$banc" xdm pack --submission-time 20261201120000 -o "$c/xdm/$n.zip" --force "$f" >/dev/null
-  (cd "$tmp" && rm -rf x && mkdir x && cd x && unzip -q "$OLDPWD/$c/xdm/$n.zip" && find . -name METADATA.XML -exec cp {} "$OLDPWD/$c/xdm_metadata/$n.xml" \;)
+  here=$(pwd)
+  (rm -rf "$tmp/x" && mkdir "$tmp/x" && cd "$tmp/x" && unzip -q "$here/$c/xdm/$n.zip" && find . -name METADATA.XML -exec cp {} "$here/$c/xdm_metadata/$n.xml" \;)
 done
 
 # SMTP sessions: first byte sets the read chunk size, then the client's bytes.
