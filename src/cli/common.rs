@@ -187,16 +187,49 @@ pub enum ServerLog {
     Stderr,
 }
 
+/// A log writer that shows control characters of an event `\xHH`, line feeds inside it
+/// included: a certificate subject or a client's text cannot forge a log line (`tracing`
+/// writes each event whole, its final line feed last).
+struct VisibleLines<W>(W);
+
+impl<W: std::io::Write> std::io::Write for VisibleLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.split_last() {
+            Some((b'\n', body)) => (body, &b"\n"[..]),
+            _ => (buf, &b""[..]),
+        };
+        let text = String::from_utf8_lossy(body);
+        let hidden = |c: char| c.is_control() && c != '\t';
+        let mut out = String::with_capacity(text.len() + 1);
+        for c in text.chars() {
+            if hidden(c) {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+        self.0.write_all(out.as_bytes())?;
+        self.0.write_all(end)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Install the subscriber that prints the library's log: the message alone, one line per
 /// event, as the commands printed before `tracing` (scripts and tests read these lines).
 pub fn init_log(server: ServerLog) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let stdout_for_server = std::io::stdout.with_filter(move |meta: &tracing::Metadata<'_>| {
+    let stdout = || VisibleLines(std::io::stdout());
+    let stderr = || VisibleLines(std::io::stderr());
+    let stdout_for_server = stdout.with_filter(move |meta: &tracing::Metadata<'_>| {
         server == ServerLog::Stdout && meta.target() == banc::transport::session::LOG_TARGET
     });
     // Only banc's own events: the libraries under it (hyper, reqwest...) speak to developers.
-    let stderr_for_banc = std::io::stderr
-        .with_filter(|meta: &tracing::Metadata<'_>| meta.target().starts_with("banc"));
+    let stderr_for_banc =
+        stderr.with_filter(|meta: &tracing::Metadata<'_>| meta.target().starts_with("banc"));
     let writer = stdout_for_server.or_else(stderr_for_banc);
     let _ = tracing_subscriber::fmt()
         .with_writer(writer)
@@ -205,4 +238,19 @@ pub fn init_log(server: ServerLog) {
         .with_target(false)
         .with_ansi(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::VisibleLines;
+    use std::io::Write;
+
+    #[test]
+    fn a_log_event_stays_one_line_whatever_it_quotes() {
+        let mut w = VisibleLines(Vec::new());
+        w.write_all("reçu de=<a@b.fr> cert=\"CN=x\nreçu id=forgé\u{1b}[2J\"\n".as_bytes())
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "reçu de=<a@b.fr> cert=\"CN=x\\x0Areçu id=forgé\\x1B[2J\"\n");
+    }
 }
