@@ -236,10 +236,91 @@ fn empty_and_unreadable_inputs() {
         "{:?}",
         rules(&d0)
     );
-    // A device that never ends is bounded by the size limit.
+    // A device that never ends is not read at all.
     let (code, v) = validate_json(&["--max-size", "1000", "/dev/zero"]);
     assert_eq!(code, 2);
-    assert_eq!(rules(&v["documents"][0]), vec!["xml.limit.size"]);
+    assert_eq!(rules(&v["documents"][0]), vec!["xml.io.read"]);
+}
+
+fn mkfifo(p: &std::path::Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// A FIFO given as a document, a package, a value set, a participants or configuration file is
+/// refused at once (it would block banc forever); so is a device that never ends.
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let d = tempdir("fifo");
+    for name in [
+        "doc.xml", "pkg.zip", "vs.xml", "p.toml", "c.toml", "bio.csv",
+    ] {
+        mkfifo(&d.join(name));
+    }
+    let p = |n: &str| s(&d.join(n));
+    let spawn = |args: &[String]| {
+        let mut c = banc()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // No writer ever opens the FIFOs: a blocking open would never return.
+        wait_exit(&mut c, std::time::Duration::from_secs(60));
+        c.wait_with_output().unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    for doc in ["doc.xml", "pkg.zip"] {
+        let o = spawn(&["validate".into(), "--format".into(), "json".into(), p(doc)]);
+        assert_eq!(o.status.code(), Some(2));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(rules(&v["documents"][0]), vec!["xml.io.read"]);
+        assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    }
+    let o = spawn(&["xdm".into(), "check".into(), p("pkg.zip")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "terminology".into(),
+        "info".into(),
+        "--terminology".into(),
+        p("vs.xml"),
+    ]);
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "terminology".into(),
+        "info".into(),
+        "--circuit-bio".into(),
+        p("bio.csv"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "suite".into(),
+        "check".into(),
+        "suites/cr-bio".into(),
+        "--participants".into(),
+        p("p.toml"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "mail".into(),
+        "serve".into(),
+        "--config".into(),
+        p("c.toml"),
+        "--spool".into(),
+        s(&d.join("spool")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
 }
 
 /// A generator that writes the whole document on one line and repeats one defect per result:

@@ -319,12 +319,8 @@ pub struct MessageArgs {
 
 impl MessageArgs {
     fn options(&self) -> Result<ComposeOptions, String> {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()));
         let body = match &self.body {
-            Some(p) => Some(
-                String::from_utf8(read(p)?)
-                    .map_err(|_| format!("{} : texte non UTF-8", p.display()))?,
-            ),
+            Some(p) => Some(banc::files::read_text(p, banc::files::MAX_SMALL)?),
             None => None,
         };
         let pdf = match (&self.pdf, self.no_pdf) {
@@ -417,7 +413,7 @@ pub struct SendArgs {
 }
 
 fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))
+    Ok(banc::files::read_bounded(p, banc::files::MAX_DOCUMENT)?)
 }
 
 fn send(args: SendArgs) -> Result<ExitCode, String> {
@@ -570,8 +566,8 @@ fn password(args: &FetchArgs) -> Result<String, String> {
             format!("--password-env {var} : la variable d'environnement {var} n'est pas définie (ou n'est pas en UTF-8)")
         })?
     } else if let Some(file) = &args.password_file {
-        let s = std::fs::read_to_string(file)
-            .map_err(|e| format!("--password-file {} : {e}", file.display()))?;
+        let s = banc::files::read_text(file, banc::files::MAX_SMALL)
+            .map_err(|e| format!("--password-file {e}"))?;
         let s = s.strip_suffix('\n').unwrap_or(&s);
         s.strip_suffix('\r').unwrap_or(s).to_string()
     } else {
@@ -598,7 +594,7 @@ pub struct AckArgs {
 }
 
 /// Acknowledgements and messages read by `banc mail ack` and `banc mail mdn`: at most 64 MiB.
-const MAX_ACK: u64 = 64 * 1024 * 1024;
+const MAX_ACK: u64 = banc::files::MAX_DOCUMENT;
 
 fn ack(args: AckArgs) -> Result<ExitCode, String> {
     let raw = banc::files::read_bounded(&args.file, MAX_ACK)?;

@@ -83,7 +83,7 @@ enum XdmCommand {
     /// Construire un paquet IHE_XDM.zip (INDEX.HTM, README.TXT, METADATA.XML) depuis des CDA.
     Pack(xdm::PackArgs),
     /// Vérifier un paquet IHE_XDM.zip (archive, structure, métadonnées) et les documents qu'il contient.
-    Check(xdm::CheckArgs),
+    Check(xdm::XdmCheckArgs),
 }
 
 pub fn main() -> ExitCode {

@@ -381,12 +381,8 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Stri
         column,
         message,
     };
-    let meta = std::fs::metadata(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
-    if meta.len() > MAX_FILE {
-        return Err(err(None, None, format!("plus de {MAX_FILE} octets")));
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
+    let text = crate::files::read_text(path, MAX_FILE)
+        .map_err(|e| err(None, None, e.reason.to_string()))?;
     match toml::from_str(&text) {
         Ok(v) => Ok((v, text)),
         Err(e) => {

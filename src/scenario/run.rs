@@ -181,7 +181,7 @@ impl Ctx {
         f.as_ref()
             .map(|p| {
                 let path = self.env.participants_dir.join(p);
-                std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))
+                Ok(crate::files::read_bounded(&path, crate::files::MAX_SMALL)?)
             })
             .transpose()
     }

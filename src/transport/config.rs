@@ -120,7 +120,7 @@ impl Settings {
 
 /// Read a TOML file (relative paths in it are relative to the file's folder).
 pub fn read(path: &Path) -> Result<File, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{} : {e}", path.display()))?;
+    let text = crate::files::read_text(path, crate::files::MAX_SMALL)?;
     parse(&text, path.parent().unwrap_or(Path::new("")))
         .map_err(|e| format!("{} : {e}", path.display()))
 }
