@@ -418,3 +418,75 @@ fn a_birth_time_with_a_multibyte_character_never_panics_the_header_readers() {
     let (code, _) = validate_json(&[eml.to_str().unwrap()]);
     assert!(code == 1 || code == 0, "exit {code}");
 }
+
+/// A document whose title and header values are 3 MB each: every finding quotes at most a few
+/// hundred characters of them (`…` and the length), so each report stays small.
+#[test]
+fn huge_values_are_quoted_short_in_findings() {
+    let big = "T".repeat(3_000_000);
+    let src = std::fs::read_to_string(root().join("fixtures/cr-bio/valid/glycemie-ionogramme.xml"))
+        .unwrap();
+    let swaps = [
+        (
+            "<title>Compte rendu d'examens biologiques</title>",
+            format!("<title>{big}</title>"),
+        ),
+        (
+            "effectiveTime value=\"20260314093512+0100\"",
+            format!("effectiveTime value=\"2026{big}\""),
+        ),
+        (
+            "extension=\"284063523804767\"",
+            format!("extension=\"{big}\""),
+        ),
+        (
+            "extension=\"810103427182\"",
+            format!("extension=\"8{big}\""),
+        ),
+        ("<code code=\"18719-5\"", format!("<code code=\"X{big}\"")),
+        (
+            "value=\"5.38\" unit=\"mmol/L\"",
+            format!("value=\"5.38\" unit=\"{big}\""),
+        ),
+        (
+            "codeSystem=\"2.16.840.1.113883.5.25\"",
+            format!("codeSystem=\"1.2.{big}\""),
+        ),
+    ];
+    let mut doc = src.clone();
+    for (from, to) in &swaps {
+        assert!(doc.contains(from), "fixture changed: {from}");
+        doc = doc.replacen(from, to, 1);
+    }
+    let d = tempdir("huge-values");
+    let path = d.join("huge.xml");
+    std::fs::write(&path, &doc).unwrap();
+    let r = run(&[
+        "validate",
+        "--format",
+        "json",
+        "--max-size",
+        "100000000",
+        &s(&path),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let findings = v["documents"][0]["findings"].as_array().unwrap();
+    let quoted: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .filter(|m| m.contains("caractères)"))
+        .collect();
+    // The values were reached (INS, RPPS, timestamps, LOINC, UCUM, value set) and cut.
+    assert!(quoted.len() >= 5, "{findings:#?}");
+    for f in findings {
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            m.chars().count() < 1000,
+            "{}: {} characters",
+            f["rule"],
+            m.len()
+        );
+    }
+    assert!(r.stdout.len() < 100_000, "{} bytes of JSON", r.stdout.len());
+}
