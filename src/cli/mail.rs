@@ -8,8 +8,10 @@ use banc::mail::mdn::MdnStyle;
 use banc::mail::submit::{StartTls, SubmitError, SubmitOptions};
 use banc::mail::tls::ClientTlsOptions;
 use banc::transport::certs::{CA_NAME, CertsOptions};
+use banc::transport::config::{LIMIT_CONNECTIONS, LIMIT_MAX_SIZE, LIMIT_TIMEOUT_SECS};
 use banc::transport::imap::{FetchOptions, TlsMode};
 use banc::transport::server::ServeOptions;
+use clap::builder::RangedU64ValueParser;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,8 +67,9 @@ pub struct ServeArgs {
     /// Name given in the greeting and EHLO reply.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED).
-    #[arg(long, value_name = "BYTES")]
+    /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED; 1 to
+    /// 1073741824).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=LIMIT_MAX_SIZE))]
     pub max_size: Option<u64>,
     /// Server certificate chain (PEM); enables STARTTLS.
     #[arg(long, value_name = "FILE")]
@@ -89,17 +92,17 @@ pub struct ServeArgs {
     /// A mailbox that requires a verified client certificate (application mailbox; repeatable).
     #[arg(long = "mailbox-with-cert", value_name = "ADDRESS")]
     pub mailboxes_with_cert: Vec<String>,
-    /// Seconds to wait for a command (default 300).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds to wait for a command (default 300; 1 to 86400).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub command_timeout: Option<u64>,
-    /// Seconds to wait for each line of DATA (default 180).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds to wait for each line of DATA (default 180; 1 to 86400).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub data_timeout: Option<u64>,
-    /// Simultaneous sessions (default 100).
-    #[arg(long, value_name = "N")]
+    /// Simultaneous sessions (default 100; 1 to 10000).
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=LIMIT_CONNECTIONS))]
     pub max_connections: Option<usize>,
-    /// Exit (status 0) after N messages stored and analysed (scripts, tests).
-    #[arg(long, value_name = "N")]
+    /// Exit (status 0) after N messages stored and analysed (scripts, tests; at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages: Option<u64>,
     #[command(flatten)]
     pub check: CheckArgs,
@@ -402,8 +405,8 @@ pub struct SendArgs {
     /// Name given in EHLO.
     #[arg(long, default_value = "banc.invalid")]
     pub helo: String,
-    /// Timeout of each step, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Timeout of each step, in seconds (1 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub timeout: u64,
     /// Also write the message sent to FILE (to judge its MDN later with --original).
     #[arg(long, value_name = "FILE")]
@@ -515,8 +518,8 @@ pub struct FetchArgs {
     /// Only the messages not yet seen (\Seen unset).
     #[arg(long)]
     pub unseen: bool,
-    /// At most N messages: the N most recent (highest UIDs).
-    #[arg(long, value_name = "N")]
+    /// At most N messages: the N most recent (highest UIDs; at least 1).
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Set \Seen on every message downloaded (otherwise the mailbox is opened read-only).
     #[arg(long)]
@@ -524,12 +527,12 @@ pub struct FetchArgs {
     /// Save every message downloaded as DIR/<uid>.eml.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED).
-    /// A larger one is not downloaded and fails with `transport.imap.too-large`.
-    #[arg(long, value_name = "BYTES", default_value_t = banc::mail::Policy::default().max_size)]
+    /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED;
+    /// 1 to 1073741824). A larger one is not downloaded and fails with `transport.imap.too-large`.
+    #[arg(long, value_name = "BYTES", default_value_t = banc::mail::Policy::default().max_size, value_parser = clap::value_parser!(u64).range(1..=LIMIT_MAX_SIZE))]
     pub max_size: u64,
-    /// Seconds allowed for each step (connection, TLS, greeting, login, each command).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Seconds allowed for each step (connection, TLS, greeting, login, each command; 1 to 86400).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub timeout: u64,
     /// stdout: a readable table or the JSON contract of `banc validate`.
     #[arg(long, value_enum, default_value_t = Format::Table)]

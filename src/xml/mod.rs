@@ -35,6 +35,13 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Largest `max_bytes` accepted (`--max-size`): libxml2 counts in 32-bit integers.
+    pub const MAX_BYTES: u64 = 1 << 30;
+    /// Largest `max_depth` accepted (`--max-depth`).
+    pub const MAX_DEPTH: u64 = 10_000;
+}
+
 fn finding(rule: &Rule, msg: impl Into<String>) -> Finding {
     Finding::new(rule.id, rule.severity, rule.layer, msg)
 }
