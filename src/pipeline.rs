@@ -64,6 +64,14 @@ impl Validator {
             Some(k) if opts.run_schematrons => Some(Engine::new(&k.root, opts.schematron.clone())),
             _ => None,
         };
+        if let Some(engine) = &schematron {
+            let all = profile::all();
+            let profiles: Vec<&Profile> = match &opts.profile {
+                Some(p) => vec![p],
+                None => all.iter().collect(),
+            };
+            engine.check_phase(&profiles).map_err(KitError)?;
+        }
         let terminology = Store::load(&Sources {
             kit: kit.as_ref().map(|k| k.root.clone()),
             extra: opts.terminology.clone(),

@@ -118,6 +118,11 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             "--schematron et --replace-schematron demandent --kit (et pas --no-schematron) : sans le kit, ces règles ne seraient pas exécutées".into(),
         );
     }
+    if args.phase.is_some() && (args.kit.is_none() || args.no_schematron) {
+        return Err(
+            "--phase demande --kit (et pas --no-schematron) : sans les schématrons, la phase ne choisirait rien".into(),
+        );
+    }
     for f in &args.schematrons {
         if !f.is_file() {
             return Err(format!("{} : fichier introuvable", f.display()));
