@@ -174,7 +174,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
 /// headers every message has?
 fn readable(tree: &Tree<'_>) -> bool {
     let root = tree.root();
-    let starts_with_field = root.fields.first().is_some_and(|f| f.start == 0);
+    let starts_with_field = root.fields.first().is_some_and(|f| f.start == root.start);
     const KNOWN: [&str; 10] = [
         "From",
         "Date",
@@ -236,6 +236,14 @@ pub fn judge(
         };
         cx.report(r::UNREADABLE, "", at);
         return finish(cx, Vec::new());
+    }
+    cx.ran(&[r::BOM]);
+    if tree.bom {
+        let at = Location {
+            xpath: Some("message".into()),
+            ..Location::at(1, 1)
+        };
+        cx.report(r::BOM, "", at);
     }
     let root = tree.root();
     headers(&mut cx, root);
