@@ -46,6 +46,8 @@ fn fetch(fake: Fake, extra: &[&str]) -> Fetched {
         args.extend_from_slice(&["--timeout", "5"]);
     }
     args.extend_from_slice(extra);
+    // Reaped by wait4 below (which also gives its peak memory), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let mut child = banc()
         .args(&args)
         .env("BANC_TEST_PW", "mot de passe \"secret\"")

@@ -638,7 +638,7 @@ fn entry_structure(cx: &Ctx<'_, '_>, entry: Node<'_>) -> Option<String> {
         .select("*[not(self::cda:templateId)]", entry)
         .unwrap_or_default()
         .iter()
-        .map(|n| quote(&n.local_name()))
+        .map(|n| quote(n.local_name()))
         .collect();
     let act = cx.xpath.select("cda:act", entry).unwrap_or_default();
     let Some(&act) = act.first() else {

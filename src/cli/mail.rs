@@ -348,7 +348,7 @@ impl MessageArgs {
             label: self.label.clone(),
             body,
             pdf,
-            zip: self.zip.as_ref().map(read).transpose()?,
+            zip: self.zip.as_deref().map(read).transpose()?,
             disposition_notification_to: self.mdn_to.clone(),
             in_reply_to: self.in_reply_to.clone(),
             references: self.references.clone(),
@@ -415,7 +415,7 @@ pub struct SendArgs {
     pub message: Box<MessageArgs>,
 }
 
-fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
+fn read(p: &std::path::Path) -> Result<Vec<u8>, String> {
     Ok(banc::files::read_bounded(p, banc::files::MAX_DOCUMENT)?)
 }
 

@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn quotes_are_short_and_cut_on_a_character() {
         assert_eq!(quote("court"), "court");
-        let q = quote(&"é".repeat(3_000_000));
+        let q = quote("é".repeat(3_000_000));
         assert_eq!(q, format!("{}… (3000000 caractères)", "é".repeat(200)));
         let exact = "a".repeat(QUOTE_CHARS);
         assert_eq!(quote(&exact), exact);

@@ -477,7 +477,7 @@ fn header_bytes(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
             match decode_word(cs, enc, payload) {
                 Err(why) => cx.report(
                     r::ENCODED_WORD,
-                    format!("{} : « {} » ({why}).", f.name, quote(&all)),
+                    format!("{} : « {} » ({why}).", f.name, quote(all)),
                     cx.at_field(part, f),
                 ),
                 Ok(t) if t.contains(['\r', '\n']) => cx.report(
@@ -761,7 +761,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
                 let p = &tree.parts[i];
                 format!(
                     "{} ({})",
-                    quote(&p.filename().unwrap_or_else(|| "sans nom".into())),
+                    quote(p.filename().unwrap_or_else(|| "sans nom".into())),
                     p.path
                 )
             })
@@ -818,7 +818,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
             };
             let found = part
                 .field("Content-Disposition")
-                .map(|f| format!("« {} »", quote(&f.text(raw))))
+                .map(|f| format!("« {} »", quote(f.text(raw))))
                 .unwrap_or_else(|| "absent".into());
             cx.report(r::ZIP_DISPOSITION, format!("{found}."), at);
         }
@@ -917,7 +917,7 @@ fn text_part(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
             cx.report_as(
                 r::TEXT_CHARSET_MISSING,
                 sev,
-                format!("{} ({what}).", quote(&part.effective_type())),
+                format!("{} ({what}).", quote(part.effective_type())),
                 at,
             );
         }
@@ -1036,7 +1036,7 @@ fn cross(
             if got != want {
                 cx.report(
                     r::CODECDA_MISMATCH,
-                    format!("« {} » pour « {} ».", quote(&v), quote(&want.join(","))),
+                    format!("« {} » pour « {} ».", quote(&v), quote(want.join(","))),
                     cx.at_field(root, f),
                 );
             }
@@ -1058,7 +1058,7 @@ fn cross(
                     format!(
                         "X-MSS-INS: {} alors que {why} ({} attendu).",
                         quote(&v),
-                        quote(&want)
+                        quote(want)
                     ),
                     cx.at_field(root, f),
                 );

@@ -448,7 +448,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
             format!(
                 "Trouvé : code « {} » dans le système {}.",
                 quote(&c),
-                quote(&s.unwrap_or_else(|| "non déclaré".into()))
+                quote(s.unwrap_or_else(|| "non déclaré".into()))
             ),
         ),
         (None, _) => {
@@ -477,8 +477,8 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                         code,
                         format!(
                             "Code local « {} » ({}{}).",
-                            quote(&attr(*t, "code").unwrap_or_default()),
-                            quote(&attr(*t, "codeSystem").unwrap_or_default()),
+                            quote(attr(*t, "code").unwrap_or_default()),
+                            quote(attr(*t, "codeSystem").unwrap_or_default()),
                             attr(*t, "displayName")
                                 .map(|d| format!(", « {} »", quote(&d)))
                                 .unwrap_or_default()
@@ -526,7 +526,7 @@ fn quantities<'d>(r: &mut Run<'_, 'd>, value: Node<'d>, recommended: Option<&str
                 q,
                 format!(
                     "(valeur « {} »)",
-                    quote(&attr(q, "value").unwrap_or_else(|| "absente".into()))
+                    quote(attr(q, "value").unwrap_or_else(|| "absente".into()))
                 ),
             );
             continue;

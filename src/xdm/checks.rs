@@ -535,7 +535,7 @@ pub fn metadata(
         }
     }
     if patients.len() > 1 {
-        let shown: Vec<String> = patients.iter().take(10).map(|p| quote(p)).collect();
+        let shown: Vec<String> = patients.iter().take(10).map(quote).collect();
         let more = match patients.len().saturating_sub(shown.len()) {
             0 => String::new(),
             n => format!(" ; et {n} autres"),
@@ -749,7 +749,7 @@ fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
                 .finding(format!(
                     "« {} », le document a « {} ».",
                     quote(&u.value),
-                    quote(&id.xds())
+                    quote(id.xds())
                 ))
                 .at(o.location(u.line)),
         );

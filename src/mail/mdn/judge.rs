@@ -188,8 +188,8 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                     r::MDN_ORIGINAL_MESSAGE_ID_MISMATCH
                         .finding(format!(
                             "« {} » pour « {} ».",
-                            quote(&got),
-                            quote(&want.unwrap_or_else(|| "(aucun Message-ID)".into()))
+                            quote(got),
+                            quote(want.unwrap_or_else(|| "(aucun Message-ID)".into()))
                         ))
                         .at(at_dn("Original-Message-ID")),
                 );
@@ -388,8 +388,8 @@ pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                     r::DSN_ORIGINAL_MISMATCH
                         .finding(format!(
                             "« {} » pour « {} ».",
-                            quote(&got),
-                            quote(&want.unwrap_or_else(|| "(aucun Message-ID)".into()))
+                            quote(got),
+                            quote(want.unwrap_or_else(|| "(aucun Message-ID)".into()))
                         ))
                         .at(at_message()),
                 );
