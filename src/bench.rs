@@ -106,7 +106,7 @@ pub fn run(kit_dir: &Path, o: &BenchOptions) -> Result<String, String> {
     // 2. One typical document through the whole pipeline, on one thread.
     let (docs, typical) = examples(&kit.root)?;
     let validator = Validator::new(Some(kit.clone()), Options::default()).map_err(|e| e.0)?;
-    let bytes = std::fs::read(&typical).map_err(|e| e.to_string())?;
+    let bytes = crate::files::read_bounded(&typical, crate::files::MAX_DOCUMENT)?;
     let name = typical.display().to_string();
     let first = validator.validate_bytes(&name, &bytes); // compiles the plans on this thread
     let mut times = Vec::new();
@@ -137,7 +137,7 @@ pub fn run(kit_dir: &Path, o: &BenchOptions) -> Result<String, String> {
         .map(|d| {
             (
                 d.display().to_string(),
-                std::fs::read(d).unwrap_or_default(),
+                crate::files::read_bounded(d, crate::files::MAX_DOCUMENT).unwrap_or_default(),
             )
         })
         .collect();

@@ -228,9 +228,21 @@ pub fn fingerprint(root: &Path) -> Result<String, KitError> {
     let digests: Vec<Result<[u8; 32], KitError>> = files
         .par_iter()
         .map(|(rel, path)| {
-            let bytes = std::fs::read(path)
-                .map_err(|e| KitError(format!("lecture de {rel} impossible : {e}")))?;
-            Ok(Sha256::digest(&bytes).into())
+            // Streamed: a kit file of any size costs one buffer.
+            use std::io::Read;
+            let fail = |e: String| KitError(format!("lecture de {rel} impossible : {e}"));
+            let mut f = crate::files::open(path).map_err(|e| fail(e.reason.to_string()))?;
+            let mut h = Sha256::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.update(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(fail(e.to_string())),
+                }
+            }
+            Ok(h.finalize().into())
         })
         .collect();
     let mut outer = Sha256::new();

@@ -10,7 +10,6 @@ use crate::schematron::engine::{self, Engine};
 use crate::terminology::{Sources, Store};
 use crate::xml::{self, Limits, Load};
 use crate::xsd::{self, XsdValidator};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -65,6 +64,14 @@ impl Validator {
             Some(k) if opts.run_schematrons => Some(Engine::new(&k.root, opts.schematron.clone())),
             _ => None,
         };
+        if let Some(engine) = &schematron {
+            let all = profile::all();
+            let profiles: Vec<&Profile> = match &opts.profile {
+                Some(p) => vec![p],
+                None => all.iter().collect(),
+            };
+            engine.check_phase(&profiles).map_err(KitError)?;
+        }
         let terminology = Store::load(&Sources {
             kit: kit.as_ref().map(|k| k.root.clone()),
             extra: opts.terminology.clone(),
@@ -143,37 +150,24 @@ impl Validator {
         start: Instant,
     ) -> Result<Vec<u8>, Box<DocumentReport>> {
         let max = self.opts.limits.max_bytes;
-        let read = std::fs::File::open(path).and_then(|f| {
-            let size = f.metadata()?.len();
-            if size > max {
-                return Ok(Err(size));
+        let e = match crate::files::read_bounded(path, max) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) => e,
+        };
+        let finding = match e.reason {
+            crate::files::Unread::TooLarge { .. } => {
+                // The size on disk when it can be told (the file may also have grown while read).
+                let size = std::fs::metadata(path).map_or(max + 1, |m| m.len().max(max + 1));
+                xml::size_finding(size, max)
             }
-            // `take` bounds the read even when the size lied (a growing file, a device).
-            let mut bytes = Vec::with_capacity(size as usize);
-            f.take(max + 1).read_to_end(&mut bytes)?;
-            if bytes.len() as u64 > max {
-                return Ok(Err(bytes.len() as u64));
-            }
-            Ok(Ok(bytes))
-        });
-        match read {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(size)) => Err(Box::new(unchecked(
-                display,
-                xml::size_finding(size, max),
-                start,
-            ))),
-            Err(e) => Err(Box::new(unchecked(
-                display,
-                Finding::new(
-                    xml::IO_READ.id,
-                    xml::IO_READ.severity,
-                    xml::IO_READ.layer,
-                    format!("Lecture du fichier impossible : {e}"),
-                ),
-                start,
-            ))),
-        }
+            reason => Finding::new(
+                xml::IO_READ.id,
+                xml::IO_READ.severity,
+                xml::IO_READ.layer,
+                format!("Lecture du fichier impossible : {reason}"),
+            ),
+        };
+        Err(Box::new(unchecked(display, finding, start)))
     }
 
     /// Validate a document held in memory (from a file, a mail, an XDM package...). A panic

@@ -1,7 +1,7 @@
 //! Profiles: which rules apply to one document model, and how a document's model is detected
 //! from its header templateIds. Rules `banc.profile.*`.
 
-use crate::finding::{Finding, Layer, Location, Rule, Severity};
+use crate::finding::{Finding, Layer, Location, Rule, Severity, quote};
 use crate::xml::{Loaded, ffi::XPath};
 use serde::Serialize;
 
@@ -228,7 +228,7 @@ pub fn detect(doc: &Loaded, out: &mut Vec<Finding>) -> Profile {
             UNKNOWN_VERSION,
             format!(
                 "Version « {} » du modèle {} inconnue de banc : le document est vérifié selon {}.",
-                ext.as_deref().unwrap_or("(aucune)"),
+                quote(ext.as_deref().unwrap_or("(aucune)")),
                 root,
                 newest.id
             ),

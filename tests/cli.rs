@@ -314,3 +314,140 @@ fn control_characters_of_a_file_name_cannot_drive_the_terminal_or_forge_a_line()
         r.stderr
     );
 }
+
+/// Numeric options out of their range are refused by the parser (exit 2, the range named),
+/// before anything runs: no panic, no thread or memory exhaustion.
+#[test]
+fn numeric_options_out_of_range_are_refused_at_parse_time() {
+    let cases: &[&[&str]] = &[
+        &["validate", "-j", "100000000", "x.xml"],
+        &["validate", "-j", "0", "x.xml"],
+        &["validate", "--max-size", "0", "x.xml"],
+        &["validate", "--max-size", "99999999999999", "x.xml"],
+        &["validate", "--max-depth", "99999999", "x.xml"],
+        &["mail", "serve", "--max-connections", "0"],
+        &["mail", "serve", "--max-connections", "18446744073709551615"],
+        &["mail", "serve", "--command-timeout", "99999999999"],
+        &["mail", "serve", "--data-timeout", "0"],
+        &["mail", "serve", "--max-size", "99999999999"],
+        &["mail", "serve", "--max-messages", "0"],
+        &[
+            "mail",
+            "fetch",
+            "--imap",
+            "127.0.0.1:1",
+            "--user",
+            "u",
+            "--timeout",
+            "0",
+        ],
+        &[
+            "mail",
+            "fetch",
+            "--imap",
+            "127.0.0.1:1",
+            "--user",
+            "u",
+            "--max-size",
+            "0",
+        ],
+        &[
+            "mail",
+            "fetch",
+            "--imap",
+            "127.0.0.1:1",
+            "--user",
+            "u",
+            "--limit",
+            "0",
+        ],
+        &["bench", "--kit", "k", "--batch", "99999999999"],
+        &["bench", "--kit", "k", "-j", "100000000"],
+        &[
+            "rehearse",
+            "suites/cr-bio",
+            "--max-wait",
+            "99999999999999999h",
+        ],
+    ];
+    for args in cases {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("invalid value"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+    // The ranges are in --help.
+    let help = run(&["validate", "--help"]).stdout;
+    assert!(help.contains("1 to 1024"), "{help}");
+    let help = run(&["mail", "serve", "--help"]).stdout;
+    assert!(
+        help.contains("1 to 10000") && help.contains("1 to 86400"),
+        "{help}"
+    );
+}
+
+/// The largest values the parser accepts run: 1024 threads, the deepest nesting, the largest
+/// document size; a server with every limit at its maximum serves a session.
+#[test]
+fn the_largest_accepted_option_values_run() {
+    let d = tempdir("extremes");
+    let ok = sample(&d, "ok.xml", true, true);
+    let deep = d.join("deep.xml");
+    let depth = 9000;
+    std::fs::write(
+        &deep,
+        format!(
+            "<ClinicalDocument xmlns=\"urn:hl7-org:v3\">{}{}</ClinicalDocument>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        ),
+    )
+    .unwrap();
+    let (code, v) = validate_json(&[
+        "-j",
+        "1024",
+        "--max-depth",
+        "10000",
+        "--max-size",
+        "1073741824",
+        &s(&ok),
+        &s(&deep),
+    ]);
+    assert!(code == 0 || code == 1, "{v}");
+    assert_eq!(v["documents"].as_array().unwrap().len(), 2);
+    let srv = serve(
+        &d.join("spool"),
+        &[
+            "--max-connections",
+            "10000",
+            "--command-timeout",
+            "86400",
+            "--data-timeout",
+            "86400",
+            "--max-size",
+            "1073741824",
+        ],
+    );
+    use std::io::{BufRead, Write};
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut r = std::io::BufReader::new(tcp.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    (&tcp).write_all(b"EHLO t\r\n").unwrap();
+    let mut size = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.contains("SIZE") {
+            size = line.clone();
+        }
+        if line.starts_with("250 ") {
+            break;
+        }
+    }
+    assert!(size.contains("1073741824"), "{size}");
+    (&tcp).write_all(b"QUIT\r\n").unwrap();
+}

@@ -236,10 +236,91 @@ fn empty_and_unreadable_inputs() {
         "{:?}",
         rules(&d0)
     );
-    // A device that never ends is bounded by the size limit.
+    // A device that never ends is not read at all.
     let (code, v) = validate_json(&["--max-size", "1000", "/dev/zero"]);
     assert_eq!(code, 2);
-    assert_eq!(rules(&v["documents"][0]), vec!["xml.limit.size"]);
+    assert_eq!(rules(&v["documents"][0]), vec!["xml.io.read"]);
+}
+
+fn mkfifo(p: &std::path::Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// A FIFO given as a document, a package, a value set, a participants or configuration file is
+/// refused at once (it would block banc forever); so is a device that never ends.
+#[test]
+fn fifos_and_devices_are_refused_without_blocking() {
+    let d = tempdir("fifo");
+    for name in [
+        "doc.xml", "pkg.zip", "vs.xml", "p.toml", "c.toml", "bio.csv",
+    ] {
+        mkfifo(&d.join(name));
+    }
+    let p = |n: &str| s(&d.join(n));
+    let spawn = |args: &[String]| {
+        let mut c = banc()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // No writer ever opens the FIFOs: a blocking open would never return.
+        wait_exit(&mut c, std::time::Duration::from_secs(60));
+        c.wait_with_output().unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    for doc in ["doc.xml", "pkg.zip"] {
+        let o = spawn(&["validate".into(), "--format".into(), "json".into(), p(doc)]);
+        assert_eq!(o.status.code(), Some(2));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(rules(&v["documents"][0]), vec!["xml.io.read"]);
+        assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    }
+    let o = spawn(&["xdm".into(), "check".into(), p("pkg.zip")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "terminology".into(),
+        "info".into(),
+        "--terminology".into(),
+        p("vs.xml"),
+    ]);
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "terminology".into(),
+        "info".into(),
+        "--circuit-bio".into(),
+        p("bio.csv"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "suite".into(),
+        "check".into(),
+        "suites/cr-bio".into(),
+        "--participants".into(),
+        p("p.toml"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
+    let o = spawn(&[
+        "mail".into(),
+        "serve".into(),
+        "--config".into(),
+        p("c.toml"),
+        "--spool".into(),
+        s(&d.join("spool")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("tube nommé"), "{}", text(&o));
 }
 
 /// A generator that writes the whole document on one line and repeats one defect per result:
@@ -336,4 +417,76 @@ fn a_birth_time_with_a_multibyte_character_never_panics_the_header_readers() {
     // The message composed from it is judged, not crashed on (the subject's birth date check).
     let (code, _) = validate_json(&[eml.to_str().unwrap()]);
     assert!(code == 1 || code == 0, "exit {code}");
+}
+
+/// A document whose title and header values are 3 MB each: every finding quotes at most a few
+/// hundred characters of them (`…` and the length), so each report stays small.
+#[test]
+fn huge_values_are_quoted_short_in_findings() {
+    let big = "T".repeat(3_000_000);
+    let src = std::fs::read_to_string(root().join("fixtures/cr-bio/valid/glycemie-ionogramme.xml"))
+        .unwrap();
+    let swaps = [
+        (
+            "<title>Compte rendu d'examens biologiques</title>",
+            format!("<title>{big}</title>"),
+        ),
+        (
+            "effectiveTime value=\"20260314093512+0100\"",
+            format!("effectiveTime value=\"2026{big}\""),
+        ),
+        (
+            "extension=\"284063523804767\"",
+            format!("extension=\"{big}\""),
+        ),
+        (
+            "extension=\"810103427182\"",
+            format!("extension=\"8{big}\""),
+        ),
+        ("<code code=\"18719-5\"", format!("<code code=\"X{big}\"")),
+        (
+            "value=\"5.38\" unit=\"mmol/L\"",
+            format!("value=\"5.38\" unit=\"{big}\""),
+        ),
+        (
+            "codeSystem=\"2.16.840.1.113883.5.25\"",
+            format!("codeSystem=\"1.2.{big}\""),
+        ),
+    ];
+    let mut doc = src.clone();
+    for (from, to) in &swaps {
+        assert!(doc.contains(from), "fixture changed: {from}");
+        doc = doc.replacen(from, to, 1);
+    }
+    let d = tempdir("huge-values");
+    let path = d.join("huge.xml");
+    std::fs::write(&path, &doc).unwrap();
+    let r = run(&[
+        "validate",
+        "--format",
+        "json",
+        "--max-size",
+        "100000000",
+        &s(&path),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let findings = v["documents"][0]["findings"].as_array().unwrap();
+    let quoted: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .filter(|m| m.contains("caractères)"))
+        .collect();
+    // The values were reached (INS, RPPS, timestamps, LOINC, UCUM, value set) and cut.
+    assert!(quoted.len() >= 5, "{findings:#?}");
+    for f in findings {
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            m.chars().count() < 1000,
+            "{}: {} characters",
+            f["rule"],
+            m.len()
+        );
+    }
+    assert!(r.stdout.len() < 100_000, "{} bytes of JSON", r.stdout.len());
 }

@@ -994,3 +994,38 @@ fn cli_send_with_mutual_tls() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A saved `.eml` that starts with a UTF-8 byte-order mark (an editor's doing) is still a
+/// message: judged in full (package and document too), with a warning naming the mark.
+#[test]
+fn an_eml_with_a_byte_order_mark_is_judged_as_a_message() {
+    let r = run(&[
+        "validate",
+        "--format",
+        "json",
+        "fixtures/mail/handmade/bom.eml",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let docs = v["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 3, "message, package, document: {v}");
+    let msg = &docs[0];
+    assert_eq!(msg["profile"], "mssante-message");
+    assert_eq!(msg["verdict"], "pass", "{msg}");
+    let rules: Vec<&str> = msg["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"mail.message.bom"), "{rules:?}");
+    assert!(!rules.contains(&"mail.message.unreadable"), "{rules:?}");
+    // The same message without the mark: the same findings but the mark's.
+    let raw = std::fs::read(root().join("fixtures/mail/handmade/bom.eml")).unwrap();
+    let plain = mail::judge_message(&raw[3..], &Policy::default()).findings;
+    let marked = mail::judge_message(&raw, &Policy::default()).findings;
+    let ids = |f: &[Finding]| f.iter().map(|f| f.rule.clone()).collect::<Vec<_>>();
+    let mut without: Vec<String> = ids(&marked);
+    without.retain(|r| r != "mail.message.bom");
+    assert_eq!(without, ids(&plain));
+    assert_eq!(mail::message_id(&raw), mail::message_id(&raw[3..]));
+}

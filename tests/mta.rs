@@ -8,7 +8,7 @@ mod e2e;
 mod fake_imap;
 
 use common::{banc, s, tempdir};
-use fake_imap::{Fake, Message, Pki, Script};
+use fake_imap::{Fake, Hostile, Message, Pki, Script};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,10 @@ struct Fetched {
     lines: Vec<String>,
     took: Duration,
     port: u16,
+    /// Bytes of a hostile answer the fake server wrote before banc hung up.
+    sent: u64,
+    /// banc's peak resident memory, in KiB (`getrusage` of the child).
+    peak_kib: i64,
 }
 
 /// `banc mail fetch --imap <fake> --user USER --password-env BANC_TEST_PW EXTRA...`.
@@ -42,19 +46,47 @@ fn fetch(fake: Fake, extra: &[&str]) -> Fetched {
         args.extend_from_slice(&["--timeout", "5"]);
     }
     args.extend_from_slice(extra);
-    let out = banc()
+    // Reaped by wait4 below (which also gives its peak memory), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut child = banc()
         .args(&args)
         .env("BANC_TEST_PW", "mot de passe \"secret\"")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("banc runs");
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    // wait4, not Child::wait: it also gives the child's peak memory.
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own unreaped child; both pointers are to live locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
     let took = start.elapsed();
+    let sent = fake.sent.clone();
+    let lines = fake.finish();
     Fetched {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        lines: fake.finish(),
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        lines,
         took,
         port,
+        sent: sent.load(std::sync::atomic::Ordering::Relaxed),
+        peak_kib: usage.ru_maxrss,
     }
 }
 
@@ -433,4 +465,56 @@ fn fetch_needs_a_password_source_and_never_takes_it_on_the_command_line() {
         "{}",
         r.stderr
     );
+}
+
+/// A hostile server announces a literal of 500 MB when 1,001 octets were asked for, and starts
+/// sending it: banc refuses the announcement before reading its bytes or making room for them.
+#[test]
+fn fetch_refuses_a_literal_longer_than_asked_for_before_reading_it() {
+    let dir = tempdir("fetch-literal");
+    let r = fetch_tls(
+        &dir,
+        Script {
+            messages: vec![message(3, 10, 10)],
+            hostile: Some(Hostile::Literal(500_000_000)),
+            ..Script::default()
+        },
+        &["--max-size", "1000", "--timeout", "120"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "littéral IMAP annoncé de 500000000 octets, au-delà des 1001 octets demandés"
+        ),
+        "{}",
+        r.stderr
+    );
+    // What the server wrote is what the sockets held when banc hung up, not the 500 MB.
+    assert!(r.sent < 16 << 20, "the server wrote {} bytes", r.sent);
+    assert!(r.peak_kib < 150 << 10, "banc peaked at {} KiB", r.peak_kib);
+}
+
+/// A hostile server answers the body fetch with a string that never ends: banc stops reading at
+/// the bound of one answer (`--max-size` + 1 MiB), not at async-imap's 512 MiB or a timeout.
+#[test]
+fn fetch_stops_reading_an_endless_answer_at_its_bound() {
+    let dir = tempdir("fetch-endless");
+    let r = fetch_tls(
+        &dir,
+        Script {
+            messages: vec![message(3, 10, 10)],
+            hostile: Some(Hostile::EndlessString),
+            ..Script::default()
+        },
+        &["--max-size", "1000", "--timeout", "120"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("plus de 1049577 octets reçus en réponse à une seule commande"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.sent < 16 << 20, "the server wrote {} bytes", r.sent);
+    assert!(r.peak_kib < 150 << 10, "banc peaked at {} KiB", r.peak_kib);
 }

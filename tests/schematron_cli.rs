@@ -83,7 +83,7 @@ fn svrl_files_are_written_per_document_and_schematron() {
 #[test]
 fn a_phase_selects_the_patterns_that_run() {
     let Some(kit) = kit() else { return };
-    // StrucMin has no phases: `--phase` leaves it on #ALL; an unknown phase changes nothing else.
+    // StrucMin has no phases: `--phase #ALL` changes nothing for it.
     let (_, all) = validate_json(&["--kit", &s(&kit), REALM]);
     let (_, phased) = validate_json(&["--kit", &s(&kit), "--phase", "#ALL", REALM]);
     assert_eq!(
@@ -228,4 +228,52 @@ fn no_schematron_skips_the_layer() {
     let (code, v) = validate_json(&["--kit", &s(&kit), "--no-schematron", REALM]);
     assert_eq!(code, 1); // banc's own realm rule still fails it
     assert!(schematron_findings(&v["documents"][0]).is_empty());
+}
+
+/// A misspelt phase would silently run the default phases: it is refused, with the phases the
+/// run's schematrons declare; without the kit no schematron runs, so `--phase` is refused too.
+#[test]
+fn an_unknown_phase_is_refused_with_the_declared_ones() {
+    let r = run(&["validate", "--phase", "a", VALID]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--phase demande --kit"), "{}", r.stderr);
+    let Some(kit) = kit() else { return };
+    let dir = tempdir("phase-unknown");
+    let sch = dir.join("two-phases.sch");
+    std::fs::write(
+        &sch,
+        r#"<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <phase id="a"><active pattern="pa"/></phase>
+  <phase id="b"><active pattern="pa"/></phase>
+  <pattern id="pa"><rule context="/"><assert test="true()">A</assert></rule></pattern>
+</schema>"#,
+    )
+    .unwrap();
+    let args = |phase: &'static str| {
+        vec![
+            "validate".to_string(),
+            "--kit".into(),
+            s(&kit),
+            "--schematron".into(),
+            s(&sch),
+            "--phase".into(),
+            phase.into(),
+            VALID.into(),
+        ]
+    };
+    let a: Vec<String> = args("c");
+    let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--phase « c »"), "{}", r.stderr);
+    assert!(r.stderr.contains("two-phases.sch : a, b"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("CI-SIS_BIO-CR-BIO_2024.01.sch : CI-SIS_BIO-CR-BIO_2024.01"),
+        "{}",
+        r.stderr
+    );
+    // A phase one schematron declares is accepted (the others keep their default).
+    let b: Vec<String> = args("b");
+    let r = run(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
 }

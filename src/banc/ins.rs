@@ -3,15 +3,21 @@
 //! Key = 97 - (number mod 97). For the key, Corsica's department codes 2A and 2B count as 19
 //! and 18.
 
+use crate::finding::quote;
+
 /// `Ok(())` when `ins` is well formed with a right key, else the French reason.
 pub fn check(ins: &str) -> Result<(), String> {
     let ins = ins.trim();
     if !ins.is_ascii() {
-        return Err(format!("« {ins} » contient des caractères non ASCII"));
+        return Err(format!(
+            "« {} » contient des caractères non ASCII",
+            quote(ins)
+        ));
     }
     if ins.len() != 15 {
         return Err(format!(
-            "« {ins} » a {} caractères au lieu de 15",
+            "« {} » a {} caractères au lieu de 15",
+            quote(ins),
             ins.chars().count()
         ));
     }

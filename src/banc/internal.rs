@@ -2,7 +2,7 @@
 //! judging one document, message or package becomes a finding on that input and the rest of the
 //! batch, the server or the run goes on (issue: one hostile input must not cost the others).
 
-use crate::finding::{Finding, Layer, Rule, Severity};
+use crate::finding::{Finding, Layer, Rule, Severity, quote};
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
@@ -63,9 +63,9 @@ pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Finding> {
         let (message, place) = CAUGHT
             .with(|c| c.borrow_mut().take())
             .unwrap_or_else(|| ("panique".into(), String::new()));
-        let short: String = message.chars().take(300).collect();
         PANIC.finding(format!(
-            "Panique « {short} » ({place}) : signalez cette entrée aux développeurs de banc."
+            "Panique « {} » ({place}) : signalez cette entrée aux développeurs de banc.",
+            quote(&message)
         ))
     })
 }

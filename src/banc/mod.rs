@@ -13,7 +13,7 @@ pub mod internal;
 
 use crate::cda::{ids, ts};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity};
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity, quote};
 use crate::profile::{Family, Profile};
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
@@ -574,7 +574,7 @@ fn model_template(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
 /// `banc.time.format` says why.
 pub fn header_time_problem(value: &str) -> Option<String> {
     let Ok(ts) = ts::parse(value) else {
-        return Some(format!("trouvé : « {value} »"));
+        return Some(format!("trouvé : « {} »", quote(value)));
     };
     let mut missing = Vec::new();
     if !ts.has_minutes() {
@@ -583,8 +583,13 @@ pub fn header_time_problem(value: &str) -> Option<String> {
     if ts.zone.is_none() {
         missing.push("décalage horaire");
     }
-    (!missing.is_empty())
-        .then(|| format!("trouvé : « {value} », il manque : {}", missing.join(", ")))
+    (!missing.is_empty()).then(|| {
+        format!(
+            "trouvé : « {} », il manque : {}",
+            quote(value),
+            missing.join(", ")
+        )
+    })
 }
 
 fn effective_time(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
@@ -602,7 +607,7 @@ fn time_format(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
     let v = node.attr("value").unwrap_or_default();
     ts::parse(&v)
         .err()
-        .map(|why| format!("{} « {v} » : {why}", node.local_name()))
+        .map(|why| format!("{} « {} » : {why}", node.local_name(), quote(&v)))
 }
 
 fn ins_format(_: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
@@ -634,7 +639,7 @@ fn entry_structure(cx: &Ctx<'_, '_>, entry: Node<'_>) -> Option<String> {
         .select("*[not(self::cda:templateId)]", entry)
         .unwrap_or_default()
         .iter()
-        .map(|n| n.local_name())
+        .map(|n| quote(n.local_name()))
         .collect();
     let act = cx.xpath.select("cda:act", entry).unwrap_or_default();
     let Some(&act) = act.first() else {
@@ -678,7 +683,7 @@ fn status_in(cx: &Ctx<'_, '_>, node: Node<'_>, allowed: &[&str]) -> Option<Strin
         None => Some("statusCode absent".into()),
         Some(c) if allowed.contains(&c.as_str()) => None,
         Some(c) if c.is_empty() => Some("statusCode sans @code".into()),
-        Some(c) => Some(format!("trouvé : « {c} »")),
+        Some(c) => Some(format!("trouvé : « {} »", quote(&c))),
     }
 }
 

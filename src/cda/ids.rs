@@ -17,6 +17,8 @@
 //! The ADELI key is not checked (its algorithm is not in the kit, and the kit has an ADELI with a
 //! letter: `0B1057294`).
 
+use crate::finding::quote;
+
 /// OID of the national identifiers of health professionals.
 pub const IDNAT_PS: &str = "1.2.250.1.71.4.2.1";
 /// OID of the national identifiers of health organisations.
@@ -63,15 +65,17 @@ fn all_digits(s: &str) -> bool {
 
 /// An idNat_PS extension (person).
 pub fn check_ps(ext: &str) -> Result<(), String> {
+    // The value as messages quote it: a 3 MB extension must not become a 3 MB message.
+    let shown = quote(ext);
     if ext.is_empty() {
         return Err("extension absente ou vide".into());
     }
     if !ext.is_ascii() {
-        return Err(format!("« {ext} » contient des caractères non ASCII"));
+        return Err(format!("« {shown} » contient des caractères non ASCII"));
     }
     if ext.len() == 11 && all_digits(ext) && !ext.starts_with(['0', '8']) {
         return Err(format!(
-            "« {ext} » : numéro sans préfixe de type ; un RPPS s'écrit 8 + ses 11 chiffres"
+            "« {shown} » : numéro sans préfixe de type ; un RPPS s'écrit 8 + ses 11 chiffres"
         ));
     }
     let (prefix, rest) = ext.split_at(1);
@@ -79,7 +83,8 @@ pub fn check_ps(ext: &str) -> Result<(), String> {
         "8" => {
             if rest.len() != 11 || !all_digits(rest) {
                 return Err(format!(
-                    "« {ext} » : après le préfixe 8, le numéro RPPS doit avoir 11 chiffres (trouvé « {rest} »)"
+                    "« {shown} » : après le préfixe 8, le numéro RPPS doit avoir 11 chiffres (trouvé « {} »)",
+                    quote(rest)
                 ));
             }
             check_luhn("RPPS", rest)
@@ -87,7 +92,8 @@ pub fn check_ps(ext: &str) -> Result<(), String> {
         "0" => {
             if rest.len() != 9 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(format!(
-                    "« {ext} » : après le préfixe 0, le numéro ADELI doit avoir 9 caractères (trouvé « {rest} »)"
+                    "« {shown} » : après le préfixe 0, le numéro ADELI doit avoir 9 caractères (trouvé « {} »)",
+                    quote(rest)
                 ));
             }
             Ok(())
@@ -95,26 +101,28 @@ pub fn check_ps(ext: &str) -> Result<(), String> {
         "3" | "4" | "5" | "6" => match rest.split_once('/') {
             Some((structure, local)) if all_digits(structure) && !local.is_empty() => Ok(()),
             _ => Err(format!(
-                "« {ext} » : un identifiant de type {prefix} s'écrit {prefix} + numéro de la structure + « / » + identifiant local"
+                "« {shown} » : un identifiant de type {prefix} s'écrit {prefix} + numéro de la structure + « / » + identifiant local"
             )),
         },
         _ => Err(format!(
-            "« {ext} » : préfixe « {prefix} » inconnu, attendu 8 (RPPS) ou 0 (ADELI)"
+            "« {shown} » : préfixe « {prefix} » inconnu, attendu 8 (RPPS) ou 0 (ADELI)"
         )),
     }
 }
 
 /// An idNat_Struct extension (organisation).
 pub fn check_struct(ext: &str) -> Result<(), String> {
+    // The value as messages quote it: a 3 MB extension must not become a 3 MB message.
+    let shown = quote(ext);
     if ext.is_empty() {
         return Err("extension absente ou vide".into());
     }
     if !ext.is_ascii() {
-        return Err(format!("« {ext} » contient des caractères non ASCII"));
+        return Err(format!("« {shown} » contient des caractères non ASCII"));
     }
     if ext.len() == 9 {
         return Err(format!(
-            "« {ext} » : numéro sans préfixe de type ; un FINESS s'écrit 1 + ses 9 caractères, un SIREN 2 + ses 9 chiffres"
+            "« {shown} » : numéro sans préfixe de type ; un FINESS s'écrit 1 + ses 9 caractères, un SIREN 2 + ses 9 chiffres"
         ));
     }
     let (prefix, rest) = ext.split_at(1);
@@ -126,7 +134,8 @@ pub fn check_struct(ext: &str) -> Result<(), String> {
                 rest.len() == 9 && (all_digits(rest) || (corsica && all_digits(&rest[2..])));
             if !shape {
                 return Err(format!(
-                    "« {ext} » : après le préfixe 1, le numéro FINESS doit avoir 9 caractères (trouvé « {rest} »)"
+                    "« {shown} » : après le préfixe 1, le numéro FINESS doit avoir 9 caractères (trouvé « {} »)",
+                    quote(rest)
                 ));
             }
             if corsica {
@@ -138,7 +147,8 @@ pub fn check_struct(ext: &str) -> Result<(), String> {
         "2" => {
             if rest.len() != 9 || !all_digits(rest) {
                 return Err(format!(
-                    "« {ext} » : après le préfixe 2, le numéro SIREN doit avoir 9 chiffres (trouvé « {rest} »)"
+                    "« {shown} » : après le préfixe 2, le numéro SIREN doit avoir 9 chiffres (trouvé « {} »)",
+                    quote(rest)
                 ));
             }
             check_luhn("SIREN", rest)
@@ -146,7 +156,8 @@ pub fn check_struct(ext: &str) -> Result<(), String> {
         "3" => {
             if rest.len() != 14 || !all_digits(rest) {
                 return Err(format!(
-                    "« {ext} » : après le préfixe 3, le numéro SIRET doit avoir 14 chiffres (trouvé « {rest} »)"
+                    "« {shown} » : après le préfixe 3, le numéro SIRET doit avoir 14 chiffres (trouvé « {} »)",
+                    quote(rest)
                 ));
             }
             if rest.starts_with("356000000") {
@@ -162,7 +173,7 @@ pub fn check_struct(ext: &str) -> Result<(), String> {
             check_luhn("SIRET", rest)
         }
         _ => Err(format!(
-            "« {ext} » : préfixe « {prefix} » inconnu, attendu 1 (FINESS), 2 (SIREN) ou 3 (SIRET)"
+            "« {shown} » : préfixe « {prefix} » inconnu, attendu 1 (FINESS), 2 (SIREN) ou 3 (SIRET)"
         )),
     }
 }

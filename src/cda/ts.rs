@@ -129,8 +129,9 @@ pub fn parse(value: &str) -> Result<Ts, String> {
             };
             if z.len() != 4 || !z.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
-                    "décalage horaire « {}{z} » mal formé : 4 chiffres attendus (±hhmm, par exemple +0100)",
-                    if sign < 0 { '-' } else { '+' }
+                    "décalage horaire « {}{} » mal formé : 4 chiffres attendus (±hhmm, par exemple +0100)",
+                    if sign < 0 { '-' } else { '+' },
+                    crate::finding::quote(z)
                 ));
             }
             let (h, m) = (num(&z[..2]), num(&z[2..]));

@@ -87,6 +87,14 @@ fn one_line(help: &str) -> &str {
     }
 }
 
+/// Most threads `-j` accepts: more is a typo that would exhaust the machine's threads.
+pub const MAX_JOBS: u64 = 1024;
+
+/// The parser of `-j N` (1 to [`MAX_JOBS`]).
+pub fn jobs_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_JOBS)
+}
+
 /// Threads for a batch: `-j N`, else every core.
 pub fn jobs(asked: Option<usize>) -> usize {
     asked

@@ -8,8 +8,10 @@ use banc::mail::mdn::MdnStyle;
 use banc::mail::submit::{StartTls, SubmitError, SubmitOptions};
 use banc::mail::tls::ClientTlsOptions;
 use banc::transport::certs::{CA_NAME, CertsOptions};
+use banc::transport::config::{LIMIT_CONNECTIONS, LIMIT_MAX_SIZE, LIMIT_TIMEOUT_SECS};
 use banc::transport::imap::{FetchOptions, TlsMode};
 use banc::transport::server::ServeOptions;
+use clap::builder::RangedU64ValueParser;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,8 +67,9 @@ pub struct ServeArgs {
     /// Name given in the greeting and EHLO reply.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED).
-    #[arg(long, value_name = "BYTES")]
+    /// Largest message in bytes (default 26214400 = 25 MiB, MSSanté usage, UNCONFIRMED; 1 to
+    /// 1073741824).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=LIMIT_MAX_SIZE))]
     pub max_size: Option<u64>,
     /// Server certificate chain (PEM); enables STARTTLS.
     #[arg(long, value_name = "FILE")]
@@ -99,17 +102,17 @@ pub struct ServeArgs {
     /// 550 5.7.1 (transport.tls.identity-mismatch). Repeatable; needs --client-ca.
     #[arg(long = "application-mailbox", value_name = "ADDRESS")]
     pub application_mailboxes: Vec<String>,
-    /// Seconds to wait for a command (default 300).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds to wait for a command (default 300; 1 to 86400).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub command_timeout: Option<u64>,
-    /// Seconds to wait for each line of DATA (default 180).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds to wait for each line of DATA (default 180; 1 to 86400).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub data_timeout: Option<u64>,
-    /// Simultaneous sessions (default 100).
-    #[arg(long, value_name = "N")]
+    /// Simultaneous sessions (default 100; 1 to 10000).
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..=LIMIT_CONNECTIONS))]
     pub max_connections: Option<usize>,
-    /// Exit (status 0) after N messages stored and analysed (scripts, tests).
-    #[arg(long, value_name = "N")]
+    /// Exit (status 0) after N messages stored and analysed (scripts, tests; at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages: Option<u64>,
     #[command(flatten)]
     pub check: CheckArgs,
@@ -335,12 +338,8 @@ pub struct MessageArgs {
 
 impl MessageArgs {
     fn options(&self) -> Result<ComposeOptions, String> {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()));
         let body = match &self.body {
-            Some(p) => Some(
-                String::from_utf8(read(p)?)
-                    .map_err(|_| format!("{} : texte non UTF-8", p.display()))?,
-            ),
+            Some(p) => Some(banc::files::read_text(p, banc::files::MAX_SMALL)?),
             None => None,
         };
         let pdf = match (&self.pdf, self.no_pdf) {
@@ -365,7 +364,7 @@ impl MessageArgs {
             label: self.label.clone(),
             body,
             pdf,
-            zip: self.zip.as_ref().map(read).transpose()?,
+            zip: self.zip.as_deref().map(read).transpose()?,
             disposition_notification_to: self.mdn_to.clone(),
             in_reply_to: self.in_reply_to.clone(),
             references: self.references.clone(),
@@ -422,8 +421,8 @@ pub struct SendArgs {
     /// Name given in EHLO.
     #[arg(long, default_value = "banc.invalid")]
     pub helo: String,
-    /// Timeout of each step, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Timeout of each step, in seconds (1 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub timeout: u64,
     /// Also write the message sent to FILE (to judge its MDN later with --original).
     #[arg(long, value_name = "FILE")]
@@ -432,8 +431,8 @@ pub struct SendArgs {
     pub message: Box<MessageArgs>,
 }
 
-fn read(p: &PathBuf) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))
+fn read(p: &std::path::Path) -> Result<Vec<u8>, String> {
+    Ok(banc::files::read_bounded(p, banc::files::MAX_DOCUMENT)?)
 }
 
 fn send(args: SendArgs) -> Result<ExitCode, String> {
@@ -535,8 +534,8 @@ pub struct FetchArgs {
     /// Only the messages not yet seen (\Seen unset).
     #[arg(long)]
     pub unseen: bool,
-    /// At most N messages: the N most recent (highest UIDs).
-    #[arg(long, value_name = "N")]
+    /// At most N messages: the N most recent (highest UIDs; at least 1).
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit: Option<usize>,
     /// Set \Seen on every message downloaded (otherwise the mailbox is opened read-only).
     #[arg(long)]
@@ -544,12 +543,12 @@ pub struct FetchArgs {
     /// Save every message downloaded as DIR/<uid>.eml.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED).
-    /// A larger one is not downloaded and fails with `transport.imap.too-large`.
-    #[arg(long, value_name = "BYTES", default_value_t = banc::mail::Policy::default().max_size)]
+    /// Largest message downloaded, in bytes (M16; 25 MB, Mon espace santé's cap, UNCONFIRMED;
+    /// 1 to 1073741824). A larger one is not downloaded and fails with `transport.imap.too-large`.
+    #[arg(long, value_name = "BYTES", default_value_t = banc::mail::Policy::default().max_size, value_parser = clap::value_parser!(u64).range(1..=LIMIT_MAX_SIZE))]
     pub max_size: u64,
-    /// Seconds allowed for each step (connection, TLS, greeting, login, each command).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Seconds allowed for each step (connection, TLS, greeting, login, each command; 1 to 86400).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=LIMIT_TIMEOUT_SECS))]
     pub timeout: u64,
     /// stdout: a readable table or the JSON contract of `banc validate`.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -586,8 +585,8 @@ fn password(args: &FetchArgs) -> Result<String, String> {
             format!("--password-env {var} : la variable d'environnement {var} n'est pas définie (ou n'est pas en UTF-8)")
         })?
     } else if let Some(file) = &args.password_file {
-        let s = std::fs::read_to_string(file)
-            .map_err(|e| format!("--password-file {} : {e}", file.display()))?;
+        let s = banc::files::read_text(file, banc::files::MAX_SMALL)
+            .map_err(|e| format!("--password-file {e}"))?;
         let s = s.strip_suffix('\n').unwrap_or(&s);
         s.strip_suffix('\r').unwrap_or(s).to_string()
     } else {
@@ -614,7 +613,7 @@ pub struct AckArgs {
 }
 
 /// Acknowledgements and messages read by `banc mail ack` and `banc mail mdn`: at most 64 MiB.
-const MAX_ACK: u64 = 64 * 1024 * 1024;
+const MAX_ACK: u64 = banc::files::MAX_DOCUMENT;
 
 fn ack(args: AckArgs) -> Result<ExitCode, String> {
     let raw = banc::files::read_bounded(&args.file, MAX_ACK)?;

@@ -63,14 +63,14 @@ enum Command {
         /// Kit folder (as for `validate`).
         #[arg(long, env = "BANC_KIT")]
         kit: PathBuf,
-        /// Documents in the batch (the kit's CR-BIO 2024.01 examples repeated).
-        #[arg(long, default_value_t = 1000)]
+        /// Documents in the batch (the kit's CR-BIO 2024.01 examples repeated; 1 to 100000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
         batch: usize,
-        /// Repetitions of the one-document measure.
-        #[arg(long, default_value_t = 20)]
+        /// Repetitions of the one-document measure (1 to 10000).
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         repeat: usize,
-        /// Threads for the batch (default: all cores).
-        #[arg(short = 'j', long)]
+        /// Threads for the batch (default: all cores; 1 to 1024).
+        #[arg(short = 'j', long, value_parser = common::jobs_parser())]
         jobs: Option<usize>,
         /// Also time reading this circuit-bio file.
         #[arg(long = "circuit-bio", value_name = "FILE", env = "BANC_CIRCUIT_BIO")]
@@ -83,7 +83,7 @@ enum XdmCommand {
     /// Construire un paquet IHE_XDM.zip (INDEX.HTM, README.TXT, METADATA.XML) depuis des CDA.
     Pack(xdm::PackArgs),
     /// Vérifier un paquet IHE_XDM.zip (archive, structure, métadonnées) et les documents qu'il contient.
-    Check(xdm::CheckArgs),
+    Check(xdm::XdmCheckArgs),
 }
 
 pub fn main() -> ExitCode {

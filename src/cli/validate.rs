@@ -36,14 +36,14 @@ pub struct ValidateArgs {
     /// Lowest severity that fails a document and the exit status.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
-    /// Documents validated in parallel (default: all cores). Output order never changes.
-    #[arg(short = 'j', long)]
+    /// Documents validated in parallel (default: all cores; 1 to 1024). Output order never changes.
+    #[arg(short = 'j', long, value_parser = super::common::jobs_parser())]
     pub jobs: Option<usize>,
-    /// Largest document read, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    /// Largest document read, in bytes (1 to 1073741824).
+    #[arg(long, default_value_t = Limits::default().max_bytes, value_parser = clap::value_parser!(u64).range(1..=Limits::MAX_BYTES))]
     pub max_size: u64,
-    /// Deepest element nesting accepted.
-    #[arg(long, default_value_t = Limits::default().max_depth)]
+    /// Deepest element nesting accepted (1 to 10000).
+    #[arg(long, default_value_t = Limits::default().max_depth, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=Limits::MAX_DEPTH))]
     pub max_depth: usize,
     /// Schematron phase for every schematron that declares it (`#ALL`: all patterns of all).
     #[arg(long)]
@@ -116,6 +116,11 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     {
         return Err(
             "--schematron et --replace-schematron demandent --kit (et pas --no-schematron) : sans le kit, ces règles ne seraient pas exécutées".into(),
+        );
+    }
+    if args.phase.is_some() && (args.kit.is_none() || args.no_schematron) {
+        return Err(
+            "--phase demande --kit (et pas --no-schematron) : sans les schématrons, la phase ne choisirait rien".into(),
         );
     }
     for f in &args.schematrons {

@@ -31,8 +31,10 @@ pub struct PackArgs {
     pub force: bool,
 }
 
+/// Not `CheckArgs`: clap names an argument group after its struct, and `common::CheckArgs` is
+/// flattened in (two groups of one name panic clap's debug assertions).
 #[derive(clap::Args, Debug)]
-pub struct CheckArgs {
+pub struct XdmCheckArgs {
     /// IHE_XDM.zip packages.
     #[arg(required = true)]
     pub packages: Vec<PathBuf>,
@@ -54,7 +56,7 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
     }
     let mut docs = Vec::new();
     for p in &a.documents {
-        let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
+        let bytes = banc::files::read_bounded(p, banc::files::MAX_DOCUMENT)?;
         docs.push((p.display().to_string(), bytes));
     }
     let content_type = match &a.content_type {
@@ -107,17 +109,16 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(a: CheckArgs) -> Result<ExitCode, String> {
+pub fn check(a: XdmCheckArgs) -> Result<ExitCode, String> {
     let v = banc::pipeline::CheckOptions::from(a.check).validator()?;
     let mut docs = Vec::new();
     for p in &a.packages {
-        let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
-        docs.extend(banc::xdm::check(
-            &p.display().to_string(),
-            &bytes,
-            &v,
-            &Limits::default(),
-        ));
+        let name = p.display().to_string();
+        // As `banc validate`: over --max-size, or no file (a FIFO, a device), is a finding.
+        match v.read_bounded(p, &name, std::time::Instant::now()) {
+            Ok(bytes) => docs.extend(banc::xdm::check(&name, &bytes, &v, &Limits::default())),
+            Err(report) => docs.push(*report),
+        }
     }
     let mut run = RunReport::new(v.kit_stamp(), banc::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());

@@ -176,7 +176,7 @@ impl Finding {
             rule: rule.into(),
             severity,
             layer,
-            message: message.into(),
+            message: cap(message.into()),
             location: Location::default(),
             hint: None,
             spec: None,
@@ -198,6 +198,37 @@ impl Finding {
         self.spec = Some(spec.into());
         self
     }
+}
+
+/// Characters of submitted text a message quotes (a value, a header, a title): past them,
+/// [`quote`] cuts. A 3 MB title must not become a 3 MB message in every report.
+pub const QUOTE_CHARS: usize = 200;
+
+/// Characters of a finding's message past which [`Finding::new`] cuts it, whatever the message:
+/// the last resort for text that reached a message unquoted (a libxml2 error naming a value).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `text` as a message quotes it: whole when short, else its first [`QUOTE_CHARS`] characters,
+/// `…` and its length (`ABC… (3000000 caractères)`).
+pub fn quote(text: impl AsRef<str>) -> String {
+    shorten(text.as_ref(), QUOTE_CHARS)
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => {
+            let head = text.get(..end).unwrap_or_default();
+            format!("{head}… ({} caractères)", text.chars().count())
+        }
+    }
+}
+
+fn cap(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    shorten(&message, MAX_MESSAGE_CHARS)
 }
 
 /// Findings kept per rule and document: a broken generator can repeat one defect per entry.
@@ -252,5 +283,34 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_short_and_cut_on_a_character() {
+        assert_eq!(quote("court"), "court");
+        let q = quote("é".repeat(3_000_000));
+        assert_eq!(q, format!("{}… (3000000 caractères)", "é".repeat(200)));
+        let exact = "a".repeat(QUOTE_CHARS);
+        assert_eq!(quote(&exact), exact);
+    }
+
+    #[test]
+    fn a_message_past_the_last_resort_is_cut() {
+        let f = Finding::new("x.y", Severity::Error, Layer::Xml, "ü".repeat(5000));
+        assert_eq!(
+            f.message.chars().count(),
+            MAX_MESSAGE_CHARS + "… (5000 caractères)".chars().count()
+        );
+        assert!(f.message.ends_with("… (5000 caractères)"));
+        let short = "ü".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(
+            Finding::new("x.y", Severity::Error, Layer::Xml, short.clone()).message,
+            short
+        );
     }
 }

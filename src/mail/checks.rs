@@ -8,7 +8,7 @@ use super::mime::{self, Defect, Field, Part, Tree};
 use super::rules::{self as r};
 use crate::cda::header::{CdaHeader, Patient};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Location, Rule, Severity};
+use crate::finding::{Finding, Location, Rule, Severity, quote};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -174,7 +174,7 @@ impl<'t, 'a> Ctx<'t, 'a> {
 /// headers every message has?
 fn readable(tree: &Tree<'_>) -> bool {
     let root = tree.root();
-    let starts_with_field = root.fields.first().is_some_and(|f| f.start == 0);
+    let starts_with_field = root.fields.first().is_some_and(|f| f.start == root.start);
     const KNOWN: [&str; 10] = [
         "From",
         "Date",
@@ -236,6 +236,14 @@ pub fn judge(
         };
         cx.report(r::UNREADABLE, "", at);
         return finish(cx, Vec::new());
+    }
+    cx.ran(&[r::BOM]);
+    if tree.bom {
+        let at = Location {
+            xpath: Some("message".into()),
+            ..Location::at(1, 1)
+        };
+        cx.report(r::BOM, "", at);
     }
     let root = tree.root();
     headers(&mut cx, root);
@@ -315,7 +323,11 @@ fn headers(cx: &mut Ctx<'_, '_>, root: &Part<'_>) {
             .and_then(|m| m.date())
             .is_some_and(|d| d.is_valid());
         if !DATE.is_match(&text) || !parsed_ok {
-            cx.report(r::HEADER_DATE, format!("« {text} »."), cx.at_field(root, f));
+            cx.report(
+                r::HEADER_DATE,
+                format!("« {} ».", quote(&text)),
+                cx.at_field(root, f),
+            );
         }
     }
     for name in ["From", "To", "Cc", "Reply-To", "Sender"] {
@@ -324,7 +336,7 @@ fn headers(cx: &mut Ctx<'_, '_>, root: &Part<'_>) {
             let bad: Vec<String> = list
                 .iter()
                 .filter(|a| !valid_address(a))
-                .map(|a| format!("« {a} »"))
+                .map(|a| format!("« {} »", quote(a)))
                 .collect();
             if list.is_empty() || !bad.is_empty() {
                 let what = if bad.is_empty() {
@@ -343,7 +355,11 @@ fn headers(cx: &mut Ctx<'_, '_>, root: &Part<'_>) {
     if let Some(f) = root.field("Message-ID") {
         let v = f.text(raw);
         if !MSG_ID.is_match(&v) {
-            cx.report(r::MESSAGE_ID, format!("« {v} »."), cx.at_field(root, f));
+            cx.report(
+                r::MESSAGE_ID,
+                format!("« {} ».", quote(&v)),
+                cx.at_field(root, f),
+            );
         }
     }
     for name in ["In-Reply-To", "References"] {
@@ -352,7 +368,7 @@ fn headers(cx: &mut Ctx<'_, '_>, root: &Part<'_>) {
             if !MSG_ID_LIST.is_match(&v) {
                 cx.report(
                     r::MESSAGE_ID,
-                    format!("{name} : « {v} »."),
+                    format!("{name} : « {} ».", quote(&v)),
                     cx.at_field(root, f),
                 );
             }
@@ -364,19 +380,31 @@ fn headers(cx: &mut Ctx<'_, '_>, root: &Part<'_>) {
         let addrs: Vec<String> = v.split(',').map(angle_address).collect();
         match addrs.as_slice() {
             [a] if valid_address(a) => {
-                cx.report(r::MDN_REQUESTED, format!("{a}."), cx.at_field(root, f));
+                cx.report(
+                    r::MDN_REQUESTED,
+                    format!("{}.", quote(a)),
+                    cx.at_field(root, f),
+                );
                 if let Some(rp) = root.field("Return-Path") {
                     let rp_addr = angle_address(&rp.text(raw));
                     if !rp_addr.eq_ignore_ascii_case(a) {
                         cx.report(
                             r::DNT_LOOP,
-                            format!("(Disposition-Notification-To {a}, Return-Path <{rp_addr}>)"),
+                            format!(
+                                "(Disposition-Notification-To {}, Return-Path <{}>)",
+                                quote(a),
+                                quote(&rp_addr)
+                            ),
                             cx.at_field(root, f),
                         );
                     }
                 }
             }
-            _ => cx.report(r::DNT_SYNTAX, format!("« {v} »."), cx.at_field(root, f)),
+            _ => cx.report(
+                r::DNT_SYNTAX,
+                format!("« {} ».", quote(&v)),
+                cx.at_field(root, f),
+            ),
         }
     }
 }
@@ -449,7 +477,7 @@ fn header_bytes(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
             match decode_word(cs, enc, payload) {
                 Err(why) => cx.report(
                     r::ENCODED_WORD,
-                    format!("{} : « {all} » ({why}).", f.name),
+                    format!("{} : « {} » ({why}).", f.name, quote(all)),
                     cx.at_field(part, f),
                 ),
                 Ok(t) if t.contains(['\r', '\n']) => cx.report(
@@ -464,7 +492,11 @@ fn header_bytes(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
             if !covered.iter().any(|c| c.contains(&m.start())) {
                 cx.report(
                     r::ENCODED_WORD,
-                    format!("{} : mot encodé non terminé à « {} ».", f.name, m.as_str()),
+                    format!(
+                        "{} : mot encodé non terminé à « {} ».",
+                        f.name,
+                        quote(m.as_str())
+                    ),
                     cx.at_field(part, f),
                 );
             }
@@ -512,7 +544,7 @@ fn subject(cx: &mut Ctx<'_, '_>, root: &Part<'_>) -> Option<Subject> {
         Err(SubjectError::NoPrefix) => {
             cx.report(
                 r::SUBJECT_PREFIX,
-                format!("« {text} »."),
+                format!("« {} ».", quote(&text)),
                 cx.at_field(root, f),
             );
             None
@@ -520,7 +552,7 @@ fn subject(cx: &mut Ctx<'_, '_>, root: &Part<'_>) -> Option<Subject> {
         Err(SubjectError::Incomplete) => {
             cx.report(
                 r::SUBJECT_FORMAT,
-                format!("« {text} »."),
+                format!("« {} ».", quote(&text)),
                 cx.at_field(root, f),
             );
             None
@@ -529,7 +561,7 @@ fn subject(cx: &mut Ctx<'_, '_>, root: &Part<'_>) -> Option<Subject> {
             if s.bad_date {
                 cx.report(
                     r::SUBJECT_DATE,
-                    format!("« {} ».", s.date.as_deref().unwrap_or("")),
+                    format!("« {} ».", quote(s.date.as_deref().unwrap_or(""))),
                     cx.at_field(root, f),
                 );
             }
@@ -590,7 +622,7 @@ fn structure(cx: &mut Ctx<'_, '_>) {
                     if !valid_boundary(b) {
                         cx.report(
                             r::BOUNDARY_SYNTAX,
-                            format!("« {b} » ({} caractères).", b.chars().count()),
+                            format!("« {} » ({} caractères).", quote(b), b.chars().count()),
                             at.clone(),
                         );
                     }
@@ -601,7 +633,7 @@ fn structure(cx: &mut Ctx<'_, '_>) {
                             cx.at_part(part),
                         );
                     } else if mp.delimiters == 0 {
-                        cx.report(r::BOUNDARY_ABSENT, format!("(« --{b} »)"), at);
+                        cx.report(r::BOUNDARY_ABSENT, format!("(« --{} »)", quote(b)), at);
                     } else if !mp.closed {
                         let end = Location {
                             xpath: Some(if part.path.is_empty() {
@@ -612,7 +644,7 @@ fn structure(cx: &mut Ctx<'_, '_>) {
                             line: Some(tree.line(part.end.saturating_sub(1))),
                             column: None,
                         };
-                        cx.report(r::UNTERMINATED, format!("(« --{b}-- »)"), end);
+                        cx.report(r::UNTERMINATED, format!("(« --{}-- »)", quote(b)), end);
                     }
                 }
             }
@@ -624,7 +656,11 @@ fn structure(cx: &mut Ctx<'_, '_>) {
             let v = f.text(raw).to_ascii_lowercase();
             let known = ["7bit", "8bit", "binary", "quoted-printable", "base64"];
             if !known.contains(&v.as_str()) {
-                cx.report(r::CTE_UNKNOWN, format!("« {v} »."), cx.at_field(part, f));
+                cx.report(
+                    r::CTE_UNKNOWN,
+                    format!("« {} ».", quote(&v)),
+                    cx.at_field(part, f),
+                );
             } else if v == "base64"
                 && part.multipart.is_none()
                 && matches!(part.decoded(raw), Err(mime::DecodeError::Base64))
@@ -725,7 +761,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
                 let p = &tree.parts[i];
                 format!(
                     "{} ({})",
-                    p.filename().unwrap_or_else(|| "sans nom".into()),
+                    quote(p.filename().unwrap_or_else(|| "sans nom".into())),
                     p.path
                 )
             })
@@ -751,7 +787,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
         {
             cx.report(
                 r::ZIP_NAME,
-                format!("« {} ».", name.as_deref().unwrap_or("(sans nom)")),
+                format!("« {} ».", quote(name.as_deref().unwrap_or("(sans nom)"))),
                 cx.at_part(part),
             );
         }
@@ -759,7 +795,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
         if ty == "application/octet-stream" {
             cx.report(r::ZIP_OCTET_STREAM, "", ct_at);
         } else if ty != "application/zip" {
-            cx.report(r::ZIP_CONTENT_TYPE, format!("{ty}."), ct_at);
+            cx.report(r::ZIP_CONTENT_TYPE, format!("{}.", quote(&ty)), ct_at);
         }
         let cte = part.transfer_encoding(raw);
         if cte.as_deref() != Some("base64") {
@@ -769,7 +805,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
             };
             cx.report(
                 r::ZIP_ENCODING,
-                format!("{}.", cte.as_deref().unwrap_or("aucun (7bit)")),
+                format!("{}.", quote(cte.as_deref().unwrap_or("aucun (7bit)"))),
                 at,
             );
         }
@@ -782,7 +818,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
             };
             let found = part
                 .field("Content-Disposition")
-                .map(|f| format!("« {} »", f.text(raw)))
+                .map(|f| format!("« {} »", quote(f.text(raw))))
                 .unwrap_or_else(|| "absent".into());
             cx.report(r::ZIP_DISPOSITION, format!("{found}."), at);
         }
@@ -828,7 +864,7 @@ fn attachments(cx: &mut Ctx<'_, '_>, settings: &Settings) -> (Vec<Package>, Opti
                     cx.report_as(
                         r::PDF_NAME,
                         settings.pdf_severity,
-                        format!("« {n} » : {why}."),
+                        format!("« {} » : {why}.", quote(&n)),
                         cx.at_part(part),
                     );
                 }
@@ -881,7 +917,7 @@ fn text_part(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
             cx.report_as(
                 r::TEXT_CHARSET_MISSING,
                 sev,
-                format!("{} ({what}).", part.effective_type()),
+                format!("{} ({what}).", quote(part.effective_type())),
                 at,
             );
         }
@@ -910,14 +946,14 @@ fn text_part(cx: &mut Ctx<'_, '_>, part: &Part<'_>) {
         }
         // ASCII is UTF-8; only non-ASCII text in it would be wrong.
         Some("us-ascii") if bytes.is_ascii() => {}
-        Some(other) => cx.report(r::TEXT_CHARSET, format!("{other}."), at),
+        Some(other) => cx.report(r::TEXT_CHARSET, format!("{}.", quote(other)), at),
     }
 }
 
 /// A key that tells patients apart: the INS, else the identity traits.
 fn patient_key(p: &Patient) -> String {
     match &p.ins {
-        Some(i) => format!("INS {}", i.extension.clone().unwrap_or_default()),
+        Some(i) => format!("INS {}", quote(i.extension.as_deref().unwrap_or_default())),
         None => format!(
             "{} {} {}",
             conventions::fold(p.birth_name.as_deref().unwrap_or("")),
@@ -966,7 +1002,11 @@ fn cross(
     if let Some(f) = ins {
         let v = f.text(raw);
         if v != "O" && v != "N" {
-            cx.report(r::INS_VALUE, format!("« {v} »."), cx.at_field(root, f));
+            cx.report(
+                r::INS_VALUE,
+                format!("« {} ».", quote(&v)),
+                cx.at_field(root, f),
+            );
         }
     }
     let mut patients: Vec<(String, &Patient)> = Vec::new();
@@ -996,7 +1036,7 @@ fn cross(
             if got != want {
                 cx.report(
                     r::CODECDA_MISMATCH,
-                    format!("« {v} » pour « {} ».", want.join(",")),
+                    format!("« {} » pour « {} ».", quote(&v), quote(want.join(","))),
                     cx.at_field(root, f),
                 );
             }
@@ -1015,13 +1055,17 @@ fn cross(
                 };
                 cx.report(
                     r::INS_MISMATCH,
-                    format!("X-MSS-INS: {v} alors que {why} ({want} attendu)."),
+                    format!(
+                        "X-MSS-INS: {} alors que {why} ({} attendu).",
+                        quote(&v),
+                        quote(want)
+                    ),
                     cx.at_field(root, f),
                 );
             }
         }
         if patients.len() > 1 {
-            let keys: Vec<&str> = patients.iter().map(|(k, _)| k.as_str()).collect();
+            let keys: Vec<String> = patients.iter().map(|(k, _)| quote(k)).collect();
             cx.report(
                 r::PATIENT_SEVERAL,
                 format!("{}.", keys.join(" ; ")),
@@ -1050,7 +1094,7 @@ fn cross(
         if let Err(why) = conventions::subject_matches(s, p) {
             cx.report(
                 r::SUBJECT_IDENTITY,
-                format!("« {} » : {why}.", s.text),
+                format!("« {} » : {why}.", quote(&s.text)),
                 cx.at_field(root, f),
             );
         }
@@ -1068,7 +1112,7 @@ fn cross(
                 if !INS_LOCAL.is_match(local) {
                     cx.report(
                         r::PATIENT_ADDRESS_FORMAT,
-                        format!("« {a} »."),
+                        format!("« {} ».", quote(&a)),
                         cx.at_field(root, f),
                     );
                     continue;
@@ -1079,7 +1123,11 @@ fn cross(
                     if ins != Some(local) {
                         cx.report(
                             r::PATIENT_ADDRESS_INS,
-                            format!("« {a} », INS du CDA {}.", ins.unwrap_or("absent")),
+                            format!(
+                                "« {} », INS du CDA {}.",
+                                quote(&a),
+                                quote(ins.unwrap_or("absent"))
+                            ),
                             cx.at_field(root, f),
                         );
                     } else if !p.ins_qualified() {
@@ -1092,7 +1140,11 @@ fn cross(
     if let Some(f) = root.field("X-MSS-MES") {
         let v = f.text(raw);
         if v != "FIN" {
-            cx.report(r::MES_VALUE, format!("« {v} »."), cx.at_field(root, f));
+            cx.report(
+                r::MES_VALUE,
+                format!("« {} ».", quote(&v)),
+                cx.at_field(root, f),
+            );
         }
         if !patient_rcpt {
             cx.report(r::MES_UNEXPECTED, "", cx.at_field(root, f));
@@ -1137,7 +1189,11 @@ fn pdf_identity(cx: &mut Ctx<'_, '_>, docs: &[CdaHeader], settings: &Settings) {
             cx.report_as(
                 r::PDF_NAME,
                 settings.pdf_severity,
-                format!("« {n} » : NOM/prénom différents du CDA ({want})."),
+                format!(
+                    "« {} » : NOM/prénom différents du CDA ({}).",
+                    quote(&n),
+                    quote(&want)
+                ),
                 cx.at_part(part),
             );
         }

@@ -649,7 +649,7 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, Strin
     paths
         .iter()
         .map(|p| {
-            let bytes = std::fs::read(p).map_err(|e| format!("{} : {e}", p.display()))?;
+            let bytes = crate::files::read_bounded(p, crate::files::MAX_DOCUMENT)?;
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

@@ -215,8 +215,8 @@ pub fn subject_matches(subject: &Subject, p: &Patient) -> Result<(), String> {
         .map(|i| {
             format!(
                 "« {} {}{} »",
-                i.family,
-                i.given,
+                crate::finding::quote(&i.family),
+                crate::finding::quote(&i.given),
                 i.birth_date.map(|d| format!(" {d}")).unwrap_or_default()
             )
         })
@@ -309,7 +309,8 @@ pub fn parse_pdf_name(name: &str) -> Result<PdfName, String> {
         };
     if !ok_date {
         return Err(format!(
-            "la date de l'acte « {d} » n'est pas une date AAAAMMJJ"
+            "la date de l'acte « {} » n'est pas une date AAAAMMJJ",
+            crate::finding::quote(d)
         ));
     }
     Ok(PdfName {

@@ -390,6 +390,9 @@ pub struct Tree<'a> {
     pub lines: Lines,
     /// The part limit stopped the walk.
     pub truncated: bool,
+    /// The bytes opened with a UTF-8 byte-order mark, left out of the root part (an editor's
+    /// artefact of a saved `.eml`: no header starts with it).
+    pub bom: bool,
 }
 
 impl<'a> Tree<'a> {
@@ -408,16 +411,23 @@ impl<'a> Tree<'a> {
 }
 
 /// Read the structure of `raw` (never fails: whatever cannot be read is left as a leaf).
+/// The UTF-8 byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 pub fn parse<'a>(raw: &'a [u8], limits: Limits) -> Tree<'a> {
+    let bom = raw.starts_with(BOM);
     let mut tree = Tree {
         raw,
         parts: Vec::new(),
         lines: Lines::new(raw),
         truncated: false,
+        bom,
     };
+    // The root part starts after a BOM: offsets stay those of `raw`, so do lines and columns.
+    let first = if bom { BOM.len() } else { 0 };
     // Depth-first with an explicit stack, so that `parts` is in document order.
     let mut stack: Vec<(usize, usize, usize, String, Option<usize>)> =
-        vec![(0, raw.len(), 0, String::new(), None)];
+        vec![(first, raw.len(), 0, String::new(), None)];
     while let Some((start, end, depth, path, parent)) = stack.pop() {
         if tree.parts.len() >= limits.max_parts.max(1) {
             tree.truncated = true;

@@ -132,7 +132,11 @@ pub fn reused_message_ids(messages: &[(&str, &[u8])]) -> Vec<(String, Finding)> 
             Some((_, first)) => out.push((
                 name.to_string(),
                 rules::MESSAGE_ID_REUSED
-                    .finding(format!("« {id} » (déjà dans {first})."))
+                    .finding(format!(
+                        "« {} » (déjà dans {}).",
+                        crate::finding::quote(&id),
+                        crate::finding::quote(first)
+                    ))
                     .at(Location {
                         xpath: Some("header:Message-ID".into()),
                         ..Location::default()

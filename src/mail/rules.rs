@@ -15,6 +15,14 @@ pub const UNREADABLE: &Rule = &crate::rule! {
     hint: "Give the raw message (.eml, RFC 5322), headers first, as stored by the mail server.",
     spec: "MSSanté M01 — RFC 5322 §2.1 (structure d'un message)",
 };
+pub const BOM: &Rule = &crate::rule! {
+    id: "mail.message.bom",
+    layer: Layer::Mail,
+    severity: Warning,
+    message: "Le fichier commence par une marque d'ordre d'octets UTF-8 (BOM) : elle est ignorée pour l'analyse, mais un message transmis n'en porte pas (sa première ligne d'en-tête serait altérée).",
+    hint: "Save the message without a byte-order mark; an MTA never adds one.",
+    spec: "MSSanté M01 — RFC 5322 §2.1 (un message commence par ses en-têtes)",
+};
 pub const HEADER_REQUIRED: &Rule = &crate::rule! {
     id: "mail.header.required",
     layer: Layer::Mail,
@@ -483,6 +491,7 @@ pub const OVERSIZE: &Rule = &crate::rule! {
 /// Every rule of a received message, in check order.
 pub static MESSAGE_RULES: &[&Rule] = &[
     UNREADABLE,
+    BOM,
     HEADER_REQUIRED,
     HEADER_DUPLICATE,
     HEADER_DATE,

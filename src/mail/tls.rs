@@ -29,7 +29,8 @@ impl ClientTlsOptions {
     /// Read the files (errors name the option and the file).
     pub fn read(&self) -> Result<ClientPem, String> {
         let read = |p: &PathBuf, what: &str| {
-            std::fs::read(p).map_err(|e| format!("{what} {} : {e}", p.display()))
+            crate::files::read_bounded(p, crate::files::MAX_SMALL)
+                .map_err(|e| format!("{what} {e}"))
         };
         Ok(ClientPem {
             ca: self.ca.as_ref().map(|p| read(p, "--ca")).transpose()?,

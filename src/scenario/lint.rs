@@ -136,7 +136,10 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
     if !fixtures.is_dir() {
         out.push(Issue::error(
             &suite_file,
-            Lines::new(&std::fs::read_to_string(&suite_file).unwrap_or_default()).top("fixtures"),
+            Lines::new(
+                &crate::files::read_text(&suite_file, crate::files::MAX_SMALL).unwrap_or_default(),
+            )
+            .top("fixtures"),
             format!("fixtures : dossier introuvable ({})", fixtures.display()),
         ));
     }

@@ -88,6 +88,10 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// Longest duration a suite or `--max-wait` may give: 30 days.
+pub const MAX_WAIT_SECS: u64 = 30 * 24 * 3600;
+
+/// `30s`, `10m`, `2h`: positive, at most [`MAX_WAIT_SECS`].
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -96,11 +100,15 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|_| format!("durée « {s} » : attendu un nombre suivi de s, m ou h (ex. 10m)"))?;
     let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
         _ => return Err(format!("durée « {s} » : unité s, m ou h attendue")),
     };
+    // A projectathon lasts days: a longer wait is a typo (and could overflow a deadline).
+    let secs = secs
+        .filter(|s| *s <= MAX_WAIT_SECS)
+        .ok_or_else(|| format!("durée « {s} » : 30 jours au plus (720h)"))?;
     if secs == 0 {
         return Err(format!("durée « {s} » : doit être positive"));
     }
@@ -381,12 +389,8 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Stri
         column,
         message,
     };
-    let meta = std::fs::metadata(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
-    if meta.len() > MAX_FILE {
-        return Err(err(None, None, format!("plus de {MAX_FILE} octets")));
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err(None, None, format!("illisible : {e}")))?;
+    let text = crate::files::read_text(path, MAX_FILE)
+        .map_err(|e| err(None, None, e.reason.to_string()))?;
     match toml::from_str(&text) {
         Ok(v) => Ok((v, text)),
         Err(e) => {

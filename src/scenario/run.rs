@@ -182,7 +182,7 @@ impl Ctx {
         f.as_ref()
             .map(|p| {
                 let path = self.env.participants_dir.join(p);
-                std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))
+                Ok(crate::files::read_bounded(&path, crate::files::MAX_SMALL)?)
             })
             .transpose()
     }
@@ -357,11 +357,11 @@ fn internal_error(s: &Scenario, e: tokio::task::JoinError) -> ScenarioResult {
     } else {
         "tâche annulée".into()
     };
-    let short: String = what.chars().take(300).collect();
     let why = format!(
-        "{} : {} « {short} »",
+        "{} : {} « {} »",
         crate::banc::internal::PANIC.id,
-        crate::banc::internal::PANIC.message
+        crate::banc::internal::PANIC.message,
+        crate::finding::quote(&what)
     );
     ScenarioResult {
         id: s.id.clone(),

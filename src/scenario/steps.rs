@@ -260,16 +260,7 @@ fn first_file(dir: &Path) -> Option<PathBuf> {
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{} : {e}", path.display()))?
-        .len();
-    if len > MAX_INPUT {
-        return Err(format!(
-            "{} : {len} octets, plus que les {MAX_INPUT} acceptés",
-            path.display()
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("{} : {e}", path.display()))
+    Ok(crate::files::read_bounded(path, MAX_INPUT)?)
 }
 
 fn sniff(name: &str, bytes: &[u8]) -> Accept {
@@ -404,14 +395,14 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
     let mut docs = Vec::new();
     for d in step.document.iter().flatten() {
         let path = cx.env.fixtures.join(d);
-        match std::fs::read(&path) {
+        match crate::files::read_bounded(&path, MAX_INPUT) {
             Ok(b) => docs.push((
                 path.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 b,
             )),
-            Err(e) => return p.end(Status::Error, format!("{} : {e}", path.display())),
+            Err(e) => return p.end(Status::Error, e.to_string()),
         }
     }
     let mut faults = Vec::new();

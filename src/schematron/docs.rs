@@ -56,7 +56,7 @@ impl std::fmt::Debug for Docs {
 }
 
 fn parse_file(path: &Path) -> Option<ffi::Doc> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_DOCUMENT).ok()?;
     parse_mem(&bytes, &path.to_string_lossy())
 }
 
@@ -201,14 +201,13 @@ fn find_svs(kit_root: &Path, oid: &str) -> Option<PathBuf> {
     entries.sort();
     entries.into_iter().find(|p| {
         // The ValueSet element opens the file: its attributes sit in the first kilobytes.
-        std::fs::File::open(p)
-            .and_then(|f| {
-                use std::io::Read;
-                let mut head = Vec::new();
-                f.take(4096).read_to_end(&mut head)?;
-                Ok(String::from_utf8_lossy(&head).contains(&needle))
-            })
-            .unwrap_or(false)
+        let Ok(f) = crate::files::open(p) else {
+            return false;
+        };
+        use std::io::Read;
+        let mut head = Vec::new();
+        f.take(4096).read_to_end(&mut head).is_ok()
+            && String::from_utf8_lossy(&head).contains(&needle)
     })
 }
 

@@ -91,6 +91,42 @@ impl Engine {
         out
     }
 
+    /// `--phase` must name a phase that one of the schematrons `profiles` run declares (or
+    /// `#ALL`): a misspelt phase would otherwise silently run the default phases. The error lists
+    /// the phases each schematron declares.
+    pub fn check_phase(&self, profiles: &[&Profile]) -> Result<(), String> {
+        let Some(phase) = self.settings.phase.as_deref().filter(|p| *p != "#ALL") else {
+            return Ok(());
+        };
+        let mut files: Vec<PathBuf> = profiles.iter().flat_map(|p| self.files_for(p)).collect();
+        files.sort();
+        files.dedup();
+        let mut declared = Vec::new();
+        for f in &files {
+            // A schematron that cannot be loaded is reported when it runs; here it declares nothing.
+            let Ok(schema) = super::load(&self.kit_root, f) else {
+                continue;
+            };
+            if schema.phases.iter().any(|p| p.id == phase) {
+                return Ok(());
+            }
+            if !schema.phases.is_empty() {
+                let ids: Vec<&str> = schema.phases.iter().map(|p| p.id.as_str()).collect();
+                declared.push(format!("{} : {}", schema.file, ids.join(", ")));
+            }
+        }
+        Err(if declared.is_empty() {
+            format!(
+                "--phase « {phase} » : aucun des schématrons exécutés ne déclare de phase (seule #ALL s'applique)"
+            )
+        } else {
+            format!(
+                "--phase « {phase} » : aucun des schématrons exécutés ne déclare cette phase (ou #ALL). Phases déclarées :\n  {}",
+                declared.join("\n  ")
+            )
+        })
+    }
+
     /// The compiled plan of `sch` (absolute), built on first use and shared by every thread.
     pub fn plan(&self, sch: &Path) -> Result<Arc<Plan>, KitIssue> {
         let slot = {

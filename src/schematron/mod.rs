@@ -208,8 +208,9 @@ impl Loader<'_> {
             line: 0,
             message,
         };
-        let bytes =
-            std::fs::read(path).map_err(|e| unusable(format!("lecture impossible : {e}")))?;
+        // A schematron of the kit is about 1 MB; a user's is read with the same bound.
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_DOCUMENT)
+            .map_err(|e| unusable(e.reason.to_string()))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| unusable("le fichier n'est pas en UTF-8".into()))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

@@ -496,7 +496,8 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
                             Part::Text(t) => text.push_str(t),
                             // SAFETY: see enter_rule above.
                             Part::Value(Some(i)) => match unsafe { st.text(*i, n) } {
-                                Ok(s) => text.push_str(&s),
+                                // value-of and name() quote the document: a few hundred characters.
+                                Ok(s) => text.push_str(&crate::finding::quote(&s)),
                                 Err(message) => out.errors.push(RunError {
                                     pattern: pi,
                                     rule: ri,

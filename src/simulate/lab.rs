@@ -54,8 +54,7 @@ impl Lab {
         let mut out = Vec::new();
         for d in &sample.documents {
             let path = fixtures.join(d);
-            let mut bytes =
-                std::fs::read(&path).map_err(|e| format!("{} : {e}", path.display()))?;
+            let mut bytes = crate::files::read_bounded(&path, crate::files::MAX_DOCUMENT)?;
             let replacement = step.expect.as_ref().is_some_and(|e| e.replaces.is_some());
             if replacement && self.has(LabFault::ReplacementNewSetId) {
                 bytes = new_set_id(&bytes);

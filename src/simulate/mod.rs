@@ -160,7 +160,10 @@ pub fn run_receiver(
         relay_ca: a
             .relay_ca
             .as_ref()
-            .map(|p| std::fs::read(p).map_err(|e| format!("--relay-ca {} : {e}", p.display())))
+            .map(|p| {
+                crate::files::read_bounded(p, crate::files::MAX_SMALL)
+                    .map_err(|e| format!("--relay-ca {e}"))
+            })
             .transpose()
             .map_err(Error::Selection)?,
         known_ins: if a.known_ins.is_empty() {

@@ -10,7 +10,7 @@
 use super::circuit::Circuit;
 use super::{EN_ATTENTE, LOINC, SNOMED_CT, Store, loinc};
 use crate::finding::report::RuleRun;
-use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity};
+use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity, quote};
 use crate::profile::{Family, Profile};
 use crate::xml::Loaded;
 use crate::xml::ffi::{Node, XPath};
@@ -354,8 +354,9 @@ fn code_shapes<'d>(r: &mut Run<'_, 'd>, cda: Node<'d>) {
                     LOINC_CHECK_DIGIT,
                     n,
                     format!(
-                        "« {code} » : chiffre de contrôle {found}, attendu {expected} pour le nombre {}.",
-                        code.split('-').next().unwrap_or("")
+                        "« {} » : chiffre de contrôle {found}, attendu {expected} pour le nombre {}.",
+                        quote(&code),
+                        quote(code.split('-').next().unwrap_or(""))
                     ),
                 ),
             },
@@ -364,20 +365,20 @@ fn code_shapes<'d>(r: &mut Run<'_, 'd>, cda: Node<'d>) {
                     r.report(
                         SYSTEM_MISMATCH,
                         n,
-                        format!("« {code} » a la forme d'un code LOINC mais est déclaré dans SNOMED CT ({SNOMED_CT}), dont les codes sont des nombres."),
+                        format!("« {} » a la forme d'un code LOINC mais est déclaré dans SNOMED CT ({SNOMED_CT}), dont les codes sont des nombres.", quote(&code)),
                     );
                 } else if !code.bytes().all(|b| b.is_ascii_digit()) || code.len() < 6 {
                     r.report(
                         SYSTEM_MISMATCH,
                         n,
-                        format!("« {code} » n'est pas un identifiant SNOMED CT (nombre de 6 à 18 chiffres)."),
+                        format!("« {} » n'est pas un identifiant SNOMED CT (nombre de 6 à 18 chiffres).", quote(&code)),
                     );
                 }
             }
             EN_ATTENTE if loinc::looks_like_loinc(&code) => r.report(
                 SYSTEM_MISMATCH,
                 n,
-                format!("« {code} » a la forme d'un code LOINC mais est déclaré comme code en attente ({EN_ATTENTE}) : déclarer 2.16.840.1.113883.6.1."),
+                format!("« {} » a la forme d'un code LOINC mais est déclaré comme code en attente ({EN_ATTENTE}) : déclarer 2.16.840.1.113883.6.1.", quote(&code)),
             ),
             _ => {}
         }
@@ -409,7 +410,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                                 code,
                                 format!(
                                     "Résultat codé {c} « {} », de type {} dans le jeu de valeurs.",
-                                    e.label,
+                                    quote(&e.label),
                                     e.kind.label()
                                 ),
                             );
@@ -420,7 +421,7 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                             r.report(
                                 TECHNIQUE_MISSING,
                                 code,
-                                format!("Code {c} « {} ».", e.label),
+                                format!("Code {c} « {} ».", quote(&e.label)),
                             );
                         }
                     }
@@ -432,7 +433,11 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                 .map(|e| e.label.clone())
                 .filter(|l| !l.is_empty())
                 .unwrap_or(display.clone());
-            r.report(EN_ATTENTE_INFO, code, format!("Code {c} « {name} »."));
+            r.report(
+                EN_ATTENTE_INFO,
+                code,
+                format!("Code {} « {} ».", quote(&c), quote(&name)),
+            );
         }
         // Already reported as a code put under the wrong system.
         (Some(c), Some(s))
@@ -441,8 +446,9 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
             RESULT_SYSTEM,
             code,
             format!(
-                "Trouvé : code « {c} » dans le système {}.",
-                s.unwrap_or_else(|| "non déclaré".into())
+                "Trouvé : code « {} » dans le système {}.",
+                quote(&c),
+                quote(s.unwrap_or_else(|| "non déclaré".into()))
             ),
         ),
         (None, _) => {
@@ -459,7 +465,11 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                     .filter(|l| !l.is_empty())
                     .or_else(|| attr(*t, "displayName"))
                     .unwrap_or(display.clone());
-                r.report(EN_ATTENTE_INFO, *t, format!("Code {c} « {name} »."));
+                r.report(
+                    EN_ATTENTE_INFO,
+                    *t,
+                    format!("Code {} « {} ».", quote(&c), quote(&name)),
+                );
             } else {
                 match translations.first() {
                     Some(t) => r.report(
@@ -467,10 +477,10 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                         code,
                         format!(
                             "Code local « {} » ({}{}).",
-                            attr(*t, "code").unwrap_or_default(),
-                            attr(*t, "codeSystem").unwrap_or_default(),
+                            quote(attr(*t, "code").unwrap_or_default()),
+                            quote(attr(*t, "codeSystem").unwrap_or_default()),
                             attr(*t, "displayName")
-                                .map(|d| format!(", « {d} »"))
+                                .map(|d| format!(", « {} »", quote(&d)))
                                 .unwrap_or_default()
                         ),
                     ),
@@ -478,7 +488,9 @@ fn result<'d>(r: &mut Run<'_, 'd>, obs: Node<'d>, circuit: Option<&Circuit>) {
                         RESULT_UNCODED,
                         code,
                         match attr(code, "nullFlavor") {
-                            Some(nf) => format!("(code nullFlavor=\"{nf}\" sans translation)"),
+                            Some(nf) => {
+                                format!("(code nullFlavor=\"{}\" sans translation)", quote(&nf))
+                            }
                             None => "(code sans @code ni translation)".into(),
                         },
                     ),
@@ -514,7 +526,7 @@ fn quantities<'d>(r: &mut Run<'_, 'd>, value: Node<'d>, recommended: Option<&str
                 q,
                 format!(
                     "(valeur « {} »)",
-                    attr(q, "value").unwrap_or_else(|| "absente".into())
+                    quote(attr(q, "value").unwrap_or_else(|| "absente".into()))
                 ),
             );
             continue;
@@ -540,7 +552,11 @@ fn quantities<'d>(r: &mut Run<'_, 'd>, value: Node<'d>, recommended: Option<&str
             r.report(
                 UNIT_NOT_RECOMMENDED,
                 q,
-                format!("Trouvé « {unit} », recommandé « {rec} »{note}."),
+                format!(
+                    "Trouvé « {} », recommandé « {} »{note}.",
+                    quote(&unit),
+                    quote(rec)
+                ),
             );
         }
     }
@@ -557,9 +573,9 @@ fn ucum_detail(unit: &str) -> String {
     };
     match fix {
         Some(f) if octofhir_ucum::validate(&f).is_ok() => {
-            format!("Trouvé « {unit} » ; en UCUM : « {f} ».")
+            format!("Trouvé « {} » ; en UCUM : « {} ».", quote(unit), quote(&f))
         }
-        _ => format!("Trouvé « {unit} »."),
+        _ => format!("Trouvé « {} ».", quote(unit)),
     }
 }
 
@@ -586,7 +602,7 @@ fn request<'d>(r: &mut Run<'_, 'd>, code: Node<'d>, circuit: Option<&Circuit>, w
                     code,
                     format!(
                         "Code {c} « {} » de type {} utilisé pour {} : attendu Order ou Both{}.",
-                        e.label,
+                        quote(&e.label),
                         e.kind.label(),
                         if what == "acte" {
                             "un acte"
@@ -622,11 +638,11 @@ fn absent<'d>(
             .map(|e| {
                 format!(
                     "{} « {} »{}",
-                    e.code,
-                    e.label,
+                    quote(&e.code),
+                    quote(&e.label),
                     e.unit
                         .as_deref()
-                        .map(|u| format!(" en {u}"))
+                        .map(|u| format!(" en {}", quote(u)))
                         .unwrap_or_default()
                 )
             })
@@ -648,7 +664,7 @@ fn absent<'d>(
             if display.is_empty() {
                 String::new()
             } else {
-                format!(" « {display} »")
+                format!(" « {} »", quote(display))
             }
         ),
     );
@@ -680,13 +696,14 @@ fn label<'d>(r: &mut Run<'_, 'd>, code: Node<'d>, display: &str, e: &super::Circ
         DISPLAY_DIFFERS,
         code,
         format!(
-            "Code {} : « {display} » ; jeu de valeurs : « {} »{}.",
-            e.code,
-            e.label,
+            "Code {} : « {} » ; jeu de valeurs : « {} »{}.",
+            quote(&e.code),
+            quote(display),
+            quote(&e.label),
             if print.is_empty() {
                 String::new()
             } else {
-                format!(" (libellé d'édition « {print} »)")
+                format!(" (libellé d'édition « {} »)", quote(print))
             }
         ),
     );
@@ -725,8 +742,11 @@ fn binding<'d>(
                 rule,
                 n,
                 format!(
-                    "Trouvé : « {code} »{} ; jeu de valeurs {} ({} codes, {}).",
-                    system.map(|s| format!(" ({s})")).unwrap_or_default(),
+                    "Trouvé : « {} »{} ; jeu de valeurs {} ({} codes, {}).",
+                    quote(&code),
+                    system
+                        .map(|s| format!(" ({})", quote(&s)))
+                        .unwrap_or_default(),
                     set.name,
                     set.concepts.len(),
                     set.source

@@ -289,19 +289,13 @@ pub fn read(path: &Path) -> Result<Circuit, String> {
         .unwrap_or_default();
     let source = path.display().to_string();
     let fail = |e: String| format!("{source} : {e}");
-    let size = std::fs::metadata(path)
-        .map_err(|e| fail(format!("lecture impossible : {e}")))?
-        .len();
-    if size > super::MAX_FILE_BYTES {
-        return Err(fail(format!("fichier de {size} octets, trop gros")));
-    }
+    let read = || {
+        crate::files::read_bounded(path, super::MAX_FILE_BYTES)
+            .map_err(|e| fail(e.reason.to_string()))
+    };
     let (tables, version) = match ext.as_str() {
-        "csv" | "txt" | "tsv" => {
-            let bytes =
-                std::fs::read(path).map_err(|e| fail(format!("lecture impossible : {e}")))?;
-            (vec![csv_table(&bytes).map_err(fail)?], None)
-        }
-        "xlsx" | "xlsm" | "xls" | "ods" => xlsx_tables(path).map_err(fail)?,
+        "csv" | "txt" | "tsv" => (vec![csv_table(&read()?).map_err(fail)?], None),
+        "xlsx" | "xlsm" | "xls" | "ods" => xlsx_tables(&ext, read()?).map_err(fail)?,
         other => {
             return Err(fail(format!(
                 "extension « .{other} » inconnue : attendu .xlsx ou .csv"
@@ -363,9 +357,9 @@ const MAX_UNZIPPED: u64 = 512 * 1024 * 1024;
 
 /// Refuse a zip bomb before the spreadsheet reader inflates it (declared sizes; the reader stops at
 /// them).
-fn check_zip(path: &Path) -> Result<(), String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("lecture impossible : {e}"))?;
-    let mut z = zip::ZipArchive::new(f).map_err(|e| format!("classeur illisible (zip) : {e}"))?;
+fn check_zip(bytes: &[u8]) -> Result<(), String> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("classeur illisible (zip) : {e}"))?;
     let mut total = 0u64;
     for i in 0..z.len() {
         let e = z
@@ -381,15 +375,19 @@ fn check_zip(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn xlsx_tables(path: &Path) -> Result<(Vec<Table>, Option<String>), String> {
-    if path
-        .extension()
-        .is_some_and(|e| !e.eq_ignore_ascii_case("xls"))
-    {
-        check_zip(path)?;
+fn xlsx_tables(ext: &str, bytes: Vec<u8>) -> Result<(Vec<Table>, Option<String>), String> {
+    if ext != "xls" {
+        check_zip(&bytes)?;
     }
-    let mut wb =
-        calamine::open_workbook_auto(path).map_err(|e| format!("classeur illisible : {e}"))?;
+    use calamine::{Error, Sheets, open_workbook_from_rs as open};
+    let rs = std::io::Cursor::new(&bytes[..]);
+    // By extension, as `open_workbook_auto` does for a path (its errors name the format).
+    let wb: Result<Sheets<_>, Error> = match ext {
+        "xls" => open(rs).map(Sheets::Xls).map_err(Error::Xls),
+        "ods" => open(rs).map(Sheets::Ods).map_err(Error::Ods),
+        _ => open(rs).map(Sheets::Xlsx).map_err(Error::Xlsx),
+    };
+    let mut wb = wb.map_err(|e| format!("classeur illisible : {e}"))?;
     let mut tables = Vec::new();
     let mut version = None;
     for name in wb.sheet_names().to_owned() {

@@ -24,7 +24,10 @@ pub fn check_digit(number: &str) -> Option<u8> {
 }
 
 pub fn check(code: &str) -> Result<(), LoincError> {
-    let syntax = |why: &str| Err(LoincError::Syntax(format!("« {code} » {why}")));
+    let syntax = |why: &str| {
+        let code = crate::finding::quote(code);
+        Err(LoincError::Syntax(format!("« {code} » {why}")))
+    };
     let Some((number, check)) = code.split_once('-') else {
         return syntax("n'a pas de tiret avant le chiffre de contrôle (forme attendue : 2951-2)");
     };

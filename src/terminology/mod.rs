@@ -350,15 +350,8 @@ fn ext(p: &Path) -> String {
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 fn read_file(path: &Path) -> Result<Vec<ValueSet>, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("lecture impossible : {e}"))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "fichier de {size} octets, au-delà de la limite de {MAX_FILE_BYTES}"
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("lecture impossible : {e}"))?;
+    let bytes =
+        crate::files::read_bounded(path, MAX_FILE_BYTES).map_err(|e| e.reason.to_string())?;
     let source = path.display().to_string();
     match ext(path).as_str() {
         "xml" => svs::parse(&bytes, &source),

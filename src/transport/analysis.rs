@@ -5,7 +5,7 @@
 use super::rules;
 use super::spool::{Envelope, Spool};
 use crate::finding::report::{DocumentReport, RunReport};
-use crate::finding::{Finding, Severity, Verdict};
+use crate::finding::{Finding, Severity, Verdict, quote};
 use crate::mail::Policy;
 use crate::pipeline::Validator;
 
@@ -39,21 +39,24 @@ pub fn transport_findings(
         rules::EIGHT_BIT.ran(),
     ];
     match &env.tls {
-        None => findings
-            .push(rules::TLS_NONE.finding(format!("(session de {}, HELO {})", env.peer, env.helo))),
+        None => findings.push(rules::TLS_NONE.finding(format!(
+            "(session de {}, HELO {})",
+            env.peer,
+            quote(&env.helo)
+        ))),
         Some(t) => {
             findings.push(rules::TLS_SESSION.finding(format!("{}, suite {}", t.version, t.cipher)));
             match &t.client_cert {
                 Some(c) => findings.push(rules::CLIENT_CERT.finding(format!(
                     "sujet « {} », émetteur « {} », valide du {} au {}{}.",
-                    c.subject,
-                    c.issuer,
+                    quote(&c.subject),
+                    quote(&c.issuer),
                     c.not_before,
                     c.not_after,
                     if c.san.is_empty() {
                         String::new()
                     } else {
-                        format!(", noms {}", c.san.join(", "))
+                        format!(", noms {}", quote(c.san.join(", ")))
                     }
                 ))),
                 None if asked_client_cert => {

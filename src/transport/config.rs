@@ -17,6 +17,23 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
 /// RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
 pub const DEFAULT_MAX_RECIPIENTS: usize = 100;
 
+/// Largest values the settings accept (flags and file alike): beyond them a value is a typo that
+/// would exhaust memory or threads, not a configuration. The smallest is 1 for each.
+pub const LIMIT_MAX_SIZE: u64 = 1 << 30;
+pub const LIMIT_TIMEOUT_SECS: u64 = 86_400;
+pub const LIMIT_CONNECTIONS: u64 = 10_000;
+pub const LIMIT_RECIPIENTS: u64 = 10_000;
+
+/// `value` if within 1..=`max`, else the error naming the setting.
+fn bounded<T: Copy + Into<u64>>(value: T, max: u64, what: &str) -> Result<T, String> {
+    let v: u64 = value.into();
+    if (1..=max).contains(&v) {
+        Ok(value)
+    } else {
+        Err(format!("{what} = {v} : attendu de 1 à {max}"))
+    }
+}
+
 /// The TOML file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +160,7 @@ impl Settings {
 
 /// Read a TOML file (relative paths in it are relative to the file's folder).
 pub fn read(path: &Path) -> Result<File, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{} : {e}", path.display()))?;
+    let text = crate::files::read_text(path, crate::files::MAX_SMALL)?;
     parse(&text, path.parent().unwrap_or(Path::new("")))
         .map_err(|e| format!("{} : {e}", path.display()))
 }
@@ -248,17 +265,13 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
         }
     }
     let timeouts = file.timeouts.unwrap_or_default();
-    let secs = |v: u64, what: &str| {
-        if v == 0 {
-            Err(format!("délai {what} nul"))
-        } else {
-            Ok(Duration::from_secs(v))
-        }
-    };
-    let max_size = cli.max_size.or(file.max_size).unwrap_or(DEFAULT_MAX_SIZE);
-    if max_size == 0 {
-        return Err("max_size nul".into());
-    }
+    let secs = |v: u64, what: &str| bounded(v, LIMIT_TIMEOUT_SECS, what).map(Duration::from_secs);
+    let max_size = bounded(
+        cli.max_size.or(file.max_size).unwrap_or(DEFAULT_MAX_SIZE),
+        LIMIT_MAX_SIZE,
+        "max_size",
+    )?;
+    let count = |v: usize, max: u64, what: &str| bounded(v as u64, max, what).map(|_| v);
     Ok(Settings {
         listen: cli
             .listen
@@ -273,23 +286,29 @@ pub fn settings(file: File, cli: Overrides) -> Result<Settings, String> {
             .or(file.spool)
             .unwrap_or_else(|| DEFAULT_SPOOL.into()),
         max_size,
-        max_connections: cli
-            .max_connections
-            .or(file.max_connections)
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
-            .max(1),
-        max_recipients: file.max_recipients.unwrap_or(DEFAULT_MAX_RECIPIENTS).max(1),
+        max_connections: count(
+            cli.max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            LIMIT_CONNECTIONS,
+            "max_connections",
+        )?,
+        max_recipients: count(
+            file.max_recipients.unwrap_or(DEFAULT_MAX_RECIPIENTS),
+            LIMIT_RECIPIENTS,
+            "max_recipients",
+        )?,
         command_timeout: secs(
             cli.command_timeout
                 .or(timeouts.command)
                 .unwrap_or(DEFAULT_COMMAND_TIMEOUT),
-            "de commande",
+            "timeouts.command",
         )?,
         data_timeout: secs(
             cli.data_timeout
                 .or(timeouts.data)
                 .unwrap_or(DEFAULT_DATA_TIMEOUT),
-            "de données",
+            "timeouts.data",
         )?,
         tls,
         mailboxes,
@@ -429,5 +448,32 @@ mod tests {
             ..Overrides::default()
         };
         assert!(settings(File::default(), bad).is_err());
+    }
+
+    /// The file is held to the command line's bounds: no zero, no value that would exhaust the
+    /// machine (a semaphore of 10^19 permits panics).
+    #[test]
+    fn file_values_out_of_bounds_are_refused() {
+        for (text, key) in [
+            ("max_connections = 0", "max_connections"),
+            ("max_connections = 99999999999", "max_connections"),
+            ("max_recipients = 0", "max_recipients"),
+            ("max_size = 0", "max_size"),
+            ("max_size = 99999999999", "max_size"),
+            ("[timeouts]\ncommand = 0", "timeouts.command"),
+            ("[timeouts]\ndata = 99999999999", "timeouts.data"),
+        ] {
+            let f = parse(text, Path::new("")).unwrap();
+            let e = settings(f, Overrides::default()).unwrap_err();
+            assert!(
+                e.starts_with(key) && e.contains("attendu de 1 à"),
+                "{text}: {e}"
+            );
+        }
+        let f = parse(
+            "max_connections = 10000\n[timeouts]\ncommand = 86400",
+            Path::new(""),
+        );
+        assert!(settings(f.unwrap(), Overrides::default()).is_ok());
     }
 }

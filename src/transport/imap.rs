@@ -5,6 +5,10 @@
 //! offers no STARTTLS is refused before LOGIN. Messages are read with `BODY.PEEK[]` (no implicit
 //! `\Seen`), one at a time, each bounded to `--max-size` bytes (M16), and judged by
 //! [`crate::mail::analyse`] exactly as `banc validate` judges files (same report, same exit codes).
+//! What the server sends is bounded too ([`bounded`]): no literal longer than asked for, no answer
+//! longer than `--max-size` plus [`ANSWER_SLACK`].
+
+mod bounded;
 
 use crate::finding::report::{DocumentReport, RunReport};
 use crate::finding::{Finding, Rule, Verdict};
@@ -19,8 +23,12 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+type Tls = bounded::Bounded<tokio_rustls::client::TlsStream<TcpStream>>;
 type Session = async_imap::Session<Tls>;
+
+/// What an answer may hold beside the one message asked for (its FETCH framing, a SEARCH of
+/// a large mailbox, unsolicited updates).
+pub const ANSWER_SLACK: u64 = 1024 * 1024;
 
 crate::choice_enum! {
     pub enum TlsMode {
@@ -153,9 +161,17 @@ struct Target {
     host: String,
     port: u16,
     limit: Duration,
+    /// `--max-size`: the largest message, so the largest literal is one more (`<0.max+1>`).
+    max_size: u64,
 }
 
 impl Target {
+    /// `stream` with reads bounded to what banc asks for.
+    fn bounded<S>(&self, stream: S) -> bounded::Bounded<S> {
+        let literal = self.max_size.saturating_add(1);
+        bounded::Bounded::new(stream, literal, literal.saturating_add(ANSWER_SLACK))
+    }
+
     fn label(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
@@ -176,6 +192,7 @@ async fn fetch_all(
         host,
         port,
         limit: Duration::from_secs(args.timeout.max(1)),
+        max_size: args.max_size,
     };
     let client = connect(args.tls, &t, tls).await?;
     let mut session = login(client, &t, &args.user, password).await?;
@@ -215,7 +232,7 @@ async fn connect(
             )
             .await?
             .map_err(|e| crate::mail::tls::explain(&e, &label, &t.host))?;
-            let mut client = async_imap::Client::new(stream);
+            let mut client = async_imap::Client::new(t.bounded(stream));
             let greeting = read_greeting(&mut client, t).await?;
             if let Some((Status::PreAuth, _)) = greeting {
                 return Err(format!(
@@ -225,7 +242,7 @@ async fn connect(
             Ok(client)
         }
         TlsMode::Starttls => {
-            let mut plain = async_imap::Client::new(tcp);
+            let mut plain = async_imap::Client::new(t.bounded(tcp));
             let greeting = read_greeting(&mut plain, t).await?;
             if let Some((Status::PreAuth, _)) = greeting {
                 return Err(format!(
@@ -251,7 +268,7 @@ async fn connect(
             .map_err(|e| format!("{label} a refusé STARTTLS : {}", imap_error(&e)))?;
             // Bytes the server sent after its STARTTLS answer stay in the dropped buffer: nothing
             // read in clear text is trusted after the handshake (STARTTLS injection).
-            let tcp = plain.into_inner();
+            let tcp = plain.into_inner().into_inner();
             let stream = step(
                 t.limit,
                 &format!("pendant la négociation TLS avec {label} après STARTTLS"),
@@ -260,7 +277,7 @@ async fn connect(
             .await?
             .map_err(|e| crate::mail::tls::explain(&e, &label, &t.host))?;
             // No greeting after STARTTLS (RFC 3501 §6.2.1).
-            Ok(async_imap::Client::new(stream))
+            Ok(async_imap::Client::new(t.bounded(stream)))
         }
     }
 }
@@ -674,13 +691,21 @@ fn imap_error(e: &async_imap::error::Error) -> String {
         Error::No(m) => format!("réponse NO « {} »", server_text(m)),
         Error::Bad(m) => format!("réponse BAD « {} »", server_text(m)),
         Error::ConnectionLost => "connexion perdue".to_string(),
-        Error::Io(io) => format!("erreur réseau : {io}"),
+        Error::Io(io) => match bounded::overflow(io) {
+            Some(o) => format!("{o} (serveur défaillant ou hostile)"),
+            None => format!("erreur réseau : {io}"),
+        },
         other => other.to_string(),
     }
 }
 
 /// A read or write error; a TLS failure is named by its cause.
 fn io_error(e: &std::io::Error, label: &str, host: &str, what: &str) -> String {
+    if let Some(o) = bounded::overflow(e) {
+        return format!(
+            "{label} : {o} {what} : relève interrompue (serveur défaillant ou hostile)"
+        );
+    }
     if crate::mail::tls::tls_cause(e).is_some() {
         return crate::mail::tls::explain(e, label, host);
     }

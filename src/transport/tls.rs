@@ -67,8 +67,9 @@ const MAX_CRL: u64 = 64 * 1024 * 1024;
 pub fn server_config(f: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = read_certs(f.cert)?;
-    let key = PrivateKeyDer::from_pem_file(f.key)
-        .map_err(|e| format!("{} : clé privée PEM illisible ({e})", f.key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&crate::files::read_bounded(f.key, crate::files::MAX_SMALL)?)
+            .map_err(|e| format!("{} : clé privée PEM illisible ({e})", f.key.display()))?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("configuration TLS : {e}"))?;
@@ -116,8 +117,8 @@ pub fn server_config(f: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> 
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{} : {e}", path.display()))?
+    let pem = crate::files::read_bounded(path, crate::files::MAX_SMALL)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} : PEM illisible ({e})", path.display()))?;
     if certs.is_empty() {

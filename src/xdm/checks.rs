@@ -2,7 +2,7 @@
 
 use super::metadata::{LCM_NS, Metadata, Object, RIM_NS};
 use crate::cda::header::{CdaHeader, INS_OIDS};
-use crate::finding::{Finding, Layer, Rule, Severity};
+use crate::finding::{Finding, Layer, Rule, Severity, quote};
 use crate::terminology::Store;
 use sha1::Digest;
 
@@ -423,7 +423,7 @@ fn sha1_hex(bytes: &[u8]) -> String {
 fn required(o: &Object, what: &str, out: &mut Vec<Finding>) {
     out.push(
         REQUIRED
-            .finding(format!("{what} ({} « {} »).", o.kind, o.id))
+            .finding(format!("{what} ({} « {} »).", o.kind, quote(&o.id)))
             .at(o.location(o.line)),
     );
 }
@@ -452,12 +452,12 @@ pub fn metadata(
     if md.root != (LCM_NS.to_string(), "SubmitObjectsRequest".to_string()) || !md.has_object_list {
         out.push(ROOT.finding(format!(
             "racine « {} » dans « {} ».",
-            md.root.1,
-            if md.root.0.is_empty() {
+            quote(&md.root.1),
+            quote(if md.root.0.is_empty() {
                 "aucun espace de noms"
             } else {
                 &md.root.0
-            }
+            })
         )));
         if md.root.0 != LCM_NS && md.root.0 != RIM_NS {
             return;
@@ -494,7 +494,7 @@ pub fn metadata(
             if !linked {
                 out.push(
                     HAS_MEMBER
-                        .finding(format!("« {} ».", e.object.id))
+                        .finding(format!("« {} ».", quote(&e.object.id)))
                         .at(e.object.location(e.object.line)),
                 );
             }
@@ -514,7 +514,11 @@ pub fn metadata(
             {
                 out.push(
                     PATIENT_ID_SUBMISSION
-                        .finding(format!("« {} » / « {} ».", ss_pid.value, p.value))
+                        .finding(format!(
+                            "« {} » / « {} ».",
+                            quote(&ss_pid.value),
+                            quote(&p.value)
+                        ))
                         .at(o.location(p.line)),
                 );
             }
@@ -523,7 +527,7 @@ pub fn metadata(
             if unique_ids.contains(&u.value.as_str()) {
                 out.push(
                     DUPLICATE_UNIQUE_ID
-                        .finding(format!("« {} ».", u.value))
+                        .finding(format!("« {} ».", quote(&u.value)))
                         .at(o.location(u.line)),
                 );
             }
@@ -531,7 +535,12 @@ pub fn metadata(
         }
     }
     if patients.len() > 1 {
-        out.push(SEVERAL_PATIENTS.finding(format!("{}.", patients.join(" ; "))));
+        let shown: Vec<String> = patients.iter().take(10).map(quote).collect();
+        let more = match patients.len().saturating_sub(shown.len()) {
+            0 => String::new(),
+            n => format!(" ; et {n} autres"),
+        };
+        out.push(SEVERAL_PATIENTS.finding(format!("{}{more}.", shown.join(" ; "))));
     }
 }
 
@@ -544,7 +553,7 @@ fn submission_set(ss: &Object, out: &mut Vec<Finding>) {
             Some(x) if is_oid(&x.value) => {}
             Some(x) => out.push(
                 SUBMISSION_OID
-                    .finding(format!("{what} « {} ».", x.value))
+                    .finding(format!("{what} « {} ».", quote(&x.value)))
                     .at(ss.location(x.line)),
             ),
             None => out.push(
@@ -558,7 +567,7 @@ fn submission_set(ss: &Object, out: &mut Vec<Finding>) {
         Some(t) if is_dtm(t) => {}
         Some(t) => out.push(
             SUBMISSION_TIME
-                .finding(format!("« {t} »."))
+                .finding(format!("« {} ».", quote(t)))
                 .at(ss.location(ss.line)),
         ),
         None => out.push(SUBMISSION_TIME.finding("absent.").at(ss.location(ss.line))),
@@ -579,7 +588,7 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
         Some("text/xml") => {}
         Some(m) => out.push(
             MIME_TYPE
-                .finding(format!("« {m} »."))
+                .finding(format!("« {} ».", quote(m)))
                 .at(o.location(o.line)),
         ),
     }
@@ -619,9 +628,10 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
             out.push(
                 CODE_SCHEME
                     .finding(format!(
-                        "{} « {} » dans « {scheme} » (attendu : {}).",
+                        "{} « {} » dans « {} » (attendu : {}).",
                         c.label,
-                        cl.code,
+                        quote(&cl.code),
+                        quote(scheme),
                         c.coding_schemes.join(" ou ")
                     ))
                     .at(o.location(cl.line)),
@@ -634,7 +644,10 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
                 CODE_VALUE
                     .finding(format!(
                         "{} « {} » n'est pas dans {} ({}).",
-                        c.label, cl.code, vs.name, vs.id
+                        c.label,
+                        quote(&cl.code),
+                        vs.name,
+                        vs.id
                     ))
                     .at(o.location(cl.line)),
             );
@@ -645,8 +658,10 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
             out.push(
                 CDA_FIELD
                     .finding(format!(
-                        "{} « {} », le document dit « {want} ».",
-                        c.label, cl.code
+                        "{} « {} », le document dit « {} ».",
+                        c.label,
+                        quote(&cl.code),
+                        quote(&want)
                     ))
                     .at(o.location(cl.line)),
             );
@@ -660,7 +675,7 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
         {
             out.push(
                 FORMAT_CODE
-                    .finding(format!("« {} » (attendu : {XD_LAB}).", f.code))
+                    .finding(format!("« {} » (attendu : {XD_LAB}).", quote(&f.code)))
                     .at(o.location(f.line)),
             );
         }
@@ -671,7 +686,7 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
             let real = sha1_hex(bytes);
             if !hash.eq_ignore_ascii_case(&real) {
                 out.push(
-                    HASH.finding(format!("« {hash} », le fichier a « {real} »."))
+                    HASH.finding(format!("« {} », le fichier a « {real} ».", quote(hash)))
                         .at(o.location(o.line)),
                 );
             }
@@ -681,7 +696,8 @@ fn document_entry(e: &Entry<'_>, store: Option<&Store>, out: &mut Vec<Finding>) 
         {
             out.push(
                 SIZE.finding(format!(
-                    "« {size} », le fichier fait {} octets.",
+                    "« {} », le fichier fait {} octets.",
+                    quote(size),
                     bytes.len()
                 ))
                 .at(o.location(o.line)),
@@ -702,11 +718,11 @@ fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
                         CDA_PATIENT_ID
                             .finding(format!(
                                 "« {} », le document porte {}.",
-                                pid.value,
+                                quote(&pid.value),
                                 ins.map(|i| format!(
                                     "l'INS {}^^^&{}&ISO^NH",
-                                    i.extension.as_deref().unwrap_or(""),
-                                    i.root
+                                    quote(i.extension.as_deref().unwrap_or("")),
+                                    quote(&i.root)
                                 ))
                                 .unwrap_or_else(|| "aucun INS".into())
                             ))
@@ -718,7 +734,7 @@ fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
                 PATIENT_ID_FORMAT
                     .finding(format!(
                         "« {} » (OID INS admis : {}).",
-                        pid.value,
+                        quote(&pid.value),
                         INS_OIDS.join(", ")
                     ))
                     .at(o.location(pid.line)),
@@ -730,7 +746,11 @@ fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
     {
         out.push(
             CDA_UNIQUE_ID
-                .finding(format!("« {} », le document a « {} ».", u.value, id.xds()))
+                .finding(format!(
+                    "« {} », le document a « {} ».",
+                    quote(&u.value),
+                    quote(id.xds())
+                ))
                 .at(o.location(u.line)),
         );
     }
@@ -739,8 +759,12 @@ fn cda_cross_checks(o: &Object, h: &CdaHeader, out: &mut Vec<Finding>) {
             && !same_time_or_text(got, &want)
         {
             out.push(
-                rule.finding(format!("{what} « {got} », le document dit « {want} »."))
-                    .at(o.location(o.line)),
+                rule.finding(format!(
+                    "{what} « {} », le document dit « {} ».",
+                    quote(got),
+                    quote(&want)
+                ))
+                .at(o.location(o.line)),
             );
         }
     };

@@ -341,7 +341,10 @@ pub fn parse(bytes: &[u8]) -> Result<Metadata, Box<Finding>> {
                     None => {
                         return Err(Box::new(
                             NOT_WELL_FORMED
-                                .finding(format!("entité « &{name}; » non déclarée."))
+                                .finding(format!(
+                                    "entité « &{}; » non déclarée.",
+                                    crate::finding::quote(&name)
+                                ))
                                 .at(Location::at(line_of(pos), 1)),
                         ));
                     }

@@ -9,7 +9,7 @@ pub mod zipread;
 
 use crate::cda::header::{self, CdaHeader};
 use crate::finding::report::DocumentReport;
-use crate::finding::{Finding, Location, Rule};
+use crate::finding::{Finding, Location, Rule, quote};
 use crate::pipeline::Validator;
 use crate::terminology::Store;
 
@@ -104,7 +104,7 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
         match entries.iter().find(|e| e.name.eq_ignore_ascii_case(want)) {
             None => p.findings.push(rule.finding("")),
             Some(e) if e.name != want => p.findings.push(at_entry(
-                checks::NAME_CASE.finding(format!("« {} ».", e.name)),
+                checks::NAME_CASE.finding(format!("« {} ».", quote(&e.name))),
                 &e.name,
             )),
             Some(_) => {}
@@ -118,7 +118,7 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
             None if e.name.eq_ignore_ascii_case("INDEX.HTM")
                 || e.name.eq_ignore_ascii_case("README.TXT") => {}
             None => p.findings.push(at_entry(
-                checks::OUTSIDE.finding(format!("« {} ».", e.name)),
+                checks::OUTSIDE.finding(format!("« {} ».", quote(&e.name))),
                 &e.name,
             )),
         }
@@ -166,7 +166,7 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
                 }
                 None => p.findings.push(
                     checks::URI_MISSING
-                        .finding(format!("« {uri} » ({}).", o.id))
+                        .finding(format!("« {} » ({}).", quote(uri), quote(&o.id)))
                         .at(o.location(o.line)),
                 ),
             }
@@ -174,14 +174,14 @@ fn layout_and_metadata(entries: &[zipread::Entry], store: Option<&Store>, p: &mu
         for e in files {
             if !referenced.contains(&e.name.as_str()) {
                 p.findings.push(at_entry(
-                    checks::UNREFERENCED.finding(format!("« {} ».", e.name)),
+                    checks::UNREFERENCED.finding(format!("« {} ».", quote(&e.name))),
                     &e.name,
                 ));
             }
             let f = file_of(e);
             if !checks::is_8_3(&f) || !checks::is_8_3(subset) {
                 p.findings.push(at_entry(
-                    checks::NAME_CASE.finding(format!("« {} ».", e.name)),
+                    checks::NAME_CASE.finding(format!("« {} ».", quote(&e.name))),
                     &e.name,
                 ));
             }

@@ -4,7 +4,7 @@
 //! header cannot make banc allocate more than the limits allow.
 
 use super::Limits;
-use crate::finding::{Finding, Layer, Rule, Severity};
+use crate::finding::{Finding, Layer, Rule, Severity, quote};
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
 
@@ -177,28 +177,41 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<E
         let name = String::from_utf8_lossy(f.name_raw()).into_owned();
         if let Some(first) = seen.insert(name.to_lowercase(), name.clone()) {
             out.push(at(
-                DUPLICATE.finding(format!("« {first} » et « {name} ».")),
+                DUPLICATE.finding(format!(
+                    "« {} » et « {} ».",
+                    quote(first.as_str()),
+                    quote(&name)
+                )),
                 &name,
             ));
             continue;
         }
         if dangerous_path(&name) {
-            out.push(at(TRAVERSAL.finding(format!("« {name} »")), &name));
+            out.push(at(
+                TRAVERSAL.finding(format!("« {} »", quote(&name))),
+                &name,
+            ));
             continue;
         }
         if name.contains('\\') {
-            out.push(at(BACKSLASH.finding(format!("« {name} »")), &name));
+            out.push(at(
+                BACKSLASH.finding(format!("« {} »", quote(&name))),
+                &name,
+            ));
             continue;
         }
         if f.is_symlink() {
-            out.push(at(SYMLINK.finding(format!("« {name} »")), &name));
+            out.push(at(SYMLINK.finding(format!("« {} »", quote(&name))), &name));
             continue;
         }
         if f.is_dir() {
             continue;
         }
         if f.encrypted() {
-            out.push(at(ENCRYPTED.finding(format!("« {name} »")), &name));
+            out.push(at(
+                ENCRYPTED.finding(format!("« {} »", quote(&name))),
+                &name,
+            ));
             continue;
         }
         let method = f.compression();
@@ -207,7 +220,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<E
             zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
         ) {
             out.push(at(
-                METHOD.finding(format!("« {name} » ({method:?})")),
+                METHOD.finding(format!("« {} » ({method:?})", quote(&name))),
                 &name,
             ));
             continue;
@@ -218,7 +231,8 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<E
         if size / packed > limits.max_ratio && size > 1024 * 1024 {
             out.push(at(
                 BOMB.finding(format!(
-                    "« {name} » : {size} octets pour {packed} compressés (rapport {} ; limite {}).",
+                    "« {} » : {size} octets pour {packed} compressés (rapport {} ; limite {}).",
+                    quote(&name),
                     size / packed,
                     limits.max_ratio
                 )),
@@ -227,7 +241,7 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<E
             return None;
         }
         if name.to_ascii_lowercase().ends_with(".zip") {
-            out.push(at(NESTED.finding(format!("« {name} »")), &name));
+            out.push(at(NESTED.finding(format!("« {} »", quote(&name))), &name));
         }
         wanted.push((i, name, size));
     }
@@ -251,12 +265,16 @@ pub fn read(zip: &[u8], limits: &Limits, out: &mut Vec<Finding>) -> Option<Vec<E
             Ok(_) if bytes.len() as u64 == size => entries.push(Entry { name, bytes }),
             Ok(_) => out.push(at(
                 SIZE_LIE.finding(format!(
-                    "« {name} » : {} octets lus, {size} annoncés.",
+                    "« {} » : {} octets lus, {size} annoncés.",
+                    quote(&name),
                     bytes.len()
                 )),
                 &name,
             )),
-            Err(e) => out.push(at(SIZE_LIE.finding(format!("« {name} » : {e}")), &name)),
+            Err(e) => out.push(at(
+                SIZE_LIE.finding(format!("« {} » : {e}", quote(&name))),
+                &name,
+            )),
         }
     }
     Some(entries)

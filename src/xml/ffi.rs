@@ -72,9 +72,29 @@ unsafe extern "C" fn collect(ctx: *mut c_void, err: *mut b::_xmlError) {
         // SAFETY: err is non-null and valid for the duration of the callback.
         let e = unsafe { &*err };
         // SAFETY: message is null or a NUL-terminated string owned by the error.
-        let message = unsafe { cstr(e.message) }.trim().to_string();
+        let message = shorten_quoted(unsafe { cstr(e.message) }.trim());
         col.push(e, message);
     }));
+}
+
+/// libxml2 quotes names and values between apostrophes (`'…'`): each quoted run is cut like
+/// banc's own quotations, so that a 3 MB attribute value does not make a 3 MB message.
+fn shorten_quoted(message: &str) -> String {
+    if message.len() <= crate::finding::QUOTE_CHARS {
+        return message.to_string();
+    }
+    let parts: Vec<String> = message
+        .split('\'')
+        .enumerate()
+        .map(|(i, s)| {
+            if i % 2 == 1 {
+                crate::finding::quote(s)
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    parts.join("'")
 }
 
 impl Collector {

@@ -9,7 +9,7 @@
 
 pub mod ffi;
 
-use crate::finding::{Finding, Layer, Location, Rule, Severity};
+use crate::finding::{Finding, Layer, Location, Rule, Severity, quote};
 use crate::lines::Cursor;
 use quick_xml::events::Event;
 use std::cell::OnceCell;
@@ -33,6 +33,13 @@ impl Default for Limits {
             max_depth: 256,
         }
     }
+}
+
+impl Limits {
+    /// Largest `max_bytes` accepted (`--max-size`): libxml2 counts in 32-bit integers.
+    pub const MAX_BYTES: u64 = 1 << 30;
+    /// Largest `max_depth` accepted (`--max-depth`).
+    pub const MAX_DEPTH: u64 = 10_000;
 }
 
 fn finding(rule: &Rule, msg: impl Into<String>) -> Finding {
@@ -481,7 +488,7 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
         out.push(
             finding(
                 ENCODING_UNKNOWN,
-                format!("L'encodage déclaré « {label} » est inconnu."),
+                format!("L'encodage déclaré « {} » est inconnu.", quote(label)),
             )
             .at(Location::at(1, 1))
             .hint(ENCODING_UNKNOWN.hint),
@@ -522,7 +529,8 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
         let (line, col) = Cursor::new(t.as_bytes()).position(first.unwrap_or(0));
         out.push(
             finding(ENCODING_MISMATCH, format!(
-                    "Le document déclare l'encodage « {label} » mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire (« Ã© » au lieu de « é »)."
+                    "Le document déclare l'encodage « {} » mais son contenu est en UTF-8 : les caractères accentués seront mal lus par le destinataire (« Ã© » au lieu de « é »).",
+                    quote(label)
                 ))
             .at(Location::at(line, col))
             .hint(ENCODING_MISMATCH.hint),
@@ -530,7 +538,8 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     } else {
         out.push(
             finding(NOT_UTF8, format!(
-                    "Le document est encodé en « {label} » ; le CI-SIS attend des documents CDA encodés en UTF-8."
+                    "Le document est encodé en « {} » ; le CI-SIS attend des documents CDA encodés en UTF-8.",
+                    quote(label)
                 ))
             .at(Location::at(1, 1))
             .hint(NOT_UTF8.hint),
@@ -661,7 +670,7 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         out.push(
             finding(ROOT_NAMESPACE, format!(
                     "L'élément racine ClinicalDocument n'est pas dans l'espace de noms HL7 « {CDA_NS} » (trouvé : « {} »).",
-                    root.namespace().unwrap_or_default()
+                    quote(root.namespace().unwrap_or_default())
                 ))
             .at(Location { xpath: Some(format!("/{}", root.local_name())), ..Location::at(root.line(), 1) })
             .hint(ROOT_NAMESPACE.hint),
@@ -682,8 +691,8 @@ pub fn load(input: Input<'_>, limits: &Limits, out: &mut Vec<Finding>) -> Load {
         out.push(
             finding(ROOT_NOT_CDA, format!(
                     "L'élément racine est « {} » ({}) : ce n'est pas un document CDA (ClinicalDocument de l'espace de noms {CDA_NS}).",
-                    root.local_name(),
-                    root.namespace().unwrap_or_else(|| "sans espace de noms".into())
+                    quote(root.local_name()),
+                    quote(root.namespace().unwrap_or_else(|| "sans espace de noms".into()))
                 ))
             .at(Location { xpath: Some(format!("/{}", step_name(root))), line: Some(root.line()), column: None })
             .hint(ROOT_NOT_CDA.hint),

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -106,6 +107,23 @@ pub struct Script {
     pub login_ok: bool,
     pub mailbox_ok: bool,
     pub messages: Vec<Message>,
+    /// Answer the body fetch with this instead of the message, writing for ever (until the
+    /// client is gone, or [`Hostile::GIVE_UP`] bytes).
+    pub hostile: Option<Hostile>,
+}
+
+/// A server that tries to fill the client's memory.
+#[derive(Clone, Copy)]
+pub enum Hostile {
+    /// Announce a literal of this many bytes (whatever was asked), then send them.
+    Literal(u64),
+    /// A quoted string that never ends.
+    EndlessString,
+}
+
+impl Hostile {
+    /// Where the server stops on its own: far beyond what a bounded client reads.
+    pub const GIVE_UP: u64 = 256 * 1024 * 1024;
 }
 
 impl Default for Script {
@@ -119,6 +137,7 @@ impl Default for Script {
             login_ok: true,
             mailbox_ok: true,
             messages: Vec::new(),
+            hostile: None,
         }
     }
 }
@@ -127,6 +146,8 @@ pub struct Fake {
     pub port: u16,
     /// Every command line received, in order (TLS or not).
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// Bytes of message data the server managed to write (a hostile answer's).
+    pub sent: Arc<AtomicU64>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -137,6 +158,8 @@ impl Fake {
         let port = listener.local_addr().unwrap().port();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let rec = lines.clone();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
         let handle = std::thread::spawn(move || {
             // A client that never connects (banc refused its arguments) must not hang the test.
             let _ = listener.set_nonblocking(true);
@@ -152,11 +175,12 @@ impl Fake {
             };
             let _ = tcp.set_nonblocking(false);
             let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
-            let _ = serve(tcp, &script, &rec);
+            let _ = serve(tcp, &script, &rec, &counter);
         });
         Fake {
             port,
             lines,
+            sent,
             handle: Some(handle),
         }
     }
@@ -214,7 +238,12 @@ fn read_line(s: &mut dyn Stream) -> std::io::Result<Option<String>> {
     }
 }
 
-fn serve(tcp: TcpStream, script: &Script, rec: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn serve(
+    tcp: TcpStream,
+    script: &Script,
+    rec: &Mutex<Vec<String>>,
+    sent: &AtomicU64,
+) -> std::io::Result<()> {
     if script.silent {
         // Hold the connection open, silent, until the client gives up.
         let mut tcp = tcp;
@@ -264,7 +293,7 @@ fn serve(tcp: TcpStream, script: &Script, rec: &Mutex<Vec<String>>) -> std::io::
                 script.messages.len()
             )?,
             "SELECT" | "EXAMINE" => write!(s, "{tag} NO Mailbox doesn't exist: {args}\r\n")?,
-            "UID" => uid_command(s.as_mut(), &tag, &args, script)?,
+            "UID" => uid_command(s.as_mut(), &tag, &args, script, sent)?,
             "LOGOUT" => {
                 write!(s, "* BYE bye\r\n{tag} OK done\r\n")?;
                 s.flush()?;
@@ -277,7 +306,13 @@ fn serve(tcp: TcpStream, script: &Script, rec: &Mutex<Vec<String>>) -> std::io::
     Ok(())
 }
 
-fn uid_command(s: &mut dyn Stream, tag: &str, args: &str, script: &Script) -> std::io::Result<()> {
+fn uid_command(
+    s: &mut dyn Stream,
+    tag: &str,
+    args: &str,
+    script: &Script,
+    sent: &AtomicU64,
+) -> std::io::Result<()> {
     let mut words = args.splitn(3, ' ');
     let sub = words.next().unwrap_or("").to_ascii_uppercase();
     match sub.as_str() {
@@ -297,6 +332,23 @@ fn uid_command(s: &mut dyn Stream, tag: &str, args: &str, script: &Script) -> st
                             "* {seq} FETCH (UID {} RFC822.SIZE {})\r\n",
                             m.uid, m.claimed_size
                         )?;
+                    }
+                    if let (Some(h), true) = (script.hostile, items.contains("BODY.PEEK[]")) {
+                        match h {
+                            Hostile::Literal(n) => {
+                                write!(s, "* {seq} FETCH (UID {} BODY[]<0> {{{n}}}\r\n", m.uid)?
+                            }
+                            Hostile::EndlessString => {
+                                write!(s, "* {seq} FETCH (UID {} BODY[]<0> \"", m.uid)?
+                            }
+                        }
+                        let chunk = [b'a'; 16 * 1024];
+                        while sent.load(Ordering::Relaxed) < Hostile::GIVE_UP {
+                            s.write_all(&chunk)?;
+                            s.flush()?;
+                            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        }
+                        return Ok(());
                     }
                     if let Some(start) = items.find("BODY.PEEK[]<0.") {
                         // Honour the partial fetch: at most N octets.

@@ -2,6 +2,7 @@
 //! `mail.ack.*`.
 
 use super::*;
+use crate::finding::quote;
 
 fn ran(rules: &[&'static Rule]) -> Vec<RuleRun> {
     rules.iter().map(|r| r.ran()).collect()
@@ -86,7 +87,7 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
         other => findings.push(
             r::MDN_FINAL_RECIPIENT
                 .finding(match other {
-                    Some(v) => format!("« {v} »."),
+                    Some(v) => format!("« {} ».", quote(v)),
                     None => "champ absent.".into(),
                 })
                 .at(at_dn("Final-Recipient")),
@@ -98,7 +99,7 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
         runs.push(r::MDN_ORIGINAL_RECIPIENT.ran());
         findings.push(
             r::MDN_ORIGINAL_RECIPIENT
-                .finding(format!("(valeur invalide « {v} »)"))
+                .finding(format!("(valeur invalide « {} »)", quote(v)))
                 .at(at_dn("Original-Recipient")),
         );
     }
@@ -111,7 +112,7 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
         let ok = code.is_some_and(|c| conventions::error_label(c).is_some());
         if !ok {
             let what = match &mdn.error {
-                Some(e) => format!("« {} ».", e.text),
+                Some(e) => format!("« {} ».", quote(&e.text)),
                 None => "modificateur error sans champ Error:.".into(),
             };
             findings.push(r::MDN_ERROR_CODE.finding(what).at(at_dn("Error")));
@@ -147,7 +148,8 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 findings.push(
                     r::MDN_SUBJECT
                         .finding(format!(
-                            "« {subject} » : « {KO_PREFIX}[{}] XDM/1.0/DDM+… » attendu pour une erreur.",
+                            "« {} » : « {KO_PREFIX}[{}] XDM/1.0/DDM+… » attendu pour une erreur.",
+                            quote(&subject),
                             code.map(|c| c.to_string()).unwrap_or_else(|| "code".into())
                         ))
                         .at(at_header("Subject")),
@@ -164,7 +166,8 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
         findings.push(
             r::MDN_SUBJECT
                 .finding(format!(
-                    "« {subject} » : l'objet doit reprendre « XDM/1.0/DDM+… »."
+                    "« {} » : l'objet doit reprendre « XDM/1.0/DDM+… ».",
+                    quote(&subject)
                 ))
                 .at(at_header("Subject")),
         );
@@ -184,8 +187,9 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 findings.push(
                     r::MDN_ORIGINAL_MESSAGE_ID_MISMATCH
                         .finding(format!(
-                            "« {got} » pour « {} ».",
-                            want.unwrap_or_else(|| "(aucun Message-ID)".into())
+                            "« {} » pour « {} ».",
+                            quote(got),
+                            quote(want.unwrap_or_else(|| "(aucun Message-ID)".into()))
                         ))
                         .at(at_dn("Original-Message-ID")),
                 );
@@ -227,7 +231,9 @@ pub fn judge_mdn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 findings.push(
                     r::MDN_SUBJECT
                         .finding(format!(
-                            "« {x} » ne reprend pas l'objet du message « {os} »."
+                            "« {} » ne reprend pas l'objet du message « {} ».",
+                            quote(x),
+                            quote(os)
                         ))
                         .at(at_header("Subject")),
                 );
@@ -318,7 +324,7 @@ pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 r::DSN_FINAL_RECIPIENT
                     .finding(format!(
                         "« {} ».",
-                        rc.final_recipient.as_deref().unwrap_or("absent")
+                        quote(rc.final_recipient.as_deref().unwrap_or("absent"))
                     ))
                     .at(at.clone()),
             );
@@ -328,7 +334,10 @@ pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
         if !action.is_some_and(|a| actions.contains(&a)) {
             findings.push(
                 r::DSN_ACTION
-                    .finding(format!("{who} : « {} ».", action.unwrap_or("absent")))
+                    .finding(format!(
+                        "{who} : « {} ».",
+                        quote(action.unwrap_or("absent"))
+                    ))
                     .at(at.clone()),
             );
         }
@@ -350,8 +359,8 @@ pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 r::DSN_STATUS
                     .finding(format!(
                         "{who} : Status « {} » avec Action « {} ».",
-                        rc.status.as_deref().unwrap_or("absent"),
-                        action.unwrap_or("absente")
+                        quote(rc.status.as_deref().unwrap_or("absent")),
+                        quote(action.unwrap_or("absente"))
                     ))
                     .at(at.clone()),
             );
@@ -378,8 +387,9 @@ pub fn judge_dsn(raw: &[u8], original: Option<&[u8]>) -> (Vec<Finding>, Vec<Rule
                 findings.push(
                     r::DSN_ORIGINAL_MISMATCH
                         .finding(format!(
-                            "« {got} » pour « {} ».",
-                            want.unwrap_or_else(|| "(aucun Message-ID)".into())
+                            "« {} » pour « {} ».",
+                            quote(got),
+                            quote(want.unwrap_or_else(|| "(aucun Message-ID)".into()))
                         ))
                         .at(at_message()),
                 );

@@ -154,7 +154,7 @@ pub enum AckKind {
 
 fn readable(tree: &Tree<'_>) -> bool {
     let root = tree.root();
-    root.fields.first().is_some_and(|f| f.start == 0)
+    root.fields.first().is_some_and(|f| f.start == root.start)
         && [
             "From",
             "Date",
