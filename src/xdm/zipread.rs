@@ -128,10 +128,55 @@ fn at(f: Finding, name: &str) -> Finding {
     })
 }
 
-/// Whether the archive declares ZIP64 records (end of central directory 64 locator).
+/// Whether the archive uses ZIP64: an end of central directory 64 locator, or a ZIP64 extra
+/// field (header id 0x0001) on an entry of the central directory.
 fn has_zip64(zip: &[u8]) -> bool {
     let tail = &zip[zip.len().saturating_sub(64 * 1024 + 100)..];
-    tail.windows(4).any(|w| w == b"PK\x06\x07")
+    tail.windows(4).any(|w| w == b"PK\x06\x07") || central_zip64_extra(zip)
+}
+
+/// Walk the central directory from the end record (APPNOTE §4.3.12, §4.3.16) looking for a
+/// ZIP64 extended information extra field. Bounds-checked: a lying record ends the walk.
+fn central_zip64_extra(zip: &[u8]) -> bool {
+    let u16_at = |i: usize| zip.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |i: usize| {
+        zip.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let from = zip.len().saturating_sub(64 * 1024 + 22);
+    let Some(eocd) = zip
+        .get(from..)
+        .and_then(|t| t.windows(4).rposition(|w| w == b"PK\x05\x06"))
+        .map(|i| from + i)
+    else {
+        return false;
+    };
+    let (Some(count), Some(mut at)) = (u16_at(eocd + 10), u32_at(eocd + 16)) else {
+        return false;
+    };
+    for _ in 0..count {
+        if zip.get(at..at + 4) != Some(b"PK\x01\x02") {
+            return false;
+        }
+        let (Some(name), Some(extra), Some(comment)) =
+            (u16_at(at + 28), u16_at(at + 30), u16_at(at + 32))
+        else {
+            return false;
+        };
+        let mut x = at + 46 + name;
+        let end = x + extra;
+        while x + 4 <= end {
+            let (Some(id), Some(len)) = (u16_at(x), u16_at(x + 2)) else {
+                return false;
+            };
+            if id == 0x0001 {
+                return true;
+            }
+            x += 4 + len;
+        }
+        at = end + comment;
+    }
+    false
 }
 
 fn dangerous_path(name: &str) -> bool {
