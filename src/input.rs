@@ -12,7 +12,7 @@ use std::time::Instant;
 /// banc while judging it is this input's `banc.internal.panic` finding; the batch goes on.
 pub fn validate(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentReport> {
     crate::banc::internal::guard(|| judge(validator, path, display))
-        .unwrap_or_else(|f| vec![validator.internal_error_report(display, f)])
+        .unwrap_or_else(|f| vec![validator.internal_error_report(display, *f)])
 }
 
 fn judge(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentReport> {

@@ -175,13 +175,21 @@ impl Validator {
     pub fn validate_bytes(&self, name: &str, bytes: &[u8]) -> DocumentReport {
         let start = Instant::now();
         crate::banc::internal::guard(|| self.judge(name, bytes, start))
-            .unwrap_or_else(|f| self.finish(name, None, vec![f], Vec::new(), true, start, bytes))
+            .unwrap_or_else(|f| self.finish(name, None, vec![*f], Vec::new(), true, start, bytes))
     }
 
     /// The report of an input whose judging stopped on a `banc.internal.*` finding: not
     /// checked (verdict error), the finding says why.
     pub fn internal_error_report(&self, name: &str, finding: Finding) -> DocumentReport {
-        self.finish(name, None, vec![finding], Vec::new(), true, Instant::now(), &[])
+        self.finish(
+            name,
+            None,
+            vec![finding],
+            Vec::new(),
+            true,
+            Instant::now(),
+            &[],
+        )
     }
 
     fn judge(&self, name: &str, bytes: &[u8], start: Instant) -> DocumentReport {

@@ -144,7 +144,10 @@ fn input(case: &Case) -> Result<Vec<u8>, String> {
 
 /// Run banc, measuring its wall time and peak memory (`wait4`), killing it past twice the
 /// case's time bound so that a hang fails the test instead of stalling it.
-fn measured(cmd: &mut std::process::Command, limit: f64) -> Result<(i32, String, String, Cost), String> {
+fn measured(
+    cmd: &mut std::process::Command,
+    limit: f64,
+) -> Result<(i32, String, String, Cost), String> {
     let start = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -193,7 +196,10 @@ fn measured(cmd: &mut std::process::Command, limit: f64) -> Result<(i32, String,
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
-        return Err(format!("ended by signal {}; stderr: {stderr}", libc::WTERMSIG(status)));
+        return Err(format!(
+            "ended by signal {}; stderr: {stderr}",
+            libc::WTERMSIG(status)
+        ));
     };
     let cost = Cost {
         seconds,
@@ -278,14 +284,18 @@ fn validate(rel: &str, case: &Case) -> Result<Option<Cost>, String> {
 
 fn smtp(rel: &str, case: &Case) -> Result<Option<Cost>, String> {
     let spool = common::tempdir(&format!("hostile-{}", rel.replace(['/', '.'], "-")));
-    let mut server = common::serve(&spool, &case.args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut server = common::serve(
+        &spool,
+        &case.args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let session = match (&case.session, &case.generate) {
         (Some(s), None) => s.as_bytes().to_vec(),
         (None, Some(g)) => generate(g, case.n)?,
         _ => return Err("give `session` or `generate`".into()),
     };
     let start = Instant::now();
-    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| e.to_string())?;
+    let mut tcp =
+        std::net::TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs_f64(case.max_seconds * 2.0 + 5.0)))
         .unwrap();
     // Send while reading: a flood larger than the socket buffers must not deadlock the test.
@@ -316,7 +326,13 @@ fn smtp(rel: &str, case: &Case) -> Result<Option<Cost>, String> {
         .collect();
     if !expected.is_empty() && codes != expected {
         let shown: String = text.chars().take(2000).collect();
-        return Err(format!("replies {} codes {:?}..., expected {} codes {:?}...\n{shown}", codes.len(), &codes[..codes.len().min(12)], expected.len(), &expected[..expected.len().min(12)]));
+        return Err(format!(
+            "replies {} codes {:?}..., expected {} codes {:?}...\n{shown}",
+            codes.len(),
+            &codes[..codes.len().min(12)],
+            expected.len(),
+            &expected[..expected.len().min(12)]
+        ));
     }
     let rss_mb = peak_rss_mb(server.child.id());
     if let Some(n) = case.stored {
@@ -352,7 +368,8 @@ fn peak_rss_mb(pid: u32) -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-const CDA_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
+const CDA_HEAD: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ClinicalDocument xmlns=\"urn:hl7-org:v3\">";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(common::root().join("fixtures/cr-bio/valid").join(name)).unwrap()
@@ -361,7 +378,8 @@ fn fixture(name: &str) -> String {
 /// Inputs too big or too binary to keep as text in a case file.
 fn generate(name: &str, n: usize) -> Result<Vec<u8>, String> {
     let zip_opts = || {
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
     };
     let zip_with = |f: &dyn Fn(&mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>)| {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

@@ -624,3 +624,207 @@ checklist = ["Résultat affiché"]
         w2["reason"]
     );
 }
+
+/// A depot for `.url` submissions on 127.0.0.1: `/cr.xml` a valid CR-BIO, `/redirect` a
+/// redirect to the same document under another host name (`localhost`), `/huge` a body
+/// announced at 100 MB; every path asked for is recorded.
+fn url_depot() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    let cda = std::fs::read(common::root().join("fixtures/cr-bio/valid/tsh.xml")).unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = req.split(' ').nth(1).unwrap_or("").to_string();
+            log.lock().unwrap().push(path.clone());
+            let _ = match path.as_str() {
+                "/cr.xml" => write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    cda.len()
+                )
+                .and_then(|()| c.write_all(&cda)),
+                "/redirect" => write!(
+                    c,
+                    "HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/cr.xml\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+                "/huge" => write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n"
+                ),
+                _ => write!(
+                    c,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    (port, asked)
+}
+
+/// A `.url` submission is fetched only over http(s) from a host declared for its participant
+/// (`hosts`): a declared 127.0.0.1 is fetched and judged; an undeclared host, `file://`, a name
+/// resolving to a loopback address that is not itself declared, a redirect to another host and
+/// a body announced beyond the bound are refused, each with its reason, and banc never
+/// connects for the refused ones.
+#[test]
+fn url_submissions_are_fetched_only_from_declared_hosts() {
+    let (port, asked) = url_depot();
+    let dir = tempdir("url-hosts");
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(
+        dir.join("suite.toml"),
+        "id = \"depot\"\ntitle = \"Dépôt par adresse\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("scenarios/U-01.toml"),
+        "id = \"U-01\"\ntitle = \"CR-BIO déposé par une adresse\"\nrole = \"producer\"\nlevel = \"N1\"\n\n[[step]]\nid = \"depot\"\nkind = \"submit\"\naccept = [\"cda\"]\nexpect = { verdict = \"pass\" }\n",
+    )
+    .unwrap();
+    let cases = [
+        (
+            "declare",
+            "[\"127.0.0.1\"]",
+            format!("http://127.0.0.1:{port}/cr.xml"),
+        ),
+        (
+            "non-declare",
+            "[]",
+            format!("http://127.0.0.1:{port}/cr.xml"),
+        ),
+        (
+            "fichier",
+            "[\"127.0.0.1\"]",
+            "file:///etc/passwd".to_string(),
+        ),
+        (
+            "nom-local",
+            "[\"localhost\"]",
+            format!("http://localhost:{port}/cr.xml"),
+        ),
+        (
+            "redirige",
+            "[\"127.0.0.1\"]",
+            format!("http://127.0.0.1:{port}/redirect"),
+        ),
+        (
+            "trop-gros",
+            "[\"127.0.0.1\"]",
+            format!("http://127.0.0.1:{port}/huge"),
+        ),
+    ];
+    let out = dir.join("out");
+    let mut participants = String::new();
+    for (id, hosts, url) in &cases {
+        participants.push_str(&format!(
+            "[[participant]]\nid = \"{id}\"\norganisation = \"O\"\nsystem = \"S\"\nroles = [\"producer\"]\nmailbox = \"sgl@{id}.test\"\nhosts = {hosts}\n\n"
+        ));
+        let step = out.join("submissions").join(id).join("U-01/depot");
+        std::fs::create_dir_all(&step).unwrap();
+        std::fs::write(step.join("depot.url"), format!("{url}\n")).unwrap();
+    }
+    let pfile = dir.join("participants.toml");
+    std::fs::write(&pfile, participants).unwrap();
+    let r = run(&[
+        "run",
+        &s(&dir),
+        "--participants",
+        &s(&pfile),
+        "--smtp-listen",
+        "127.0.0.1:0",
+        "--max-wait",
+        "20s",
+        "--out",
+        &s(&out),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let res = results(&out);
+    let step = |id: &str| scenario(participant(&res, id), "U-01")["steps"][0].clone();
+    assert_eq!(step("declare")["status"], "passed", "{:#}", step("declare"));
+    for (id, why) in [
+        (
+            "non-declare",
+            "l'hôte « 127.0.0.1 » n'est pas déclaré pour le participant non-declare",
+        ),
+        (
+            "fichier",
+            "seules les adresses http:// et https:// sont téléchargées, pas file:",
+        ),
+        (
+            "nom-local",
+            "« localhost » désigne 127.0.0.1, une adresse locale ou privée",
+        ),
+        (
+            "redirige",
+            &format!("redirection 302 vers « http://localhost:{port}/cr.xml » non suivie"),
+        ),
+        ("trop-gros", "réponse annoncée de plus de"),
+    ] {
+        let st = step(id);
+        assert_eq!(st["status"], "failed", "{id}: {st:#}");
+        let m = st["message"].as_str().unwrap();
+        assert!(m.contains(why), "{id}: {m}");
+    }
+    let mut asked = asked.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["/cr.xml", "/huge", "/redirect"],
+        "only the declared host, once each"
+    );
+}
+
+/// What a rehearsal writes is its own: the output folder is its owner's only (0700), the
+/// simulated lab's copies of the suite's documents and the test keys are 0600, whatever the
+/// mode of the suite's files.
+#[test]
+fn rehearsal_outputs_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempdir("rehearse-modes").join("out");
+    let r = run(&[
+        "rehearse",
+        "suites/cr-bio",
+        "--scenario",
+        "CRBIO-P01",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700);
+    let mut deposits = 0;
+    for e in walk(&out.join("submissions")) {
+        assert_eq!(mode(&e), 0o600, "{}", e.display());
+        deposits += 1;
+    }
+    assert!(deposits >= 2, "each simulated lab deposited its sample");
+    let mut keys = 0;
+    for e in std::fs::read_dir(out.join("certs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "key") {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+            keys += 1;
+        }
+    }
+    assert!(keys >= 3, "server and lab keys");
+}
+
+/// Files under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

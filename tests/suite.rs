@@ -24,9 +24,13 @@ fn check(args: &[&str]) -> (i32, Vec<String>, Value) {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
+            let col = i["column"]
+                .as_u64()
+                .map(|c| format!(":{c}"))
+                .unwrap_or_default();
             match i["line"].as_u64() {
                 Some(l) => format!(
-                    "{} {file}:{l} {}",
+                    "{} {file}:{l}{col} {}",
                     i["severity"].as_str().unwrap(),
                     i["message"].as_str().unwrap()
                 ),
@@ -52,15 +56,22 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-const SUITE: &str =
-    "id = \"demo\"\ntitle = \"Démo\"\nfixtures = \"../../fixtures\"\ntimeout = \"5m\"\n";
+const SUITE: &str = "id = \"demo\"\ntitle = \"Démo\"\ntimeout = \"5m\"\n";
 
-/// A suite folder `<tmp>/suites/demo` whose fixtures are the repository's.
+/// A suite folder `<tmp>/suites/demo` holding copies of the repository's valid CR-BIO documents
+/// (`cr-bio/valid/*.xml`: a suite names only its own files).
 fn suite(name: &str, scenarios: &[(&str, &str)]) -> std::path::PathBuf {
     let root = tempdir(&format!("suite-{name}"));
     let dir = root.join("suites/demo");
     write(&dir, "suite.toml", SUITE);
-    std::os::unix::fs::symlink(common::root().join("fixtures"), root.join("fixtures")).unwrap();
+    std::fs::create_dir_all(dir.join("cr-bio/valid")).unwrap();
+    for doc in ["tsh.xml", "nfs-crp.xml"] {
+        std::fs::copy(
+            common::root().join("fixtures/cr-bio/valid").join(doc),
+            dir.join("cr-bio/valid").join(doc),
+        )
+        .unwrap();
+    }
     for (file, text) in scenarios {
         write(&dir, &format!("scenarios/{file}"), text);
     }
@@ -225,11 +236,171 @@ fn participants_are_checked_with_the_suite() {
     for needle in [
         "adresse « pas-une-adresse » invalide",
         "smtp « 127.0.0.1 » : attendu HÔTE:PORT",
-        "tls.ca « absent.pem » introuvable",
     ] {
         assert!(
             has(&issues, &["participants.toml:2", needle]),
             "{needle} in {issues:#?}"
+        );
+    }
+    // A path is pointed at where it is written.
+    assert!(
+        has(
+            &issues,
+            &["participants.toml:9:6", "tls.ca « absent.pem » introuvable"]
+        ),
+        "{issues:#?}"
+    );
+}
+
+/// `from` copied to `to`, folders and files (no links: the cases make theirs).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// The hostile suites of `tests/hostile/suite/` (README there): every path leading out of the
+/// suite folder — `..`, absolute, a link to a file or a folder outside, a scenario file that is
+/// such a link, a fixtures folder outside — is an error of `banc suite check` at the value that
+/// names it, and `banc rehearse` stops before anything runs: no output folder, nothing copied.
+#[test]
+fn paths_leading_out_of_a_suite_are_errors_and_nothing_is_read() {
+    let cases = common::root().join("tests/hostile/suite");
+    let mut seen = 0;
+    for case in std::fs::read_dir(&cases).unwrap() {
+        let case = case.unwrap().path();
+        if !case.is_dir() {
+            continue;
+        }
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = tempdir(&format!("hostile-suite-{name}"));
+        copy_tree(&case, &dir);
+        if let Ok(links) = std::fs::read_to_string(case.join("links.txt")) {
+            for l in links.lines().filter(|l| !l.trim().is_empty()) {
+                let (link, target) = l.split_once(" -> ").expect("PATH -> TARGET");
+                std::os::unix::fs::symlink(target.trim(), dir.join(link.trim())).unwrap();
+            }
+        }
+        let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
+        let expected: Vec<(&str, &str)> = expected
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.split_once(" | ").expect("LOCATION | TEXT"))
+            .collect();
+        let suite = dir.join("suite");
+        let (code, issues, v) = check(&[&s(&suite)]);
+        assert_eq!(code, 1, "{name}: {issues:#?}");
+        for (at, text) in &expected {
+            let at = format!(" {at}");
+            assert!(
+                has(&issues, &["error", &at, text]),
+                "{name}: {at} {text} in {issues:#?}"
+            );
+        }
+        assert_eq!(v["errors"], expected.len(), "{name}: {issues:#?}");
+        assert!(
+            !v.to_string().contains("SECRET-HOTE"),
+            "{name}: nothing of the files outside is read"
+        );
+        let out = dir.join("out");
+        let r = run(&["rehearse", &s(&suite), "--out", &s(&out)]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(expected[0].1), "{name}: {}", r.stderr);
+        assert!(!out.exists(), "{name}: rehearse wrote nothing");
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} cases");
+}
+
+/// A participants file names files of its own folder only (its `tls` paths), like a suite, and
+/// its `hosts` are host names or addresses; `banc run` refuses such a file before anything runs.
+#[test]
+fn participants_paths_stay_in_their_folder_and_hosts_are_hosts() {
+    let dir = suite(
+        "participants-scope",
+        &[(
+            "C01.toml",
+            &format!("id = \"C01\"\n{HEAD}\n[[step]]\nkind = \"monitor\"\ninstructions = \"x\"\n"),
+        )],
+    );
+    let root = dir.parent().unwrap().parent().unwrap();
+    std::fs::write(root.join("cle-de-l-hote.pem"), "SECRET-HOTE").unwrap();
+    let pdir = root.join("evenement");
+    std::fs::create_dir_all(pdir.join("certs")).unwrap();
+    std::fs::write(pdir.join("certs/ca.pem"), "ca").unwrap();
+    std::os::unix::fs::symlink("../../cle-de-l-hote.pem", pdir.join("certs/client.key")).unwrap();
+    let p = pdir.join("participants.toml");
+    std::fs::write(
+        &p,
+        "[[participant]]\nid = \"a\"\norganisation = \"O\"\nsystem = \"S\"\nroles = [\"consumer\"]\nmailbox = \"a@b.test\"\nsmtp = \"127.0.0.1:1\"\nhosts = [\"depot.labo.test\", \"https://depot.labo.test:8443/\", \"127.0.0.1\"]\n\n[[participant]]\nid = \"b\"\norganisation = \"O\"\nsystem = \"S\"\nroles = [\"consumer\"]\nmailbox = \"b@b.test\"\nsmtp = \"127.0.0.1:2\"\n[participant.tls]\nca = \"../cle-de-l-hote.pem\"\ncert = \"/etc/hostname\"\nkey = \"certs/client.key\"\n",
+    )
+    .unwrap();
+    let (code, issues, v) = check(&[&s(&dir), "--participants", &s(&p)]);
+    assert_eq!(code, 1, "{issues:#?}");
+    for needles in [
+        &[
+            "participants.toml:8:29",
+            "hosts « https://depot.labo.test:8443/ »",
+            "nom d'hôte ou une adresse IP",
+        ][..],
+        &[
+            "participants.toml:18:6",
+            "tls.ca « ../cle-de-l-hote.pem » refusé : le chemin sort du dossier",
+        ],
+        &[
+            "participants.toml:19:8",
+            "tls.cert « /etc/hostname » refusé : chemin absolu",
+        ],
+        &[
+            "participants.toml:20:7",
+            "tls.key « certs/client.key » refusé : un lien mène hors du dossier",
+        ],
+    ] {
+        assert!(has(&issues, needles), "{needles:?} in {issues:#?}");
+    }
+    assert_eq!(v["errors"], 4, "{issues:#?}");
+    let out = root.join("out");
+    let r = run(&[
+        "run",
+        &s(&dir),
+        "--participants",
+        &s(&p),
+        "--smtp-listen",
+        "127.0.0.1:0",
+        "--out",
+        &s(&out),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("tls.key « certs/client.key » refusé"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "nothing ran");
+}
+
+/// suites/cr-bio carries its own documents (a suite names only its own files): copies of the
+/// fixtures, which must not drift from them.
+#[test]
+fn cr_bio_documents_are_the_fixtures() {
+    let root = common::root();
+    for (copy, fixture) in [
+        ("tsh.xml", "valid/tsh.xml"),
+        ("nfs-crp.xml", "valid/nfs-crp.xml"),
+        ("glycemie-ionogramme.xml", "valid/glycemie-ionogramme.xml"),
+        ("ins-bad-key.xml", "invalid/ins-bad-key.xml"),
+    ] {
+        assert!(
+            std::fs::read(root.join("suites/cr-bio/documents").join(copy)).unwrap()
+                == std::fs::read(root.join("fixtures/cr-bio").join(fixture)).unwrap(),
+            "suites/cr-bio/documents/{copy} differs from fixtures/cr-bio/{fixture}"
         );
     }
 }

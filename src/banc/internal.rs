@@ -16,7 +16,17 @@ pub const PANIC: &Rule = &crate::rule! {
     spec: "",
 };
 
-pub const RULES: &[&Rule] = &[PANIC];
+/// A check of banc's document model whose XPath does not compile.
+pub const XPATH: &Rule = &crate::rule! {
+    id: "banc.internal.xpath",
+    layer: Layer::Banc,
+    severity: Severity::Error,
+    message: "Règle : expression XPath invalide (défaut de banc, merci de le signaler).",
+    hint: "",
+    spec: "banc",
+};
+
+pub const RULES: &[&Rule] = &[PANIC, XPATH];
 
 thread_local! {
     /// Guards active on this thread: the hook records instead of printing while > 0.
@@ -54,7 +64,7 @@ fn install_hook() {
 
 /// Run `f`; a panic inside becomes the `banc.internal.panic` finding (its message and the place
 /// in banc's code) instead of unwinding further.
-pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Finding> {
+pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Box<Finding>> {
     install_hook();
     DEPTH.with(|d| d.set(d.get() + 1));
     let r = catch_unwind(AssertUnwindSafe(f));
@@ -63,10 +73,10 @@ pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Finding> {
         let (message, place) = CAUGHT
             .with(|c| c.borrow_mut().take())
             .unwrap_or_else(|| ("panique".into(), String::new()));
-        PANIC.finding(format!(
+        Box::new(PANIC.finding(format!(
             "Panique « {} » ({place}) : signalez cette entrée aux développeurs de banc.",
             quote(&message)
-        ))
+        )))
     })
 }
 

@@ -763,22 +763,12 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
     (findings, ran)
 }
 
-/// A check of [`CHECKS`] whose XPath does not compile: a defect of banc, not of the document.
-pub const INTERNAL_XPATH: &Rule = &crate::rule! {
-    id: "banc.internal.xpath",
-    layer: Layer::Banc,
-    severity: Severity::Error,
-    message: "Règle : expression XPath invalide (défaut de banc, merci de le signaler).",
-    hint: "",
-    spec: "banc",
-};
+use internal::XPATH as INTERNAL_XPATH;
 
-/// Every rule of the document model: those of [`CHECKS`], then banc's own defect.
+/// Every rule of the document model (those of [`CHECKS`]; banc's own defects are in
+/// [`internal`]).
 pub fn rules() -> impl Iterator<Item = &'static Rule> {
-    CHECKS
-        .iter()
-        .map(|c| c.rule)
-        .chain(std::iter::once(INTERNAL_XPATH))
+    CHECKS.iter().map(|c| c.rule)
 }
 
 fn internal(rule: &Rule, expr: &str) -> Finding {

@@ -259,6 +259,9 @@ mod log_tests {
         w.write_all("reçu de=<a@b.fr> cert=\"CN=x\nreçu id=forgé\u{1b}[2J\"\n".as_bytes())
             .unwrap();
         let out = String::from_utf8(w.0).unwrap();
-        assert_eq!(out, "reçu de=<a@b.fr> cert=\"CN=x\\x0Areçu id=forgé\\x1B[2J\"\n");
+        assert_eq!(
+            out,
+            "reçu de=<a@b.fr> cert=\"CN=x\\x0Areçu id=forgé\\x1B[2J\"\n"
+        );
     }
 }

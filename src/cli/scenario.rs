@@ -28,7 +28,7 @@ pub struct SuiteCheckArgs {
     #[arg(long, value_name = "FILE")]
     pub participants: Option<PathBuf>,
     /// Output: a table, or JSON (`{"suite", "scenarios", "steps", "issues": [{"severity",
-    /// "file", "line", "message"}]}`) for scripts.
+    /// "file", "line", "column", "message"}]}`) for scripts.
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
 }
@@ -45,6 +45,7 @@ pub fn suite(cmd: SuiteCommand) -> Result<ExitCode, String> {
                     "severity": i.severity.as_str(),
                     "file": i.file.display().to_string(),
                     "line": i.line,
+                    "column": i.column,
                     "message": i.message,
                 })
             })
@@ -66,9 +67,10 @@ pub fn suite(cmd: SuiteCommand) -> Result<ExitCode, String> {
                 .set_width(terminal_width())
                 .set_header(vec!["Sévérité", "Fichier", "Problème"]);
             for i in &c.issues {
-                let at = match i.line {
-                    Some(l) => format!("{}:{l}", i.file.display()),
-                    None => i.file.display().to_string(),
+                let at = match (i.line, i.column) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", i.file.display()),
+                    (Some(l), None) => format!("{}:{l}", i.file.display()),
+                    _ => i.file.display().to_string(),
                 };
                 t.add_row(vec![i.severity.as_str().to_string(), at, i.message.clone()]);
             }

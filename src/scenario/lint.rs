@@ -2,6 +2,7 @@
 //! anything — references, files, keys that do not apply, levels and prerequisites.
 
 use super::model::{COMMON_KEYS, Kind, Level, LoadError, ParticipantsFile, Role, Scenario, Suite};
+use super::scope::Scope;
 use crate::finding::Severity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ pub struct Issue {
     pub severity: Severity,
     pub file: PathBuf,
     pub line: Option<usize>,
+    /// Column (1-based, in characters) where one is known: a value's opening quote.
+    pub column: Option<usize>,
     pub message: String,
 }
 
@@ -21,6 +24,7 @@ impl Issue {
             severity: Severity::Error,
             file: file.to_path_buf(),
             line,
+            column: None,
             message: message.into(),
         }
     }
@@ -29,7 +33,21 @@ impl Issue {
             severity: Severity::Warning,
             file: file.to_path_buf(),
             line,
+            column: None,
             message: message.into(),
+        }
+    }
+    /// An error at a value (line and column), else at `line`.
+    fn error_at(
+        file: &Path,
+        at: Option<(usize, usize)>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Issue {
+        Issue {
+            column: at.map(|(_, c)| c),
+            line: at.map(|(l, _)| l).or(line),
+            ..Issue::error(file, None, message)
         }
     }
 }
@@ -39,6 +57,9 @@ impl std::fmt::Display for Issue {
         write!(f, "{}", self.file.display())?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
         }
         write!(f, " : {}", self.message)
     }
@@ -50,9 +71,24 @@ impl From<LoadError> for Issue {
             severity: Severity::Error,
             file: e.file,
             line: e.line,
+            column: e.column,
             message: e.message,
         }
     }
+}
+
+/// Line and column (1-based, characters) of the string value `value` (`"value"` or
+/// `'value'`) written in lines `from..to` (1-based, `to` excluded) of `text`.
+fn value_at(text: &str, from: usize, to: usize, value: &str) -> Option<(usize, usize)> {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .take_while(|(i, _)| i + 1 < to)
+        .find_map(|(i, l)| {
+            let at = quoted.iter().filter_map(|q| l.find(q.as_str())).min()?;
+            Some((i + 1, l.get(..at).map_or(1, |p| p.chars().count() + 1)))
+        })
 }
 
 /// Lines of a scenario file: where each `[[step]]` starts and where a key is written in it.
@@ -89,6 +125,13 @@ impl Lines {
             })
             .map(|(i, _)| i + 1)
             .or(Some(start))
+    }
+
+    /// Line and column of the string value `value` in step `n` (0-based).
+    fn value(&self, n: usize, value: &str) -> Option<(usize, usize)> {
+        let start = *self.steps.get(n)?;
+        let end = self.steps.get(n + 1).copied().unwrap_or(usize::MAX);
+        value_at(&self.text, start, end, value)
     }
 
     /// Line of a top-level key.
@@ -132,17 +175,21 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
             ),
         ));
     }
-    let fixtures = suite.fixtures_dir();
-    if !fixtures.is_dir() {
-        out.push(Issue::error(
-            &suite_file,
-            Lines::new(
-                &crate::files::read_text(&suite_file, crate::files::MAX_SMALL).unwrap_or_default(),
-            )
-            .top("fixtures"),
-            format!("fixtures : dossier introuvable ({})", fixtures.display()),
-        ));
-    }
+    let documents = match suite.documents() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            let text =
+                crate::files::read_text(&suite_file, crate::files::MAX_SMALL).unwrap_or_default();
+            let fixtures = suite.meta.fixtures.as_deref().unwrap_or_default();
+            out.push(Issue::error_at(
+                &suite_file,
+                value_at(&text, 1, usize::MAX, fixtures),
+                Lines::new(&text).top("fixtures"),
+                e,
+            ));
+            None
+        }
+    };
     if suite.scenarios.is_empty() {
         out.push(Issue::error(
             &suite_file,
@@ -161,7 +208,7 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
         }
     }
     for s in &suite.scenarios {
-        scenario(suite, s, &fixtures, &mut out);
+        scenario(suite, s, documents.as_ref(), &mut out);
     }
     cycles(suite, &mut out);
     if let Some(p) = participants {
@@ -170,7 +217,29 @@ pub fn check(suite: &Suite, participants: Option<&ParticipantsFile>) -> Vec<Issu
     out
 }
 
-fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) {
+/// A path the step names, resolved in the suite: an error at the value when it escapes the suite
+/// folder or is missing.
+fn named_file(
+    documents: Option<&Scope>,
+    what: &str,
+    d: &str,
+    at: (Option<(usize, usize)>, Option<usize>),
+    f: &Path,
+    out: &mut Vec<Issue>,
+) {
+    if let Some(docs) = documents
+        && let Err(r) = docs.file(d)
+    {
+        out.push(Issue::error_at(
+            f,
+            at.0,
+            at.1,
+            format!("{what} « {d} » {r}"),
+        ));
+    }
+}
+
+fn scenario(suite: &Suite, s: &Scenario, documents: Option<&Scope>, out: &mut Vec<Issue>) {
     let lines = Lines::new(&s.source);
     let f = &s.file;
     if f.file_stem().is_some_and(|n| n.to_string_lossy() != s.id) {
@@ -237,16 +306,15 @@ fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) 
         };
         if let Some(sample) = &st.sample {
             for d in &sample.documents {
-                if !fixtures.join(d).is_file() {
-                    out.push(Issue::error(
-                        f,
-                        at("sample"),
-                        format!(
-                            "{label} : sample : document « {d} » introuvable (relatif à {})",
-                            fixtures.display()
-                        ),
-                    ));
-                }
+                let what = format!("{label} : sample : document");
+                named_file(
+                    documents,
+                    &what,
+                    d,
+                    (lines.value(n, d), at("sample")),
+                    f,
+                    out,
+                );
             }
         }
         match st.kind {
@@ -262,16 +330,15 @@ fn scenario(suite: &Suite, s: &Scenario, fixtures: &Path, out: &mut Vec<Issue>) 
                     ));
                 }
                 for d in docs {
-                    if !fixtures.join(&d).is_file() {
-                        out.push(Issue::error(
-                            f,
-                            at("document"),
-                            format!(
-                                "{label} : document « {d} » introuvable (relatif à {})",
-                                fixtures.display()
-                            ),
-                        ));
-                    }
+                    let what = format!("{label} : document");
+                    named_file(
+                        documents,
+                        &what,
+                        &d,
+                        (lines.value(n, &d), at("document")),
+                        f,
+                        out,
+                    );
                 }
                 for fault in st.faults.iter().flatten() {
                     if !matches_fault(fault) {
@@ -434,7 +501,27 @@ fn cycles(suite: &Suite, out: &mut Vec<Issue>) {
 fn participants_issues(suite: &Suite, p: &ParticipantsFile, out: &mut Vec<Issue>) {
     let f = &p.file;
     let text = Lines::new(&p.source);
-    let base = f.parent().unwrap_or(Path::new("."));
+    let scope = match p.scope() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            out.push(Issue::error(f, None, format!("dossier illisible : {e}")));
+            None
+        }
+    };
+    // Lines where each `[[participant]]` starts: the values of the n-th are looked for in its
+    // block.
+    let blocks: Vec<usize> = p
+        .source
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[participant]]"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let block = |n: usize| {
+        let start = blocks.get(n).copied().unwrap_or(1);
+        let end = blocks.get(n + 1).copied().unwrap_or(usize::MAX);
+        (start, end)
+    };
     let line_of = |id: &str| {
         text.text
             .lines()
@@ -445,8 +532,10 @@ fn participants_issues(suite: &Suite, p: &ParticipantsFile, out: &mut Vec<Issue>
         out.push(Issue::error(f, None, "aucun participant ([[participant]])"));
     }
     let mut ids = BTreeSet::new();
-    for x in &p.participants {
+    for (n, x) in p.participants.iter().enumerate() {
         let at = line_of(&x.id);
+        let (from, to) = block(n);
+        let value = |v: &str| value_at(&text.text, from, to, v);
         if !ids.insert(&x.id) {
             out.push(Issue::error(
                 f,
@@ -495,12 +584,30 @@ fn participants_issues(suite: &Suite, p: &ParticipantsFile, out: &mut Vec<Issue>
         if x.roles.contains(&Role::Consumer) && (x.mailbox.is_none() || x.smtp.is_none()) {
             out.push(Issue::warning(f, at, format!("{} : consommateur sans mailbox ou smtp : banc ne pourra pas lui envoyer de message", x.id)));
         }
+        for h in &x.hosts {
+            if !super::fetch::valid_host(h) {
+                out.push(Issue::error_at(
+                    f,
+                    value(h),
+                    at,
+                    format!("{} : hosts « {h} » : attendu un nom d'hôte ou une adresse IP, sans schéma, port, chemin ni joker", x.id),
+                ));
+            }
+        }
         if let Some(t) = &x.tls {
+            // Confined like a suite's paths: a participants file put together from what the
+            // participants sent must not make banc read, or present, a key of the host.
             for (what, v) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
                 if let Some(v) = v
-                    && !base.join(v).is_file()
+                    && let Some(scope) = &scope
+                    && let Err(r) = scope.file(v)
                 {
-                    out.push(Issue::error(f, at, format!("{} : tls.{what} « {v} » introuvable (relatif au fichier des participants)", x.id)));
+                    out.push(Issue::error_at(
+                        f,
+                        value(v),
+                        at,
+                        format!("{} : tls.{what} « {v} » {r}", x.id),
+                    ));
                 }
             }
             if t.cert.is_some() != t.key.is_some() {

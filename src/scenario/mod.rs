@@ -2,6 +2,7 @@
 //! the participants of an event (`suites/README.md`), their check (`banc suite check`) and the
 //! runner (`banc run`).
 
+pub mod fetch;
 pub mod hooks;
 pub mod inbox;
 pub mod lint;
@@ -9,6 +10,7 @@ pub mod model;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod scope;
 pub mod steps;
 
 use crate::finding::Severity;

@@ -1,6 +1,7 @@
 //! The scenario format (suites/README.md) as data: suites, scenarios, steps, expectations,
 //! participants. Every table refuses unknown keys; parse errors carry file, line and key.
 
+use super::scope::Scope;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -179,8 +180,9 @@ pub enum SendTo {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
-    /// CDA documents (paths relative to the suite's fixtures folder); a `submit` step that
-    /// accepts only `xdm` gets them packed, one that accepts only `eml` gets a message.
+    /// CDA documents (paths relative to the suite's fixtures folder, inside the suite folder);
+    /// a `submit` step that accepts only `xdm` gets them packed, one that accepts only `eml`
+    /// gets a message.
     pub documents: Vec<String>,
     /// Ask for a read receipt (Disposition-Notification-To).
     #[serde(default)]
@@ -288,7 +290,7 @@ pub struct SuiteFile {
     pub version: Option<String>,
     #[serde(default)]
     pub description: String,
-    /// Folder `document` paths are relative to (relative to the suite folder).
+    /// Folder `document` paths are relative to (relative to the suite folder, and inside it).
     pub fixtures: Option<String>,
     pub timeout: Option<Duration>,
 }
@@ -302,11 +304,18 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Folder that `document` paths are relative to.
-    pub fn fixtures_dir(&self) -> PathBuf {
+    /// The suite folder: every path the suite names stays inside it.
+    pub fn scope(&self) -> Result<Scope, String> {
+        Scope::new(&self.dir)
+    }
+
+    /// Where `document` and `sample` paths start (the `fixtures` folder, inside the suite),
+    /// confined to the suite folder.
+    pub fn documents(&self) -> Result<Scope, String> {
+        let s = self.scope()?;
         match &self.meta.fixtures {
-            Some(f) => self.dir.join(f),
-            None => self.dir.clone(),
+            Some(f) => s.rebased(f).map_err(|r| format!("fixtures « {f} » : {r}")),
+            None => Ok(s),
         }
     }
 
@@ -335,6 +344,11 @@ pub struct Participant {
     pub imap: Option<String>,
     pub http: Option<String>,
     pub contact: Option<String>,
+    /// Hosts banc may download a participant's `.url` submission from (names or IP addresses;
+    /// the host of `http` counts too). A local or private address is fetched only when the
+    /// address itself is declared.
+    #[serde(default)]
+    pub hosts: Vec<String>,
     pub tls: Option<Tls>,
 }
 
@@ -348,6 +362,21 @@ pub struct ParticipantsFile {
     pub file: PathBuf,
     #[serde(skip)]
     pub source: String,
+}
+
+impl ParticipantsFile {
+    /// The participants file's folder: its `tls` paths stay inside it.
+    pub fn scope(&self) -> Result<Scope, String> {
+        Scope::new(folder_of(&self.file))
+    }
+}
+
+/// The folder of a file (`.` for a bare file name).
+pub fn folder_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// A load error: where and why, in French.
@@ -404,21 +433,29 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Stri
 }
 
 /// Load a suite folder: `suite.toml` and every `scenarios/*.toml` (sorted). All parse errors are
-/// returned, not only the first.
+/// returned, not only the first. A file whose links lead out of the suite folder is an error,
+/// never read (nor is a linked folder outside walked).
 pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
-    let meta = read_toml::<SuiteFile>(&dir.join("suite.toml")).map(|(m, _)| m);
+    let error = |file: &Path, message: String| LoadError {
+        file: file.to_path_buf(),
+        line: None,
+        column: None,
+        message,
+    };
+    let scope = Scope::new(dir)
+        .map_err(|e| vec![error(dir, format!("dossier de suite illisible : {e}"))])?;
+    let suite_toml = dir.join("suite.toml");
+    let meta = match scope.contains(&suite_toml) {
+        Err(r) if r.escapes() => Err(error(&suite_toml, format!("non lu : {r}"))),
+        _ => read_toml::<SuiteFile>(&suite_toml).map(|(m, _)| m),
+    };
     let mut errors = Vec::new();
     let mut scenarios = Vec::new();
     let scen_dir = dir.join("scenarios");
     let files = if scen_dir.is_dir() {
-        crate::files::under(&scen_dir, &["toml"])
+        scenario_files(&scope, &scen_dir, &mut errors)
     } else {
-        errors.push(LoadError {
-            file: scen_dir.clone(),
-            line: None,
-            column: None,
-            message: "dossier scenarios/ absent".into(),
-        });
+        errors.push(error(&scen_dir, "dossier scenarios/ absent".into()));
         Vec::new()
     };
     for f in files {
@@ -443,6 +480,40 @@ pub fn load_suite(dir: &Path) -> Result<Suite, Vec<LoadError>> {
             Err(errors)
         }
     }
+}
+
+/// The `.toml` files under `scenarios/` (sorted, links followed while they stay in the suite);
+/// each entry whose links lead out is an error in `errors`, not walked nor read.
+fn scenario_files(scope: &Scope, dir: &Path, errors: &mut Vec<LoadError>) -> Vec<PathBuf> {
+    let mut outside = Vec::new();
+    let files = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| match scope.contains(e.path()) {
+            Err(r) if r.escapes() => {
+                outside.push((e.path().to_path_buf(), r));
+                false
+            }
+            _ => true,
+        })
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x.to_string_lossy().eq_ignore_ascii_case("toml"))
+        })
+        .collect();
+    for (p, r) in outside {
+        errors.push(LoadError {
+            file: p,
+            line: None,
+            column: None,
+            message: format!("non lu : {r}"),
+        });
+    }
+    files
 }
 
 pub fn load_participants(path: &Path) -> Result<ParticipantsFile, LoadError> {

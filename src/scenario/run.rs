@@ -9,6 +9,7 @@ use super::results::{
     Decision, ParticipantResult, RESULTS_SCHEMA, RunResults, RunSummary, ScenarioResult, Score,
     Status, StepResult, SuiteInfo,
 };
+use super::scope::Scope;
 use super::steps::{self, Output};
 use crate::clock::Utc;
 use crate::pipeline::{CheckOptions, Validator};
@@ -106,9 +107,11 @@ pub struct Env {
     /// `http://ADDR` of banc's HTTP listener, when there is one.
     pub http_base: Option<String>,
     pub submissions: PathBuf,
-    pub fixtures: PathBuf,
-    /// Folder of the participants file (its tls paths are relative to it).
-    pub participants_dir: PathBuf,
+    /// Where the suite's documents are read from, confined to the suite folder.
+    pub documents: Scope,
+    /// Folder of the participants file: its tls paths are relative to it and stay inside
+    /// (none for simulated participants).
+    pub participants_dir: Option<Scope>,
     pub max_wait: Option<Duration>,
     pub decisions: Vec<DecisionEntry>,
     /// Producers banc simulates in this process (`banc rehearse`).
@@ -181,7 +184,13 @@ impl Ctx {
     fn tls_file(&self, f: &Option<String>) -> Result<Option<Vec<u8>>, String> {
         f.as_ref()
             .map(|p| {
-                let path = self.env.participants_dir.join(p);
+                let path = self
+                    .env
+                    .participants_dir
+                    .as_ref()
+                    .ok_or_else(|| format!("tls « {p} » : pas de fichier des participants"))?
+                    .file(p)
+                    .map_err(|r| format!("tls « {p} » {r}"))?;
                 Ok(crate::files::read_bounded(&path, crate::files::MAX_SMALL)?)
             })
             .transpose()
@@ -205,8 +214,14 @@ impl Ctx {
         })
     }
 
-    /// An HTTP client for this participant (its CA and client certificate when given).
-    pub fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
+    /// An HTTP client for one checked target of this participant (its CA and client
+    /// certificate when given): connects only to the addresses checked, through no proxy,
+    /// redirects followed on the same host only.
+    pub fn http_client(
+        &self,
+        target: &super::fetch::Target,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, String> {
         let (ca, identity) = match &self.participant.tls {
             Some(t) => (
                 self.tls_file(&t.ca)?,
@@ -221,13 +236,16 @@ impl Ctx {
             ca.as_deref(),
             identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
         )?;
-        reqwest::Client::builder()
+        let mut b = reqwest::Client::builder()
             .tls_backend_preconfigured((*tls).clone())
             .timeout(timeout.max(Duration::from_millis(100)))
             .connect_timeout(timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| format!("client HTTP : {e}"))
+            .no_proxy()
+            .redirect(super::fetch::same_host_redirects(&target.host));
+        if !target.addrs.is_empty() {
+            b = b.resolve_to_addrs(&target.host, &target.addrs);
+        }
+        b.build().map_err(|e| format!("client HTTP : {e}"))
     }
 
     pub fn decision(&self, step_id: &str) -> Option<Decision> {
@@ -247,8 +265,9 @@ impl Ctx {
     }
 }
 
-/// A file-name-safe form of an id.
-fn safe(id: &str) -> String {
+/// A file-name-safe form of an id (a participant, a scenario, a step): one path component,
+/// never `..` nor a hidden name.
+pub fn safe(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
@@ -700,12 +719,10 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
         .filter(|p| a.only_participants.is_empty() || a.only_participants.contains(&p.id))
         .map(|p| (p.clone(), None))
         .collect();
-    let participants_dir = a
-        .participants
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let documents = suite.documents().map_err(Error::Suite)?;
+    let participants_dir = Some(pf.scope().map_err(Error::Suite)?);
     let opts = a.common.clone();
+    create_out(&opts.out)?;
     let rt = runtime()?;
     rt.block_on(async move {
         let embedded = crate::transport::server::embedded(
@@ -733,7 +750,7 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
                 .submissions
                 .clone()
                 .unwrap_or_else(|| opts.out.join("submissions")),
-            fixtures: suite.fixtures_dir(),
+            documents,
             participants_dir,
             max_wait: opts.max_wait,
             decisions,
@@ -746,6 +763,18 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
         };
         play_and_report(env, plan, &opts, embedded).await
     })
+}
+
+/// The output folder of a run, created readable by its owner only when banc creates it: it
+/// holds the submissions, the messages received, test keys and the reports, with documents
+/// about patients in them (an existing folder keeps the mode its owner gave it).
+pub fn create_out(dir: &Path) -> Result<(), Error> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(|e| Error::Reports(format!("{} : {e}", dir.display())))
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {

@@ -184,10 +184,18 @@ async fn submit(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (Step
     };
     let (name, bytes) = if name.to_ascii_lowercase().ends_with(".url") {
         let url = String::from_utf8_lossy(&bytes).trim().to_string();
-        p.log(format!("téléchargement de {url}"));
+        let shown = super::fetch::shown(&url);
+        p.log(format!("téléchargement de {shown}"));
         match download(&url, cx, deadline).await {
-            Ok(b) => (url.rsplit('/').next().unwrap_or("document").to_string(), b),
-            Err(e) => return p.end(Status::Failed, format!("{url} : {e}")),
+            Ok((u, b)) => (
+                u.path_segments()
+                    .and_then(|mut s| s.next_back())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("document")
+                    .to_string(),
+                b,
+            ),
+            Err(e) => return p.end(Status::Failed, format!("{shown} : {e}")),
         }
     } else {
         (name, bytes)
@@ -394,7 +402,10 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
     };
     let mut docs = Vec::new();
     for d in step.document.iter().flatten() {
-        let path = cx.env.fixtures.join(d);
+        let path = match cx.env.documents.file(d) {
+            Ok(p) => p,
+            Err(r) => return p.end(Status::Error, format!("document « {d} » {r}")),
+        };
         match crate::files::read_bounded(&path, MAX_INPUT) {
             Ok(b) => docs.push((
                 path.file_name()
@@ -651,20 +662,29 @@ async fn http_call(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (S
         .unwrap_or_else(|| "GET".into())
         .to_ascii_uppercase();
     p.log(format!("{method} {url}"));
-    let client = match cx.http_client(deadline.left()) {
+    // The suite names the address: it too may only reach the participant's declared hosts.
+    let declared = super::fetch::Declared::of(&cx.participant);
+    let target = match super::fetch::target(&url, &declared, deadline.left()).await {
+        Ok(t) => t,
+        Err(e) => return p.end(Status::Error, format!("{method} {url} : {e}")),
+    };
+    let client = match cx.http_client(&target, deadline.left()) {
         Ok(c) => c,
         Err(e) => return p.end(Status::Error, e),
     };
     let Ok(m) = reqwest::Method::from_bytes(method.as_bytes()) else {
         return p.end(Status::Error, format!("méthode « {method} » invalide"));
     };
-    let resp = match client.request(m, &url).send().await {
+    let resp = match client.request(m, target.url.clone()).send().await {
         Ok(r) => r,
         Err(e) => {
             let m = format!("{method} {url} : {}", describe_http_error(&e));
             return p.end(Status::Failed, m);
         }
     };
+    if let Err(e) = super::fetch::redirect_refused(&resp, &target) {
+        return p.end(Status::Failed, format!("{method} {url} : {e}"));
+    }
     let status = resp.status().as_u16();
     let body = match read_body(resp).await {
         Ok(b) => b,
@@ -723,17 +743,33 @@ fn describe_http_error(e: &reqwest::Error) -> String {
     s
 }
 
-async fn download(url: &str, cx: &Ctx, deadline: Deadline) -> Result<Vec<u8>, String> {
-    let client = cx.http_client(deadline.left())?;
+/// A `.url` submission: only from a host declared for the participant (see `fetch`), within
+/// the step's wait and [`super::fetch::MAX_TIME`], at most [`MAX_INPUT`] bytes. The URL
+/// fetched and the body.
+async fn download(
+    url: &str,
+    cx: &Ctx,
+    deadline: Deadline,
+) -> Result<(reqwest::Url, Vec<u8>), String> {
+    let timeout = deadline.left().min(super::fetch::MAX_TIME);
+    let declared = super::fetch::Declared::of(&cx.participant);
+    let target = super::fetch::target(url, &declared, timeout).await?;
+    let client = cx.http_client(&target, timeout)?;
     let resp = client
-        .get(url)
+        .get(target.url.clone())
         .send()
         .await
         .map_err(|e| describe_http_error(&e))?;
+    super::fetch::redirect_refused(&resp, &target)?;
     if !resp.status().is_success() {
         return Err(format!("statut HTTP {}", resp.status().as_u16()));
     }
-    read_body(resp).await
+    if resp.content_length().is_some_and(|n| n > MAX_INPUT) {
+        return Err(format!(
+            "réponse annoncée de plus de {MAX_INPUT} octets, non téléchargée"
+        ));
+    }
+    Ok((target.url, read_body(resp).await?))
 }
 
 async fn http_wait(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (StepResult, Output) {

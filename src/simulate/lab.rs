@@ -5,6 +5,7 @@
 use crate::mail::compose::{ComposeOptions, compose};
 use crate::scenario::model::{Accept, Step};
 use crate::scenario::run::{Ctx, Producer};
+use crate::scenario::scope::Scope;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,14 +47,17 @@ impl Lab {
     }
 
     /// The step's sample documents, with the lab's faults applied.
-    fn documents(&self, fixtures: &Path, step: &Step) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn documents(&self, fixtures: &Scope, step: &Step) -> Result<Vec<(String, Vec<u8>)>, String> {
         let sample = step
             .sample
             .as_ref()
             .ok_or("pas d'échantillon (clé sample) pour cette étape")?;
         let mut out = Vec::new();
         for d in &sample.documents {
-            let path = fixtures.join(d);
+            // Resolved in the suite folder again: a path leading out is never read nor copied.
+            let path = fixtures
+                .file(d)
+                .map_err(|r| format!("sample : document « {d} » {r}"))?;
             let mut bytes = crate::files::read_bounded(&path, crate::files::MAX_DOCUMENT)?;
             let replacement = step.expect.as_ref().is_some_and(|e| e.replaces.is_some());
             if replacement && self.has(LabFault::ReplacementNewSetId) {
@@ -94,7 +98,7 @@ impl Lab {
     }
 
     /// What the lab deposits for a `submit` step: file name and bytes.
-    pub fn deposit(&self, fixtures: &Path, step: &Step) -> Result<(String, Vec<u8>), String> {
+    pub fn deposit(&self, fixtures: &Scope, step: &Step) -> Result<(String, Vec<u8>), String> {
         let docs = self.documents(fixtures, step)?;
         let accept = step.accept.clone().unwrap_or_default();
         let first = docs.first().ok_or("échantillon sans document")?;
@@ -113,7 +117,7 @@ impl Lab {
 
     pub async fn deliver(
         &self,
-        fixtures: &Path,
+        fixtures: &Scope,
         step: &Step,
         to: &str,
         server: &str,
@@ -148,7 +152,7 @@ impl Producer for Lab {
             self,
             step.clone(),
             dir.to_path_buf(),
-            cx.env.fixtures.clone(),
+            cx.env.documents.clone(),
         );
         tokio::task::spawn_blocking(move || {
             if let Err(e) = lab
@@ -163,7 +167,7 @@ impl Producer for Lab {
     /// Send the step's sample to banc (`to`; `<INS>` replaced by the document's INS).
     fn send(self: Arc<Self>, cx: &Ctx, step: &Step, to: &str) {
         let (lab, step, to) = (self, step.clone(), to.to_string());
-        let (fixtures, server) = (cx.env.fixtures.clone(), cx.env.smtp_addr.clone());
+        let (fixtures, server) = (cx.env.documents.clone(), cx.env.smtp_addr.clone());
         tokio::spawn(async move {
             if let Err(e) = lab.deliver(&fixtures, &step, &to, &server).await {
                 tracing::warn!("banc simulate lab : {e}");
@@ -172,11 +176,19 @@ impl Producer for Lab {
     }
 }
 
+/// Write `name` in `dir`, aside then renamed (never read half-written), readable by its owner
+/// only: a copy of a suite's document gets banc's mode, never its source's.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    use std::io::Write;
     std::fs::create_dir_all(dir).map_err(|e| format!("{} : {e}", dir.display()))?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    std::fs::write(&tmp, bytes)
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| format!("{} : {e}", path.display()))?;
     Ok(path)
@@ -197,4 +209,36 @@ fn unknown_element(cda: &[u8]) -> Vec<u8> {
     let re = regex::bytes::Regex::new(r#"(<typeId\b[^>]*/>)"#).expect("static regex");
     re.replace(cda, &b"$1<champInconnu>simule</champInconnu>"[..])
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lab resolves a sample again when it reads it: a link swapped in after the suite
+    /// was checked is refused, never copied.
+    #[test]
+    fn a_sample_leading_out_of_the_suite_is_not_read() {
+        let d = std::env::temp_dir().join(format!("banc-lab-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("suite/documents")).unwrap();
+        std::fs::write(d.join("secret.xml"), "<secret/>").unwrap();
+        std::os::unix::fs::symlink("../../secret.xml", d.join("suite/documents/cr.xml")).unwrap();
+        let step: Step = toml::from_str(
+            "kind = \"submit\"\naccept = [\"cda\"]\n[sample]\ndocuments = [\"documents/cr.xml\"]\n",
+        )
+        .unwrap();
+        let lab = Lab {
+            mailbox: "sgl@labo.test".into(),
+            faults: Vec::new(),
+            tls: None,
+        };
+        let scope = Scope::new(&d.join("suite")).unwrap();
+        let e = lab.deposit(&scope, &step).unwrap_err();
+        assert!(e.contains("un lien mène hors du dossier"), "{e}");
+        std::fs::remove_file(d.join("suite/documents/cr.xml")).unwrap();
+        std::fs::write(d.join("suite/documents/cr.xml"), "<cr/>").unwrap();
+        assert_eq!(lab.deposit(&scope, &step).unwrap().1, b"<cr/>");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

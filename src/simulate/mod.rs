@@ -90,7 +90,7 @@ pub fn run_lab(a: &LabOptions, mut on_step: impl FnMut(LabStep<'_>)) -> Result<u
         faults: a.faults.clone(),
         tls: lab_tls(&a.tls).map_err(Error::Selection)?,
     };
-    let fixtures = suite.fixtures_dir();
+    let fixtures = suite.documents().map_err(Error::Suite)?;
     let rt = run::runtime()?;
     let mut failures = 0;
     rt.block_on(async {
@@ -105,7 +105,12 @@ pub fn run_lab(a: &LabOptions, mut on_step: impl FnMut(LabStep<'_>)) -> Result<u
                 let label = st.label(i + 1);
                 let done = match st.kind {
                     Kind::Submit => {
-                        let dir = a.submissions.join(&a.participant).join(&s.id).join(&label);
+                        // The ids come from the suite: one path component each, as the runner.
+                        let dir = a
+                            .submissions
+                            .join(run::safe(&a.participant))
+                            .join(run::safe(&s.id))
+                            .join(run::safe(&label));
                         lab.deposit(&fixtures, st)
                             .and_then(|(name, bytes)| lab::write_atomic(&dir, &name, &bytes))
                             .map(|p| format!("déposé {}", p.display()))
@@ -204,6 +209,7 @@ fn participant(
         imap: None,
         http: None,
         contact: None,
+        hosts: Vec::new(),
         tls: None,
     }
 }
@@ -261,6 +267,8 @@ pub fn rehearse(
     // banc's server offers STARTTLS with a test CA; the simulated labs present client
     // certificates of it that name their mailboxes (CRBIO-P13), the receivers trust it for
     // their acknowledgements.
+    let documents = suite.documents().map_err(Error::Suite)?;
+    run::create_out(&opts.out)?;
     let certs = opts.out.join("certs");
     let lab_ids = ["labo-reference", "labo-defaillant"];
     crate::transport::certs::generate(&crate::transport::certs::CertsOptions {
@@ -272,7 +280,8 @@ pub fn rehearse(
     .map_err(Error::Listen)?;
     let read = |name: &str| {
         let p = certs.join(name);
-        std::fs::read(&p).map_err(|e| Error::Listen(format!("{} : {e}", p.display())))
+        crate::files::read_bounded(&p, crate::files::MAX_SMALL)
+            .map_err(|e| Error::Listen(e.to_string()))
     };
     let ca = read("ca.pem")?;
     let mut lab_tls = HashMap::new();
@@ -404,8 +413,8 @@ pub fn rehearse(
             smtp_addr: banc_smtp,
             http_base: None,
             submissions: opts.out.join("submissions"),
-            fixtures: suite.fixtures_dir(),
-            participants_dir: PathBuf::new(),
+            documents,
+            participants_dir: None,
             max_wait: opts.max_wait,
             decisions: Vec::new(),
             labs,

@@ -110,7 +110,7 @@ pub fn analyse(
     let name = format!("{id}.eml");
     match crate::banc::internal::guard(|| crate::mail::analyse(&name, &raw, validator, policy)) {
         Ok(r) => reports.extend(r),
-        Err(f) => reports.push(validator.internal_error_report(&name, f)),
+        Err(f) => reports.push(validator.internal_error_report(&name, *f)),
     }
     let run = RunReport::new(validator.kit_stamp(), Severity::Error, reports);
     spool.write_report(id, &crate::report::json::render(&run))?;

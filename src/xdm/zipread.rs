@@ -138,7 +138,10 @@ fn has_zip64(zip: &[u8]) -> bool {
 /// Walk the central directory from the end record (APPNOTE §4.3.12, §4.3.16) looking for a
 /// ZIP64 extended information extra field. Bounds-checked: a lying record ends the walk.
 fn central_zip64_extra(zip: &[u8]) -> bool {
-    let u16_at = |i: usize| zip.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u16_at = |i: usize| {
+        zip.get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u32_at = |i: usize| {
         zip.get(i..i + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
