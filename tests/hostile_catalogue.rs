@@ -375,13 +375,15 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(common::root().join("fixtures/cr-bio/valid").join(name)).unwrap()
 }
 
+type ZipW = zip::ZipWriter<std::io::Cursor<Vec<u8>>>;
+
 /// Inputs too big or too binary to keep as text in a case file.
 fn generate(name: &str, n: usize) -> Result<Vec<u8>, String> {
     let zip_opts = || {
         zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
     };
-    let zip_with = |f: &dyn Fn(&mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>)| {
+    let zip_with = |f: &dyn Fn(&mut ZipW)| {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         f(&mut w);
         w.finish().unwrap().into_inner()
