@@ -234,7 +234,10 @@ fn validate(rel: &str, case: &Case) -> Result<Option<Cost>, String> {
         let Some(kit) = common::kit() else {
             return Ok(None);
         };
-        let file = dir.join("user.sch");
+        // The schematron in its own folder; beside that folder, an XML file it must not read.
+        std::fs::create_dir_all(dir.join("sch")).unwrap();
+        std::fs::write(dir.join("secret.xml"), "<secret>BANC-SECRET-4242</secret>").unwrap();
+        let file = dir.join("sch/user.sch");
         std::fs::write(&file, sch).unwrap();
         cmd.arg("--kit").arg(kit).arg("--schematron").arg(&file);
     }

@@ -55,6 +55,28 @@ impl std::fmt::Debug for Docs {
     }
 }
 
+/// Whether `path` is under `root`, links resolved (a path that does not exist is normalised
+/// lexically: `..` cannot climb out).
+fn inside(path: &Path, root: &Path) -> bool {
+    use std::path::Component;
+    let normal = |p: &Path| {
+        p.canonicalize().unwrap_or_else(|_| {
+            let mut out = std::path::PathBuf::new();
+            for c in p.components() {
+                match c {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::CurDir => {}
+                    other => out.push(other),
+                }
+            }
+            out
+        })
+    };
+    normal(path).starts_with(normal(root))
+}
+
 fn parse_file(path: &Path) -> Option<ffi::Doc> {
     let bytes = crate::files::read_bounded(path, crate::files::MAX_DOCUMENT).ok()?;
     parse_mem(&bytes, &path.to_string_lossy())
@@ -79,11 +101,22 @@ impl Docs {
     }
 
     /// The document at `path` (absolute), parsed on first use; `kit_root` serves the Art-Decor
-    /// fallback. The pointer is valid while `self` lives; the tree must only be read.
-    pub(super) fn get(&self, path: &Path, kit_root: &Path) -> Option<b::xmlDocPtr> {
+    /// fallback. Only documents inside the kit or the schematron's own folder (`base_dir`) are
+    /// read: a user schematron's `doc('/etc/…')` or `document('../../…')` finds nothing. The
+    /// pointer is valid while `self` lives; the tree must only be read.
+    pub(super) fn get(
+        &self,
+        path: &Path,
+        kit_root: &Path,
+        base_dir: &Path,
+    ) -> Option<b::xmlDocPtr> {
         let mut cache = self.cache.lock().ok()?;
         if let Some(d) = cache.docs.get(path) {
             return d.as_ref().map(|d| d.0.raw());
+        }
+        if !inside(path, kit_root) && !inside(path, base_dir) {
+            cache.docs.insert(path.to_path_buf(), None);
+            return None;
         }
         let mut doc = parse_file(path);
         if doc.is_none()

@@ -62,7 +62,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(kit_root: &Path, settings: Settings) -> Engine {
+    pub fn new(kit_root: &Path, mut settings: Settings) -> Engine {
+        // The user's schematrons are named from the working folder; their `doc()` and includes
+        // resolve from their own folder, so they are made absolute once here.
+        let absolute = |p: &mut PathBuf| {
+            if let Ok(a) = std::path::absolute(&*p) {
+                *p = a;
+            }
+        };
+        settings.added.iter_mut().for_each(absolute);
+        settings.replaced.iter_mut().for_each(|(_, p)| absolute(p));
         Engine {
             kit_root: kit_root.to_path_buf(),
             settings,

@@ -313,11 +313,11 @@ unsafe fn f_document(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         free_args(args);
         let mut nodes = Vec::new();
         for u in uris {
-            match st
-                .plan
-                .docs
-                .get(&st.plan.base_dir.join(&u), &st.plan.kit_root)
-            {
+            match st.plan.docs.get(
+                &st.plan.base_dir.join(&u),
+                &st.plan.kit_root,
+                &st.plan.base_dir,
+            ) {
                 Some(d) => nodes.push(d as b::xmlNodePtr),
                 None => {
                     fail(ctxt, b::xmlXPathError_XPATH_INVALID_OPERAND);
@@ -343,7 +343,11 @@ unsafe fn f_doc_available(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             && st
                 .plan
                 .docs
-                .get(&st.plan.base_dir.join(&u), &st.plan.kit_root)
+                .get(
+                    &st.plan.base_dir.join(&u),
+                    &st.plan.kit_root,
+                    &st.plan.base_dir,
+                )
                 .is_some();
         push_bool(ctxt, ok);
     }
