@@ -5,6 +5,9 @@
 //! `xml` (safe reading) → `xsd` → `banc` rules → findings → verdict → `report`.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
+// The library judges hostile text: `&s[a..b]` panics off a char boundary; use `get`,
+// `split_at_checked`, `split_once`, `strip_prefix` or bytes instead.
+#![deny(clippy::string_slice)]
 
 pub mod banc;
 pub mod bench;

@@ -35,16 +35,18 @@ pub fn check(ins: &str) -> Result<(), String> {
 
 /// The 13 characters as a number (ASCII input, checked by the caller).
 fn body_value(body: &str) -> Option<u64> {
-    let upper = body.to_ascii_uppercase();
-    let digits = match &upper[5..7] {
-        "2A" => format!("{}19{}", &upper[..5], &upper[7..]),
-        "2B" => format!("{}18{}", &upper[..5], &upper[7..]),
-        _ => upper,
-    };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let mut digits = body.to_ascii_uppercase().into_bytes();
+    if let Some(department) = digits.get_mut(5..7) {
+        match &*department {
+            b"2A" => department.copy_from_slice(b"19"),
+            b"2B" => department.copy_from_slice(b"18"),
+            _ => {}
+        }
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    digits.parse().ok()
+    std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -61,8 +63,9 @@ mod tests {
     fn accepts_a_right_key_and_rejects_a_wrong_one() {
         let ins = with_key("2850775123456");
         assert_eq!(check(&ins), Ok(()));
-        let mut wrong = ins[..13].to_string();
-        let bad_key = (ins[13..].parse::<u64>().unwrap() + 1) % 100;
+        let (body, key) = ins.split_at(13);
+        let mut wrong = body.to_string();
+        let bad_key = (key.parse::<u64>().unwrap() + 1) % 100;
         wrong.push_str(&format!("{bad_key:02}"));
         assert!(check(&wrong).unwrap_err().contains("clé"));
     }

@@ -74,9 +74,11 @@ impl Patient {
     pub fn birth_date_fr(&self) -> Option<String> {
         // `get` is None when byte 8 cuts a character: a hostile value is no date, never a panic.
         let d = self.birth_time.as_deref()?.get(..8)?;
+        let (year, month_day) = d.split_at_checked(4)?;
+        let (month, day) = month_day.split_at_checked(2)?;
         d.bytes()
             .all(|b| b.is_ascii_digit())
-            .then(|| format!("{}/{}/{}", &d[6..8], &d[4..6], &d[..4]))
+            .then(|| format!("{day}/{month}/{year}"))
     }
 }
 

@@ -130,8 +130,8 @@ pub fn check_struct(ext: &str) -> Result<(), String> {
         "1" => {
             let upper = rest.to_ascii_uppercase();
             let corsica = upper.starts_with("2A") || upper.starts_with("2B");
-            let shape =
-                rest.len() == 9 && (all_digits(rest) || (corsica && all_digits(&rest[2..])));
+            let shape = rest.len() == 9
+                && (all_digits(rest) || (corsica && rest.get(2..).is_some_and(all_digits)));
             if !shape {
                 return Err(format!(
                     "« {shown} » : après le préfixe 1, le numéro FINESS doit avoir 9 caractères (trouvé « {} »)",

@@ -50,8 +50,9 @@ pub fn days_in_month(year: u32, month: u32) -> u32 {
     }
 }
 
-fn num(s: &str) -> u32 {
-    s.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0'))
+/// The value of ASCII digits (the caller has checked they are digits).
+fn num(digits: &[u8]) -> u32 {
+    digits.iter().fold(0, |n, &b| n * 10 + u32::from(b - b'0'))
 }
 
 /// Parse an HL7 TS; `Err` is the French reason (the caller quotes the value).
@@ -63,8 +64,15 @@ pub fn parse(value: &str) -> Result<Ts, String> {
         return Err("caractères non ASCII".into());
     }
     // The zone starts at the first sign; a sign in first position is not a zone (no negative years).
-    let (main, zone) = match value[1..].find(['+', '-']) {
-        Some(i) => (&value[..=i], Some(&value[i + 2..])),
+    let (main, zone) = match value
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| c == '+' || c == '-')
+    {
+        Some((i, sign)) => {
+            let (main, z) = value.split_at(i); // i is a char boundary from char_indices
+            (main, Some((sign, z.strip_prefix(sign).unwrap_or(z))))
+        }
         None => (value, None),
     };
     let (date, fraction) = match main.split_once('.') {
@@ -93,14 +101,16 @@ pub fn parse(value: &str) -> Result<Ts, String> {
         }
         Some(f) => f.len(),
     };
-    let year = num(&date[..4]);
+    // Only ASCII digits from here on: byte ranges are exact.
+    let d = date.as_bytes();
+    let year = num(&d[..4]);
     if digits >= 6 {
-        let month = num(&date[4..6]);
+        let month = num(&d[4..6]);
         if !(1..=12).contains(&month) {
             return Err(format!("mois {:02} inexistant (01 à 12)", month));
         }
         if digits >= 8 {
-            let day = num(&date[6..8]);
+            let day = num(&d[6..8]);
             let max = days_in_month(year, month);
             if day == 0 || day > max {
                 return Err(format!(
@@ -110,23 +120,20 @@ pub fn parse(value: &str) -> Result<Ts, String> {
             }
         }
     }
-    if digits >= 10 && num(&date[8..10]) > 23 {
-        return Err(format!("heure {} invalide (00 à 23)", &date[8..10]));
+    // Out of range means two digits above 23 or 59: printing the number prints the digits.
+    if digits >= 10 && num(&d[8..10]) > 23 {
+        return Err(format!("heure {} invalide (00 à 23)", num(&d[8..10])));
     }
-    if digits >= 12 && num(&date[10..12]) > 59 {
-        return Err(format!("minute {} invalide (00 à 59)", &date[10..12]));
+    if digits >= 12 && num(&d[10..12]) > 59 {
+        return Err(format!("minute {} invalide (00 à 59)", num(&d[10..12])));
     }
-    if digits >= 14 && num(&date[12..14]) > 59 {
-        return Err(format!("seconde {} invalide (00 à 59)", &date[12..14]));
+    if digits >= 14 && num(&d[12..14]) > 59 {
+        return Err(format!("seconde {} invalide (00 à 59)", num(&d[12..14])));
     }
     let zone = match zone {
         None => None,
-        Some(z) => {
-            let sign = if value.as_bytes()[main.len()] == b'-' {
-                -1
-            } else {
-                1
-            };
+        Some((sign, z)) => {
+            let sign = if sign == '-' { -1 } else { 1 };
             if z.len() != 4 || !z.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
                     "décalage horaire « {}{} » mal formé : 4 chiffres attendus (±hhmm, par exemple +0100)",
@@ -134,7 +141,7 @@ pub fn parse(value: &str) -> Result<Ts, String> {
                     crate::finding::quote(z)
                 ));
             }
-            let (h, m) = (num(&z[..2]), num(&z[2..]));
+            let (h, m) = (num(&z.as_bytes()[..2]), num(&z.as_bytes()[2..]));
             if h > 14 || m > 59 || (h == 14 && m > 0) {
                 return Err(format!("décalage horaire {z} hors limites (±1400 au plus)"));
             }
@@ -224,6 +231,15 @@ mod tests {
         assert!(parse("20260314093512+0160").is_err());
         assert!(parse("-2026").is_err());
         assert!(parse("2026é").is_err());
+        for v in [
+            "é2026",
+            "202é0314",
+            "20260314+é100",
+            "20260314093512.é",
+            "2026-é",
+        ] {
+            assert!(parse(v).unwrap_err().contains("non ASCII"), "{v}");
+        }
     }
 
     #[test]

@@ -74,9 +74,10 @@ pub fn valid_address(s: &str) -> bool {
 /// The address inside `Name <addr>` (or the text itself).
 pub fn angle_address(s: &str) -> String {
     let s = s.trim();
-    match (s.rfind('<'), s.rfind('>')) {
-        (Some(l), Some(r)) if l < r => s[l + 1..r].trim().to_string(),
-        _ => s.to_string(),
+    // After the last `<`, up to the last `>`.
+    match s.rsplit_once('<').and_then(|(_, r)| r.rsplit_once('>')) {
+        Some((addr, _)) => addr.trim().to_string(),
+        None => s.to_string(),
     }
 }
 
@@ -682,9 +683,10 @@ fn structure(cx: &mut Ctx<'_, '_>) {
 }
 
 fn ends_with_ci(name: &str, ext: &str) -> bool {
-    name.len() >= ext.len()
-        && name.is_char_boundary(name.len() - ext.len())
-        && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+    name.len()
+        .checked_sub(ext.len())
+        .and_then(|n| name.get(n..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(ext))
 }
 
 const ZIP_TYPES: [&str; 4] = [

@@ -243,8 +243,8 @@ pub fn act_date(h: &CdaHeader) -> Option<String> {
     [&h.service_start, &h.effective_time]
         .into_iter()
         .flatten()
-        .find(|t| t.len() >= 8 && t.as_bytes()[..8].iter().all(u8::is_ascii_digit))
-        .map(|t| t[..8].to_string())
+        .find_map(|t| t.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit())))
+        .map(str::to_string)
 }
 
 /// File names cannot hold `/`, `\` or `_` inside a field (`_` separates the fields).
@@ -289,8 +289,12 @@ pub struct PdfName {
 
 /// Read a PDF name; `Err` says what is wrong.
 pub fn parse_pdf_name(name: &str) -> Result<PdfName, String> {
-    let stem = match name.len().checked_sub(4) {
-        Some(n) if name.is_char_boundary(n) && name[n..].eq_ignore_ascii_case(".pdf") => &name[..n],
+    let stem = match name
+        .len()
+        .checked_sub(4)
+        .and_then(|n| name.split_at_checked(n))
+    {
+        Some((stem, ext)) if ext.eq_ignore_ascii_case(".pdf") => stem,
         _ => return Err("l'extension n'est pas .pdf".into()),
     };
     let f: Vec<&str> = stem.split('_').collect();
@@ -301,10 +305,11 @@ pub fn parse_pdf_name(name: &str) -> Result<PdfName, String> {
         ));
     }
     let d = f[0];
+    let part = |r: std::ops::Range<usize>| d.get(r).and_then(|x| x.parse().ok());
     let ok_date = d.len() == 8
         && d.bytes().all(|b| b.is_ascii_digit())
-        && match (d[..4].parse(), d[4..6].parse(), d[6..].parse()) {
-            (Ok(y), Ok(m), Ok(dd)) => valid_ymd(y, m, dd),
+        && match (part(0..4), part(4..6), part(6..8)) {
+            (Some(y), Some(m), Some(dd)) => valid_ymd(y, m, dd),
             _ => false,
         };
     if !ok_date {
@@ -396,6 +401,19 @@ mod tests {
         assert!(parse_pdf_name("compte-rendu.pdf").is_err());
         assert!(parse_pdf_name("20221331_CR_A_B.pdf").is_err());
         assert!(parse_pdf_name("20220531_CR_A_B.PDF").is_ok());
+        // A multi-byte character across the cut before the extension or in the date.
+        assert!(parse_pdf_name("aépdf").is_err());
+        assert!(parse_pdf_name("2022053é_CR_A_B.pdf").is_err());
+    }
+
+    #[test]
+    fn act_date_skips_a_value_with_a_multibyte_char_in_its_first_8_bytes() {
+        let h = CdaHeader {
+            service_start: Some("2026012é".into()),
+            effective_time: Some("20260121093000+0100".into()),
+            ..CdaHeader::default()
+        };
+        assert_eq!(act_date(&h).as_deref(), Some("20260121"));
     }
 
     #[test]

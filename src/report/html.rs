@@ -245,10 +245,11 @@ fn count_cell(n: usize) -> Markup {
 
 /// A document path, its folder dimmed so that the file names stand out in a list.
 fn path(p: &str) -> Markup {
-    let cut = p.rfind(['/', '\\']).map_or(0, |i| i + 1);
+    // After the last separator (one byte): a char boundary.
+    let (dir, file) = p.split_at(p.rfind(['/', '\\']).map_or(0, |i| i + 1));
     html! {
-        @if cut > 0 { span.dir { (visible(&p[..cut])) } }
-        span.file { (visible(&p[cut..])) }
+        @if !dir.is_empty() { span.dir { (visible(dir)) } }
+        span.file { (visible(file)) }
     }
 }
 

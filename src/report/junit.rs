@@ -51,17 +51,16 @@ pub(crate) fn to_xml(report: &Report) -> Result<Vec<u8>, String> {
     let Some(root) = xml.find("<testsuites") else {
         return Ok(xml.into_bytes());
     };
-    let end = root + xml[root..].find('>').unwrap_or(xml.len() - root);
-    let tag = &xml[root..end];
-    let tag = match tag.find(" skipped=\"") {
-        Some(i) => {
-            let value = i + " skipped=\"".len();
-            let close = tag[value..].find('"').map_or(tag.len(), |j| value + j + 1);
-            format!("{}{}", &tag[..i], &tag[close..])
+    let (head, rest) = xml.split_at(root);
+    let (tag, tail) = rest.split_at(rest.find('>').unwrap_or(rest.len()));
+    let tag = match tag.split_once(" skipped=\"") {
+        Some((before, value)) => {
+            let after = value.split_once('"').map_or("", |(_, a)| a);
+            format!("{before}{after}")
         }
         None => tag.to_string(),
     };
-    Ok(format!("{}{tag}{}", &xml[..root], &xml[end..]).into_bytes())
+    Ok(format!("{head}{tag}{tail}").into_bytes())
 }
 
 fn suite(
@@ -123,7 +122,9 @@ fn suite(
 pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
     // UTC, to the second, as the common JUnit schema writes it.
     let now = crate::clock::Utc::now().rfc3339();
-    let now = &now[..19];
+    let now = now
+        .split_once('.')
+        .map_or(now.as_str(), |(seconds, _)| seconds);
     let mut r = Report::unnamed();
     r.add_test_suites(
         report

@@ -120,7 +120,8 @@ impl Lines {
             .take_while(|(i, _)| i + 1 < end)
             .find(|(_, l)| {
                 let t = l.trim_start();
-                t.starts_with(key) && t[key.len()..].trim_start().starts_with(['=', '.'])
+                t.strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with(['=', '.']))
                     || t.starts_with(&format!("[step.{key}]"))
             })
             .map(|(i, _)| i + 1)
@@ -140,7 +141,8 @@ impl Lines {
             .lines()
             .position(|l| {
                 let t = l.trim_start();
-                t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')
+                t.strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
             })
             .map(|i| i + 1)
     }

@@ -461,13 +461,12 @@ pub fn substitute(text: &str, params: &[(String, String)]) -> String {
         let needle = format!("${name}");
         let mut result = String::with_capacity(out.len());
         let mut rest = out.as_str();
-        while let Some(i) = rest.find(&needle) {
-            let after = &rest[i + needle.len()..];
+        while let Some((before, after)) = rest.split_once(needle.as_str()) {
             let continues = after
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
-            result.push_str(&rest[..i]);
+            result.push_str(before);
             result.push_str(if continues { &needle } else { value });
             rest = after;
         }
@@ -661,10 +660,10 @@ pub fn file_literals(expr: &str) -> Vec<&str> {
     for call in ["doc('", "document('", "doc(\"", "document(\""] {
         let quote = if call.ends_with('\'') { '\'' } else { '"' };
         let mut rest = expr;
-        while let Some(i) = rest.find(call) {
-            rest = &rest[i + call.len()..];
-            if let Some(end) = rest.find(quote) {
-                out.push(&rest[..end]);
+        while let Some((_, after)) = rest.split_once(call) {
+            rest = after;
+            if let Some((path, _)) = rest.split_once(quote) {
+                out.push(path);
             }
         }
     }

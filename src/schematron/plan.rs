@@ -337,7 +337,7 @@ impl Plan {
                                 "schematron.{}.{}.{}",
                                 slug(&stem),
                                 slug(if pid.is_empty() { "pattern" } else { &pid }),
-                                &hex::encode(h)[..8]
+                                hex::encode(&h[..4])
                             )
                         }
                     };

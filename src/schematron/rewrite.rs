@@ -59,7 +59,10 @@ fn any(e: &Expr, f: &dyn Fn(&Expr) -> bool) -> bool {
 /// before the first `/` at or after `from` counts, so `a[b/c][1]` is missed: a known gap, kept
 /// so that the output is unchanged.
 fn positional(text: &str, preds: &[Expr], spans: &[Span], from: usize) -> bool {
-    let cut = text[from..].find('/').map_or(text.len(), |k| from + k);
+    let cut = text
+        .get(from..)
+        .and_then(|t| t.find('/'))
+        .map_or(text.len(), |k| from + k);
     let number = |p: &Expr| match p {
         Expr::Num(_) => true,
         Expr::Neg(x) => matches!(**x, Expr::Num(_)),
@@ -151,7 +154,11 @@ pub(super) fn name_candidate(
         Some((pre, l)) => (ns.iter().find(|(q, _)| q == pre)?.1.clone(), l),
         None => (String::new(), name.as_str()),
     };
-    Some((uri, local.to_string(), format!("self::{}", &p[span.0..])))
+    Some((
+        uri,
+        local.to_string(),
+        format!("self::{}", p.get(span.0..)?),
+    ))
 }
 
 /// `banc:keyed(…)` for `call//q:name[@attr = V and …]` (see [`keyed_rewrite`]): the span it
@@ -206,14 +213,14 @@ fn keyed(
     if !context_free {
         return None;
     }
-    let close = pred_span.1 + text[pred_span.1..].find(']')? + 1;
+    let close = pred_span.1 + text.get(pred_span.1..)?.find(']')? + 1;
     let mut out = format!(
         "banc:keyed({}, '{name}', '{key}', {})",
-        &text[call.0..call.1],
-        &text[v.0..v.1]
+        text.get(call.0..call.1)?,
+        text.get(v.0..v.1)?
     );
     if let Some(m) = more {
-        out.push_str(&format!("[{}]", &text[m.0..m.1]));
+        out.push_str(&format!("[{}]", text.get(m.0..m.1)?));
     }
     Some(((call.0, close), out))
 }
@@ -272,14 +279,18 @@ pub(super) fn keyed_rewrite(expr: &str) -> String {
     let mut edits = Vec::new();
     keyed_edits(expr, &ast, &mut edits);
     edits.sort_by_key(|(s, _)| s.0);
-    let (mut out, mut at) = (String::new(), 0);
-    for ((start, end), text) in edits {
-        out.push_str(&expr[at..start]);
-        out.push_str(&text);
-        at = end;
-    }
-    out.push_str(&expr[at..]);
-    out
+    // The parser's spans are char boundaries; were one not, the expression stays as it is.
+    let apply = || {
+        let (mut out, mut at) = (String::new(), 0);
+        for ((start, end), text) in edits {
+            out.push_str(expr.get(at..start)?);
+            out.push_str(&text);
+            at = end;
+        }
+        out.push_str(expr.get(at..)?);
+        Some(out)
+    };
+    apply().unwrap_or_else(|| expr.to_string())
 }
 
 /// The root of a first conjunct `h:templateId/@root = 'R'` or `h:templateId[@root = 'R']`, `h`
@@ -349,12 +360,12 @@ pub(super) fn template_candidate(
     }
     // After P1's `]`: as the text scanner this replaced, further predicates count as positional
     // only when they follow it directly.
-    let after = s1.1 + p[s1.1..].find(']')? + 1;
-    if p[after..].starts_with('[') && positional(p, &preds[1..], &pred_spans[1..], after) {
+    let after = s1.1 + p.get(s1.1..)?.find(']')? + 1;
+    if p.get(after..)?.starts_with('[') && positional(p, &preds[1..], &pred_spans[1..], after) {
         return None;
     }
     let root = template_root(first_conjunct(p1).0, hl7_prefixes)?;
-    Some((root.to_string(), format!("self::{}", &p[span.0..])))
+    Some((root.to_string(), format!("self::{}", p.get(span.0..)?)))
 }
 
 /// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
@@ -386,13 +397,14 @@ pub(super) fn alternatives(pattern: &str) -> Vec<&str> {
             (None, '(' | '[') => depth += 1,
             (None, ')' | ']') => depth -= 1,
             (None, '|') if depth == 0 => {
-                parts.push(&pattern[start..i]);
+                // `i` comes from char_indices and `|` is one byte: both are char boundaries.
+                parts.push(pattern.get(start..i).unwrap_or_default());
                 start = i + 1;
             }
             _ => {}
         }
     }
-    parts.push(&pattern[start..]);
+    parts.push(pattern.get(start..).unwrap_or_default());
     parts
 }
 

@@ -31,8 +31,8 @@ pub fn check(code: &str) -> Result<(), LoincError> {
     let Some((number, check)) = code.split_once('-') else {
         return syntax("n'a pas de tiret avant le chiffre de contrôle (forme attendue : 2951-2)");
     };
-    let (prefix, digits) = match number.get(..2) {
-        Some(p @ ("LA" | "LP" | "LG" | "LL")) => (Some(p), &number[2..]),
+    let (prefix, digits) = match number.split_at_checked(2) {
+        Some((p @ ("LA" | "LP" | "LG" | "LL"), digits)) => (Some(p), digits),
         _ => (None, number),
     };
     if digits.is_empty() || digits.len() > 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -152,16 +152,13 @@ fn syntax(what: &str) -> Reply {
 
 /// `prefix` (`FROM:` / `TO:`) case-insensitively, then optional spaces (tolerated, common).
 fn after_prefix<'a>(arg: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = arg.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| arg[prefix.len()..].trim_start())
+    let (head, rest) = arg.split_at_checked(prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| rest.trim_start())
 }
 
 /// `<path>` at the start of `s`, and what follows it.
 fn path(s: &str) -> Option<(&str, &str)> {
-    let s = s.strip_prefix('<')?;
-    let end = s.find('>')?;
-    Some((&s[..end], &s[end + 1..]))
+    s.strip_prefix('<')?.split_once('>')
 }
 
 fn parse_mail(arg: &str) -> Result<Command, Reply> {
@@ -241,8 +238,8 @@ fn parse_rcpt(arg: &str) -> Result<Command, Reply> {
 pub fn mailbox(addr: &str) -> Result<String, Reply> {
     let bad = |why: &str| Reply::new(501, "5.1.3", format!("Adresse mal formée ({why})"));
     let addr = match addr.strip_prefix('@') {
-        Some(route) => match route.find(':') {
-            Some(i) => &route[i + 1..],
+        Some(route) => match route.split_once(':') {
+            Some((_, addr)) => addr,
             None => return Err(bad("route source sans « : »")),
         },
         None => addr,
@@ -254,10 +251,9 @@ pub fn mailbox(addr: &str) -> Result<String, Reply> {
             "Adresse non ASCII : SMTPUTF8 n'est pas proposé",
         ));
     }
-    let Some(at) = addr.rfind('@') else {
+    let Some((local, domain)) = addr.rsplit_once('@') else {
         return Err(bad("pas de « @ »"));
     };
-    let (local, domain) = (&addr[..at], &addr[at + 1..]);
     if local.is_empty() || local.len() > MAX_LOCAL {
         return Err(bad("partie locale vide ou de plus de 64 caractères"));
     }
@@ -343,6 +339,16 @@ mod tests {
         assert_eq!(code("MAIL FROM:<a b@c.fr>"), 501);
         assert_eq!(code("MAIL FROM:<a@b..fr>"), 501);
         assert_eq!(code("MAIL FROM:<é@b.fr>"), 501);
+    }
+
+    /// A multi-byte character where a prefix, `>`, `:` or `@` is expected is a reply, not a
+    /// panic (the prefix length then cuts the character).
+    #[test]
+    fn multibyte_at_every_cut_is_a_reply() {
+        assert_eq!(code("MAIL FROMé<a@b.fr>"), 501);
+        assert_eq!(code("RCPT TOé<a@b.fr>"), 501);
+        assert_eq!(code("MAIL FROM:<a@b.fré"), 501);
+        assert_eq!(code("RCPT TO:<@relayé>"), 501);
     }
 
     #[test]

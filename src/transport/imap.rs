@@ -676,11 +676,10 @@ fn url_escape(s: &str) -> String {
 
 /// The text of a server's NO/BAD answer: async-imap wraps it as `code: .., info: Some("...")`.
 fn server_text(s: &str) -> String {
-    if let Some(i) = s.rfind("Some(\"") {
-        let rest = &s[i + 6..];
-        if let Some(j) = rest.rfind("\")") {
-            return rest[..j].replace("\\\"", "\"");
-        }
+    if let Some((_, rest)) = s.rsplit_once("Some(\"")
+        && let Some((text, _)) = rest.rsplit_once("\")")
+    {
+        return text.replace("\\\"", "\"");
     }
     s.trim().to_string()
 }

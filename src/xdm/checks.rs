@@ -380,7 +380,7 @@ fn is_dtm(s: &str) -> bool {
 /// source). A TS without zone is returned as is (its zone is unknown).
 pub fn ts_to_utc(ts: &str) -> Option<String> {
     let t = crate::cda::ts::parse(ts).ok()?;
-    let digits = &ts[..t.digits];
+    let digits = ts.get(..t.digits)?;
     let Some(zone) = t.zone else {
         return Some(digits.to_string());
     };
@@ -406,7 +406,7 @@ pub fn ts_to_utc(ts: &str) -> Option<String> {
         utc.minute(),
         digits.get(12..14).unwrap_or("00")
     );
-    Some(full[..t.digits].to_string())
+    full.get(..t.digits).map(str::to_string)
 }
 
 /// A DocumentEntry with the document its URI names.
@@ -802,8 +802,8 @@ fn same_time_or_text(a: &str, b: &str) -> bool {
     }
     let digits = |s: &str| s.len() >= 8 && s.bytes().all(|c| c.is_ascii_digit());
     if digits(a) && digits(b) {
-        let n = a.len().min(b.len());
-        return a[..n] == b[..n];
+        // Equal on the shorter length: the shorter is a prefix of the longer.
+        return a.starts_with(b) || b.starts_with(a);
     }
     false
 }
@@ -821,6 +821,16 @@ mod tests {
         // Back over a leap day, and over a year's end the other way.
         assert_eq!(ts_to_utc("20240301003000+0100").unwrap(), "20240229233000");
         assert_eq!(ts_to_utc("20251231230000-0200").unwrap(), "20260101010000");
+        assert_eq!(ts_to_utc("2026112é+0100"), None);
+    }
+
+    #[test]
+    fn times_compare_at_the_shorter_precision() {
+        assert!(same_time_or_text("20261122083000", "202611220830"));
+        assert!(same_time_or_text("202611220830", "20261122083000"));
+        assert!(!same_time_or_text("20261122083000", "202611220831"));
+        assert!(!same_time_or_text("2026112é", "20261122"));
+        assert!(same_time_or_text("é", "é"));
     }
 
     #[test]

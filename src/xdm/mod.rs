@@ -82,9 +82,11 @@ pub fn inspect_with(zip: &[u8], limits: &Limits, store: Option<&Store>) -> Packa
 
 /// `IHE_XDM/<subset>/<file>` → (subset, file), case-insensitive on `IHE_XDM`.
 fn split_subset(name: &str) -> Option<(&str, &str)> {
-    name.get(..8)
-        .filter(|p| p.eq_ignore_ascii_case("IHE_XDM/"))?;
-    let (subset, file) = name[8..].split_once('/')?;
+    let (head, rest) = name.split_at_checked(8)?;
+    if !head.eq_ignore_ascii_case("IHE_XDM/") {
+        return None;
+    }
+    let (subset, file) = rest.split_once('/')?;
     (!subset.is_empty() && !file.is_empty() && !file.contains('/')).then_some((subset, file))
 }
 

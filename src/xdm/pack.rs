@@ -17,14 +17,13 @@ fn uuid_of(seed: &str) -> String {
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let x = hex::encode(b);
     format!(
         "urn:uuid:{}-{}-{}-{}-{}",
-        &x[..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..]
+        hex::encode(&b[..4]),
+        hex::encode(&b[4..6]),
+        hex::encode(&b[6..8]),
+        hex::encode(&b[8..10]),
+        hex::encode(&b[10..])
     )
 }
 
@@ -222,7 +221,7 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
     )];
     if let Some(b) = &p.birth_time {
         // The date part (8 characters, not bytes: a hostile value must not cut a character).
-        let date = b.char_indices().nth(8).map_or(b.as_str(), |(i, _)| &b[..i]);
+        let date: String = b.chars().take(8).collect();
         info.push(format!("PID-7|{date}"));
     }
     if let Some(g) = &p.gender {

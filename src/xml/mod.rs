@@ -424,17 +424,15 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     }
     let end = head.windows(2).position(|w| w == b"?>")?;
     let decl = std::str::from_utf8(&head[..end]).ok()?;
-    let at = decl.find("encoding")?;
-    let rest = decl[at + "encoding".len()..]
-        .trim_start()
-        .strip_prefix('=')?;
+    let (_, rest) = decl.split_once("encoding")?;
+    let rest = rest.trim_start().strip_prefix('=')?;
     let rest = rest.trim_start();
     let quote = rest.chars().next()?;
     if quote != '"' && quote != '\'' {
         return None;
     }
-    let value = &rest[1..];
-    Some(value[..value.find(quote)?].to_string())
+    let (value, _) = rest.strip_prefix(quote)?.split_once(quote)?;
+    Some(value.to_string())
 }
 
 /// Decode the bytes to UTF-8 text, with findings on the BOM and the encoding declaration.

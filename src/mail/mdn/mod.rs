@@ -284,12 +284,14 @@ pub fn parse_disposition(v: &str) -> Option<(Disposition, Option<String>)> {
     let mut legacy = None;
     let mut mods = Vec::new();
     if let Some(m) = modifiers {
-        let lower = m.to_ascii_lowercase();
-        if lower.starts_with("error") && m[5..].trim_start().starts_with(':') {
+        let legacy_error = m
+            .split_at_checked(5)
+            .filter(|(head, _)| head.eq_ignore_ascii_case("error"))
+            .and_then(|(_, rest)| rest.trim_start().strip_prefix(':'));
+        if let Some(text) = legacy_error {
             // IG LPS ≤ 1.1.2: the error string inside the modifier.
-            let text = m[5..].trim_start()[1..].trim().to_string();
             mods.push("error".to_string());
-            legacy = Some(text);
+            legacy = Some(text.trim().to_string());
         } else {
             mods.extend(
                 m.split(',')

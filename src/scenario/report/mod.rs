@@ -600,9 +600,11 @@ mod tests {
     #[test]
     fn html_shows_the_scoreboard_and_escapes_everything() {
         let page = html(&sample());
-        let board = &page[page.find("<table class=\"board\"").expect("scoreboard")..];
-        let body =
-            &board[board.find("<tbody>").expect("tbody")..board.find("</tbody>").expect("end")];
+        let (_, board) = page
+            .split_once("<table class=\"board\"")
+            .expect("scoreboard");
+        let (_, body) = board.split_once("<tbody>").expect("tbody");
+        let (body, _) = body.split_once("</tbody>").expect("end");
         let rows: Vec<String> = body
             .split("<tr")
             .skip(1)

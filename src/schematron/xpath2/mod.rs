@@ -647,6 +647,28 @@ mod tests {
         assert!(castable("x", "QName").is_err());
     }
 
+    /// Document text with a multi-byte char where a digit or separator is expected is simply
+    /// not castable (byte-index slicing used to panic there).
+    #[test]
+    fn castable_multibyte_is_false_not_a_panic() {
+        let c = |v: &str, t: &str| castable(v, t).unwrap();
+        for v in [
+            "2024-1é-01T00:00:00",
+            "2024-01-0éT00:00:00",
+            "2024-01é01T00:00:00",
+            "2024-01-01T1é:00:00",
+            "2024-01-01T12:0é:00",
+            "2024-01-01T12:00:0é",
+            "2024-01-01T12:00:00+0é:0",
+            "2024-01-01T12:00:00.5é",
+        ] {
+            assert!(!c(v, "dateTime"), "{v}");
+        }
+        assert!(!c("2024-0é-1", "date") && !c("1é:00:00", "time"));
+        assert!(!c("1é3", "double") && !c("1eé", "double"));
+        assert!(compare_datetime("2024-1é-01T00:00:00", "2024-01-01T00:00:00", 0).is_none());
+    }
+
     #[test]
     fn datetime_order() {
         use std::cmp::Ordering::*;
@@ -856,7 +878,7 @@ mod tests {
         .concat();
         let declared: BTreeSet<&str> = EXTENSION_FUNCTIONS.iter().map(|(n, _)| *n).collect();
         let re = Regex::new(r"banc:([a-zA-Z-]+)\(").unwrap();
-        let code = &src[..src.find("#[cfg(test)]\nmod tests").unwrap()];
+        let (code, _) = src.split_once("#[cfg(test)]\nmod tests").unwrap();
         for c in re.captures_iter(code) {
             let name = c.get(1).unwrap().as_str();
             assert!(declared.contains(name), "banc:{name} non déclarée");

@@ -322,25 +322,21 @@ pub fn replace(input: &str, re: &Regex, replacement: &str) -> Result<String, Str
     if !text.is_empty() {
         parts.push(Part::Text(text));
     }
-    let mut out = String::new();
-    let mut last = 0;
-    for caps in re.captures_iter(input) {
-        let m = caps.get(0).expect("group 0");
-        out.push_str(&input[last..m.start()]);
+    let out = re.replace_all(input, |caps: &regex::Captures| {
+        let mut r = String::new();
         for part in &parts {
             match part {
-                Part::Text(t) => out.push_str(t),
+                Part::Text(t) => r.push_str(t),
                 Part::Group(n) => {
                     if let Some(g) = caps.get(*n) {
-                        out.push_str(g.as_str());
+                        r.push_str(g.as_str());
                     }
                 }
             }
         }
-        last = m.end();
-    }
-    out.push_str(&input[last..]);
-    Ok(out)
+        r
+    });
+    Ok(out.into_owned())
 }
 
 /// fn:tokenize: `""` gives no token; empty tokens are kept (leading, trailing, between adjacent
@@ -393,9 +389,9 @@ pub(super) fn is_double_lex(s: &str) -> bool {
     if matches!(s, "INF" | "-INF" | "+INF" | "NaN") {
         return true;
     }
-    match s.find(['e', 'E']) {
+    match s.split_once(['e', 'E']) {
         None => is_decimal_lex(s),
-        Some(k) => is_decimal_lex(&s[..k]) && is_integer_lex(&s[k + 1..]),
+        Some((mantissa, exponent)) => is_decimal_lex(mantissa) && is_integer_lex(exponent),
     }
 }
 
@@ -476,16 +472,19 @@ pub(super) fn parse_tz(s: &str) -> Option<Option<i32>> {
     if b.len() != 6 || !(b[0] == b'+' || b[0] == b'-') || b[3] != b':' {
         return None;
     }
-    if !all_digits(&s[1..3]) || !all_digits(&s[4..6]) {
-        return None;
-    }
-    let h: i32 = s[1..3].parse().ok()?;
-    let m: i32 = s[4..6].parse().ok()?;
+    let h: i32 = digits_at(s, 1..3)?;
+    let m: i32 = digits_at(s, 4..6)?;
     if m > 59 || h > 14 || (h == 14 && m != 0) {
         return None;
     }
     let v = h * 60 + m;
     Some(Some(if b[0] == b'-' { -v } else { v }))
+}
+
+/// The ASCII digits of `s` at byte range `r` as a number; `None` when the range is out of
+/// bounds, not on char boundaries or not all digits (hostile text never panics here).
+fn digits_at<T: std::str::FromStr>(s: &str, r: std::ops::Range<usize>) -> Option<T> {
+    s.get(r).filter(|d| all_digits(d))?.parse().ok()
 }
 
 /// `-?YYYY-MM-DD` prefix: (year, month, day, rest).
@@ -494,45 +493,42 @@ pub(super) fn parse_date_part(s: &str) -> Option<(i64, u32, u32, &str)> {
         Some(r) => (true, r),
         None => (false, s),
     };
-    let ylen = body.find('-')?;
-    let ys = &body[..ylen];
+    let (ys, rest) = body.split_once('-')?;
     if ys.len() < 4 || !all_digits(ys) || (ys.len() > 4 && ys.starts_with('0')) {
         return None;
     }
-    let rest = &body[ylen + 1..];
-    if rest.len() < 5 || !all_digits(&rest[..2]) || &rest[2..3] != "-" || !all_digits(&rest[3..5]) {
+    let month: u32 = digits_at(rest, 0..2)?;
+    if rest.as_bytes().get(2) != Some(&b'-') {
         return None;
     }
+    let day: u32 = digits_at(rest, 3..5)?;
     let year: i64 = ys.parse().ok()?;
     let year = if neg { -year } else { year };
-    let month: u32 = rest[..2].parse().ok()?;
-    let day: u32 = rest[3..5].parse().ok()?;
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    Some((year, month, day, &rest[5..]))
+    Some((year, month, day, rest.get(5..)?))
 }
 
 /// `hh:mm:ss(.s+)?` prefix: (h, m, s, frac, rest).
 pub(super) fn parse_time_part(s: &str) -> Option<(u32, u32, u32, String, &str)> {
-    if s.len() < 8 || &s[2..3] != ":" || &s[5..6] != ":" {
+    let b = s.as_bytes();
+    if b.get(2) != Some(&b':') || b.get(5) != Some(&b':') {
         return None;
     }
-    if !all_digits(&s[..2]) || !all_digits(&s[3..5]) || !all_digits(&s[6..8]) {
-        return None;
-    }
-    let h: u32 = s[..2].parse().ok()?;
-    let m: u32 = s[3..5].parse().ok()?;
-    let sec: u32 = s[6..8].parse().ok()?;
-    let mut rest = &s[8..];
+    let h: u32 = digits_at(s, 0..2)?;
+    let m: u32 = digits_at(s, 3..5)?;
+    let sec: u32 = digits_at(s, 6..8)?;
+    let mut rest = s.get(8..)?;
     let mut frac = String::new();
     if let Some(r) = rest.strip_prefix('.') {
         let n = r.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
             return None;
         }
-        frac = r[..n].trim_end_matches('0').to_string();
-        rest = &r[n..];
+        let (digits, after) = r.split_at_checked(n)?;
+        frac = digits.trim_end_matches('0').to_string();
+        rest = after;
     }
     if m > 59 || sec > 59 || h > 24 || (h == 24 && (m != 0 || sec != 0 || !frac.is_empty())) {
         return None;
