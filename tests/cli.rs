@@ -216,6 +216,25 @@ fn junit_output_validates_against_the_junit_schema() {
 }
 
 #[test]
+fn junit_stays_well_formed_with_control_characters_and_cdata_ends_in_names_and_findings() {
+    let d = tempdir("junit-hostile");
+    // A file name with control characters, an escape sequence and a CDATA end; a document
+    // whose title (quoted by findings) holds `]]>` and markup.
+    let bad = sample(&d, "x\u{1}]]>\u{1b}[2J<y>.xml", false, false);
+    let text = std::fs::read_to_string(&bad).unwrap();
+    let text = text.replacen("<title>", "<title>]]&gt; &lt;/failure&gt; ]]&gt;", 1);
+    std::fs::write(&bad, text).unwrap();
+    let out = d.join("junit.xml");
+    let r = run(&["validate", "--junit", out.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let xml = std::fs::read(&out).unwrap();
+    common::assert_junit_valid(&xml);
+    let text = String::from_utf8(xml).unwrap();
+    assert!(!text.contains('\u{1}') && !text.contains('\u{1b}'), "raw control characters");
+    assert_eq!(text.matches("<testsuite ").count(), 1);
+}
+
+#[test]
 fn profiles_are_listed_and_can_be_forced() {
     let r = run(&["profiles"]);
     assert_eq!(r.code, 0);
