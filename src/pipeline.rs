@@ -187,7 +187,15 @@ impl Validator {
     /// The report of an input whose judging stopped on a `banc.internal.*` finding: not
     /// checked (verdict error), the finding says why.
     pub fn internal_error_report(&self, name: &str, finding: Finding) -> DocumentReport {
-        self.finish(name, None, vec![finding], Vec::new(), true, Instant::now(), &[])
+        self.finish(
+            name,
+            None,
+            vec![finding],
+            Vec::new(),
+            true,
+            Instant::now(),
+            &[],
+        )
     }
 
     fn judge(&self, name: &str, bytes: &[u8], start: Instant) -> DocumentReport {

@@ -88,7 +88,6 @@ pub const LINE_LENGTH: &Rule = &crate::rule! {
     spec: "RFC 5321 §4.5.3.1.6 ; RFC 5322 §2.1.1",
 };
 
-
 pub const TOO_LARGE: &Rule = &crate::rule! {
     id: "transport.imap.too-large",
     layer: Layer::Transport,
