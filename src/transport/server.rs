@@ -159,10 +159,33 @@ pub struct Hooks {
     pub stop: Option<Arc<Notify>>,
 }
 
+/// Connections the kernel completes and queues before `accept` takes them (Linux caps it at
+/// `net.core.somaxconn`). std and tokio ask for 128: a burst of a few hundred connections while
+/// the accept loop waits for a CPU then loses SYNs, and each of those clients waits for a
+/// retransmission (1 s, then 3 s…); a flood of idle connections must be refused with 421 instead.
+const BACKLOG: u32 = 1024;
+
 pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("écoute sur {listen} : {e}"))
+    let err = |e: std::io::Error| format!("écoute sur {listen} : {e}");
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen).await.map_err(err)? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(err)?;
+        // As std and tokio do: a restarted server binds its port again at once.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true).map_err(err)?;
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(BACKLOG).map_err(err),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "aucune adresse")
+    })))
 }
 
 /// The server on `listener` until stopped: sessions, then analysis of each stored message.
