@@ -3,7 +3,9 @@
 //! libxml2, and their per-thread compiled form. No document is read here.
 
 use super::docs::Docs;
-use super::rewrite::{keyed_rewrite, name_candidate, pattern_selection, template_candidate};
+use super::rewrite::{
+    Anchor, anchor, keyed_rewrite, name_candidate, pattern_selection, template_candidate,
+};
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
 use crate::finding::Severity;
@@ -93,6 +95,8 @@ pub struct CheckPlan {
     /// As written (after abstract-pattern substitution).
     pub test: String,
     pub(super) test_expr: Option<usize>,
+    /// What the test's value depends on: evaluated once per anchor when above the node.
+    pub(super) anchor: Anchor,
     /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
     pub rule_id: String,
     pub id: Option<String>,
@@ -306,6 +310,9 @@ impl Plan {
                 let mut checks = Vec::new();
                 for c in &r.checks {
                     let test_expr = bld.add(&c.test, Kind::Test);
+                    let rule_lets: Vec<String> = r.lets.iter().map(|l| l.name.clone()).collect();
+                    let test_anchor =
+                        test_expr.map_or(Anchor::Node, |i| anchor(&bld.exprs[i], &rule_lets));
                     if test_expr.is_none() || matches!(select, Select::Unusable) {
                         skipped += 1;
                     }
@@ -345,6 +352,7 @@ impl Plan {
                         kind: c.kind,
                         test: c.test.clone(),
                         test_expr,
+                        anchor: test_anchor,
                         rule_id,
                         id: c.id.clone(),
                         role: c.role.clone(),

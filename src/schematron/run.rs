@@ -4,6 +4,7 @@
 use super::CheckKind;
 use super::functions::{BANC, PLAIN, arg_nodes, object_string, var_lookup};
 use super::plan::{BANC_NS, Compiled, Part, Plan, Select, compiled};
+use super::rewrite::Anchor;
 use crate::xml::ffi::{self, element_walk, owned};
 use libxml::bindings as b;
 use std::cell::{Cell, RefCell};
@@ -402,6 +403,8 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
         b::xmlXPathRegisterVariableLookup(ctx, Some(var_lookup), sp);
     }
     let mut out = Outcome::default();
+    // Values of tests anchored above their node, by (expression, anchor node).
+    let mut memo: HashMap<(usize, usize), Result<bool, String>> = HashMap::new();
     for (pi, pat) in plan.patterns.iter().enumerate() {
         // First rule wins per node: claim nodes rule by rule, then visit in document order.
         let mut claimed: HashMap<usize, usize> = HashMap::new();
@@ -471,8 +474,23 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
             let mut hits = Vec::new();
             for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
                 let Some(t) = check.test_expr else { continue };
+                let key = match check.anchor {
+                    Anchor::Document => Some(st.doc_node),
+                    // A namespace node (another struct) has no parent link to read.
+                    // SAFETY: n is a live node (see enter_rule); `type` is at the same place in
+                    // every node struct, `parent` in those of the other types.
+                    Anchor::Parent => unsafe {
+                        ((*n).type_ != b::xmlElementType_XML_NAMESPACE_DECL).then(|| (*n).parent)
+                    },
+                    Anchor::Node => None,
+                };
                 // SAFETY: see enter_rule above.
-                let value = match unsafe { st.boolean(t, n) } {
+                let eval = || unsafe { st.boolean(t, n) };
+                let result = match key {
+                    Some(k) => memo.entry((t, k as usize)).or_insert_with(eval).clone(),
+                    None => eval(),
+                };
+                let value = match result {
                     Ok(v) => v,
                     Err(message) => {
                         out.errors.push(RunError {
