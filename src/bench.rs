@@ -319,7 +319,9 @@ pub fn repeat_entries(doc: &str, n: usize) -> Result<String, String> {
                 }
             }
             Event::Eof => {
-                return Err("aucune entrée de résultat (templateId 1.3.6.1.4.1.19376.1.3.1)".into());
+                return Err(
+                    "aucune entrée de résultat (templateId 1.3.6.1.4.1.19376.1.3.1)".into(),
+                );
             }
             _ => {}
         }

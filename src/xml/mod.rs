@@ -23,14 +23,19 @@ const XSL_NS: &str = "http://www.w3.org/1999/XSL/Transform";
 pub struct Limits {
     pub max_bytes: u64,
     pub max_depth: usize,
+    /// Attributes (namespace declarations included) of one element: libxml2 2.9 checks them
+    /// for duplicates pairwise, so tens of thousands on one element cost minutes.
+    pub max_attributes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels.
+        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels and a
+        // CDA element carries a handful of attributes (the ANS examples: at most 10).
         Limits {
             max_bytes: 64 * 1024 * 1024,
             max_depth: 256,
+            max_attributes: 256,
         }
     }
 }
@@ -113,6 +118,14 @@ pub const LIMIT_DEPTH: &Rule = &crate::rule! {
     hint: "Raise --max-depth if this nesting is legitimate.",
     spec: "",
 };
+pub const LIMIT_ATTRIBUTES: &Rule = &crate::rule! {
+    id: "xml.limit.attributes",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Un élément porte trop d'attributs : limite de sécurité atteinte, document non analysé.",
+    hint: "A CDA element carries a handful of attributes; a document with thousands on one element is built to exhaust the parser.",
+    spec: "",
+};
 /// `xml.not-well-formed.0`; libxml2's errors give `xml.not-well-formed.<code>` (same rule, its code).
 pub const NOT_WELL_FORMED: &Rule = &crate::rule! {
     id: "xml.not-well-formed.0",
@@ -192,6 +205,7 @@ pub static RULES: &[&Rule] = &[
     ENCODING_MISMATCH,
     DTD_FORBIDDEN,
     LIMIT_DEPTH,
+    LIMIT_ATTRIBUTES,
     NOT_WELL_FORMED,
     ROOT_NAMESPACE,
     ROOT_NOT_CDA,
@@ -207,6 +221,14 @@ fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .enumerate()
         .filter(move |(_, b)| **b == needle)
         .map(|(i, _)| i)
+}
+
+/// At most `max` characters of submitted text for a message, `…` marking a cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 /// Source position of one element, in document order.
@@ -539,26 +561,41 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     Ok(enc.decode_without_bom_handling(body).0.into_owned())
 }
 
-/// The quick-xml pass: DTD refusal, depth bound, element positions.
+/// The quick-xml pass: DTD refusal, depth and attribute bounds, element positions. Namespaces
+/// are not resolved here (libxml2 does): a resolver would stop at its own binding limit before
+/// the attributes of the element are counted, and leave that element to libxml2.
 fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Prescan, Stop> {
     let lines = Cursor::new(text.as_bytes());
-    let mut reader = quick_xml::NsReader::from_str(text);
+    let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut elements = Vec::new();
     let mut depth = 0usize;
+    // False once quick-xml met an error: libxml2 reports it, positions no longer line up.
+    let mut complete = true;
     loop {
         let before = reader.buffer_position() as usize;
-        let ev = match reader.read_resolved_event() {
-            Ok((_, ev)) => ev,
+        let ev = match reader.read_event() {
+            Ok(ev) => ev,
             Err(_) => {
-                return Ok(Prescan {
-                    elements,
-                    complete: false,
-                });
+                // libxml2 reads on after an error, attribute floods included: so does this
+                // pass, for the attribute bound only, while the reader moves forward.
+                complete = false;
+                if reader.buffer_position() as usize <= before {
+                    // Stuck: the rest is read by a plain scan of its tags.
+                    if let Some((at, name)) =
+                        attribute_flood(&text[before..], limits.max_attributes)
+                    {
+                        let (line, column) = lines.position(before + at);
+                        out.push(attributes_finding(&name, limits, line, column));
+                        return Err(Stop::Unchecked);
+                    }
+                    break;
+                }
+                continue;
             }
         };
         match ev {
-            Event::DocType(_) => {
+            Event::DocType(_) if complete => {
                 let (line, column) = lines.position(before);
                 out.push(
                     finding(DTD_FORBIDDEN, "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).")
@@ -567,8 +604,26 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                 );
                 return Err(Stop::Fail);
             }
-            Event::Start(_) | Event::Empty(_) => {
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
                 let (line, column) = lines.position(before);
+                // Counted without quick-xml's duplicate check (itself pairwise), up to the limit.
+                let attributes = tag
+                    .attributes()
+                    .with_checks(false)
+                    .take(limits.max_attributes.saturating_add(1))
+                    .count();
+                if attributes > limits.max_attributes {
+                    out.push(attributes_finding(
+                        tag.name().as_ref(),
+                        limits,
+                        line,
+                        column,
+                    ));
+                    return Err(Stop::Unchecked);
+                }
+                if !complete {
+                    continue;
+                }
                 elements.push(ElementPos { line, column });
                 if matches!(ev, Event::Start(_)) {
                     depth += 1;
@@ -590,10 +645,71 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
             _ => {}
         }
     }
-    Ok(Prescan {
-        elements,
-        complete: true,
-    })
+    Ok(Prescan { elements, complete })
+}
+
+fn attributes_finding(element: &str, limits: &Limits, line: u32, column: u32) -> Finding {
+    finding(
+        LIMIT_ATTRIBUTES,
+        format!(
+            "L'élément « {} » porte plus de {} attributs : limite de sécurité atteinte, document non analysé.",
+            clip(element, 80),
+            limits.max_attributes
+        ),
+    )
+    .at(Location::at(line, column))
+    .hint(LIMIT_ATTRIBUTES.hint)
+}
+
+/// The first tag of `text` with more than `max` attributes (`=` outside quotes), as (offset,
+/// element name): the fallback when quick-xml cannot read on. Comments, CDATA sections and
+/// processing instructions are skipped whole; one pass, each byte looked at once.
+fn attribute_flood(text: &str, max: usize) -> Option<(usize, String)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(k) = b[i..].iter().position(|&c| c == b'<') {
+        let start = i + k;
+        let rest = &text[start..];
+        let skip = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")]
+            .iter()
+            .find(|(open, _)| rest.starts_with(open))
+            .map(|(open, close)| {
+                rest[open.len()..]
+                    .find(close)
+                    .map_or(b.len(), |e| start + open.len() + e + close.len())
+            });
+        if let Some(next) = skip {
+            i = next;
+            continue;
+        }
+        let (mut j, mut count, mut quote) = (start + 1, 0usize, None::<u8>);
+        while j < b.len() {
+            match (quote, b[j]) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, c @ (b'"' | b'\'')) => quote = Some(c),
+                (None, b'=') => {
+                    count += 1;
+                    if count > max {
+                        let name: String = rest[1..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+                            .take(81)
+                            .collect();
+                        return Some((start, name));
+                    }
+                }
+                (None, b'>') => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        i = j.max(start + 1);
+        if i >= b.len() {
+            break;
+        }
+    }
+    None
 }
 
 /// Read a document safely and find its CDA element, adding `xml.*` findings to `out`.
@@ -738,6 +854,50 @@ mod tests {
         );
         assert_eq!(declared_encoding(b"<?xml version=\"1.0\"?><a/>"), None);
         assert_eq!(declared_encoding(b"<a/>"), None);
+    }
+
+    #[test]
+    fn the_attribute_scan_counts_tags_not_text() {
+        let tag = |n: usize| {
+            let attrs: String = (0..n).map(|i| format!(" a{i}='=>'")).collect();
+            format!("<t{attrs}/>")
+        };
+        assert_eq!(attribute_flood(&tag(3), 3), None);
+        assert_eq!(attribute_flood(&tag(4), 3), Some((0, "t".into())));
+        // `=` in text, comments, CDATA and processing instructions are no attributes.
+        let quiet = "a=b=c=d=e <!-- = = = = > --> <![CDATA[= = = = >]]> <?pi = = = = ?>";
+        assert_eq!(attribute_flood(&format!("{quiet}{}", tag(3)), 3), None);
+        assert_eq!(
+            attribute_flood(&format!("{quiet}{}", tag(4)), 3).map(|f| f.0),
+            Some(quiet.len())
+        );
+        // Unterminated constructs end the scan, they do not loop.
+        assert_eq!(attribute_flood("<!-- = = = = =", 3), None);
+        assert_eq!(attribute_flood("<a x='= = = = =", 3), None);
+    }
+
+    #[test]
+    fn the_prescan_bounds_attributes_per_element() {
+        let limits = Limits {
+            max_attributes: 3,
+            ..Limits::default()
+        };
+        let mut out = Vec::new();
+        assert!(prescan("<a x='1' y='2' z='3'><b/></a>", &limits, &mut out).is_ok());
+        for doc in [
+            "<a x='1' y='2' z='3' w='4'/>",
+            "<a xmlns:p='u' xmlns:q='v' xmlns:r='w' xmlns:s='x'/>",
+            "<r><a></b><c x='1' y='2' z='3' w='4'/></r>",
+            "<r><!x><c x='1' y='2' z='3' w='4'/></r>",
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(prescan(doc, &limits, &mut out), Err(Stop::Unchecked)),
+                "{doc}"
+            );
+            assert_eq!(out.len(), 1, "{doc}");
+            assert_eq!(out[0].rule, "xml.limit.attributes", "{doc}");
+        }
     }
 
     #[test]
