@@ -16,6 +16,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Namespace of banc's XPath extension functions (see `xpath2`).
@@ -95,8 +96,10 @@ pub struct CheckPlan {
     /// As written (after abstract-pattern substitution).
     pub test: String,
     pub(super) test_expr: Option<usize>,
-    /// What the test's value depends on: evaluated once per anchor when above the node.
-    pub(super) anchor: Anchor,
+    /// What the test's value depends on: evaluated once per anchor when above the node. Read
+    /// on the test's first evaluation (most checks of a kit never run on a given profile's
+    /// documents, and reading every test costs a tenth of a second per process).
+    anchor: OnceLock<Anchor>,
     /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
     pub rule_id: String,
     pub id: Option<String>,
@@ -104,6 +107,16 @@ pub struct CheckPlan {
     pub flag: Option<String>,
     pub severity: Severity,
     pub(super) message: Vec<Part>,
+}
+
+impl CheckPlan {
+    /// The [`Anchor`] of the test (expression `test` of `plan`), checked under `rule`.
+    pub(super) fn anchor(&self, plan: &Plan, rule: &RulePlan, test: usize) -> Anchor {
+        *self.anchor.get_or_init(|| {
+            let lets: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
+            anchor(&plan.exprs[test], &lets)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -310,9 +323,6 @@ impl Plan {
                 let mut checks = Vec::new();
                 for c in &r.checks {
                     let test_expr = bld.add(&c.test, Kind::Test);
-                    let rule_lets: Vec<String> = r.lets.iter().map(|l| l.name.clone()).collect();
-                    let test_anchor =
-                        test_expr.map_or(Anchor::Node, |i| anchor(&bld.exprs[i], &rule_lets));
                     if test_expr.is_none() || matches!(select, Select::Unusable) {
                         skipped += 1;
                     }
@@ -352,7 +362,7 @@ impl Plan {
                         kind: c.kind,
                         test: c.test.clone(),
                         test_expr,
-                        anchor: test_anchor,
+                        anchor: OnceLock::new(),
                         rule_id,
                         id: c.id.clone(),
                         role: c.role.clone(),

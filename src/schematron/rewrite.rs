@@ -373,11 +373,11 @@ pub(super) enum Anchor {
 /// per anchor: a kit test such as `../cda:entry[@typeCode='DRIV']`, checked on each of the
 /// entries of a section, would otherwise cost the section's size per entry. `Node` whenever
 /// unsure (a text the parser refuses, focus functions, `banc:map`'s expression text).
-pub(super) fn anchor(expr: &str, rule_lets: &[String]) -> Anchor {
+pub(super) fn anchor(expr: &str, rule_lets: &[&str]) -> Anchor {
     let Some(ast) = parse_spanned(expr) else {
         return Anchor::Node;
     };
-    let rule_let = |e: &Expr| matches!(e, Expr::Var(n) if rule_lets.iter().any(|l| l == n));
+    let rule_let = |e: &Expr| matches!(e, Expr::Var(n) if rule_lets.contains(&n.as_str()));
     if any(&ast, &rule_let) {
         return Anchor::Node;
     }
@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn anchors_tell_what_a_test_depends_on() {
-        let none: Vec<String> = Vec::new();
+        let none: Vec<&str> = Vec::new();
         let a = |x: &str| anchor(x, &none);
         assert_eq!(a("../cda:entry[@typeCode='DRIV']"), Anchor::Parent);
         assert_eq!(
@@ -528,7 +528,7 @@ mod tests {
         assert_eq!(a("//cda:a[. = current()]"), Anchor::Node);
         assert_eq!(a("banc:map(//a, '. = $x')"), Anchor::Node);
         // A rule let is evaluated from the rule's node, even inside a predicate.
-        let lets = vec!["v".to_string()];
+        let lets = vec!["v"];
         assert_eq!(anchor("../cda:entry[@x = $v]", &lets), Anchor::Node);
         assert_eq!(anchor("//cda:entry[@x = $w]", &lets), Anchor::Document);
         assert_eq!(a("not well formed ]"), Anchor::Node);

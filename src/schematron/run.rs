@@ -502,7 +502,7 @@ pub fn run_until(
             let mut hits = Vec::new();
             for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
                 let Some(t) = check.test_expr else { continue };
-                let key = match check.anchor {
+                let key = match check.anchor(plan, &pat.rules[ri], t) {
                     Anchor::Document => Some(st.doc_node),
                     // A namespace node (another struct) has no parent link to read.
                     // SAFETY: n is a live node (see enter_rule); `type` is at the same place in

@@ -26,16 +26,21 @@ pub struct Limits {
     /// Attributes (namespace declarations included) of one element: libxml2 2.9 checks them
     /// for duplicates pairwise, so tens of thousands on one element cost minutes.
     pub max_attributes: usize,
+    /// Namespace declarations in scope at an element: libxml2 2.9 looks every prefix up
+    /// through all of them, so thousands in scope make each prefixed name cost thousands.
+    pub max_namespaces: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels and a
-        // CDA element carries a handful of attributes (the ANS examples: at most 10).
+        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels, a
+        // CDA element carries a handful of attributes and a document declares a handful of
+        // namespaces (the ANS kit's examples and reports: at most 13 attributes, 16 in scope).
         Limits {
             max_bytes: 64 * 1024 * 1024,
             max_depth: 256,
             max_attributes: 256,
+            max_namespaces: 64,
         }
     }
 }
@@ -126,6 +131,14 @@ pub const LIMIT_ATTRIBUTES: &Rule = &crate::rule! {
     hint: "A CDA element carries a handful of attributes; a document with thousands on one element is built to exhaust the parser.",
     spec: "",
 };
+pub const LIMIT_NAMESPACES: &Rule = &crate::rule! {
+    id: "xml.limit.namespaces",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Trop de déclarations d'espaces de noms sont en portée à un élément : limite de sécurité atteinte, document non analysé.",
+    hint: "A CDA document declares a handful of namespaces; thousands in scope are built to exhaust the parser.",
+    spec: "",
+};
 /// `xml.not-well-formed.0`; libxml2's errors give `xml.not-well-formed.<code>` (same rule, its code).
 pub const NOT_WELL_FORMED: &Rule = &crate::rule! {
     id: "xml.not-well-formed.0",
@@ -206,6 +219,7 @@ pub static RULES: &[&Rule] = &[
     DTD_FORBIDDEN,
     LIMIT_DEPTH,
     LIMIT_ATTRIBUTES,
+    LIMIT_NAMESPACES,
     NOT_WELL_FORMED,
     ROOT_NAMESPACE,
     ROOT_NOT_CDA,
@@ -561,15 +575,17 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     Ok(enc.decode_without_bom_handling(body).0.into_owned())
 }
 
-/// The quick-xml pass: DTD refusal, depth and attribute bounds, element positions. Namespaces
-/// are not resolved here (libxml2 does): a resolver would stop at its own binding limit before
-/// the attributes of the element are counted, and leave that element to libxml2.
+/// The quick-xml pass: DTD refusal, bounds on depth, on the attributes of an element and on the
+/// namespace declarations in scope, element positions. Namespaces are not resolved here
+/// (libxml2 does): a resolver would stop at its own binding limit before the element is
+/// counted, and leave it to libxml2.
 fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Prescan, Stop> {
     let lines = Cursor::new(text.as_bytes());
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut elements = Vec::new();
     let mut depth = 0usize;
+    let mut scope = Scope::default();
     // False once quick-xml met an error: libxml2 reports it, positions no longer line up.
     let mut complete = true;
     loop {
@@ -577,16 +593,16 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
         let ev = match reader.read_event() {
             Ok(ev) => ev,
             Err(_) => {
-                // libxml2 reads on after an error, attribute floods included: so does this
-                // pass, for the attribute bound only, while the reader moves forward.
+                // libxml2 reads on after an error, floods included: so does this pass, for
+                // the attribute and namespace bounds only, while the reader moves forward
+                // (end tags that do not match still close their element).
                 complete = false;
+                reader.config_mut().check_end_names = false;
                 if reader.buffer_position() as usize <= before {
                     // Stuck: the rest is read by a plain scan of its tags.
-                    if let Some((at, name)) =
-                        attribute_flood(&text[before..], limits.max_attributes)
-                    {
+                    if let Some((at, over)) = scan_tags(&text[before..], limits, scope) {
                         let (line, column) = lines.position(before + at);
-                        out.push(attributes_finding(&name, limits, line, column));
+                        out.push(over.finding(limits, line, column));
                         return Err(Stop::Unchecked);
                     }
                     break;
@@ -605,27 +621,32 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                 return Err(Stop::Fail);
             }
             Event::Start(ref tag) | Event::Empty(ref tag) => {
-                let (line, column) = lines.position(before);
                 // Counted without quick-xml's duplicate check (itself pairwise), up to the limit.
-                let attributes = tag
+                let (mut attributes, mut declarations) = (0usize, 0usize);
+                for a in tag
                     .attributes()
                     .with_checks(false)
                     .take(limits.max_attributes.saturating_add(1))
-                    .count();
-                if attributes > limits.max_attributes {
-                    out.push(attributes_finding(
-                        tag.name().as_ref(),
-                        limits,
-                        line,
-                        column,
-                    ));
+                {
+                    attributes += 1;
+                    if a.is_ok_and(|a| a.key.as_namespace_binding().is_some()) {
+                        declarations += 1;
+                    }
+                }
+                let open = matches!(ev, Event::Start(_));
+                if let Err(over) =
+                    scope.enter(tag.name().as_ref(), attributes, declarations, open, limits)
+                {
+                    let (line, column) = lines.position(before);
+                    out.push(over.finding(limits, line, column));
                     return Err(Stop::Unchecked);
                 }
                 if !complete {
                     continue;
                 }
+                let (line, column) = lines.position(before);
                 elements.push(ElementPos { line, column });
-                if matches!(ev, Event::Start(_)) {
+                if open {
                     depth += 1;
                     if depth > limits.max_depth {
                         out.push(
@@ -640,7 +661,10 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                     }
                 }
             }
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                scope.leave();
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -648,23 +672,82 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
     Ok(Prescan { elements, complete })
 }
 
-fn attributes_finding(element: &str, limits: &Limits, line: u32, column: u32) -> Finding {
-    finding(
-        LIMIT_ATTRIBUTES,
-        format!(
-            "L'élément « {} » porte plus de {} attributs : limite de sécurité atteinte, document non analysé.",
-            clip(element, 80),
-            limits.max_attributes
-        ),
-    )
-    .at(Location::at(line, column))
-    .hint(LIMIT_ATTRIBUTES.hint)
+/// A bound of the pre-scan that an element goes over.
+enum Over {
+    /// Its attributes (namespace declarations included).
+    Attributes(String),
+    /// The namespace declarations in scope at it.
+    Namespaces(String),
 }
 
-/// The first tag of `text` with more than `max` attributes (`=` outside quotes), as (offset,
-/// element name): the fallback when quick-xml cannot read on. Comments, CDATA sections and
-/// processing instructions are skipped whole; one pass, each byte looked at once.
-fn attribute_flood(text: &str, max: usize) -> Option<(usize, String)> {
+impl Over {
+    fn finding(&self, limits: &Limits, line: u32, column: u32) -> Finding {
+        let (rule, message) = match self {
+            Over::Attributes(name) => (
+                LIMIT_ATTRIBUTES,
+                format!(
+                    "L'élément « {} » porte plus de {} attributs : limite de sécurité atteinte, document non analysé.",
+                    clip(name, 80),
+                    limits.max_attributes
+                ),
+            ),
+            Over::Namespaces(name) => (
+                LIMIT_NAMESPACES,
+                format!(
+                    "Plus de {} déclarations d'espaces de noms sont en portée à l'élément « {} » : limite de sécurité atteinte, document non analysé.",
+                    limits.max_namespaces,
+                    clip(name, 80)
+                ),
+            ),
+        };
+        finding(rule, message)
+            .at(Location::at(line, column))
+            .hint(rule.hint)
+    }
+}
+
+/// The namespace declarations of the open elements (libxml2 2.9 looks a prefix up through all
+/// of them, for every prefixed name: their number multiplies the cost of the document).
+#[derive(Default, Clone)]
+struct Scope {
+    open: Vec<usize>,
+    declared: usize,
+}
+
+impl Scope {
+    /// An element with `attributes` attributes of which `declarations` declare namespaces;
+    /// `open` when its content follows (a start tag, not an empty element).
+    fn enter(
+        &mut self,
+        name: &str,
+        attributes: usize,
+        declarations: usize,
+        open: bool,
+        limits: &Limits,
+    ) -> Result<(), Over> {
+        if attributes > limits.max_attributes {
+            return Err(Over::Attributes(name.to_string()));
+        }
+        if self.declared + declarations > limits.max_namespaces {
+            return Err(Over::Namespaces(name.to_string()));
+        }
+        if open {
+            self.open.push(declarations);
+            self.declared += declarations;
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.declared -= self.open.pop().unwrap_or(0);
+    }
+}
+
+/// The pre-scan's bounds over `text` read as plain tags (offset and bound of the first element
+/// over one), when quick-xml cannot read on: `=` outside quotes are attributes, `xmlns` ones
+/// declarations. Comments, CDATA sections and processing instructions are skipped whole; one
+/// pass, each byte looked at once. `scope` is what was open where the scan starts.
+fn scan_tags(text: &str, limits: &Limits, mut scope: Scope) -> Option<(usize, Over)> {
     let b = text.as_bytes();
     let mut i = 0;
     while let Some(k) = b[i..].iter().position(|&c| c == b'<') {
@@ -682,27 +765,53 @@ fn attribute_flood(text: &str, max: usize) -> Option<(usize, String)> {
             i = next;
             continue;
         }
-        let (mut j, mut count, mut quote) = (start + 1, 0usize, None::<u8>);
+        let name: String = rest[1..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | '/' | '='))
+            .take(81)
+            .collect();
+        let (mut j, mut attributes, mut declarations) = (start + 1, 0usize, 0usize);
+        // The word being read and the last one (the attribute name, before ` = `).
+        let (mut quote, mut word, mut last) = (None::<u8>, None::<usize>, "");
         while j < b.len() {
             match (quote, b[j]) {
                 (Some(q), c) if c == q => quote = None,
                 (Some(_), _) => {}
-                (None, c @ (b'"' | b'\'')) => quote = Some(c),
+                (None, c @ (b'"' | b'\'')) => {
+                    quote = Some(c);
+                    word = None;
+                }
                 (None, b'=') => {
-                    count += 1;
-                    if count > max {
-                        let name: String = rest[1..]
-                            .chars()
-                            .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
-                            .take(81)
-                            .collect();
-                        return Some((start, name));
+                    attributes += 1;
+                    let key = word.map_or(last, |w| &text[w..j]);
+                    if key == "xmlns" || key.starts_with("xmlns:") {
+                        declarations += 1;
+                    }
+                    if attributes > limits.max_attributes {
+                        return Some((start, Over::Attributes(name)));
+                    }
+                    (word, last) = (None, "");
+                }
+                (None, c) if c.is_ascii_whitespace() => {
+                    if let Some(w) = word.take() {
+                        last = &text[w..j];
                     }
                 }
                 (None, b'>') => break,
-                _ => {}
+                _ => {
+                    word.get_or_insert(j);
+                }
             }
             j += 1;
+        }
+        let closing = rest.starts_with("</");
+        let empty = j > start + 1 && b.get(j - 1) == Some(&b'/');
+        if closing {
+            scope.leave();
+        } else if !rest.starts_with("<!")
+            && let Err(over) = scope.enter(&name, attributes, declarations, !empty, limits)
+        {
+            return Some((start, over));
         }
         i = j.max(start + 1);
         if i >= b.len() {
@@ -857,23 +966,64 @@ mod tests {
     }
 
     #[test]
-    fn the_attribute_scan_counts_tags_not_text() {
+    fn the_tag_scan_counts_tags_not_text() {
+        let limits = Limits {
+            max_attributes: 3,
+            max_namespaces: 2,
+            ..Limits::default()
+        };
+        let scan = |t: &str| scan_tags(t, &limits, Scope::default());
         let tag = |n: usize| {
             let attrs: String = (0..n).map(|i| format!(" a{i}='=>'")).collect();
             format!("<t{attrs}/>")
         };
-        assert_eq!(attribute_flood(&tag(3), 3), None);
-        assert_eq!(attribute_flood(&tag(4), 3), Some((0, "t".into())));
+        assert!(scan(&tag(3)).is_none());
+        assert!(matches!(scan(&tag(4)), Some((0, Over::Attributes(n))) if n == "t"));
         // `=` in text, comments, CDATA and processing instructions are no attributes.
         let quiet = "a=b=c=d=e <!-- = = = = > --> <![CDATA[= = = = >]]> <?pi = = = = ?>";
-        assert_eq!(attribute_flood(&format!("{quiet}{}", tag(3)), 3), None);
+        assert!(scan(&format!("{quiet}{}", tag(3))).is_none());
         assert_eq!(
-            attribute_flood(&format!("{quiet}{}", tag(4)), 3).map(|f| f.0),
+            scan(&format!("{quiet}{}", tag(4))).map(|f| f.0),
             Some(quiet.len())
         );
+        // Declarations count while their element is open.
+        assert!(scan("<a xmlns='u'><b xmlns:p='v'/></a><c xmlns:q='w'><d/></c>").is_none());
+        assert!(matches!(
+            scan("<a xmlns='u'><b xmlns:p = 'v'><c\nxmlns:q\t=\"w\"/></b></a>"),
+            Some((_, Over::Namespaces(n))) if n == "c"
+        ));
         // Unterminated constructs end the scan, they do not loop.
-        assert_eq!(attribute_flood("<!-- = = = = =", 3), None);
-        assert_eq!(attribute_flood("<a x='= = = = =", 3), None);
+        assert!(scan("<!-- = = = = =").is_none());
+        assert!(scan("<a x='= = = = =").is_none());
+    }
+
+    #[test]
+    fn the_prescan_bounds_namespaces_in_scope() {
+        let limits = Limits {
+            max_namespaces: 2,
+            ..Limits::default()
+        };
+        let mut out = Vec::new();
+        // Siblings redeclaring the same namespace: never more than two in scope.
+        let siblings = "<r xmlns='u'>".to_string() + &"<e xmlns:x='v'/>".repeat(50) + "</r>";
+        assert!(prescan(&siblings, &limits, &mut out).is_ok());
+        for doc in [
+            "<r xmlns='u'><a xmlns:p='v'><b xmlns:q='w'/></a></r>",
+            "<r xmlns='u' xmlns:p='v' xmlns:q='w'/>",
+            // After an error (a mismatched end tag still closes its element).
+            "<r xmlns='u'><a></b><c xmlns:p='v'><d xmlns:q='w'/></c></r>",
+            "<r xmlns='u'><!x><c xmlns:p='v'><d xmlns:q='w'/></c></r>",
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(prescan(doc, &limits, &mut out), Err(Stop::Unchecked)),
+                "{doc}"
+            );
+            assert_eq!(out.len(), 1, "{doc}");
+            assert_eq!(out[0].rule, "xml.limit.namespaces", "{doc}");
+        }
+        let after_error = "<r xmlns='u'><a></b><c xmlns:p='v'/><d xmlns:q='w'/></r>";
+        assert!(prescan(after_error, &limits, &mut out).is_ok());
     }
 
     #[test]
