@@ -280,3 +280,50 @@ fn terminology(kit: &Path, o: &BenchOptions) -> Result<String, String> {
     }
     Ok(out)
 }
+
+/// A CR-BIO grown to `n` result entries: the first result `entry` of `doc` (the one carrying the
+/// FR-Resultats-examens-de-biologie-medicale templateId `1.3.6.1.4.1.19376.1.3.1`) repeated in
+/// place, byte for byte. Measures how the engines' cost grows with the size of a document whose
+/// every part is meaningful (a hostile lab can send it; it compresses under any bomb ratio).
+pub fn repeat_entries(doc: &str, n: usize) -> Result<String, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(doc);
+    // Each open element: (start offset, is an `entry`, carries the result templateId).
+    let mut open: Vec<(usize, bool, bool)> = Vec::new();
+    loop {
+        let before = reader.buffer_position() as usize;
+        let ev = reader.read_event().map_err(|e| e.to_string())?;
+        match ev {
+            Event::Start(s) => open.push((before, s.local_name().as_ref() == "entry", false)),
+            Event::Empty(s) if s.local_name().as_ref() == "templateId" => {
+                let result = s.attributes().flatten().any(|a| {
+                    a.key.local_name().as_ref() == "root"
+                        && a.value.as_ref() == "1.3.6.1.4.1.19376.1.3.1"
+                });
+                if result && let Some(top) = open.last_mut() {
+                    top.2 = true;
+                }
+            }
+            Event::End(_) => {
+                let end = reader.buffer_position() as usize;
+                if let Some((start, true, true)) = open.pop() {
+                    let entry = &doc[start..end];
+                    let mut out = String::with_capacity(doc.len() + entry.len() * n);
+                    out.push_str(&doc[..end]);
+                    for _ in 1..n {
+                        out.push_str("\n              ");
+                        out.push_str(entry);
+                    }
+                    out.push_str(&doc[end..]);
+                    return Ok(out);
+                }
+            }
+            Event::Eof => {
+                return Err(
+                    "aucune entrée de résultat (templateId 1.3.6.1.4.1.19376.1.3.1)".into(),
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! UTC timestamps for spool ids, records and reports, in the forms banc writes them; the
-//! calendar is the `time` crate's.
+//! calendar is the `time` crate's. And the deadline of a document's checks ([`Deadline`]).
 
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// A UTC calendar date and time.
@@ -73,5 +74,62 @@ mod tests {
             "20260101T000000Z"
         );
         assert_eq!(Utc::from_unix(-1, 0).rfc3339(), "1969-12-31T23:59:59.000Z");
+    }
+}
+
+/// When the checks of one document must stop: the work budget of the document from its start
+/// (see `pipeline::Budget`), or never. The engines look at it at safe points (between rules,
+/// between the nodes a rule runs on) and stop there, so a document costs at most its budget
+/// plus one step.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    start: Instant,
+    budget: Option<Duration>,
+    at: Option<Instant>,
+    /// Time postponed: not the document's work.
+    excluded: Duration,
+}
+
+impl Deadline {
+    /// No limit.
+    pub fn never() -> Deadline {
+        Deadline {
+            start: Instant::now(),
+            budget: None,
+            at: None,
+            excluded: Duration::ZERO,
+        }
+    }
+
+    /// `budget` from `start` (a budget beyond the clock's range never ends).
+    pub fn new(start: Instant, budget: Duration) -> Deadline {
+        Deadline {
+            start,
+            budget: Some(budget),
+            at: start.checked_add(budget),
+            excluded: Duration::ZERO,
+        }
+    }
+
+    /// Whether the budget is spent.
+    pub fn passed(&self) -> bool {
+        self.at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Move the end later by `by`: time spent on work that is not this document's (compiling
+    /// the kit's rules on first use).
+    pub fn postpone(&mut self, by: Duration) {
+        self.at = self.at.and_then(|at| at.checked_add(by));
+        self.excluded = self.excluded.saturating_add(by);
+    }
+
+    /// The document's time so far: since the start, less the time postponed.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed().saturating_sub(self.excluded)
+    }
+
+    /// The budget, None when there is none.
+    pub fn budget(&self) -> Option<Duration> {
+        self.budget
     }
 }

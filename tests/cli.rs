@@ -225,12 +225,20 @@ fn junit_stays_well_formed_with_control_characters_and_cdata_ends_in_names_and_f
     let text = text.replacen("<title>", "<title>]]&gt; &lt;/failure&gt; ]]&gt;", 1);
     std::fs::write(&bad, text).unwrap();
     let out = d.join("junit.xml");
-    let r = run(&["validate", "--junit", out.to_str().unwrap(), bad.to_str().unwrap()]);
+    let r = run(&[
+        "validate",
+        "--junit",
+        out.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let xml = std::fs::read(&out).unwrap();
     common::assert_junit_valid(&xml);
     let text = String::from_utf8(xml).unwrap();
-    assert!(!text.contains('\u{1}') && !text.contains('\u{1b}'), "raw control characters");
+    assert!(
+        !text.contains('\u{1}') && !text.contains('\u{1b}'),
+        "raw control characters"
+    );
     assert_eq!(text.matches("<testsuite ").count(), 1);
 }
 

@@ -490,3 +490,177 @@ fn huge_values_are_quoted_short_in_findings() {
     }
     assert!(r.stdout.len() < 100_000, "{} bytes of JSON", r.stdout.len());
 }
+
+/// libxml2 2.9 checks the attributes of one element pairwise: 100,000 of them (1.1 MB) cost it
+/// minutes, also as namespace declarations and after a well-formedness error (it reads on).
+/// The pre-scan refuses them before libxml2 sees the document.
+#[test]
+fn an_attribute_flood_is_refused_before_the_parser() {
+    let d = tempdir("attribute-flood");
+    let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"x\"")).collect();
+    let decls: String = (0..100_000)
+        .map(|i| format!(" xmlns:p{i}=\"urn:p{i}\""))
+        .collect();
+    for (name, body) in [
+        ("plain", format!("<title{attrs}/>")),
+        ("namespaces", format!("<title{decls}/>")),
+        ("after-an-error", format!("<a></b><title{attrs}/>")),
+        ("after-unreadable-markup", format!("<!x><title{attrs}/>")),
+    ] {
+        std::fs::write(
+            d.join(format!("{name}.xml")),
+            format!("{CDA_HEAD}\n{body}</ClinicalDocument>"),
+        )
+        .unwrap();
+    }
+    let t = std::time::Instant::now();
+    let (code, v) = validate_json(&[d.to_str().unwrap()]);
+    let took = t.elapsed();
+    assert_eq!(code, 2, "could not be checked");
+    let docs = v["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 4);
+    for d0 in docs {
+        assert_eq!(d0["verdict"], "error", "{}", d0["path"]);
+        assert_eq!(rules(d0), vec!["xml.limit.attributes"], "{}", d0["path"]);
+        let f = &d0["findings"][0];
+        assert_eq!(f["location"]["line"], 3, "{}", d0["path"]);
+        let message = f["message"].as_str().unwrap();
+        assert!(
+            message.contains("« title »") && message.contains("256"),
+            "{message}"
+        );
+    }
+    // A hang guard, not a benchmark: refused, the four take milliseconds; parsed, minutes.
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+}
+
+/// libxml2 2.9 looks every prefixed name up through all the namespace declarations in scope:
+/// 50 levels of 250 declarations and 2,000 elements of 250 prefixed attributes (7 MB) cost it
+/// about a minute. The pre-scan refuses more than 64 declarations in scope.
+#[test]
+fn namespace_declarations_in_scope_are_bounded() {
+    let d = tempdir("namespace-scope");
+    let mut text = format!("{CDA_HEAD}\n");
+    for level in 0..50 {
+        let decls: String = (0..250)
+            .map(|i| format!(" xmlns:p{level}x{i}=\"urn:{level}:{i}\""))
+            .collect();
+        text.push_str(&format!("<component{decls}>"));
+    }
+    let attrs: String = (0..250).map(|i| format!(" p0x{i}:a=\"x\"")).collect();
+    text.push_str(&format!("<title{attrs}/>\n").repeat(2000));
+    text.push_str(&"</component>".repeat(50));
+    text.push_str("</ClinicalDocument>");
+    let doc = d.join("scope.xml");
+    std::fs::write(&doc, &text).unwrap();
+    let t = std::time::Instant::now();
+    let (code, d0) = one(&doc);
+    let took = t.elapsed();
+    assert_eq!(code, 2, "could not be checked");
+    assert_eq!(d0["verdict"], "error");
+    assert_eq!(rules(&d0), vec!["xml.limit.namespaces"]);
+    let f = &d0["findings"][0];
+    assert_eq!(f["location"]["line"], 3);
+    assert!(f["message"].as_str().unwrap().contains("64"), "{f}");
+    // A hang guard, not a benchmark: refused, milliseconds; parsed, a minute.
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+}
+
+/// A CR-BIO whose result entry repeats (a generator gone wrong, or an attacker) gets its verdict
+/// within the default budget; with a budget spent at once, the engines stop with
+/// `banc.limit.budget` and the document is not checked (verdict error), with or without a kit.
+#[test]
+fn a_repeated_entry_document_gets_a_verdict_or_a_budget_finding() {
+    use banc::finding::{Layer, Severity, Verdict};
+    use banc::pipeline::{Budget, Options, Validator};
+    let fixture =
+        std::fs::read_to_string(root().join("fixtures/cr-bio/valid/glycemie-ionogramme.xml"))
+            .unwrap();
+    let doc = banc::bench::repeat_entries(&fixture, 1000).unwrap();
+    assert!(doc.len() > 2_000_000, "{} bytes", doc.len());
+    let spent = Options {
+        budget: Budget {
+            base: std::time::Duration::ZERO,
+            per_mib: std::time::Duration::ZERO,
+        },
+        ..Options::default()
+    };
+    let budget_findings = |r: &banc::finding::report::DocumentReport| {
+        r.findings
+            .iter()
+            .filter(|f| f.rule == "banc.limit.budget")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    let plain = Validator::new(None, Options::default()).unwrap();
+    let r = plain.validate_bytes("grown.xml", doc.as_bytes());
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.findings);
+    assert!(budget_findings(&r).is_empty());
+    let tiny = Validator::new(None, spent.clone()).unwrap();
+    let r = tiny.validate_bytes("grown.xml", doc.as_bytes());
+    assert_eq!(r.verdict, Verdict::Error);
+    let stop = budget_findings(&r);
+    assert_eq!(stop.len(), 1, "{stop:?}");
+    assert_eq!(stop[0].severity, Severity::Error);
+    assert_eq!(
+        stop[0].layer,
+        Layer::Banc,
+        "banc's rules run first without a kit"
+    );
+    assert!(
+        stop[0].message.contains("règles banc"),
+        "{}",
+        stop[0].message
+    );
+
+    let Some(kit) = kit() else { return };
+    let kit = banc::kit::Kit::open(&kit).unwrap();
+    let full = Validator::new(Some(kit.clone()), Options::default()).unwrap();
+    let r = full.validate_bytes("grown.xml", doc.as_bytes());
+    // The kit wants one entry per sub-chapter: a fail, judged to the end.
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(budget_findings(&r).is_empty());
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.rule.starts_with("schematron.IHE.")),
+        "{:?}",
+        r.findings
+    );
+    let tiny = Validator::new(Some(kit), spent).unwrap();
+    let r = tiny.validate_bytes("grown.xml", doc.as_bytes());
+    assert_eq!(r.verdict, Verdict::Error);
+    let stop = budget_findings(&r);
+    assert_eq!(stop.len(), 1, "{stop:?}");
+    assert_eq!(stop[0].layer, Layer::Xsd, "stopped before the first engine");
+    // The schematron engine stops at the deadline too, before its first rule.
+    let engine = tiny.schematron().unwrap();
+    let profile = banc::profile::by_id("cr-bio-2024.01").unwrap();
+    let mut findings = Vec::new();
+    let loaded = match banc::xml::load(
+        banc::xml::Input {
+            name: "grown.xml",
+            bytes: doc.as_bytes(),
+        },
+        &Default::default(),
+        &mut findings,
+    ) {
+        banc::xml::Load::Ready(l) => l,
+        _ => panic!("loads: {findings:?}"),
+    };
+    engine.prepare(&profile);
+    let passed = banc::clock::Deadline::new(std::time::Instant::now(), std::time::Duration::ZERO);
+    let what = engine.check(
+        "grown.xml",
+        &loaded,
+        &profile,
+        &mut findings,
+        &mut Vec::new(),
+        &passed,
+    );
+    assert!(
+        what.as_deref().is_some_and(|w| w.contains("schématron")),
+        "{what:?}"
+    );
+}

@@ -700,7 +700,13 @@ fn result_status(cx: &Ctx<'_, '_>, node: Node<'_>) -> Option<String> {
 }
 
 /// Run every rule that applies to `profile`; returns the findings and the rules that ran.
-pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
+/// banc's rules on `doc`, until `deadline` (looked at before each rule and each node): the
+/// findings, the rules that ran, and whether the deadline stopped them.
+pub fn run(
+    doc: &Loaded,
+    profile: &Profile,
+    deadline: &crate::clock::Deadline,
+) -> (Vec<Finding>, Vec<RuleRun>, bool) {
     let xpath = XPath::new(&doc.doc);
     let cx = Ctx {
         xpath: &xpath,
@@ -710,6 +716,9 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
     let mut findings = Vec::new();
     let mut ran = Vec::new();
     for check in CHECKS.iter().filter(|c| (c.applies)(profile)) {
+        if deadline.passed() {
+            return (findings, ran, true);
+        }
         let rule = check.rule;
         ran.push(RuleRun {
             rule: rule.id.to_string(),
@@ -726,6 +735,9 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
         let mut kept = 0usize;
         let mut dropped = 0usize;
         for node in nodes {
+            if deadline.passed() {
+                return (findings, ran, true);
+            }
             let failure = match &check.test {
                 Test::XPath(t) => match xpath.boolean(t, node) {
                     Ok(true) => None,
@@ -760,7 +772,7 @@ pub fn run(doc: &Loaded, profile: &Profile) -> (Vec<Finding>, Vec<RuleRun>) {
             findings.push(crate::finding::limit_finding(rule.id, dropped, Layer::Banc));
         }
     }
-    (findings, ran)
+    (findings, ran, false)
 }
 
 use internal::XPATH as INTERNAL_XPATH;

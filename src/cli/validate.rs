@@ -96,6 +96,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         limits: Limits {
             max_bytes: args.max_size,
             max_depth: args.max_depth,
+            ..Limits::default()
         },
         profile: forced,
         fail_on,
@@ -108,6 +109,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         run_schematrons: !args.no_schematron,
         terminology: args.terms.terminology.clone(),
         circuit_bio: args.terms.circuit_bio.clone(),
+        budget: Default::default(),
     };
     // The added and replaced schematrons run with the kit's; without it they would be silently
     // ignored and the document would pass.

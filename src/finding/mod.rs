@@ -244,8 +244,40 @@ pub const LIMIT_FINDINGS: &Rule = &crate::rule! {
     spec: "banc",
 };
 
+/// A document's checks stopped at the end of its work budget (base + size × rate, see
+/// `pipeline::Budget`): the finding carries the layer of the engine that stopped.
+pub const LIMIT_BUDGET: &Rule = &crate::rule! {
+    id: "banc.limit.budget",
+    layer: Layer::Banc,
+    severity: Severity::Error,
+    message: "Budget de travail du document dépassé : vérification arrêtée, document non entièrement vérifié.",
+    hint: "The document costs far more work than its size warrants (a hostile or degenerate document); if it is legitimate, raise the budget (pipeline::Options::budget).",
+    spec: "banc",
+};
+
 /// The rules owned by this module (`banc.limit.*`).
-pub static RULES: &[&Rule] = &[LIMIT_FINDINGS];
+pub static RULES: &[&Rule] = &[LIMIT_FINDINGS, LIMIT_BUDGET];
+
+/// `banc.limit.budget`: `engine` (in `layer`) stopped `elapsed` after the document's start, its
+/// budget being `budget`; what `engine` had not done yet and what follows it is not checked.
+pub fn budget_finding(
+    engine: &str,
+    layer: Layer,
+    elapsed: std::time::Duration,
+    budget: std::time::Duration,
+) -> Finding {
+    Finding::new(
+        LIMIT_BUDGET.id,
+        LIMIT_BUDGET.severity,
+        layer,
+        format!(
+            "Budget de travail du document dépassé : {engine} arrêté après {:.1} s (budget de {:.1} s pour ce document) ; la suite n'a pas été vérifiée, le document n'est pas entièrement vérifié.",
+            elapsed.as_secs_f64(),
+            budget.as_secs_f64()
+        ),
+    )
+    .hint(LIMIT_BUDGET.hint)
+}
 
 /// `banc.limit.findings`: `dropped` more findings of `rule` were not kept. Its layer is the layer
 /// of the capped rule, so the note sits beside what it completes.

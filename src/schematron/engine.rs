@@ -3,6 +3,7 @@
 
 use super::eval::{self, Docs, Outcome, Plan};
 use super::{CheckKind, KitIssue};
+use crate::clock::Deadline;
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, Location, Rule, SchematronRef, Severity};
 use crate::profile::Profile;
@@ -211,7 +212,19 @@ impl Engine {
         Ok((plan, out))
     }
 
-    /// Run the profile's schematrons on a loaded document.
+    /// Compile the plans `profile` runs, for this thread too: work done once per process (and
+    /// thread), not the document's. Defects are reported when the plans are used.
+    pub fn prepare(&self, profile: &Profile) {
+        for sch in self.files_for(profile) {
+            if let Ok(plan) = self.plan(&sch) {
+                eval::warm(&plan);
+            }
+        }
+    }
+
+    /// Run the profile's schematrons on a loaded document, until `deadline`: when it passes,
+    /// the schematron that stopped (or would have started), in words; the findings made so far
+    /// are kept.
     pub fn check(
         &self,
         doc_name: &str,
@@ -219,7 +232,8 @@ impl Engine {
         profile: &Profile,
         findings: &mut Vec<Finding>,
         ran: &mut Vec<RuleRun>,
-    ) {
+        deadline: &Deadline,
+    ) -> Option<String> {
         let index = eval::DocIndex::build(&loaded.doc);
         for sch in self.files_for(profile) {
             let plan = match self.plan(&sch) {
@@ -247,7 +261,10 @@ impl Engine {
                     continue;
                 }
             };
-            let outcome = eval::run(&plan, &loaded.doc, &index);
+            if deadline.passed() {
+                return Some(format!("le schématron {} (pas commencé)", plan.file));
+            }
+            let outcome = eval::run_until(&plan, &loaded.doc, &index, deadline);
             ran.push(RuleRun {
                 rule: format!("schematron.{}", plan.stem),
                 layer: Layer::Schematron,
@@ -269,7 +286,11 @@ impl Engine {
                     format!("Écriture du SVRL impossible dans {} : {e}", dir.display()),
                 ));
             }
+            if outcome.stopped {
+                return Some(format!("le schématron {}", plan.file));
+            }
         }
+        None
     }
 }
 

@@ -3,7 +3,9 @@
 //! libxml2, and their per-thread compiled form. No document is read here.
 
 use super::docs::Docs;
-use super::rewrite::{keyed_rewrite, name_candidate, pattern_selection, template_candidate};
+use super::rewrite::{
+    Anchor, anchor, keyed_rewrite, name_candidate, pattern_selection, template_candidate,
+};
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
 use crate::finding::Severity;
@@ -14,6 +16,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Namespace of banc's XPath extension functions (see `xpath2`).
@@ -93,6 +96,10 @@ pub struct CheckPlan {
     /// As written (after abstract-pattern substitution).
     pub test: String,
     pub(super) test_expr: Option<usize>,
+    /// What the test's value depends on: evaluated once per anchor when above the node. Read
+    /// on the test's first evaluation (most checks of a kit never run on a given profile's
+    /// documents, and reading every test costs a tenth of a second per process).
+    anchor: OnceLock<Anchor>,
     /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
     pub rule_id: String,
     pub id: Option<String>,
@@ -100,6 +107,16 @@ pub struct CheckPlan {
     pub flag: Option<String>,
     pub severity: Severity,
     pub(super) message: Vec<Part>,
+}
+
+impl CheckPlan {
+    /// The [`Anchor`] of the test (expression `test` of `plan`), checked under `rule`.
+    pub(super) fn anchor(&self, plan: &Plan, rule: &RulePlan, test: usize) -> Anchor {
+        *self.anchor.get_or_init(|| {
+            let lets: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
+            anchor(&plan.exprs[test], &lets)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -345,6 +362,7 @@ impl Plan {
                         kind: c.kind,
                         test: c.test.clone(),
                         test_expr,
+                        anchor: OnceLock::new(),
                         rule_id,
                         id: c.id.clone(),
                         role: c.role.clone(),

@@ -368,6 +368,109 @@ pub(super) fn template_candidate(
     Some((root.to_string(), format!("self::{}", p.get(span.0..)?)))
 }
 
+/// What the value of an expression depends on, besides the documents and the global lets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Anchor {
+    /// Nothing: the same value from every context node (absolute paths, literals, globals).
+    Document,
+    /// The context node's parent only: every relative path starts with `..`.
+    Parent,
+    /// The context node itself.
+    Node,
+}
+
+/// The [`Anchor`] of the XPath 1.0 `expr` evaluated with the rule lets `rule_lets` in scope
+/// (they are evaluated from the rule's node). A test anchored above its node is evaluated once
+/// per anchor: a kit test such as `../cda:entry[@typeCode='DRIV']`, checked on each of the
+/// entries of a section, would otherwise cost the section's size per entry. `Node` whenever
+/// unsure (a text the parser refuses, focus functions, `banc:map`'s expression text).
+pub(super) fn anchor(expr: &str, rule_lets: &[&str]) -> Anchor {
+    let Some(ast) = parse_spanned(expr) else {
+        return Anchor::Node;
+    };
+    let rule_let = |e: &Expr| matches!(e, Expr::Var(n) if rule_lets.contains(&n.as_str()));
+    if any(&ast, &rule_let) {
+        return Anchor::Node;
+    }
+    // `current()` is the rule's node wherever it stands; `banc:map` evaluates a text.
+    let map = |e: &Expr| {
+        matches!(e, Expr::Call(f, ..) if matches!(f.rsplit(':').next(), Some("map" | "current")))
+            || matches!(e, Expr::Quant { .. } | Expr::For { .. })
+    };
+    if any(&ast, &map) {
+        return Anchor::Node;
+    }
+    top_anchor(&ast)
+}
+
+/// The anchor of `e` from the context node: only what is evaluated from that node counts
+/// (predicates and later steps are evaluated from the nodes a path selects).
+fn top_anchor(e: &Expr) -> Anchor {
+    match e {
+        Expr::Dot => Anchor::Node,
+        Expr::Var(_) | Expr::Str(..) | Expr::Num(_) => Anchor::Document,
+        Expr::Path { root, steps } => {
+            if *root != Root::None {
+                return Anchor::Document;
+            }
+            match steps.first() {
+                Some((
+                    _,
+                    Step::Axis {
+                        axis: Axis::DotDot, ..
+                    },
+                )) => Anchor::Parent,
+                Some((_, Step::Axis { .. })) | None => Anchor::Node,
+                Some((_, Step::Expr(x))) => top_anchor(x),
+            }
+        }
+        Expr::Filter(x, _) => top_anchor(x),
+        Expr::Call(name, args, _) => {
+            let local = name.rsplit(':').next().unwrap_or(name);
+            let focus = matches!(
+                local,
+                "position" | "last" | "current" | "lang" | "id" | "idref" | "key"
+            ) || (args.is_empty()
+                && matches!(
+                    local,
+                    "string"
+                        | "number"
+                        | "string-length"
+                        | "normalize-space"
+                        | "name"
+                        | "local-name"
+                        | "namespace-uri"
+                        | "root"
+                        | "base-uri"
+                        | "data"
+                        | "generate-id"
+                        | "document-uri"
+                        | "node-name"
+                ));
+            if focus {
+                Anchor::Node
+            } else {
+                args.iter()
+                    .map(top_anchor)
+                    .max()
+                    .unwrap_or(Anchor::Document)
+            }
+        }
+        Expr::Bin(..)
+        | Expr::Neg(_)
+        | Expr::Paren(_)
+        | Expr::Castable { .. }
+        | Expr::Cast { .. }
+        | Expr::If(..)
+        | Expr::Seq(_) => children(e)
+            .into_iter()
+            .map(top_anchor)
+            .max()
+            .unwrap_or(Anchor::Document),
+        Expr::Quant { .. } | Expr::For { .. } => Anchor::Node,
+    }
+}
+
 /// Split a (translated) match pattern at its top-level `|` and make each alternative a selection
 /// from the document node: `a/b | /c` → `//a/b | /c`.
 pub(super) fn pattern_selection(pattern: &str) -> String {
@@ -411,6 +514,37 @@ pub(super) fn alternatives(pattern: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_tell_what_a_test_depends_on() {
+        let none: Vec<&str> = Vec::new();
+        let a = |x: &str| anchor(x, &none);
+        assert_eq!(a("../cda:entry[@typeCode='DRIV']"), Anchor::Parent);
+        assert_eq!(
+            a("../cda:act and (../cda:act/cda:code[@x = 'y'] or not(../cda:act/cda:code/@code))"),
+            Anchor::Parent
+        );
+        assert_eq!(a("count(//cda:entry[cda:x = 1]) > 0"), Anchor::Document);
+        assert_eq!(
+            a("$global = 'a' and /cda:ClinicalDocument"),
+            Anchor::Document
+        );
+        assert_eq!(a("doc('x.xml')//v:c[@code = 'a']"), Anchor::Document);
+        // From the node: relative paths, `.`, focus functions, other axes.
+        assert_eq!(a("cda:code"), Anchor::Node);
+        assert_eq!(a("@code = 'a'"), Anchor::Node);
+        assert_eq!(a("../a or cda:b"), Anchor::Node);
+        assert_eq!(a("string-length() > 0"), Anchor::Node);
+        assert_eq!(a("name(.) = 'a'"), Anchor::Node);
+        assert_eq!(a("preceding-sibling::cda:entry"), Anchor::Node);
+        assert_eq!(a("//cda:a[. = current()]"), Anchor::Node);
+        assert_eq!(a("banc:map(//a, '. = $x')"), Anchor::Node);
+        // A rule let is evaluated from the rule's node, even inside a predicate.
+        let lets = vec!["v"];
+        assert_eq!(anchor("../cda:entry[@x = $v]", &lets), Anchor::Node);
+        assert_eq!(anchor("//cda:entry[@x = $w]", &lets), Anchor::Document);
+        assert_eq!(a("not well formed ]"), Anchor::Node);
+    }
 
     #[test]
     fn match_patterns_become_selections_from_the_root() {

@@ -4,6 +4,8 @@
 use super::CheckKind;
 use super::functions::{BANC, PLAIN, arg_nodes, object_string, var_lookup};
 use super::plan::{BANC_NS, Compiled, Part, Plan, Select, compiled};
+use super::rewrite::Anchor;
+use crate::clock::Deadline;
 use crate::xml::ffi::{self, element_walk, owned};
 use libxml::bindings as b;
 use std::cell::{Cell, RefCell};
@@ -20,6 +22,8 @@ pub struct Outcome {
     pub patterns: Vec<PatternRun>,
     /// Evaluation errors (an expression that failed at run time), with the check when known.
     pub errors: Vec<RunError>,
+    /// Stopped at the document's deadline: the patterns and nodes after that point did not run.
+    pub stopped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -349,6 +353,17 @@ impl<'d> DocIndex<'d> {
 /// Run `plan` on `doc`, whose rule-context indexes are `index` (built afresh if they are of
 /// another document). A `Doc` is neither `Send` nor `Sync`: no other thread uses it meanwhile.
 pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
+    run_until(plan, doc, index, &Deadline::never())
+}
+
+/// [`run`], stopped at `deadline`: looked at before each rule, each node a context is
+/// evaluated from and each node checked (one XPath evaluation apart).
+pub fn run_until(
+    plan: &Plan,
+    doc: &ffi::Doc,
+    index: &DocIndex<'_>,
+    deadline: &Deadline,
+) -> Outcome {
     let own;
     let index = if index.doc == doc.raw() {
         index
@@ -402,11 +417,17 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
         b::xmlXPathRegisterVariableLookup(ctx, Some(var_lookup), sp);
     }
     let mut out = Outcome::default();
-    for (pi, pat) in plan.patterns.iter().enumerate() {
+    // Values of tests anchored above their node, by (expression, anchor node).
+    let mut memo: HashMap<(usize, usize), Result<bool, String>> = HashMap::new();
+    'patterns: for (pi, pat) in plan.patterns.iter().enumerate() {
         // First rule wins per node: claim nodes rule by rule, then visit in document order.
         let mut claimed: HashMap<usize, usize> = HashMap::new();
         let mut order: Vec<(usize, usize)> = Vec::new();
         for (ri, rule) in pat.rules.iter().enumerate() {
+            if deadline.passed() {
+                out.stopped = true;
+                break 'patterns;
+            }
             let (expr, from): (usize, Vec<b::xmlNodePtr>) = match &rule.select {
                 Select::Unusable => continue,
                 Select::XPath(i) => (*i, vec![st.doc_node]),
@@ -428,6 +449,10 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
                 ),
             };
             for start in from {
+                if deadline.passed() {
+                    out.stopped = true;
+                    break 'patterns;
+                }
                 // SAFETY: start is the document node or an indexed element of the document.
                 match unsafe { st.eval_at(expr, start) } {
                     Ok(obj) => {
@@ -464,6 +489,12 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
         });
         let mut run = PatternRun::default();
         for (node, ri) in order {
+            if deadline.passed() {
+                out.stopped = true;
+                // What was found so far stands.
+                out.patterns.push(run);
+                break 'patterns;
+            }
             let n = node as b::xmlNodePtr;
             // SAFETY: n is a node the rule's context selected in the document, alive for the
             // whole run (the evaluations below rely on the same).
@@ -471,8 +502,23 @@ pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
             let mut hits = Vec::new();
             for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
                 let Some(t) = check.test_expr else { continue };
+                let key = match check.anchor(plan, &pat.rules[ri], t) {
+                    Anchor::Document => Some(st.doc_node),
+                    // A namespace node (another struct) has no parent link to read.
+                    // SAFETY: n is a live node (see enter_rule); `type` is at the same place in
+                    // every node struct, `parent` in those of the other types.
+                    Anchor::Parent => unsafe {
+                        ((*n).type_ != b::xmlElementType_XML_NAMESPACE_DECL).then(|| (*n).parent)
+                    },
+                    Anchor::Node => None,
+                };
                 // SAFETY: see enter_rule above.
-                let value = match unsafe { st.boolean(t, n) } {
+                let eval = || unsafe { st.boolean(t, n) };
+                let result = match key {
+                    Some(k) => memo.entry((t, k as usize)).or_insert_with(eval).clone(),
+                    None => eval(),
+                };
+                let value = match result {
                     Ok(v) => v,
                     Err(message) => {
                         out.errors.push(RunError {

@@ -9,6 +9,7 @@
 
 use super::circuit::Circuit;
 use super::{EN_ATTENTE, LOINC, SNOMED_CT, Store, loinc};
+use crate::clock::Deadline;
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity, quote};
 use crate::profile::{Family, Profile};
@@ -212,9 +213,18 @@ struct Run<'a, 'd> {
     store: &'a Store,
     findings: Vec<Finding>,
     counts: std::collections::HashMap<&'static str, usize>,
+    deadline: &'a Deadline,
+    /// The deadline passed: every loop stops at its next node.
+    stopped: bool,
 }
 
 impl<'d> Run<'_, 'd> {
+    /// Whether the deadline has passed (looked at between nodes).
+    fn over(&mut self) -> bool {
+        self.stopped = self.stopped || self.deadline.passed();
+        self.stopped
+    }
+
     fn report(&mut self, rule: &'static Rule, node: Node<'d>, detail: String) {
         let n = self.counts.entry(rule.id).or_default();
         *n += 1;
@@ -252,13 +262,20 @@ fn xsi_type(n: Node<'_>) -> Option<String> {
 }
 
 /// Run the terminology checks that apply to `profile`.
-pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec<RuleRun>) {
+pub fn run(
+    doc: &Loaded,
+    profile: &Profile,
+    store: &Store,
+    deadline: &Deadline,
+) -> (Vec<Finding>, Vec<RuleRun>, bool) {
     let mut r = Run {
         doc,
         xpath: XPath::new(&doc.doc),
         store,
         findings: Vec::new(),
         counts: Default::default(),
+        deadline,
+        stopped: false,
     };
     let cda = doc.cda();
     let mut ran: Vec<&'static Rule> = vec![LOINC_SYNTAX, LOINC_CHECK_DIGIT, SYSTEM_MISMATCH];
@@ -289,14 +306,23 @@ pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec
             }
         }
         for obs in r.select(RESULT_OBS, cda) {
+            if r.over() {
+                break;
+            }
             result(&mut r, obs, circuit);
         }
         for org in r.select(BATTERY, cda) {
+            if r.over() {
+                break;
+            }
             if let Some(code) = r.select("cda:code[@code]", org).into_iter().next() {
                 request(&mut r, code, circuit, "batterie");
             }
         }
         for act in r.select(REQUEST_ACT, cda) {
+            if r.over() {
+                break;
+            }
             if let Some(code) = r.select("cda:code[@code]", act).into_iter().next() {
                 request(&mut r, code, circuit, "acte");
             }
@@ -326,6 +352,7 @@ pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec
             });
         }
     }
+    let stopped = r.stopped;
     let mut findings = r.findings;
     for (id, n) in r.counts {
         if n > MAX_FINDINGS_PER_RULE {
@@ -336,13 +363,16 @@ pub fn run(doc: &Loaded, profile: &Profile, store: &Store) -> (Vec<Finding>, Vec
             ));
         }
     }
-    (findings, runs)
+    (findings, runs, stopped)
 }
 
 /// Every element with a code and a code system: LOINC syntax and check digit, code shape
 /// against the declared system.
 fn code_shapes<'d>(r: &mut Run<'_, 'd>, cda: Node<'d>) {
     for n in r.select("descendant-or-self::*[@code and @codeSystem]", cda) {
+        if r.over() {
+            return;
+        }
         let (Some(code), Some(system)) = (attr(n, "code"), attr(n, "codeSystem")) else {
             continue;
         };
@@ -731,6 +761,9 @@ fn binding<'d>(
         return BINDING_UNAVAILABLE;
     };
     for n in nodes {
+        if r.over() {
+            break;
+        }
         let code = attr(n, "code").unwrap_or_default();
         let system = attr(n, "codeSystem");
         let found = match &system {

@@ -264,6 +264,10 @@ pub fn parse(bytes: &[u8], url: &str) -> Parsed {
             b::xmlFreeDoc(doc);
             None
         } else {
+            // Document order numbers in the elements: libxml2 then compares two nodes in
+            // constant time when XPath sorts a node set, instead of walking their siblings
+            // (quadratic in a section of thousands of entries).
+            b::xmlXPathOrderDocElems(doc);
             Some(Doc { ptr: doc })
         };
         Parsed {

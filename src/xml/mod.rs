@@ -23,14 +23,24 @@ const XSL_NS: &str = "http://www.w3.org/1999/XSL/Transform";
 pub struct Limits {
     pub max_bytes: u64,
     pub max_depth: usize,
+    /// Attributes (namespace declarations included) of one element: libxml2 2.9 checks them
+    /// for duplicates pairwise, so tens of thousands on one element cost minutes.
+    pub max_attributes: usize,
+    /// Namespace declarations in scope at an element: libxml2 2.9 looks every prefix up
+    /// through all of them, so thousands in scope make each prefixed name cost thousands.
+    pub max_namespaces: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels.
+        // A CR-BIO with its PDF copy is a few MB; CDA nesting stays far below 100 levels, a
+        // CDA element carries a handful of attributes and a document declares a handful of
+        // namespaces (the ANS kit's examples and reports: at most 13 attributes, 16 in scope).
         Limits {
             max_bytes: 64 * 1024 * 1024,
             max_depth: 256,
+            max_attributes: 256,
+            max_namespaces: 64,
         }
     }
 }
@@ -120,6 +130,22 @@ pub const LIMIT_DEPTH: &Rule = &crate::rule! {
     hint: "Raise --max-depth if this nesting is legitimate.",
     spec: "",
 };
+pub const LIMIT_ATTRIBUTES: &Rule = &crate::rule! {
+    id: "xml.limit.attributes",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Un élément porte trop d'attributs : limite de sécurité atteinte, document non analysé.",
+    hint: "A CDA element carries a handful of attributes; a document with thousands on one element is built to exhaust the parser.",
+    spec: "",
+};
+pub const LIMIT_NAMESPACES: &Rule = &crate::rule! {
+    id: "xml.limit.namespaces",
+    layer: Layer::Xml,
+    severity: Severity::Error,
+    message: "Trop de déclarations d'espaces de noms sont en portée à un élément : limite de sécurité atteinte, document non analysé.",
+    hint: "A CDA document declares a handful of namespaces; thousands in scope are built to exhaust the parser.",
+    spec: "",
+};
 /// `xml.not-well-formed.0`; libxml2's errors give `xml.not-well-formed.<code>` (same rule, its code).
 pub const NOT_WELL_FORMED: &Rule = &crate::rule! {
     id: "xml.not-well-formed.0",
@@ -199,6 +225,8 @@ pub static RULES: &[&Rule] = &[
     ENCODING_MISMATCH,
     DTD_FORBIDDEN,
     LIMIT_DEPTH,
+    LIMIT_ATTRIBUTES,
+    LIMIT_NAMESPACES,
     NOT_WELL_FORMED,
     ROOT_NAMESPACE,
     ROOT_NOT_CDA,
@@ -214,6 +242,14 @@ fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .enumerate()
         .filter(move |(_, b)| **b == needle)
         .map(|(i, _)| i)
+}
+
+/// At most `max` characters of submitted text for a message, `…` marking a cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 /// Source position of one element, in document order.
@@ -546,26 +582,43 @@ fn decode(bytes: &[u8], out: &mut Vec<Finding>) -> Result<String, Stop> {
     Ok(enc.decode_without_bom_handling(body).0.into_owned())
 }
 
-/// The quick-xml pass: DTD refusal, depth bound, element positions.
+/// The quick-xml pass: DTD refusal, bounds on depth, on the attributes of an element and on the
+/// namespace declarations in scope, element positions. Namespaces are not resolved here
+/// (libxml2 does): a resolver would stop at its own binding limit before the element is
+/// counted, and leave it to libxml2.
 fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Prescan, Stop> {
     let lines = Cursor::new(text.as_bytes());
-    let mut reader = quick_xml::NsReader::from_str(text);
+    let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut elements = Vec::new();
     let mut depth = 0usize;
+    let mut scope = Scope::default();
+    // False once quick-xml met an error: libxml2 reports it, positions no longer line up.
+    let mut complete = true;
     loop {
         let before = reader.buffer_position() as usize;
-        let ev = match reader.read_resolved_event() {
-            Ok((_, ev)) => ev,
+        let ev = match reader.read_event() {
+            Ok(ev) => ev,
             Err(_) => {
-                return Ok(Prescan {
-                    elements,
-                    complete: false,
-                });
+                // libxml2 reads on after an error, floods included: so does this pass, for
+                // the attribute and namespace bounds only, while the reader moves forward
+                // (end tags that do not match still close their element).
+                complete = false;
+                reader.config_mut().check_end_names = false;
+                if reader.buffer_position() as usize <= before {
+                    // Stuck: the rest is read by a plain scan of its tags.
+                    if let Some((at, over)) = scan_tags(&text[before..], limits, scope) {
+                        let (line, column) = lines.position(before + at);
+                        out.push(over.finding(limits, line, column));
+                        return Err(Stop::Unchecked);
+                    }
+                    break;
+                }
+                continue;
             }
         };
         match ev {
-            Event::DocType(_) => {
+            Event::DocType(_) if complete => {
                 let (line, column) = lines.position(before);
                 out.push(
                     finding(DTD_FORBIDDEN, "Le document contient une déclaration DOCTYPE. Un document CDA ne doit pas en comporter ; banc ne charge ni DTD ni entité externe et n'analyse pas ce document plus loin (risque d'entité externe ou d'expansion d'entités).")
@@ -574,10 +627,33 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                 );
                 return Err(Stop::Fail);
             }
-            Event::Start(_) | Event::Empty(_) => {
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
+                // Counted without quick-xml's duplicate check (itself pairwise), up to the limit.
+                let (mut attributes, mut declarations) = (0usize, 0usize);
+                for a in tag
+                    .attributes()
+                    .with_checks(false)
+                    .take(limits.max_attributes.saturating_add(1))
+                {
+                    attributes += 1;
+                    if a.is_ok_and(|a| a.key.as_namespace_binding().is_some()) {
+                        declarations += 1;
+                    }
+                }
+                let open = matches!(ev, Event::Start(_));
+                if let Err(over) =
+                    scope.enter(tag.name().as_ref(), attributes, declarations, open, limits)
+                {
+                    let (line, column) = lines.position(before);
+                    out.push(over.finding(limits, line, column));
+                    return Err(Stop::Unchecked);
+                }
+                if !complete {
+                    continue;
+                }
                 let (line, column) = lines.position(before);
                 elements.push(ElementPos { line, column });
-                if matches!(ev, Event::Start(_)) {
+                if open {
                     depth += 1;
                     if depth > limits.max_depth {
                         out.push(
@@ -592,15 +668,164 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                     }
                 }
             }
-            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                scope.leave();
+            }
             Event::Eof => break,
             _ => {}
         }
     }
-    Ok(Prescan {
-        elements,
-        complete: true,
-    })
+    Ok(Prescan { elements, complete })
+}
+
+/// A bound of the pre-scan that an element goes over.
+enum Over {
+    /// Its attributes (namespace declarations included).
+    Attributes(String),
+    /// The namespace declarations in scope at it.
+    Namespaces(String),
+}
+
+impl Over {
+    fn finding(&self, limits: &Limits, line: u32, column: u32) -> Finding {
+        let (rule, message) = match self {
+            Over::Attributes(name) => (
+                LIMIT_ATTRIBUTES,
+                format!(
+                    "L'élément « {} » porte plus de {} attributs : limite de sécurité atteinte, document non analysé.",
+                    clip(name, 80),
+                    limits.max_attributes
+                ),
+            ),
+            Over::Namespaces(name) => (
+                LIMIT_NAMESPACES,
+                format!(
+                    "Plus de {} déclarations d'espaces de noms sont en portée à l'élément « {} » : limite de sécurité atteinte, document non analysé.",
+                    limits.max_namespaces,
+                    clip(name, 80)
+                ),
+            ),
+        };
+        finding(rule, message)
+            .at(Location::at(line, column))
+            .hint(rule.hint)
+    }
+}
+
+/// The namespace declarations of the open elements (libxml2 2.9 looks a prefix up through all
+/// of them, for every prefixed name: their number multiplies the cost of the document).
+#[derive(Default, Clone)]
+struct Scope {
+    open: Vec<usize>,
+    declared: usize,
+}
+
+impl Scope {
+    /// An element with `attributes` attributes of which `declarations` declare namespaces;
+    /// `open` when its content follows (a start tag, not an empty element).
+    fn enter(
+        &mut self,
+        name: &str,
+        attributes: usize,
+        declarations: usize,
+        open: bool,
+        limits: &Limits,
+    ) -> Result<(), Over> {
+        if attributes > limits.max_attributes {
+            return Err(Over::Attributes(name.to_string()));
+        }
+        if self.declared + declarations > limits.max_namespaces {
+            return Err(Over::Namespaces(name.to_string()));
+        }
+        if open {
+            self.open.push(declarations);
+            self.declared += declarations;
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.declared -= self.open.pop().unwrap_or(0);
+    }
+}
+
+/// The pre-scan's bounds over `text` read as plain tags (offset and bound of the first element
+/// over one), when quick-xml cannot read on: `=` outside quotes are attributes, `xmlns` ones
+/// declarations. Comments, CDATA sections and processing instructions are skipped whole; one
+/// pass, each byte looked at once. `scope` is what was open where the scan starts.
+fn scan_tags(text: &str, limits: &Limits, mut scope: Scope) -> Option<(usize, Over)> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(k) = b[i..].iter().position(|&c| c == b'<') {
+        let start = i + k;
+        let rest = &text[start..];
+        let skip = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")]
+            .iter()
+            .find(|(open, _)| rest.starts_with(open))
+            .map(|(open, close)| {
+                rest[open.len()..]
+                    .find(close)
+                    .map_or(b.len(), |e| start + open.len() + e + close.len())
+            });
+        if let Some(next) = skip {
+            i = next;
+            continue;
+        }
+        let name: String = rest[1..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | '/' | '='))
+            .take(81)
+            .collect();
+        let (mut j, mut attributes, mut declarations) = (start + 1, 0usize, 0usize);
+        // The word being read and the last one (the attribute name, before ` = `).
+        let (mut quote, mut word, mut last) = (None::<u8>, None::<usize>, "");
+        while j < b.len() {
+            match (quote, b[j]) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, c @ (b'"' | b'\'')) => {
+                    quote = Some(c);
+                    word = None;
+                }
+                (None, b'=') => {
+                    attributes += 1;
+                    let key = word.map_or(last, |w| &text[w..j]);
+                    if key == "xmlns" || key.starts_with("xmlns:") {
+                        declarations += 1;
+                    }
+                    if attributes > limits.max_attributes {
+                        return Some((start, Over::Attributes(name)));
+                    }
+                    (word, last) = (None, "");
+                }
+                (None, c) if c.is_ascii_whitespace() => {
+                    if let Some(w) = word.take() {
+                        last = &text[w..j];
+                    }
+                }
+                (None, b'>') => break,
+                _ => {
+                    word.get_or_insert(j);
+                }
+            }
+            j += 1;
+        }
+        let closing = rest.starts_with("</");
+        let empty = j > start + 1 && b.get(j - 1) == Some(&b'/');
+        if closing {
+            scope.leave();
+        } else if !rest.starts_with("<!")
+            && let Err(over) = scope.enter(&name, attributes, declarations, !empty, limits)
+        {
+            return Some((start, over));
+        }
+        i = j.max(start + 1);
+        if i >= b.len() {
+            break;
+        }
+    }
+    None
 }
 
 /// Read a document safely and find its CDA element, adding `xml.*` findings to `out`.
@@ -745,6 +970,91 @@ mod tests {
         );
         assert_eq!(declared_encoding(b"<?xml version=\"1.0\"?><a/>"), None);
         assert_eq!(declared_encoding(b"<a/>"), None);
+    }
+
+    #[test]
+    fn the_tag_scan_counts_tags_not_text() {
+        let limits = Limits {
+            max_attributes: 3,
+            max_namespaces: 2,
+            ..Limits::default()
+        };
+        let scan = |t: &str| scan_tags(t, &limits, Scope::default());
+        let tag = |n: usize| {
+            let attrs: String = (0..n).map(|i| format!(" a{i}='=>'")).collect();
+            format!("<t{attrs}/>")
+        };
+        assert!(scan(&tag(3)).is_none());
+        assert!(matches!(scan(&tag(4)), Some((0, Over::Attributes(n))) if n == "t"));
+        // `=` in text, comments, CDATA and processing instructions are no attributes.
+        let quiet = "a=b=c=d=e <!-- = = = = > --> <![CDATA[= = = = >]]> <?pi = = = = ?>";
+        assert!(scan(&format!("{quiet}{}", tag(3))).is_none());
+        assert_eq!(
+            scan(&format!("{quiet}{}", tag(4))).map(|f| f.0),
+            Some(quiet.len())
+        );
+        // Declarations count while their element is open.
+        assert!(scan("<a xmlns='u'><b xmlns:p='v'/></a><c xmlns:q='w'><d/></c>").is_none());
+        assert!(matches!(
+            scan("<a xmlns='u'><b xmlns:p = 'v'><c\nxmlns:q\t=\"w\"/></b></a>"),
+            Some((_, Over::Namespaces(n))) if n == "c"
+        ));
+        // Unterminated constructs end the scan, they do not loop.
+        assert!(scan("<!-- = = = = =").is_none());
+        assert!(scan("<a x='= = = = =").is_none());
+    }
+
+    #[test]
+    fn the_prescan_bounds_namespaces_in_scope() {
+        let limits = Limits {
+            max_namespaces: 2,
+            ..Limits::default()
+        };
+        let mut out = Vec::new();
+        // Siblings redeclaring the same namespace: never more than two in scope.
+        let siblings = "<r xmlns='u'>".to_string() + &"<e xmlns:x='v'/>".repeat(50) + "</r>";
+        assert!(prescan(&siblings, &limits, &mut out).is_ok());
+        for doc in [
+            "<r xmlns='u'><a xmlns:p='v'><b xmlns:q='w'/></a></r>",
+            "<r xmlns='u' xmlns:p='v' xmlns:q='w'/>",
+            // After an error (a mismatched end tag still closes its element).
+            "<r xmlns='u'><a></b><c xmlns:p='v'><d xmlns:q='w'/></c></r>",
+            "<r xmlns='u'><!x><c xmlns:p='v'><d xmlns:q='w'/></c></r>",
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(prescan(doc, &limits, &mut out), Err(Stop::Unchecked)),
+                "{doc}"
+            );
+            assert_eq!(out.len(), 1, "{doc}");
+            assert_eq!(out[0].rule, "xml.limit.namespaces", "{doc}");
+        }
+        let after_error = "<r xmlns='u'><a></b><c xmlns:p='v'/><d xmlns:q='w'/></r>";
+        assert!(prescan(after_error, &limits, &mut out).is_ok());
+    }
+
+    #[test]
+    fn the_prescan_bounds_attributes_per_element() {
+        let limits = Limits {
+            max_attributes: 3,
+            ..Limits::default()
+        };
+        let mut out = Vec::new();
+        assert!(prescan("<a x='1' y='2' z='3'><b/></a>", &limits, &mut out).is_ok());
+        for doc in [
+            "<a x='1' y='2' z='3' w='4'/>",
+            "<a xmlns:p='u' xmlns:q='v' xmlns:r='w' xmlns:s='x'/>",
+            "<r><a></b><c x='1' y='2' z='3' w='4'/></r>",
+            "<r><!x><c x='1' y='2' z='3' w='4'/></r>",
+        ] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(prescan(doc, &limits, &mut out), Err(Stop::Unchecked)),
+                "{doc}"
+            );
+            assert_eq!(out.len(), 1, "{doc}");
+            assert_eq!(out[0].rule, "xml.limit.attributes", "{doc}");
+        }
     }
 
     #[test]
