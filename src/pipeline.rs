@@ -257,11 +257,11 @@ impl Validator {
             engine.prepare(&profile);
             deadline.postpone(t.elapsed());
         }
-        // The engine the deadline stopped (or kept from starting), and its layer.
+        // Where the deadline stopped the checks (in or before an engine), and that engine's layer.
         let mut stopped: Option<(String, Layer)> = None;
         if let Some(x) = &self.xsd {
             if deadline.passed() {
-                stopped = Some(("la validation XSD (pas commencée)".into(), Layer::Xsd));
+                stopped = Some(("avant la validation XSD".into(), Layer::Xsd));
             } else {
                 let errs = x.validate(&loaded);
                 if errs.is_empty() {
@@ -282,7 +282,7 @@ impl Validator {
             findings.extend(banc_findings);
             ran.extend(banc_ran);
             if cut {
-                stopped = Some(("les règles banc".into(), Layer::Banc));
+                stopped = Some(("pendant les règles banc".into(), Layer::Banc));
             }
         }
         if stopped.is_none() {
@@ -291,7 +291,10 @@ impl Validator {
             findings.extend(term_findings);
             ran.extend(term_ran);
             if cut {
-                stopped = Some(("les contrôles de terminologie".into(), Layer::Terminology));
+                stopped = Some((
+                    "pendant les contrôles de terminologie".into(),
+                    Layer::Terminology,
+                ));
             }
         }
         if let Some((what, layer)) = stopped {

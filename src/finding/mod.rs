@@ -258,22 +258,24 @@ pub const LIMIT_BUDGET: &Rule = &crate::rule! {
 /// The rules owned by this module (`banc.limit.*`).
 pub static RULES: &[&Rule] = &[LIMIT_FINDINGS, LIMIT_BUDGET];
 
-/// `banc.limit.budget`: `engine` (in `layer`) stopped `elapsed` after the document's start, its
-/// budget being `budget`; what `engine` had not done yet and what follows it is not checked.
+/// `banc.limit.budget`: the checks stopped `elapsed` after the document's start, its budget
+/// being `budget`, `when` saying where (« pendant le schématron X », « avant la validation
+/// XSD »), in `layer`; what was not done yet is not checked.
 pub fn budget_finding(
-    engine: &str,
+    when: &str,
     layer: Layer,
     elapsed: std::time::Duration,
     budget: std::time::Duration,
 ) -> Finding {
+    let secs = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64()).replace('.', ",");
     Finding::new(
         LIMIT_BUDGET.id,
         LIMIT_BUDGET.severity,
         layer,
         format!(
-            "Budget de travail du document dépassé : {engine} arrêté après {:.1} s (budget de {:.1} s pour ce document) ; la suite n'a pas été vérifiée, le document n'est pas entièrement vérifié.",
-            elapsed.as_secs_f64(),
-            budget.as_secs_f64()
+            "Budget de travail du document dépassé : vérification arrêtée au bout de {} s (budget de {} s pour ce document), {when} ; la suite n'a pas été vérifiée, le document n'est pas entièrement vérifié.",
+            secs(elapsed),
+            secs(budget)
         ),
     )
     .hint(LIMIT_BUDGET.hint)

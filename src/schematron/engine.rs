@@ -223,7 +223,7 @@ impl Engine {
     }
 
     /// Run the profile's schematrons on a loaded document, until `deadline`: when it passes,
-    /// the schematron that stopped (or would have started), in words; the findings made so far
+    /// where the run stopped, in words (« pendant le schématron X »); the findings made so far
     /// are kept.
     pub fn check(
         &self,
@@ -262,7 +262,7 @@ impl Engine {
                 }
             };
             if deadline.passed() {
-                return Some(format!("le schématron {} (pas commencé)", plan.file));
+                return Some(format!("avant le schématron {}", plan.file));
             }
             let outcome = eval::run_until(&plan, &loaded.doc, &index, deadline);
             ran.push(RuleRun {
@@ -287,7 +287,7 @@ impl Engine {
                 ));
             }
             if outcome.stopped {
-                return Some(format!("le schématron {}", plan.file));
+                return Some(format!("pendant le schématron {}", plan.file));
             }
         }
         None
