@@ -23,13 +23,12 @@ for f in $repo/fixtures/mail/acks/*.eml; do cp "$f" "$c/ack/$(basename "$f")"; d
 { cat $repo/fixtures/mail/acks/mdn-processed.eml; printf '\0\0\0\0'; find $repo/fixtures/mail/valid -name '*.eml' | head -1 | xargs cat; } > $c/ack/mdn-with-original
 
 # Packages, and their METADATA.XML.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 for f in $repo/fixtures/cr-bio/valid/*.xml; do
   n=$(basename "$f" .xml)
   "$banc" xdm pack --submission-time 20261201120000 -o "$c/xdm/$n.zip" --force "$f" >/dev/null
-  here=$(pwd)
-  (rm -rf "$tmp/x" && mkdir "$tmp/x" && cd "$tmp/x" && unzip -q "$here/$c/xdm/$n.zip" && find . -name METADATA.XML -exec cp {} "$here/$c/xdm_metadata/$n.xml" \;)
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+open(sys.argv[2], "wb").write(next(z.read(i) for i in z.namelist() if i.endswith("METADATA.XML")))' "$c/xdm/$n.zip" "$c/xdm_metadata/$n.xml"
 done
 
 # SMTP sessions: first byte sets the read chunk size, then the client's bytes.
