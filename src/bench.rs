@@ -307,14 +307,19 @@ pub fn repeat_entries(doc: &str, n: usize) -> Result<String, String> {
             Event::End(_) => {
                 let end = reader.buffer_position() as usize;
                 if let Some((start, true, true)) = open.pop() {
-                    let entry = &doc[start..end];
+                    // quick-xml positions are of `<` and `>`: char boundaries.
+                    let (Some(entry), Some(head), Some(tail)) =
+                        (doc.get(start..end), doc.get(..end), doc.get(end..))
+                    else {
+                        return Err("position hors du texte".into());
+                    };
                     let mut out = String::with_capacity(doc.len() + entry.len() * n);
-                    out.push_str(&doc[..end]);
+                    out.push_str(head);
                     for _ in 1..n {
                         out.push_str("\n              ");
                         out.push_str(entry);
                     }
-                    out.push_str(&doc[end..]);
+                    out.push_str(tail);
                     return Ok(out);
                 }
             }

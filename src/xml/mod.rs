@@ -247,7 +247,7 @@ fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// At most `max` characters of submitted text for a message, `…` marking a cut.
 fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
+        Some((at, _)) => format!("{}…", s.get(..at).unwrap_or(s)),
         None => s.to_string(),
     }
 }
@@ -607,7 +607,9 @@ fn prescan(text: &str, limits: &Limits, out: &mut Vec<Finding>) -> Result<Presca
                 reader.config_mut().check_end_names = false;
                 if reader.buffer_position() as usize <= before {
                     // Stuck: the rest is read by a plain scan of its tags.
-                    if let Some((at, over)) = scan_tags(&text[before..], limits, scope) {
+                    if let Some((at, over)) =
+                        scan_tags(text.get(before..).unwrap_or(""), limits, scope)
+                    {
                         let (line, column) = lines.position(before + at);
                         out.push(over.finding(limits, line, column));
                         return Err(Stop::Unchecked);
@@ -759,20 +761,23 @@ fn scan_tags(text: &str, limits: &Limits, mut scope: Scope) -> Option<(usize, Ov
     let mut i = 0;
     while let Some(k) = b[i..].iter().position(|&c| c == b'<') {
         let start = i + k;
-        let rest = &text[start..];
+        // Offsets below are of ASCII delimiters (`<`, `=`, spaces): char boundaries.
+        let rest = text.get(start..).unwrap_or("");
         let skip = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")]
             .iter()
             .find(|(open, _)| rest.starts_with(open))
             .map(|(open, close)| {
-                rest[open.len()..]
-                    .find(close)
+                rest.get(open.len()..)
+                    .and_then(|r| r.find(close))
                     .map_or(b.len(), |e| start + open.len() + e + close.len())
             });
         if let Some(next) = skip {
             i = next;
             continue;
         }
-        let name: String = rest[1..]
+        let name: String = rest
+            .get(1..)
+            .unwrap_or("")
             .chars()
             .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | '/' | '='))
             .take(81)
@@ -790,7 +795,7 @@ fn scan_tags(text: &str, limits: &Limits, mut scope: Scope) -> Option<(usize, Ov
                 }
                 (None, b'=') => {
                     attributes += 1;
-                    let key = word.map_or(last, |w| &text[w..j]);
+                    let key = word.map_or(last, |w| text.get(w..j).unwrap_or(""));
                     if key == "xmlns" || key.starts_with("xmlns:") {
                         declarations += 1;
                     }
@@ -801,7 +806,7 @@ fn scan_tags(text: &str, limits: &Limits, mut scope: Scope) -> Option<(usize, Ov
                 }
                 (None, c) if c.is_ascii_whitespace() => {
                     if let Some(w) = word.take() {
-                        last = &text[w..j];
+                        last = text.get(w..j).unwrap_or("");
                     }
                 }
                 (None, b'>') => break,
