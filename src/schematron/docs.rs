@@ -55,26 +55,38 @@ impl std::fmt::Debug for Docs {
     }
 }
 
-/// Whether `path` is under `root`, links resolved (a path that does not exist is normalised
-/// lexically: `..` cannot climb out).
+/// Whether `path` is under `root`, links resolved. A path that does not exist (an Art-Decor
+/// value set banc rebuilds) is its deepest existing folder, resolved, then the rest with `..`
+/// applied: it cannot climb out either.
 fn inside(path: &Path, root: &Path) -> bool {
-    use std::path::Component;
-    let normal = |p: &Path| {
-        p.canonicalize().unwrap_or_else(|_| {
-            let mut out = std::path::PathBuf::new();
-            for c in p.components() {
-                match c {
-                    Component::ParentDir => {
-                        out.pop();
-                    }
-                    Component::CurDir => {}
-                    other => out.push(other),
-                }
+    use std::path::{Component, PathBuf};
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        let p = std::path::absolute(p).ok()?;
+        let mut base = p.as_path();
+        let mut rest = Vec::new();
+        let found = loop {
+            if let Ok(c) = base.canonicalize() {
+                break c;
             }
-            out
-        })
+            rest.push(base.file_name()?.to_os_string());
+            base = base.parent()?;
+        };
+        let mut out = found;
+        for c in rest.iter().rev() {
+            match Path::new(c).components().next() {
+                Some(Component::ParentDir) => {
+                    out.pop();
+                }
+                Some(Component::CurDir) | None => {}
+                Some(_) => out.push(c),
+            }
+        }
+        Some(out)
     };
-    normal(path).starts_with(normal(root))
+    match (resolve(path), resolve(root)) {
+        (Some(p), Some(r)) => p.starts_with(r),
+        _ => false,
+    }
 }
 
 fn parse_file(path: &Path) -> Option<ffi::Doc> {
