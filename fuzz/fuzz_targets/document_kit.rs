@@ -13,7 +13,10 @@ fn validator() -> &'static Validator {
         let kit = Kit::open(&banc_fuzz::kit_root()).expect("the ANS kit (set BANC_KIT)");
         let v = Validator::new(Some(kit), Options::default()).expect("validator with the kit");
         // Compile the CR-BIO schematrons now: their first use is not a slow input.
-        let _ = v.validate_bytes("warm-up.xml", include_bytes!("../../fixtures/cr-bio/valid/tsh.xml"));
+        let _ = v.validate_bytes(
+            "warm-up.xml",
+            include_bytes!("../../fixtures/cr-bio/valid/tsh.xml"),
+        );
         v
     })
 }

@@ -3,14 +3,9 @@
 #![no_main]
 
 use banc::mail::Policy;
-use banc::pipeline::{Options, Validator};
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
 
-fn validator() -> &'static Validator {
-    static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| Validator::new(None, Options::default()).expect("validator without kit"))
-}
+use banc_fuzz::validator;
 
 fuzz_target!(
     // Built before the first input, so that setting up is not counted against it.

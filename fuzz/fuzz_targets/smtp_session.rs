@@ -22,7 +22,11 @@ struct Mem<'a> {
 }
 
 impl AsyncRead for Mem<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let n = self.chunk.min(self.input.len()).min(buf.remaining());
         let (head, tail) = self.input.split_at(n);
         buf.put_slice(head);
@@ -32,7 +36,11 @@ impl AsyncRead for Mem<'_> {
 }
 
 impl AsyncWrite for Mem<'_> {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.written += buf.len();
         Poll::Ready(Ok(buf.len()))
     }
@@ -59,7 +67,10 @@ fn server() -> Server {
         Overrides {
             spool: Some(root.clone()),
             max_size: Some(64 * 1024),
-            mailboxes: vec!["secretariat@hopital-nord.mssante.fr".into(), "dr.martin@medecin.mssante.fr".into()],
+            mailboxes: vec![
+                "secretariat@hopital-nord.mssante.fr".into(),
+                "dr.martin@medecin.mssante.fr".into(),
+            ],
             ..Overrides::default()
         },
     )
@@ -67,8 +78,16 @@ fn server() -> Server {
     let (spool, _) = Spool::open(&root).expect("spool");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     Server {
-        rt: tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"),
-        shared: Arc::new(Shared { settings, spool, tls: None, stored: tx }),
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime"),
+        shared: Arc::new(Shared {
+            settings,
+            spool,
+            tls: None,
+            stored: tx,
+        }),
         stored: rx,
         runs: 0,
     }
@@ -89,9 +108,18 @@ fuzz_target!(|data: &[u8]| {
         Some((&c, rest)) => (1 + usize::from(c) * 37, rest),
         None => (1, data),
     };
-    let stream = Mem { input, chunk, written: 0 };
+    let stream = Mem {
+        input,
+        chunk,
+        written: 0,
+    };
     let shared = s.shared.clone();
-    s.rt.block_on(serve_stream(stream, "192.0.2.1:50000".into(), "127.0.0.1:2525".into(), shared));
+    s.rt.block_on(serve_stream(
+        stream,
+        "192.0.2.1:50000".into(),
+        "127.0.0.1:2525".into(),
+        shared,
+    ));
     while let Ok(id) = s.stored.try_recv() {
         let _ = std::fs::remove_file(s.shared.spool.message(&id));
         let _ = std::fs::remove_file(s.shared.spool.envelope(&id));

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = banc::terminology::fhir::parse(body, "fuzz.json");
         }
         n => {
-            let name = if n == 2 { "circuit.csv" } else { "circuit.xlsx" };
+            let name = if n == 2 {
+                "circuit.csv"
+            } else {
+                "circuit.xlsx"
+            };
             let path = banc_fuzz::scratch().join(name);
             std::fs::write(&path, body).expect("write circuit");
             if let Ok(c) = banc::terminology::circuit::read(&path) {

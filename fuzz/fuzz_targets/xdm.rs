@@ -2,15 +2,10 @@
 //! the package checks and the documents inside, as `banc validate x.zip` judges it.
 #![no_main]
 
-use banc::pipeline::{Options, Validator};
 use banc::xdm::Limits;
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
 
-fn validator() -> &'static Validator {
-    static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| Validator::new(None, Options::default()).expect("validator without kit"))
-}
+use banc_fuzz::validator;
 
 fuzz_target!(
     // Built before the first input, so that setting up is not counted against it.

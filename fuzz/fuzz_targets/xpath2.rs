@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = xpath2::value_of_to_xpath1(expr);
     let mut t = Scope::new();
     t.add_let("codes", "('2345-7', '2951-2')");
-    t.add_let("doc", "doc('../jeuxDeValeurs/JDV_HL7_ObservationInterpretation.xml')");
+    t.add_let(
+        "doc",
+        "doc('../jeuxDeValeurs/JDV_HL7_ObservationInterpretation.xml')",
+    );
     let _ = t.test_to_xpath1(expr);
     let _ = t.pattern_to_xpath1(expr);
 });

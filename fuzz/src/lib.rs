@@ -30,6 +30,15 @@ pub fn kit_root() -> PathBuf {
     here.join("../../shared/ans-kit")
 }
 
+/// The pipeline without the kit, built once per process (documents, messages, packages).
+pub fn validator() -> &'static banc::pipeline::Validator {
+    static V: OnceLock<banc::pipeline::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        banc::pipeline::Validator::new(None, banc::pipeline::Options::default())
+            .expect("validator without kit")
+    })
+}
+
 /// A small deterministic generator for the mutator's choices.
 struct Rng(u64);
 
@@ -42,7 +51,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -209,10 +222,9 @@ pub fn render_all(report: &banc::finding::report::RunReport) {
 /// Panics when `xml` is not well-formed (or holds characters XML forbids).
 pub fn assert_well_formed(xml: &[u8]) {
     let text = std::str::from_utf8(xml).expect("output is UTF-8");
-    if let Some(c) = text
-        .chars()
-        .find(|&c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}')
-    {
+    if let Some(c) = text.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    }) {
         panic!("character U+{:04X} is not allowed in XML output", c as u32);
     }
     let mut reader = quick_xml::Reader::from_str(text);

@@ -135,7 +135,12 @@ fn write_out(text: &str) {
 
 /// `text` with its control characters (C0 but line feed and tab, DEL, C1) written `\xHH`.
 pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| c.is_control() && c != '\n' && c != '\t';
+    shown(text, &['\n', '\t'])
+}
+
+/// `text` with every control character but those `kept` written `\xHH`.
+fn shown<'t>(text: &'t str, kept: &[char]) -> std::borrow::Cow<'t, str> {
+    let hidden = |c: char| c.is_control() && !kept.contains(&c);
     if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -207,16 +212,7 @@ impl<W: std::io::Write> std::io::Write for VisibleLines<W> {
             _ => (buf, &b""[..]),
         };
         let text = String::from_utf8_lossy(body);
-        let hidden = |c: char| c.is_control() && c != '\t';
-        let mut out = String::with_capacity(text.len() + 1);
-        for c in text.chars() {
-            if hidden(c) {
-                out.push_str(&format!("\\x{:02X}", c as u32));
-            } else {
-                out.push(c);
-            }
-        }
-        self.0.write_all(out.as_bytes())?;
+        self.0.write_all(shown(&text, &['\t']).as_bytes())?;
         self.0.write_all(end)?;
         Ok(buf.len())
     }
