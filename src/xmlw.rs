@@ -9,12 +9,34 @@ use quick_xml::escape::escape;
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::name::QName;
+use std::borrow::Cow;
 
-/// An attribute `key="value"`, the value escaped.
+/// `s` with the characters XML 1.0 cannot hold, even as references (C0 controls but tab, line
+/// feed and carriage return; U+FFFE, U+FFFF), replaced by U+FFFD: text that came from a
+/// submitted document or a user's schematron never makes banc's XML ill-formed.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if bad(c) { '\u{FFFD}' } else { c })
+            .collect(),
+    )
+}
+
+/// An attribute `key="value"`, the value cleaned and escaped.
 pub fn attr<'a>(key: &'a str, value: &'a str) -> Attribute<'a> {
+    let value = match clean(value) {
+        Cow::Borrowed(v) => escape(v),
+        Cow::Owned(v) => Cow::Owned(escape(&v).into_owned()),
+    };
     Attribute {
         key: QName(key),
-        value: escape(value),
+        value,
     }
 }
 
@@ -57,9 +79,10 @@ impl Xml {
         self.event(Event::End(BytesEnd::new(name)))
     }
 
-    /// Text, escaped.
+    /// Text, cleaned and escaped.
     pub fn text(&mut self, text: &str) -> &mut Xml {
-        self.event(Event::Text(BytesText::new(text)))
+        let text = clean(text);
+        self.event(Event::Text(BytesText::new(&text)))
     }
 
     /// `<name attrs…>text</name>` on one line.

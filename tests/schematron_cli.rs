@@ -80,6 +80,45 @@ fn svrl_files_are_written_per_document_and_schematron() {
     assert!(parsed.doc.is_some(), "{:?}", parsed.errors);
 }
 
+/// Found by the `schematron` fuzz target: a user schematron whose pattern id holds control
+/// characters made the SVRL ill-formed; banc's XML writer now replaces what XML cannot hold.
+#[test]
+fn svrl_stays_well_formed_when_a_user_schematron_holds_control_characters() {
+    let Some(kit) = kit() else { return };
+    let dir = tempdir("svrl-control");
+    let sch = dir.join("odd.sch");
+    std::fs::write(
+        &sch,
+        "<schema xmlns=\"http://purl.oclc.org/dsdl/schematron\" queryBinding=\"xslt2\">\n\
+         <ns prefix=\"cda\" uri=\"urn:hl7-org:v3\"/>\n\
+         <pattern id=\"a\u{1b}\u{0}\u{1}\"><rule context=\"cda:ClinicalDocument\">\
+         <report test=\"true()\">x\u{7}y</report></rule></pattern>\n</schema>\n",
+    )
+    .unwrap();
+    let out = dir.join("svrl");
+    std::fs::create_dir_all(&out).unwrap();
+    let r = run(&[
+        "validate",
+        "--kit",
+        &s(&kit),
+        "--schematron",
+        &s(&sch),
+        "--svrl",
+        &s(&out),
+        REALM,
+    ]);
+    assert!(r.code == 1 || r.code == 2, "{}", r.stderr);
+    let file = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".odd.svrl"))
+        .expect("the user schematron's SVRL");
+    let text = std::fs::read(&file).unwrap();
+    let parsed = banc::xml::ffi::parse(&text, "svrl");
+    assert!(parsed.doc.is_some(), "{:?}", parsed.errors);
+    assert!(!text.contains(&0x1b), "raw ESC in the SVRL");
+}
+
 #[test]
 fn a_phase_selects_the_patterns_that_run() {
     let Some(kit) = kit() else { return };
