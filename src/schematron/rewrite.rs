@@ -427,26 +427,7 @@ fn top_anchor(e: &Expr) -> Anchor {
         Expr::Filter(x, _) => top_anchor(x),
         Expr::Call(name, args, _) => {
             let local = name.rsplit(':').next().unwrap_or(name);
-            let focus = matches!(
-                local,
-                "position" | "last" | "current" | "lang" | "id" | "idref" | "key"
-            ) || (args.is_empty()
-                && matches!(
-                    local,
-                    "string"
-                        | "number"
-                        | "string-length"
-                        | "normalize-space"
-                        | "name"
-                        | "local-name"
-                        | "namespace-uri"
-                        | "root"
-                        | "base-uri"
-                        | "data"
-                        | "generate-id"
-                        | "document-uri"
-                        | "node-name"
-                ));
+            let focus = super::xpath2::focus_function(local, args.is_empty());
             if focus {
                 Anchor::Node
             } else {

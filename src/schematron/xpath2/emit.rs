@@ -19,25 +19,7 @@ pub(super) fn uses_focus(e: &Expr) -> bool {
         }
         Expr::Filter(p, _) => uses_focus(p),
         Expr::Call(name, args, _) => {
-            let focus_fn = matches!(name.as_str(), "position" | "last" | "current")
-                || (args.is_empty()
-                    && matches!(
-                        name.as_str(),
-                        "string"
-                            | "number"
-                            | "string-length"
-                            | "normalize-space"
-                            | "name"
-                            | "local-name"
-                            | "namespace-uri"
-                            | "root"
-                            | "base-uri"
-                            | "data"
-                            | "generate-id"
-                            | "document-uri"
-                            | "node-name"
-                    ))
-                || matches!(name.as_str(), "lang" | "id" | "idref" | "key");
+            let focus_fn = focus_function(name, args.is_empty());
             focus_fn || args.iter().any(uses_focus)
         }
         Expr::Var(_) | Expr::Str(..) | Expr::Num(_) => false,
@@ -936,4 +918,30 @@ pub(super) fn union_members(e: &Expr) -> Option<Vec<&Expr>> {
         Expr::Path { .. } => Some(vec![e]),
         _ => None,
     }
+}
+
+/// Whether a call of function `name` reads the focus (the context node, position or size):
+/// `position()`, `last()`, `current()`, `lang()`, `id()`, `idref()`, `key()`, and the functions
+/// that default to the context node when called without arguments (`string()`, `name()`...).
+pub(crate) fn focus_function(name: &str, no_args: bool) -> bool {
+    matches!(
+        name,
+        "position" | "last" | "current" | "lang" | "id" | "idref" | "key"
+    ) || (no_args
+        && matches!(
+            name,
+            "string"
+                | "number"
+                | "string-length"
+                | "normalize-space"
+                | "name"
+                | "local-name"
+                | "namespace-uri"
+                | "root"
+                | "base-uri"
+                | "data"
+                | "generate-id"
+                | "document-uri"
+                | "node-name"
+        ))
 }

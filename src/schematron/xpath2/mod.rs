@@ -72,6 +72,7 @@
 //! error otherwise, it does not silently differ).
 
 mod emit;
+pub(crate) use emit::focus_function;
 mod lexer;
 pub(super) mod parser;
 mod runtime;
