@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::tempdir;
+use common::{SmtpConn as Conn, tempdir};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,42 +55,6 @@ fn message(c: usize, m: usize) -> (String, Vec<u8>) {
     (token, text.into_bytes())
 }
 
-struct Conn {
-    tcp: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn reply(&mut self) -> std::io::Result<(u16, String)> {
-        loop {
-            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                let line = String::from_utf8_lossy(&line).trim_end().to_string();
-                if line.as_bytes().get(3) == Some(&b'-') {
-                    continue;
-                }
-                let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-                return Ok((code, line));
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.tcp.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn cmd(&mut self, line: &str, want: u16) -> std::io::Result<()> {
-        self.tcp.write_all(format!("{line}\r\n").as_bytes())?;
-        let (code, text) = self.reply()?;
-        if code != want {
-            return Err(std::io::Error::other(format!("{line} → {text}")));
-        }
-        Ok(())
-    }
-}
-
 #[derive(Default)]
 struct Outcome {
     /// token → the id of its 250.
@@ -107,12 +70,7 @@ struct Outcome {
 /// attempts fail at connect).
 fn client(c: usize, port: u16, acks: Arc<AtomicUsize>, out: Arc<Mutex<Outcome>>) {
     let connect = || -> std::io::Result<Conn> {
-        let tcp = TcpStream::connect(("127.0.0.1", port))?;
-        tcp.set_read_timeout(Some(Duration::from_secs(20)))?;
-        let mut conn = Conn {
-            tcp,
-            buf: Vec::new(),
-        };
+        let mut conn = Conn::open(port, Duration::from_secs(20))?;
         conn.reply()?;
         conn.cmd(&format!("EHLO client{c}"), 250)?;
         Ok(conn)

@@ -12,9 +12,9 @@
 
 mod common;
 
-use common::tempdir;
+use common::{SmtpConn as Conn, tempdir};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -165,53 +165,6 @@ fn token_of(bytes: &[u8]) -> Option<String> {
     String::from_utf8_lossy(bytes)
         .lines()
         .find_map(|l| l.strip_prefix("X-Banc-Token: ").map(str::to_string))
-}
-
-struct Conn {
-    tcp: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(port: u16, timeout: Duration) -> std::io::Result<Conn> {
-        let tcp = TcpStream::connect(("127.0.0.1", port))?;
-        tcp.set_read_timeout(Some(timeout))?;
-        tcp.set_nodelay(true)?;
-        Ok(Conn {
-            tcp,
-            buf: Vec::new(),
-        })
-    }
-
-    /// The last line of the next reply: code and text.
-    fn reply(&mut self) -> std::io::Result<(u16, String)> {
-        loop {
-            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                let line = String::from_utf8_lossy(&line).trim_end().to_string();
-                if line.as_bytes().get(3) == Some(&b'-') {
-                    continue;
-                }
-                let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-                return Ok((code, line));
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self.tcp.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// The peer closed the connection (EOF, or reset) with nothing more to say.
-    fn closed(&mut self) -> bool {
-        let mut b = [0u8; 64];
-        match self.tcp.read(&mut b) {
-            Ok(n) => n == 0,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    }
 }
 
 /// A failure of one attempt: the server went away (expected: it is killed), or it answered

@@ -256,3 +256,65 @@ pub fn zip_rewrite(
         .collect();
     zip_of(&files)
 }
+
+/// A plain SMTP client connection of the tests: commands and their final reply lines.
+pub struct SmtpConn {
+    pub tcp: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl SmtpConn {
+    /// Connect to 127.0.0.1:`port` (no-delay: a message and its final dot leave together).
+    pub fn open(port: u16, timeout: std::time::Duration) -> std::io::Result<SmtpConn> {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_nodelay(true)?;
+        Ok(SmtpConn {
+            tcp,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The last line of the next reply: code and text.
+    pub fn reply(&mut self) -> std::io::Result<(u16, String)> {
+        use std::io::Read;
+        loop {
+            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                if line.as_bytes().get(3) == Some(&b'-') {
+                    continue;
+                }
+                let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                return Ok((code, line));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.tcp.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Whether the server closed the connection (end of stream or reset) once its replies are read.
+    pub fn closed(&mut self) -> bool {
+        use std::io::Read;
+        let mut b = [0u8; 64];
+        match self.tcp.read(&mut b) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    /// Send `line` and require reply code `want`.
+    pub fn cmd(&mut self, line: &str, want: u16) -> std::io::Result<()> {
+        use std::io::Write;
+        self.tcp.write_all(format!("{line}\r\n").as_bytes())?;
+        let (code, text) = self.reply()?;
+        if code != want {
+            return Err(std::io::Error::other(format!("{line} → {text}")));
+        }
+        Ok(())
+    }
+}
