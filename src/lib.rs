@@ -14,6 +14,7 @@ pub mod bench;
 pub mod cda;
 pub mod choice;
 pub mod clock;
+pub mod event;
 pub mod files;
 pub mod finding;
 pub mod input;

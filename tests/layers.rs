@@ -26,6 +26,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "transport",
             "scenario",
             "simulate",
+            "event",
             "report",
             "bench",
             "rules",

@@ -2,6 +2,7 @@
 //! library. One file per command family; the library never prints nor exits.
 
 mod common;
+mod event;
 mod kit;
 mod mail;
 mod rules;
@@ -58,6 +59,9 @@ enum Command {
     /// Simulateurs de référence : un laboratoire producteur, un logiciel destinataire.
     #[command(subcommand)]
     Simulate(scenario::SimulateCommand),
+    /// Événement de projectathon : instances, tentatives, moniteurs, notes, preuves signées.
+    #[command(subcommand)]
+    Event(event::EventCommand),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -130,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => exit(scenario::run(a)),
         Command::Rehearse(a) => exit(scenario::rehearse(a)),
         Command::Simulate(c) => exit(scenario::simulate(c)),
+        Command::Event(c) => exit(event::run(c)),
         Command::Validate(args) => exit(validate::validate(args)),
     }
 }

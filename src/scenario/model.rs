@@ -14,6 +14,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "producer" => Some(Role::Producer),
+            "consumer" => Some(Role::Consumer),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Producer => "producer",
@@ -27,6 +35,25 @@ pub enum Level {
     N1,
     N2,
     N3,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::N1 => "N1",
+            Level::N2 => "N2",
+            Level::N3 => "N3",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "N1" => Some(Level::N1),
+            "N2" => Some(Level::N2),
+            "N3" => Some(Level::N3),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -293,6 +320,66 @@ pub struct SuiteFile {
     /// Folder `document` paths are relative to (relative to the suite folder, and inside it).
     pub fixtures: Option<String>,
     pub timeout: Option<Duration>,
+    /// How an event grades its participants (`banc event score`); absent: every required
+    /// scenario passed or verified.
+    #[serde(default)]
+    pub grading: Grading,
+}
+
+/// Grading rules of a suite, per role (`[grading.producer]`, `[grading.consumer]`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grading {
+    pub producer: Option<RoleGrading>,
+    pub consumer: Option<RoleGrading>,
+}
+
+impl Grading {
+    /// The rules for one role (the defaults when the suite says nothing).
+    pub fn of(&self, role: Role) -> RoleGrading {
+        match role {
+            Role::Producer => self.producer.clone(),
+            Role::Consumer => self.consumer.clone(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// What a participant must achieve in one role to pass.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrading {
+    /// Levels whose required scenarios must all be passed or verified (default: every level).
+    #[serde(default = "all_levels")]
+    pub required_levels: Vec<Level>,
+    /// At least this many optional scenarios passed or verified.
+    #[serde(default)]
+    pub optional_min: usize,
+    /// Exchanges at `partner_levels` passed or verified with at least this many distinct
+    /// partners (the systems the participant exchanged with; banc counts as one).
+    #[serde(default)]
+    pub partners_min: usize,
+    #[serde(default = "partner_levels")]
+    pub partner_levels: Vec<Level>,
+}
+
+impl Default for RoleGrading {
+    fn default() -> RoleGrading {
+        RoleGrading {
+            required_levels: all_levels(),
+            optional_min: 0,
+            partners_min: 0,
+            partner_levels: partner_levels(),
+        }
+    }
+}
+
+fn all_levels() -> Vec<Level> {
+    vec![Level::N1, Level::N2, Level::N3]
+}
+
+fn partner_levels() -> Vec<Level> {
+    vec![Level::N2, Level::N3]
 }
 
 /// A loaded suite.

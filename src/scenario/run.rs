@@ -116,6 +116,27 @@ pub struct Env {
     pub decisions: Vec<DecisionEntry>,
     /// Producers banc simulates in this process (`banc rehearse`).
     pub labs: HashMap<String, Arc<dyn Producer>>,
+    /// Hears each scenario start, each step end and each scenario end as they happen (an
+    /// event records them durably); none for `banc run`.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// Follows a run as it goes, for a store that must not lose what was played (`banc event`).
+/// Its methods run on the runtime's threads and should be quick (a few milliseconds).
+pub trait Observer: Send + Sync {
+    /// `participant` begins `scenario` (its prerequisites met).
+    fn started(&self, participant: &str, scenario: &Scenario);
+    /// Step `n` (1-based) ended with `result`; `output` holds what it used.
+    fn step(
+        &self,
+        participant: &str,
+        scenario: &str,
+        n: usize,
+        result: &StepResult,
+        output: &Output,
+    );
+    /// The scenario ended (or was skipped, or interrupted before it began: `started` is None).
+    fn finished(&self, participant: &str, result: &ScenarioResult);
 }
 
 /// A producer banc plays itself (`banc rehearse`): when a step waits for the participant, the
@@ -287,6 +308,14 @@ pub struct Plan<'a> {
     pub suite: &'a Suite,
     pub participants: Vec<(Participant, Option<String>)>,
     pub scenarios: Vec<String>,
+    /// Where prerequisites are judged: `None` (`banc run`), a prerequisite not played in this
+    /// run is not waited for; `Some(met)` (an event), the (participant, scenario) pairs already
+    /// met in earlier attempts count as met, one played in this run is awaited, any other is
+    /// not met.
+    pub met: Option<std::collections::HashSet<(String, String)>>,
+    /// Only these (participant, scenario) pairs (an event plays instances, not whole
+    /// participants); None: every selected scenario of every participant.
+    pub pairs: Option<std::collections::HashSet<(String, String)>>,
 }
 
 /// Play the plan until done or `cancel` turns true; the results of every scenario, finished,
@@ -305,6 +334,11 @@ pub async fn execute(
             .iter()
             .filter(|s| p.roles.contains(&s.role))
             .filter(|s| plan.scenarios.is_empty() || plan.scenarios.contains(&s.id))
+            .filter(|s| {
+                plan.pairs
+                    .as_ref()
+                    .is_none_or(|x| x.contains(&(p.id.clone(), s.id.clone())))
+            })
             .collect();
         let mut done: HashMap<String, watch::Receiver<Option<Status>>> = HashMap::new();
         let mut senders = Vec::new();
@@ -315,11 +349,23 @@ pub async fn execute(
         }
         let mut tasks = Vec::new();
         for (s, tx) in scenarios.into_iter().zip(senders) {
-            let prereqs: Vec<(String, watch::Receiver<Option<Status>>)> = s
-                .prerequisites
-                .iter()
-                .filter_map(|id| done.get(id).map(|rx| (id.clone(), rx.clone())))
-                .collect();
+            let mut prereqs: Vec<(String, watch::Receiver<Option<Status>>)> = Vec::new();
+            for id in &s.prerequisites {
+                let before = plan
+                    .met
+                    .as_ref()
+                    .map(|m| m.contains(&(p.id.clone(), id.clone())));
+                match (before, done.get(id)) {
+                    (Some(true), _) => {}
+                    (_, Some(rx)) => prereqs.push((id.clone(), rx.clone())),
+                    (None, None) => {}
+                    // Neither met in the event nor played now: a prerequisite that failed.
+                    (Some(false), None) => {
+                        let (_, rx) = watch::channel(Some(Status::Skipped));
+                        prereqs.push((id.clone(), rx));
+                    }
+                }
+            }
             let cx = Ctx {
                 env: env.clone(),
                 participant: p.clone(),
@@ -331,7 +377,12 @@ pub async fn execute(
             tasks.push((
                 shown,
                 tokio::spawn(async move {
+                    let observer = cx.env.observer.clone();
+                    let who = cx.participant.id.clone();
                     let r = scenario(cx, &s, suite_timeout, prereqs, cancel).await;
+                    if let Some(o) = observer {
+                        o.finished(&who, &r);
+                    }
                     let _ = tx.send(Some(r.status));
                     r
                 }),
@@ -457,6 +508,9 @@ async fn scenario(
         }
     }
     result.started = Some(Utc::now().rfc3339());
+    if let Some(o) = &cx.env.observer {
+        o.started(&cx.participant.id, s);
+    }
     let start = Instant::now();
     let timeout = s
         .timeout
@@ -507,6 +561,9 @@ async fn scenario(
                 r.status,
                 format!("étape {} : {}", r.id, r.status.label_fr()),
             ));
+        }
+        if let Some(o) = &cx.env.observer {
+            o.step(&cx.participant.id, &s.id, i + 1, &r, &out);
         }
         if st.kind == super::model::Kind::SendMail {
             last_send = Some(out.clone());
@@ -755,11 +812,14 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
             max_wait: opts.max_wait,
             decisions,
             labs: HashMap::new(),
+            observer: None,
         };
         let plan = Plan {
             suite: &suite,
             participants,
             scenarios: a.only_scenarios.clone(),
+            met: None,
+            pairs: None,
         };
         play_and_report(env, plan, &opts, embedded).await
     })

@@ -25,6 +25,29 @@ pub struct Output {
     pub sent: Option<(String, Vec<u8>)>,
     /// submit, await-mail: the CDA headers judged.
     pub documents: Vec<CdaHeader>,
+    /// What the step received, sent or was given (documents, messages, acknowledgements,
+    /// evidence), as bytes: an event keeps each one (`event` stores them as blobs).
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One thing a step used, kept as evidence of what was judged.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// `submission`, `received`, `sent`, `ack` or `evidence`.
+    pub kind: &'static str,
+    /// A file name: the submitted file's, `<message id>.eml`...
+    pub name: String,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl Output {
+    fn keep(&mut self, kind: &'static str, name: impl Into<String>, bytes: &[u8]) {
+        self.artifacts.push(Artifact {
+            kind,
+            name: name.into(),
+            bytes: bytes.into(),
+        });
+    }
 }
 
 /// A step being played: its result so far, with a log.
@@ -200,6 +223,7 @@ async fn submit(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (Step
     } else {
         (name, bytes)
     };
+    p.output.keep("submission", name.as_str(), &bytes);
     let kind = sniff(&name, &bytes);
     let accepted = step
         .accept
@@ -265,6 +289,11 @@ fn first_file(dir: &Path) -> Option<PathBuf> {
         .collect();
     files.sort();
     files.into_iter().next()
+}
+
+/// A Message-ID as a file name part: without brackets, one path component.
+fn file_id(message_id: &str) -> String {
+    super::run::safe(message_id.trim_start_matches('<').trim_end_matches('>'))
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
@@ -372,6 +401,8 @@ async fn await_mail(
             .as_ref()
             .map_or("sans TLS".to_string(), |t| t.version.clone())
     ));
+    p.output
+        .keep("received", format!("{}.eml", r.envelope.id), &r.raw);
     let raw = r.raw.clone();
     let docs = tokio::task::spawn_blocking(move || message_documents(&raw))
         .await
@@ -496,6 +527,8 @@ async fn send_mail(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
     match crate::mail::submit::submit(&submit, &message).await {
         Ok(reply) => {
             p.log(format!("réponse du serveur : {}", reply.text()));
+            p.output
+                .keep("sent", format!("{}.eml", file_id(&message_id)), &message);
             p.output.sent = Some((message_id.clone(), message));
             p.end(Status::Passed, format!("{message_id} remis à {server}"))
         }
@@ -538,6 +571,8 @@ async fn await_ack(
         "reçu {} de <{}> ({} octets)",
         r.envelope.id, r.envelope.mail_from, r.envelope.size
     ));
+    p.output
+        .keep("ack", format!("{}.eml", r.envelope.id), &r.raw);
     let (kind, findings, ran) = crate::mail::mdn::judge_ack(&r.raw, Some(&original));
     let report = cx.env.validator.container_report(
         &format!("{}.eml", r.envelope.id),
@@ -833,6 +868,17 @@ fn manual(cx: &Ctx, step: &Step, mut p: Play) -> (StepResult, Output) {
         })
         .unwrap_or_default();
     evidence.sort();
+    for f in &evidence {
+        let path = Path::new(f);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match read_capped(path) {
+            Ok(b) => p.output.keep("evidence", name, &b),
+            Err(e) => p.log(format!("preuve {name} illisible : {e}")),
+        }
+    }
     if step.kind == Kind::Evidence {
         p.log(format!(
             "preuves attendues dans {} : {}",

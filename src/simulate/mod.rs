@@ -218,6 +218,218 @@ fn faults_text<T>(f: &[T], name: impl Fn(&T) -> &str) -> String {
     f.iter().map(name).collect::<Vec<_>>().join(", ")
 }
 
+/// The identifiers of banc's simulated participants: a well-behaved and a faulty lab
+/// (producers), a well-behaved and a faulty receiver (consumers).
+pub const LAB_IDS: [&str; 2] = ["labo-reference", "labo-defaillant"];
+pub const RECEIVER_IDS: [&str; 2] = ["recepteur-reference", "recepteur-defaillant"];
+
+/// Default faults of the faulty lab and receiver.
+pub fn default_faults() -> (Vec<LabFault>, Vec<ReceiverFault>) {
+    (
+        vec![LabFault::NoReadReceipt, LabFault::ReplacementNewSetId],
+        vec![
+            ReceiverFault::AcceptUnknownPatient,
+            ReceiverFault::ReplacementAsNew,
+        ],
+    )
+}
+
+/// banc's simulated participants as participants of a run (their SMTP address unknown until
+/// the receivers listen), each with the text saying what it simulates.
+pub fn cast_participants(
+    lab_faults: &[LabFault],
+    receiver_faults: &[ReceiverFault],
+    producers: bool,
+    consumers: bool,
+) -> Vec<(Participant, String)> {
+    let mut out = Vec::new();
+    if producers {
+        for (id, faults) in [(LAB_IDS[0], &[][..]), (LAB_IDS[1], lab_faults)] {
+            let text = if faults.is_empty() {
+                "laboratoire simulé, sans défaut".to_string()
+            } else {
+                format!(
+                    "laboratoire simulé, défauts : {}",
+                    faults_text(faults, |f| f.name())
+                )
+            };
+            out.push((
+                participant(
+                    id,
+                    "Laboratoire simulé par banc",
+                    "banc simulate lab",
+                    Role::Producer,
+                    &format!("sgl@{id}.test"),
+                    None,
+                ),
+                text,
+            ));
+        }
+    }
+    if consumers {
+        for (id, faults) in [
+            (RECEIVER_IDS[0], &[][..]),
+            (RECEIVER_IDS[1], receiver_faults),
+        ] {
+            let text = if faults.is_empty() {
+                "destinataire simulé, sans défaut".to_string()
+            } else {
+                format!(
+                    "destinataire simulé, défauts : {}",
+                    faults_text(faults, |f| f.name())
+                )
+            };
+            out.push((
+                participant(
+                    id,
+                    "Destinataire simulé par banc",
+                    "banc simulate receiver",
+                    Role::Consumer,
+                    &format!("dpi@{id}.test"),
+                    None,
+                ),
+                text,
+            ));
+        }
+    }
+    out
+}
+
+/// What a rehearsal needs before banc's server starts: test certificates (a CA, banc's server
+/// certificate, the labs' client certificates naming their mailboxes, a CRL) under `dir`.
+pub struct Stage {
+    /// STARTTLS of banc's server: the labs' mailboxes are application mailboxes, taken only over
+    /// a session whose client certificate names them (and is not revoked).
+    pub server_tls: crate::transport::server::EmbeddedTls,
+    ca: Vec<u8>,
+    lab_tls: HashMap<String, lab::LabTls>,
+}
+
+impl Stage {
+    pub fn new(dir: &std::path::Path, domain: &str, producers: bool) -> Result<Stage, Error> {
+        crate::transport::certs::generate(&crate::transport::certs::CertsOptions {
+            out: dir.to_path_buf(),
+            domain: Some(domain.to_string()),
+            clients: LAB_IDS.iter().map(|id| format!("sgl@{id}.test")).collect(),
+            force: true,
+        })
+        .map_err(Error::Listen)?;
+        let read = |name: &str| {
+            let p = dir.join(name);
+            crate::files::read_bounded(&p, crate::files::MAX_SMALL)
+                .map_err(|e| Error::Listen(e.to_string()))
+        };
+        let ca = read("ca.pem")?;
+        let mut lab_tls = HashMap::new();
+        for id in LAB_IDS {
+            let base = format!(
+                "client-{}",
+                crate::transport::certs::file_part(&format!("sgl@{id}.test"))
+            );
+            lab_tls.insert(
+                id.to_string(),
+                lab::LabTls {
+                    ca: ca.clone(),
+                    cert: read(&format!("{base}.pem"))?,
+                    key: read(&format!("{base}.key"))?,
+                },
+            );
+        }
+        let server_tls = crate::transport::server::EmbeddedTls {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+            crl: Some(dir.join("crl.pem")),
+            application_mailboxes: if producers {
+                LAB_IDS.iter().map(|id| format!("sgl@{id}.test")).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        Ok(Stage {
+            server_tls,
+            ca,
+            lab_tls,
+        })
+    }
+}
+
+/// banc's simulated participants, playing: the labs (called by the runner) and the receivers
+/// (listening), until [`Cast::stop`].
+pub struct Cast {
+    pub participants: Vec<(Participant, Option<String>)>,
+    pub labs: HashMap<String, Arc<dyn run::Producer>>,
+    receivers: Vec<receiver::Handle>,
+}
+
+impl Cast {
+    /// Start the simulators of `wanted` (from [`cast_participants`]); `banc_smtp` is banc's
+    /// server, `spool` where the receivers keep what they receive.
+    pub async fn start(
+        mut stage: Stage,
+        wanted: Vec<(Participant, String)>,
+        lab_faults: &[LabFault],
+        receiver_faults: &[ReceiverFault],
+        banc_smtp: &str,
+        spool: &std::path::Path,
+        validator: Arc<crate::pipeline::Validator>,
+    ) -> Result<Cast, Error> {
+        let mut cast = Cast {
+            participants: Vec::new(),
+            labs: HashMap::new(),
+            receivers: Vec::new(),
+        };
+        for (mut p, text) in wanted {
+            let faulty = p.id == LAB_IDS[1] || p.id == RECEIVER_IDS[1];
+            match p.roles.first() {
+                Some(Role::Producer) => {
+                    let lab = Lab {
+                        mailbox: p.mailbox.clone().unwrap_or_default(),
+                        faults: if faulty {
+                            lab_faults.to_vec()
+                        } else {
+                            Vec::new()
+                        },
+                        tls: stage.lab_tls.remove(&p.id),
+                    };
+                    cast.labs.insert(p.id.clone(), Arc::new(lab));
+                }
+                Some(Role::Consumer) => {
+                    let h = receiver::start(
+                        receiver::Config {
+                            listen: "127.0.0.1:0".into(),
+                            mailbox: p.mailbox.clone().unwrap_or_default(),
+                            relay: banc_smtp.to_string(),
+                            relay_ca: Some(stage.ca.clone()),
+                            known_ins: receiver::KNOWN_INS.map(String::from).to_vec(),
+                            faults: if faulty {
+                                receiver_faults.to_vec()
+                            } else {
+                                Vec::new()
+                            },
+                            spool: spool.join(&p.id),
+                        },
+                        validator.clone(),
+                    )
+                    .await
+                    .map_err(Error::Listen)?;
+                    p.smtp = Some(h.addr.to_string());
+                    cast.receivers.push(h);
+                }
+                None => {}
+            }
+            cast.participants.push((p, Some(text)));
+        }
+        Ok(cast)
+    }
+
+    pub fn stop(&self) {
+        for h in &self.receivers {
+            h.stop.notify_one();
+        }
+    }
+}
+
 /// `banc rehearse SUITE`: the suite against a well-behaved and a misbehaving simulated
 /// participant of each role it has.
 pub fn rehearse(
@@ -233,16 +445,14 @@ pub fn rehearse(
         }
     }
     let validator = Arc::new(a.check.validator()?);
+    let (default_lab, default_receiver) = default_faults();
     let lab_faults = if a.lab_faults.is_empty() {
-        vec![LabFault::NoReadReceipt, LabFault::ReplacementNewSetId]
+        default_lab
     } else {
         a.lab_faults.clone()
     };
     let receiver_faults = if a.receiver_faults.is_empty() {
-        vec![
-            ReceiverFault::AcceptUnknownPatient,
-            ReceiverFault::ReplacementAsNew,
-        ]
+        default_receiver
     } else {
         a.receiver_faults.clone()
     };
@@ -269,49 +479,7 @@ pub fn rehearse(
     // their acknowledgements.
     let documents = suite.documents().map_err(Error::Suite)?;
     run::create_out(&opts.out)?;
-    let certs = opts.out.join("certs");
-    let lab_ids = ["labo-reference", "labo-defaillant"];
-    crate::transport::certs::generate(&crate::transport::certs::CertsOptions {
-        out: certs.clone(),
-        domain: Some(opts.domain.clone()),
-        clients: lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect(),
-        force: true,
-    })
-    .map_err(Error::Listen)?;
-    let read = |name: &str| {
-        let p = certs.join(name);
-        crate::files::read_bounded(&p, crate::files::MAX_SMALL)
-            .map_err(|e| Error::Listen(e.to_string()))
-    };
-    let ca = read("ca.pem")?;
-    let mut lab_tls = HashMap::new();
-    for id in lab_ids {
-        let base = format!(
-            "client-{}",
-            crate::transport::certs::file_part(&format!("sgl@{id}.test"))
-        );
-        lab_tls.insert(
-            id,
-            lab::LabTls {
-                ca: ca.clone(),
-                cert: read(&format!("{base}.pem"))?,
-                key: read(&format!("{base}.key"))?,
-            },
-        );
-    }
-    // The labs' mailboxes are application mailboxes: banc, as their operator, takes a message
-    // from one only over a session whose client certificate names it (and is not revoked).
-    let server_tls = crate::transport::server::EmbeddedTls {
-        cert: certs.join("server.pem"),
-        key: certs.join("server.key"),
-        client_ca: Some(certs.join("ca.pem")),
-        crl: Some(certs.join("crl.pem")),
-        application_mailboxes: if producers {
-            lab_ids.iter().map(|id| format!("sgl@{id}.test")).collect()
-        } else {
-            Vec::new()
-        },
-    };
+    let stage = Stage::new(&opts.out.join("certs"), &opts.domain, producers)?;
     let rt = run::runtime()?;
     rt.block_on(async move {
         let embedded = crate::transport::server::embedded(
@@ -319,91 +487,21 @@ pub fn rehearse(
             &opts.out.join("spool"),
             &opts.domain,
             validator.clone(),
-            Some(&server_tls),
+            Some(&stage.server_tls),
         )
         .await
         .map_err(Error::Listen)?;
         let banc_smtp = embedded.addr.to_string();
-        let mut participants = Vec::new();
-        let mut labs: HashMap<String, Arc<dyn run::Producer>> = HashMap::new();
-        let mut receivers = Vec::new();
-        if producers {
-            for (id, faults) in [
-                ("labo-reference", Vec::new()),
-                ("labo-defaillant", lab_faults.clone()),
-            ] {
-                let mailbox = format!("sgl@{id}.test");
-                let text = if faults.is_empty() {
-                    "laboratoire simulé, sans défaut".to_string()
-                } else {
-                    format!(
-                        "laboratoire simulé, défauts : {}",
-                        faults_text(&faults, |f| f.name())
-                    )
-                };
-                participants.push((
-                    participant(
-                        id,
-                        "Laboratoire simulé par banc",
-                        "banc simulate lab",
-                        Role::Producer,
-                        &mailbox,
-                        None,
-                    ),
-                    Some(text),
-                ));
-                labs.insert(
-                    id.to_string(),
-                    Arc::new(Lab {
-                        mailbox,
-                        faults,
-                        tls: lab_tls.remove(id),
-                    }),
-                );
-            }
-        }
-        if consumers {
-            for (id, faults) in [
-                ("recepteur-reference", Vec::new()),
-                ("recepteur-defaillant", receiver_faults.clone()),
-            ] {
-                let mailbox = format!("dpi@{id}.test");
-                let h = receiver::start(
-                    receiver::Config {
-                        listen: "127.0.0.1:0".into(),
-                        mailbox: mailbox.clone(),
-                        relay: banc_smtp.clone(),
-                        relay_ca: Some(ca.clone()),
-                        known_ins: receiver::KNOWN_INS.map(String::from).to_vec(),
-                        faults: faults.clone(),
-                        spool: opts.out.join("simulateurs").join(id),
-                    },
-                    validator.clone(),
-                )
-                .await
-                .map_err(Error::Listen)?;
-                let text = if faults.is_empty() {
-                    "destinataire simulé, sans défaut".to_string()
-                } else {
-                    format!(
-                        "destinataire simulé, défauts : {}",
-                        faults_text(&faults, |f| f.name())
-                    )
-                };
-                participants.push((
-                    participant(
-                        id,
-                        "Destinataire simulé par banc",
-                        "banc simulate receiver",
-                        Role::Consumer,
-                        &mailbox,
-                        Some(h.addr.to_string()),
-                    ),
-                    Some(text),
-                ));
-                receivers.push(h);
-            }
-        }
+        let cast = Cast::start(
+            stage,
+            cast_participants(&lab_faults, &receiver_faults, producers, consumers),
+            &lab_faults,
+            &receiver_faults,
+            &banc_smtp,
+            &opts.out.join("simulateurs"),
+            validator.clone(),
+        )
+        .await?;
         tracing::info!("banc rehearse : SMTP de banc sur {banc_smtp}");
         let env = Env {
             validator,
@@ -417,17 +515,18 @@ pub fn rehearse(
             participants_dir: None,
             max_wait: opts.max_wait,
             decisions: Vec::new(),
-            labs,
+            labs: cast.labs.clone(),
+            observer: None,
         };
         let plan = Plan {
             suite: &suite,
-            participants,
+            participants: cast.participants.clone(),
             scenarios: a.scenarios.clone(),
+            met: None,
+            pairs: None,
         };
-        let (results, written) = run::play_and_report(env, plan, &opts, embedded).await?;
-        for h in receivers {
-            h.stop.notify_one();
-        }
-        Ok((results, written))
+        let result = run::play_and_report(env, plan, &opts, embedded).await;
+        cast.stop();
+        result
     })
 }
