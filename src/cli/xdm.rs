@@ -97,6 +97,7 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
             source_id: a.source_id,
             submission_time: a.submission_time,
             allow_faults: false,
+            faults: Vec::new(),
         },
     )?;
     std::fs::write(&a.output, &zip).map_err(|e| format!("{} : {e}", a.output.display()))?;

@@ -87,8 +87,25 @@ crate::choice_enum! {
         DntLoop = "dnt-loop",
         /// Documents of several patients in one message (give CDAs of two patients).
         TwoPatients = "two-patients",
+        /// One more entry in IHE_XDM.zip inflating to 1 GiB of zeros from about 1 MB (ratio about
+        /// 1000:1), the rest of the package valid.
+        ZipBomb = "zip-bomb",
+        /// IHE_XDM.zip without METADATA.XML (the documents are there).
+        NoMetadata = "no-metadata",
+        /// METADATA.XML's hash of the document is not the document's SHA-1 (as if the document
+        /// had been altered after it was computed; same size).
+        WrongHash = "wrong-hash",
+        /// patientId of the XDS metadata (DocumentEntry and SubmissionSet) is another INS than
+        /// the CDA's.
+        PatientIdMismatch = "patient-id-mismatch",
+        /// The CDA without INS (its INS identifier removed from recordTarget/patientRole), hence
+        /// a package without patientId and X-MSS-INS: N.
+        NoIns = "no-ins",
     }
 }
+
+/// The id of `banc.patient.ins-missing` (declared in a check table of `crate::banc`).
+const BANC_INS_MISSING: &str = "banc.patient.ins-missing";
 
 impl Fault {
     /// The rule of banc's judge this fault raises.
@@ -124,6 +141,23 @@ impl Fault {
             Fault::DeepNesting => r::TOO_DEEP.id,
             Fault::DntLoop => r::DNT_LOOP.id,
             Fault::TwoPatients => r::PATIENT_SEVERAL.id,
+            Fault::ZipBomb => crate::xdm::zipread::BOMB.id,
+            Fault::NoMetadata => crate::xdm::checks::METADATA_MISSING.id,
+            Fault::WrongHash => crate::xdm::checks::HASH.id,
+            Fault::PatientIdMismatch => crate::xdm::checks::CDA_PATIENT_ID.id,
+            Fault::NoIns => BANC_INS_MISSING,
+        }
+    }
+
+    /// The defect of the IHE_XDM package this fault is, when it is one.
+    fn package(self) -> Option<crate::xdm::PackFault> {
+        use crate::xdm::PackFault as P;
+        match self {
+            Fault::ZipBomb => Some(P::Bomb),
+            Fault::NoMetadata => Some(P::NoMetadata),
+            Fault::WrongHash => Some(P::WrongHash),
+            Fault::PatientIdMismatch => Some(P::OtherPatient),
+            _ => None,
         }
     }
 }
@@ -255,6 +289,29 @@ pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<
     if opts.to.is_empty() {
         return Err("aucun destinataire (--to)".into());
     }
+    let package_faults: Vec<crate::xdm::PackFault> =
+        opts.faults.iter().filter_map(|f| f.package()).collect();
+    if opts.zip.is_some()
+        && let Some(f) = opts
+            .faults
+            .iter()
+            .find(|f| f.package().is_some() || **f == Fault::NoIns)
+    {
+        return Err(format!(
+            "le défaut {} touche le paquet ou le document : il ne s'applique pas à un paquet fourni (--zip)",
+            f.name()
+        ));
+    }
+    let stripped;
+    let docs = if has(Fault::NoIns) {
+        stripped = docs
+            .iter()
+            .map(|(n, b)| without_ins(n, b).map(|b| (n.clone(), b)))
+            .collect::<Result<Vec<_>, String>>()?;
+        stripped.as_slice()
+    } else {
+        docs
+    };
     let headers: Vec<CdaHeader> = crate::xdm::pack::read_headers(docs)?;
     let h0 = &headers[0];
     if !has(Fault::TwoPatients)
@@ -344,7 +401,8 @@ pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<
         Some(z) => z.clone(),
         None => {
             let mut po = opts.package.clone();
-            po.allow_faults |= has(Fault::TwoPatients);
+            po.allow_faults |= has(Fault::TwoPatients) || has(Fault::NoIns);
+            po.faults.extend(package_faults);
             if po.sender.is_none() {
                 po.sender = Some(opts.from.clone());
             }
@@ -509,6 +567,42 @@ pub fn compose(docs: &[(String, Vec<u8>)], opts: &ComposeOptions) -> Result<Vec<
     Ok(raw)
 }
 
+static PATIENT_ROLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?s)<(?:[A-Za-z_][\w.-]*:)?patientRole\b.*?</(?:[A-Za-z_][\w.-]*:)?patientRole\s*>",
+    )
+    .expect("static regex")
+});
+static INS_ID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"<(?:[A-Za-z_][\w.-]*:)?id\b[^>]*\broot\s*=\s*["']1\.2\.250\.1\.213\.1\.4\.(?:8|9|10|11)["'][^>]*/>"#,
+    )
+    .expect("static regex")
+});
+
+/// A CDA whose patient has no INS: every INS `id` of its patientRole removed, or, when the INS
+/// was the patient's only identifier, replaced by `<id nullFlavor="NI"/>` (the schema wants one).
+fn without_ins(name: &str, cda: &[u8]) -> Result<Vec<u8>, String> {
+    let fail = |why: &str| format!("{name} : défaut no-ins : {why}");
+    let h = crate::cda::header::read(name, cda).map_err(|_| fail("document CDA illisible"))?;
+    let text = std::str::from_utf8(cda).map_err(|_| fail("document non UTF-8"))?;
+    let role = PATIENT_ROLE
+        .find(text)
+        .ok_or_else(|| fail("pas de recordTarget/patientRole"))?;
+    if h.patient.ins.is_none() || !INS_ID.is_match(role.as_str()) {
+        return Err(fail("le document n'a pas d'INS à retirer"));
+    }
+    let mut inner = role.as_str().to_string();
+    if h.patient.other_ids.is_empty() {
+        inner = INS_ID
+            .replace(&inner, r#"<id nullFlavor="NI"/>"#)
+            .into_owned();
+    }
+    inner = INS_ID.replace_all(&inner, "").into_owned();
+    // Match offsets are byte offsets of `cda` (`text` is `cda` as UTF-8).
+    Ok([&cda[..role.start()], inner.as_bytes(), &cda[role.end()..]].concat())
+}
+
 fn text_part<'x>(body: &str, opts: &ComposeOptions) -> MimePart<'x> {
     let has = |f: Fault| opts.faults.contains(&f);
     if has(Fault::Latin1Body) {
@@ -657,4 +751,45 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, Strin
             Ok((name, bytes))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tsh() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/cr-bio/valid/tsh.xml"
+        ))
+        .unwrap()
+    }
+
+    fn patient(cda: &[u8]) -> crate::cda::header::Patient {
+        crate::cda::header::read("d.xml", cda).unwrap().patient
+    }
+
+    #[test]
+    fn no_ins_keeps_the_other_identifiers_or_writes_a_null_one() {
+        let with_local = without_ins("tsh.xml", &tsh()).unwrap();
+        let p = patient(&with_local);
+        assert!(p.ins.is_none());
+        assert_eq!(p.other_ids.len(), 1);
+        assert!(!String::from_utf8_lossy(&with_local).contains("nullFlavor=\"NI\""));
+        // The INS as the patient's only identifier: the schema still gets one id.
+        let only_ins = String::from_utf8(tsh()).unwrap().replace(
+            r#"<id root="1.2.3.4.56002439.1" extension="GOL-117530"/>"#,
+            "",
+        );
+        let out = without_ins("tsh.xml", only_ins.as_bytes()).unwrap();
+        let p = patient(&out);
+        assert!(p.ins.is_none());
+        assert!(String::from_utf8_lossy(&out).contains(r#"<id nullFlavor="NI"/>"#));
+        // Nothing to remove is an error, not a message without the fault.
+        assert!(
+            without_ins("tsh.xml", &out)
+                .unwrap_err()
+                .contains("pas d'INS")
+        );
+    }
 }

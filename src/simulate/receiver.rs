@@ -154,10 +154,12 @@ fn error(code: u16) -> Outcome {
     })
 }
 
-/// What a careful consumer answers (IG LPS error codes), in this order: nothing readable or
-/// several patients → 906; no INS → 903; identity or INS status contradicting the document →
-/// 904 / 905; unknown patient → 902; replacement of an unknown document → 900; a document that
-/// fails validation → 906; else processed (and the document is recorded).
+/// What a careful consumer answers (IG LPS error codes), in this order: nothing readable (a zip
+/// bomb, judged unopened) or several patients → 906; no INS → 903; identity (subject, INS key,
+/// patientId of the metadata) or INS status contradicting the document → 904 / 905; unknown
+/// patient → 902; replacement of an unknown document → 900; a package or document that fails
+/// validation (no METADATA.XML, wrong hash...) → 906; else processed (and the document is
+/// recorded).
 fn decide(
     cfg: &Config,
     rec: &mut Record,
@@ -193,7 +195,10 @@ fn decide(
     {
         return error(903);
     }
-    if raised("mail.subject.identity-mismatch") || raised("banc.patient.ins-format") {
+    if raised("mail.subject.identity-mismatch")
+        || raised("banc.patient.ins-format")
+        || raised("xdm.metadata.cda-patient-id")
+    {
         return error(904);
     }
     if raised("mail.x-mss-ins.mismatch") {

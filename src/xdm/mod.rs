@@ -268,6 +268,8 @@ pub struct PackOptions {
     pub submission_time: Option<String>,
     /// Let documents without INS or of several patients through (to build faulty packages).
     pub allow_faults: bool,
+    /// Deliberate defects of the package (`banc mail compose --fault`).
+    pub faults: Vec<PackFault>,
 }
 
-pub use pack::pack;
+pub use pack::{PackFault, pack};

@@ -10,6 +10,31 @@ use crate::xmlw::Xml;
 use sha1::Digest;
 use std::io::Write as _;
 
+/// A deliberate defect of a package, for the tests of a receiving system (`banc mail compose
+/// --fault`). Each raises a rule of [`super::inspect`]; the rest of the package stays valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackFault {
+    /// One more entry, [`BOMB_ENTRY`], inflating to 1 GiB of zeros from about 1 MB (ratio about
+    /// 1000:1): `xdm.zip.bomb`.
+    Bomb,
+    /// No METADATA.XML: `xdm.layout.metadata-missing`.
+    NoMetadata,
+    /// The DocumentEntry hash is not the SHA-1 of the document, as if the document had been
+    /// altered after it was computed (size unchanged): `xdm.metadata.hash`.
+    WrongHash,
+    /// patientId (DocumentEntry, SubmissionSet) and sourcePatientId name another INS than the
+    /// CDA's: `xdm.metadata.cda-patient-id`.
+    OtherPatient,
+}
+
+/// The entry of [`PackFault::Bomb`] (8.3, in the subset, where a receiver unpacks documents).
+pub const BOMB_ENTRY: &str = "IHE_XDM/SUBSET01/BOMBE.BIN";
+/// What [`BOMB_ENTRY`] inflates to, in MiB (1 GiB).
+pub const BOMB_MIB: u32 = 1024;
+
+/// Fictitious INS with right keys, of nobody in banc's datasets, for [`PackFault::OtherPatient`].
+const OTHER_INS: [&str; 2] = ["169037505601278", "275016912304552"];
+
 /// A UUID (RFC 9562 version 8: custom, here derived from SHA-256) for a registry object.
 fn uuid_of(seed: &str) -> String {
     let h = sha2::Sha256::digest(seed.as_bytes());
@@ -174,17 +199,24 @@ fn xcn(a: &Author) -> String {
     )
 }
 
-fn patient_cx(h: &CdaHeader) -> Option<String> {
+fn patient_cx(h: &CdaHeader, opts: &PackOptions) -> Option<String> {
     let ins = h.patient.ins.as_ref()?;
-    Some(format!(
-        "{}^^^&{}&ISO^NH",
-        ins.extension.as_deref().unwrap_or(""),
-        ins.root
-    ))
+    let mut ext = ins.extension.as_deref().unwrap_or("");
+    if opts.faults.contains(&PackFault::OtherPatient) {
+        ext = OTHER_INS
+            .into_iter()
+            .find(|o| *o != ext)
+            .unwrap_or_default();
+    }
+    Some(format!("{ext}^^^&{}&ISO^NH", ins.root))
 }
 
 /// The DocumentEntry of one document.
-fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeader) {
+fn document_entry(
+    m: &mut Meta,
+    (id, file, bytes, h): (&str, &str, &[u8], &CdaHeader),
+    opts: &PackOptions,
+) {
     m.0.start(
         "rim:ExtrinsicObject",
         &[
@@ -200,7 +232,12 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
     .newline();
     let utc = |t: &Option<String>| t.as_deref().and_then(ts_to_utc).unwrap_or_default();
     m.slot("creationTime", &[utc(&h.effective_time)]);
-    m.slot("hash", &[hex::encode(sha1::Sha1::digest(bytes))]);
+    let mut hash = sha1::Sha1::digest(bytes);
+    if opts.faults.contains(&PackFault::WrongHash) {
+        // One bit off: what a document altered after the hash was computed gives.
+        hash[0] ^= 1;
+    }
+    m.slot("hash", &[hex::encode(hash)]);
     m.slot(
         "languageCode",
         &[h.language.clone().unwrap_or_else(|| "fr-FR".into())],
@@ -211,7 +248,7 @@ fn document_entry(m: &mut Meta, id: &str, file: &str, bytes: &[u8], h: &CdaHeade
     m.slot("serviceStartTime", &[utc(&h.service_start)]);
     m.slot("serviceStopTime", &[utc(&h.service_stop)]);
     m.slot("size", &[bytes.len().to_string()]);
-    let pid = patient_cx(h).unwrap_or_default();
+    let pid = patient_cx(h, opts).unwrap_or_default();
     m.slot("sourcePatientId", std::slice::from_ref(&pid));
     let p = &h.patient;
     let mut info = vec![format!(
@@ -305,7 +342,7 @@ pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &
         .map(|(f, b, _)| uuid_of(&format!("de/{f}/{}", hex::encode(sha1::Sha1::digest(b)))))
         .collect();
     for ((file, bytes, h), id) in docs.iter().zip(&ids) {
-        document_entry(&mut m, id, file, bytes, h);
+        document_entry(&mut m, (id, file, bytes, h), opts);
     }
     m.0.start(
         "rim:RegistryPackage",
@@ -349,7 +386,7 @@ pub fn metadata(docs: &[(String, &[u8], CdaHeader)], opts: &PackOptions, time: &
     m.external_id(
         uuid::SS_PATIENT_ID,
         &ss,
-        &patient_cx(first).unwrap_or_default(),
+        &patient_cx(first, opts).unwrap_or_default(),
         "XDSSubmissionSet.patientId",
     );
     m.0.end("rim:RegistryPackage").newline();
@@ -500,13 +537,161 @@ pub fn pack_read(
         .map_err(io)?;
     w.add_directory("IHE_XDM/", o).map_err(err)?;
     w.add_directory("IHE_XDM/SUBSET01/", o).map_err(err)?;
-    w.start_file("IHE_XDM/SUBSET01/METADATA.XML", o)
-        .map_err(err)?;
-    w.write_all(md.as_bytes()).map_err(io)?;
+    if !opts.faults.contains(&PackFault::NoMetadata) {
+        w.start_file("IHE_XDM/SUBSET01/METADATA.XML", o)
+            .map_err(err)?;
+        w.write_all(md.as_bytes()).map_err(io)?;
+    }
     for (file, bytes, _) in &read {
         w.start_file(format!("IHE_XDM/SUBSET01/{file}"), o)
             .map_err(err)?;
         w.write_all(bytes).map_err(io)?;
     }
+    if opts.faults.contains(&PackFault::Bomb) {
+        // zip writes no deflate stream it did not compress itself: the entry is built apart,
+        // then copied as it is.
+        let bomb = zeros_zip(BOMB_ENTRY, BOMB_MIB)?;
+        let mut a = zip::ZipArchive::new(std::io::Cursor::new(bomb)).map_err(err)?;
+        w.raw_copy_file(a.by_index_raw(0).map_err(err)?)
+            .map_err(err)?;
+    }
     Ok(w.finish().map_err(err)?.into_inner())
+}
+
+/// A zip of one entry, `name`, that inflates to `mib` MiB of zeros (at most 4095: no ZIP64),
+/// without ever holding them: the deflate stream is one segment of 1 MiB of zeros ended by a
+/// full flush, which refers to nothing before it, repeated `mib` times, then an empty final
+/// block; the CRC-32 of the whole is combined from the segment's.
+fn zeros_zip(name: &str, mib: u32) -> Result<Vec<u8>, String> {
+    const MIB: usize = 1 << 20;
+    if mib == 0 || mib > 4095 {
+        return Err(format!("{mib} Mio : entre 1 et 4095"));
+    }
+    let zeros = vec![0u8; MIB];
+    let mut z = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut segment = Vec::with_capacity(64 * 1024);
+    z.compress_vec(&zeros, &mut segment, flate2::FlushCompress::Full)
+        .map_err(|e| e.to_string())?;
+    // All input taken and room left: the flush is complete (1 MiB of zeros deflates to ~1 KB).
+    if z.total_in() != MIB as u64 || segment.len() == segment.capacity() {
+        return Err("compression du segment de zéros incomplète".into());
+    }
+    // Final block, fixed Huffman codes, end-of-block only.
+    const LAST: [u8; 2] = [0x03, 0x00];
+    let (mut crc, mut power) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
+    power.update(&zeros);
+    for bit in 0..12 {
+        if mib & (1 << bit) != 0 {
+            crc.combine(&power);
+        }
+        let p = power.clone();
+        power.combine(&p);
+    }
+    let crc = crc.finalize();
+    let packed = u32::try_from(segment.len() * mib as usize + LAST.len())
+        .map_err(|_| "entrée compressée de plus de 4 Gio".to_string())?;
+    let size = mib << 20;
+    let name_len = u16::try_from(name.len()).map_err(|_| "nom trop long".to_string())?;
+    let mut out = Vec::with_capacity(packed as usize + 2 * name.len() + 100);
+    // Local file header (APPNOTE 4.3.7): version 2.0, deflate, 1980-01-01 00:00.
+    let head = |out: &mut Vec<u8>| {
+        for v in [20u16, 0, 8, 0, 0x21] {
+            out.extend(v.to_le_bytes());
+        }
+        for v in [crc, packed, size] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(name_len.to_le_bytes());
+    };
+    out.extend(0x0403_4b50u32.to_le_bytes());
+    head(&mut out);
+    out.extend(0u16.to_le_bytes()); // extra field
+    out.extend(name.as_bytes());
+    for _ in 0..mib {
+        out.extend(&segment);
+    }
+    out.extend(LAST);
+    // Central directory header (4.3.12): made by version 2.0, no extra, comment, attributes.
+    let cd = u32::try_from(out.len()).map_err(|_| "archive de plus de 4 Gio".to_string())?;
+    out.extend(0x0201_4b50u32.to_le_bytes());
+    out.extend(20u16.to_le_bytes());
+    head(&mut out);
+    for v in [0u16, 0, 0, 0] {
+        out.extend(v.to_le_bytes());
+    }
+    out.extend(0u32.to_le_bytes()); // external attributes
+    out.extend(0u32.to_le_bytes()); // offset of the local header
+    out.extend(name.as_bytes());
+    // End of central directory (4.3.16): one entry.
+    let cd_size = u32::try_from(out.len()).unwrap_or(u32::MAX) - cd;
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, 1, 1] {
+        out.extend(v.to_le_bytes());
+    }
+    out.extend(cd_size.to_le_bytes());
+    out.extend(cd.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn tsh() -> Vec<(String, Vec<u8>)> {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cr-bio/valid/tsh.xml");
+        vec![("tsh.xml".into(), std::fs::read(p).unwrap())]
+    }
+
+    fn ids(zip: &[u8]) -> Vec<String> {
+        super::super::inspect(zip, &super::super::Limits::default())
+            .findings
+            .into_iter()
+            .map(|f| f.rule)
+            .collect()
+    }
+
+    #[test]
+    fn the_zeros_entry_inflates_to_what_it_declares_with_a_right_crc() {
+        let z = zeros_zip("Z.BIN", 3).unwrap();
+        let mut a = zip::ZipArchive::new(std::io::Cursor::new(z)).unwrap();
+        let mut f = a.by_index(0).unwrap();
+        assert_eq!(f.size(), 3 << 20);
+        let mut all = Vec::new();
+        // zip checks the CRC-32 at the end of the entry.
+        f.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), 3 << 20);
+        assert!(all.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn each_package_fault_raises_its_rule_and_only_it() {
+        let docs = tsh();
+        let clean = pack(&docs, &PackOptions::default()).unwrap();
+        assert_eq!(ids(&clean), Vec::<String>::new());
+        for (fault, rule) in [
+            (PackFault::Bomb, "xdm.zip.bomb"),
+            (PackFault::NoMetadata, "xdm.layout.metadata-missing"),
+            (PackFault::WrongHash, "xdm.metadata.hash"),
+            (PackFault::OtherPatient, "xdm.metadata.cda-patient-id"),
+        ] {
+            let o = PackOptions {
+                faults: vec![fault],
+                ..PackOptions::default()
+            };
+            let z = pack(&docs, &o).unwrap();
+            assert_eq!(ids(&z), [rule], "{fault:?}");
+            if fault == PackFault::Bomb {
+                // About 1 MB for 1 GiB declared, the rest of the package intact.
+                assert!(z.len() < 1_200_000 && z.len() > 1_000_000, "{}", z.len());
+                let mut a = zip::ZipArchive::new(std::io::Cursor::new(z)).unwrap();
+                let b = a.by_name(BOMB_ENTRY).unwrap();
+                assert_eq!(b.size(), 1 << 30);
+                assert!(b.size() / b.compressed_size() > 1000);
+                drop(b);
+                assert!(a.by_name("IHE_XDM/SUBSET01/METADATA.XML").is_ok());
+            }
+        }
+    }
 }
