@@ -654,6 +654,7 @@ pub fn participants(conn: &rusqlite::Connection) -> Result<Vec<ParticipantRow>, 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceRow {
     /// `participant/scenario/role`.
+    #[serde(rename = "instance")]
     pub id: String,
     pub participant: String,
     pub suite: String,

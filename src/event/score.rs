@@ -330,42 +330,37 @@ pub fn csv(rows: &[ScoreRow]) -> Result<String, Error> {
 /// The scoreboard as JUnit: one suite per participant, one case per role; a failed grade is a
 /// failure, an incomplete one skipped, with the reasons.
 pub fn junit(title: &str, rows: &[ScoreRow]) -> Result<String, Error> {
+    use crate::report::junit::{non_success, skipped, stamp, to_xml};
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let now = crate::clock::Utc::now().rfc3339();
+    let timestamp = now.get(..19).unwrap_or(&now);
     let mut report = Report::new(crate::xmlw::clean(title).as_ref());
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for r in rows {
-        let text = crate::xmlw::clean(
+        let why = crate::xmlw::clean(
             &r.reasons
                 .iter()
                 .map(|x| x.text.as_str())
                 .collect::<Vec<_>>()
-                .join("\n"),
+                .join(" ; "),
         )
         .into_owned();
         let status = match r.grade {
             Grade::Pass => TestCaseStatus::success(),
-            Grade::Fail => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("note : {}", r.grade.as_str()));
-                s.set_description(text);
-                s
-            }
-            Grade::Incomplete => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_message("incomplete");
-                s.set_description(text);
-                s
-            }
+            Grade::Fail => non_success(NonSuccessKind::Failure, "fail", &why),
+            Grade::Incomplete => skipped("incomplete", &why),
         };
         suites
             .entry(r.participant.as_str())
             .or_insert_with(|| TestSuite::new(crate::xmlw::clean(&r.participant).as_ref()))
             .add_test_case(TestCase::new(r.role.as_str(), status));
     }
-    report.add_test_suites(suites.into_values());
-    report
-        .to_string()
-        .map_err(|e| Error::Io(format!("JUnit : {e}")))
+    report.add_test_suites(suites.into_values().map(|mut s| {
+        stamp(&mut s, timestamp);
+        s
+    }));
+    let xml = to_xml(&report).map_err(|e| Error::Io(format!("JUnit : {e}")))?;
+    Ok(String::from_utf8_lossy(&xml).into_owned())
 }
 
 /// The scoreboard as a standalone HTML page (every text escaped by maud).
