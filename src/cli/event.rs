@@ -392,14 +392,13 @@ fn play(
 
 fn status(a: StatusArgs) -> Result<ExitCode, String> {
     let st = event::open_for_change(&a.dir).map_err(err)?;
-    if let Some(p) = &a.participant {
-        if !event::participants(st.conn())
+    if let Some(p) = &a.participant
+        && !event::participants(st.conn())
             .map_err(err)?
             .iter()
             .any(|x| &x.id == p)
-        {
-            return Err(format!("participant inconnu : {p}"));
-        }
+    {
+        return Err(format!("participant inconnu : {p}"));
     }
     let list = event::instances(st.conn(), a.participant.as_deref()).map_err(err)?;
     if a.format == "json" {

@@ -105,10 +105,10 @@ pub fn export(dir: &Path, participant: Option<&str>, out: &Path) -> Result<Expor
         .into_iter()
         .filter(|p| participant.is_none_or(|x| p.id == x))
         .collect();
-    if let Some(p) = participant {
-        if participants.is_empty() {
-            return Err(Error::Invalid(format!("participant inconnu : {p}")));
-        }
+    if let Some(p) = participant
+        && participants.is_empty()
+    {
+        return Err(Error::Invalid(format!("participant inconnu : {p}")));
     }
     let instances: Vec<InstanceRow> = super::instances(conn, participant)?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();

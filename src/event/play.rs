@@ -131,12 +131,13 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             )));
         }
     }
-    if let Some(p) = &req.partner {
-        if p != "banc" && !registered.iter().any(|r| &r.id == p) {
-            return Err(Error::Invalid(format!(
-                "--partner {p} : participant inconnu de l'événement"
-            )));
-        }
+    if let Some(p) = &req.partner
+        && p != "banc"
+        && !registered.iter().any(|r| &r.id == p)
+    {
+        return Err(Error::Invalid(format!(
+            "--partner {p} : participant inconnu de l'événement"
+        )));
     }
     let all = super::instances(st.conn(), None)?;
     let mut selected = Vec::new();
@@ -301,7 +302,7 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
                 producers,
             )?)
         };
-        let documents = suite.documents().map_err(|e| Error::Invalid(e))?;
+        let documents = suite.documents().map_err(Error::Invalid)?;
         let participants_dir = match &pf {
             Some(f) => Some(f.scope().map_err(Error::Invalid)?),
             None => None,

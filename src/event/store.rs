@@ -421,8 +421,7 @@ pub fn audit_log(conn: &Connection) -> Result<Vec<AuditEntry>, Error> {
 /// Check the chain: the first entry whose hash or link is wrong, and why; None when intact.
 pub fn verify_chain(entries: &[AuditEntry]) -> Option<(i64, String)> {
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1;
-    for e in entries {
+    for (expected_seq, e) in (1..).zip(entries) {
         if e.seq != expected_seq {
             return Some((
                 e.seq,
@@ -442,7 +441,6 @@ pub fn verify_chain(entries: &[AuditEntry]) -> Option<(i64, String)> {
             ));
         }
         prev = e.hash.clone();
-        expected_seq += 1;
     }
     None
 }
