@@ -256,10 +256,7 @@ fn grade_suite(
         .filter_map(|i| i.partner.clone())
         .collect();
     if mine.len() < rules.partners_min {
-        let grade = if at_levels
-            .iter()
-            .any(|i| i.status.open() || i.status.achieved())
-        {
+        let grade = if at_levels.iter().any(|i| i.status.open()) {
             Grade::Incomplete
         } else {
             Grade::Fail
@@ -401,4 +398,135 @@ pub fn html(title: &str, rows: &[ScoreRow]) -> String {
         }
     }
     .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    /// One participant (producer) with instances (scenario, level, required, status, partner).
+    fn event(
+        grading: &str,
+        rows: &[(&str, &str, bool, &str, Option<&str>)],
+    ) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "banc-score-{}-{}",
+            std::process::id(),
+            rows.len() + grading.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut st = Store::create(&dir).unwrap();
+        st.write(|tx| {
+            tx.execute(
+                "INSERT INTO suites (id, dir, title, hash, files, grading) VALUES ('s', 's', 'S', 'h', '{}', ?1)",
+                [grading],
+            )?;
+            tx.execute(
+                "INSERT INTO participants (id, organisation, system, roles) VALUES ('lab', 'Laboratoire', 'SGL', 'producer')",
+                [],
+            )?;
+            for (sc, level, required, status, partner) in rows {
+                let id = format!("lab/{sc}/producer");
+                tx.execute(
+                    "INSERT INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
+                     VALUES (?1, 'lab', 's', ?2, 'producer', ?3, ?4, 't', ?5, 'now')",
+                    params![id, sc, level, required, status],
+                )?;
+                if let Some(p) = partner {
+                    tx.execute(
+                        "INSERT INTO attempts (instance, number, status, partner, started, banc) VALUES (?1, 1, 'passed', ?2, 'now', 'x')",
+                        params![id, p],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        (st, dir)
+    }
+
+    fn grade(
+        grading: &str,
+        rows: &[(&str, &str, bool, &str, Option<&str>)],
+    ) -> (Grade, Vec<String>) {
+        let (st, dir) = event(grading, rows);
+        let r = scores(&st).unwrap().remove(0);
+        let _ = std::fs::remove_dir_all(dir);
+        (
+            r.computed,
+            r.reasons
+                .iter()
+                .map(|x| format!("{}:{}", x.rule, x.grade.as_str()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn required_scenarios_decide_by_default() {
+        let rows = [
+            ("P1", "N1", true, "passed", Some("banc")),
+            ("P2", "N2", true, "verified", Some("banc")),
+            ("P3", "N3", false, "failed", None),
+        ];
+        assert_eq!(grade("{}", &rows), (Grade::Pass, vec![]));
+        let rows = [
+            ("P1", "N1", true, "passed", None),
+            ("P2", "N2", true, "to-verify", None),
+        ];
+        assert_eq!(grade("{}", &rows).0, Grade::Incomplete);
+        let rows = [
+            ("P1", "N1", true, "rejected", None),
+            ("P2", "N2", true, "to-verify", None),
+        ];
+        assert_eq!(
+            grade("{}", &rows).0,
+            Grade::Fail,
+            "a fail outweighs what is still open"
+        );
+        // A level left out of required_levels does not count.
+        let g = r#"{"producer":{"required_levels":["N1"],"optional_min":0,"partners_min":0,"partner_levels":["N2","N3"]}}"#;
+        let rows = [
+            ("P1", "N1", true, "passed", None),
+            ("P2", "N3", true, "failed", None),
+        ];
+        assert_eq!(grade(g, &rows), (Grade::Pass, vec![]));
+    }
+
+    #[test]
+    fn optional_minimum_and_distinct_partners() {
+        let g = r#"{"producer":{"required_levels":["N1","N2","N3"],"optional_min":2,"partners_min":2,"partner_levels":["N2","N3"]}}"#;
+        let rows = [
+            ("P1", "N2", true, "passed", Some("chu-rennes")),
+            ("P2", "N3", true, "passed", Some("chu-rennes")),
+            ("P3", "N1", false, "passed", None),
+            ("P4", "N1", false, "failed", None),
+            ("P5", "N1", false, "not-started", None),
+        ];
+        // One partner only and no N2/N3 instance still open: fail; one optional passed and one
+        // still open: incomplete.
+        let (g1, reasons) = grade(g, &rows);
+        assert_eq!(g1, Grade::Fail);
+        assert_eq!(
+            reasons,
+            vec!["optional_min:incomplete", "partners_min:fail"]
+        );
+        let rows = [
+            ("P1", "N2", true, "passed", Some("chu-rennes")),
+            ("P2", "N3", true, "verified", Some("cabinet-dupont")),
+            ("P3", "N1", false, "passed", None),
+            ("P4", "N1", false, "verified", None),
+        ];
+        assert_eq!(grade(g, &rows), (Grade::Pass, vec![]));
+        let rows = [
+            ("P1", "N2", true, "passed", Some("chu-rennes")),
+            ("P2", "N3", true, "passed", Some("cabinet-dupont")),
+            ("P3", "N1", false, "passed", None),
+            ("P4", "N1", false, "failed", None),
+        ];
+        assert_eq!(
+            grade(g, &rows),
+            (Grade::Fail, vec!["optional_min:fail".to_string()])
+        );
+    }
 }

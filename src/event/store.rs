@@ -266,7 +266,13 @@ pub fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, Error> {
     }
     let parent = path.parent().unwrap_or(dir);
     create_private_dir(parent)?;
-    let io = |e: std::io::Error| Error::Io(format!("{} : {e}", path.display()));
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Error::Full(path.display().to_string())
+        } else {
+            Error::Io(format!("{} : {e}", path.display()))
+        }
+    };
     let tmp = parent.join(format!(".{sha}.{}.tmp", std::process::id()));
     let mut f = private_file(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
