@@ -126,14 +126,22 @@ fn a_rehearsal_event_from_init_to_a_verified_bundle() {
         pending.contains("recepteur-defaillant/CRBIO-C12/consumer"),
         "{pending:?}"
     );
-    let first = &work.as_array().unwrap()[0];
+    // What to look at: the manual steps, their instructions and checklists.
+    let c10 = work
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["instance"] == "recepteur-reference/CRBIO-C10/consumer")
+        .unwrap();
+    let steps = c10["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["kind"] == "monitor"), "{c10}");
     assert!(
-        !first["steps"][0]["checklist"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "{first}"
+        steps
+            .iter()
+            .any(|s| !s["checklist"].as_array().unwrap().is_empty()),
+        "{c10}"
     );
+    assert!(steps.iter().all(|s| s["instructions"].is_string()), "{c10}");
     for item in work.as_array().unwrap() {
         let id = item["instance"].as_str().unwrap();
         let monitor = if id.starts_with("recepteur") {
