@@ -326,7 +326,7 @@ fn a_rehearsal_event_from_init_to_a_verified_bundle() {
             .collect();
         let bad = t.join(format!("altere-{target}.zip"));
         std::fs::write(&bad, common::zip_of(&tampered)).unwrap();
-        let v = run(&["event", "verify", &s(&bad)]);
+        let v = run(&["event", "verify", &s(&bad), "--key", &key]);
         assert_eq!(v.code, 1, "{what} changed must fail: {}", v.stdout);
         assert!(v.stdout.contains("NON VÉRIFIÉ"), "{}", v.stdout);
     }
@@ -343,7 +343,12 @@ fn a_rehearsal_event_from_init_to_a_verified_bundle() {
         &s(&mine),
     ]);
     assert_eq!(x.code, 0, "{}", x.stderr);
-    assert_eq!(run(&["event", "verify", &s(&mine)]).code, 0);
+    assert_eq!(
+        run(&["event", "verify", &s(&mine), "--event", &evs]).code,
+        0
+    );
+    // Without the expected key, nothing is claimed.
+    assert_eq!(run(&["event", "verify", &s(&mine)]).code, 2);
     let files = common::zip_entries(&std::fs::read(&mine).unwrap());
     let event_json: Value =
         serde_json::from_slice(&files.iter().find(|(n, _)| n == "event.json").unwrap().1).unwrap();
@@ -361,7 +366,36 @@ fn a_rehearsal_event_from_init_to_a_verified_bundle() {
         "{text}"
     );
 
-    // An edited audit row breaks the chain.
+    // The audit log is append-only; edited behind banc's back (triggers dropped), the chain
+    // breaks; a status changed without its audit entry is found too.
+    let edit = db.execute(
+        "UPDATE audit SET reason = 'vu' WHERE actor = 'Claire Martin' AND after = 'rejected'",
+        [],
+    );
+    assert!(edit.is_err(), "the audit table refuses updates");
+    db.execute(
+        "UPDATE instances SET status = 'verified' WHERE id = 'recepteur-defaillant/CRBIO-C02/consumer'",
+        [],
+    )
+    .unwrap();
+    let audit = run(&["event", "audit", &evs, "--verify"]);
+    assert_eq!(audit.code, 1, "{}", audit.stdout);
+    assert!(
+        audit
+            .stdout
+            .contains("recepteur-defaillant/CRBIO-C02/consumer")
+            && audit.stdout.contains("hors de banc"),
+        "{}",
+        audit.stdout
+    );
+    db.execute(
+        "UPDATE instances SET status = 'failed' WHERE id = 'recepteur-defaillant/CRBIO-C02/consumer'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(run(&["event", "audit", &evs, "--verify"]).code, 0);
+    db.execute_batch("DROP TRIGGER audit_append_only_update")
+        .unwrap();
     db.execute(
         "UPDATE audit SET reason = 'vu' WHERE actor = 'Claire Martin' AND after = 'rejected'",
         [],
@@ -663,4 +697,63 @@ fn wrong_requests_are_refused_with_a_clear_error_and_nothing_written() {
     let r = run(&["event", "status", &evs]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("plus récente"), "{}", r.stderr);
+}
+
+#[test]
+fn prerequisites_are_judged_from_the_store() {
+    let t = tempdir("event-prereq");
+    let ev = t.join("ev");
+    let evs = s(&ev);
+    init_rehearsal(&ev, "suites/cr-bio", &[]);
+    let play = |scenario: &str| -> Value {
+        let r = run(&[
+            "event",
+            "run",
+            &evs,
+            "--participant",
+            "recepteur-reference",
+            "--scenario",
+            scenario,
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--max-wait",
+            "20s",
+            "--format",
+            "json",
+        ]);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    // CRBIO-C10 needs CRBIO-C01, not played yet: C10 waits, with no attempt.
+    let first = play("CRBIO-C10");
+    assert_eq!(first["run"], Value::Null, "{first}");
+    assert!(
+        first["left"]
+            .to_string()
+            .contains("recepteur-reference/CRBIO-C10/consumer"),
+        "{first}"
+    );
+    // C01 passes in its own run; then C10 plays: its prerequisite counts from the store.
+    let c01 = play("CRBIO-C01");
+    assert_eq!(c01["played"][0]["status"], "passed", "{c01}");
+    let c10 = play("CRBIO-C10");
+    assert_eq!(
+        c10["played"][0]["instance"],
+        "recepteur-reference/CRBIO-C10/consumer"
+    );
+    assert_eq!(c10["played"][0]["status"], "to-verify", "{c10}");
+    // A participant is not its own partner.
+    let r = run(&[
+        "event",
+        "run",
+        &evs,
+        "--participant",
+        "recepteur-reference",
+        "--partner",
+        "recepteur-reference",
+        "--smtp-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("propre partenaire"), "{}", r.stderr);
 }

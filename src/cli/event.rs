@@ -205,11 +205,15 @@ pub struct ExportArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("expected").required(true).args(["key", "event"])))]
 pub struct VerifyArgs {
     pub bundle: PathBuf,
     /// The event's public key (hex) as published: the bundle must be signed with it.
     #[arg(long, value_name = "HEX")]
     pub key: Option<String>,
+    /// Or the event folder, whose key is read.
+    #[arg(long, value_name = "DIR")]
+    pub event: Option<PathBuf>,
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
 }
@@ -552,26 +556,33 @@ fn score(a: ScoreArgs) -> Result<ExitCode, String> {
 fn audit(a: AuditArgs) -> Result<ExitCode, String> {
     let st = event::store::Store::open(&a.dir).map_err(err)?;
     let entries = event::store::audit_log(st.conn()).map_err(err)?;
-    let broken = a
-        .verify
-        .then(|| event::store::verify_chain(&entries))
-        .flatten();
+    let check = if a.verify {
+        Some(event::verify_audit(&st).map_err(err)?)
+    } else {
+        None
+    };
+    let broken = check.as_ref().is_some_and(|c| !c.problems.is_empty());
     if a.format == "json" {
         json(&serde_json::json!({
             "entries": entries,
-            "verified": a.verify.then_some(broken.is_none()),
-            "broken_at": broken.as_ref().map(|(s, _)| s),
-            "why": broken.as_ref().map(|(_, w)| w),
+            "verified": check.as_ref().map(|c| c.problems.is_empty()),
+            "problems": check.as_ref().map(|c| &c.problems),
         }));
-    } else if a.verify {
-        match &broken {
-            None => emit(&format!(
-                "Journal d'audit intact : {} entrée(s), chaîne d'empreintes vérifiée.\n",
-                entries.len()
-            )),
-            Some((seq, why)) => emit(&format!(
-                "Journal d'audit altéré à l'entrée {seq} : {why}.\n"
-            )),
+    } else if let Some(c) = &check {
+        if c.problems.is_empty() {
+            emit(&format!(
+                "Journal d'audit intact : {} entrée(s), chaîne d'empreintes et tête signée vérifiées, états conformes au journal.\n",
+                c.entries
+            ));
+        } else {
+            let mut out = format!(
+                "Journal d'audit altéré ({} problème(s)) :\n",
+                c.problems.len()
+            );
+            for p in &c.problems {
+                out.push_str(&format!("  - {p}\n"));
+            }
+            emit(&out);
         }
     } else {
         let mut t = table(vec![
@@ -591,7 +602,7 @@ fn audit(a: AuditArgs) -> Result<ExitCode, String> {
         }
         emit(&format!("{t}\n"));
     }
-    Ok(if broken.is_some() {
+    Ok(if broken {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -599,7 +610,15 @@ fn audit(a: AuditArgs) -> Result<ExitCode, String> {
 }
 
 fn verify(a: VerifyArgs) -> Result<ExitCode, String> {
-    let v = event::bundle::verify(&a.bundle, a.key.as_deref()).map_err(err)?;
+    let key = match (&a.key, &a.event) {
+        (Some(k), _) => k.clone(),
+        (None, Some(dir)) => {
+            let st = event::store::Store::open(dir).map_err(err)?;
+            event::info(&st).map_err(err)?.public_key
+        }
+        (None, None) => return Err("--key CLÉ ou --event DOSSIER : la clé attendue".into()),
+    };
+    let v = event::bundle::verify(&a.bundle, &key).map_err(err)?;
     if a.format == "json" {
         json(&v);
     } else {
@@ -614,7 +633,7 @@ fn verify(a: VerifyArgs) -> Result<ExitCode, String> {
         }
         if let Some(m) = &v.manifest {
             out.push_str(&format!(
-                "Événement « {} » ({}), créé le {} ; exporté le {} par banc {}.\nPortée : {}.\nSigné par la clé {}{}.\nSuites : {}.\nKits : {}.\nContenu : {} ; {} fichier(s) vérifié(s).\n",
+                "Événement « {} » ({}), créé le {} ; exporté le {} par banc {}.\nPortée : {}.\nClé nommée par le manifeste : {}{}.\nSuites : {}.\nKits : {}.\nContenu : {} ; {} fichier(s) vérifié(s).\n",
                 m.event.title,
                 m.event.id,
                 m.event.created,
@@ -625,10 +644,10 @@ fn verify(a: VerifyArgs) -> Result<ExitCode, String> {
                     .map(|p| format!("le participant {p} seulement"))
                     .unwrap_or_else(|| "tout l'événement".into()),
                 v.public_key,
-                match v.key_pinned {
-                    Some(true) => " (la clé attendue)",
-                    Some(false) => " (PAS la clé attendue)",
-                    None => " (comparer avec la clé publiée de l'événement, ou --key)",
+                if v.key_matches {
+                    " (la clé attendue)"
+                } else {
+                    " (PAS la clé attendue)"
                 },
                 m.suites
                     .iter()

@@ -5,7 +5,7 @@
 //! (`manifest.sig`). `banc event verify` checks the signature and every hash, and says what
 //! the bundle proves.
 
-use super::store::{self, AuditEntry, Store};
+use super::store::{self, AuditEntry};
 use super::{Error, InstanceRow};
 use ed25519_dalek::{Signer, Verifier};
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,6 @@ use std::path::Path;
 pub const BUNDLE_SCHEMA: &str = "banc-event-bundle/1";
 const MANIFEST: &str = "manifest.json";
 const SIGNATURE: &str = "manifest.sig";
-/// Largest bundle entry read by `verify` (a message or a document is far smaller).
-const MAX_ENTRY: u64 = 512 * 1024 * 1024;
 const MAX_ENTRIES: usize = 1_000_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,8 +95,11 @@ fn concerns(e: &AuditEntry, participant: &str) -> bool {
 
 /// Write the bundle of the event (or of one participant) to `out`.
 pub fn export(dir: &Path, participant: Option<&str>, out: &Path) -> Result<Exported, Error> {
-    let st = Store::open(dir)?;
+    // Cut runs first (a killed run's attempts are exported interrupted, not running), then one
+    // read transaction: the bundle is one consistent snapshot while runs go on.
+    let st = super::open_for_change(dir)?;
     let key = super::signing_key(dir)?;
+    let _snapshot = st.conn().unchecked_transaction()?;
     let info = super::info(&st)?;
     let conn = st.conn();
     let participants: Vec<_> = super::participants(conn)?
@@ -247,40 +248,21 @@ pub fn export(dir: &Path, participant: Option<&str>, out: &Path) -> Result<Expor
     let manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Io(e.to_string()))?;
     let signature = key.sign(&manifest_bytes);
-    // Written beside the target, then renamed: a half-written bundle never has its name.
+    // Written beside the target (owner-only: it holds documents about patients), then renamed:
+    // a half-written bundle never has its name, nor stays behind.
     let tmp = out.with_extension("zip.part");
-    let io = |e: std::io::Error| Error::Io(format!("{} : {e}", tmp.display()));
-    let zerr = |e: zip::result::ZipError| Error::Io(format!("{} : {e}", tmp.display()));
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut w = zip::ZipWriter::new(file);
-    let o = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    w.start_file(MANIFEST, o).map_err(zerr)?;
-    w.write_all(&manifest_bytes).map_err(io)?;
-    w.start_file(SIGNATURE, o).map_err(zerr)?;
-    w.write_all(hex::encode(signature.to_bytes()).as_bytes())
-        .map_err(io)?;
-    for (p, b) in &files {
-        w.start_file(p.as_str(), o).map_err(zerr)?;
-        w.write_all(b).map_err(io)?;
-    }
-    for b in &blobs {
-        let bytes = std::fs::read(store::blob_path(dir, b)).map_err(io)?;
-        if hex::encode(Sha256::digest(&bytes)) != *b {
+    let written = write_bundle(&tmp, dir, &manifest_bytes, &signature, &files, &blobs);
+    let size = match written.and_then(|size| {
+        std::fs::rename(&tmp, out)
+            .map(|()| size)
+            .map_err(|e| Error::Io(format!("{} : {e}", out.display())))
+    }) {
+        Ok(size) => size,
+        Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(Error::Io(format!(
-                "blob {b} altéré dans le magasin de l'événement : export refusé"
-            )));
+            return Err(e);
         }
-        w.start_file(format!("blobs/{b}"), o).map_err(zerr)?;
-        w.write_all(&bytes).map_err(io)?;
-    }
-    let f = w.finish().map_err(zerr)?;
-    f.sync_all().map_err(io)?;
-    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(f);
-    std::fs::rename(&tmp, out).map_err(|e| Error::Io(format!("{} : {e}", out.display())))?;
+    };
     Ok(Exported {
         path: out.display().to_string(),
         files: manifest.files.len() + 2,
@@ -290,15 +272,58 @@ pub fn export(dir: &Path, participant: Option<&str>, out: &Path) -> Result<Expor
     })
 }
 
+fn write_bundle(
+    tmp: &Path,
+    dir: &Path,
+    manifest: &[u8],
+    signature: &ed25519_dalek::Signature,
+    files: &[(String, Vec<u8>)],
+    blobs: &BTreeSet<String>,
+) -> Result<u64, Error> {
+    let io = |e: std::io::Error| Error::Io(format!("{} : {e}", tmp.display()));
+    let zerr = |e: zip::result::ZipError| Error::Io(format!("{} : {e}", tmp.display()));
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o.open(tmp).map_err(io)?;
+    let mut w = zip::ZipWriter::new(file);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    w.start_file(MANIFEST, opts).map_err(zerr)?;
+    w.write_all(manifest).map_err(io)?;
+    w.start_file(SIGNATURE, opts).map_err(zerr)?;
+    w.write_all(hex::encode(signature.to_bytes()).as_bytes())
+        .map_err(io)?;
+    for (p, b) in files {
+        w.start_file(p.as_str(), opts).map_err(zerr)?;
+        w.write_all(b).map_err(io)?;
+    }
+    for b in blobs {
+        let bytes = std::fs::read(store::blob_path(dir, b)).map_err(io)?;
+        if hex::encode(Sha256::digest(&bytes)) != *b {
+            return Err(Error::Io(format!(
+                "blob {b} altéré dans le magasin de l'événement : export refusé"
+            )));
+        }
+        w.start_file(format!("blobs/{b}"), opts).map_err(zerr)?;
+        w.write_all(&bytes).map_err(io)?;
+    }
+    let f = w.finish().map_err(zerr)?;
+    f.sync_all().map_err(io)?;
+    Ok(f.metadata().map(|m| m.len()).unwrap_or(0))
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
-    /// Signature and every hash hold (and the key is the one expected, when one was given).
+    /// Signed with the expected key, every hash holds, nothing added.
     pub ok: bool,
     pub signature_ok: bool,
-    /// The key the manifest names, and whether it is the one given with `--key`.
+    /// The key the manifest names, and whether it is the expected one.
     pub public_key: String,
-    pub key_pinned: Option<bool>,
+    pub key_matches: bool,
     pub files_checked: usize,
     /// Each problem, in French.
     pub problems: Vec<String>,
@@ -308,25 +333,37 @@ pub struct Verification {
     pub audit_chain_ok: Option<bool>,
 }
 
-/// Check a bundle: the manifest's signature with its key (or with `key` when given), the
-/// sha256 of every file it lists, and that it holds no file it does not list.
-pub fn verify(path: &Path, key: Option<&str>) -> Result<Verification, Error> {
-    let file = crate::files::open(path).map_err(|e| Error::Io(e.to_string()))?;
-    let mut z = zip::ZipArchive::new(file).map_err(|e| {
-        Error::Invalid(format!(
-            "{} : pas une archive zip lisible ({e})",
-            path.display()
-        ))
-    })?;
+/// Check a bundle against the event's public key (hex) as published: the manifest's
+/// signature, then — the manifest being authentic — each file it lists (size, then sha256,
+/// read as a stream) and that the archive holds nothing else, no name twice.
+pub fn verify(path: &Path, key: &str) -> Result<Verification, Error> {
     let mut v = Verification {
         ok: false,
         signature_ok: false,
         public_key: String::new(),
-        key_pinned: None,
+        key_matches: false,
         files_checked: 0,
         problems: Vec::new(),
         manifest: None,
         audit_chain_ok: None,
+    };
+    let vk = hex::decode(key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "--key {key} : clé publique Ed25519 attendue (64 chiffres hexadécimaux)"
+            ))
+        })?;
+    let file = crate::files::open(path).map_err(|e| Error::Io(e.to_string()))?;
+    let mut z = match zip::ZipArchive::new(file) {
+        Ok(z) => z,
+        Err(e) => {
+            v.problems
+                .push(format!("pas une archive zip lisible ({e})"));
+            return Ok(v);
+        }
     };
     if z.len() > MAX_ENTRIES {
         v.problems.push(format!(
@@ -335,34 +372,33 @@ pub fn verify(path: &Path, key: Option<&str>) -> Result<Verification, Error> {
         ));
         return Ok(v);
     }
-    let read =
-        |z: &mut zip::ZipArchive<std::fs::File>, name: &str| -> Result<Option<Vec<u8>>, String> {
-            let mut f = match z.by_name(name) {
-                Ok(f) => f,
-                Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-                Err(e) => return Err(format!("{name} : {e}")),
-            };
-            let mut b = Vec::new();
-            (&mut f)
-                .take(MAX_ENTRY + 1)
-                .read_to_end(&mut b)
-                .map_err(|e| format!("{name} : {e}"))?;
-            if b.len() as u64 > MAX_ENTRY {
-                return Err(format!("{name} : plus de {MAX_ENTRY} octets"));
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for i in 0..z.len() {
+        match z.by_index_raw(i) {
+            Ok(f) => {
+                let n = String::from_utf8_lossy(f.name_raw()).into_owned();
+                if !names.insert(n.clone()) {
+                    v.problems
+                        .push(format!("{n} : présent deux fois dans l'archive"));
+                }
             }
-            Ok(Some(b))
-        };
-    let manifest_bytes = match read(&mut z, MANIFEST) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            v.problems.push(format!("{MANIFEST} absent"));
-            return Ok(v);
+            Err(e) => v.problems.push(format!("entrée {} illisible : {e}", i + 1)),
         }
-        Err(e) => {
-            v.problems.push(e);
-            return Ok(v);
-        }
+    }
+    let small = |z: &mut zip::ZipArchive<std::fs::File>, name: &str| -> Option<Vec<u8>> {
+        let f = z.by_name(name).ok()?;
+        let mut b = Vec::new();
+        f.take(MAX_MANIFEST).read_to_end(&mut b).ok()?;
+        Some(b)
     };
+    let Some(manifest_bytes) = small(&mut z, MANIFEST) else {
+        v.problems.push(format!("{MANIFEST} absent ou illisible"));
+        return Ok(v);
+    };
+    let sig = small(&mut z, SIGNATURE)
+        .and_then(|b| hex::decode(String::from_utf8_lossy(&b).trim()).ok())
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| ed25519_dalek::Signature::from_bytes(&b));
     let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -371,46 +407,24 @@ pub fn verify(path: &Path, key: Option<&str>) -> Result<Verification, Error> {
         }
     };
     v.public_key = manifest.event.public_key.clone();
-    if let Some(k) = key {
-        v.key_pinned = Some(k.trim().eq_ignore_ascii_case(&manifest.event.public_key));
-        if v.key_pinned == Some(false) {
-            v.problems.push(format!(
-                "le manifeste est signé par la clé {} et non par la clé attendue {k}",
-                manifest.event.public_key
-            ));
-        }
+    v.key_matches = key.trim().eq_ignore_ascii_case(&manifest.event.public_key);
+    if !v.key_matches {
+        v.problems.push(format!(
+            "le manifeste nomme la clé {} et non la clé attendue {}",
+            manifest.event.public_key,
+            key.trim()
+        ));
     }
-    let signed_with = key.unwrap_or(&manifest.event.public_key);
-    let vk = hex::decode(signed_with.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
-    let sig = match read(&mut z, SIGNATURE) {
-        Ok(Some(b)) => hex::decode(String::from_utf8_lossy(&b).trim())
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .map(|b| ed25519_dalek::Signature::from_bytes(&b)),
-        _ => None,
-    };
-    match (vk, sig) {
-        (Some(vk), Some(sig)) => {
-            v.signature_ok = vk.verify(&manifest_bytes, &sig).is_ok();
-            if !v.signature_ok {
-                v.problems
-                    .push("signature du manifeste invalide : le manifeste a été modifié, ou signé par une autre clé".into());
-            }
-        }
-        (None, _) => v.problems.push("clé publique illisible".into()),
-        (_, None) => v.problems.push(format!("{SIGNATURE} absent ou illisible")),
+    v.signature_ok = sig.is_some_and(|sig| vk.verify(&manifest_bytes, &sig).is_ok());
+    if !v.signature_ok {
+        v.problems.push(
+            "signature du manifeste invalide pour la clé attendue : le manifeste a été modifié, ou signé par une autre clé"
+                .into(),
+        );
+        v.manifest = Some(manifest);
+        return Ok(v);
     }
     let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    let mut names: Vec<String> = Vec::new();
-    for n in z.file_names() {
-        match n {
-            Ok(n) => names.push(n.into_owned()),
-            Err(e) => v.problems.push(format!("nom d'entrée illisible : {e}")),
-        }
-    }
     for n in &names {
         if n != MANIFEST && n != SIGNATURE && !listed.contains(n.as_str()) {
             v.problems
@@ -419,34 +433,86 @@ pub fn verify(path: &Path, key: Option<&str>) -> Result<Verification, Error> {
     }
     let mut audit_bytes = None;
     for f in &manifest.files {
-        match read(&mut z, &f.path) {
-            Ok(Some(b)) => {
+        let entry = match z.by_name(&f.path) {
+            Ok(e) => e,
+            Err(_) => {
+                v.problems.push(format!("{} : absent de l'archive", f.path));
+                continue;
+            }
+        };
+        if entry.size() != f.size {
+            v.problems.push(format!(
+                "{} : {} octets, le manifeste en annonce {}",
+                f.path,
+                entry.size(),
+                f.size
+            ));
+            continue;
+        }
+        let keep = f.path == "audit.json";
+        let mut hasher = Sha256::new();
+        let mut kept = Vec::new();
+        let mut sink = HashSink {
+            hasher: &mut hasher,
+            keep: keep.then_some(&mut kept),
+            n: 0,
+        };
+        let copied = std::io::copy(&mut entry.take(f.size.saturating_add(1)), &mut sink);
+        let n = sink.n;
+        match copied {
+            Ok(_) if n == f.size => {
                 v.files_checked += 1;
-                let sha = hex::encode(Sha256::digest(&b));
-                if sha != f.sha256 || b.len() as u64 != f.size {
+                let sha = hex::encode(hasher.finalize());
+                if sha != f.sha256 {
                     v.problems.push(format!(
                         "{} : contenu modifié (sha256 {sha}, attendu {})",
                         f.path, f.sha256
                     ));
-                }
-                if f.path == "audit.json" {
-                    audit_bytes = Some(b);
+                } else if keep {
+                    audit_bytes = Some(kept);
                 }
             }
-            Ok(None) => v.problems.push(format!("{} : absent de l'archive", f.path)),
-            Err(e) => v.problems.push(e),
+            Ok(_) => v
+                .problems
+                .push(format!("{} : taille différente de l'annonce", f.path)),
+            Err(e) => v.problems.push(format!("{} : {e}", f.path)),
         }
     }
     if manifest.participant.is_none() {
-        v.audit_chain_ok = audit_bytes.map(|b| audit_chain_holds(&b));
+        v.audit_chain_ok = Some(audit_bytes.is_some_and(|b| audit_chain_holds(&b)));
         if v.audit_chain_ok == Some(false) {
             v.problems
                 .push("journal d'audit : chaîne d'empreintes rompue".into());
         }
     }
-    v.ok = v.problems.is_empty() && v.signature_ok;
+    v.ok = v.problems.is_empty();
     v.manifest = Some(manifest);
     Ok(v)
+}
+
+/// Largest manifest or signature read.
+const MAX_MANIFEST: u64 = 256 * 1024 * 1024;
+
+/// Hashes what is written to it (and keeps it when asked), counting bytes.
+struct HashSink<'a> {
+    hasher: &'a mut Sha256,
+    keep: Option<&'a mut Vec<u8>>,
+    n: u64,
+}
+
+impl Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        if let Some(k) = self.keep.as_mut() {
+            k.extend_from_slice(buf);
+        }
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn audit_chain_holds(bytes: &[u8]) -> bool {

@@ -273,6 +273,15 @@ pub fn init(a: &InitRequest) -> Result<InitSummary, Error> {
     }
     // Scenario ids name instances: two suites may not share one.
     let mut seen = std::collections::HashMap::new();
+    let mut ids = std::collections::HashSet::new();
+    for (s, _) in &suites {
+        if !ids.insert(s.meta.id.clone()) {
+            return Err(Error::Invalid(format!(
+                "la suite {} est donnée deux fois",
+                s.meta.id
+            )));
+        }
+    }
     for (s, _) in &suites {
         for sc in &s.scenarios {
             if let Some(other) = seen.insert(sc.id.clone(), s.meta.id.clone()) {
@@ -327,6 +336,14 @@ pub fn init(a: &InitRequest) -> Result<InitSummary, Error> {
             participants.push((p, Some(text)));
         }
     }
+    for (p, _) in &participants {
+        check_id("participant", &p.id)?;
+    }
+    for (s, _) in &suites {
+        for sc in &s.scenarios {
+            check_id("scénario", &sc.id)?;
+        }
+    }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Error::Io(format!("aléa du système : {e}")))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -338,41 +355,60 @@ pub fn init(a: &InitRequest) -> Result<InitSummary, Error> {
         .title
         .clone()
         .unwrap_or_else(|| format!("Projectathon {}", suites[0].0.meta.title));
+    let participants_hash = match &participants_file {
+        Some(p) => file_hash(p)?,
+        None => String::new(),
+    };
     let mut store = Store::create(&a.dir)?;
-    write_secret(&a.dir.join(KEY_FILE), hex::encode(seed).as_bytes())?;
     let now = Utc::now().rfc3339();
-    let instances = store.write(|tx| {
-        let meta = [
-            ("id", id.clone()),
-            ("title", title.clone()),
-            ("created", now.clone()),
-            ("banc", env!("CARGO_PKG_VERSION").to_string()),
-            ("public_key", public.clone()),
-            ("rehearsal", a.rehearsal.to_string()),
-            (
-                "participants_file",
-                participants_file
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
-        ];
-        for (k, v) in meta {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-                params![k, v],
-            )?;
+    let created =
+        write_secret(&a.dir.join(KEY_FILE), hex::encode(seed).as_bytes()).and_then(|()| {
+            store.write(|tx| {
+                let meta = [
+                    ("id", id.clone()),
+                    ("title", title.clone()),
+                    ("created", now.clone()),
+                    ("banc", env!("CARGO_PKG_VERSION").to_string()),
+                    ("public_key", public.clone()),
+                    ("rehearsal", a.rehearsal.to_string()),
+                    (
+                        "participants_file",
+                        participants_file
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                    ),
+                    ("participants_hash", participants_hash.clone()),
+                ];
+                for (k, v) in meta {
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                        params![k, v],
+                    )?;
+                }
+                store::audit(tx, "banc", "événement", "init", None, Some(&title), None)?;
+                for (s, print) in &suites {
+                    insert_suite(tx, s, print)?;
+                }
+                let mut n = 0;
+                for (p, simulated) in &participants {
+                    n += register(tx, p, simulated.as_deref(), &suites)?;
+                }
+                Ok(n)
+            })
+        });
+    // A failed init leaves no half event behind (a retry would find "already an event").
+    let instances = match created {
+        Ok(n) => n,
+        Err(e) => {
+            drop(store);
+            for f in [store::DB, "event.db-wal", "event.db-shm", KEY_FILE] {
+                let _ = std::fs::remove_file(a.dir.join(f));
+            }
+            let _ = std::fs::remove_dir_all(a.dir.join("blobs"));
+            return Err(e);
         }
-        store::audit(tx, "banc", "événement", "init", None, Some(&title), None)?;
-        for (s, print) in &suites {
-            insert_suite(tx, s, print)?;
-        }
-        let mut n = 0;
-        for (p, simulated) in &participants {
-            n += register(tx, p, simulated.as_deref(), &suites)?;
-        }
-        Ok(n)
-    })?;
+    };
     Ok(InitSummary {
         dir: a.dir.display().to_string(),
         id,
@@ -382,6 +418,29 @@ pub fn init(a: &InitRequest) -> Result<InitSummary, Error> {
         instances,
         public_key: public,
     })
+}
+
+/// Ids name instances (`participant/scenario/role`) and folders: letters, digits, `.`, `_`, `-`.
+fn check_id(what: &str, id: &str) -> Result<(), Error> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} « {id} » : identifiant fait de lettres, chiffres, « . », « _ » et « - » attendu (il nomme des instances et des dossiers)"
+        )))
+    }
+}
+
+/// sha256 of a file (hex), bounded like every auxiliary input.
+pub fn file_hash(path: &Path) -> Result<String, Error> {
+    let b = crate::files::read_bounded(path, crate::files::MAX_SMALL)
+        .map_err(|e| Error::Io(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(&b)))
 }
 
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -597,11 +656,14 @@ fn accept_suite_change(
             Some(&changes.join(" ; ")),
         )?;
         let now = Utc::now().rfc3339();
+        // New scenarios get instances; changed ones their new level, requirement and title.
         for p in &participants {
             for sc in suite.scenarios.iter().filter(|sc| p.roles.contains(&sc.role)) {
                 tx.execute(
-                    "INSERT OR IGNORE INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'not-started', ?9)",
+                    "INSERT INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'not-started', ?9)
+                     ON CONFLICT(id) DO UPDATE SET level = excluded.level, required = excluded.required,
+                        title = excluded.title, retired = 0",
                     params![
                         instance_id(&p.id, &sc.id, sc.role),
                         p.id,
@@ -615,6 +677,20 @@ fn accept_suite_change(
                     ],
                 )?;
             }
+        }
+        // Scenarios the suite no longer has: their instances are retired (kept with their
+        // history, neither played nor graded).
+        let gone: Vec<String> = {
+            let mut q = tx.prepare("SELECT id, scenario FROM instances WHERE suite = ?1 AND retired = 0")?;
+            q.query_map([&suite.meta.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .filter_map(Result::ok)
+                .filter(|(_, sc)| suite.scenario(sc).is_none())
+                .map(|(id, _)| id)
+                .collect()
+        };
+        for id in gone {
+            tx.execute("UPDATE instances SET retired = 1 WHERE id = ?1", [&id])?;
+            store::audit(tx, actor, &id, "retrait", None, None, Some("scénario retiré de la suite"))?;
         }
         Ok(())
     })
@@ -671,11 +747,14 @@ pub struct InstanceRow {
     pub attempts: i64,
     /// The latest attempt's reason (why it failed, was skipped...).
     pub reason: Option<String>,
+    /// Its scenario left the suite (accepted suite change): kept, neither played nor graded.
+    pub retired: bool,
 }
 
 const INSTANCE_SELECT: &str = "SELECT i.id, i.participant, i.suite, i.scenario, i.role, i.level, i.required, i.title, i.status, i.since, i.claimed_by,
         (SELECT COUNT(*) FROM attempts a WHERE a.instance = i.id),
-        (SELECT a.reason FROM attempts a WHERE a.instance = i.id ORDER BY a.number DESC LIMIT 1)
+        (SELECT a.reason FROM attempts a WHERE a.instance = i.id ORDER BY a.number DESC LIMIT 1),
+        i.retired
      FROM instances i";
 
 fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstanceRow> {
@@ -694,6 +773,7 @@ fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstanceRow> {
         claimed_by: r.get(10)?,
         attempts: r.get(11)?,
         reason: r.get(12)?,
+        retired: r.get(13)?,
     })
 }
 
@@ -818,40 +898,160 @@ pub fn recover(store: &mut Store) -> Result<usize, Error> {
     let mut marked = 0;
     for run in open {
         let lock = run_lock_path(&store.dir, run);
-        let Some(_held) = play::RunLock::try_take(&lock) else {
-            continue;
+        let _held = match play::RunLock::try_take(&lock) {
+            play::Lock::Held => continue,
+            play::Lock::Taken(l) => Some(l),
+            // No lock file: the run never got to play (or its folder was removed).
+            play::Lock::Missing => None,
+            play::Lock::Failed(e) => {
+                tracing::warn!("banc event : verrou {} illisible : {e}", lock.display());
+                continue;
+            }
         };
         marked += store.write(|tx| {
-            let cut: Vec<(i64, String)> = {
-                let mut st = tx.prepare(
-                    "SELECT id, instance FROM attempts WHERE run = ?1 AND status = 'running'",
-                )?;
-                st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?
-            };
-            let now = Utc::now().rfc3339();
-            for (attempt, instance) in &cut {
-                tx.execute(
-                    "UPDATE attempts SET status = 'interrupted', finished = ?2,
-                     reason = 'processus de banc arrêté brutalement pendant la tentative' WHERE id = ?1",
-                    params![attempt, now],
-                )?;
-                set_status(
-                    tx,
-                    instance,
-                    InstanceStatus::Interrupted,
-                    "banc",
-                    Some(&format!("exécution {run} arrêtée brutalement (processus disparu)")),
-                )?;
-            }
-            tx.execute(
-                "UPDATE runs SET finished = ?2 WHERE id = ?1",
-                params![run, now],
-            )?;
-            Ok(cut.len())
+            close_run(
+                tx,
+                run,
+                "banc",
+                "processus de banc arrêté brutalement pendant la tentative",
+            )
         })?;
     }
-    Ok(marked)
+    // An instance left `running` by a run that ended without saying how it ended (a panic in a
+    // scenario, a record that could not be written).
+    let stale: Vec<String> = {
+        let mut st = store.conn().prepare(
+            "SELECT i.id FROM instances i WHERE i.status = 'running'
+             AND (i.run IS NULL OR EXISTS (SELECT 1 FROM runs r WHERE r.id = i.run AND r.finished IS NOT NULL))",
+        )?;
+        st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    if !stale.is_empty() {
+        store.write(|tx| {
+            for id in &stale {
+                set_status(
+                    tx,
+                    id,
+                    InstanceStatus::Interrupted,
+                    "banc",
+                    Some("exécution terminée sans fin de tentative enregistrée"),
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(marked + stale.len())
+}
+
+/// End a run in the caller's transaction: its attempts still `running` become `interrupted`
+/// (with `why`), its instances are released. The number of attempts cut.
+pub fn close_run(
+    tx: &rusqlite::Transaction<'_>,
+    run: i64,
+    actor: &str,
+    why: &str,
+) -> Result<usize, Error> {
+    let cut: Vec<(i64, String)> = {
+        let mut st =
+            tx.prepare("SELECT id, instance FROM attempts WHERE run = ?1 AND status = 'running'")?;
+        st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let now = Utc::now().rfc3339();
+    for (attempt, instance) in &cut {
+        tx.execute(
+            "UPDATE attempts SET status = 'interrupted', finished = ?2, reason = ?3 WHERE id = ?1",
+            params![attempt, now, why],
+        )?;
+        set_status(
+            tx,
+            instance,
+            InstanceStatus::Interrupted,
+            actor,
+            Some(&format!("exécution {run} : {why}")),
+        )?;
+    }
+    tx.execute("UPDATE instances SET run = NULL WHERE run = ?1", [run])?;
+    tx.execute(
+        "UPDATE runs SET finished = ?2 WHERE id = ?1",
+        params![run, now],
+    )?;
+    Ok(cut.len())
+}
+
+/// What `banc event audit --verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditCheck {
+    pub entries: usize,
+    /// Each problem, in French; empty when the log holds.
+    pub problems: Vec<String>,
+}
+
+/// Check the audit log: its hash chain, its head signed with the event's key (nothing removed
+/// at the end, nothing recomputed without the key), and that the state the scores are computed
+/// from — each instance's status, each override — is the one its last audit entry says.
+pub fn verify_audit(store: &Store) -> Result<AuditCheck, Error> {
+    let conn = store.conn();
+    let entries = store::audit_log(conn)?;
+    let mut problems = Vec::new();
+    if let Some((seq, why)) = store::verify_chain(&entries) {
+        problems.push(format!("entrée {seq} : {why}"));
+    }
+    let key = hex::decode(store.meta("public_key")?.unwrap_or_default())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+    match key {
+        Some(k) => {
+            if let Some(why) =
+                store::verify_head(store.meta("audit_head")?.as_deref(), entries.last(), &k)
+            {
+                problems.push(why);
+            }
+        }
+        None => problems.push("clé publique de l'événement illisible".into()),
+    }
+    let mut last_status: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut last_grade: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for e in &entries {
+        match e.action.as_str() {
+            "statut" => {
+                last_status.insert(&e.subject, e.after.as_deref().unwrap_or(""));
+            }
+            "note imposée" => {
+                last_grade.insert(&e.subject, e.after.as_deref().unwrap_or(""));
+            }
+            _ => {}
+        }
+    }
+    for i in instances(conn, None)? {
+        let logged = last_status
+            .get(i.id.as_str())
+            .copied()
+            .unwrap_or("not-started");
+        if logged != i.status.as_str() {
+            problems.push(format!(
+                "{} : statut « {} » en base, « {logged} » d'après le journal (modifié hors de banc)",
+                i.id,
+                i.status.as_str()
+            ));
+        }
+    }
+    let mut latest: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for o in monitor::overrides(conn)? {
+        latest.insert(format!("{}/{}", o.participant, o.role), o.grade);
+    }
+    for (subject, grade) in &latest {
+        if last_grade.get(subject.as_str()).copied() != Some(grade.as_str()) {
+            problems.push(format!(
+                "{subject} : note imposée « {grade} » sans entrée d'audit correspondante"
+            ));
+        }
+    }
+    Ok(AuditCheck {
+        entries: entries.len(),
+        problems,
+    })
 }
 
 pub fn run_lock_path(dir: &Path, run: i64) -> PathBuf {

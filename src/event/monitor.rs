@@ -99,7 +99,7 @@ pub fn worklist(store: &Store, monitor: Option<&str>) -> Result<Vec<WorkItem>, E
                 a.id, a.number, a.report
          FROM instances i JOIN attempts a ON a.instance = i.id
               AND a.number = (SELECT MAX(number) FROM attempts b WHERE b.instance = i.id)
-         WHERE i.status = 'to-verify' AND (?1 IS NULL OR i.claimed_by IS NULL OR i.claimed_by = ?1)
+         WHERE i.status = 'to-verify' AND i.retired = 0 AND (?1 IS NULL OR i.claimed_by IS NULL OR i.claimed_by = ?1)
          ORDER BY i.since, i.id",
     )?;
     let rows = st.query_map([monitor], |r| {
@@ -134,8 +134,23 @@ pub fn worklist(store: &Store, monitor: Option<&str>) -> Result<Vec<WorkItem>, E
             number,
             report,
         ) = row?;
+        let mut steps = pending_steps(conn, aid)?;
+        // Evidence dropped since the step was played shows too.
+        for (_, id, dir) in evidence_dirs(conn, &instance)? {
+            if let Some(s) = steps.iter_mut().find(|s| s.id == id) {
+                for f in files_in(&dir) {
+                    let name = f
+                        .file_name()
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if !s.evidence.contains(&name) {
+                        s.evidence.push(name);
+                    }
+                }
+            }
+        }
         out.push(WorkItem {
-            steps: pending_steps(conn, aid)?,
+            steps,
             instance,
             participant,
             scenario,
@@ -162,35 +177,26 @@ fn decidable(s: InstanceStatus) -> bool {
     )
 }
 
-/// A monitor takes an instance of the worklist (others see it claimed).
+/// A monitor takes an instance of the worklist (others see it claimed). Checked and written in
+/// one transaction: two monitors cannot both take it.
 pub fn claim(store: &mut Store, instance: &str, monitor: &str) -> Result<(), Error> {
     non_empty("--monitor", monitor)?;
-    let i = super::instance(store.conn(), instance)?;
-    if i.status != InstanceStatus::ToVerify {
-        return Err(Error::Invalid(format!(
-            "{instance} est « {} » : rien à vérifier (seules les instances à vérifier se prennent)",
-            i.status.label_fr()
-        )));
-    }
-    if let Some(other) = i.claimed_by.as_deref().filter(|o| *o != monitor) {
-        return Err(Error::Invalid(format!(
-            "{instance} est déjà pris par {other}"
-        )));
-    }
     store.write(|tx| {
+        let i = super::instance(tx, instance)?;
+        if i.status != InstanceStatus::ToVerify {
+            return Err(Error::Invalid(format!(
+                "{instance} est « {} » : rien à vérifier (seules les instances à vérifier se prennent)",
+                i.status.label_fr()
+            )));
+        }
+        if let Some(other) = i.claimed_by.as_deref().filter(|o| *o != monitor) {
+            return Err(Error::Invalid(format!("{instance} est déjà pris par {other}")));
+        }
         tx.execute(
             "UPDATE instances SET claimed_by = ?2, claimed_at = ?3 WHERE id = ?1",
             params![instance, monitor, Utc::now().rfc3339()],
         )?;
-        super::store::audit(
-            tx,
-            monitor,
-            instance,
-            "prise",
-            i.claimed_by.as_deref(),
-            Some(monitor),
-            None,
-        )
+        super::store::audit(tx, monitor, instance, "prise", i.claimed_by.as_deref(), Some(monitor), None)
     })
 }
 
@@ -245,39 +251,49 @@ pub fn decide(
 ) -> Result<Decided, Error> {
     non_empty("--monitor", monitor)?;
     non_empty("--comment", comment)?;
-    let i = super::instance(store.conn(), instance)?;
-    if !decidable(i.status) {
-        return Err(Error::Invalid(format!(
-            "{instance} est « {} » : rien à décider (une décision porte sur une instance à vérifier ou déjà décidée)",
-            i.status.label_fr()
-        )));
-    }
-    if let Some(other) = i.claimed_by.as_deref().filter(|o| *o != monitor) {
-        return Err(Error::Invalid(format!(
-            "{instance} est pris par {other} : c'est à lui de décider"
-        )));
-    }
-    let (attempt, number, _) = latest(store.conn(), instance)?
-        .ok_or_else(|| Error::Invalid(format!("{instance} : aucune tentative")))?;
-    let items: Vec<String> = pending_steps(store.conn(), attempt)?
-        .into_iter()
-        .flat_map(|s| s.checklist)
-        .collect();
-    let mut checked = Vec::new();
-    for n in checklist {
-        match n.checked_sub(1).and_then(|k| items.get(k)) {
-            Some(t) => checked.push(t.clone()),
-            None => {
-                return Err(Error::Invalid(format!(
-                    "--checklist {n} : la liste de {instance} a {} point(s)",
-                    items.len()
-                )));
+    // Evidence dropped since the step was played is kept first (blobs), so that the decision
+    // rests on files the event holds.
+    let collected = collect_evidence(store, instance)?;
+    store.write(|tx| {
+        let i = super::instance(tx, instance)?;
+        if !decidable(i.status) {
+            return Err(Error::Invalid(format!(
+                "{instance} est « {} » : rien à décider (une décision porte sur une instance à vérifier ou déjà décidée)",
+                i.status.label_fr()
+            )));
+        }
+        if let Some(other) = i.claimed_by.as_deref().filter(|o| *o != monitor) {
+            return Err(Error::Invalid(format!(
+                "{instance} est pris par {other} : c'est à lui de décider"
+            )));
+        }
+        let (attempt, number, _) = latest(tx, instance)?
+            .ok_or_else(|| Error::Invalid(format!("{instance} : aucune tentative")))?;
+        let items: Vec<String> = pending_steps(tx, attempt)?
+            .into_iter()
+            .flat_map(|s| s.checklist)
+            .collect();
+        let mut checked = Vec::new();
+        for n in checklist {
+            match n.checked_sub(1).and_then(|k| items.get(k)) {
+                Some(t) => checked.push(t.clone()),
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "--checklist {n} : la liste de {instance} a {} point(s)",
+                        items.len()
+                    )));
+                }
             }
         }
-    }
-    let after = verdict.status();
-    let why = format!("tentative {number} : {comment}");
-    store.write(|tx| {
+        for (step, name, sha, size) in &collected {
+            tx.execute(
+                "INSERT INTO artifacts (attempt, step, kind, name, sha256, size) VALUES (?1, ?2, 'evidence', ?3, ?4, ?5)",
+                params![attempt, step, name, sha, *size as i64],
+            )?;
+            super::store::audit(tx, monitor, instance, "preuve", None, Some(name), Some(sha))?;
+        }
+        let after = verdict.status();
+        let why = format!("tentative {number} : {comment}");
         tx.execute(
             "INSERT INTO decisions (instance, attempt, monitor, verdict, comment, checklist, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -291,15 +307,108 @@ pub fn decide(
                 Utc::now().rfc3339()
             ],
         )?;
-        super::set_status(tx, instance, after, monitor, Some(&why))
-    })?;
-    Ok(Decided {
-        instance: instance.to_string(),
-        attempt: number,
-        before: i.status,
-        after,
-        checked,
+        super::set_status(tx, instance, after, monitor, Some(&why))?;
+        Ok(Decided {
+            instance: instance.to_string(),
+            attempt: number,
+            before: i.status,
+            after,
+            checked,
+        })
     })
+}
+
+/// The folder a manual step's evidence is dropped in, for the latest attempt of `instance`.
+fn evidence_dirs(
+    conn: &rusqlite::Connection,
+    instance: &str,
+) -> Result<Vec<(i64, String, std::path::PathBuf)>, Error> {
+    let Some((attempt, _, _)) = latest(conn, instance)? else {
+        return Ok(Vec::new());
+    };
+    let submissions: Option<String> = conn
+        .query_row(
+            "SELECT r.submissions FROM attempts a JOIN runs r ON r.id = a.run WHERE a.id = ?1",
+            [attempt],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(root) = submissions else {
+        return Ok(Vec::new());
+    };
+    let i = super::instance(conn, instance)?;
+    let mut st = conn
+        .prepare("SELECT n, id FROM steps WHERE attempt = ?1 AND kind = 'evidence' ORDER BY n")?;
+    let rows = st.query_map([attempt], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (n, id) = row?;
+        let dir = std::path::Path::new(&root)
+            .join(crate::scenario::run::safe(&i.participant))
+            .join(crate::scenario::run::safe(&i.scenario))
+            .join(crate::scenario::run::safe(&id));
+        out.push((n, id, dir));
+    }
+    Ok(out)
+}
+
+/// Keep as blobs the evidence files found now in the latest attempt's evidence folders and not
+/// yet kept: (step, name, sha256, size) of each.
+fn collect_evidence(
+    store: &Store,
+    instance: &str,
+) -> Result<Vec<(i64, String, String, usize)>, Error> {
+    let conn = store.conn();
+    let Some((attempt, _, _)) = latest(conn, instance)? else {
+        return Ok(Vec::new());
+    };
+    let kept: std::collections::HashSet<String> = {
+        let mut q = conn.prepare("SELECT sha256 FROM artifacts WHERE attempt = ?1")?;
+        q.query_map([attempt], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for (n, _, dir) in evidence_dirs(conn, instance)? {
+        for path in files_in(&dir) {
+            let name = path
+                .file_name()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bytes = crate::files::read_bounded(&path, MAX_EVIDENCE)
+                .map_err(|e| Error::Io(e.to_string()))?;
+            let sha = store.put_blob(&bytes)?;
+            if !kept.contains(&sha) {
+                out.push((n, name, sha, bytes.len()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Largest evidence file kept (a screenshot, a log extract, a video capture).
+const MAX_EVIDENCE: u64 = 256 * 1024 * 1024;
+
+/// The complete files of a folder (not hidden, not `.tmp`/`.part`), by name.
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    !n.starts_with('.') && !n.ends_with(".tmp") && !n.ends_with(".part")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// A decision as recorded.

@@ -25,28 +25,58 @@ pub struct RunLock {
     _file: std::fs::File,
 }
 
+/// What trying a run's lock found.
+pub enum Lock {
+    /// Taken: nobody held it (a dead run's, or a new one).
+    Taken(RunLock),
+    /// Another process (or handle) holds it: the run is alive.
+    Held,
+    /// The lock file does not exist.
+    Missing,
+    /// It could not be tried (permissions...).
+    Failed(String),
+}
+
 impl RunLock {
-    fn open(path: &Path) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .create(true)
+    /// Try the lock of an existing run (`create`: false) or a new one.
+    fn try_open(path: &Path, create: bool) -> Lock {
+        let file = match std::fs::OpenOptions::new()
+            .create(create)
             .truncate(false)
             .write(true)
             .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lock::Missing,
+            Err(e) => return Lock::Failed(e.to_string()),
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Lock::Taken(RunLock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Lock::Held
+        } else {
+            Lock::Failed(e.to_string())
+        }
     }
 
-    /// Take the lock, or None when another process (or another handle) holds it.
-    pub fn try_take(path: &Path) -> Option<RunLock> {
-        let file = RunLock::open(path).ok()?;
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: flock on a descriptor this function owns; no memory is shared.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if r != 0 {
-                return None;
-            }
+    /// The lock of an existing run.
+    pub fn try_take(path: &Path) -> Lock {
+        RunLock::try_open(path, false)
+    }
+
+    /// The lock of a new run (created).
+    fn take_new(path: &Path) -> Result<RunLock, Error> {
+        match RunLock::try_open(path, true) {
+            Lock::Taken(l) => Ok(l),
+            Lock::Held => Err(Error::Io(format!("verrou {} déjà pris", path.display()))),
+            Lock::Missing => Err(Error::Io(format!("verrou {} introuvable", path.display()))),
+            Lock::Failed(e) => Err(Error::Io(format!("verrou {} : {e}", path.display()))),
         }
-        Some(RunLock { _file: file })
     }
 }
 
@@ -140,31 +170,61 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
         )));
     }
     let all = super::instances(st.conn(), None)?;
-    let mut selected = Vec::new();
+    if let Some(partner) = &req.partner {
+        let plays_itself = match &req.rerun {
+            Some(id) => id.starts_with(&format!("{partner}/")),
+            None => req.participants.is_empty() || req.participants.contains(partner),
+        };
+        if partner != "banc" && plays_itself {
+            return Err(Error::Invalid(format!(
+                "--partner {partner} : un participant n'est pas son propre partenaire (choisir les autres participants avec --participant)"
+            )));
+        }
+    }
+    let mut candidates = Vec::new();
     let mut left = Vec::new();
     match &req.rerun {
         Some(id) => {
             let i = super::instance(st.conn(), id)?;
-            if i.status == InstanceStatus::Running {
+            if i.retired {
                 return Err(Error::Invalid(format!(
-                    "{id} est en cours dans une autre exécution : attendre sa fin"
+                    "{id} : son scénario a été retiré de la suite"
                 )));
             }
-            selected.push(i);
+            candidates.push(i);
         }
         None => {
             for i in all.iter().filter(|i| {
-                (req.participants.is_empty() || req.participants.contains(&i.participant))
+                !i.retired
+                    && (req.participants.is_empty() || req.participants.contains(&i.participant))
                     && (req.scenarios.is_empty() || req.scenarios.contains(&i.scenario))
             }) {
                 if playable(i.status) {
-                    selected.push(i.clone());
+                    candidates.push(i.clone());
                 } else {
                     left.push((i.id.clone(), i.status));
                 }
             }
         }
     }
+    // Prerequisites met in earlier attempts: an attempt passed, or waiting only for a person
+    // and not rejected since (a later failed rerun does not undo a pass).
+    let met: HashSet<(String, String)> = {
+        let mut q = st.conn().prepare(
+            "SELECT DISTINCT i.participant, i.scenario FROM instances i
+             WHERE i.status IN ('passed', 'verified', 'to-verify', 'partially-verified')
+                OR EXISTS (SELECT 1 FROM attempts a WHERE a.instance = i.id AND (a.status = 'passed'
+                    OR (a.status = 'pending' AND COALESCE((SELECT d.verdict FROM decisions d
+                        WHERE d.attempt = a.id ORDER BY d.id DESC LIMIT 1), '') != 'rejected')))",
+        )?;
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let status_of: HashMap<(String, String), InstanceStatus> = all
+        .iter()
+        .map(|i| ((i.participant.clone(), i.scenario.clone()), i.status))
+        .collect();
+    let selected = with_prerequisites(&suites, candidates, &met, &status_of, &mut left);
     if selected.is_empty() {
         return Ok(PlaySummary {
             run: None,
@@ -175,61 +235,107 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             reports: Vec::new(),
         });
     }
-    // Prerequisites met in earlier attempts: passed or waiting only for a person, now or in
-    // any earlier attempt (a later failed rerun does not undo a pass).
-    let met: HashSet<(String, String)> = {
-        let mut q = st.conn().prepare(
-            "SELECT DISTINCT i.participant, i.scenario FROM instances i
-             WHERE i.status IN ('passed', 'verified', 'to-verify', 'partially-verified')
-                OR EXISTS (SELECT 1 FROM attempts a WHERE a.instance = i.id AND a.status IN ('passed', 'pending'))",
-        )?;
-        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
     let validator = Arc::new(
         req.check
             .validator()
             .map_err(crate::scenario::Error::from)?,
     );
     let kit = validator.kit_stamp().map(|k| k.fingerprint);
-    // The run's row and its lock, taken before the row is visible: another process never sees
-    // a run without its lock.
+    let submissions = req
+        .options
+        .submissions
+        .clone()
+        .unwrap_or_else(|| req.dir.join("submissions"));
+    let submissions = std::path::absolute(&submissions).unwrap_or(submissions);
+    // The run's row, its lock and its instances, in one transaction: another process never
+    // sees a run without its lock, and never plays an instance this run holds.
     let lock_dir = req.dir.join("runs");
     store::create_private_dir(&lock_dir)?;
     let command = match &req.rerun {
         Some(i) => format!("rerun {i}"),
         None => "run".to_string(),
     };
-    let (run_id, lock) = st.write(|tx| {
+    let (run_id, lock, selected) = st.write(|tx| {
         tx.execute(
-            "INSERT INTO runs (started, pid, command) VALUES (?1, ?2, ?3)",
-            params![Utc::now().rfc3339(), std::process::id(), command],
+            "INSERT INTO runs (started, pid, command, submissions) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                Utc::now().rfc3339(),
+                std::process::id(),
+                command,
+                submissions.display().to_string()
+            ],
         )?;
         let id = tx.last_insert_rowid();
-        let lock = RunLock::try_take(&super::run_lock_path(&req.dir, id)).ok_or_else(|| {
-            Error::Io(format!(
-                "verrou {} impossible à prendre",
-                super::run_lock_path(&req.dir, id).display()
-            ))
-        })?;
-        Ok((id, lock))
+        let lock = RunLock::take_new(&super::run_lock_path(&req.dir, id))?;
+        let mut held = Vec::new();
+        for i in selected {
+            let n = tx.execute(
+                "UPDATE instances SET run = ?1 WHERE id = ?2 AND status != 'running'
+                 AND (run IS NULL OR EXISTS (SELECT 1 FROM runs r WHERE r.id = instances.run AND r.finished IS NOT NULL))",
+                params![id, i.id],
+            )?;
+            if n == 1 {
+                held.push(i);
+            } else {
+                left.push((i.id.clone(), InstanceStatus::Running));
+            }
+        }
+        Ok((id, lock, held))
     })?;
+    if selected.is_empty() && req.rerun.is_some() {
+        let _ = st.write(|tx| super::close_run(tx, run_id, "banc", "rien à jouer"));
+        return Err(Error::Invalid(format!(
+            "{} est en cours dans une autre exécution : attendre sa fin",
+            req.rerun.as_deref().unwrap_or_default()
+        )));
+    }
     let participants_file = st.meta("participants_file")?.unwrap_or_default();
     let pf = if participants_file.is_empty() {
         None
     } else {
+        let path = Path::new(&participants_file);
+        let now = super::file_hash(path)?;
+        let before = st.meta("participants_hash")?.unwrap_or_default();
+        if now != before {
+            // Contacts and addresses change during an event: used, and recorded.
+            tracing::warn!(
+                "banc event : le fichier des participants {participants_file} a changé depuis l'inscription"
+            );
+            st.write(|tx| {
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'participants_hash'",
+                    [&now],
+                )?;
+                store::audit(
+                    tx,
+                    "banc",
+                    "participants",
+                    "fichier modifié",
+                    Some(&before),
+                    Some(&now),
+                    Some(&participants_file),
+                )
+            })?;
+        }
         Some(
-            crate::scenario::model::load_participants(Path::new(&participants_file))
+            crate::scenario::model::load_participants(path)
                 .map_err(|e| Error::Invalid(e.to_string()))?,
         )
     };
+    let suite_hashes: HashMap<String, String> = super::suites(st.conn())?
+        .into_iter()
+        .map(|s| (s.id, s.print.hash))
+        .collect();
+    let abort = Arc::new(tokio::sync::Notify::new());
     let recorder = Arc::new(Recorder {
         store: Mutex::new(st),
         run: run_id,
         kit,
         partner: req.partner.clone().unwrap_or_else(|| "banc".into()),
+        suite_hash: Mutex::new(None),
         attempts: Mutex::new(HashMap::new()),
         failures: Mutex::new(Vec::new()),
+        abort: abort.clone(),
     });
     let rt = run::runtime()?;
     let mut reports = Vec::new();
@@ -283,12 +389,10 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             .join("runs")
             .join(run_id.to_string())
             .join(run::safe(&suite.meta.id));
-        opts.submissions = Some(
-            req.options
-                .submissions
-                .clone()
-                .unwrap_or_else(|| req.dir.join("submissions")),
-        );
+        opts.submissions = Some(submissions.clone());
+        if let Ok(mut h) = recorder.suite_hash.lock() {
+            *h = suite_hashes.get(&suite.meta.id).cloned();
+        }
         store::create_private_dir(&opts.out)?;
         let stage = if simulated.is_empty() {
             None
@@ -364,6 +468,7 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
                 decisions: Vec::new(),
                 labs: cast.as_ref().map(|c| c.labs.clone()).unwrap_or_default(),
                 observer: Some(observer),
+                abort: Some(abort.clone()),
             };
             let plan = Plan {
                 suite,
@@ -414,13 +519,9 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             .store
             .lock()
             .map_err(|_| Error::Db("verrou du magasin empoisonné".into()))?;
-        st.write(|tx| {
-            tx.execute(
-                "UPDATE runs SET finished = ?2 WHERE id = ?1",
-                params![run_id, Utc::now().rfc3339()],
-            )?;
-            Ok(())
-        })?;
+        // Whatever did not say how it ended (a panic in a scenario, a record that failed) is
+        // interrupted, and the run's instances are released.
+        st.write(|tx| super::close_run(tx, run_id, "banc", "tentative sans fin enregistrée"))?;
     }
     drop(lock);
     if !failures.is_empty() {
@@ -440,12 +541,64 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
     })
 }
 
+/// The candidates that can be played now: each of their prerequisites met in the event, or
+/// played in this run too, or failed (then the instance is played to record that it is
+/// skipped — once: an instance already skipped waits until its prerequisite changes). Others
+/// go to `left` (their prerequisite still waits for a run or a person).
+fn with_prerequisites(
+    suites: &[crate::scenario::model::Suite],
+    candidates: Vec<super::InstanceRow>,
+    met: &HashSet<(String, String)>,
+    status_of: &HashMap<(String, String), InstanceStatus>,
+    left: &mut Vec<(String, InstanceStatus)>,
+) -> Vec<super::InstanceRow> {
+    let prereqs = |i: &super::InstanceRow| -> Vec<String> {
+        suites
+            .iter()
+            .find_map(|s| s.scenario(&i.scenario))
+            .map(|s| s.prerequisites.clone())
+            .unwrap_or_default()
+    };
+    let mut kept = candidates;
+    // Dropping one instance may leave another without its prerequisite: to a fixed point.
+    loop {
+        let playing: HashSet<(String, String)> = kept
+            .iter()
+            .map(|i| (i.participant.clone(), i.scenario.clone()))
+            .collect();
+        let before = kept.len();
+        kept.retain(|i| {
+            let ok = prereqs(i).iter().all(|p| {
+                let key = (i.participant.clone(), p.clone());
+                if met.contains(&key) || playing.contains(&key) {
+                    return true;
+                }
+                let st = status_of.get(&key).copied();
+                let failed = st.is_some_and(|s| !s.open() && !s.achieved());
+                // Failed: played, to record it skipped, unless already recorded so.
+                failed && i.status != InstanceStatus::Skipped
+            });
+            if !ok {
+                left.push((i.id.clone(), i.status));
+            }
+            ok
+        });
+        if kept.len() == before {
+            return kept;
+        }
+    }
+}
+
 /// Writes a run's attempts into the store as the runner plays them.
 struct Recorder {
     store: Mutex<Store>,
     run: i64,
     kit: Option<String>,
     partner: String,
+    /// Hash of the suite being played (recorded with each attempt).
+    suite_hash: Mutex<Option<String>>,
+    /// Notified when a record fails: the run stops (nothing is played that cannot be kept).
+    abort: Arc<tokio::sync::Notify>,
     /// (participant, scenario) → (attempt id, its number) of the attempts this run began.
     attempts: Mutex<HashMap<(String, String), (i64, i64)>>,
     /// Records that could not be written (disk full...): the run reports them at its end.
@@ -454,35 +607,50 @@ struct Recorder {
 
 impl Recorder {
     fn record(&self, what: &str, f: impl FnOnce(&mut Store) -> Result<(), Error>) {
-        let r = match self.store.lock() {
+        // Synchronous writes (full sync, busy waits): off the runtime's worker so that the SMTP
+        // server and the other scenarios go on meanwhile.
+        let r = tokio::task::block_in_place(|| match self.store.lock() {
             Ok(mut st) => f(&mut st),
             Err(_) => Err(Error::Db("verrou du magasin empoisonné".into())),
-        };
+        });
         if let Err(e) = r {
-            tracing::error!("banc event : {what} non enregistré : {e}");
-            if let Ok(mut f) = self.failures.lock() {
-                f.push(format!("{what} : {e}"));
-            }
+            self.failed(format!("{what} : {e}"));
         }
     }
 
+    fn failed(&self, what: String) {
+        tracing::error!("banc event : non enregistré : {what}");
+        if let Ok(mut f) = self.failures.lock() {
+            f.push(what);
+        }
+        self.abort.notify_one();
+    }
+
     /// Begin an attempt (the next number of its instance), the instance `running`.
-    fn begin(&self, st: &mut Store, instance: &str, status: &str) -> Result<(i64, i64), Error> {
+    /// Insert the next attempt of `instance` (in the caller's transaction); `running`: the
+    /// instance becomes `running` (a skipped attempt goes straight to its end).
+    fn begin(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        instance: &str,
+        status: &str,
+    ) -> Result<(i64, i64), Error> {
         let (run, banc, kit, partner) = (
             self.run,
             env!("CARGO_PKG_VERSION"),
             self.kit.clone(),
             self.partner.clone(),
         );
-        st.write(|tx| {
+        let suite_hash = self.suite_hash.lock().ok().and_then(|h| h.clone());
+        {
             let number: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM attempts WHERE instance = ?1",
                 [instance],
                 |r| r.get(0),
             )?;
             tx.execute(
-                "INSERT INTO attempts (instance, number, run, status, partner, started, banc, kit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO attempts (instance, number, run, status, partner, started, banc, kit, suite_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     instance,
                     number,
@@ -491,7 +659,8 @@ impl Recorder {
                     partner,
                     Utc::now().rfc3339(),
                     banc,
-                    kit
+                    kit,
+                    suite_hash
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -500,15 +669,17 @@ impl Recorder {
                 "UPDATE instances SET claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
                 [instance],
             )?;
-            super::set_status(
-                tx,
-                instance,
-                InstanceStatus::Running,
-                "banc",
-                Some(&format!("tentative {number} (exécution {run})")),
-            )?;
+            if status == "running" {
+                super::set_status(
+                    tx,
+                    instance,
+                    InstanceStatus::Running,
+                    "banc",
+                    Some(&format!("tentative {number} (exécution {run})")),
+                )?;
+            }
             Ok((id, number))
-        })
+        }
     }
 }
 
@@ -516,7 +687,7 @@ impl Observer for Recorder {
     fn started(&self, participant: &str, scenario: &Scenario) {
         let instance = instance_id(participant, &scenario.id, scenario.role);
         self.record(&format!("début de {instance}"), |st| {
-            let begun = self.begin(st, &instance, "running")?;
+            let begun = st.write(|tx| self.begin(tx, &instance, "running"))?;
             if let Ok(mut m) = self.attempts.lock() {
                 m.insert((participant.to_string(), scenario.id.clone()), begun);
             }
@@ -583,21 +754,15 @@ impl Observer for Recorder {
             return;
         }
         self.record(&format!("fin de {instance}"), |st| {
-            let attempt = match &began {
-                Some((a, _)) => *a,
-                // Skipped before it began (prerequisite): an attempt that says so.
-                None => {
-                    let begun = self.begin(st, &instance, "skipped")?;
-                    if let Ok(mut m) = self.attempts.lock() {
-                        m.insert((participant.to_string(), result.id.clone()), begun);
-                    }
-                    begun.0
-                }
-            };
             let json = serde_json::to_vec_pretty(result).map_err(|e| Error::Db(e.to_string()))?;
             let report = st.put_blob(&json)?;
             let status = InstanceStatus::of_run(result.status);
-            st.write(|tx| {
+            let begun = st.write(|tx| {
+                let (attempt, number) = match began {
+                    Some(b) => b,
+                    // Skipped before it began (prerequisite failed): one attempt that says so.
+                    None => self.begin(tx, &instance, "skipped")?,
+                };
                 tx.execute(
                     "UPDATE attempts SET status = ?2, reason = ?3, finished = ?4, report = ?5 WHERE id = ?1",
                     params![
@@ -614,8 +779,15 @@ impl Observer for Recorder {
                     status,
                     "banc",
                     result.reason.as_deref().or(Some("tentative terminée")),
-                )
-            })
+                )?;
+                Ok((attempt, number))
+            })?;
+            if began.is_none()
+                && let Ok(mut m) = self.attempts.lock()
+            {
+                m.insert((participant.to_string(), result.id.clone()), begun);
+            }
+            Ok(())
         });
     }
 }

@@ -106,7 +106,7 @@ pub fn scores(store: &Store) -> Result<Vec<ScoreRow>, Error> {
         let mut st = conn.prepare(
             "SELECT i.participant, i.role, i.id, i.suite, i.level, i.required, i.status,
                     (SELECT a.partner FROM attempts a WHERE a.instance = i.id ORDER BY a.number DESC LIMIT 1)
-             FROM instances i",
+             FROM instances i WHERE i.retired = 0",
         )?;
         let rows = st.query_map([], |r| {
             Ok((

@@ -53,7 +53,9 @@ CREATE TABLE instances (
     status TEXT NOT NULL,
     since TEXT NOT NULL,
     claimed_by TEXT,
-    claimed_at TEXT
+    claimed_at TEXT,
+    run INTEGER,
+    retired INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX instances_participant ON instances(participant);
 CREATE INDEX instances_status ON instances(status, since);
@@ -62,7 +64,8 @@ CREATE TABLE runs (
     started TEXT NOT NULL,
     finished TEXT,
     pid INTEGER NOT NULL,
-    command TEXT NOT NULL
+    command TEXT NOT NULL,
+    submissions TEXT NOT NULL
 );
 CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
@@ -76,6 +79,7 @@ CREATE TABLE attempts (
     finished TEXT,
     banc TEXT NOT NULL,
     kit TEXT,
+    suite_hash TEXT,
     report TEXT,
     UNIQUE (instance, number)
 );
@@ -132,6 +136,10 @@ CREATE TABLE audit (
     prev TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'journal d''audit : ajout seul'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'journal d''audit : ajout seul'); END;
 "#];
 
 /// An open event: its folder and a connection to its database.
@@ -219,7 +227,15 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last = |tx: &Transaction<'_>| -> Result<i64, Error> {
+            Ok(tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?)
+        };
+        let before = last(&tx)?;
         let v = f(&tx)?;
+        // Entries were appended: sign the new head in the same transaction.
+        if last(&tx)? != before {
+            sign_head(&tx, &self.dir)?;
+        }
         tx.commit()?;
         Ok(v)
     }
@@ -274,11 +290,14 @@ pub fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, Error> {
         }
     };
     let tmp = parent.join(format!(".{sha}.{}.tmp", std::process::id()));
-    let mut f = private_file(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    let written = private_file(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     if let Ok(d) = std::fs::File::open(parent) {
         let _ = d.sync_all();
     }
@@ -356,6 +375,69 @@ pub fn audit(
         ],
     )?;
     Ok(())
+}
+
+/// Sign the chain's head (its last entry's number and hash) with the event's key, kept in
+/// `meta`: truncating the log, or recomputing the whole chain without the key, is detected.
+fn sign_head(tx: &Transaction<'_>, dir: &Path) -> Result<(), Error> {
+    let Some((seq, hash)) = tx
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let key = super::signing_key(dir)?;
+    let sig = ed25519_dalek::Signer::sign(&key, head_message(seq, &hash).as_bytes());
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [format!("{seq} {hash} {}", hex::encode(sig.to_bytes()))],
+    )?;
+    Ok(())
+}
+
+fn head_message(seq: i64, hash: &str) -> String {
+    format!("banc-audit-head/1 {seq} {hash}")
+}
+
+/// Check the signed head against the last entry: None when it holds (or no head was signed:
+/// an empty log).
+pub fn verify_head(
+    head: Option<&str>,
+    last: Option<&AuditEntry>,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Option<String> {
+    let (Some(head), Some(last)) = (head, last) else {
+        return match (head, last) {
+            (None, None) => None,
+            (None, Some(_)) => Some("tête du journal non signée".into()),
+            (Some(_), None) => Some("journal vidé : la tête signée annonce des entrées".into()),
+            _ => None,
+        };
+    };
+    let parts: Vec<&str> = head.split(' ').collect();
+    let [seq, hash, sig] = parts[..] else {
+        return Some("tête signée illisible".into());
+    };
+    let sig = hex::decode(sig)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| ed25519_dalek::Signature::from_bytes(&b));
+    let msg = head_message(seq.parse().unwrap_or(-1), hash);
+    if sig.is_none_or(|s| ed25519_dalek::Verifier::verify(key, msg.as_bytes(), &s).is_err()) {
+        return Some("signature de la tête du journal invalide (chaîne recalculée sans la clé de l'événement ?)".into());
+    }
+    if seq != last.seq.to_string() || hash != last.hash {
+        return Some(format!(
+            "la tête signée est l'entrée {seq}, le journal s'arrête à l'entrée {} : entrées retirées ou ajoutées hors de banc",
+            last.seq
+        ));
+    }
+    None
 }
 
 /// The `prev` of the first audit entry.

@@ -119,6 +119,8 @@ pub struct Env {
     /// Hears each scenario start, each step end and each scenario end as they happen (an
     /// event records them durably); none for `banc run`.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Notified to stop the run as Ctrl-C does (an observer that can no longer record).
+    pub abort: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Follows a run as it goes, for a store that must not lose what was played (`banc event`).
@@ -637,9 +639,22 @@ pub async fn play_and_report(
         });
     }
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    let abort = env.abort.clone();
     let signal = tokio::spawn(async move {
-        stop_signal().await;
-        tracing::info!("banc : interruption demandée, écriture des résultats partiels…");
+        let aborted = async {
+            match abort {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop_signal() => {
+                tracing::info!("banc : interruption demandée, écriture des résultats partiels…");
+            }
+            () = aborted => {
+                tracing::error!("banc : arrêt de l'exécution (enregistrement impossible)");
+            }
+        }
         let _ = cancel_tx.send(true);
     });
     let participants = execute(env.clone(), &plan, cancel_rx.clone()).await;
@@ -813,6 +828,7 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
             decisions,
             labs: HashMap::new(),
             observer: None,
+            abort: None,
         };
         let plan = Plan {
             suite: &suite,

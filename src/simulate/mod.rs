@@ -517,6 +517,7 @@ pub fn rehearse(
             decisions: Vec::new(),
             labs: cast.labs.clone(),
             observer: None,
+            abort: None,
         };
         let plan = Plan {
             suite: &suite,
