@@ -6,7 +6,6 @@ use banc::event::{self, InstanceStatus};
 use banc::scenario::model::Role;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(clap::Subcommand)]
 pub enum EventCommand {
@@ -89,30 +88,8 @@ pub struct PlayOptions {
     /// Play a suite whose files changed since the event was created (the change is recorded).
     #[arg(long)]
     pub accept_suite_change: bool,
-    /// Where participants drop documents and evidence: DIR/<participant>/<scenario>/<step>/
-    /// (default EVENT/submissions).
-    #[arg(long, value_name = "DIR")]
-    pub submissions: Option<PathBuf>,
-    /// banc's SMTP server, where producers send and consumers return acknowledgements.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:2525")]
-    pub smtp_listen: String,
-    /// Mail domain of banc's mailboxes (`banc+<scenario>@DOMAIN`).
-    #[arg(long, value_name = "DOMAIN", default_value = "banc.test")]
-    pub domain: String,
-    /// banc's HTTP listener for `http` steps that wait for the SUT's call.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub http_listen: Option<String>,
-    /// Cap every wait at this duration (`30s`, `2m`), whatever the suite says.
-    #[arg(long, value_name = "DURATION", value_parser = banc::scenario::model::parse_duration)]
-    pub max_wait: Option<Duration>,
-    /// Certificate chain (PEM) of banc's SMTP server: STARTTLS offered.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// CA of the participants' client certificates (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub runner: super::scenario::RunnerArgs,
     #[command(flatten)]
     pub check: CheckArgs,
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
@@ -326,17 +303,7 @@ fn play(
         rerun,
         accept_suite_change: o.accept_suite_change,
         partner: o.partner,
-        options: banc::scenario::run::RunOptions {
-            out: PathBuf::new(),
-            submissions: o.submissions,
-            smtp_listen: o.smtp_listen,
-            domain: o.domain,
-            http_listen: o.http_listen,
-            max_wait: o.max_wait,
-            tls_cert: o.tls_cert,
-            tls_key: o.tls_key,
-            client_ca: o.client_ca,
-        },
+        options: o.runner.into(),
         check: o.check.into(),
     })
     .map_err(err)?;

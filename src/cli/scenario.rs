@@ -122,15 +122,23 @@ pub struct RunArgs {
     pub check: CheckArgs,
 }
 
-/// Options shared by `banc run` and `banc rehearse`.
+/// Options of `banc run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunOptionsArgs {
     /// Folder for results.json, junit.xml, report.html, the spool of received messages and
     /// the submissions.
     #[arg(long, value_name = "DIR", default_value = "reports/run")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+/// How banc meets the participants: shared by `banc run` and `banc event run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunnerArgs {
     /// Where participants drop documents for `submit` steps (and evidence):
-    /// DIR/<participant>/<scenario>/<step>/ (default OUT/submissions).
+    /// DIR/<participant>/<scenario>/<step>/ (default OUT/submissions; for an event
+    /// EVENT/submissions).
     #[arg(long, value_name = "DIR")]
     pub submissions: Option<PathBuf>,
     /// banc's SMTP server, where producers send and consumers return acknowledgements.
@@ -159,9 +167,18 @@ pub struct RunOptionsArgs {
 }
 
 impl From<RunOptionsArgs> for RunOptions {
-    fn from(a: RunOptionsArgs) -> RunOptions {
+    fn from(o: RunOptionsArgs) -> RunOptions {
         RunOptions {
-            out: a.out,
+            out: o.out,
+            ..o.runner.into()
+        }
+    }
+}
+
+impl From<RunnerArgs> for RunOptions {
+    fn from(a: RunnerArgs) -> RunOptions {
+        RunOptions {
+            out: PathBuf::new(),
             submissions: a.submissions,
             smtp_listen: a.smtp_listen,
             domain: a.domain,

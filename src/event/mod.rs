@@ -531,25 +531,40 @@ fn register(
     let mut n = 0;
     for (s, _) in suites {
         for sc in s.scenarios.iter().filter(|sc| p.roles.contains(&sc.role)) {
-            tx.execute(
-                "INSERT INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'not-started', ?9)",
-                params![
-                    instance_id(&p.id, &sc.id, sc.role),
-                    p.id,
-                    s.meta.id,
-                    sc.id,
-                    sc.role.as_str(),
-                    sc.level.as_str(),
-                    sc.required,
-                    sc.title,
-                    now
-                ],
-            )?;
+            upsert_instance(tx, &p.id, &s.meta.id, sc, &now)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Create the instance of `scenario` for a participant, or bring a changed scenario's level,
+/// requirement and title up to date (and un-retire it).
+fn upsert_instance(
+    tx: &rusqlite::Transaction<'_>,
+    participant: &str,
+    suite: &str,
+    sc: &crate::scenario::model::Scenario,
+    now: &str,
+) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'not-started', ?9)
+         ON CONFLICT(id) DO UPDATE SET level = excluded.level, required = excluded.required,
+            title = excluded.title, retired = 0",
+        params![
+            instance_id(participant, &sc.id, sc.role),
+            participant,
+            suite,
+            sc.id,
+            sc.role.as_str(),
+            sc.level.as_str(),
+            sc.required,
+            sc.title,
+            now
+        ],
+    )?;
+    Ok(())
 }
 
 /// A registered suite, as recorded at init (or at the last accepted change).
@@ -659,23 +674,7 @@ fn accept_suite_change(
         // New scenarios get instances; changed ones their new level, requirement and title.
         for p in &participants {
             for sc in suite.scenarios.iter().filter(|sc| p.roles.contains(&sc.role)) {
-                tx.execute(
-                    "INSERT INTO instances (id, participant, suite, scenario, role, level, required, title, status, since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'not-started', ?9)
-                     ON CONFLICT(id) DO UPDATE SET level = excluded.level, required = excluded.required,
-                        title = excluded.title, retired = 0",
-                    params![
-                        instance_id(&p.id, &sc.id, sc.role),
-                        p.id,
-                        suite.meta.id,
-                        sc.id,
-                        sc.role.as_str(),
-                        sc.level.as_str(),
-                        sc.required,
-                        sc.title,
-                        now
-                    ],
-                )?;
+                upsert_instance(tx, &p.id, &suite.meta.id, sc, &now)?;
             }
         }
         // Scenarios the suite no longer has: their instances are retired (kept with their

@@ -138,7 +138,7 @@ pub fn worklist(store: &Store, monitor: Option<&str>) -> Result<Vec<WorkItem>, E
         // Evidence dropped since the step was played shows too.
         for (_, id, dir) in evidence_dirs(conn, &instance)? {
             if let Some(s) = steps.iter_mut().find(|s| s.id == id) {
-                for f in files_in(&dir) {
+                for f in crate::scenario::steps::complete_files(&dir) {
                     let name = f
                         .file_name()
                         .map(|x| x.to_string_lossy().into_owned())
@@ -371,7 +371,7 @@ fn collect_evidence(
     };
     let mut out = Vec::new();
     for (n, _, dir) in evidence_dirs(conn, instance)? {
-        for path in files_in(&dir) {
+        for path in crate::scenario::steps::complete_files(&dir) {
             let name = path
                 .file_name()
                 .map(|x| x.to_string_lossy().into_owned())
@@ -389,27 +389,6 @@ fn collect_evidence(
 
 /// Largest evidence file kept (a screenshot, a log extract, a video capture).
 const MAX_EVIDENCE: u64 = 256 * 1024 * 1024;
-
-/// The complete files of a folder (not hidden, not `.tmp`/`.part`), by name.
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.path())
-                .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-                        .unwrap_or_default();
-                    !n.starts_with('.') && !n.ends_with(".tmp") && !n.ends_with(".part")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
 
 /// A decision as recorded.
 #[derive(Debug, Clone, Serialize)]

@@ -274,21 +274,29 @@ async fn submit(cx: &Ctx, step: &Step, mut p: Play, deadline: Deadline) -> (Step
 /// The first file of `dir` that is complete: not hidden, not `.tmp`/`.part` (write there, then
 /// rename), by name order.
 fn first_file(dir: &Path) -> Option<PathBuf> {
+    complete_files(dir).into_iter().next()
+}
+
+/// The complete files of `dir` (not hidden, not `.tmp`/`.part`), by name; none when it cannot
+/// be read.
+pub fn complete_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            !n.starts_with('.') && !n.ends_with(".tmp") && !n.ends_with(".part")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    !n.starts_with('.') && !n.ends_with(".tmp") && !n.ends_with(".part")
+                })
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     files.sort();
-    files.into_iter().next()
+    files
 }
 
 /// A Message-ID as a file name part: without brackets, one path component.
