@@ -21,15 +21,33 @@ fn judge(validator: &Validator, path: &Path, display: &str) -> Vec<DocumentRepor
         Ok(b) => b,
         Err(report) => return vec![*report],
     };
-    match kind(path, &bytes) {
+    judge_bytes(validator, path, display, &bytes, start)
+}
+
+/// [`validate`] for an input held in memory (an upload): `name` gives its extension, as a
+/// path would.
+pub fn validate_bytes(validator: &Validator, name: &str, bytes: &[u8]) -> Vec<DocumentReport> {
+    let start = Instant::now();
+    crate::banc::internal::guard(|| judge_bytes(validator, Path::new(name), name, bytes, start))
+        .unwrap_or_else(|f| vec![validator.internal_error_report(name, *f)])
+}
+
+fn judge_bytes(
+    validator: &Validator,
+    path: &Path,
+    display: &str,
+    bytes: &[u8],
+    start: Instant,
+) -> Vec<DocumentReport> {
+    match kind(path, bytes) {
         InputKind::Zip => {
-            crate::xdm::check(display, &bytes, validator, &crate::xdm::Limits::default())
+            crate::xdm::check(display, bytes, validator, &crate::xdm::Limits::default())
         }
         InputKind::Mail => {
-            crate::mail::analyse(display, &bytes, validator, &crate::mail::Policy::default())
+            crate::mail::analyse(display, bytes, validator, &crate::mail::Policy::default())
         }
         InputKind::Document => {
-            let mut r = validator.validate_bytes(display, &bytes);
+            let mut r = validator.validate_bytes(display, bytes);
             r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
             vec![r]
         }

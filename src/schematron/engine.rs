@@ -276,6 +276,14 @@ impl Engine {
                 ),
             });
             convert(&plan, &outcome, loaded, findings);
+            COLLECTED.with(|c| {
+                if let Some(kept) = c.borrow_mut().as_mut() {
+                    kept.push((
+                        svrl_name(doc_name, &plan.stem),
+                        svrl(&plan, &outcome, loaded),
+                    ));
+                }
+            });
             if let Some(dir) = &self.settings.svrl_dir
                 && let Err(e) = write_svrl(dir, doc_name, &plan, &outcome, loaded)
             {
@@ -378,6 +386,32 @@ fn convert(plan: &Plan, out: &Outcome, loaded: &Loaded, findings: &mut Vec<Findi
             ),
         ));
     }
+}
+
+thread_local! {
+    /// The SVRL kept for a [`collect_svrl`] running on this thread.
+    static COLLECTED: std::cell::RefCell<Option<Vec<(String, String)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` and return, beside its result, the SVRL of every schematron run it made on this
+/// thread: (file name as `--svrl` writes it, SVRL text). A server keeps each upload's SVRL this
+/// way, without a folder shared by concurrent requests (a document is judged on one thread).
+pub fn collect_svrl<R>(f: impl FnOnce() -> R) -> (R, Vec<(String, String)>) {
+    /// Puts back the outer collection, also when `f` unwinds.
+    struct Restore(Option<Vec<(String, String)>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            COLLECTED.with(|c| *c.borrow_mut() = outer);
+        }
+    }
+    let _restore = Restore(COLLECTED.with(|c| c.borrow_mut().replace(Vec::new())));
+    let r = f();
+    let kept = COLLECTED
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default();
+    (r, kept)
 }
 
 /// File name for a document's SVRL: the document name made safe, then the schematron's stem.
