@@ -24,6 +24,12 @@ const LEAD: usize = 40;
 const MARK_MAX: usize = 40;
 
 pub fn render(report: &RunReport) -> String {
+    render_with(report, html! {})
+}
+
+/// The report with `banner` at the top of the page (`banc serve`: the permalink's downloads).
+/// The banner uses the page's sheet only (no `style` attribute: the CSP pins the sheet).
+pub fn render_with(report: &RunReport, banner: Markup) -> String {
     let totals = Counts::of(report.documents.iter().flat_map(|d| &d.findings));
     let mut ids = Ids::default();
     let overall = if report.summary.error > 0 {
@@ -44,6 +50,7 @@ pub fn render(report: &RunReport) -> String {
         html lang="fr" {
             (head(TITLE, &report.banc, CSS, SCRIPT))
             body {
+                (banner)
                 header.page {
                     h1 { (TITLE) }
                     p.overall {
@@ -620,6 +627,12 @@ pub(crate) fn head(title: &str, banc: &str, css: &str, script: &str) -> Markup {
             style { (PreEscaped(css)) }
         }
     }
+}
+
+/// The CSP sources of the validation report's own sheet and script (`banc serve` sends them in
+/// its Content-Security-Policy header).
+pub(crate) fn report_hashes() -> [String; 2] {
+    [csp_hash(CSS), csp_hash(SCRIPT)]
 }
 
 /// `'sha256-<base64>'` source expression for a Content-Security-Policy.

@@ -113,12 +113,15 @@ details.rules { margin: 1.25rem 0 .5rem; }
 details.rules ul { columns: 1; margin: .4rem 0; padding-left: 1.2rem; font-size: .85rem; }
 details.rules li { margin: .1rem 0; }
 .top { text-align: right; font-size: .85rem; margin: .5rem 1rem .75rem; }
+nav.liens { margin: 0 0 1.25rem; padding: .6rem 1rem; border: 1px solid var(--line); border-left: 5px solid var(--info); border-radius: 6px; font-size: .95rem; }
+nav.liens p { margin: .2rem 0; overflow-wrap: anywhere; }
+nav.liens ul { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; margin: .3rem 0; padding: 0; list-style: none; }
 .masquer-error .finding.sev-error, .masquer-warning .finding.sev-warning, .masquer-info .finding.sev-info,
 .masquer-pass section.doc.v-pass, .masquer-pass table.docs tr.v-pass, section.layer.vide { display: none; }
 @media print {
   :root { --fg: #000; --bg: #fff; --panel: #f4f4f4; --target: #fff4cc; }
   body { max-width: none; padding: 0; font-size: 10.5pt; }
-  #filtres, .top, details.again > summary { display: none; }
+  #filtres, .top, details.again > summary, nav.liens { display: none; }
   section.doc { break-before: page; border: none; }
   .finding, figure.excerpt { break-inside: avoid; }
   pre { overflow: visible; white-space: pre-wrap; }
@@ -196,5 +199,23 @@ pre.log { margin: .4rem 0; padding: .5rem .75rem; background: var(--panel); bord
   pre.log { white-space: pre-wrap; }
   a { color: inherit; text-decoration: none; }
 }
+"#
+);
+
+/// The sheet of `banc serve`'s own pages (upload form, errors).
+pub const SERVE: &str = concat!(
+    base!(),
+    r#"body { max-width: 48rem; }
+code { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
+form.depot { display: grid; gap: .9rem; margin: 1rem 0; padding: 1rem; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; }
+form.depot label { font-weight: 600; }
+form.depot input[type=file] { font: inherit; padding: .4rem; border: 1px dashed var(--line); border-radius: 6px; background: var(--bg); width: 100%; }
+form.depot button { justify-self: start; font-size: 1rem; padding: .35rem 1.2rem; }
+.aide { color: var(--muted); font-size: .9rem; margin: 0; }
+ul.faits { padding-left: 1.2rem; }
+ul.faits li { margin: .25rem 0; }
+pre { padding: .6rem .8rem; background: var(--panel); border: 1px solid var(--line); border-radius: 4px; overflow-x: auto; }
 "#
 );
