@@ -30,6 +30,7 @@ pub mod schematron;
 pub mod simulate;
 pub mod terminology;
 pub mod transport;
+pub mod web;
 pub mod xdm;
 pub mod xml;
 pub mod xmlw;

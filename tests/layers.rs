@@ -30,6 +30,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "report",
             "bench",
             "rules",
+            "web",
         ],
     ),
     (6, &["cli"]),

@@ -7,6 +7,7 @@ mod kit;
 mod mail;
 mod rules;
 mod scenario;
+mod serve;
 mod validate;
 mod xdm;
 
@@ -62,6 +63,9 @@ enum Command {
     /// Événement de projectathon : instances, tentatives, moniteurs, notes, preuves signées.
     #[command(subcommand)]
     Event(event::EventCommand),
+    /// Service web de validation (comme EVS) : formulaire de dépôt, API, résultats sous lien
+    /// secret, effacés après la durée de conservation.
+    Serve(serve::ServeArgs),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -136,5 +140,6 @@ pub fn main() -> ExitCode {
         Command::Simulate(c) => exit(scenario::simulate(c)),
         Command::Event(c) => exit(event::run(c)),
         Command::Validate(args) => exit(validate::validate(args)),
+        Command::Serve(args) => exit(serve::serve(args)),
     }
 }
