@@ -58,11 +58,11 @@ fn page(title: &str, body: Markup) -> String {
 /// A duration as people say it: `30 jours`, `12 heures`, `90 secondes`.
 pub fn duration_text(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    let (n, one, many) = if s >= 86_400 && s % 86_400 == 0 {
+    let (n, one, many) = if s >= 86_400 && s.is_multiple_of(86_400) {
         (s / 86_400, "jour", "jours")
-    } else if s >= 3_600 && s % 3_600 == 0 {
+    } else if s >= 3_600 && s.is_multiple_of(3_600) {
         (s / 3_600, "heure", "heures")
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         (s / 60, "minute", "minutes")
     } else {
         (s, "seconde", "secondes")
@@ -73,9 +73,9 @@ pub fn duration_text(d: std::time::Duration) -> String {
 /// Bytes as `64 Mio`, `512 Kio`, `100 octets`.
 pub fn size_text(n: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} Mio", n / MIB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} Kio", n / 1024)
     } else {
         format!("{n} octets")

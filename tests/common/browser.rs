@@ -62,6 +62,11 @@ pub fn file_url(path: &Path) -> String {
 
 /// Headless chromium on `page`, `extra` flags before the URL; killed after 90 s.
 pub fn run_chromium(browser: &str, page: &Path, extra: &[&str]) -> Output {
+    run_chromium_url(browser, &file_url(page), extra)
+}
+
+/// Headless chromium on `url` (a page of a server on loopback, or `file://`).
+pub fn run_chromium_url(browser: &str, url: &str, extra: &[&str]) -> Output {
     let profile = TempDir::new("chromium-profile");
     let mut child = Command::new(browser)
         .args([
@@ -79,7 +84,7 @@ pub fn run_chromium(browser: &str, page: &Path, extra: &[&str]) -> Output {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
-        .arg(file_url(page))
+        .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
