@@ -926,8 +926,9 @@ fn the_openapi_document_describes_the_api_as_it_answers() {
 fn with_the_kit_verdicts_equal_and_svrl_is_served() {
     let Some(kit) = common::kit() else { return };
     let dir = tempdir("serve-kit");
-    let name = "tsh.xml";
-    std::fs::copy(fixture("cr-bio/valid/tsh.xml"), dir.join(name)).unwrap();
+    // A document the official schematrons find fault with.
+    let name = "entry-not-act.xml";
+    std::fs::copy(fixture("cr-bio/invalid/entry-not-act.xml"), dir.join(name)).unwrap();
     let srv = start(&dir.join("data"), &["--kit", &s(&kit)]);
     let r = upload(&srv.addr, &[(name, &read(&dir.join(name)))]);
     let loc = permalink(&r);
@@ -935,6 +936,14 @@ fn with_the_kit_verdicts_equal_and_svrl_is_served() {
         zero_durations(r.json()),
         zero_durations(cli_json(&dir, &[name], &["--kit", &s(&kit)]))
     );
+    // Findings of the schematrons (their `schematron` object) as the OpenAPI document says.
+    let doc = get(&srv.addr, "/api/openapi.json").json();
+    let schema = &doc["paths"]["/api/validations"]["post"]["responses"]["201"]["content"]["application/json"]
+        ["schema"];
+    let mut errors = Vec::new();
+    conforms(&r.json(), schema, &doc, "kit", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(r.text().contains("\"schematron\": {"));
     let html = get(&srv.addr, &loc).text();
     assert!(html.contains(&format!("href=\"{loc}/svrl/0\"")));
     let svrl = get(&srv.addr, &format!("{loc}/svrl/0"));
@@ -943,6 +952,6 @@ fn with_the_kit_verdicts_equal_and_svrl_is_served() {
     assert!(
         svrl.header("content-disposition")
             .unwrap()
-            .contains("filename=\"tsh.xml.")
+            .contains("filename=\"entry-not-act.xml.")
     );
 }

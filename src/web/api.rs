@@ -332,7 +332,7 @@ async fn upload(
         description = "Multipart form with one or more `file` parts, or one file as the raw body.",
         content(
             (super::openapi::Upload = "multipart/form-data"),
-            (Vec<u8> = "application/octet-stream"),
+            (super::openapi::File = "application/octet-stream"),
         ),
     ),
     responses(

@@ -51,9 +51,13 @@ pub fn document() -> String {
 pub struct Upload {
     /// The files (CDA `.xml`, IHE_XDM `.zip`, e-mail `.eml`); the part's file name is the name
     /// shown in the report.
-    #[schema(content_media_type = "application/octet-stream")]
-    file: Vec<Vec<u8>>,
+    file: Vec<File>,
 }
+
+/// A file's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, content_media_type = "application/octet-stream")]
+pub struct File(Vec<u8>);
 
 /// A refusal.
 #[derive(ToSchema)]
@@ -70,9 +74,10 @@ pub struct ValidationRun {
     /// `banc.validate/1`.
     schema: String,
     /// The kit the server runs (null without one).
+    #[schema(required = true)]
     kit: Option<KitStamp>,
     #[schema(required = false)]
-    terminology: Option<TerminologyStamp>,
+    terminology: TerminologyStamp,
     /// Severity at or above which a finding fails a document.
     fail_on: Severity,
     /// Inputs in order; a package or message first, then what it holds.
@@ -94,7 +99,7 @@ pub struct KitIssue {
     severity: Severity,
     file: String,
     #[schema(required = false)]
-    line: Option<u32>,
+    line: u32,
     message: String,
 }
 
@@ -103,7 +108,7 @@ pub struct TerminologyStamp {
     value_sets: usize,
     concepts: usize,
     #[schema(required = false)]
-    circuit_bio: Option<CircuitBio>,
+    circuit_bio: CircuitBio,
     issues: Vec<LoadIssue>,
 }
 
@@ -111,7 +116,7 @@ pub struct TerminologyStamp {
 pub struct CircuitBio {
     source: String,
     #[schema(required = false)]
-    version: Option<String>,
+    version: String,
     codes: usize,
 }
 
@@ -156,6 +161,7 @@ pub struct Document {
     /// The file's name (`message.eml!IHE_XDM.zip!IHE_XDM/SUBSET01/DOC0001.XML` inside a container).
     path: String,
     /// `cr-bio-2024.01`, `ihe-xdm`, `mssante-message`...; null when not read that far.
+    #[schema(required = true)]
     profile: Option<String>,
     verdict: Verdict,
     findings: Vec<Finding>,
@@ -173,17 +179,20 @@ pub struct Finding {
     location: Location,
     /// In English.
     #[schema(required = false)]
-    hint: Option<String>,
+    hint: String,
     #[schema(required = false)]
-    spec: Option<String>,
+    spec: String,
     #[schema(required = false)]
-    schematron: Option<SchematronRef>,
+    schematron: SchematronRef,
 }
 
 #[derive(ToSchema)]
 pub struct Location {
+    #[schema(required = true)]
     xpath: Option<String>,
+    #[schema(required = true)]
     line: Option<u32>,
+    #[schema(required = true)]
     column: Option<u32>,
 }
 
@@ -196,9 +205,9 @@ pub struct SchematronRef {
     context: String,
     test: String,
     #[schema(required = false)]
-    id: Option<String>,
+    id: String,
     #[schema(required = false)]
-    role: Option<String>,
+    role: String,
 }
 
 #[derive(ToSchema)]
