@@ -231,7 +231,10 @@ async fn read_files(
             if files.len() == MAX_FILES {
                 return Err(Refusal::TooManyFiles);
             }
-            files.push((clean_name(raw.as_deref(), files.len() + 1), bytes.to_vec()));
+            files.push((
+                clean_name(raw.as_deref(), files.len() + 1),
+                Vec::from(bytes),
+            ));
         }
     } else {
         let raw = name.or_else(|| disposition_name(req.headers()));
@@ -243,7 +246,7 @@ async fn read_files(
             }
         })?;
         if !bytes.is_empty() {
-            files.push((clean_name(raw.as_deref(), 1), bytes.to_vec()));
+            files.push((clean_name(raw.as_deref(), 1), Vec::from(bytes)));
         }
     }
     if files.is_empty() {
