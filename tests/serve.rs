@@ -62,7 +62,11 @@ fn start(data: &Path, args: &[&str]) -> Server {
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|_| panic!("no start line; log: {:?}", log.lock().unwrap()));
     let addr = first
-        .strip_prefix("banc serve : écoute sur http://")
+        .strip_prefix("banc serve : écoute sur ")
+        .and_then(|u| {
+            u.strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))
+        })
         .unwrap_or_else(|| panic!("start line: {first}"))
         .to_string();
     Server {
@@ -954,4 +958,76 @@ fn with_the_kit_verdicts_equal_and_svrl_is_served() {
             .unwrap()
             .contains("filename=\"entry-not-act.xml.")
     );
+}
+
+/// One request over TLS, trusting `ca.pem` of `certs`, offering HTTP/1.1 by ALPN: the answer
+/// and the protocol the server chose.
+fn request_tls(certs: &Path, addr: &str, raw: &[u8]) -> (Resp, Option<Vec<u8>>) {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(raw).unwrap();
+    let mut got = Vec::new();
+    let _ = tls.read_to_end(&mut got);
+    let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+    (parse(&got), alpn)
+}
+
+#[test]
+fn https_with_the_given_certificate() {
+    let dir = tempdir("serve-tls");
+    let certs = dir.join("certs");
+    let r = common::run(&["mail", "certs", "--out", &s(&certs)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let srv = start(
+        &dir.join("data"),
+        &[
+            "--tls-cert",
+            &s(&certs.join("server.pem")),
+            "--tls-key",
+            &s(&certs.join("server.key")),
+        ],
+    );
+    let body = multipart(&[("tsh.xml", &read(&fixture("cr-bio/valid/tsh.xml")))]);
+    let mut raw = format!(
+        "POST /api/validations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        multipart_type(),
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let (r, alpn) = request_tls(&certs, &srv.addr, &raw);
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+    let loc = permalink(&r);
+    let get = format!("GET {loc} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let (page, _) = request_tls(&certs, &srv.addr, get.as_bytes());
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("https://"),
+        "links with the https address"
+    );
+    // Plain HTTP on the TLS port gets no page.
+    let mut c = TcpStream::connect(&srv.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    assert!(!got.starts_with(b"HTTP/1.1 200"));
 }
