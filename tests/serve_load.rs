@@ -39,7 +39,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let t = Instant::now();
     while !done() {
         assert!(t.elapsed() < HANG_GUARD, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -116,6 +116,10 @@ fn uploads_survive_a_kill_and_idle_connections_beyond_the_limit_are_refused() {
     shared.down();
     let at_kill = shared.created.load(Ordering::SeqCst);
     server.kill();
+    assert!(
+        at_kill < CLIENTS * PER_CLIENT,
+        "the kill came after the last upload"
+    );
     let server = Server::start(common::banc(), &data, &args).unwrap();
     shared.up(server.addr);
     let reports: Vec<load::ClientReport> = clients.into_iter().map(|c| c.join().unwrap()).collect();
