@@ -2,6 +2,8 @@
 
 use super::common::{self, CheckArgs};
 use banc::pipeline::CheckOptions;
+use banc::transport::config::LIMIT_CONNECTIONS;
+use clap::builder::RangedU64ValueParser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,9 +38,21 @@ pub struct ServeArgs {
     /// Validations run at the same time (default: all cores; 1 to 1024); the others wait.
     #[arg(short = 'j', long, value_parser = common::jobs_parser())]
     pub jobs: Option<usize>,
+    /// Uploads waiting for a validation slot, at most (0 to 10000); beyond, 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 64,
+        value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_QUEUE))]
+    pub max_queue: usize,
+    /// Connections served at once (1 to 10000); more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=LIMIT_CONNECTIONS))]
+    pub max_connections: usize,
     #[command(flatten)]
     pub check: CheckArgs,
 }
+
+/// Longest `--max-queue`: each waiting upload may hold `--max-upload` bytes.
+const MAX_QUEUE: u64 = 10_000;
 
 fn parse_url(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
@@ -104,6 +118,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         max_upload: args.max_upload,
         uploads_per_minute: args.uploads_per_minute,
         jobs: common::jobs(args.jobs),
+        max_queue: args.max_queue,
+        max_connections: args.max_connections,
     };
     let retention = args.retention;
     banc::web::run(config, validator, |ready| {

@@ -18,12 +18,17 @@ const MAX_FILES: usize = 256;
 const BODY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest file name kept (characters).
 const MAX_NAME: usize = 200;
+/// What a `503` asks the client to wait: a few validations' time.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
+/// Time given to a refused upload's body to arrive (and be dropped).
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an upload was not judged.
 #[derive(Debug)]
 enum Refusal {
     CrossSite,
     RateLimited(Duration),
+    Busy,
     TooLarge(usize),
     Slow,
     NoFile,
@@ -37,6 +42,7 @@ impl Refusal {
         match self {
             Refusal::CrossSite => StatusCode::FORBIDDEN,
             Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Slow => StatusCode::REQUEST_TIMEOUT,
             Refusal::NoFile | Refusal::TooManyFiles | Refusal::Bad(_) => StatusCode::BAD_REQUEST,
@@ -53,6 +59,11 @@ impl Refusal {
                 "Trop de dépôts depuis votre adresse : réessayez dans {} s.",
                 wait.as_secs().max(1)
             ),
+            Refusal::Busy => format!(
+                "Serveur occupé : toutes les validations sont en cours et la file d'attente est \
+                 pleine ; réessayez dans {} s.",
+                BUSY_RETRY.as_secs()
+            ),
             Refusal::TooLarge(max) => format!(
                 "Dépôt trop volumineux : {} au plus par dépôt.",
                 pages::size_text(*max)
@@ -68,7 +79,12 @@ impl Refusal {
     }
 
     fn with_retry(&self, mut resp: Response) -> Response {
-        if let Refusal::RateLimited(wait) = self {
+        let wait = match self {
+            Refusal::RateLimited(wait) => Some(*wait),
+            Refusal::Busy => Some(BUSY_RETRY),
+            _ => None,
+        };
+        if let Some(wait) = wait {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -91,6 +107,7 @@ impl Refusal {
         let title = match self.status() {
             StatusCode::PAYLOAD_TOO_LARGE => "Dépôt trop volumineux",
             StatusCode::TOO_MANY_REQUESTS => "Trop de dépôts",
+            StatusCode::SERVICE_UNAVAILABLE => "Serveur occupé",
             StatusCode::FORBIDDEN => "Dépôt refusé",
             StatusCode::INTERNAL_SERVER_ERROR => "Erreur du serveur",
             _ => "Dépôt impossible",
@@ -301,6 +318,12 @@ async fn upload(
     if !same_site(&app, req.headers()) {
         return Err(Refusal::CrossSite);
     }
+    // Admitted before the rate limit (a refusal costs the client no upload) and before the body
+    // is read: the uploads held in memory are bounded, however many clients send at once.
+    let Ok(admitted) = app.admitted.clone().try_acquire_owned() else {
+        discard(req, app.max_upload).await;
+        return Err(Refusal::Busy);
+    };
     if let Some(Peer(addr)) = peer {
         app.limiter.take(addr.ip()).map_err(Refusal::RateLimited)?;
     }
@@ -314,11 +337,38 @@ async fn upload(
         .await
         .map_err(|e| Refusal::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _permits = (permit, admitted);
         judge_and_store(&app, files)
     })
     .await
     .map_err(|e| Refusal::Internal(format!("validation interrompue : {e}")))?
+}
+
+/// Read and drop the body of a refused upload (at most `max` bytes, for a few seconds): the
+/// client then reads the refusal, where closing with its bytes unread would reset the connection
+/// under it. A client waiting for `100 Continue` has sent nothing and is not asked to.
+async fn discard(req: Request, max: usize) {
+    use hyper::body::Body as _;
+    let waits = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waits {
+        return;
+    }
+    let mut body = req.into_body();
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
 }
 
 /// Validate documents.
@@ -346,6 +396,8 @@ async fn upload(
         (status = 408, description = "The body did not arrive within 120 s", body = super::openapi::ApiError),
         (status = 413, description = "The body is over `--max-upload`", body = super::openapi::ApiError),
         (status = 429, description = "Over `--uploads-per-minute` for this client address", body = super::openapi::ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Every validation slot busy and `--max-queue` uploads already waiting", body = super::openapi::ApiError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
@@ -380,6 +432,7 @@ pub(super) async fn create_validation(
         (status = 403, description = "A cross-site form post", content_type = "text/html"),
         (status = 413, description = "Over `--max-upload`", content_type = "text/html"),
         (status = 429, description = "Over `--uploads-per-minute`", content_type = "text/html"),
+        (status = 503, description = "Every validation slot busy and the queue full", content_type = "text/html"),
     )
 )]
 pub(super) async fn form_upload(State(app): State<App>, req: Request) -> Response {

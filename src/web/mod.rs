@@ -52,6 +52,10 @@ pub struct Config {
     pub uploads_per_minute: u32,
     /// Validations run at the same time (the others wait).
     pub jobs: usize,
+    /// Uploads waiting for a validation slot, at most (beyond: `503`).
+    pub max_queue: usize,
+    /// Connections served at once; more are closed at once (a flood cannot exhaust descriptors).
+    pub max_connections: usize,
 }
 
 /// Where the server listens, once bound (what `banc serve` prints).
@@ -65,8 +69,6 @@ pub struct Ready {
     pub expired: usize,
 }
 
-/// Connections served at once; more are closed at once (a flood cannot exhaust descriptors).
-const MAX_CONNECTIONS: usize = 1024;
 /// Time for a client to send a request's headers (also how long an idle connection is kept).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time for a TLS handshake.
@@ -80,6 +82,9 @@ struct Shared {
     store: store::Store,
     limiter: limit::RateLimiter,
     jobs: Arc<Semaphore>,
+    /// Uploads received, waiting or being validated: `jobs` + `max_queue` at most, so the
+    /// bodies held in memory are bounded whatever the number of clients.
+    admitted: Arc<Semaphore>,
     max_upload: usize,
     /// How clients reach the server: `--public-url`, else the listening address.
     base_url: String,
@@ -131,6 +136,7 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: App,
     router: Router,
+    max_connections: usize,
     pub ready: Ready,
 }
 
@@ -185,6 +191,7 @@ impl Server {
             store,
             limiter: limit::RateLimiter::new(config.uploads_per_minute),
             jobs: Arc::new(Semaphore::new(config.jobs.max(1))),
+            admitted: Arc::new(Semaphore::new(config.jobs.max(1) + config.max_queue)),
             max_upload: config.max_upload,
             base_url,
             public_origin,
@@ -196,6 +203,7 @@ impl Server {
             tls,
             app,
             router,
+            max_connections: config.max_connections.max(1),
             ready: Ready {
                 url,
                 addr,
@@ -212,7 +220,7 @@ impl Server {
         use tower::Service;
         let sweeper = tokio::spawn(sweep_loop(self.app.clone()));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let slots = Arc::new(Semaphore::new(self.max_connections));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
