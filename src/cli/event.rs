@@ -303,6 +303,7 @@ fn play(
         rerun,
         accept_suite_change: o.accept_suite_change,
         partner: o.partner,
+        actor: None,
         options: o.runner.into(),
         check: o.check.into(),
     })

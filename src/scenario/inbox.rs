@@ -147,6 +147,14 @@ impl<T> Board<T> {
         }
     }
 
+    /// Drop the items already claimed (a board that outlives runs keeps only what may still be
+    /// awaited).
+    pub fn forget_claimed(&self) {
+        if let Ok(mut v) = self.items.lock() {
+            v.retain(|(_, taken)| !*taken);
+        }
+    }
+
     /// Items nobody claimed (reported at the end of a run).
     pub fn unclaimed(&self) -> Vec<std::sync::Arc<T>> {
         self.items.lock().map_or_else(
