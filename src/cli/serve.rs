@@ -36,8 +36,37 @@ pub struct ServeArgs {
     /// Validations run at the same time (default: all cores; 1 to 1024); the others wait.
     #[arg(short = 'j', long, value_parser = common::jobs_parser())]
     pub jobs: Option<usize>,
+    /// A projectathon event (banc event init): its pages, API, runner and SMTP server too.
+    #[arg(long, value_name = "DIR")]
+    pub event: Option<PathBuf>,
+    #[command(flatten)]
+    pub event_runner: EventRunnerArgs,
     #[command(flatten)]
     pub check: CheckArgs,
+}
+
+/// The event's runner, with --event.
+#[derive(clap::Args)]
+pub struct EventRunnerArgs {
+    /// The event's SMTP server, where participants send (with --event).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:2525",
+        requires = "event"
+    )]
+    pub smtp_listen: String,
+    /// Mail domain of banc's mailboxes (`banc+<scenario>@DOMAIN`).
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        default_value = "banc.test",
+        requires = "event"
+    )]
+    pub domain: String,
+    /// Cap every wait of a scenario at this duration (`30s`, `2m`), whatever the suite says.
+    #[arg(long, value_name = "DURATION", value_parser = banc::scenario::model::parse_duration, requires = "event")]
+    pub max_wait: Option<Duration>,
 }
 
 fn parse_url(s: &str) -> Result<String, String> {
@@ -104,6 +133,20 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         max_upload: args.max_upload,
         uploads_per_minute: args.uploads_per_minute,
         jobs: common::jobs(args.jobs),
+        event: args.event.map(|dir| banc::web::EventConfig {
+            dir,
+            options: banc::scenario::run::RunOptions {
+                out: PathBuf::new(),
+                submissions: None,
+                smtp_listen: args.event_runner.smtp_listen,
+                domain: args.event_runner.domain,
+                http_listen: None,
+                max_wait: args.event_runner.max_wait,
+                tls_cert: None,
+                tls_key: None,
+                client_ca: None,
+            },
+        }),
     };
     let retention = args.retention;
     banc::web::run(config, validator, |ready| {
@@ -117,6 +160,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 n => format!(" ({n} expiré(s) effacé(s) au démarrage)"),
             }
         ));
+        if let Some(e) = &ready.event {
+            common::emit(&format!(
+                "banc serve : événement « {} » ({} participant(s), {} instance(s)) dans {}\n\
+                 banc serve : SMTP de l'événement sur {} (domaine {})\n\
+                 banc serve : liens d'accès : banc event access {} --participant ID | --monitor NOM | --manager [--public-url {}]\n",
+                e.title,
+                e.participants,
+                e.instances,
+                e.dir.display(),
+                e.smtp,
+                e.domain,
+                e.dir.display(),
+                ready.url,
+            ));
+        }
     })?;
     common::emit("banc serve : arrêté\n");
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,9 @@ use tokio::sync::{Notify, broadcast};
 /// What a follower of a run hears.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveEvent {
+    /// Order of the event in this process (a follower that replayed the attempt's past events
+    /// skips those it already has).
+    pub seq: u64,
     pub participant: String,
     pub scenario: String,
     /// `started`, `waiting` (a step waits for the participant), `step` (a step ended),
@@ -51,6 +54,9 @@ pub struct Runner {
     smtp: (String, Arc<Board<Received>>),
     smtp_stop: Arc<Notify>,
     events: broadcast::Sender<LiveEvent>,
+    /// The current (or last) attempt's events per (participant, scenario): a follower arriving
+    /// late learns where it is.
+    past: Mutex<(u64, HashMap<(String, String), Vec<LiveEvent>>)>,
     running: Mutex<HashMap<i64, Running>>,
 }
 
@@ -107,6 +113,7 @@ impl Runner {
             smtp: (addr, inbox),
             smtp_stop: stop,
             events,
+            past: Mutex::new((0, HashMap::new())),
             running: Mutex::new(HashMap::new()),
         }))
     }
@@ -179,6 +186,12 @@ impl Runner {
             }
         };
         let run = reserved.run();
+        // The previous attempt's events are no longer where the instance is.
+        if let (Ok(mut p), Some((who, rest))) = (self.past.lock(), instance.split_once('/'))
+            && let Some((scenario, _)) = rest.split_once('/')
+        {
+            p.1.remove(&(who.to_string(), scenario.to_string()));
+        }
         let abort = Arc::new(Notify::new());
         let observer: Arc<dyn Observer> = self.clone();
         let hooks = Hooks {
@@ -239,7 +252,34 @@ impl Runner {
         self.smtp_stop.notify_one();
     }
 
-    fn send(&self, e: LiveEvent) {
+    /// The events of the current (or last) attempt of `participant`'s `scenario`, in order.
+    pub fn replay(&self, participant: &str, scenario: &str) -> Vec<LiveEvent> {
+        self.past
+            .lock()
+            .ok()
+            .and_then(|p| {
+                p.1.get(&(participant.to_string(), scenario.to_string()))
+                    .cloned()
+            })
+            .unwrap_or_default()
+    }
+
+    fn send(&self, mut e: LiveEvent) {
+        if let Ok(mut p) = self.past.lock() {
+            p.0 += 1;
+            e.seq = p.0;
+            let list =
+                p.1.entry((e.participant.clone(), e.scenario.clone()))
+                    .or_default();
+            if e.kind == "started" {
+                list.clear();
+            }
+            // Bounded: a scenario has a few steps; a runaway one keeps its latest events.
+            if list.len() >= 64 {
+                list.remove(0);
+            }
+            list.push(e.clone());
+        }
         // Nobody listening is fine.
         let _ = self.events.send(e);
     }
@@ -248,6 +288,7 @@ impl Runner {
 impl Observer for Runner {
     fn started(&self, participant: &str, scenario: &Scenario) {
         self.send(LiveEvent {
+            seq: 0,
             participant: participant.into(),
             scenario: scenario.id.clone(),
             kind: "started",
@@ -267,6 +308,7 @@ impl Observer for Runner {
         _output: &Output,
     ) {
         self.send(LiveEvent {
+            seq: 0,
             participant: participant.into(),
             scenario: scenario.into(),
             kind: "step",
@@ -279,6 +321,7 @@ impl Observer for Runner {
 
     fn finished(&self, participant: &str, result: &ScenarioResult) {
         self.send(LiveEvent {
+            seq: 0,
             participant: participant.into(),
             scenario: result.id.clone(),
             kind: "finished",
@@ -299,6 +342,7 @@ impl Observer for Runner {
 
     fn waiting(&self, participant: &str, scenario: &str, step: &str, action: &str) {
         self.send(LiveEvent {
+            seq: 0,
             participant: participant.into(),
             scenario: scenario.into(),
             kind: "waiting",

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod bundle;
+pub mod detail;
 pub mod live;
 pub mod monitor;
 pub mod play;
