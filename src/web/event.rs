@@ -789,8 +789,11 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
         let s = session(&ev, &headers).await?;
         let inst = visible(&ev, &s.who, id_of(path)).await?;
         let rx = ev.runner.subscribe();
-        let running =
-            ev.runner.is_running(&inst.id) || inst.status == event::InstanceStatus::Running;
+        let past = ev.runner.replay(&inst.participant, &inst.scenario);
+        // An attempt that told its end is over, even while its run closes.
+        let ended = past.iter().any(|e| e.kind == "finished");
+        let running = !ended
+            && (ev.runner.is_running(&inst.id) || inst.status == event::InstanceStatus::Running);
         let state = serde_json::json!({
             "instance": inst.id,
             "status": inst.status.as_str(),
@@ -811,10 +814,9 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
         }
         // Where the attempt is: its events so far.
         let mut seen = 0;
-        let mut done = false;
-        for e in ev.runner.replay(&inst.participant, &inst.scenario) {
+        let done = false;
+        for e in past {
             seen = e.seq;
-            done |= e.kind == "finished";
             let data = serde_json::to_string(&e).unwrap_or_default();
             first.push(Event::default().event(e.kind).data(data));
         }
