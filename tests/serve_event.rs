@@ -122,10 +122,7 @@ fn start(t: &Path, ev: &Path) -> Server {
     while lines.len() < 5 {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(l) => lines.push(l),
-            Err(_) => panic!(
-                "start lines {lines:?}; log: {:?}",
-                log.lock().unwrap()
-            ),
+            Err(_) => panic!("start lines {lines:?}; log: {:?}", log.lock().unwrap()),
         }
     }
     let addr = lines[0]
@@ -204,8 +201,8 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
         let mut out = Vec::new();
         let mut rest = &body[..];
         while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..i]).unwrap().trim(), 16)
-                .unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&rest[..i]).unwrap().trim(), 16).unwrap();
             if n == 0 {
                 break;
             }
@@ -238,7 +235,13 @@ fn api(addr: &str, token: &str, method: &str, path: &str, body: Option<Value>) -
 }
 
 fn status_of(addr: &str, token: &str, id: &str) -> String {
-    let r = api(addr, token, "GET", &format!("/api/event/instances/{id}"), None);
+    let r = api(
+        addr,
+        token,
+        "GET",
+        &format!("/api/event/instances/{id}"),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["status"].as_str().unwrap().to_string()
 }
@@ -337,7 +340,13 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     assert_eq!(me["role"], "participant");
     assert_eq!(me["subject"], LAB);
     for bad in ["", "Bearer 0123", &format!("Bearer {}", "a".repeat(64))] {
-        let r = request(a, "GET", "/api/event/instances", &[("Authorization", bad)], b"");
+        let r = request(
+            a,
+            "GET",
+            "/api/event/instances",
+            &[("Authorization", bad)],
+            b"",
+        );
         assert_eq!(r.status, 401, "{bad}: {}", r.text());
         assert!(r.header("www-authenticate").is_some());
     }
@@ -362,7 +371,10 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     ] {
         let r = api(a, &lab, m, &p, None);
         assert_eq!(r.status, 404, "{m} {p}: {}", r.text());
-        assert_eq!(r.body, r_unknown.body, "{m} {p}: the answer of an unknown one");
+        assert_eq!(
+            r.body, r_unknown.body,
+            "{m} {p}: the answer of an unknown one"
+        );
     }
     let r = api(a, &other, "GET", &theirs, None);
     assert_eq!(r.status, 200, "its own: {}", r.text());
@@ -379,7 +391,14 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     assert_eq!(api(a, &lab, "GET", "/api/event/worklist", None).status, 403);
     let p01 = format!("{LAB}/CRBIO-P01/producer");
     assert_eq!(
-        api(a, &monitor, "POST", &format!("/api/event/instances/{p01}/attempts"), None).status,
+        api(
+            a,
+            &monitor,
+            "POST",
+            &format!("/api/event/instances/{p01}/attempts"),
+            None
+        )
+        .status,
         403
     );
     let pending = format!("{RECEIVER}/CRBIO-C07/consumer");
@@ -392,7 +411,14 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     );
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(
-        api(a, &lab, "PUT", "/api/event/scores/published", Some(serde_json::json!({"published": true}))).status,
+        api(
+            a,
+            &lab,
+            "PUT",
+            "/api/event/scores/published",
+            Some(serde_json::json!({"published": true}))
+        )
+        .status,
         403
     );
     // Nothing to decide: a clear refusal.
@@ -404,7 +430,12 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
         Some(serde_json::json!({"verdict": "verified", "comment": "x"})),
     );
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(r.json()["error"].as_str().unwrap().contains("rien à décider"));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("rien à décider")
+    );
 
     // The monitors' worklist; decisions through the API change the score.
     let work = api(a, &monitor, "GET", "/api/event/worklist", None).json();
@@ -454,21 +485,40 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     let board = request(a, "GET", "/scores", &[], b"");
     assert_eq!(board.status, 200);
     assert!(
-        board
-            .text()
-            .contains(&format!("data-participant=\"{RECEIVER}\" data-role=\"consumer\" data-grade=\"pass\"")),
+        board.text().contains(&format!(
+            "data-participant=\"{RECEIVER}\" data-role=\"consumer\" data-grade=\"pass\""
+        )),
         "{}",
         board.text()
     );
 
     // A participant starts its own attempt; a second start while it plays is refused.
-    let r = api(a, &lab, "POST", &format!("/api/event/instances/{p01}/attempts"), None);
+    let r = api(
+        a,
+        &lab,
+        "POST",
+        &format!("/api/event/instances/{p01}/attempts"),
+        None,
+    );
     assert_eq!(r.status, 202, "{}", r.text());
-    let r = api(a, &lab, "POST", &format!("/api/event/instances/{p01}/attempts"), None);
+    let r = api(
+        a,
+        &lab,
+        "POST",
+        &format!("/api/event/instances/{p01}/attempts"),
+        None,
+    );
     assert_eq!(r.status, 409, "{}", r.text());
 
     // Revoked, a token opens nothing.
-    let r = run(&["event", "access", &s(&ev), "--participant", OTHER, "--revoke"]);
+    let r = run(&[
+        "event",
+        "access",
+        &s(&ev),
+        "--participant",
+        OTHER,
+        "--revoke",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(api(a, &other, "GET", "/api/event/me", None).status, 401);
 
@@ -496,7 +546,12 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     // Every access change and the publication are in the audit log, which holds.
     drop(srv);
     let audit = run(&["event", "audit", &s(&ev), "--format", "json"]);
-    for action in ["accès donné", "accès révoqué", "publication", "tentative demandée"] {
+    for action in [
+        "accès donné",
+        "accès révoqué",
+        "publication",
+        "tentative demandée",
+    ] {
         assert!(audit.stdout.contains(action), "{action} in the audit log");
     }
     let v = run(&["event", "audit", &s(&ev), "--verify"]);
@@ -508,8 +563,14 @@ fn login(a: &str, token: &str) -> String {
     let r = request(a, "GET", &format!("/login/{token}"), &[], b"");
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/event"));
-    let c = r.header("set-cookie").expect("a session cookie").to_string();
-    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+    let c = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
     assert!(!c.contains("Secure"), "plain HTTP: {c}");
     c.split(';').next().unwrap().to_string()
 }
@@ -526,7 +587,10 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
     let srv = start(&t, &ev);
     let a = srv.addr.as_str();
     assert_eq!(request(a, "GET", "/login/0123", &[], b"").status, 404);
-    assert_eq!(request(a, "GET", &format!("/login/{}", "b".repeat(64)), &[], b"").status, 404);
+    assert_eq!(
+        request(a, "GET", &format!("/login/{}", "b".repeat(64)), &[], b"").status,
+        404
+    );
     assert_eq!(request(a, "GET", "/event", &[], b"").status, 401);
     let cookie = login(a, &lab);
     let jar = [("Cookie", cookie.as_str())];
@@ -555,7 +619,11 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
         "/event/worklist".to_string(),
     ] {
         let r = request(a, "GET", &p, &jar, b"");
-        assert!(r.status == 404 || (p == "/event/worklist" && r.status == 403), "{p}: {}", r.status);
+        assert!(
+            r.status == 404 || (p == "/event/worklist" && r.status == 403),
+            "{p}: {}",
+            r.status
+        );
     }
 
     // Forms without the session's token, with another, or from another site: refused.
@@ -601,10 +669,22 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
     };
     let upload = format!("{p01}/upload/cr-bio");
     let (ct, body) = multipart(&"1".repeat(64));
-    let r = request(a, "POST", &upload, &[("Cookie", &cookie), ("Content-Type", &ct)], &body);
+    let r = request(
+        a,
+        "POST",
+        &upload,
+        &[("Cookie", &cookie), ("Content-Type", &ct)],
+        &body,
+    );
     assert_eq!(r.status, 403);
     let (ct, body) = multipart(&csrf);
-    let r = request(a, "POST", &upload, &[("Cookie", &cookie), ("Content-Type", &ct)], &body);
+    let r = request(
+        a,
+        "POST",
+        &upload,
+        &[("Cookie", &cookie), ("Content-Type", &ct)],
+        &body,
+    );
     assert_eq!(r.status, 303, "{}", r.text());
     wait_status(a, &lab, &format!("{LAB}/CRBIO-P01/producer"), "passed");
     assert_eq!(
@@ -613,7 +693,10 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
         "written where banc run expects it"
     );
     let page = request(a, "GET", &p01, &jar, b"").text();
-    assert!(page.contains("/a/1/report.json"), "the attempt's report is offered");
+    assert!(
+        page.contains("/a/1/report.json"),
+        "the attempt's report is offered"
+    );
     let report = request(a, "GET", &format!("{p01}/a/1/report.json"), &jar, b"");
     assert_eq!(report.status, 200);
     assert_eq!(report.json()["status"], "passed");
@@ -627,7 +710,13 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
 
     // SIGTERM while an attempt waits for a deposit: it ends interrupted, recorded.
     let p02 = format!("{LAB}/CRBIO-P02/producer");
-    let r = api(a, &lab, "POST", &format!("/api/event/instances/{p02}/attempts"), None);
+    let r = api(
+        a,
+        &lab,
+        "POST",
+        &format!("/api/event/instances/{p02}/attempts"),
+        None,
+    );
     assert_eq!(r.status, 202, "{}", r.text());
     wait_status(a, &lab, &p02, "running");
     let mut srv = srv;
@@ -635,7 +724,15 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
     unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) };
     let code = common::wait_exit(&mut srv.child, Duration::from_secs(40));
     assert_eq!(code, Some(0), "log: {:?}", srv.log.lock().unwrap());
-    let st = run(&["event", "status", &s(&ev), "--participant", LAB, "--format", "json"]);
+    let st = run(&[
+        "event",
+        "status",
+        &s(&ev),
+        "--participant",
+        LAB,
+        "--format",
+        "json",
+    ]);
     let list: Value = serde_json::from_str(&st.stdout).unwrap();
     let p02_now = list
         .as_array()
@@ -675,7 +772,10 @@ mod browser {
             .expect("chromedriver starts");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not listen");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chromedriver did not listen"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Driver(child, port)
@@ -746,7 +846,14 @@ mod browser {
             verify(&a, &monitor, id);
         }
         assert_eq!(
-            api(&a, &manager, "PUT", "/api/event/scores/published", Some(serde_json::json!({"published": true}))).status,
+            api(
+                &a,
+                &manager,
+                "PUT",
+                "/api/event/scores/published",
+                Some(serde_json::json!({"published": true}))
+            )
+            .status,
             200
         );
         let d = driver(chromedriver);
@@ -761,7 +868,10 @@ mod browser {
             c.goto(&format!("{base}/scores")).await.unwrap();
             let row = format!("tr[data-participant=\"{RECEIVER}\"]");
             let g = c.find(Locator::Css(&row)).await.unwrap();
-            assert_eq!(g.attr("data-grade").await.unwrap().as_deref(), Some("incomplete"));
+            assert_eq!(
+                g.attr("data-grade").await.unwrap().as_deref(),
+                Some("incomplete")
+            );
 
             // A participant logs in with its link, starts P01, deposits its CR-BIO, watches.
             c.goto(&format!("{base}/login/{lab}")).await.unwrap();
@@ -769,14 +879,32 @@ mod browser {
             wait_for(&c, "table.instances", 10).await;
             shot(&c, "event-participant.png").await;
             let link = format!("a[href=\"/event/i/{LAB}/CRBIO-P01/producer\"]");
-            c.find(Locator::Css(&link)).await.unwrap().click().await.unwrap();
-            c.find(Locator::Css("#commencer")).await.unwrap().click().await.unwrap();
+            c.find(Locator::Css(&link))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            c.find(Locator::Css("#commencer"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
             wait_for(&c, "#direct[data-live=\"waiting\"]", 60).await;
-            let said = c.find(Locator::Css("#direct ol")).await.unwrap().text().await.unwrap();
+            let said = c
+                .find(Locator::Css("#direct ol"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert!(said.contains("en attente"), "{said}");
             shot(&c, "event-live.png").await;
             let input = c
-                .find(Locator::Css("form[action$=\"/upload/cr-bio\"] input[type=file]"))
+                .find(Locator::Css(
+                    "form[action$=\"/upload/cr-bio\"] input[type=file]",
+                ))
                 .await
                 .unwrap();
             input.send_keys(&s(&doc)).await.unwrap();
@@ -790,11 +918,27 @@ mod browser {
             shot(&c, "event-instance.png").await;
 
             // Another's instance: the page of an unknown one.
-            c.goto(&format!("{base}/event/i/{OTHER}/CRBIO-P01/producer")).await.unwrap();
-            let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+            c.goto(&format!("{base}/event/i/{OTHER}/CRBIO-P01/producer"))
+                .await
+                .unwrap();
+            let h1 = c
+                .find(Locator::Css("h1"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert_eq!(h1, "Introuvable");
-            c.goto(&format!("{base}/event/i/{LAB}/CRBIO-X99/producer")).await.unwrap();
-            let h1b = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+            c.goto(&format!("{base}/event/i/{LAB}/CRBIO-X99/producer"))
+                .await
+                .unwrap();
+            let h1b = c
+                .find(Locator::Css("h1"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             assert_eq!(h1b, h1);
 
             // A monitor takes the last pending instance and decides it with its checklist.
@@ -807,9 +951,18 @@ mod browser {
                 .click()
                 .await
                 .unwrap();
-            c.find(Locator::Css("#prendre")).await.unwrap().click().await.unwrap();
+            c.find(Locator::Css("#prendre"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
             wait_for(&c, "#decider", 10).await;
-            for b in c.find_all(Locator::Css("input[name=checklist]")).await.unwrap() {
+            for b in c
+                .find_all(Locator::Css("input[name=checklist]"))
+                .await
+                .unwrap()
+            {
                 b.click().await.unwrap();
             }
             c.find(Locator::Css("#comment"))
@@ -826,8 +979,17 @@ mod browser {
                 .await
                 .unwrap();
             wait_for(&c, "p.overall span[data-status=\"verified\"]", 20).await;
-            let decided = c.find(Locator::Css("ul.decisions")).await.unwrap().text().await.unwrap();
-            assert!(decided.contains("<script>alert(1)</script>"), "shown as text: {decided}");
+            let decided = c
+                .find(Locator::Css("ul.decisions"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                decided.contains("<script>alert(1)</script>"),
+                "shown as text: {decided}"
+            );
 
             // The published scoreboard changed.
             c.goto(&format!("{base}/scores")).await.unwrap();

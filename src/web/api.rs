@@ -126,10 +126,10 @@ pub(super) fn html_page(status: StatusCode, body: String, csp: &str) -> Response
 /// A cross-site form post is refused: the browser says where the request comes from
 /// (`Sec-Fetch-Site`, `Origin`); a script (curl, CI) says nothing and is let through.
 pub(super) fn same_site(app: &App, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        // The browser's own word (no script can set it); it also stands when `Origin` is
+        // `null`, as a browser sends it for a post from a page under `no-referrer`.
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;

@@ -817,6 +817,7 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
         let done = false;
         for e in past {
             seen = e.seq;
+            let e = for_people(&ev, e);
             let data = serde_json::to_string(&e).unwrap_or_default();
             first.push(Event::default().event(e.kind).data(data));
         }
@@ -860,6 +861,7 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
                         if e.kind == "finished" {
                             st.done = true;
                         }
+                        let e = for_people(&st.ev, e);
                         let data = serde_json::to_string(&e).unwrap_or_default();
                         return Some((Ok(Event::default().event(e.kind).data(data)), st));
                     }
@@ -890,6 +892,31 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
     }
     .await;
     r.unwrap_or_else(Deny::page)
+}
+
+/// A live event as the page says it: a deposit is made with the step's form, not in a
+/// folder of the server.
+fn for_people(ev: &EventApp, mut e: event::live::LiveEvent) -> event::live::LiveEvent {
+    if e.kind != "waiting" {
+        return e;
+    }
+    let step = ev.scenarios.get(&e.scenario).and_then(|sc| {
+        sc.steps
+            .iter()
+            .enumerate()
+            .find(|(i, st)| Some(step_id(st, *i)) == e.step)
+            .map(|(_, st)| st)
+    });
+    if let Some(st) = step
+        && matches!(st.kind, Kind::Submit | Kind::Evidence)
+    {
+        e.text = format!(
+            "en attente : {} — déposez le fichier avec le formulaire de l'étape « {} » ci-dessous",
+            st.title.as_deref().unwrap_or("dépôt"),
+            e.step.as_deref().unwrap_or("")
+        );
+    }
+    e
 }
 
 /// The attempt `n` of a visible instance, and its store id.

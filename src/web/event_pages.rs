@@ -336,7 +336,12 @@ pub fn instance(v: &InstanceView) -> String {
             p { a href={ "/event/p/" (i.participant) } { "← instances de " (i.participant) } }
             h1 { (i.scenario) " — " (i.title) }
             p.overall {
-                "Instance " code { (i.id) } " : " (status(i.status))
+                "Instance " code { (i.id) } " : "
+                @if v.running && i.status != InstanceStatus::Running {
+                    (status(InstanceStatus::Running)) " " span.muted { "(était : " (i.status.label_fr()) ")" }
+                } @else {
+                    (status(i.status))
+                }
                 " — niveau " (i.level) @if i.required { ", requis" } @else { ", optionnel" }
                 @if let Some(c) = &i.claimed_by { " — pris par " (c) }
             }
