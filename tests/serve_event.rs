@@ -326,6 +326,21 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
         srv.out
     );
 
+    // The event's SMTP server is up for the whole event: participants send at any hour.
+    let smtp = srv
+        .out
+        .iter()
+        .find_map(|l| l.strip_prefix("banc serve : SMTP de l'événement sur "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("the SMTP address in {:?}", srv.out))
+        .to_string();
+    let mut c = TcpStream::connect(&smtp).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut banner = [0u8; 3];
+    c.read_exact(&mut banner).unwrap();
+    assert_eq!(&banner, b"220");
+    drop(c);
+
     // Tokens are kept hashed: the database never holds one.
     let db = std::fs::read(ev.join("event.db")).unwrap();
     for tok in [&lab, &other, &monitor, &manager] {

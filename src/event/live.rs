@@ -40,6 +40,9 @@ pub struct LiveEvent {
     pub text: String,
 }
 
+/// Events of the current attempt, per (participant, scenario).
+type Past = HashMap<(String, String), Vec<LiveEvent>>;
+
 struct Running {
     instance: String,
     abort: Arc<Notify>,
@@ -56,7 +59,7 @@ pub struct Runner {
     events: broadcast::Sender<LiveEvent>,
     /// The current (or last) attempt's events per (participant, scenario): a follower arriving
     /// late learns where it is.
-    past: Mutex<(u64, HashMap<(String, String), Vec<LiveEvent>>)>,
+    past: Mutex<(u64, Past)>,
     running: Mutex<HashMap<i64, Running>>,
 }
 
