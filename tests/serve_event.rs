@@ -299,6 +299,25 @@ fn verify(addr: &str, monitor: &str, id: &str) {
     assert_eq!(r.json()["after"], "verified");
 }
 
+/// Every field of `v` is a property of the schema `name`, and its required ones are in `v`.
+fn described(doc: &Value, name: &str, v: &Value) {
+    let schema = &doc["components"]["schemas"][name];
+    let props = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name}: {schema}"));
+    for k in v
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: {v}"))
+        .keys()
+    {
+        assert!(props.contains_key(k), "{name}.{k} described");
+    }
+    for r in schema["required"].as_array().into_iter().flatten() {
+        let r = r.as_str().unwrap();
+        assert!(v.get(r).is_some(), "{name}.{r} required, absent from {v}");
+    }
+}
+
 fn grade(scores: &Value, participant: &str) -> String {
     scores["scores"]
         .as_array()
@@ -553,9 +572,31 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    let instance_schema = &doc["components"]["schemas"]["Instance"]["properties"];
-    for (k, _) in mine[0].as_object().unwrap() {
-        assert!(instance_schema[k].is_object(), "{k} described");
+    // Every field of real answers is described, every required one is there.
+    let attempts = api(
+        a,
+        &lab,
+        "GET",
+        &format!("/api/event/instances/{p01}/attempts"),
+        None,
+    )
+    .json();
+    let one_attempt = attempts.as_array().unwrap().last().unwrap().clone();
+    let step = one_attempt["steps"].as_array().unwrap().first().cloned();
+    for (name, v) in [
+        ("Me", me.clone()),
+        ("Instance", mine[0].clone()),
+        ("WorkItem", work[0].clone()),
+        ("PendingStep", work[0]["steps"][0].clone()),
+        ("Scores", after.clone()),
+        ("ScoreRow", after["scores"][0].clone()),
+        ("Decision", decisions[0].clone()),
+        ("Attempt", one_attempt.clone()),
+    ] {
+        described(&doc, name, &v);
+    }
+    if let Some(step) = step {
+        described(&doc, "Step", &step);
     }
 
     // Every access change and the publication are in the audit log, which holds.
@@ -722,6 +763,91 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
     let live = request(a, "GET", &format!("{p01}/live"), &jar, b"");
     assert_eq!(live.header("content-type"), Some("text/event-stream"));
     assert!(live.text().contains("event: idle"), "{}", live.text());
+
+    // Another session's token does not open this one's forms.
+    let cookie2 = login(a, &lab);
+    let csrf2 = csrf_of(&request(a, "GET", &p01, &[("Cookie", cookie2.as_str())], b"").text());
+    assert_ne!(csrf2, csrf, "one CSRF token per session");
+    let r = request(
+        a,
+        "POST",
+        &start_path,
+        &[("Cookie", cookie.as_str()), ("Content-Type", form)],
+        format!("csrf={csrf2}").as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+
+    // Evidence for a manual step, dropped by its participant after the attempt: the monitor
+    // sees it beside the decision form, and deciding keeps it in the event.
+    let receiver = token(&ev, &["--participant", RECEIVER]);
+    let monitor = token(&ev, &["--monitor", MONITOR]);
+    let rc = login(a, &receiver);
+    let c10 = format!("/event/i/{RECEIVER}/CRBIO-C10/consumer");
+    let rcsrf = csrf_of(&request(a, "GET", &c10, &[("Cookie", rc.as_str())], b"").text());
+    let shot_bytes = b"\x89PNG capture de l'ecran du DPI".to_vec();
+    let b = "frontiere-banc-10";
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{rcsrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../capture <dpi>.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&shot_bytes);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let r = request(
+        a,
+        "POST",
+        &format!("{c10}/upload/capture"),
+        &[
+            ("Cookie", rc.as_str()),
+            (
+                "Content-Type",
+                &format!("multipart/form-data; boundary={b}"),
+            ),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let mc = login(a, &monitor);
+    let seen = request(a, "GET", &c10, &[("Cookie", mc.as_str())], b"").text();
+    assert!(seen.contains("Preuves déposées"), "{seen}");
+    assert!(
+        seen.contains("capture &lt;dpi&gt;.png"),
+        "the name escaped, its path dropped"
+    );
+    let got = request(
+        a,
+        "GET",
+        &format!("{c10}/evidence/capture/capture%20%3Cdpi%3E.png"),
+        &[("Cookie", mc.as_str())],
+        b"",
+    );
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, shot_bytes);
+    assert_eq!(
+        request(
+            a,
+            "GET",
+            &format!("{c10}/evidence/capture/..%2F..%2Fevent.db"),
+            &[("Cookie", mc.as_str())],
+            b""
+        )
+        .status,
+        404
+    );
+    verify(a, &monitor, &format!("{RECEIVER}/CRBIO-C10/consumer"));
+    let attempts = api(
+        a,
+        &monitor,
+        "GET",
+        &format!("/api/event/instances/{RECEIVER}/CRBIO-C10/consumer/attempts"),
+        None,
+    )
+    .json();
+    let kept = attempts.as_array().unwrap().last().unwrap()["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["kind"] == "evidence" && x["name"] == "capture <dpi>.png");
+    assert!(kept, "{attempts}");
 
     // SIGTERM while an attempt waits for a deposit: it ends interrupted, recorded.
     let p02 = format!("{LAB}/CRBIO-P02/producer");
@@ -1020,4 +1146,47 @@ mod browser {
         });
         drop(srv);
     }
+}
+
+#[test]
+fn an_event_of_schema_1_is_migrated_and_gets_access() {
+    let t = tempdir("serve-event-migrate");
+    let ev = t.join("ev");
+    let r = run(&[
+        "event",
+        "init",
+        &s(&ev),
+        "--suite",
+        "suites/cr-bio",
+        "--rehearsal",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // As the previous banc left it: schema 1, no access tables.
+    {
+        let db = rusqlite::Connection::open(ev.join("event.db")).unwrap();
+        db.execute_batch("DROP TABLE sessions; DROP TABLE access; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let tok = token(&ev, &["--manager", "Anne Leroy"]);
+    let db = rusqlite::Connection::open(ev.join("event.db")).unwrap();
+    let v: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+    let (role, subject, hash): (String, String, String) = db
+        .query_row("SELECT role, subject, token_hash FROM access", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!((role.as_str(), subject.as_str()), ("manager", "Anne Leroy"));
+    assert_eq!(
+        hash,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(tok.as_bytes())),
+        "kept as its sha256"
+    );
+    assert_eq!(run(&["event", "audit", &s(&ev), "--verify"]).code, 0);
+    // An unknown participant gets no access.
+    let r = run(&["event", "access", &s(&ev), "--participant", "inconnu"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stderr.contains("participant inconnu"), "{}", r.stderr);
 }
