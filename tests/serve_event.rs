@@ -947,17 +947,30 @@ mod browser {
         std::fs::write(dir.join(name), png).unwrap();
     }
 
-    /// Wait for a CSS selector (the page may reload meanwhile).
-    async fn wait_for(c: &Client, css: &str, secs: u64) {
+    /// Wait for a CSS selector (the page may be loading or reloading meanwhile; the machine
+    /// may be busy): the element.
+    async fn wait_for(c: &Client, css: &str, secs: u64) -> fantoccini::elements::Element {
         let start = Instant::now();
         loop {
-            if c.find(Locator::Css(css)).await.is_ok() {
-                return;
+            if let Ok(e) = c.find(Locator::Css(css)).await {
+                return e;
             }
             if start.elapsed() > Duration::from_secs(secs) {
                 let src = c.source().await.unwrap_or_default();
                 panic!("{css} not found in {secs} s; page:\n{src}");
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait until no element matches `css` (a page replaced by the next).
+    async fn wait_gone(c: &Client, css: &str, secs: u64) {
+        let start = Instant::now();
+        while c.find(Locator::Css(css)).await.is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(secs),
+                "{css} still there after {secs} s"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -1008,7 +1021,7 @@ mod browser {
             // The scoreboard before the monitor's decision.
             c.goto(&format!("{base}/scores")).await.unwrap();
             let row = format!("tr[data-participant=\"{RECEIVER}\"]");
-            let g = c.find(Locator::Css(&row)).await.unwrap();
+            let g = wait_for(&c, &row, 60).await;
             assert_eq!(
                 g.attr("data-grade").await.unwrap().as_deref(),
                 Some("incomplete")
@@ -1017,21 +1030,11 @@ mod browser {
             // A participant logs in with its link, starts P01, deposits its CR-BIO, watches.
             c.goto(&format!("{base}/login/{lab}")).await.unwrap();
             assert_eq!(c.current_url().await.unwrap().path(), "/event");
-            wait_for(&c, "table.instances", 10).await;
+            wait_for(&c, "table.instances", 60).await;
             shot(&c, "event-participant.png").await;
             let link = format!("a[href=\"/event/i/{LAB}/CRBIO-P01/producer\"]");
-            c.find(Locator::Css(&link))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-            c.find(Locator::Css("#commencer"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            wait_for(&c, &link, 60).await.click().await.unwrap();
+            wait_for(&c, "#commencer", 60).await.click().await.unwrap();
             wait_for(&c, "#direct[data-live=\"waiting\"]", 60).await;
             let said = c
                 .find(Locator::Css("#direct ol"))
@@ -1049,9 +1052,8 @@ mod browser {
                 .await
                 .unwrap();
             input.send_keys(&s(&doc)).await.unwrap();
-            c.find(Locator::Css("form[action$=\"/upload/cr-bio\"] button"))
+            wait_for(&c, "form[action$=\"/upload/cr-bio\"] button", 60)
                 .await
-                .unwrap()
                 .click()
                 .await
                 .unwrap();
@@ -1084,21 +1086,18 @@ mod browser {
 
             // A monitor takes the last pending instance and decides it with its checklist.
             c.goto(&format!("{base}/login/{monitor}")).await.unwrap();
-            wait_for(&c, "table.travail", 10).await;
+            wait_for(&c, "table.travail", 60).await;
             shot(&c, "event-worklist.png").await;
-            c.find(Locator::Css(&format!("a[href=\"/event/i/{last}\"]")))
+            wait_for(&c, &format!("a[href=\"/event/i/{last}\"]"), 60)
                 .await
-                .unwrap()
                 .click()
                 .await
                 .unwrap();
-            c.find(Locator::Css("#prendre"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-            wait_for(&c, "#decider", 10).await;
+            wait_for(&c, "#prendre", 60).await.click().await.unwrap();
+            // Taken: the page says so (the form of the page before may still be there).
+            wait_for(&c, "p.overall", 60).await;
+            wait_gone(&c, "#prendre", 60).await;
+            wait_for(&c, "#decider", 60).await;
             for b in c
                 .find_all(Locator::Css("input[name=checklist]"))
                 .await
@@ -1106,20 +1105,18 @@ mod browser {
             {
                 b.click().await.unwrap();
             }
-            c.find(Locator::Css("#comment"))
+            wait_for(&c, "#comment", 60)
                 .await
-                .unwrap()
                 .send_keys("intégration vue avec l'éditeur <script>alert(1)</script>")
                 .await
                 .unwrap();
             shot(&c, "event-monitor.png").await;
-            c.find(Locator::Css("#decider button[type=submit]"))
+            wait_for(&c, "#decider button[type=submit]", 60)
                 .await
-                .unwrap()
                 .click()
                 .await
                 .unwrap();
-            wait_for(&c, "p.overall span[data-status=\"verified\"]", 20).await;
+            wait_for(&c, "p.overall span[data-status=\"verified\"]", 60).await;
             let decided = c
                 .find(Locator::Css("ul.decisions"))
                 .await
@@ -1134,13 +1131,13 @@ mod browser {
 
             // The published scoreboard changed.
             c.goto(&format!("{base}/scores")).await.unwrap();
-            let g = c.find(Locator::Css(&row)).await.unwrap();
+            let g = wait_for(&c, &row, 60).await;
             assert_eq!(g.attr("data-grade").await.unwrap().as_deref(), Some("pass"));
             shot(&c, "event-scores.png").await;
 
             // The manager's board.
             c.goto(&format!("{base}/login/{manager}")).await.unwrap();
-            wait_for(&c, "table.notes", 10).await;
+            wait_for(&c, "table.notes", 60).await;
             shot(&c, "event-manager.png").await;
             c.close().await.unwrap();
         });
