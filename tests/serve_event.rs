@@ -543,6 +543,8 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
         None,
     );
     assert_eq!(r.status, 409, "{}", r.text());
+    // Recorded as running once its scenario begins (the attempt's row in the same change).
+    wait_status(a, &lab, &p01, "running");
 
     // Revoked, a token opens nothing.
     let r = run(&[
@@ -1186,4 +1188,138 @@ fn an_event_of_schema_1_is_migrated_and_gets_access() {
     let r = run(&["event", "access", &s(&ev), "--participant", "inconnu"]);
     assert_eq!(r.code, 2, "{}", r.stdout);
     assert!(r.stderr.contains("participant inconnu"), "{}", r.stderr);
+}
+
+/// Drop a file where the runner looks for a step's deposit (written aside, then renamed).
+fn drop_file(ev: &Path, scenario: &str, step: &str, name: &str, bytes: &[u8]) {
+    let dir = ev.join(format!("submissions/{LAB}/{scenario}/{step}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!(".{name}.part")), bytes).unwrap();
+    std::fs::rename(dir.join(format!(".{name}.part")), dir.join(name)).unwrap();
+}
+
+#[test]
+fn a_message_sent_to_the_events_smtp_server_before_the_attempt_waits_for_it() {
+    let (t, ev) = event("serve-event-smtp");
+    let lab = token(&ev, &["--participant", LAB]);
+    let srv = start(&t, &ev);
+    let a = srv.addr.as_str();
+    let port: u16 = srv
+        .out
+        .iter()
+        .find_map(|l| l.strip_prefix("banc serve : SMTP de l'événement sur 127.0.0.1:"))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the SMTP port in {:?}", srv.out));
+    // The N1 prerequisites of CRBIO-P09: the document and its package, deposited.
+    let docs = root().join("suites/cr-bio/documents");
+    let pkg = t.join("IHE_XDM.zip");
+    let r = run(&["xdm", "pack", &s(&docs.join("tsh.xml")), "-o", &s(&pkg)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    drop_file(
+        &ev,
+        "CRBIO-P07",
+        "cr-bio",
+        "nfs-crp.xml",
+        &std::fs::read(docs.join("nfs-crp.xml")).unwrap(),
+    );
+    drop_file(
+        &ev,
+        "CRBIO-P08",
+        "paquet",
+        "IHE_XDM.zip",
+        &std::fs::read(&pkg).unwrap(),
+    );
+    for sc in ["CRBIO-P07", "CRBIO-P08"] {
+        let id = format!("{LAB}/{sc}/producer");
+        let r = api(
+            a,
+            &lab,
+            "POST",
+            &format!("/api/event/instances/{id}/attempts"),
+            None,
+        );
+        assert_eq!(r.status, 202, "{}", r.text());
+        wait_status(a, &lab, &id, "passed");
+    }
+    // The lab sends its message at its own hour, before anyone started CRBIO-P09.
+    let eml = t.join("message.eml");
+    let r = run(&[
+        "mail",
+        "compose",
+        &s(&docs.join("nfs-crp.xml")),
+        "--from",
+        "sgl@labo-quai.test",
+        "--to",
+        "banc+crbio-p09@banc.test",
+        "-o",
+        &s(&eml),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let msg = std::fs::read(&eml).unwrap();
+    let mut c = common::SmtpConn::open(port, Duration::from_secs(30)).unwrap();
+    assert_eq!(c.reply().unwrap().0, 220);
+    c.cmd("EHLO sgl.labo-quai.test", 250).unwrap();
+    c.cmd("MAIL FROM:<sgl@labo-quai.test>", 250).unwrap();
+    c.cmd("RCPT TO:<banc+crbio-p09@banc.test>", 250).unwrap();
+    c.cmd("DATA", 354).unwrap();
+    let mut data = Vec::new();
+    for line in msg.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+    }
+    if !data.ends_with(b"\r\n") {
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    c.tcp.write_all(&data).unwrap();
+    assert_eq!(c.reply().unwrap().0, 250);
+    let _ = c.cmd("QUIT", 221);
+    // Started later, the attempt takes the message waiting in banc's inbox.
+    let p09 = format!("{LAB}/CRBIO-P09/producer");
+    let r = api(
+        a,
+        &lab,
+        "POST",
+        &format!("/api/event/instances/{p09}/attempts"),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let start = Instant::now();
+    let attempt = loop {
+        let at = api(
+            a,
+            &lab,
+            "GET",
+            &format!("/api/event/instances/{p09}/attempts"),
+            None,
+        )
+        .json();
+        // The attempt is recorded once its scenario begins, a moment after the 202.
+        if let Some(last) = at.as_array().unwrap().last()
+            && last["finished"].is_string()
+        {
+            break last.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(50), "{at}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        attempt["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "received"),
+        "the message was taken by the step: {attempt}"
+    );
+    assert_eq!(attempt["status"], "passed", "{attempt}");
+    assert!(
+        !attempt["steps"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aucun message"),
+        "{attempt}"
+    );
 }
