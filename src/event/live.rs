@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
+/// Messages kept in banc's inbox for steps to come (the oldest are dropped beyond).
+const MAX_WAITING: usize = 2_000;
+
 /// What a follower of a run hears.
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveEvent {
@@ -104,6 +107,7 @@ impl Runner {
         tokio::spawn(async move {
             while let Some(a) = received.recv().await {
                 feed.push(Received::from_analysed(a));
+                feed.keep_at_most(MAX_WAITING);
             }
         });
         // Runs with simulators start their own server: never on the shared one's port.
