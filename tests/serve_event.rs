@@ -851,6 +851,28 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
         .any(|x| x["kind"] == "evidence" && x["name"] == "capture <dpi>.png");
     assert!(kept, "{attempts}");
 
+    // A manager's audit log and bundles; not a participant's.
+    assert_eq!(request(a, "GET", "/event/export", &jar, b"").status, 403);
+    assert_eq!(request(a, "GET", "/event/audit", &jar, b"").status, 403);
+    let manager = token(&ev, &["--manager", "Anne Leroy"]);
+    let gc = login(a, &manager);
+    let audit = request(a, "GET", "/event/audit", &[("Cookie", gc.as_str())], b"");
+    assert_eq!(audit.status, 200);
+    assert!(audit.text().contains("chaîne intacte"), "{}", audit.text());
+    let bundle = request(
+        a,
+        "GET",
+        &format!("/event/export?participant={LAB}"),
+        &[("Cookie", gc.as_str())],
+        b"",
+    );
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.header("content-type"), Some("application/zip"));
+    let zip = t.join("bundle.zip");
+    std::fs::write(&zip, &bundle.body).unwrap();
+    let v = run(&["event", "verify", &s(&zip), "--event", &s(&ev)]);
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+
     // SIGTERM while an attempt waits for a deposit: it ends interrupted, recorded.
     let p02 = format!("{LAB}/CRBIO-P02/producer");
     let r = api(
