@@ -34,6 +34,34 @@ pub enum EventCommand {
     Export(ExportArgs),
     /// Vérifier un paquet de preuves : signature, empreintes, et ce qu'il prouve.
     Verify(VerifyArgs),
+    /// Donner un accès web (banc serve --event) : lien de connexion ou jeton d'un participant,
+    /// d'un moniteur ou d'un gestionnaire ; --revoke le retire.
+    Access(AccessArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["participant", "monitor", "manager"])))]
+pub struct AccessArgs {
+    /// Event folder.
+    pub dir: PathBuf,
+    /// A participant: sees and plays its own instances only.
+    #[arg(long, value_name = "ID")]
+    pub participant: Option<String>,
+    /// A monitor, by name: the worklist, claims and decisions.
+    #[arg(long, value_name = "NAME")]
+    pub monitor: Option<String>,
+    /// A manager (name optional): everything, scores' publication, bundles.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "gestionnaire")]
+    pub manager: Option<String>,
+    /// Revoke every token of this person (their sessions end at once).
+    #[arg(long)]
+    pub revoke: bool,
+    /// The server's address as people reach it (as given to banc serve --public-url).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// link: a login link and how to use the token; token: the bare token (scripts).
+    #[arg(long, default_value = "link", value_parser = ["link", "token"])]
+    pub format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -260,7 +288,50 @@ pub fn run(cmd: EventCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         EventCommand::Verify(a) => verify(a),
+        EventCommand::Access(a) => access(a),
     }
+}
+
+fn access(a: AccessArgs) -> Result<ExitCode, String> {
+    use event::access::Role as R;
+    let (role, subject) = match (&a.participant, &a.monitor, &a.manager) {
+        (Some(p), _, _) => (R::Participant, p.clone()),
+        (_, Some(m), _) => (R::Monitor, m.clone()),
+        (_, _, Some(m)) => (R::Manager, m.clone()),
+        _ => return Err("--participant, --monitor ou --manager".into()),
+    };
+    let mut st = event::open_for_change(&a.dir).map_err(err)?;
+    let by = "ligne de commande (banc event access)";
+    if a.revoke {
+        let n = event::access::revoke(&mut st, role, &subject, by).map_err(err)?;
+        emit(&format!(
+            "{n} accès de {} {subject} révoqué(s) ; ses sessions sont closes.\n",
+            role.label_fr()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let token = event::access::grant(&mut st, role, &subject, by).map_err(err)?;
+    if a.format == "token" {
+        emit(&format!("{token}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let base = a
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "http://ADRESSE-DU-SERVEUR".into());
+    emit(&format!(
+        "Accès {} pour {subject} :\n  lien de connexion (navigateur) : {base}/login/{token}\n  API : Authorization: Bearer {token}\nÀ transmettre à cette personne seule : qui a le lien a l'accès. Il n'est pas gardé (seule son empreinte l'est) ; pour le retirer : banc event access {} --{} {}--revoke\n",
+        role.label_fr(),
+        a.dir.display(),
+        role.as_str(),
+        if role == R::Manager && subject == "gestionnaire" {
+            String::new()
+        } else {
+            format!("{subject} ")
+        },
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init(a: InitArgs) -> Result<ExitCode, String> {
@@ -303,6 +374,7 @@ fn play(
         rerun,
         accept_suite_change: o.accept_suite_change,
         partner: o.partner,
+        actor: None,
         options: o.runner.into(),
         check: o.check.into(),
     })

@@ -47,12 +47,40 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024,
         value_parser = RangedU64ValueParser::<usize>::new().range(1..=LIMIT_CONNECTIONS))]
     pub max_connections: usize,
+    /// A projectathon event (banc event init): its pages, API, runner and SMTP server too.
+    #[arg(long, value_name = "DIR")]
+    pub event: Option<PathBuf>,
+    #[command(flatten)]
+    pub event_runner: EventRunnerArgs,
     #[command(flatten)]
     pub check: CheckArgs,
 }
 
 /// Longest `--max-queue`: each waiting upload may hold `--max-upload` bytes.
 const MAX_QUEUE: u64 = 10_000;
+/// The event's runner, with --event.
+#[derive(clap::Args)]
+pub struct EventRunnerArgs {
+    /// The event's SMTP server, where participants send (with --event).
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:2525",
+        requires = "event"
+    )]
+    pub smtp_listen: String,
+    /// Mail domain of banc's mailboxes (`banc+<scenario>@DOMAIN`).
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        default_value = "banc.test",
+        requires = "event"
+    )]
+    pub domain: String,
+    /// Cap every wait of a scenario at this duration (`30s`, `2m`), whatever the suite says.
+    #[arg(long, value_name = "DURATION", value_parser = banc::scenario::model::parse_duration, requires = "event")]
+    pub max_wait: Option<Duration>,
+}
 
 fn parse_url(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
@@ -120,6 +148,20 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         jobs: common::jobs(args.jobs),
         max_queue: args.max_queue,
         max_connections: args.max_connections,
+        event: args.event.map(|dir| banc::web::EventConfig {
+            dir,
+            options: banc::scenario::run::RunOptions {
+                out: PathBuf::new(),
+                submissions: None,
+                smtp_listen: args.event_runner.smtp_listen,
+                domain: args.event_runner.domain,
+                http_listen: None,
+                max_wait: args.event_runner.max_wait,
+                tls_cert: None,
+                tls_key: None,
+                client_ca: None,
+            },
+        }),
     };
     let retention = args.retention;
     banc::web::run(config, validator, |ready| {
@@ -133,6 +175,21 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 n => format!(" ({n} expiré(s) effacé(s) au démarrage)"),
             }
         ));
+        if let Some(e) = &ready.event {
+            common::emit(&format!(
+                "banc serve : événement « {} » ({} participant(s), {} instance(s)) dans {}\n\
+                 banc serve : SMTP de l'événement sur {} (domaine {})\n\
+                 banc serve : liens d'accès : banc event access {} --participant ID | --monitor NOM | --manager [--public-url {}]\n",
+                e.title,
+                e.participants,
+                e.instances,
+                e.dir.display(),
+                e.smtp,
+                e.domain,
+                e.dir.display(),
+                ready.url,
+            ));
+        }
     })?;
     common::emit("banc serve : arrêté\n");
     Ok(ExitCode::SUCCESS)

@@ -8,7 +8,10 @@
 //! (automated part passed, a person must decide), `verified`, `partially-verified`,
 //! `rejected`, `skipped` (prerequisite not met), `interrupted`.
 
+pub mod access;
 pub mod bundle;
+pub mod detail;
+pub mod live;
 pub mod monitor;
 pub mod play;
 pub mod score;

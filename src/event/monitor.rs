@@ -318,8 +318,9 @@ pub fn decide(
     })
 }
 
-/// The folder a manual step's evidence is dropped in, for the latest attempt of `instance`.
-fn evidence_dirs(
+/// The folder a manual step's evidence is dropped in, for the latest attempt of `instance`:
+/// (step number, step id, folder).
+pub fn evidence_dirs(
     conn: &rusqlite::Connection,
     instance: &str,
 ) -> Result<Vec<(i64, String, std::path::PathBuf)>, Error> {

@@ -95,6 +95,9 @@ pub struct PlayRequest {
     /// The system the participant exchanged with in these attempts (a registered participant;
     /// default banc itself).
     pub partner: Option<String>,
+    /// Who asked, when not the command line (`banc serve`: a participant, a manager): recorded
+    /// with the run and in the audit log.
+    pub actor: Option<String>,
     pub options: RunOptions,
     pub check: CheckOptions,
 }
@@ -138,6 +141,73 @@ fn playable(s: InstanceStatus) -> bool {
 }
 
 pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
+    match prepare(req, None)? {
+        Prepared::Nothing(s) => Ok(s),
+        Prepared::Ready(r) => run::runtime()?.block_on(play_reserved(*r, Hooks::default())),
+    }
+}
+
+/// What [`prepare`] found: nothing to play, or a run reserved in the store.
+pub enum Prepared {
+    Nothing(PlaySummary),
+    Ready(Box<Reserved>),
+}
+
+/// A run recorded in the store, its lock held and its instances reserved (another process
+/// leaves them alone): [`play_reserved`] plays it.
+pub struct Reserved {
+    st: Store,
+    run_id: i64,
+    lock: RunLock,
+    selected: Vec<super::InstanceRow>,
+    suites: Vec<crate::scenario::model::Suite>,
+    registered: Vec<super::ParticipantRow>,
+    pf: Option<crate::scenario::model::ParticipantsFile>,
+    participants_file: String,
+    met: HashSet<(String, String)>,
+    left: Vec<(String, InstanceStatus)>,
+    recovered: usize,
+    submissions: PathBuf,
+    kit: Option<String>,
+    suite_hashes: HashMap<String, String>,
+    validator: Arc<crate::pipeline::Validator>,
+    options: RunOptions,
+    partner: Option<String>,
+}
+
+impl Reserved {
+    /// The run's number.
+    pub fn run(&self) -> i64 {
+        self.run_id
+    }
+
+    /// The instances it will play.
+    pub fn instances(&self) -> Vec<String> {
+        self.selected.iter().map(|i| i.id.clone()).collect()
+    }
+}
+
+/// What a caller running the event in its own runtime gives a run (`banc serve --event`).
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// banc's SMTP server, shared by the runs of a long-lived process: its address and the
+    /// inbox it feeds. None: each suite played gets its own server (`banc event run`). Runs
+    /// with banc's simulators always get their own (its TLS is the simulators' stage).
+    pub smtp: Option<(String, Arc<Board<crate::scenario::inbox::Received>>)>,
+    /// Hears the run as it goes, after the store recorded each change.
+    pub observer: Option<Arc<dyn Observer>>,
+    /// Notified to stop the run (its attempts end `interrupted`).
+    pub abort: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// Everything before playing, synchronous: recover dead runs, check the suites and the
+/// request, pick the instances, then record the run, take its lock and reserve its instances
+/// in one transaction. `validator`: the caller's (a server keeps one), else built from
+/// `req.check`.
+pub fn prepare(
+    req: &PlayRequest,
+    validator: Option<Arc<crate::pipeline::Validator>>,
+) -> Result<Prepared, Error> {
     let mut st = Store::open(&req.dir)?;
     let recovered = super::recover(&mut st)?;
     let suites = super::checked_suites(&mut st, req.accept_suite_change, "banc")?;
@@ -226,20 +296,23 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
         .collect();
     let selected = with_prerequisites(&suites, candidates, &met, &status_of, &mut left);
     if selected.is_empty() {
-        return Ok(PlaySummary {
+        return Ok(Prepared::Nothing(PlaySummary {
             run: None,
             interrupted: false,
             played: Vec::new(),
             left,
             recovered,
             reports: Vec::new(),
-        });
+        }));
     }
-    let validator = Arc::new(
-        req.check
-            .validator()
-            .map_err(crate::scenario::Error::from)?,
-    );
+    let validator = match validator {
+        Some(v) => v,
+        None => Arc::new(
+            req.check
+                .validator()
+                .map_err(crate::scenario::Error::from)?,
+        ),
+    };
     let kit = validator.kit_stamp().map(|k| k.fingerprint);
     let submissions = req
         .options
@@ -251,10 +324,13 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
     // sees a run without its lock, and never plays an instance this run holds.
     let lock_dir = req.dir.join("runs");
     store::create_private_dir(&lock_dir)?;
-    let command = match &req.rerun {
+    let mut command = match &req.rerun {
         Some(i) => format!("rerun {i}"),
         None => "run".to_string(),
     };
+    if let Some(who) = &req.actor {
+        command.push_str(&format!(" (banc serve, {who})"));
+    }
     let (run_id, lock, selected) = st.write(|tx| {
         tx.execute(
             "INSERT INTO runs (started, pid, command, submissions) VALUES (?1, ?2, ?3, ?4)",
@@ -275,6 +351,17 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
                 params![id, i.id],
             )?;
             if n == 1 {
+                if let Some(who) = &req.actor {
+                    store::audit(
+                        tx,
+                        who,
+                        &i.id,
+                        "tentative demandée",
+                        None,
+                        None,
+                        Some(&format!("exécution {id} (banc serve)")),
+                    )?;
+                }
                 held.push(i);
             } else {
                 left.push((i.id.clone(), InstanceStatus::Running));
@@ -326,18 +413,65 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
         .into_iter()
         .map(|s| (s.id, s.print.hash))
         .collect();
-    let abort = Arc::new(tokio::sync::Notify::new());
+    Ok(Prepared::Ready(Box::new(Reserved {
+        st,
+        run_id,
+        lock,
+        selected,
+        suites,
+        registered,
+        pf,
+        participants_file,
+        met,
+        left,
+        recovered,
+        submissions,
+        kit,
+        suite_hashes,
+        validator,
+        options: req.options.clone(),
+        partner: req.partner.clone(),
+    })))
+}
+
+/// Play a reserved run inside the caller's runtime (multi-threaded: records are written off
+/// its workers), recording each attempt as it goes; the run is closed at the end whatever
+/// happened.
+pub async fn play_reserved(r: Reserved, hooks: Hooks) -> Result<PlaySummary, Error> {
+    let Reserved {
+        st,
+        run_id,
+        lock,
+        selected,
+        suites,
+        registered,
+        pf,
+        participants_file,
+        met,
+        left,
+        recovered,
+        submissions,
+        kit,
+        suite_hashes,
+        validator,
+        options,
+        partner,
+    } = r;
+    let abort = hooks
+        .abort
+        .clone()
+        .unwrap_or_else(|| Arc::new(tokio::sync::Notify::new()));
     let recorder = Arc::new(Recorder {
+        dir: st.dir.clone(),
         store: Mutex::new(st),
         run: run_id,
         kit,
-        partner: req.partner.clone().unwrap_or_else(|| "banc".into()),
+        partner: partner.unwrap_or_else(|| "banc".into()),
         suite_hash: Mutex::new(None),
         attempts: Mutex::new(HashMap::new()),
         failures: Mutex::new(Vec::new()),
         abort: abort.clone(),
     });
-    let rt = run::runtime()?;
     let mut reports = Vec::new();
     let mut interrupted = false;
     let mut played = Vec::new();
@@ -383,8 +517,8 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
                 }
             }
         }
-        let mut opts = req.options.clone();
-        opts.out = req
+        let mut opts = options.clone();
+        opts.out = recorder
             .dir
             .join("runs")
             .join(run_id.to_string())
@@ -412,22 +546,32 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             None => None,
         };
         let validator = validator.clone();
-        let observer: Arc<dyn Observer> = recorder.clone();
-        let (results, written) = rt.block_on(async {
-            let server_tls = match &stage {
-                Some(s) => Some(s.server_tls.clone()),
-                None => opts.server_tls(),
+        let observer: Arc<dyn Observer> = match &hooks.observer {
+            Some(o) => Arc::new(Both(recorder.clone(), o.clone())),
+            None => recorder.clone(),
+        };
+        let shared = hooks.smtp.clone().filter(|_| stage.is_none());
+        let (results, written) = async {
+            let (embedded, banc_smtp, inbox) = match shared {
+                Some((addr, inbox)) => (None, addr, inbox),
+                None => {
+                    let server_tls = match &stage {
+                        Some(s) => Some(s.server_tls.clone()),
+                        None => opts.server_tls(),
+                    };
+                    let e = crate::transport::server::embedded(
+                        &opts.smtp_listen,
+                        &opts.out.join("spool"),
+                        &opts.domain,
+                        validator.clone(),
+                        server_tls.as_ref(),
+                    )
+                    .await
+                    .map_err(crate::scenario::Error::Listen)?;
+                    let addr = e.addr.to_string();
+                    (Some(e), addr, Arc::default())
+                }
             };
-            let embedded = crate::transport::server::embedded(
-                &opts.smtp_listen,
-                &opts.out.join("spool"),
-                &opts.domain,
-                validator.clone(),
-                server_tls.as_ref(),
-            )
-            .await
-            .map_err(crate::scenario::Error::Listen)?;
-            let banc_smtp = embedded.addr.to_string();
             tracing::info!(
                 "banc event run : exécution {run_id}, suite {}, SMTP de banc sur {banc_smtp}",
                 suite.meta.id
@@ -456,7 +600,7 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
             }
             let env = Env {
                 validator,
-                inbox: Board::default(),
+                inbox,
                 hooks: Board::default(),
                 domain: opts.domain.clone(),
                 smtp_addr: banc_smtp,
@@ -482,7 +626,8 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
                 c.stop();
             }
             r
-        })?;
+        }
+        .await?;
         interrupted |= results.interrupted;
         reports.extend(written.iter().map(|p| p.display().to_string()));
         for p in &results.participants {
@@ -514,15 +659,15 @@ pub fn play(req: &PlayRequest) -> Result<PlaySummary, Error> {
         .lock()
         .map(|f| f.clone())
         .unwrap_or_default();
-    {
+    tokio::task::block_in_place(|| {
         let mut st = recorder
             .store
             .lock()
             .map_err(|_| Error::Db("verrou du magasin empoisonné".into()))?;
         // Whatever did not say how it ended (a panic in a scenario, a record that failed) is
         // interrupted, and the run's instances are released.
-        st.write(|tx| super::close_run(tx, run_id, "banc", "tentative sans fin enregistrée"))?;
-    }
+        st.write(|tx| super::close_run(tx, run_id, "banc", "tentative sans fin enregistrée"))
+    })?;
     drop(lock);
     if !failures.is_empty() {
         return Err(Error::Db(format!(
@@ -592,6 +737,7 @@ fn with_prerequisites(
 /// Writes a run's attempts into the store as the runner plays them.
 struct Recorder {
     store: Mutex<Store>,
+    dir: PathBuf,
     run: i64,
     kit: Option<String>,
     partner: String,
@@ -789,5 +935,36 @@ impl Observer for Recorder {
             }
             Ok(())
         });
+    }
+}
+
+/// Two observers, the store's first: a follower hears of a change once it is recorded.
+struct Both(Arc<Recorder>, Arc<dyn Observer>);
+
+impl Observer for Both {
+    fn started(&self, participant: &str, scenario: &Scenario) {
+        self.0.started(participant, scenario);
+        self.1.started(participant, scenario);
+    }
+
+    fn step(
+        &self,
+        participant: &str,
+        scenario: &str,
+        n: usize,
+        result: &StepResult,
+        output: &Output,
+    ) {
+        self.0.step(participant, scenario, n, result, output);
+        self.1.step(participant, scenario, n, result, output);
+    }
+
+    fn finished(&self, participant: &str, result: &ScenarioResult) {
+        self.0.finished(participant, result);
+        self.1.finished(participant, result);
+    }
+
+    fn waiting(&self, participant: &str, scenario: &str, step: &str, action: &str) {
+        self.1.waiting(participant, scenario, step, action);
     }
 }

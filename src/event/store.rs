@@ -17,12 +17,13 @@ use std::time::Duration;
 /// The database file in an event folder.
 pub const DB: &str = "event.db";
 /// Version of the schema this banc writes; a database of a later version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a command waits for another banc process holding the database.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migrations, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE suites (
     id TEXT PRIMARY KEY,
@@ -140,7 +141,30 @@ CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'journal d''audit : ajout seul'); END;
 CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'journal d''audit : ajout seul'); END;
-"#];
+"#,
+    r#"
+-- Schema 2: access to the event on the web (banc serve --event). A token is kept as its
+-- sha256 only; a browser session too, with its CSRF token.
+CREATE TABLE access (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked TEXT
+);
+CREATE INDEX access_subject ON access(role, subject);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    access INTEGER NOT NULL REFERENCES access(id),
+    csrf TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX sessions_access ON sessions(access);
+"#,
+];
 
 /// An open event: its folder and a connection to its database.
 pub struct Store {

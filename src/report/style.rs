@@ -219,3 +219,39 @@ ul.faits li { margin: .25rem 0; }
 pre { padding: .6rem .8rem; background: var(--panel); border: 1px solid var(--line); border-radius: 4px; overflow-x: auto; }
 "#
 );
+
+/// The sheet of `banc serve --event`'s pages (participants, monitors, managers, scoreboard).
+pub const EVENT: &str = concat!(
+    base!(),
+    r#"body { max-width: 76rem; }
+code, pre { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+h1 { font-size: 1.5rem; margin: 0 0 .5rem; }
+h2 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
+h3 { font-size: 1.02rem; margin: 1rem 0 .4rem; }
+header.barre { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: baseline; border-bottom: 1px solid var(--line); padding-bottom: .5rem; margin-bottom: 1rem; }
+header.barre nav a { margin-right: 1rem; }
+header.barre form { display: inline; margin-left: auto; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+th { background: var(--panel); }
+.statut { display: inline-block; padding: 0 .45rem; border-radius: 4px; font-size: .9em; white-space: nowrap; }
+.passed, .verified, .pass { background: var(--ok-bg); color: var(--ok); }
+.failed, .rejected, .fail, .error { background: var(--err-bg); color: var(--err); }
+.to-verify, .running, .pending, .incomplete, .partially-verified, .interrupted { background: var(--warn-bg); color: var(--warn); }
+.not-started, .skipped { background: var(--panel); color: var(--muted); }
+form.action { display: grid; gap: .6rem; margin: .6rem 0; padding: .8rem 1rem; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; }
+form.action label { font-weight: 600; }
+form.action input[type=file], form.action textarea, form.action select { font: inherit; width: 100%; }
+form.action button, form.inline button { justify-self: start; }
+form.inline { display: inline; }
+.cote { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+@media (max-width: 60rem) { .cote { grid-template-columns: 1fr; } }
+.cote > section { min-width: 0; }
+#direct { padding: .6rem 1rem; border: 1px solid var(--line); border-radius: 8px; background: var(--panel); }
+#direct ol { margin: .3rem 0 0; padding-left: 1.4rem; }
+.aide { color: var(--muted); font-size: .9rem; margin: 0; }
+.erreur { color: var(--err); background: var(--err-bg); padding: .4rem .8rem; border-radius: 6px; }
+.note { color: var(--ok); background: var(--ok-bg); padding: .4rem .8rem; border-radius: 6px; }
+pre { padding: .6rem .8rem; background: var(--panel); border: 1px solid var(--line); border-radius: 4px; overflow-x: auto; white-space: pre-wrap; }
+"#
+);

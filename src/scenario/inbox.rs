@@ -147,6 +147,24 @@ impl<T> Board<T> {
         }
     }
 
+    /// Drop the items already claimed (a board that outlives runs keeps only what may still be
+    /// awaited).
+    pub fn forget_claimed(&self) {
+        if let Ok(mut v) = self.items.lock() {
+            v.retain(|(_, taken)| !*taken);
+        }
+    }
+
+    /// Keep at most `n` items, dropping the oldest (a board fed for days stays bounded).
+    pub fn keep_at_most(&self, n: usize) {
+        if let Ok(mut v) = self.items.lock()
+            && v.len() > n
+        {
+            let extra = v.len() - n;
+            v.drain(..extra);
+        }
+    }
+
     /// Items nobody claimed (reported at the end of a run).
     pub fn unclaimed(&self) -> Vec<std::sync::Arc<T>> {
         self.items.lock().map_or_else(
@@ -187,6 +205,11 @@ mod tests {
         );
         b.push(8);
         assert_eq!(b.unclaimed().len(), 1);
+        b.forget_claimed();
+        assert_eq!(b.unclaimed().len(), 1, "what nobody took stays");
+        b.push(9);
+        b.keep_at_most(1);
+        assert_eq!(b.unclaimed().iter().map(|x| **x).collect::<Vec<_>>(), [9]);
     }
 
     #[test]

@@ -99,7 +99,9 @@ struct DecisionsFile {
 /// What every scenario of a run shares.
 pub struct Env {
     pub validator: Arc<Validator>,
-    pub inbox: Board<Received>,
+    /// Messages banc's SMTP server received: fed by the run's own server, or shared by a
+    /// server that outlives runs (`banc serve --event`).
+    pub inbox: Arc<Board<Received>>,
     pub hooks: Board<Hit>,
     pub domain: String,
     /// Address of banc's SMTP server, as listening.
@@ -139,6 +141,8 @@ pub trait Observer: Send + Sync {
     );
     /// The scenario ended (or was skipped, or interrupted before it began: `started` is None).
     fn finished(&self, participant: &str, result: &ScenarioResult);
+    /// A step waits for the participant: `action` says what to do (deposit, send, call).
+    fn waiting(&self, _participant: &str, _scenario: &str, _step: &str, _action: &str) {}
 }
 
 /// A producer banc plays itself (`banc rehearse`): when a step waits for the participant, the
@@ -202,6 +206,14 @@ impl Ctx {
             self.participant.id,
             self.scenario_id
         );
+        if let Some(o) = &self.env.observer {
+            let said = if title.is_empty() {
+                action.to_string()
+            } else {
+                format!("{title} : {action}")
+            };
+            o.waiting(&self.participant.id, &self.scenario_id, step_id, &said);
+        }
     }
 
     fn tls_file(&self, f: &Option<String>) -> Result<Option<Vec<u8>>, String> {
@@ -600,12 +612,14 @@ pub fn exit_status(r: &RunResults) -> u8 {
 }
 
 /// The shared part of `banc run` and `banc rehearse`: start banc's mailboxes and HTTP listener,
-/// play, write the reports, print the scoreboard.
+/// play, write the reports, print the scoreboard. `embedded`: the run's own SMTP server (its
+/// messages go to the inbox, it stops with the run); None when the caller feeds `env.inbox`
+/// from a server that outlives the run.
 pub async fn play_and_report(
     mut env: Env,
     plan: Plan<'_>,
     opts: &RunOptions,
-    embedded: crate::transport::server::Embedded,
+    embedded: Option<crate::transport::server::Embedded>,
 ) -> Result<(RunResults, Vec<PathBuf>), Error> {
     let started = Utc::now().rfc3339();
     let t0 = Instant::now();
@@ -620,16 +634,21 @@ pub async fn play_and_report(
     };
     let env = Arc::new(env);
     // Messages reach the inbox as soon as they are judged.
-    let crate::transport::server::Embedded {
-        mut received, stop, ..
-    } = embedded;
-    let inbox_env = env.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(a) = received.recv().await {
-            let r = Received::from_analysed(a);
-            inbox_env.inbox.push(r);
+    let owned = embedded.is_some();
+    let (stop, forward) = match embedded {
+        Some(crate::transport::server::Embedded {
+            mut received, stop, ..
+        }) => {
+            let inbox = env.inbox.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(a) = received.recv().await {
+                    inbox.push(Received::from_analysed(a));
+                }
+            });
+            (Some(stop), Some(forward))
         }
-    });
+        None => (None, None),
+    };
     if let Some(mut hits) = hits {
         let hook_env = env.clone();
         tokio::spawn(async move {
@@ -652,7 +671,7 @@ pub async fn play_and_report(
                 tracing::info!("banc : interruption demandée, écriture des résultats partiels…");
             }
             () = aborted => {
-                tracing::error!("banc : arrêt de l'exécution (enregistrement impossible)");
+                tracing::warn!("banc : arrêt de l'exécution demandé");
             }
         }
         let _ = cancel_tx.send(true);
@@ -660,9 +679,14 @@ pub async fn play_and_report(
     let participants = execute(env.clone(), &plan, cancel_rx.clone()).await;
     let interrupted = *cancel_rx.borrow();
     signal.abort();
-    stop.notify_one();
-    forward.abort();
-    for m in env.inbox.unclaimed() {
+    if let Some(stop) = stop {
+        stop.notify_one();
+    }
+    if let Some(forward) = forward {
+        forward.abort();
+    }
+    // A shared inbox outlives the run: its unclaimed messages may be another run's.
+    for m in env.inbox.unclaimed().iter().filter(|_| owned) {
         tracing::info!(
             "banc : message {} de <{}> pour {} reçu mais attendu par aucune étape",
             m.envelope.id,
@@ -813,7 +837,7 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
         );
         let env = Env {
             validator,
-            inbox: Board::default(),
+            inbox: Arc::default(),
             hooks: Board::default(),
             domain: opts.domain.clone(),
             smtp_addr: embedded.addr.to_string(),
@@ -837,7 +861,7 @@ pub fn run(a: RunRequest) -> Result<(RunResults, Vec<PathBuf>), Error> {
             met: None,
             pairs: None,
         };
-        play_and_report(env, plan, &opts, embedded).await
+        play_and_report(env, plan, &opts, Some(embedded)).await
     })
 }
 

@@ -505,7 +505,7 @@ pub fn rehearse(
         tracing::info!("banc rehearse : SMTP de banc sur {banc_smtp}");
         let env = Env {
             validator,
-            inbox: Board::default(),
+            inbox: Arc::default(),
             hooks: Board::default(),
             domain: opts.domain.clone(),
             smtp_addr: banc_smtp,
@@ -526,7 +526,7 @@ pub fn rehearse(
             met: None,
             pairs: None,
         };
-        let result = run::play_and_report(env, plan, &opts, embedded).await;
+        let result = run::play_and_report(env, plan, &opts, Some(embedded)).await;
         cast.stop();
         result
     })

@@ -120,14 +120,14 @@ impl Refusal {
     }
 }
 
-fn json_type() -> [(header::HeaderName, HeaderValue); 1] {
+pub(super) fn json_type() -> [(header::HeaderName, HeaderValue); 1] {
     [(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     )]
 }
 
-fn html_page(status: StatusCode, body: String, csp: &str) -> Response {
+pub(super) fn html_page(status: StatusCode, body: String, csp: &str) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -142,11 +142,11 @@ fn html_page(status: StatusCode, body: String, csp: &str) -> Response {
 
 /// A cross-site form post is refused: the browser says where the request comes from
 /// (`Sec-Fetch-Site`, `Origin`); a script (curl, CI) says nothing and is let through.
-fn same_site(app: &App, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        return false;
+pub(super) fn same_site(app: &App, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        // The browser's own word (no script can set it); it also stands when `Origin` is
+        // `null`, as a browser sends it for a post from a page under `no-referrer`.
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -171,7 +171,7 @@ fn same_site(app: &App, headers: &HeaderMap) -> bool {
 
 /// A file name as shown in the report: the last component of what the client sent, without
 /// control characters, at most [`MAX_NAME`] characters; `document-N` when nothing is left.
-fn clean_name(raw: Option<&str>, n: usize) -> String {
+pub(super) fn clean_name(raw: Option<&str>, n: usize) -> String {
     let base = raw.unwrap_or("").rsplit(['/', '\\']).next().unwrap_or("");
     let name: String = base
         .chars()
@@ -541,7 +541,7 @@ fn attachment(name: &str) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+pub(super) fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let mut resp = (StatusCode::OK, Body::from(bytes)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -10,6 +10,8 @@
 //! (secrets left out).
 
 mod api;
+mod event;
+mod event_pages;
 mod limit;
 mod openapi;
 mod pages;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+pub use event::{EventConfig, EventReady};
 pub use openapi::document as openapi_document;
 pub use pages::duration_text as retention_text;
 
@@ -56,6 +59,8 @@ pub struct Config {
     pub max_queue: usize,
     /// Connections served at once; more are closed at once (a flood cannot exhaust descriptors).
     pub max_connections: usize,
+    /// A projectathon event to serve (`--event DIR`): its pages, API, runner and SMTP server.
+    pub event: Option<EventConfig>,
 }
 
 /// Where the server listens, once bound (what `banc serve` prints).
@@ -67,6 +72,8 @@ pub struct Ready {
     pub data: PathBuf,
     /// Results removed at start-up because they had expired.
     pub expired: usize,
+    /// The event served, if any.
+    pub event: Option<EventReady>,
 }
 
 /// Time for a client to send a request's headers (also how long an idle connection is kept).
@@ -91,6 +98,7 @@ struct Shared {
     /// Origins accepted for a form post besides the request's own host.
     public_origin: Option<String>,
     form: String,
+    event: Option<Arc<event::EventApp>>,
 }
 
 type App = Arc<Shared>;
@@ -186,8 +194,16 @@ impl Server {
             uploads_per_minute: config.uploads_per_minute,
             base_url: &base_url,
         });
+        let validator = Arc::new(validator);
+        let (event, event_ready) = match config.event.clone() {
+            Some(c) => {
+                let (e, r) = event::EventApp::start(c, validator.clone(), tls.is_some()).await?;
+                (Some(e), Some(r))
+            }
+            None => (None, None),
+        };
         let app = Arc::new(Shared {
-            validator: Arc::new(validator),
+            validator,
             store,
             limiter: limit::RateLimiter::new(config.uploads_per_minute),
             jobs: Arc::new(Semaphore::new(config.jobs.max(1))),
@@ -196,6 +212,7 @@ impl Server {
             base_url,
             public_origin,
             form,
+            event,
         });
         let router = router(app.clone());
         Ok(Server {
@@ -209,6 +226,7 @@ impl Server {
                 addr,
                 data: config.data.clone(),
                 expired,
+                event: event_ready,
             },
         })
     }
@@ -286,6 +304,9 @@ impl Server {
         }
         drop(self.listener);
         sweeper.abort();
+        if let Some(e) = &self.app.event {
+            e.stop().await;
+        }
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
             .await
             .is_err()
@@ -343,6 +364,7 @@ fn router(app: App) -> Router {
         .route("/v/{id}/{secret}/report.html", get(api::report_html))
         .route("/v/{id}/{secret}/svrl/{n}", get(api::svrl))
         .route("/v/{id}/{secret}/files/{n}", get(api::original))
+        .merge(event::routes())
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max))
         .layer(middleware::from_fn(security_headers))
@@ -380,11 +402,14 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// A path as logged: a permalink's secret left out.
+/// A path as logged: a permalink's secret, a login token left out.
 fn logged_path(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
     if parts.len() > 3 && parts[1] == "v" {
         parts[3] = "…";
+    }
+    if parts.len() > 2 && parts[1] == "login" {
+        parts[2] = "…";
     }
     parts.join("/")
 }
@@ -423,6 +448,7 @@ mod tests {
             "/v/0123/…/report.json"
         );
         assert_eq!(logged_path("/api/validations"), "/api/validations");
+        assert_eq!(logged_path("/login/TOKEN"), "/login/…");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's `chromium-driver`: WebDriver for the pages that are clicked through.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -43,6 +45,21 @@ pub fn chromium() -> Option<&'static str> {
     }
     eprintln!(
         "skipped: chromium not installed ({CHROMIUM}); set BANC_REQUIRE_BROWSER=1 to require it"
+    );
+    None
+}
+
+/// Chromium and its WebDriver, or `None` to skip (after a note); panics when CI requires them.
+pub fn chromedriver() -> Option<(&'static str, &'static str)> {
+    let browser = chromium()?;
+    if Path::new(CHROMEDRIVER).exists() {
+        return Some((browser, CHROMEDRIVER));
+    }
+    if std::env::var("BANC_REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!("BANC_REQUIRE_BROWSER=1 but {CHROMEDRIVER} is not installed (chromium-driver)");
+    }
+    eprintln!(
+        "skipped: chromedriver not installed ({CHROMEDRIVER}, Debian's chromium-driver); set BANC_REQUIRE_BROWSER=1 to require it"
     );
     None
 }
