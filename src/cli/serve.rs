@@ -137,6 +137,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let validator = CheckOptions::from(args.check)
         .validator()
         .map_err(|e| e.to_string())?;
+    // The address people reach the server at, for the access links it suggests.
+    let public = args.public_url.clone();
     let config = banc::web::Config {
         listen: args.listen,
         tls: args.tls_cert.zip(args.tls_key),
@@ -187,7 +189,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
                 e.smtp,
                 e.domain,
                 e.dir.display(),
-                ready.url,
+                public.as_deref().unwrap_or(&ready.url),
             ));
         }
     })?;
