@@ -173,10 +173,6 @@ fn begin_upload(addr: std::net::SocketAddr, body: &[u8]) -> TcpStream {
 }
 
 /// The rest of the body, then the answer's status.
-fn doc_for_retry() -> Vec<u8> {
-    doc()
-}
-
 fn end_upload(mut c: TcpStream, body: &[u8]) -> u16 {
     c.write_all(&body[100..]).unwrap();
     let mut head = Vec::new();
@@ -220,7 +216,8 @@ fn a_full_queue_answers_503_with_retry_after() {
         assert!(t.elapsed() < HANG_GUARD, "never refused");
         // Let the late uploads end (or be refused) before the next round.
         for s in slow {
-            let _ = std::panic::catch_unwind(move || end_upload(s, &doc_for_retry()));
+            let d = doc.clone();
+            let _ = std::panic::catch_unwind(move || end_upload(s, &d));
         }
     };
     assert_eq!(refused.header("retry-after"), Some("5"));

@@ -62,7 +62,7 @@ impl From<rusqlite::Error> for Error {
 }
 
 /// Status of a test instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstanceStatus {
     NotStarted,

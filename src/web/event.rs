@@ -1642,20 +1642,8 @@ pub(super) mod schema {
         role: String,
     }
 
-    #[derive(ToSchema)]
-    #[schema(rename_all = "kebab-case")]
-    pub enum Status {
-        NotStarted,
-        Running,
-        Passed,
-        Failed,
-        ToVerify,
-        Verified,
-        PartiallyVerified,
-        Rejected,
-        Skipped,
-        Interrupted,
-    }
+    /// The event's own status type: its schema follows its serde names.
+    pub use crate::event::InstanceStatus as Status;
 
     #[derive(ToSchema)]
     pub struct Me {
