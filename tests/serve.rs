@@ -9,73 +9,38 @@ mod common;
 use common::http::{Resp, parse, request};
 use common::{banc, root, s, tempdir};
 use serde_json::Value;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A running `banc serve`; killed on drop.
+/// A running `banc serve` and its data folder.
 struct Server {
-    child: Child,
-    addr: String,
+    srv: common::serve::Server,
     data: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-    out: std::sync::mpsc::Receiver<String>,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = common::serve::Server;
+    fn deref(&self) -> &Self::Target {
+        &self.srv
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.srv
     }
 }
 
 /// Start `banc serve` on a free port with `data` and `args`; wait for its address line.
 fn start(data: &Path, args: &[&str]) -> Server {
-    let mut child = banc()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("banc serve starts");
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            keep.lock().unwrap().push(l);
-        }
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("no start line; log: {:?}", log.lock().unwrap()));
-    let addr = first
-        .strip_prefix("banc serve : écoute sur ")
-        .and_then(|u| {
-            u.strip_prefix("http://")
-                .or_else(|| u.strip_prefix("https://"))
-        })
-        .unwrap_or_else(|| panic!("start line: {first}"))
-        .to_string();
+    let mut all = vec!["--data".to_string(), s(data)];
+    all.extend(args.iter().map(|a| a.to_string()));
     Server {
-        child,
-        addr,
+        srv: common::serve::start(&all, 1),
         data: data.to_path_buf(),
-        log,
-        out: rx,
     }
 }
 
@@ -530,6 +495,30 @@ fn uploads_are_rate_limited_per_client() {
     assert!((1..=30).contains(&wait), "{wait}");
     // Reading is not limited.
     assert_eq!(get(&srv.addr, "/").status, 200);
+    // X-Forwarded-For from an untrusted peer is anyone's word: still this client's bucket.
+    let forwarded = |srv: &Server, client: &str| {
+        let ct = multipart_type();
+        request(
+            &srv.addr,
+            "POST",
+            "/api/validations",
+            &[("Content-Type", &ct), ("X-Forwarded-For", client)],
+            &multipart(&[("a.xml", doc)]),
+        )
+        .status
+    };
+    assert_eq!(forwarded(&srv, "203.0.113.5"), 429);
+
+    // Behind a trusted proxy, each client the proxy names has its own allowance.
+    let srv = start(
+        &dir.join("data-proxy"),
+        &["--uploads-per-minute", "1", "--trusted-proxy", "127.0.0.1"],
+    );
+    assert_eq!(forwarded(&srv, "203.0.113.5"), 201);
+    assert_eq!(forwarded(&srv, "203.0.113.5"), 429);
+    assert_eq!(forwarded(&srv, "198.51.100.1, 203.0.113.6"), 201);
+    // A client cannot forge its way out: the proxy appends the address it saw last.
+    assert_eq!(forwarded(&srv, "192.0.2.1, 203.0.113.5"), 429);
 }
 
 #[test]
@@ -600,25 +589,13 @@ fn cross_site_form_posts_are_refused() {
     assert!(!html.contains("<script"), "the form page has no script");
 }
 
-/// A CR-BIO-looking document whose text and attributes carry markup (see tests/html_report.rs).
-const HOSTILE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ClinicalDocument xmlns="urn:hl7-org:v3"><!-- <script>alert(1)</script> -->
-  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
-  <templateId root="1.2.250.1.213.1.1.1.55" extension="2024.01"/>
-  <id root="1.2.250.1.213.1.1.1.55.2024.6.1"/>
-  <code code="11502-2" codeSystem="2.16.840.1.113883.6.1" displayName="&lt;script&gt;alert(2)&lt;/script&gt;"/>
-  <title><![CDATA[<script>alert(3)</script>]]></title>
-  <effectiveTime value="&lt;script&gt;alert(4)&lt;/script&gt;"/>
-</ClinicalDocument>
-"#;
-
 #[test]
 fn hostile_text_is_shown_as_text() {
     let dir = tempdir("serve-hostile");
     let srv = start(&dir.join("data"), &[]);
     // A file name cannot hold `/` (only its last component is kept): markup without it.
     let name = "<img src=x onerror=alert(5)>.xml";
-    let r = upload(&srv.addr, &[(name, HOSTILE.as_bytes())]);
+    let r = upload(&srv.addr, &[(name, common::HOSTILE_CDA.as_bytes())]);
     let loc = permalink(&r);
     assert_eq!(r.json()["documents"][0]["path"], name);
     let page = get(&srv.addr, &loc);

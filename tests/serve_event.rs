@@ -9,13 +9,12 @@
 mod common;
 
 use common::http::{Resp, request};
-use common::{banc, root, run, s, tempdir};
+use common::{root, run, s, tempdir};
 use serde_json::Value;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const LAB: &str = "labo-quai";
@@ -76,66 +75,21 @@ fn token(ev: &Path, who: &[&str]) -> String {
     t
 }
 
-/// A running `banc serve --event`; killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    out: Vec<String>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(t: &Path, ev: &Path) -> Server {
-    let mut child = banc()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(t.join("data"))
-        .arg("--event")
-        .arg(ev)
-        .args(["--smtp-listen", "127.0.0.1:0", "--max-wait", "60s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("banc serve starts");
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            keep.lock().unwrap().push(l);
-        }
-    });
-    let mut lines = Vec::new();
-    while lines.len() < 5 {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) => lines.push(l),
-            Err(_) => panic!("start lines {lines:?}; log: {:?}", log.lock().unwrap()),
-        }
-    }
-    let addr = lines[0]
-        .strip_prefix("banc serve : écoute sur http://")
-        .unwrap_or_else(|| panic!("start line: {}", lines[0]))
-        .to_string();
-    Server {
-        child,
-        addr,
-        out: lines,
-        log,
-    }
+fn start(t: &Path, ev: &Path) -> common::serve::Server {
+    let data = t.join("data");
+    common::serve::start(
+        &[
+            "--data",
+            &s(&data),
+            "--event",
+            &s(ev),
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--max-wait",
+            "60s",
+        ],
+        5,
+    )
 }
 
 /// The API with a bearer token.
@@ -260,18 +214,18 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     let srv = start(&t, &ev);
     let a = srv.addr.as_str();
     assert!(
-        srv.out.iter().any(|l| l.contains("banc event access")),
+        srv.lines.iter().any(|l| l.contains("banc event access")),
         "the start says how to get access links: {:?}",
-        srv.out
+        srv.lines
     );
 
     // The event's SMTP server is up for the whole event: participants send at any hour.
     let smtp = srv
-        .out
+        .lines
         .iter()
         .find_map(|l| l.strip_prefix("banc serve : SMTP de l'événement sur "))
         .and_then(|l| l.split(' ').next())
-        .unwrap_or_else(|| panic!("the SMTP address in {:?}", srv.out))
+        .unwrap_or_else(|| panic!("the SMTP address in {:?}", srv.lines))
         .to_string();
     let mut c = TcpStream::connect(&smtp).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -536,6 +490,182 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     assert_eq!(v.code, 0, "{}", v.stdout);
 }
 
+#[test]
+fn scripts_deposit_read_files_override_audit_and_export_through_the_api() {
+    let (t, ev) = event("serve-event-api-files");
+    let lab = token(&ev, &["--participant", LAB]);
+    let other = token(&ev, &["--participant", OTHER]);
+    let monitor = token(&ev, &["--monitor", MONITOR]);
+    let manager = token(&ev, &["--manager"]);
+    let srv = start(&t, &ev);
+    let a = srv.addr.as_str();
+    let p01 = format!("/api/event/instances/{LAB}/CRBIO-P01/producer");
+    let doc = std::fs::read(root().join("suites/cr-bio/documents/tsh.xml")).unwrap();
+    let raw = |token: &str, path: &str, body: &[u8]| {
+        let auth = format!("Bearer {token}");
+        request(
+            a,
+            "POST",
+            path,
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/xml"),
+            ],
+            body,
+        )
+    };
+
+    // The steps that take a file, and what waits there.
+    let steps = api(a, &lab, "GET", &format!("{p01}/steps"), None);
+    assert_eq!(steps.status, 200, "{}", steps.text());
+    let steps = steps.json();
+    assert_eq!(steps[0]["step"], "cr-bio", "{steps}");
+    assert_eq!(steps[0]["files"], serde_json::json!([]));
+
+    // Only the instance's participant deposits; another's instance is unknown to it.
+    let deposit = format!("{p01}/steps/cr-bio/files?name=tsh%20sortant.xml");
+    assert_eq!(raw(&monitor, &deposit, &doc).status, 403);
+    let theirs = raw(&other, &deposit, &doc);
+    assert_eq!(theirs.status, 404, "{}", theirs.text());
+    assert_eq!(
+        raw(&lab, &format!("{p01}/steps/inconnue/files"), &doc).status,
+        404
+    );
+    assert_eq!(raw(&lab, &deposit, b"").status, 400, "an empty body");
+    let r = raw(&lab, &deposit, &doc);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let kept = r.json();
+    assert_eq!(kept["file"], "tsh sortant.xml", "{kept}");
+    described(
+        &request(a, "GET", "/api/openapi.json", &[], b"").json(),
+        "Deposited",
+        &kept,
+    );
+    let steps = api(a, &lab, "GET", &format!("{p01}/steps"), None).json();
+    assert_eq!(steps[0]["files"], serde_json::json!(["tsh sortant.xml"]));
+
+    // The attempt takes the deposit and passes; its report and files are readable by the
+    // participant, not by another.
+    let r = api(a, &lab, "POST", &format!("{p01}/attempts"), None);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = format!("{LAB}/CRBIO-P01/producer");
+    wait_status(a, &lab, &id, "passed");
+    let attempts = api(a, &lab, "GET", &format!("{p01}/attempts"), None).json();
+    let last = attempts.as_array().unwrap().last().unwrap().clone();
+    let n = last["number"].as_i64().unwrap();
+    let report = api(a, &lab, "GET", &format!("{p01}/attempts/{n}/report"), None);
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert_eq!(report.header("content-type"), Some("application/json"));
+    assert!(report.json().is_object());
+    let arts = last["artifacts"].as_array().unwrap();
+    let k = arts
+        .iter()
+        .position(|x| x["name"] == "tsh sortant.xml")
+        .unwrap_or_else(|| panic!("the deposit among the artifacts: {last}"));
+    let file = api(
+        a,
+        &lab,
+        "GET",
+        &format!("{p01}/attempts/{n}/artifacts/{k}"),
+        None,
+    );
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, doc, "the deposited bytes, as kept");
+    for p in [
+        format!("{p01}/attempts/{n}/report"),
+        format!("{p01}/attempts/{n}/artifacts/{k}"),
+        format!("{p01}/steps"),
+    ] {
+        assert_eq!(api(a, &other, "GET", &p, None).status, 404, "{p}");
+    }
+    assert_eq!(
+        api(
+            a,
+            &lab,
+            "GET",
+            &format!("{p01}/attempts/{n}/artifacts/999"),
+            None
+        )
+        .status,
+        404
+    );
+
+    // A manager imposes a grade, with a reason; nobody else may.
+    let o = format!("/api/event/scores/{LAB}/producer/override");
+    let body = serde_json::json!({"grade": "fail", "reason": "document falsifié à la main"});
+    assert_eq!(api(a, &lab, "PUT", &o, Some(body.clone())).status, 403);
+    assert_eq!(api(a, &monitor, "PUT", &o, Some(body.clone())).status, 403);
+    let r = api(
+        a,
+        &manager,
+        "PUT",
+        &o,
+        Some(serde_json::json!({"grade": "fail", "reason": " "})),
+    );
+    assert_eq!(r.status, 400, "no reason: {}", r.text());
+    let r = api(a, &manager, "PUT", &o, Some(body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let scores = api(a, &lab, "GET", "/api/event/scores", None).json();
+    let row = scores["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "producer")
+        .unwrap()
+        .clone();
+    assert_eq!(row["grade"], "fail", "{row}");
+    assert_eq!(row["override"]["reason"], "document falsifié à la main");
+
+    // The audit log, checked, for managers.
+    assert_eq!(api(a, &lab, "GET", "/api/event/audit", None).status, 403);
+    assert_eq!(
+        api(a, &monitor, "GET", "/api/event/audit", None).status,
+        403
+    );
+    let audit = api(a, &manager, "GET", "/api/event/audit", None).json();
+    assert_eq!(audit["check"]["problems"], serde_json::json!([]), "{audit}");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "note imposée" && e["after"] == "fail"),
+        "{audit}"
+    );
+    let doc_api = request(a, "GET", "/api/openapi.json", &[], b"").json();
+    described(&doc_api, "Audit", &audit);
+    described(&doc_api, "StepFiles", &steps[0]);
+
+    // Bundles: a manager's, verified by banc event verify; an unknown participant is 404.
+    assert_eq!(api(a, &lab, "GET", "/api/event/export", None).status, 403);
+    assert_eq!(
+        api(
+            a,
+            &manager,
+            "GET",
+            "/api/event/export?participant=inconnu",
+            None
+        )
+        .status,
+        404
+    );
+    let bundle = api(
+        a,
+        &manager,
+        "GET",
+        &format!("/api/event/export?participant={LAB}"),
+        None,
+    );
+    assert_eq!(bundle.status, 200, "{}", bundle.text());
+    assert_eq!(bundle.header("content-type"), Some("application/zip"));
+    let zip = t.join("bundle-api.zip");
+    std::fs::write(&zip, &bundle.body).unwrap();
+    let v = run(&["event", "verify", &s(&zip), "--event", &s(&ev)]);
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    drop(srv);
+    assert_eq!(run(&["event", "audit", &s(&ev), "--verify"]).code, 0);
+}
+
 /// The session cookie of a login link, and the CSRF token of a page.
 fn login(a: &str, token: &str) -> String {
     let r = request(a, "GET", &format!("/login/{token}"), &[], b"");
@@ -793,6 +923,53 @@ fn pages_need_their_session_and_csrf_token_and_a_deposit_finishes_the_attempt() 
     let v = run(&["event", "verify", &s(&zip), "--event", &s(&ev)]);
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 
+    // A manager imposes a grade from the board's form (its CSRF token; a participant cannot).
+    let board = request(a, "GET", "/event", &[("Cookie", gc.as_str())], b"");
+    let mcsrf = csrf_of(&board.text());
+    let form = format!(
+        "csrf={mcsrf}&participant={LAB}&role=producer&grade=incomplete&reason=preuve+%3Cb%3Emanquante%3C%2Fb%3E"
+    );
+    let post = [
+        ("Cookie", gc.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let r = request(a, "POST", "/event/override", &post, form.as_bytes());
+    assert_eq!(r.status, 303, "{}", r.text());
+    let forged = form.replace(&mcsrf, &"0".repeat(64));
+    assert_eq!(
+        request(a, "POST", "/event/override", &post, forged.as_bytes()).status,
+        403
+    );
+    let by_lab = format!(
+        "csrf={}&participant={LAB}&role=producer&grade=pass&reason=moi",
+        csrf
+    );
+    assert_eq!(
+        request(
+            a,
+            "POST",
+            "/event/override",
+            &[
+                ("Cookie", cookie.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded")
+            ],
+            by_lab.as_bytes()
+        )
+        .status,
+        403
+    );
+    let board = request(a, "GET", "/event", &[("Cookie", gc.as_str())], b"").text();
+    assert!(
+        board.contains(&format!(
+            "data-participant=\"{LAB}\" data-role=\"producer\" data-grade=\"incomplete\""
+        )),
+        "{board}"
+    );
+    assert!(
+        board.contains("preuve &lt;b&gt;manquante&lt;/b&gt;"),
+        "the reason, as text"
+    );
+
     // SIGTERM while an attempt waits for a deposit: it ends interrupted, recorded.
     let p02 = format!("{LAB}/CRBIO-P02/producer");
     let r = api(
@@ -961,6 +1138,50 @@ mod browser {
         rt.block_on(async {
             let c = browser(&d, chromium, &profile).await;
             let base = format!("http://{a}");
+
+            // A visitor, no account: the upload form, a CR-BIO and a document whose text
+            // carries markup, both at once; the findings of each, the markup shown as text.
+            let hostile = t.join("<img src=x onerror=alert(9)>.xml");
+            std::fs::write(&hostile, common::HOSTILE_CDA).unwrap();
+            c.goto(&format!("{base}/")).await.unwrap();
+            wait_for(&c, "form.depot input#file", 60)
+                .await
+                .send_keys(&format!("{}\n{}", s(&doc), s(&hostile)))
+                .await
+                .unwrap();
+            shot(&c, "serve-visitor-form.png").await;
+            wait_for(&c, "form.depot button[type=submit]", 60)
+                .await
+                .click()
+                .await
+                .unwrap();
+            wait_for(&c, "article.finding", 120).await;
+            assert!(
+                c.current_url().await.unwrap().path().starts_with("/v/"),
+                "the permalink"
+            );
+            let text = c
+                .find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(text.contains("tsh.xml"), "{text}");
+            assert!(
+                text.contains("<img src=x onerror=alert(9)>.xml"),
+                "the name as text: {text}"
+            );
+            assert!(
+                text.contains("alert(4)"),
+                "the document's text, as text: {text}"
+            );
+            // Only the page's own script is in the document; no dialog opened.
+            let scripts = c.find_all(Locator::Css("script")).await.unwrap();
+            assert_eq!(scripts.len(), 1);
+            assert!(c.get_alert_text().await.is_err(), "an alert opened");
+            assert!(c.find(Locator::Css("img[onerror]")).await.is_err());
+            shot(&c, "serve-visitor-result.png").await;
 
             // The scoreboard before the monitor's decision.
             c.goto(&format!("{base}/scores")).await.unwrap();
@@ -1147,12 +1368,12 @@ fn a_message_sent_to_the_events_smtp_server_before_the_attempt_waits_for_it() {
     let srv = start(&t, &ev);
     let a = srv.addr.as_str();
     let port: u16 = srv
-        .out
+        .lines
         .iter()
         .find_map(|l| l.strip_prefix("banc serve : SMTP de l'événement sur 127.0.0.1:"))
         .and_then(|l| l.split(' ').next())
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the SMTP port in {:?}", srv.out));
+        .unwrap_or_else(|| panic!("the SMTP port in {:?}", srv.lines));
     // The N1 prerequisites of CRBIO-P09: the document and its package, deposited.
     let docs = root().join("suites/cr-bio/documents");
     let pkg = t.join("IHE_XDM.zip");

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Uploads per minute and client address, also the burst allowed (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub uploads_per_minute: u32,
+    /// A reverse proxy in front of banc (repeatable): its `X-Forwarded-For` names the client for
+    /// the rate limits and the logs.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Validations run at the same time (default: all cores; 1 to 1024); the others wait.
     #[arg(short = 'j', long, value_parser = common::jobs_parser())]
     pub jobs: Option<usize>,
@@ -147,6 +151,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         retention: args.retention,
         max_upload: args.max_upload,
         uploads_per_minute: args.uploads_per_minute,
+        trusted_proxies: args.trusted_proxies,
         jobs: common::jobs(args.jobs),
         max_queue: args.max_queue,
         max_connections: args.max_connections,

@@ -25,7 +25,7 @@ const DISCARD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an upload was not judged.
 #[derive(Debug)]
-enum Refusal {
+pub(super) enum Refusal {
     CrossSite,
     RateLimited(Duration),
     Busy,
@@ -38,7 +38,7 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             Refusal::CrossSite => StatusCode::FORBIDDEN,
             Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -50,7 +50,7 @@ impl Refusal {
         }
     }
 
-    fn message(&self) -> String {
+    pub(super) fn message(&self) -> String {
         match self {
             Refusal::CrossSite => {
                 "Dépôt refusé : le formulaire vient d'un autre site que ce serveur.".into()
@@ -202,7 +202,7 @@ pub(super) struct NameQuery {
 }
 
 /// The files of an upload: the parts named `file` of a multipart body, else the body itself.
-async fn read_files(
+pub(super) async fn read_files(
     app: &App,
     req: Request,
     name: Option<String>,

@@ -18,17 +18,15 @@ use crate::event::{self, Error, InstanceRow};
 use crate::pipeline::Validator;
 use crate::scenario::model::{Kind, Scenario};
 use crate::scenario::run::RunOptions;
-use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use utoipa::ToSchema;
 
 /// The session cookie's name.
 const COOKIE: &str = "banc_session";
@@ -136,7 +134,7 @@ impl EventApp {
     }
 
     /// Run `f` on a store connection, off the async threads.
-    async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, Error>
+    pub(super) async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, Error>
     where
         F: FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -163,7 +161,7 @@ impl EventApp {
 
 /// Why a request is not served.
 #[derive(Debug)]
-enum Deny {
+pub(super) enum Deny {
     /// Unknown, or not this person's: the same answer.
     NotFound,
     /// No valid token or session.
@@ -176,6 +174,8 @@ enum Deny {
     /// The event refused (nothing to decide, already playing, a prerequisite...).
     Conflict(String),
     Busy,
+    /// Refused as the validation service refuses an upload (too large, too many...).
+    Refused(StatusCode, String),
     Internal(String),
 }
 
@@ -198,6 +198,7 @@ impl Deny {
             Deny::Bad(_) => StatusCode::BAD_REQUEST,
             Deny::Conflict(_) => StatusCode::CONFLICT,
             Deny::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Deny::Refused(status, _) => *status,
             Deny::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -209,7 +210,7 @@ impl Deny {
             Deny::Forbidden(what) => format!("Réservé : {what}."),
             Deny::Csrf => "Formulaire refusé : jeton de formulaire absent ou périmé, ou envoyé depuis un autre site. Rechargez la page et recommencez.".into(),
             Deny::Bad(m) => format!("Requête illisible : {m}"),
-            Deny::Conflict(m) => m.clone(),
+            Deny::Conflict(m) | Deny::Refused(_, m) => m.clone(),
             Deny::Busy => "Base de l'événement occupée : réessayez dans un instant.".into(),
             Deny::Internal(m) => format!("Erreur du serveur : {m}"),
         }
@@ -253,8 +254,6 @@ impl Deny {
     }
 }
 
-type Res = Result<Response, Deny>;
-
 fn the_event(app: &App) -> Result<Arc<EventApp>, Deny> {
     app.event.clone().ok_or(Deny::NotFound)
 }
@@ -294,17 +293,6 @@ async fn session(ev: &Arc<EventApp>, h: &HeaderMap) -> Result<Session, Deny> {
         .ok_or(Deny::Login)
 }
 
-/// A state-changing form: from this site, with the session's CSRF token.
-fn check_form(app: &App, h: &HeaderMap, s: &Session, given: Option<&str>) -> Result<(), Deny> {
-    use subtle::ConstantTimeEq;
-    let ok = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(s.csrf.as_bytes())));
-    if ok && api::same_site(app, h) {
-        Ok(())
-    } else {
-        Err(Deny::Csrf)
-    }
-}
-
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
@@ -312,7 +300,11 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The instance `id`, if this person may see it (else the same 404 as an unknown one).
-async fn visible(ev: &Arc<EventApp>, who: &Who, id: String) -> Result<InstanceRow, Deny> {
+pub(super) async fn visible(
+    ev: &Arc<EventApp>,
+    who: &Who,
+    id: String,
+) -> Result<InstanceRow, Deny> {
     let row = ev
         .db(move |st| match event::instance(st.conn(), &id) {
             Ok(i) => Ok(Some(i)),
@@ -328,6 +320,104 @@ async fn visible(ev: &Arc<EventApp>, who: &Who, id: String) -> Result<InstanceRo
     }
 }
 
+/// A denial shown as a page (the browser's routes).
+pub(super) struct PageErr(Deny);
+/// A denial answered as JSON (the API's routes).
+pub(super) struct ApiErr(Deny);
+
+impl IntoResponse for PageErr {
+    fn into_response(self) -> Response {
+        self.0.page()
+    }
+}
+
+impl IntoResponse for ApiErr {
+    fn into_response(self) -> Response {
+        self.0.json()
+    }
+}
+
+impl From<Deny> for PageErr {
+    fn from(d: Deny) -> Self {
+        PageErr(d)
+    }
+}
+
+impl From<Error> for PageErr {
+    fn from(e: Error) -> Self {
+        PageErr(e.into())
+    }
+}
+
+impl From<Deny> for ApiErr {
+    fn from(d: Deny) -> Self {
+        ApiErr(d)
+    }
+}
+
+impl From<Error> for ApiErr {
+    fn from(e: Error) -> Self {
+        ApiErr(e.into())
+    }
+}
+
+type Page = Result<Response, PageErr>;
+pub(super) type Api = Result<Response, ApiErr>;
+
+/// A browser's request: the event, the session of its cookie, and whether it came from this
+/// site (for forms).
+pub(super) struct Browser {
+    ev: Arc<EventApp>,
+    s: Session,
+    same_site: bool,
+}
+
+impl Browser {
+    /// A state-changing form: from this site, with the session's CSRF token.
+    fn check(&self, given: Option<&str>) -> Result<(), Deny> {
+        use subtle::ConstantTimeEq;
+        let ok = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(self.s.csrf.as_bytes())));
+        if ok && self.same_site {
+            Ok(())
+        } else {
+            Err(Deny::Csrf)
+        }
+    }
+}
+
+impl axum::extract::FromRequestParts<App> for Browser {
+    type Rejection = PageErr;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<Self, PageErr> {
+        let ev = the_event(app)?;
+        let s = session(&ev, &parts.headers).await?;
+        let same_site = api::same_site(app, &parts.headers);
+        Ok(Browser { ev, s, same_site })
+    }
+}
+
+/// An API request: the event and the person of its bearer token.
+pub(super) struct Caller {
+    pub(super) ev: Arc<EventApp>,
+    pub(super) who: Who,
+}
+
+impl axum::extract::FromRequestParts<App> for Caller {
+    type Rejection = ApiErr;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &App,
+    ) -> Result<Self, ApiErr> {
+        let ev = the_event(app)?;
+        let who = bearer(&ev, &parts.headers).await?;
+        Ok(Caller { ev, who })
+    }
+}
+
 fn see_other(to: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -336,7 +426,7 @@ fn see_other(to: &str) -> Response {
     resp
 }
 
-fn json_ok<T: Serialize>(status: StatusCode, v: &T) -> Response {
+pub(super) fn json_ok<T: Serialize>(status: StatusCode, v: &T) -> Response {
     (
         status,
         api::json_type(),
@@ -355,75 +445,36 @@ pub(super) fn instance_url(id: &str) -> String {
 }
 
 pub(super) fn routes() -> Router<App> {
+    const I: &str = "/event/i/{participant}/{scenario}/{role}";
     Router::new()
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
         .route("/event", get(home))
         .route("/event/p/{participant}", get(participant_page))
+        .route(I, get(instance_page))
+        .route(&format!("{I}/start"), post(start_form))
+        .route(&format!("{I}/upload/{{step}}"), post(upload_form))
+        .route(&format!("{I}/live"), get(live))
+        .route(&format!("{I}/a/{{n}}/report.json"), get(attempt_report))
+        .route(&format!("{I}/a/{{n}}/artifacts/{{k}}"), get(artifact))
         .route(
-            "/event/i/{participant}/{scenario}/{role}",
-            get(instance_page),
-        )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/start",
-            post(start_form),
-        )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/upload/{step}",
-            post(upload_form),
-        )
-        .route("/event/i/{participant}/{scenario}/{role}/live", get(live))
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/a/{n}/report.json",
-            get(attempt_report),
-        )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/a/{n}/artifacts/{k}",
-            get(artifact),
-        )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/evidence/{step}/{name}",
+            &format!("{I}/evidence/{{step}}/{{name}}"),
             get(dropped_file),
         )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/claim",
-            post(claim_form),
-        )
-        .route(
-            "/event/i/{participant}/{scenario}/{role}/decide",
-            post(decide_form),
-        )
+        .route(&format!("{I}/claim"), post(claim_form))
+        .route(&format!("{I}/decide"), post(decide_form))
         .route("/event/worklist", get(worklist_page))
         .route("/event/audit", get(audit_page))
         .route("/event/publish", post(publish_form))
+        .route("/event/override", post(override_form))
         .route("/event/export", get(export))
         .route("/scores", get(public_scores))
-        .route("/api/event/me", get(api_me))
-        .route("/api/event/instances", get(api_instances))
-        .route(
-            "/api/event/instances/{participant}/{scenario}/{role}",
-            get(api_instance),
-        )
-        .route(
-            "/api/event/instances/{participant}/{scenario}/{role}/attempts",
-            get(api_attempts).post(api_start),
-        )
-        .route(
-            "/api/event/instances/{participant}/{scenario}/{role}/decisions",
-            get(api_decisions).post(api_decide),
-        )
-        .route(
-            "/api/event/instances/{participant}/{scenario}/{role}/claim",
-            post(api_claim),
-        )
-        .route("/api/event/worklist", get(api_worklist))
-        .route("/api/event/scores", get(api_scores))
-        .route("/api/event/scores/published", put(api_publish))
+        .merge(super::event_api::routes())
 }
 
-type InstancePath = Path<(String, String, String)>;
+pub(super) type InstancePath = Path<(String, String, String)>;
 
-fn id_of((p, s, r): (String, String, String)) -> String {
+pub(super) fn id_of((p, s, r): (String, String, String)) -> String {
     format!("{p}/{s}/{r}")
 }
 
@@ -431,91 +482,68 @@ fn id_of((p, s, r): (String, String, String)) -> String {
 // Browser: login, pages, forms
 
 /// Exchange a login link for a session: the cookie, then the event's home page.
-async fn login(State(app): State<App>, Path(token): Path<String>) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let (sid, s) = ev
-            .db(move |st| access::login(st, &token))
-            .await?
-            .ok_or(Deny::NotFound)?;
-        tracing::info!(role = s.who.role.as_str(), subject = %s.who.subject, "banc serve : connexion");
-        let mut resp = see_other("/event");
-        let cookie = format!(
-            "{COOKIE}={sid}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
-            access::SESSION_SECS,
-            if ev.secure { "; Secure" } else { "" }
-        );
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        Ok(resp)
+async fn login(State(app): State<App>, Path(token): Path<String>) -> Page {
+    let ev = the_event(&app)?;
+    let (sid, s) = ev
+        .db(move |st| access::login(st, &token))
+        .await?
+        .ok_or(Deny::NotFound)?;
+    tracing::info!(role = s.who.role.as_str(), subject = %s.who.subject, "banc serve : connexion");
+    let mut resp = see_other("/event");
+    let cookie = format!(
+        "{COOKIE}={sid}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        access::SESSION_SECS,
+        if ev.secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
+    Ok(resp)
 }
 
 async fn logout(
-    State(app): State<App>,
+    b: Browser,
     headers: HeaderMap,
     axum::Form(form): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        check_form(&app, &headers, &s, field(&form, "csrf"))?;
-        if let Some(sid) = cookie(&headers) {
-            ev.db(move |st| access::logout(st, &sid)).await?;
-        }
-        let mut resp = see_other("/");
-        let clear = format!(
-            "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{}",
-            if ev.secure { "; Secure" } else { "" }
-        );
-        if let Ok(v) = HeaderValue::from_str(&clear) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        Ok(resp)
+) -> Page {
+    b.check(field(&form, "csrf"))?;
+    if let Some(sid) = cookie(&headers) {
+        b.ev.db(move |st| access::logout(st, &sid)).await?;
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
+    let mut resp = see_other("/");
+    let clear = format!(
+        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{}",
+        if b.ev.secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 /// Home: a participant's instances, a monitor's worklist, a manager's board.
-async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        match s.who.role {
-            Role::Participant => participant_view(&ev, &s, s.who.subject.clone()).await,
-            Role::Monitor => worklist_view(&ev, &s).await,
-            Role::Manager => manager_view(&ev, &s).await,
+async fn home(b: Browser) -> Page {
+    match b.s.who.role {
+        Role::Participant => {
+            let me = b.s.who.subject.clone();
+            participant_view(&b, me).await
         }
+        Role::Monitor => worklist_view(&b).await,
+        Role::Manager => manager_view(&b).await,
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
 }
 
-async fn participant_page(
-    State(app): State<App>,
-    Path(participant): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        if !s.who.sees(&participant) {
-            return Err(Deny::NotFound);
-        }
-        participant_view(&ev, &s, participant).await
+async fn participant_page(b: Browser, Path(participant): Path<String>) -> Page {
+    if !b.s.who.sees(&participant) {
+        return Err(Deny::NotFound.into());
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
+    participant_view(&b, participant).await
 }
 
-async fn participant_view(ev: &Arc<EventApp>, s: &Session, participant: String) -> Res {
+async fn participant_view(b: &Browser, participant: String) -> Page {
     let p = participant.clone();
-    let (row, instances) = ev
-        .db(move |st| {
+    let (row, instances) =
+        b.ev.db(move |st| {
             let row = event::participants(st.conn())?
                 .into_iter()
                 .find(|x| x.id == p);
@@ -526,90 +554,85 @@ async fn participant_view(ev: &Arc<EventApp>, s: &Session, participant: String) 
     let row = row.ok_or(Deny::NotFound)?;
     let running: Vec<String> = instances
         .iter()
-        .filter(|i| ev.runner.is_running(&i.id))
+        .filter(|i| b.ev.runner.is_running(&i.id))
         .map(|i| i.id.clone())
         .collect();
     Ok(html(
-        pages::participant(&ev.title, s, &row, &instances, &running),
+        pages::participant(&b.ev.title, &b.s, &row, &instances, &running),
         false,
     ))
 }
 
-async fn instance_page(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of(path)).await?;
-        let id = inst.id.clone();
-        let submissions = ev.runner.submissions();
-        let scenario = ev.scenarios.get(&inst.scenario).cloned();
-        let participant = inst.participant.clone();
-        let sc_id = inst.scenario.clone();
-        let view = ev
-            .db(move |st| {
-                let conn = st.conn();
-                let mut attempts = Vec::new();
-                for a in event::attempts(conn, &id)?.into_iter().rev() {
-                    let steps = event::detail::steps(conn, a.id)?;
-                    let arts = event::detail::artifacts(conn, a.id)?;
-                    attempts.push((a, steps, arts));
-                }
-                let decisions = event::monitor::decisions(conn, Some(&id))?;
-                let pending = match attempts.first() {
-                    Some((a, _, _)) => event::monitor::pending_steps(conn, a.id)?,
-                    None => Vec::new(),
-                };
-                let mut dropped = Vec::new();
-                for (_, step, dir) in event::monitor::evidence_dirs(conn, &id)? {
-                    for f in crate::scenario::steps::complete_files(&dir) {
-                        if let Some(n) = f.file_name() {
-                            dropped.push((step.clone(), n.to_string_lossy().into_owned()));
-                        }
+async fn instance_page(b: Browser, Path(path): InstancePath) -> Page {
+    let ev = &b.ev;
+    let inst = visible(ev, &b.s.who, id_of(path)).await?;
+    let id = inst.id.clone();
+    let scenario = ev.scenarios.get(&inst.scenario).cloned();
+    let view = ev
+        .db(move |st| {
+            let conn = st.conn();
+            let mut attempts = Vec::new();
+            for a in event::attempts(conn, &id)?.into_iter().rev() {
+                let steps = event::detail::steps(conn, a.id)?;
+                let arts = event::detail::artifacts(conn, a.id)?;
+                attempts.push((a, steps, arts));
+            }
+            let decisions = event::monitor::decisions(conn, Some(&id))?;
+            let pending = match attempts.first() {
+                Some((a, _, _)) => event::monitor::pending_steps(conn, a.id)?,
+                None => Vec::new(),
+            };
+            let mut dropped = Vec::new();
+            for (_, step, dir) in event::monitor::evidence_dirs(conn, &id)? {
+                for f in crate::scenario::steps::complete_files(&dir) {
+                    if let Some(n) = f.file_name() {
+                        dropped.push((step.clone(), n.to_string_lossy().into_owned()));
                     }
                 }
-                Ok((attempts, decisions, pending, dropped))
-            })
-            .await?;
-        let (attempts, decisions, pending, dropped) = view;
-        // Files waiting in each submit or evidence step's folder.
-        let mut waiting = Vec::new();
-        if let Some(sc) = &scenario {
-            for (i, st) in sc.steps.iter().enumerate() {
-                if matches!(st.kind, Kind::Submit | Kind::Evidence) {
-                    let sid = step_id(st, i);
-                    let dir = step_dir(&submissions, &participant, &sc_id, &sid);
-                    let files: Vec<String> = crate::scenario::steps::complete_files(&dir)
-                        .iter()
-                        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-                        .collect();
-                    waiting.push((sid, files));
-                }
             }
-        }
-        let running =
-            ev.runner.is_running(&inst.id) || inst.status == event::InstanceStatus::Running;
-        Ok(html(
-            pages::instance(&pages::InstanceView {
-                title: &ev.title,
-                session: &s,
-                inst: &inst,
-                scenario: scenario.as_ref(),
-                running,
-                attempts: &attempts,
-                decisions: &decisions,
-                pending: &pending,
-                dropped: &dropped,
-                waiting: &waiting,
-            }),
-            true,
-        ))
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+            Ok((attempts, decisions, pending, dropped))
+        })
+        .await?;
+    let (attempts, decisions, pending, dropped) = view;
+    let waiting = waiting_files(ev, &inst);
+    let running = ev.runner.is_running(&inst.id) || inst.status == event::InstanceStatus::Running;
+    Ok(html(
+        pages::instance(&pages::InstanceView {
+            title: &ev.title,
+            session: &b.s,
+            inst: &inst,
+            scenario: scenario.as_ref(),
+            running,
+            attempts: &attempts,
+            decisions: &decisions,
+            pending: &pending,
+            dropped: &dropped,
+            waiting: &waiting,
+        }),
+        true,
+    ))
+}
+
+/// The files waiting in each submit or evidence step's folder of an instance, by step.
+pub(super) fn waiting_files(ev: &EventApp, inst: &InstanceRow) -> Vec<(String, Vec<String>)> {
+    let Some(sc) = ev.scenarios.get(&inst.scenario) else {
+        return Vec::new();
+    };
+    let submissions = ev.runner.submissions();
+    sc.steps
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| matches!(st.kind, Kind::Submit | Kind::Evidence))
+        .map(|(i, st)| {
+            let sid = step_id(st, i);
+            let dir = step_dir(&submissions, &inst.participant, &inst.scenario, &sid);
+            let files = crate::scenario::steps::complete_files(&dir)
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            (sid, files)
+        })
+        .collect()
 }
 
 /// A step's id as the runner names its folder (`étape N` when the suite gives none).
@@ -625,7 +648,7 @@ fn step_dir(root: &std::path::Path, participant: &str, scenario: &str, step: &st
 }
 
 /// Start an attempt: a participant its own, a manager any.
-async fn start_attempt(
+pub(super) async fn start_attempt(
     ev: &Arc<EventApp>,
     who: &Who,
     inst: &InstanceRow,
@@ -643,106 +666,124 @@ async fn start_attempt(
 }
 
 async fn start_form(
-    State(app): State<App>,
+    b: Browser,
     Path(path): InstancePath,
-    headers: HeaderMap,
     axum::Form(form): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of(path)).await?;
-        check_form(&app, &headers, &s, field(&form, "csrf"))?;
-        start_attempt(&ev, &s.who, &inst).await?;
-        Ok(see_other(&instance_url(&inst.id)))
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+) -> Page {
+    let inst = visible(&b.ev, &b.s.who, id_of(path)).await?;
+    b.check(field(&form, "csrf"))?;
+    start_attempt(&b.ev, &b.s.who, &inst).await?;
+    Ok(see_other(&instance_url(&inst.id)))
 }
 
-/// A participant's file for a submit or evidence step, written where the runner looks
+/// The kind of a step a participant may deposit a file for (submit or evidence), checked
+/// before anything of the body is read; and the client's upload allowance taken.
+pub(super) fn deposit_allowed(
+    app: &App,
+    ev: &EventApp,
+    who: &Who,
+    inst: &InstanceRow,
+    step: &str,
+    peer: Option<super::Peer>,
+) -> Result<Kind, Deny> {
+    if who.role != Role::Participant {
+        return Err(Deny::Forbidden("au participant de l'instance"));
+    }
+    let scenario = ev.scenarios.get(&inst.scenario).ok_or(Deny::NotFound)?;
+    let kind = scenario
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(i, st)| step_id(st, *i) == step)
+        .map(|(_, st)| st.kind)
+        .filter(|k| matches!(k, Kind::Submit | Kind::Evidence))
+        .ok_or(Deny::NotFound)?;
+    if let Some(super::Peer(addr)) = peer {
+        app.limiter.take(addr.ip()).map_err(|w| {
+            Deny::Refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Trop de dépôts : réessayez dans {} s.", w.as_secs().max(1)),
+            )
+        })?;
+    }
+    Ok(kind)
+}
+
+/// Keep a participant's file for a submit or evidence step where the runner looks
 /// (`submissions/<participant>/<scenario>/<step>/`): complete when it appears (written aside,
 /// then renamed). For a submit step it replaces what was waiting there (the runner takes the
-/// first file); evidence files add up.
+/// first file); evidence files add up. The name kept, as cleaned.
+pub(super) async fn store_deposit(
+    ev: &EventApp,
+    inst: &InstanceRow,
+    step: &str,
+    kind: Kind,
+    name: String,
+    bytes: axum::body::Bytes,
+) -> Result<String, Deny> {
+    let dir = step_dir(
+        &ev.runner.submissions(),
+        &inst.participant,
+        &inst.scenario,
+        step,
+    );
+    let replace = kind == Kind::Submit;
+    let kept = tokio::task::spawn_blocking(move || deposit(&dir, &name, &bytes, replace))
+        .await
+        .map_err(|e| Deny::Internal(e.to_string()))?
+        .map_err(Deny::Internal)?;
+    tracing::info!(instance = %inst.id, step = %step, file = %kept, "banc serve : dépôt");
+    Ok(kept)
+}
+
+/// The browser's deposit form: its CSRF token first, then the file.
 async fn upload_form(
     State(app): State<App>,
+    b: Browser,
     Path((p, sc, r, step)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
     req: Request,
-) -> Response {
+) -> Page {
     let peer = req.extensions().get::<super::Peer>().copied();
-    let res: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of((p, sc, r))).await?;
-        if s.who.role != Role::Participant {
-            return Err(Deny::Forbidden("au participant de l'instance"));
-        }
-        let scenario = ev.scenarios.get(&inst.scenario).ok_or(Deny::NotFound)?;
-        let kind = scenario
-            .steps
-            .iter()
-            .enumerate()
-            .find(|(i, st)| step_id(st, *i) == step)
-            .map(|(_, st)| st.kind)
-            .filter(|k| matches!(k, Kind::Submit | Kind::Evidence))
-            .ok_or(Deny::NotFound)?;
-        if let Some(super::Peer(addr)) = peer {
-            app.limiter.take(addr.ip()).map_err(|w| {
-                Deny::Conflict(format!(
-                    "Trop de dépôts : réessayez dans {} s.",
-                    w.as_secs().max(1)
-                ))
-            })?;
-        }
-        let mut form = Multipart::from_request(req, &())
-            .await
-            .map_err(|e| Deny::Bad(e.body_text()))?;
-        let mut csrf = None;
-        let mut file = None;
-        while let Some(f) = form
-            .next_field()
-            .await
-            .map_err(|e| Deny::Bad(e.body_text()))?
-        {
-            match f.name() {
-                Some("csrf") => csrf = Some(f.text().await.map_err(|e| Deny::Bad(e.body_text()))?),
-                Some("file") => {
-                    // The token comes first in the form: nothing is read for a forged post.
-                    check_form(&app, &headers, &s, csrf.as_deref())?;
-                    let name = api::clean_name(f.file_name(), 1);
-                    let bytes = f.bytes().await.map_err(|e| Deny::Bad(e.body_text()))?;
-                    if !bytes.is_empty() {
-                        file = Some((name, bytes));
-                    }
+    let inst = visible(&b.ev, &b.s.who, id_of((p, sc, r))).await?;
+    let kind = deposit_allowed(&app, &b.ev, &b.s.who, &inst, &step, peer)?;
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Deny::Bad(e.body_text()))?;
+    let mut csrf = None;
+    let mut file = None;
+    while let Some(f) = form
+        .next_field()
+        .await
+        .map_err(|e| Deny::Bad(e.body_text()))?
+    {
+        match f.name() {
+            Some("csrf") => csrf = Some(f.text().await.map_err(|e| Deny::Bad(e.body_text()))?),
+            Some("file") => {
+                // The token comes first in the form: nothing is read for a forged post.
+                b.check(csrf.as_deref())?;
+                let name = api::clean_name(f.file_name(), 1);
+                let bytes = f.bytes().await.map_err(|e| Deny::Bad(e.body_text()))?;
+                if !bytes.is_empty() {
+                    file = Some((name, bytes));
                 }
-                _ => {}
             }
+            _ => {}
         }
-        check_form(&app, &headers, &s, csrf.as_deref())?;
-        let (name, bytes) = file.ok_or_else(|| Deny::Bad("aucun fichier".into()))?;
-        let dir = step_dir(
-            &ev.runner.submissions(),
-            &inst.participant,
-            &inst.scenario,
-            &step,
-        );
-        let replace = kind == Kind::Submit;
-        let shown = name.clone();
-        tokio::task::spawn_blocking(move || deposit(&dir, &name, &bytes, replace))
-            .await
-            .map_err(|e| Deny::Internal(e.to_string()))?
-            .map_err(Deny::Internal)?;
-        tracing::info!(instance = %inst.id, step = %step, file = %shown, "banc serve : dépôt");
-        Ok(see_other(&instance_url(&inst.id)))
     }
-    .await;
-    res.unwrap_or_else(Deny::page)
+    b.check(csrf.as_deref())?;
+    let (name, bytes) = file.ok_or_else(|| Deny::Bad("aucun fichier".into()))?;
+    store_deposit(&b.ev, &inst, &step, kind, name, bytes).await?;
+    Ok(see_other(&instance_url(&inst.id)))
 }
 
 /// Write `bytes` as `dir/name`, complete when it appears; `replace`: the complete files
-/// already there are set aside first (hidden, kept).
-fn deposit(dir: &std::path::Path, name: &str, bytes: &[u8], replace: bool) -> Result<(), String> {
+/// already there are set aside first (hidden, kept). The name written.
+fn deposit(
+    dir: &std::path::Path,
+    name: &str,
+    bytes: &[u8],
+    replace: bool,
+) -> Result<String, String> {
     use std::io::Write;
     crate::event::store::create_private_dir(dir).map_err(|e| e.to_string())?;
     let name = name.trim_start_matches('.');
@@ -776,18 +817,18 @@ fn deposit(dir: &std::path::Path, name: &str, bytes: &[u8], replace: bool) -> Re
     if target.exists() {
         let _ = std::fs::rename(&target, dir.join(format!(".remplacé-{stamp}-{name}")));
     }
-    std::fs::rename(&tmp, &target).map_err(io)
+    std::fs::rename(&tmp, &target).map_err(io)?;
+    Ok(name.to_string())
 }
 
 /// Follow the instance live (server-sent events): where its attempt is, what it waits for.
 /// `state` first; then the runner's events; `finished` when the attempt ended; `idle` when
 /// nothing plays (with the recorded status).
-async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderMap) -> Response {
+async fn live(b: Browser, Path(path): InstancePath) -> Page {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of(path)).await?;
+    let ev = b.ev;
+    {
+        let inst = visible(&ev, &b.s.who, id_of(path)).await?;
         let rx = ev.runner.subscribe();
         let past = ev.runner.replay(&inst.participant, &inst.scenario);
         // An attempt that told its end is over, even while its run closes.
@@ -890,8 +931,6 @@ async fn live(State(app): State<App>, Path(path): InstancePath, headers: HeaderM
             .keep_alive(KeepAlive::default())
             .into_response())
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
 }
 
 /// A live event as the page says it: a deposit is made with the step's form, not in a
@@ -940,102 +979,101 @@ async fn attempt_of(
     Ok((inst, a))
 }
 
-/// The attempt's report: the runner's scenario result (`banc-run/1`), as recorded.
-async fn attempt_report(
-    State(app): State<App>,
-    Path((p, s, r, n)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let res: Res = async {
-        let ev = the_event(&app)?;
-        let sess = session(&ev, &headers).await?;
-        let (inst, a) = attempt_of(&ev, &sess.who, (p, s, r), &n).await?;
-        let sha = a.report.ok_or(Deny::NotFound)?;
-        let bytes = ev.db(move |st| st.read_blob(&sha)).await?;
-        let name = format!(
-            "{}-{}-{}-tentative-{}.json",
-            inst.participant, inst.scenario, inst.role, a.number
-        );
-        Ok(api::download(bytes, "application/json", &name))
-    }
-    .await;
-    res.unwrap_or_else(Deny::page)
+/// The report of attempt `n` (the runner's scenario result, `banc-run/1`, as recorded), as
+/// a download.
+pub(super) async fn attempt_report_file(
+    ev: &Arc<EventApp>,
+    who: &Who,
+    path: (String, String, String),
+    n: &str,
+) -> Result<Response, Deny> {
+    let (inst, a) = attempt_of(ev, who, path, n).await?;
+    let sha = a.report.ok_or(Deny::NotFound)?;
+    let bytes = ev.db(move |st| st.read_blob(&sha)).await?;
+    let name = format!(
+        "{}-{}-{}-tentative-{}.json",
+        inst.participant, inst.scenario, inst.role, a.number
+    );
+    Ok(api::download(bytes, "application/json", &name))
 }
 
-/// A file of an attempt (message, document, acknowledgement, evidence), as kept.
+/// File `k` of attempt `n` (message, document, acknowledgement, evidence), as kept.
+pub(super) async fn artifact_file(
+    ev: &Arc<EventApp>,
+    who: &Who,
+    path: (String, String, String),
+    n: &str,
+    k: &str,
+) -> Result<Response, Deny> {
+    let (_, a) = attempt_of(ev, who, path, n).await?;
+    let k: usize = k.parse().map_err(|_| Deny::NotFound)?;
+    let (name, bytes) = ev
+        .db(move |st| {
+            let list = event::detail::artifacts(st.conn(), a.id)?;
+            match list.into_iter().nth(k) {
+                Some(x) => Ok(Some((x.name.clone(), st.read_blob(&x.sha256)?))),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or(Deny::NotFound)?;
+    Ok(api::download(bytes, "application/octet-stream", &name))
+}
+
+async fn attempt_report(
+    b: Browser,
+    Path((p, s, r, n)): Path<(String, String, String, String)>,
+) -> Page {
+    Ok(attempt_report_file(&b.ev, &b.s.who, (p, s, r), &n).await?)
+}
+
 async fn artifact(
-    State(app): State<App>,
+    b: Browser,
     Path((p, s, r, n, k)): Path<(String, String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let res: Res = async {
-        let ev = the_event(&app)?;
-        let sess = session(&ev, &headers).await?;
-        let (_, a) = attempt_of(&ev, &sess.who, (p, s, r), &n).await?;
-        let k: usize = k.parse().map_err(|_| Deny::NotFound)?;
-        let (name, bytes) = ev
-            .db(move |st| {
-                let list = event::detail::artifacts(st.conn(), a.id)?;
-                match list.into_iter().nth(k) {
-                    Some(x) => Ok(Some((x.name.clone(), st.read_blob(&x.sha256)?))),
-                    None => Ok(None),
-                }
-            })
-            .await?
-            .ok_or(Deny::NotFound)?;
-        Ok(api::download(bytes, "application/octet-stream", &name))
-    }
-    .await;
-    res.unwrap_or_else(Deny::page)
+) -> Page {
+    Ok(artifact_file(&b.ev, &b.s.who, (p, s, r), &n, &k).await?)
 }
 
 /// An evidence file dropped for the latest attempt and not yet kept (a monitor looks at it
 /// before deciding; deciding keeps it).
 async fn dropped_file(
-    State(app): State<App>,
+    b: Browser,
     Path((p, s, r, step, name)): Path<(String, String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let res: Res = async {
-        let ev = the_event(&app)?;
-        let sess = session(&ev, &headers).await?;
-        let inst = visible(&ev, &sess.who, id_of((p, s, r))).await?;
-        let id = inst.id.clone();
-        let path = ev
-            .db(move |st| {
-                for (_, sid, dir) in event::monitor::evidence_dirs(st.conn(), &id)? {
-                    if sid != step {
-                        continue;
-                    }
-                    // Only a file the folder lists: the name never makes a path.
-                    if let Some(f) = crate::scenario::steps::complete_files(&dir)
-                        .into_iter()
-                        .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == name))
-                    {
-                        return Ok(Some(f));
-                    }
+) -> Page {
+    let ev = &b.ev;
+    let inst = visible(ev, &b.s.who, id_of((p, s, r))).await?;
+    let id = inst.id.clone();
+    let path = ev
+        .db(move |st| {
+            for (_, sid, dir) in event::monitor::evidence_dirs(st.conn(), &id)? {
+                if sid != step {
+                    continue;
                 }
-                Ok(None)
-            })
-            .await?
-            .ok_or(Deny::NotFound)?;
-        let shown = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let bytes = tokio::task::spawn_blocking(move || {
-            crate::files::read_bounded(&path, 256 * 1024 * 1024)
+                // Only a file the folder lists: the name never makes a path.
+                if let Some(f) = crate::scenario::steps::complete_files(&dir)
+                    .into_iter()
+                    .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == name))
+                {
+                    return Ok(Some(f));
+                }
+            }
+            Ok(None)
         })
-        .await
-        .map_err(|e| Deny::Internal(e.to_string()))?
-        .map_err(|_| Deny::NotFound)?;
-        Ok(api::download(bytes, "application/octet-stream", &shown))
-    }
-    .await;
-    res.unwrap_or_else(Deny::page)
+        .await?
+        .ok_or(Deny::NotFound)?;
+    let shown = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bytes =
+        tokio::task::spawn_blocking(move || crate::files::read_bounded(&path, 256 * 1024 * 1024))
+            .await
+            .map_err(|e| Deny::Internal(e.to_string()))?
+            .map_err(|_| Deny::NotFound)?;
+    Ok(api::download(bytes, "application/octet-stream", &shown))
 }
 
-fn monitor_or_manager(who: &Who) -> Result<(), Deny> {
+pub(super) fn monitor_or_manager(who: &Who) -> Result<(), Deny> {
     if who.role == Role::Participant {
         Err(Deny::Forbidden("aux moniteurs et aux gestionnaires"))
     } else {
@@ -1043,7 +1081,7 @@ fn monitor_or_manager(who: &Who) -> Result<(), Deny> {
     }
 }
 
-fn manager(who: &Who) -> Result<(), Deny> {
+pub(super) fn manager(who: &Who) -> Result<(), Deny> {
     if who.role == Role::Manager {
         Ok(())
     } else {
@@ -1052,24 +1090,17 @@ fn manager(who: &Who) -> Result<(), Deny> {
 }
 
 async fn claim_form(
-    State(app): State<App>,
+    b: Browser,
     Path(path): InstancePath,
-    headers: HeaderMap,
     axum::Form(form): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of(path)).await?;
-        check_form(&app, &headers, &s, field(&form, "csrf"))?;
-        claim(&ev, &s.who, &inst.id).await?;
-        Ok(see_other(&instance_url(&inst.id)))
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+) -> Page {
+    let inst = visible(&b.ev, &b.s.who, id_of(path)).await?;
+    b.check(field(&form, "csrf"))?;
+    claim(&b.ev, &b.s.who, &inst.id).await?;
+    Ok(see_other(&instance_url(&inst.id)))
 }
 
-async fn claim(ev: &Arc<EventApp>, who: &Who, id: &str) -> Result<(), Deny> {
+pub(super) async fn claim(ev: &Arc<EventApp>, who: &Who, id: &str) -> Result<(), Deny> {
     if who.role != Role::Monitor {
         return Err(Deny::Forbidden("aux moniteurs"));
     }
@@ -1082,7 +1113,7 @@ async fn claim(ev: &Arc<EventApp>, who: &Who, id: &str) -> Result<(), Deny> {
     Ok(())
 }
 
-async fn decide(
+pub(super) async fn decide(
     ev: &Arc<EventApp>,
     who: &Who,
     id: &str,
@@ -1102,58 +1133,45 @@ async fn decide(
 }
 
 async fn decide_form(
-    State(app): State<App>,
+    b: Browser,
     Path(path): InstancePath,
-    headers: HeaderMap,
     axum::Form(form): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        let inst = visible(&ev, &s.who, id_of(path)).await?;
-        check_form(&app, &headers, &s, field(&form, "csrf"))?;
-        let checklist: Vec<usize> = form
-            .iter()
-            .filter(|(k, _)| k == "checklist")
-            .filter_map(|(_, v)| v.parse().ok())
-            .collect();
-        decide(
-            &ev,
-            &s.who,
-            &inst.id,
-            field(&form, "verdict").unwrap_or(""),
-            field(&form, "comment").unwrap_or(""),
-            checklist,
-        )
-        .await?;
-        Ok(see_other(&instance_url(&inst.id)))
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+) -> Page {
+    let inst = visible(&b.ev, &b.s.who, id_of(path)).await?;
+    b.check(field(&form, "csrf"))?;
+    let checklist: Vec<usize> = form
+        .iter()
+        .filter(|(k, _)| k == "checklist")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    decide(
+        &b.ev,
+        &b.s.who,
+        &inst.id,
+        field(&form, "verdict").unwrap_or(""),
+        field(&form, "comment").unwrap_or(""),
+        checklist,
+    )
+    .await?;
+    Ok(see_other(&instance_url(&inst.id)))
 }
 
-async fn worklist_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        monitor_or_manager(&s.who)?;
-        worklist_view(&ev, &s).await
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+async fn worklist_page(b: Browser) -> Page {
+    monitor_or_manager(&b.s.who)?;
+    worklist_view(&b).await
 }
 
-async fn worklist_view(ev: &Arc<EventApp>, s: &Session) -> Res {
-    let mine = (s.who.role == Role::Monitor).then(|| s.who.subject.clone());
-    let items = ev
-        .db(move |st| event::monitor::worklist(st, mine.as_deref()))
-        .await?;
-    Ok(html(pages::worklist(&ev.title, s, &items), false))
+async fn worklist_view(b: &Browser) -> Page {
+    let mine = (b.s.who.role == Role::Monitor).then(|| b.s.who.subject.clone());
+    let items =
+        b.ev.db(move |st| event::monitor::worklist(st, mine.as_deref()))
+            .await?;
+    Ok(html(pages::worklist(&b.ev.title, &b.s, &items), false))
 }
 
-async fn manager_view(ev: &Arc<EventApp>, s: &Session) -> Res {
-    let (participants, scores, published, instances) = ev
-        .db(|st| {
+async fn manager_view(b: &Browser) -> Page {
+    let (participants, scores, published, instances) =
+        b.ev.db(|st| {
             Ok((
                 event::participants(st.conn())?,
                 event::score::scores(st)?,
@@ -1163,668 +1181,143 @@ async fn manager_view(ev: &Arc<EventApp>, s: &Session) -> Res {
         })
         .await?;
     Ok(html(
-        pages::manager(&ev.title, s, &participants, &scores, published, &instances),
+        pages::manager(
+            &b.ev.title,
+            &b.s,
+            &participants,
+            &scores,
+            published,
+            &instances,
+        ),
         false,
     ))
 }
 
-async fn audit_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        manager(&s.who)?;
-        let (log, check) = ev
-            .db(|st| {
-                Ok((
-                    event::store::audit_log(st.conn())?,
-                    event::verify_audit(st)?,
-                ))
-            })
-            .await?;
-        Ok(html(pages::audit(&ev.title, &s, &log, &check), false))
-    }
-    .await;
-    r.unwrap_or_else(Deny::page)
+/// The audit log and its check.
+pub(super) async fn audit_log(
+    ev: &Arc<EventApp>,
+) -> Result<(Vec<event::store::AuditEntry>, event::AuditCheck), Deny> {
+    Ok(ev
+        .db(|st| {
+            Ok((
+                event::store::audit_log(st.conn())?,
+                event::verify_audit(st)?,
+            ))
+        })
+        .await?)
 }
 
-async fn publish_form(
-    State(app): State<App>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<Vec<(String, String)>>,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        check_form(&app, &headers, &s, field(&form, "csrf"))?;
-        manager(&s.who)?;
-        let publish = field(&form, "publish") == Some("true");
-        let by = s.who.actor();
-        ev.db(move |st| access::set_published(st, publish, &by))
-            .await?;
-        Ok(see_other("/event"))
+async fn audit_page(b: Browser) -> Page {
+    manager(&b.s.who)?;
+    let (log, check) = audit_log(&b.ev).await?;
+    Ok(html(pages::audit(&b.ev.title, &b.s, &log, &check), false))
+}
+
+async fn publish_form(b: Browser, axum::Form(form): axum::Form<Vec<(String, String)>>) -> Page {
+    b.check(field(&form, "csrf"))?;
+    manager(&b.s.who)?;
+    let publish = field(&form, "publish") == Some("true");
+    let by = b.s.who.actor();
+    b.ev.db(move |st| access::set_published(st, publish, &by))
+        .await?;
+    Ok(see_other("/event"))
+}
+
+/// A manager's grade for a participant in a role, with a reason (the computed grade stays
+/// beside it).
+pub(super) async fn override_grade(
+    ev: &Arc<EventApp>,
+    who: &Who,
+    participant: &str,
+    role: &str,
+    grade: &str,
+    reason: &str,
+) -> Result<(), Deny> {
+    manager(who)?;
+    let role = crate::scenario::model::Role::parse(role)
+        .ok_or_else(|| Deny::Bad("rôle : producer ou consumer".into()))?;
+    let grade = event::score::Grade::parse(grade)
+        .ok_or_else(|| Deny::Bad("note : pass, fail ou incomplete".into()))?;
+    if reason.trim().is_empty() {
+        return Err(Deny::Bad("la raison d'une note imposée est requise".into()));
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
+    let (p, by, reason) = (participant.to_string(), who.actor(), reason.to_string());
+    ev.db(move |st| event::monitor::override_grade(st, &p, role, grade, &by, &reason))
+        .await?;
+    Ok(())
+}
+
+async fn override_form(b: Browser, axum::Form(form): axum::Form<Vec<(String, String)>>) -> Page {
+    b.check(field(&form, "csrf"))?;
+    override_grade(
+        &b.ev,
+        &b.s.who,
+        field(&form, "participant").unwrap_or(""),
+        field(&form, "role").unwrap_or(""),
+        field(&form, "grade").unwrap_or(""),
+        field(&form, "reason").unwrap_or(""),
+    )
+    .await?;
+    Ok(see_other("/event"))
 }
 
 #[derive(Deserialize)]
-struct ExportQuery {
-    participant: Option<String>,
+pub(super) struct ExportQuery {
+    pub(super) participant: Option<String>,
 }
 
 /// A signed evidence bundle (the whole event, or one participant's), as `banc event export`
-/// writes it.
-async fn export(
-    State(app): State<App>,
-    Query(q): Query<ExportQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let s = session(&ev, &headers).await?;
-        manager(&s.who)?;
-        let dir = ev.runner.dir().to_path_buf();
-        let who = q.participant.clone();
-        let bytes = tokio::task::spawn_blocking(move || {
-            let tmp_dir = dir.join("exports");
-            crate::event::store::create_private_dir(&tmp_dir)?;
-            let tmp = tmp_dir.join(format!(
-                ".{}.zip",
-                access::secret()?.get(..16).unwrap_or("x")
-            ));
-            let r = event::bundle::export(&dir, who.as_deref(), &tmp)
-                .and_then(|_| std::fs::read(&tmp).map_err(|e| Error::Io(e.to_string())));
-            let _ = std::fs::remove_file(&tmp);
-            r
-        })
-        .await
-        .map_err(|e| Deny::Internal(e.to_string()))??;
-        let name = match &q.participant {
-            Some(p) => format!("preuves-{p}.zip"),
-            None => "preuves-evenement.zip".to_string(),
-        };
-        Ok(api::download(bytes, "application/zip", &name))
+/// writes it, as a download.
+pub(super) async fn export_bundle(
+    ev: &Arc<EventApp>,
+    who: &Who,
+    participant: Option<String>,
+) -> Result<Response, Deny> {
+    manager(who)?;
+    if let Some(p) = &participant {
+        let p = p.clone();
+        let known = ev
+            .db(move |st| Ok(event::participants(st.conn())?.iter().any(|x| x.id == p)))
+            .await?;
+        if !known {
+            return Err(Deny::NotFound);
+        }
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
+    let dir = ev.runner.dir().to_path_buf();
+    let who = participant.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let tmp_dir = dir.join("exports");
+        crate::event::store::create_private_dir(&tmp_dir)?;
+        let tmp = tmp_dir.join(format!(
+            ".{}.zip",
+            access::secret()?.get(..16).unwrap_or("x")
+        ));
+        let r = event::bundle::export(&dir, who.as_deref(), &tmp)
+            .and_then(|_| std::fs::read(&tmp).map_err(|e| Error::Io(e.to_string())));
+        let _ = std::fs::remove_file(&tmp);
+        r
+    })
+    .await
+    .map_err(|e| Deny::Internal(e.to_string()))??;
+    let name = match &participant {
+        Some(p) => format!("preuves-{p}.zip"),
+        None => "preuves-evenement.zip".to_string(),
+    };
+    Ok(api::download(bytes, "application/zip", &name))
+}
+
+async fn export(b: Browser, Query(q): Query<ExportQuery>) -> Page {
+    Ok(export_bundle(&b.ev, &b.s.who, q.participant).await?)
 }
 
 /// The public scoreboard, once published (else 404, as if it did not exist).
-async fn public_scores(State(app): State<App>) -> Response {
-    let r: Res = async {
-        let ev = the_event(&app)?;
-        let (published, scores) = ev
-            .db(|st| Ok((access::published(st)?, event::score::scores(st)?)))
-            .await?;
-        if !published {
-            return Err(Deny::NotFound);
-        }
-        Ok(html(pages::public_scores(&ev.title, &scores), false))
+async fn public_scores(State(app): State<App>) -> Page {
+    let ev = the_event(&app)?;
+    let (published, scores) = ev
+        .db(|st| Ok((access::published(st)?, event::score::scores(st)?)))
+        .await?;
+    if !published {
+        return Err(Deny::NotFound.into());
     }
-    .await;
-    r.unwrap_or_else(Deny::page)
-}
-
-// ---------------------------------------------------------------------------------------------
-// API (bearer token, JSON)
-
-fn api_result(r: Res) -> Response {
-    r.unwrap_or_else(Deny::json)
-}
-
-/// Who this token is.
-#[utoipa::path(get, path = "/api/event/me", tag = "event", security(("bearer" = [])),
-    responses((status = 200, description = "The token's role and subject", body = schema::Me),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError)))]
-pub(super) async fn api_me(State(app): State<App>, headers: HeaderMap) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            Ok(json_ok(StatusCode::OK, &who))
-        }
-        .await,
-    )
-}
-
-/// The instances this token may see: a participant's own; every one for monitors and managers.
-#[utoipa::path(get, path = "/api/event/instances", tag = "event", security(("bearer" = [])),
-    responses((status = 200, description = "Instances, by participant, role and scenario", body = Vec<schema::Instance>),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError)))]
-pub(super) async fn api_instances(State(app): State<App>, headers: HeaderMap) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let only = (who.role == Role::Participant).then(|| who.subject.clone());
-            let list = ev
-                .db(move |st| event::instances(st.conn(), only.as_deref()))
-                .await?;
-            Ok(json_ok(StatusCode::OK, &list))
-        }
-        .await,
-    )
-}
-
-/// One instance (`participant/scenario/role`).
-#[utoipa::path(get, path = "/api/event/instances/{participant}/{scenario}/{role}", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    responses((status = 200, description = "The instance and its latest status", body = schema::Instance),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown, or another participant's", body = super::openapi::ApiError)))]
-pub(super) async fn api_instance(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            Ok(json_ok(StatusCode::OK, &inst))
-        }
-        .await,
-    )
-}
-
-#[derive(Serialize)]
-struct AttemptOut {
-    #[serde(flatten)]
-    attempt: event::AttemptRow,
-    steps: Vec<event::detail::StepRow>,
-    artifacts: Vec<event::detail::ArtifactRow>,
-}
-
-/// Every attempt of an instance, oldest first, with its steps and files.
-#[utoipa::path(get, path = "/api/event/instances/{participant}/{scenario}/{role}/attempts", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    responses((status = 200, description = "Attempts with their steps (the runner's full result) and artifacts", body = Vec<schema::Attempt>),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown, or another participant's", body = super::openapi::ApiError)))]
-pub(super) async fn api_attempts(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            let out = ev
-                .db(move |st| {
-                    let conn = st.conn();
-                    let mut out = Vec::new();
-                    for a in event::attempts(conn, &inst.id)? {
-                        out.push(AttemptOut {
-                            steps: event::detail::steps(conn, a.id)?,
-                            artifacts: event::detail::artifacts(conn, a.id)?,
-                            attempt: a,
-                        });
-                    }
-                    Ok(out)
-                })
-                .await?;
-            Ok(json_ok(StatusCode::OK, &out))
-        }
-        .await,
-    )
-}
-
-/// Start a new attempt (a participant its own instances, a manager any): played in the
-/// background; follow it with `GET …/attempts` or the instance's page.
-#[utoipa::path(post, path = "/api/event/instances/{participant}/{scenario}/{role}/attempts", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    responses((status = 202, description = "Started: the run playing it", body = schema::Started),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 403, description = "A monitor's token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown, or another participant's", body = super::openapi::ApiError),
-        (status = 409, description = "Already playing, or a prerequisite not met", body = super::openapi::ApiError)))]
-pub(super) async fn api_start(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            let started = start_attempt(&ev, &who, &inst).await?;
-            Ok(json_ok(StatusCode::ACCEPTED, &started))
-        }
-        .await,
-    )
-}
-
-/// The monitors' decisions on an instance, oldest first.
-#[utoipa::path(get, path = "/api/event/instances/{participant}/{scenario}/{role}/decisions", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    responses((status = 200, description = "Decisions", body = Vec<schema::Decision>),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown, or another participant's", body = super::openapi::ApiError)))]
-pub(super) async fn api_decisions(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            let list = ev
-                .db(move |st| event::monitor::decisions(st.conn(), Some(&inst.id)))
-                .await?;
-            Ok(json_ok(StatusCode::OK, &list))
-        }
-        .await,
-    )
-}
-
-/// A monitor's decision on the latest attempt (it must wait for a person, and not be claimed
-/// by another monitor).
-#[utoipa::path(post, path = "/api/event/instances/{participant}/{scenario}/{role}/decisions", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    request_body(content = schema::DecisionRequest, content_type = "application/json"),
-    responses((status = 201, description = "Recorded (and in the audit log)", body = schema::Decided),
-        (status = 400, description = "An unreadable body or verdict", body = super::openapi::ApiError),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 403, description = "Not a monitor's token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown instance", body = super::openapi::ApiError),
-        (status = 409, description = "Nothing to decide, claimed by another, a checklist item out of range", body = super::openapi::ApiError)))]
-pub(super) async fn api_decide(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-    body: Result<Json<DecisionRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            let Json(d) = body.map_err(|e| Deny::Bad(e.body_text()))?;
-            let done = decide(&ev, &who, &inst.id, &d.verdict, &d.comment, d.checklist).await?;
-            Ok(json_ok(StatusCode::CREATED, &done))
-        }
-        .await,
-    )
-}
-
-/// What `POST …/decisions` takes.
-#[derive(Deserialize)]
-pub(super) struct DecisionRequest {
-    verdict: String,
-    comment: String,
-    #[serde(default)]
-    checklist: Vec<usize>,
-}
-
-/// A monitor takes an instance of the worklist.
-#[utoipa::path(post, path = "/api/event/instances/{participant}/{scenario}/{role}/claim", tag = "event",
-    security(("bearer" = [])), params(schema::InstanceParams),
-    responses((status = 200, description = "Claimed", body = schema::Claimed),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 403, description = "Not a monitor's token", body = super::openapi::ApiError),
-        (status = 404, description = "Unknown instance", body = super::openapi::ApiError),
-        (status = 409, description = "Nothing to verify, or claimed by another", body = super::openapi::ApiError)))]
-pub(super) async fn api_claim(
-    State(app): State<App>,
-    Path(path): InstancePath,
-    headers: HeaderMap,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let inst = visible(&ev, &who, id_of(path)).await?;
-            claim(&ev, &who, &inst.id).await?;
-            Ok(json_ok(
-                StatusCode::OK,
-                &serde_json::json!({ "instance": inst.id, "claimed_by": who.subject }),
-            ))
-        }
-        .await,
-    )
-}
-
-/// What waits for a person, oldest first: a monitor sees what is unclaimed or theirs, a
-/// manager everything.
-#[utoipa::path(get, path = "/api/event/worklist", tag = "event", security(("bearer" = [])),
-    responses((status = 200, description = "Work items with the manual steps, instructions, checklists and evidence", body = Vec<schema::WorkItem>),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 403, description = "A participant's token", body = super::openapi::ApiError)))]
-pub(super) async fn api_worklist(State(app): State<App>, headers: HeaderMap) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            monitor_or_manager(&who)?;
-            let mine = (who.role == Role::Monitor).then(|| who.subject.clone());
-            let items = ev
-                .db(move |st| event::monitor::worklist(st, mine.as_deref()))
-                .await?;
-            Ok(json_ok(StatusCode::OK, &items))
-        }
-        .await,
-    )
-}
-
-/// The scores computed now: every participant for monitors and managers, its own rows for a
-/// participant; and whether they are published.
-#[utoipa::path(get, path = "/api/event/scores", tag = "event", security(("bearer" = [])),
-    responses((status = 200, description = "Scores", body = schema::Scores),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError)))]
-pub(super) async fn api_scores(State(app): State<App>, headers: HeaderMap) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            let (published, mut rows) = ev
-                .db(|st| Ok((access::published(st)?, event::score::scores(st)?)))
-                .await?;
-            rows.retain(|r| who.sees(&r.participant));
-            Ok(json_ok(
-                StatusCode::OK,
-                &serde_json::json!({ "published": published, "scores": rows }),
-            ))
-        }
-        .await,
-    )
-}
-
-/// Publish the scores (the public scoreboard `/scores` appears) or withdraw them (a manager).
-#[utoipa::path(put, path = "/api/event/scores/published", tag = "event", security(("bearer" = [])),
-    request_body(content = schema::Published, content_type = "application/json"),
-    responses((status = 200, description = "Done (in the audit log)", body = schema::Published),
-        (status = 401, description = "No valid token", body = super::openapi::ApiError),
-        (status = 403, description = "Not a manager's token", body = super::openapi::ApiError)))]
-pub(super) async fn api_publish(
-    State(app): State<App>,
-    headers: HeaderMap,
-    body: Result<Json<PublishRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    api_result(
-        async {
-            let ev = the_event(&app)?;
-            let who = bearer(&ev, &headers).await?;
-            manager(&who)?;
-            let Json(p) = body.map_err(|e| Deny::Bad(e.body_text()))?;
-            let by = who.actor();
-            ev.db(move |st| access::set_published(st, p.published, &by))
-                .await?;
-            Ok(json_ok(
-                StatusCode::OK,
-                &serde_json::json!({ "published": p.published }),
-            ))
-        }
-        .await,
-    )
-}
-
-#[derive(Deserialize)]
-pub(super) struct PublishRequest {
-    published: bool,
-}
-
-/// The OpenAPI description of the event's API (merged into `/api/openapi.json`).
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(
-        api_me,
-        api_instances,
-        api_instance,
-        api_attempts,
-        api_start,
-        api_decisions,
-        api_decide,
-        api_claim,
-        api_worklist,
-        api_scores,
-        api_publish,
-    ),
-    components(schemas(
-        schema::Me,
-        schema::Instance,
-        schema::Attempt,
-        schema::Step,
-        schema::Artifact,
-        schema::Started,
-        schema::Decision,
-        schema::DecisionRequest,
-        schema::Decided,
-        schema::Claimed,
-        schema::WorkItem,
-        schema::PendingStep,
-        schema::Scores,
-        schema::ScoreRow,
-        schema::Published,
-    )),
-    modifiers(&Bearer),
-    tags((name = "event", description = "A projectathon event (`banc serve --event`): bearer token from `banc event access --format token`")),
-)]
-pub(super) struct EventDoc;
-
-struct Bearer;
-
-impl utoipa::Modify for Bearer {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A token of `banc event access`"))
-                    .build(),
-            ),
-        );
-    }
-}
-
-/// The JSON of the event's API, described field for field (the answers are the event module's
-/// own structures; `tests/serve_event.rs` checks them against these).
-#[allow(dead_code)]
-pub(super) mod schema {
-    use super::ToSchema;
-
-    #[derive(utoipa::IntoParams)]
-    #[into_params(parameter_in = Path)]
-    pub struct InstanceParams {
-        /// Participant id.
-        participant: String,
-        /// Scenario id.
-        scenario: String,
-        /// `producer` or `consumer`.
-        role: String,
-    }
-
-    /// The event's own status type: its schema follows its serde names.
-    pub use crate::event::InstanceStatus as Status;
-
-    #[derive(ToSchema)]
-    pub struct Me {
-        /// `participant`, `monitor` or `manager`.
-        role: String,
-        /// The participant's id, the monitor's or manager's name.
-        subject: String,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Instance {
-        /// `participant/scenario/role`.
-        instance: String,
-        participant: String,
-        suite: String,
-        scenario: String,
-        role: String,
-        /// `N1`, `N2`, `N3`.
-        level: String,
-        required: bool,
-        title: String,
-        status: Status,
-        /// When the status last changed (RFC 3339).
-        since: String,
-        #[schema(required = true)]
-        claimed_by: Option<String>,
-        attempts: i64,
-        #[schema(required = true)]
-        reason: Option<String>,
-        retired: bool,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Attempt {
-        id: i64,
-        instance: String,
-        number: i64,
-        #[schema(required = true)]
-        run: Option<i64>,
-        /// The runner's status (`running`, `passed`, `failed`, `pending`, `skipped`, `error`,
-        /// `interrupted`).
-        status: String,
-        #[schema(required = true)]
-        reason: Option<String>,
-        partner: String,
-        started: String,
-        #[schema(required = true)]
-        finished: Option<String>,
-        banc: String,
-        #[schema(required = true)]
-        kit: Option<String>,
-        /// sha256 of the attempt's report blob.
-        #[schema(required = true)]
-        report: Option<String>,
-        steps: Vec<Step>,
-        artifacts: Vec<Artifact>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Step {
-        n: i64,
-        id: String,
-        kind: String,
-        status: String,
-        message: String,
-        at: String,
-        /// The runner's result of the step (log, checks, findings).
-        result: serde_json::Value,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Artifact {
-        index: usize,
-        step: i64,
-        kind: String,
-        name: String,
-        sha256: String,
-        size: i64,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Started {
-        instance: String,
-        run: i64,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Decision {
-        instance: String,
-        attempt: i64,
-        monitor: String,
-        verdict: String,
-        comment: String,
-        checklist: Vec<usize>,
-        at: String,
-    }
-
-    #[derive(ToSchema)]
-    pub struct DecisionRequest {
-        /// `verified`, `partially-verified` or `rejected`.
-        verdict: String,
-        comment: String,
-        /// The checklist items that held, numbered from 1 over the attempt's manual steps.
-        #[schema(required = false)]
-        checklist: Vec<usize>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Decided {
-        instance: String,
-        attempt: i64,
-        before: Status,
-        after: Status,
-        checked: Vec<String>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Claimed {
-        instance: String,
-        claimed_by: String,
-    }
-
-    #[derive(ToSchema)]
-    pub struct PendingStep {
-        id: String,
-        kind: String,
-        #[schema(required = true)]
-        title: Option<String>,
-        #[schema(required = true)]
-        instructions: Option<String>,
-        checklist: Vec<String>,
-        evidence: Vec<String>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct WorkItem {
-        instance: String,
-        participant: String,
-        scenario: String,
-        role: String,
-        level: String,
-        title: String,
-        status: Status,
-        since: String,
-        #[schema(required = true)]
-        claimed_by: Option<String>,
-        attempt: i64,
-        steps: Vec<PendingStep>,
-        #[schema(required = true)]
-        report: Option<String>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Scores {
-        published: bool,
-        scores: Vec<ScoreRow>,
-    }
-
-    /// As `banc event score --format json` prints a row.
-    #[derive(ToSchema)]
-    pub struct ScoreRow {
-        participant: String,
-        organisation: String,
-        role: String,
-        /// level → status → count.
-        counts: serde_json::Value,
-        required: usize,
-        required_achieved: usize,
-        optional: usize,
-        optional_achieved: usize,
-        partners: Vec<String>,
-        /// `pass`, `incomplete`, `fail`.
-        computed: String,
-        grade: String,
-        #[schema(required = true)]
-        r#override: Option<serde_json::Value>,
-        reasons: Vec<serde_json::Value>,
-    }
-
-    #[derive(ToSchema)]
-    pub struct Published {
-        published: bool,
-    }
+    Ok(html(pages::public_scores(&ev.title, &scores), false))
 }

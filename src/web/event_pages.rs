@@ -540,7 +540,7 @@ pub fn manager(
                                 (mine.iter().filter(|i| i.status.achieved()).count()) " réussie(s) ou vérifiée(s), "
                                 (mine.iter().filter(|i| i.status == InstanceStatus::ToVerify).count()) " à vérifier"
                             }
-                            td { a href={ "/event/export?participant=" (p.id) } download { "exporter" } }
+                            td { a href={ "/event/export?participant=" (query(&p.id)) } download { "exporter" } }
                         }
                     }
                 }
@@ -559,6 +559,20 @@ pub fn manager(
                 button type="submit" #publier { @if published { "Retirer la publication" } @else { "Publier les notes" } }
             }
             (scores_table(scores, true))
+            h3 { "Imposer une note" }
+            p.aide { "La note calculée reste affichée à côté ; la raison entre au journal d'audit." }
+            form.imposer method="post" action="/event/override" {
+                (csrf(s))
+                label { "Participant " select name="participant" #imposer-participant { @for p in participants { option value=(p.id) { (p.id) } } } }
+                " "
+                label { "Rôle " select name="role" { option value="producer" { "producteur" } option value="consumer" { "consommateur" } } }
+                " "
+                label { "Note " select name="grade" { option value="pass" { "réussi" } option value="incomplete" { "incomplet" } option value="fail" { "échoué" } } }
+                " "
+                label { "Raison " input #imposer-raison type="text" name="reason" required size="40"; }
+                " "
+                button type="submit" #imposer { "Imposer" }
+            }
             h2 { "Preuves" }
             p {
                 a href="/event/export" download { "Paquet de preuves de tout l'événement" }
@@ -568,6 +582,11 @@ pub fn manager(
         },
         false,
     )
+}
+
+/// A value for a URL's query string.
+fn query(v: &str) -> String {
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 /// The audit log, and its check.

@@ -11,6 +11,7 @@
 
 mod api;
 mod event;
+mod event_api;
 mod event_pages;
 mod limit;
 mod openapi;
@@ -53,6 +54,9 @@ pub struct Config {
     pub max_upload: usize,
     /// Uploads per minute and client address (also the burst); 0: no limit.
     pub uploads_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (rate limits and logs then
+    /// count the client, not the proxy). Empty: the header is ignored, as anyone can send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Validations run at the same time (the others wait).
     pub jobs: usize,
     /// Uploads waiting for a validation slot, at most (beyond: `503`).
@@ -145,6 +149,7 @@ pub struct Server {
     app: App,
     router: Router,
     max_connections: usize,
+    trusted: Arc<Vec<std::net::IpAddr>>,
     pub ready: Ready,
 }
 
@@ -221,6 +226,7 @@ impl Server {
             app,
             router,
             max_connections: config.max_connections.max(1),
+            trusted: Arc::new(config.trusted_proxies.clone()),
             ready: Ready {
                 url,
                 addr,
@@ -265,9 +271,11 @@ impl Server {
             };
             let _ = tcp.set_nodelay(true);
             let router = self.router.clone();
+            let trusted = self.trusted.clone();
             let service =
                 hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(Peer(peer));
+                    let client = client_of(peer, req.headers(), &trusted);
+                    req.extensions_mut().insert(Peer(client));
                     let mut router = router.clone();
                     async move { router.call(req).await }
                 });
@@ -402,6 +410,30 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The client of a request: the connection's peer, or, when the peer is a trusted proxy, the
+/// address its `X-Forwarded-For` names — the last one not itself a trusted proxy (earlier
+/// entries may be forged by the client).
+fn client_of(
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    match hops.into_iter().rev().find(|ip| !trusted.contains(ip)) {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None => peer,
+    }
+}
+
 /// A path as logged: a permalink's secret, a login token left out.
 fn logged_path(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
@@ -438,6 +470,27 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_last_untrusted_hop() {
+        use axum::http::HeaderMap;
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let peer = std::net::SocketAddr::new(proxy, 4000);
+        let mut h = HeaderMap::new();
+        // The client forged a first entry; the proxy appended the real address.
+        h.insert("x-forwarded-for", "1.2.3.4, 203.0.113.9".parse().unwrap());
+        assert_eq!(
+            super::client_of(peer, &h, &[proxy]).ip().to_string(),
+            "203.0.113.9"
+        );
+        // Not trusted: the header is anyone's word.
+        assert_eq!(super::client_of(peer, &h, &[]), peer);
+        let direct = std::net::SocketAddr::new("198.51.100.7".parse().unwrap(), 5000);
+        assert_eq!(super::client_of(direct, &h, &[proxy]), direct);
+        // Nothing usable: the proxy itself.
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(super::client_of(peer, &h, &[proxy]), peer);
+    }
+
     use super::*;
 
     #[test]

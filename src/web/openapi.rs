@@ -40,7 +40,7 @@ pub fn document() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = Doc::openapi();
-        doc.merge(<super::event::EventDoc as OpenApi>::openapi());
+        doc.merge(<super::event_api::EventDoc as OpenApi>::openapi());
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
         doc.to_pretty_json().unwrap_or_default()
     })

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -319,3 +320,15 @@ impl SmtpConn {
         Ok(())
     }
 }
+
+/// A CR-BIO-looking document whose text and attributes carry markup (shared by the serve tests).
+pub const HOSTILE_CDA: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3"><!-- <script>alert(1)</script> -->
+  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+  <templateId root="1.2.250.1.213.1.1.1.55" extension="2024.01"/>
+  <id root="1.2.250.1.213.1.1.1.55.2024.6.1"/>
+  <code code="11502-2" codeSystem="2.16.840.1.113883.6.1" displayName="&lt;script&gt;alert(2)&lt;/script&gt;"/>
+  <title><![CDATA[<script>alert(3)</script>]]></title>
+  <effectiveTime value="&lt;script&gt;alert(4)&lt;/script&gt;"/>
+</ClinicalDocument>
+"#;
