@@ -315,7 +315,6 @@ fn main() -> Result<(), String> {
     let on_disk = std::fs::read_dir(data.join("v")).map_or(0, |d| d.count());
     let disk_kb: u64 = walk_kb(&data.join("v"));
     drop(server);
-    let _ = std::fs::remove_dir_all(&data);
 
     let mut lat: Vec<Duration> = created.iter().map(|c| c.latency).collect();
     lat.sort();

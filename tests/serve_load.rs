@@ -155,7 +155,6 @@ fn uploads_survive_a_kill_and_idle_connections_beyond_the_limit_are_refused() {
         created.len()
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(data);
 }
 
 /// The start of an upload whose body is still to come: it holds its place in the queue.
@@ -238,7 +237,6 @@ fn a_full_queue_answers_503_with_retry_after() {
         .unwrap();
     assert_eq!(again.status, 201);
     drop(server);
-    let _ = std::fs::remove_dir_all(data);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
+use std::rc::Rc;
 
 // Argument and result helpers. Their contract, stated once: an object pointer is null or a
 // live XPath object the caller owns or borrows for the call; node pointers are nodes of live
@@ -379,16 +380,26 @@ unsafe fn f_empty(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     }
 }
 
-fn regex_cached(pattern: &str, flags: &str) -> Result<regex::Regex, String> {
+/// The compiled regex of (pattern, flags), compiled once per thread. Shared, not cloned: a
+/// cloned `Regex` starts with empty search caches, which cost more than the search itself.
+fn regex_cached(pattern: &str, flags: &str) -> Rc<Result<regex::Regex, String>> {
+    type Cache = HashMap<String, Vec<(String, Rc<Result<regex::Regex, String>>)>>;
     thread_local! {
-        static RX: RefCell<HashMap<(String, String), Result<regex::Regex, String>>> =
-            RefCell::new(HashMap::new());
+        static RX: RefCell<Cache> = RefCell::new(HashMap::new());
     }
     RX.with(|m| {
-        m.borrow_mut()
-            .entry((pattern.to_string(), flags.to_string()))
-            .or_insert_with(|| xpath2::compile_regex(pattern, flags))
-            .clone()
+        let mut m = m.borrow_mut();
+        if let Some(hit) = m
+            .get(pattern)
+            .and_then(|l| l.iter().find(|(f, _)| f == flags))
+        {
+            return hit.1.clone();
+        }
+        let rx = Rc::new(xpath2::compile_regex(pattern, flags));
+        m.entry(pattern.to_string())
+            .or_default()
+            .push((flags.to_string(), rx.clone()));
+        rx
     })
 }
 
@@ -402,8 +413,8 @@ unsafe fn f_matches(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         let s: Vec<String> = args.iter().map(|a| arg_string(*a)).collect();
         free_args(args);
         let flags = s.get(2).map(String::as_str).unwrap_or("");
-        match regex_cached(&s[1], flags) {
-            Ok(rx) => push_bool(ctxt, xpath2::matches(&s[0], &rx)),
+        match &*regex_cached(&s[1], flags) {
+            Ok(rx) => push_bool(ctxt, xpath2::matches(&s[0], rx)),
             Err(_) => fail(ctxt, XPATH_INVALID_OPERAND),
         }
     }
@@ -419,7 +430,13 @@ unsafe fn f_replace(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         let s: Vec<String> = args.iter().map(|a| arg_string(*a)).collect();
         free_args(args);
         let flags = s.get(3).map(String::as_str).unwrap_or("");
-        match regex_cached(&s[1], flags).and_then(|rx| xpath2::replace(&s[0], &rx, &s[2])) {
+        let rx = regex_cached(&s[1], flags);
+        match rx
+            .as_ref()
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|rx| xpath2::replace(&s[0], rx, &s[2]))
+        {
             Ok(out) => push_string(ctxt, &out),
             Err(_) => fail(ctxt, XPATH_INVALID_OPERAND),
         }
@@ -440,7 +457,13 @@ unsafe fn f_tokenize(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             s[0].split_ascii_whitespace().map(str::to_string).collect()
         } else {
             let flags = s.get(2).map(String::as_str).unwrap_or("");
-            match regex_cached(&s[1], flags).and_then(|rx| xpath2::tokenize(&s[0], &rx)) {
+            let rx = regex_cached(&s[1], flags);
+            match rx
+                .as_ref()
+                .as_ref()
+                .map_err(String::clone)
+                .and_then(|rx| xpath2::tokenize(&s[0], rx))
+            {
                 Ok(t) => t,
                 Err(_) => {
                     fail(ctxt, XPATH_INVALID_OPERAND);

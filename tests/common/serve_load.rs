@@ -499,9 +499,26 @@ pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 }
 
 /// A fresh folder under the system's temporary one.
-pub fn scratch(name: &str) -> PathBuf {
+pub fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("banc-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temporary folder");
-    d
+    Scratch(d)
+}
+
+/// A temporary folder removed when dropped, a failing test's too (a load run stores
+/// gigabytes).
+pub struct Scratch(pub PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
