@@ -124,7 +124,8 @@ impl Entry {
         }
     }
 
-    fn key(&self) -> Key<'_> {
+    /// What [`matching`] compares.
+    pub fn key(&self) -> Key<'_> {
         Key {
             path: &self.path,
             fingerprint: &self.fingerprint,

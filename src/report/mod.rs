@@ -3,7 +3,9 @@
 
 pub mod html;
 pub mod json;
+pub mod diff;
 pub mod junit;
+pub mod sarif;
 pub mod style;
 pub mod table;
 
