@@ -185,6 +185,8 @@ mod tests {
         "banc.localhost",
         // The family of libxml2 parser errors, `xml.not-well-formed.<code>`.
         "xml.not-well-formed",
+        // The project file's name.
+        "banc.toml",
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

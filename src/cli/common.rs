@@ -267,7 +267,7 @@ pub fn output(
         write(&path, (json::render(&run) + "\n").as_bytes())?;
     }
     if let Some(path) = pick(&files.sarif, out.and_then(|o| o.sarif.as_ref())) {
-        write(&path, sarif::render(&run, &cwd).as_bytes())?;
+        write(&path, sarif::render(&run, &cwd, &banc::rules::all()).as_bytes())?;
     }
     if let Some(path) = &files.write_baseline {
         write(path, gate::baseline_json(&run, &cwd).as_bytes())?;

@@ -1,11 +1,11 @@
 //! `--sarif FILE`: the run as SARIF 2.1.0 (code scanning). One run; the tool's rules are banc's
-//! registry (`rules::all()`) plus the kit's checks that fired; each result has its level, message,
+//! registry plus the kit's checks that fired; each result has its level, message,
 //! document (URI relative to the current folder) with line and column, the positional XPath as
 //! logical location, the fingerprint of `gate` as partial fingerprint, and its baseline state and
 //! waiver (as an accepted external suppression) when the run has them.
 
 use super::RunReport;
-use crate::finding::{BaselineState, Finding, Severity};
+use crate::finding::{BaselineState, Finding, Rule, Severity};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -134,12 +134,12 @@ fn result(f: &Finding, index: usize, path: &str, doc_profile: Option<&str>) -> V
     r
 }
 
-/// The run as a SARIF 2.1.0 log; document paths are made relative to `cwd`.
-pub fn render(report: &RunReport, cwd: &Path) -> String {
-    let registry = crate::rules::all();
+/// The run as a SARIF 2.1.0 log; document paths are made relative to `cwd`. `registry` is
+/// banc's rules (`rules::all()`, given by the caller: the registry sits above the renderers).
+pub fn render(report: &RunReport, cwd: &Path, registry: &[&Rule]) -> String {
     let mut rules: Vec<Value> = Vec::with_capacity(registry.len());
     let mut index: HashMap<String, usize> = HashMap::new();
-    for r in &registry {
+    for r in registry {
         index.insert(r.id.to_string(), rules.len());
         rules.push(rule_descriptor(
             r.id, r.message, r.hint, r.spec, r.severity,
