@@ -220,8 +220,8 @@ pub struct LocationIn {
 /// the kit of the run when it says.
 pub fn read_findings(file: &Path) -> Result<(Vec<Entry>, Option<KitIn>), String> {
     let shown = file.display();
-    let text = crate::files::read_text(file, crate::files::MAX_DOCUMENT)
-        .map_err(|e| e.to_string())?;
+    let text =
+        crate::files::read_text(file, crate::files::MAX_DOCUMENT).map_err(|e| e.to_string())?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{shown} : JSON illisible : {e}"))?;
     let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
@@ -343,7 +343,9 @@ impl Gate<'_> {
             run.fail_on = f;
         }
         let mut stamp = GateStamp {
-            config: self.project.map(|p| relative(&p.path.display().to_string(), cwd)),
+            config: self
+                .project
+                .map(|p| relative(&p.path.display().to_string(), cwd)),
             baseline: self.baseline.as_ref().map(|(b, _)| b.clone()),
             fail_on_new: self.fail_on_new,
             ..GateStamp::default()
@@ -357,8 +359,11 @@ impl Gate<'_> {
             fingerprint_document(d, cwd);
         }
         if let Some(p) = self.project {
-            let live: Vec<&project::Waiver> =
-                p.waivers.iter().filter(|w| !w.expired(&self.today)).collect();
+            let live: Vec<&project::Waiver> = p
+                .waivers
+                .iter()
+                .filter(|w| !w.expired(&self.today))
+                .collect();
             let source = relative(&p.path.display().to_string(), cwd);
             for d in &mut run.documents {
                 let path = relative(&d.path, cwd);
@@ -387,7 +392,11 @@ impl Gate<'_> {
             .filter(|f| f.waived.is_some())
             .count();
         if let Some((_, old)) = &self.baseline {
-            let paths: Vec<String> = run.documents.iter().map(|d| relative(&d.path, cwd)).collect();
+            let paths: Vec<String> = run
+                .documents
+                .iter()
+                .map(|d| relative(&d.path, cwd))
+                .collect();
             let new_keys: Vec<Key<'_>> = run
                 .documents
                 .iter()

@@ -229,8 +229,8 @@ impl Project {
 
     /// Read and check a project file. Errors read `FILE:LINE: what`.
     pub fn load(path: &Path) -> Result<Project, String> {
-        let text = crate::files::read_text(path, crate::files::MAX_SMALL)
-            .map_err(|e| e.to_string())?;
+        let text =
+            crate::files::read_text(path, crate::files::MAX_SMALL).map_err(|e| e.to_string())?;
         let shown = path.display().to_string();
         let at = |span: Option<std::ops::Range<usize>>| {
             span.map(|s| format!("{shown}:{}", line_of(&text, s.start)))
@@ -239,13 +239,14 @@ impl Project {
         let config: Config =
             toml::from_str(&text).map_err(|e| format!("{}: {}", at(e.span()), e.message()))?;
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let dir = absolute
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         let glob = |pattern: &str, span: &std::ops::Range<usize>| {
-            Glob::new(pattern, &dir)
-                .map_err(|e| format!("{}: motif « {pattern} » invalide : {e}", at(Some(span.clone()))))
+            Glob::new(pattern, &dir).map_err(|e| {
+                format!(
+                    "{}: motif « {pattern} » invalide : {e}",
+                    at(Some(span.clone()))
+                )
+            })
         };
         let mut profiles = Vec::new();
         for p in &config.profile {
@@ -354,10 +355,11 @@ mod tests {
 
     #[test]
     fn an_unknown_key_names_its_line() {
-        let e = load("fail_on = \"error\"\n\n[kit]\npath = \"k\"\nbranch = \"main\"\n").unwrap_err();
+        let e =
+            load("fail_on = \"error\"\n\n[kit]\npath = \"k\"\nbranch = \"main\"\n").unwrap_err();
         assert!(e.contains(".toml:5: unknown field `branch`"), "{e}");
-        let e = load("[[waiver]]\nrule = \"x.y\"\nreason = \"r\"\nexpire = 2027-01-01\n")
-            .unwrap_err();
+        let e =
+            load("[[waiver]]\nrule = \"x.y\"\nreason = \"r\"\nexpire = 2027-01-01\n").unwrap_err();
         assert!(e.contains(".toml:4:"), "{e}");
     }
 
@@ -367,9 +369,8 @@ mod tests {
         assert!(e.contains(":1: une dérogation nomme"), "{e}");
         let e = load("x = 1\n[[waiver]]\nrule = \"a\"\nreason = \" \"\n").unwrap_err();
         assert!(e.contains("unknown field `x`"), "{e}");
-        let e =
-            load("[[waiver]]\nrule = \"a\"\nreason = \"r\"\nexpires = 2027-01-01T10:00:00\n")
-                .unwrap_err();
+        let e = load("[[waiver]]\nrule = \"a\"\nreason = \"r\"\nexpires = 2027-01-01T10:00:00\n")
+            .unwrap_err();
         assert!(e.contains("date seule"), "{e}");
         let p = load(
             "[kit]\nref = \"v1\"\nsha256 = \"ab\"\n\n[[waiver]]\nrule = \"a.b\"\nreason = \"r\"\nexpires = 2027-01-31\ndocuments = \"lab/**\"\n",

@@ -27,7 +27,11 @@ fn workspace(name: &str) -> PathBuf {
 
 /// `banc ARGS` run from `dir`.
 fn banc_in(dir: &Path, args: &[&str]) -> Run {
-    let out = banc().current_dir(dir).args(args).output().expect("banc runs");
+    let out = banc()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("banc runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -95,7 +99,16 @@ fn sarif_is_valid_against_the_official_schema_and_carries_every_finding() {
     edit(&d, "valid/tsh.xml", r#"<realmCode code="FR"/>"#, "");
     let r = banc_in(
         &d,
-        &["validate", "docs", "--sarif", "out.sarif", "--json", "run2.json", "--baseline", "run1.json"],
+        &[
+            "validate",
+            "docs",
+            "--sarif",
+            "out.sarif",
+            "--json",
+            "run2.json",
+            "--baseline",
+            "run1.json",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let log = json_file(&d.join("out.sarif"));
@@ -118,7 +131,12 @@ fn sarif_is_valid_against_the_official_schema_and_carries_every_finding() {
         .find(|r| r["id"] == "banc.header.realm-code")
         .unwrap();
     assert!(realm["shortDescription"]["text"].as_str().unwrap().len() > 10);
-    assert!(realm["help"]["text"].as_str().unwrap().contains("Spécification"));
+    assert!(
+        realm["help"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Spécification")
+    );
 
     let report = json_file(&d.join("run2.json"));
     let expected = findings(&report);
@@ -128,7 +146,10 @@ fn sarif_is_valid_against_the_official_schema_and_carries_every_finding() {
         let i = res["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[i]["id"], res["ruleId"]);
         assert_eq!(
-            res["partialFingerprints"]["bancFinding/v1"].as_str().unwrap().len(),
+            res["partialFingerprints"]["bancFinding/v1"]
+                .as_str()
+                .unwrap()
+                .len(),
             32
         );
     }
@@ -144,8 +165,18 @@ fn sarif_is_valid_against_the_official_schema_and_carries_every_finding() {
         loc["physicalLocation"]["artifactLocation"]["uri"],
         "docs/valid/tsh.xml"
     );
-    assert!(loc["physicalLocation"]["region"]["startLine"].as_u64().unwrap() > 0);
-    assert!(loc["physicalLocation"]["region"]["startColumn"].as_u64().unwrap() > 0);
+    assert!(
+        loc["physicalLocation"]["region"]["startLine"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        loc["physicalLocation"]["region"]["startColumn"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(
         loc["logicalLocations"][0]["fullyQualifiedName"],
         "/ClinicalDocument"
@@ -169,10 +200,16 @@ fn sarif_is_valid_against_the_official_schema_and_carries_every_finding() {
 #[test]
 fn fingerprints_survive_a_second_run_and_reformatting() {
     let d = workspace("fingerprints");
-    assert_eq!(banc_in(&d, &["validate", "docs", "--json", "a.json"]).code, 1);
+    assert_eq!(
+        banc_in(&d, &["validate", "docs", "--json", "a.json"]).code,
+        1
+    );
     // Reformat a document with findings: every line moves, nothing else changes.
     edit(&d, "invalid/ins-bad-key.xml", "?>", "?>\n\n\n");
-    assert_eq!(banc_in(&d, &["validate", "docs", "--json", "b.json"]).code, 1);
+    assert_eq!(
+        banc_in(&d, &["validate", "docs", "--json", "b.json"]).code,
+        1
+    );
     let fps = |v: &Value| -> Vec<(String, u64, String)> {
         v["documents"]
             .as_array()
@@ -188,7 +225,10 @@ fn fingerprints_survive_a_second_run_and_reformatting() {
             })
             .collect()
     };
-    let (a, b) = (fps(&json_file(&d.join("a.json"))), fps(&json_file(&d.join("b.json"))));
+    let (a, b) = (
+        fps(&json_file(&d.join("a.json"))),
+        fps(&json_file(&d.join("b.json"))),
+    );
     assert_eq!(a.len(), b.len());
     let mut moved = 0;
     for (x, y) in a.iter().zip(&b) {
@@ -215,7 +255,14 @@ fn a_baseline_of_its_own_output_has_nothing_new_and_one_edit_has_exactly_its_fin
     let d = workspace("baseline");
     let first = banc_in(
         &d,
-        &["validate", "docs", "--json", "run1.json", "--write-baseline", "base.json"],
+        &[
+            "validate",
+            "docs",
+            "--json",
+            "run1.json",
+            "--write-baseline",
+            "base.json",
+        ],
     );
     assert_eq!(first.code, 1);
     let run1 = json_file(&d.join("run1.json"));
@@ -225,7 +272,15 @@ fn a_baseline_of_its_own_output_has_nothing_new_and_one_edit_has_exactly_its_fin
     for base in ["run1.json", "base.json"] {
         let r = banc_in(
             &d,
-            &["validate", "docs", "--format", "json", "--baseline", base, "--fail-on-new"],
+            &[
+                "validate",
+                "docs",
+                "--format",
+                "json",
+                "--baseline",
+                base,
+                "--fail-on-new",
+            ],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         let v: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -250,7 +305,15 @@ fn a_baseline_of_its_own_output_has_nothing_new_and_one_edit_has_exactly_its_fin
     edit(&d, "invalid/ins-bad-key.xml", "?>", "?>\n\n");
     let r = banc_in(
         &d,
-        &["validate", "docs", "--format", "json", "--baseline", "base.json", "--fail-on-new"],
+        &[
+            "validate",
+            "docs",
+            "--format",
+            "json",
+            "--baseline",
+            "base.json",
+            "--fail-on-new",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let run2: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -276,7 +339,12 @@ fn a_baseline_of_its_own_output_has_nothing_new_and_one_edit_has_exactly_its_fin
     // Only the changed document fails under --fail-on-new.
     for doc in run2["documents"].as_array().unwrap() {
         let fail = doc["path"] == "docs/valid/tsh.xml";
-        assert_eq!(doc["verdict"], if fail { "fail" } else { "pass" }, "{}", doc["path"]);
+        assert_eq!(
+            doc["verdict"],
+            if fail { "fail" } else { "pass" },
+            "{}",
+            doc["path"]
+        );
     }
 }
 
@@ -367,7 +435,10 @@ reason = \"la CI fournit toujours le fichier circuit-bio\"
     assert_eq!(r.code, 1, "{}", r.stdout);
     // --config names another file; without one the folder's banc.toml is used.
     std::fs::write(d.join("empty.toml"), "").unwrap();
-    assert_eq!(banc_in(&d, &["--config", "empty.toml", "validate", doc]).code, 1);
+    assert_eq!(
+        banc_in(&d, &["--config", "empty.toml", "validate", doc]).code,
+        1
+    );
 }
 
 #[test]
@@ -396,7 +467,11 @@ fn an_unknown_key_in_the_project_file_names_file_and_line() {
     )
     .unwrap();
     let r = banc_in(&d, &["validate", "docs/valid"]);
-    assert!(r.code == 2 && r.stderr.contains("banc.toml:1"), "{}", r.stderr);
+    assert!(
+        r.code == 2 && r.stderr.contains("banc.toml:1"),
+        "{}",
+        r.stderr
+    );
     std::fs::write(
         d.join("banc.toml"),
         "[[profile]]\ndocuments = \"docs/valid/tsh.xml\"\nid = \"cr-bio-2023.01\"\n",
@@ -419,7 +494,10 @@ fn an_unknown_key_in_the_project_file_names_file_and_line() {
 #[test]
 fn banc_diff_reports_exactly_the_introduced_and_removed_findings() {
     let d = workspace("diff");
-    assert_eq!(banc_in(&d, &["validate", "docs", "--json", "old.json"]).code, 1);
+    assert_eq!(
+        banc_in(&d, &["validate", "docs", "--json", "old.json"]).code,
+        1
+    );
     // Introduce a defect in one document, fix another's.
     edit(&d, "valid/tsh.xml", r#"<realmCode code="FR"/>"#, "");
     edit(
@@ -428,7 +506,10 @@ fn banc_diff_reports_exactly_the_introduced_and_removed_findings() {
         "<typeId ",
         "<realmCode code=\"FR\"/>\n  <typeId ",
     );
-    assert_eq!(banc_in(&d, &["validate", "docs", "--json", "new.json"]).code, 1);
+    assert_eq!(
+        banc_in(&d, &["validate", "docs", "--json", "new.json"]).code,
+        1
+    );
     let r = banc_in(&d, &["diff", "old.json", "new.json", "--format", "json"]);
     assert_eq!(r.code, 1, "a new error: {}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -447,10 +528,16 @@ fn banc_diff_reports_exactly_the_introduced_and_removed_findings() {
             .collect()
     };
     let one = |p: &str, r: &str| BTreeSet::from([(p.to_string(), r.to_string())]);
-    assert_eq!(pick("new"), one("docs/valid/tsh.xml", "banc.header.realm-code"));
+    assert_eq!(
+        pick("new"),
+        one("docs/valid/tsh.xml", "banc.header.realm-code")
+    );
     assert_eq!(
         pick("fixed"),
-        one("docs/invalid/realm-code-missing.xml", "banc.header.realm-code")
+        one(
+            "docs/invalid/realm-code-missing.xml",
+            "banc.header.realm-code"
+        )
     );
     let total = findings(&json_file(&d.join("old.json"))).len();
     assert_eq!(v["totals"]["persisting"], total - 1);
@@ -461,17 +548,31 @@ fn banc_diff_reports_exactly_the_introduced_and_removed_findings() {
         .iter()
         .find(|r| r["rule"] == "banc.header.realm-code")
         .unwrap();
-    assert_eq!((rule["new"].as_u64(), rule["fixed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (rule["new"].as_u64(), rule["fixed"].as_u64()),
+        (Some(1), Some(1))
+    );
     // Table and HTML say the same; a run against itself changes nothing and passes.
     let t = banc_in(&d, &["diff", "old.json", "new.json"]);
-    assert!(t.stdout.contains("+ error banc.header.realm-code"), "{}", t.stdout);
-    assert!(t.stdout.contains("- error banc.header.realm-code"), "{}", t.stdout);
+    assert!(
+        t.stdout.contains("+ error banc.header.realm-code"),
+        "{}",
+        t.stdout
+    );
+    assert!(
+        t.stdout.contains("- error banc.header.realm-code"),
+        "{}",
+        t.stdout
+    );
     let h = banc_in(&d, &["diff", "old.json", "new.json", "--format", "html"]);
     assert!(h.stdout.starts_with("<!DOCTYPE html>") && h.stdout.contains("docs/valid/tsh.xml"));
     let same = banc_in(&d, &["diff", "new.json", "new.json", "--format", "json"]);
     assert_eq!(same.code, 0);
     let s: Value = serde_json::from_str(&same.stdout).unwrap();
-    assert_eq!((s["totals"]["new"].as_u64(), s["totals"]["fixed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["totals"]["new"].as_u64(), s["totals"]["fixed"].as_u64()),
+        (Some(0), Some(0))
+    );
     // The other way round, the fixed error is a new one.
     let back = banc_in(&d, &["diff", "new.json", "old.json", "--format", "json"]);
     assert_eq!(back.code, 1, "the fix reversed is a new error");

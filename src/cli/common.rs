@@ -85,10 +85,7 @@ pub struct ReportFiles {
 pub fn project(config: Option<&Path>) -> Result<Option<Project>, String> {
     let path = match config {
         Some(p) => p.to_path_buf(),
-        None => match std::env::current_dir()
-            .ok()
-            .and_then(|d| Project::find(&d))
-        {
+        None => match std::env::current_dir().ok().and_then(|d| Project::find(&d)) {
             Some(p) => p,
             None => return Ok(None),
         },
@@ -251,8 +248,7 @@ pub fn output(
     // The project file's outputs, unless the command line names that file.
     let out = project.and_then(|p| p.config.outputs.as_ref());
     let pick = |cli: &Option<PathBuf>, conf: Option<&PathBuf>| -> Option<PathBuf> {
-        cli.clone()
-            .or_else(|| Some(project?.resolve(conf?)))
+        cli.clone().or_else(|| Some(project?.resolve(conf?)))
     };
     let write = |path: &Path, bytes: &[u8]| {
         std::fs::write(path, bytes).map_err(|e| format!("{} : {e}", path.display()))
@@ -267,7 +263,10 @@ pub fn output(
         write(&path, (json::render(&run) + "\n").as_bytes())?;
     }
     if let Some(path) = pick(&files.sarif, out.and_then(|o| o.sarif.as_ref())) {
-        write(&path, sarif::render(&run, &cwd, &banc::rules::all()).as_bytes())?;
+        write(
+            &path,
+            sarif::render(&run, &cwd, &banc::rules::all()).as_bytes(),
+        )?;
     }
     if let Some(path) = &files.write_baseline {
         write(path, gate::baseline_json(&run, &cwd).as_bytes())?;

@@ -578,7 +578,13 @@ fn fetch(a: FetchArgs, config: Option<&std::path::Path>) -> Result<ExitCode, Str
         check: check.into(),
     };
     let run = banc::transport::imap::run(&opts).map_err(|e| e.to_string())?;
-    output(run, a.format == Format::Json, &a.files, project.as_ref(), None)
+    output(
+        run,
+        a.format == Format::Json,
+        &a.files,
+        project.as_ref(),
+        None,
+    )
 }
 
 fn password(args: &FetchArgs) -> Result<String, String> {

@@ -262,7 +262,10 @@ impl Finding {
             out.push(format!("dérogé : {}", w.reason));
         }
         if let Some(o) = &self.overridden {
-            out.push(format!("sévérité {} → {} : {}", o.from, self.severity, o.reason));
+            out.push(format!(
+                "sévérité {} → {} : {}",
+                o.from, self.severity, o.reason
+            ));
         }
         out
     }

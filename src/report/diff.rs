@@ -155,7 +155,11 @@ fn line(e: &Entry) -> String {
         (None, Some(x)) => x.clone(),
         (None, None) => String::new(),
     };
-    let waived = if e.waived.is_some() { " [dérogé]" } else { "" };
+    let waived = if e.waived.is_some() {
+        " [dérogé]"
+    } else {
+        ""
+    };
     format!("{} {} {at}{waived} — {}", e.severity, e.rule, e.message)
 }
 

@@ -141,9 +141,7 @@ pub fn render(report: &RunReport, cwd: &Path, registry: &[&Rule]) -> String {
     let mut index: HashMap<String, usize> = HashMap::new();
     for r in registry {
         index.insert(r.id.to_string(), rules.len());
-        rules.push(rule_descriptor(
-            r.id, r.message, r.hint, r.spec, r.severity,
-        ));
+        rules.push(rule_descriptor(r.id, r.message, r.hint, r.spec, r.severity));
     }
     let mut results = Vec::new();
     for d in &report.documents {
