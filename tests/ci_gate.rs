@@ -579,3 +579,58 @@ fn banc_diff_reports_exactly_the_introduced_and_removed_findings() {
     let bad = banc_in(&d, &["diff", "old.json", "docs/valid/tsh.xml"]);
     assert_eq!(bad.code, 2);
 }
+
+#[test]
+fn banc_diff_shows_what_a_kit_changes_on_the_same_documents() {
+    let Some(kit) = kit() else { return };
+    let d = tempdir("diff-kit");
+    std::fs::create_dir_all(d.join("docs")).unwrap();
+    for f in [
+        "valid/tsh.xml",
+        "invalid/xsd-unknown-element.xml",
+        "invalid/xsd-bad-enumeration.xml",
+        "invalid/realm-code-missing.xml",
+    ] {
+        let p = root().join("fixtures/cr-bio").join(f);
+        std::fs::copy(&p, d.join("docs").join(p.file_name().unwrap())).unwrap();
+    }
+    // The embedded rules, then the kit: what the kit adds is its XSD and schematron findings.
+    assert_eq!(
+        banc_in(&d, &["validate", "docs", "--json", "embedded.json"]).code,
+        1
+    );
+    let r = banc_in(
+        &d,
+        &["validate", "docs", "--kit", &s(&kit), "--json", "kit.json"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = banc_in(
+        &d,
+        &["diff", "embedded.json", "kit.json", "--format", "json"],
+    );
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["old"]["kit"].is_null());
+    assert!(v["new"]["kit"].as_str().unwrap().contains("sha256:"));
+    let with_kit = json_file(&d.join("kit.json"));
+    let from_kit: BTreeSet<(String, String)> = findings(&with_kit)
+        .into_iter()
+        .filter(|f| f.1.starts_with("xsd.") || f.1.starts_with("schematron."))
+        .map(|f| (f.0, f.1))
+        .collect();
+    assert!(from_kit.len() >= 3, "{from_kit:?}");
+    let new: BTreeSet<(String, String)> = v["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["new"].as_array().unwrap().clone())
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().into(),
+                e["rule"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(new, from_kit);
+    assert_eq!(v["totals"]["fixed"], 0);
+}

@@ -1,5 +1,6 @@
 //! `--junit FILE`: one testsuite per document, one testcase per rule that ran; a failure carries
-//! every finding of that rule at or above `--fail-on`, lower ones go to the case's system-out.
+//! every finding of that rule that fails the document (at or above `--fail-on`, not waived, new
+//! under `--fail-on-new`); every finding, marked (known, waived…), goes to the case's system-out.
 //!
 //! Both JUnit reports (this one and `banc run`'s) are written by quick-junit, which escapes
 //! markup and drops characters XML cannot hold; [`to_xml`] fits its output to the common JUnit
