@@ -313,10 +313,35 @@ fn a_baseline_of_its_own_output_has_nothing_new_and_one_edit_has_exactly_its_fin
             "--baseline",
             "base.json",
             "--fail-on-new",
+            "--junit",
+            "junit.xml",
+            "--html",
+            "report.html",
         ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let run2: Value = serde_json::from_str(&r.stdout).unwrap();
+    // The states are in the JUnit and HTML reports too; in JUnit only new errors fail (one
+    // test case per rule).
+    let junit = std::fs::read_to_string(d.join("junit.xml")).unwrap();
+    assert_junit_valid(junit.as_bytes());
+    assert!(junit.contains("[nouveau]") && junit.contains("[connu]"));
+    let new_error_rules: BTreeSet<String> = run2["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["findings"].as_array().unwrap().clone())
+        .filter(|f| f["baseline"] == "new" && f["severity"] == "error")
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!new_error_rules.is_empty());
+    assert_eq!(
+        junit.matches("<failure").count(),
+        new_error_rules.len(),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(d.join("report.html")).unwrap();
+    assert!(html.contains("[nouveau]") && html.contains("[connu]"));
     let before: BTreeSet<(String, String, String)> = findings(&run1)
         .into_iter()
         .map(|f| (f.0, f.1, f.2))
@@ -608,7 +633,7 @@ fn banc_diff_shows_what_a_kit_changes_on_the_same_documents() {
         &d,
         &["diff", "embedded.json", "kit.json", "--format", "json"],
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(v["old"]["kit"].is_null());
     assert!(v["new"]["kit"].as_str().unwrap().contains("sha256:"));
