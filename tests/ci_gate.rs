@@ -624,10 +624,10 @@ fn banc_diff_shows_what_a_kit_changes_on_the_same_documents() {
         banc_in(&d, &["validate", "docs", "--json", "embedded.json"]).code,
         1
     );
-    let r = banc_in(
-        &d,
-        &["validate", "docs", "--kit", &s(&kit), "--json", "kit.json"],
-    );
+    // The kit from the project file this time (`[kit] path`, relative to banc.toml).
+    let rel = pathdiff(&d, &kit);
+    std::fs::write(d.join("banc.toml"), format!("[kit]\npath = {rel:?}\n")).unwrap();
+    let r = banc_in(&d, &["validate", "docs", "--json", "kit.json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let r = banc_in(
         &d,
@@ -637,6 +637,7 @@ fn banc_diff_shows_what_a_kit_changes_on_the_same_documents() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(v["old"]["kit"].is_null());
     assert!(v["new"]["kit"].as_str().unwrap().contains("sha256:"));
+    assert!(json_file(&d.join("kit.json"))["kit"]["fingerprint"].is_string());
     let with_kit = json_file(&d.join("kit.json"));
     let from_kit: BTreeSet<(String, String)> = findings(&with_kit)
         .into_iter()
@@ -658,4 +659,23 @@ fn banc_diff_shows_what_a_kit_changes_on_the_same_documents() {
         .collect();
     assert_eq!(new, from_kit);
     assert_eq!(v["totals"]["fixed"], 0);
+}
+
+/// `to` relative to `from` (both absolute), with `..` steps.
+fn pathdiff(from: &Path, to: &Path) -> String {
+    let to = to.canonicalize().unwrap();
+    let from = from.canonicalize().unwrap();
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut out: Vec<String> = vec!["..".into(); ups];
+    out.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    out.join("/")
 }
