@@ -198,6 +198,43 @@ pub fn render(report: &RunReport, cwd: &Path, registry: &[&Rule]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::finding::report::{DocumentReport, RunReport};
+    use crate::finding::{Finding, Layer, Location, Severity, Verdict};
+
+    #[test]
+    fn a_document_inside_a_package_points_at_the_package_without_a_region() {
+        let f = Finding::new("banc.x", Severity::Error, Layer::Banc, "m").at(Location {
+            xpath: Some("/ClinicalDocument".into()),
+            line: Some(7),
+            column: Some(1),
+        });
+        let doc = DocumentReport {
+            path: "/w/out/p.zip!IHE_XDM/SUBSET01/DOC0001.XML".into(),
+            profile: None,
+            document_id: None,
+            verdict: Verdict::Fail,
+            findings: vec![f],
+            rules_run: Vec::new(),
+            duration_ms: 0.0,
+            excerpts: Default::default(),
+        };
+        let run = RunReport::new(None, Severity::Error, vec![doc]);
+        let log: serde_json::Value =
+            serde_json::from_str(&super::render(&run, std::path::Path::new("/w"), &[])).unwrap();
+        let loc = &log["runs"][0]["results"][0]["locations"][0];
+        assert_eq!(
+            loc["physicalLocation"]["artifactLocation"]["uri"],
+            "out/p.zip"
+        );
+        assert!(loc["physicalLocation"].get("region").is_none());
+        assert_eq!(
+            loc["logicalLocations"][0]["fullyQualifiedName"],
+            "IHE_XDM/SUBSET01/DOC0001.XML!/ClinicalDocument"
+        );
+        // A rule outside the registry is described by its finding.
+        assert_eq!(log["runs"][0]["tool"]["driver"]["rules"][0]["id"], "banc.x");
+    }
+
     #[test]
     fn uris_escape_what_a_uri_cannot_hold() {
         assert_eq!(super::artifact_uri("a b/é#1.xml"), "a%20b/%C3%A9%231.xml");
