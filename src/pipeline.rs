@@ -19,6 +19,8 @@ pub struct Options {
     pub limits: Limits,
     /// Forced profile (`--profile`); detected from the templateIds when absent.
     pub profile: Option<Profile>,
+    /// The project file's profile per document glob (`[[profile]]`), when none is forced.
+    pub profile_globs: Vec<(crate::project::Glob, Profile)>,
     /// Findings at or above this severity fail a document.
     pub fail_on: Severity,
     /// Phase, added/replaced schematrons, SVRL output.
@@ -78,6 +80,7 @@ impl Default for Options {
         Options {
             limits: Limits::default(),
             profile: None,
+            profile_globs: Vec::new(),
             fail_on: Severity::Error,
             schematron: Default::default(),
             run_schematrons: true,
@@ -247,10 +250,18 @@ impl Validator {
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             ran.push(xml::WELLFORMED.ran());
         }
-        let profile = match &self.opts.profile {
-            Some(p) => profile::forced(&loaded, p.clone(), &mut findings),
+        let forced = self.opts.profile.clone().or_else(|| {
+            self.opts
+                .profile_globs
+                .iter()
+                .find(|(glob, _)| glob.matches(name))
+                .map(|(_, p)| p.clone())
+        });
+        let profile = match forced {
+            Some(p) => profile::forced(&loaded, p, &mut findings),
             None => profile::detect(&loaded, &mut findings),
         };
+        let document_id = crate::cda::header::document_id(loaded.cda());
         let mut deadline = Deadline::new(start, self.opts.budget.for_size(bytes.len()));
         if let Some(engine) = &self.schematron {
             let t = Instant::now();
@@ -306,7 +317,9 @@ impl Validator {
             ));
         }
         drop(loaded);
-        self.finish(name, Some(profile.id), findings, ran, false, start, bytes)
+        let mut report = self.finish(name, Some(profile.id), findings, ran, false, start, bytes);
+        report.document_id = document_id;
+        report
     }
 
     /// The report of a container (an e-mail, an IHE_XDM package): its own findings (layers
@@ -374,6 +387,7 @@ impl Validator {
         DocumentReport {
             path: name.to_string(),
             profile: profile.map(str::to_string),
+            document_id: None,
             verdict,
             rules_run: ran,
             duration_ms: start.elapsed().as_secs_f64() * 1000.0,
@@ -396,6 +410,7 @@ fn unchecked(display: &str, f: Finding, start: Instant) -> DocumentReport {
     DocumentReport {
         path: display.to_string(),
         profile: None,
+        document_id: None,
         verdict: Verdict::Error,
         rules_run: vec![engine_run(&f.rule, f.layer, &f.message)],
         findings: vec![f],

@@ -22,6 +22,7 @@ pub const OWNERS: &[(&str, &str)] = &[
     ("xdm.", "src/xdm/"),
     ("mail.", "src/mail/rules.rs"),
     ("transport.", "src/transport/rules.rs"),
+    ("project.", "src/project.rs"),
 ];
 
 /// Every static rule of banc, by layer of the pipeline then declaration order.
@@ -41,6 +42,7 @@ pub fn all() -> Vec<&'static Rule> {
         .chain(table(crate::mail::rules::MESSAGE_RULES))
         .chain(table(crate::mail::rules::ACK_RULES))
         .chain(table(crate::transport::rules::RULES))
+        .chain(table(crate::project::RULES))
         .collect()
 }
 
@@ -183,6 +185,8 @@ mod tests {
         "banc.localhost",
         // The family of libxml2 parser errors, `xml.not-well-formed.<code>`.
         "xml.not-well-formed",
+        // The project file's name.
+        "banc.toml",
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -202,7 +206,7 @@ mod tests {
     fn every_id_literal_is_registered() {
         let ids: BTreeSet<&str> = all().iter().map(|r| r.id).collect();
         let re = regex::Regex::new(
-            r#""((?:xml|xsd|schematron|banc|term|terminology|xdm|mail|transport|scenario|kit)\.[a-z0-9.-]*[a-z0-9])""#,
+            r#""((?:xml|xsd|schematron|banc|term|terminology|xdm|mail|transport|scenario|kit|project)\.[a-z0-9.-]*[a-z0-9])""#,
         )
         .unwrap();
         let mut files = Vec::new();

@@ -14,7 +14,7 @@ const LAYERS: &[(u8, &[&str])] = &[
     (
         1,
         &[
-            "xml", "cda", "kit", "profile", "files", "lines", "xmlw", "clock",
+            "xml", "cda", "kit", "profile", "files", "lines", "xmlw", "clock", "project",
         ],
     ),
     (2, &["xsd", "schematron", "terminology", "banc"]),
@@ -31,6 +31,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "bench",
             "rules",
             "web",
+            "gate",
         ],
     ),
     (6, &["cli"]),

@@ -127,7 +127,7 @@ fn readme_ids(only_section: Option<&str>) -> (BTreeSet<String>, BTreeSet<String>
         None => text,
     };
     let re = regex::Regex::new(
-        r"^(xml|xsd|schematron|banc|terminology|xdm|mail|transport|kit)\.[a-z0-9.{},*-]*[a-z0-9*}]$",
+        r"^(xml|xsd|schematron|banc|terminology|xdm|mail|transport|kit|project)\.[a-z0-9.{},*-]*[a-z0-9*}]$",
     )
     .unwrap();
     let (mut exact, mut globs, mut families) = (BTreeSet::new(), BTreeSet::new(), Vec::new());

@@ -195,6 +195,11 @@ fn person(assigned: Node<'_>, person_tag: &str) -> Author {
     }
 }
 
+/// `ClinicalDocument/id` as `root^extension` (the root alone without extension).
+pub fn document_id(cda: Node<'_>) -> Option<String> {
+    kid(cda, "id").and_then(id_of).map(|id| id.xds())
+}
+
 /// The header of a `ClinicalDocument` element.
 pub fn from_node(cda: Node<'_>) -> CdaHeader {
     let mut h = CdaHeader {

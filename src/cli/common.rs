@@ -2,10 +2,13 @@
 //! printing a run, exit statuses, and where the library's log goes.
 
 use banc::choice::Choice;
+use banc::finding::Severity;
 use banc::finding::report::RunReport;
+use banc::gate;
 use banc::pipeline::CheckOptions;
-use banc::report::{html, json, junit, table};
-use std::path::PathBuf;
+use banc::project::Project;
+use banc::report::{html, json, junit, sarif, table};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// What every door that judges documents (mail server, IMAP fetch, XDM check, scenario runner)
@@ -51,7 +54,7 @@ pub struct TermArgs {
     pub circuit_bio: Option<PathBuf>,
 }
 
-/// The report files a judging command also writes.
+/// The report files a judging command also writes, and the CI gate over its findings.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ReportFiles {
     /// Also write a JUnit XML report to FILE.
@@ -60,6 +63,57 @@ pub struct ReportFiles {
     /// Also write a self-contained HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write the JSON report (the `--format json` contract) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write a SARIF 2.1.0 log (code scanning) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Mark each finding new or known against FILE (a baseline, or an earlier JSON report).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the run's findings as a baseline to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Only new findings (not in --baseline) fail the run.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
+}
+
+/// The project file of a judging command: `--config FILE`, else the `banc.toml` of the current
+/// folder or a parent, else none.
+pub fn project(config: Option<&Path>) -> Result<Option<Project>, String> {
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::current_dir().ok().and_then(|d| Project::find(&d)) {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+    };
+    Project::load(&path).map(Some)
+}
+
+/// `--fail-on`, else the project file's `fail_on`.
+pub fn fail_on(cli: Option<Severity>, project: Option<&Project>) -> Option<Severity> {
+    cli.or_else(|| project.and_then(|p| p.config.fail_on))
+}
+
+/// `CheckArgs` completed by the project file where the command line left them out.
+pub fn check_with_project(mut a: CheckArgs, project: Option<&Project>) -> CheckArgs {
+    if let Some(p) = project {
+        if a.kit.is_none() {
+            a.kit = p.kit_path();
+        }
+        if let Some(t) = &p.config.terminology {
+            if a.terms.terminology.is_empty() {
+                a.terms.terminology = t.files.iter().map(|f| p.resolve(f)).collect();
+            }
+            if a.terms.circuit_bio.is_none() {
+                a.terms.circuit_bio = t.circuit_bio.as_ref().map(|f| p.resolve(f));
+            }
+        }
+    }
+    a
 }
 
 /// Output on stdout: a readable table or JSON.
@@ -160,22 +214,64 @@ pub fn run_status(run: &RunReport) -> ExitCode {
     ExitCode::from(run.exit_status())
 }
 
-/// Print a run (table, or the JSON contract) and write its JUnit and HTML files: what every
-/// judging command (`validate`, `xdm check`, `mail fetch`, ...) does with its run.
-pub fn output(run: &RunReport, json_out: bool, files: &ReportFiles) -> Result<ExitCode, String> {
+/// Apply the CI gate (project file, baseline), print a run (table, or the JSON contract) and
+/// write its report files: what every judging command (`validate`, `xdm check`, `mail fetch`,
+/// ...) does with its run. `fail_on` is the run's threshold when the command has one.
+pub fn output(
+    mut run: RunReport,
+    json_out: bool,
+    files: &ReportFiles,
+    project: Option<&Project>,
+    fail_on: Option<Severity>,
+) -> Result<ExitCode, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("dossier courant : {e}"))?;
+    let baseline = match &files.baseline {
+        Some(f) => {
+            let (entries, _) = gate::read_findings(f)?;
+            Some((f.display().to_string(), entries))
+        }
+        None => None,
+    };
+    let g = gate::Gate {
+        project,
+        baseline,
+        fail_on_new: files.fail_on_new,
+        fail_on: fail_on.or_else(|| project.and_then(|p| p.config.fail_on)),
+        today: gate::Gate::today(),
+    };
+    g.apply(&mut run, &cwd);
     if json_out {
-        emit_json(&(json::render(run) + "\n"));
+        emit_json(&(json::render(&run) + "\n"));
     } else {
-        emit(&table::render(run, terminal_width()));
+        emit(&table::render(&run, terminal_width()));
     }
-    if let Some(path) = &files.junit {
-        let xml = junit::render(run)?;
-        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    // The project file's outputs, unless the command line names that file.
+    let out = project.and_then(|p| p.config.outputs.as_ref());
+    let pick = |cli: &Option<PathBuf>, conf: Option<&PathBuf>| -> Option<PathBuf> {
+        cli.clone().or_else(|| Some(project?.resolve(conf?)))
+    };
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|e| format!("{} : {e}", path.display()))
+    };
+    if let Some(path) = pick(&files.junit, out.and_then(|o| o.junit.as_ref())) {
+        write(&path, &junit::render(&run)?)?;
     }
-    if let Some(path) = &files.html {
-        std::fs::write(path, html::render(run)).map_err(|e| format!("{} : {e}", path.display()))?;
+    if let Some(path) = pick(&files.html, out.and_then(|o| o.html.as_ref())) {
+        write(&path, html::render(&run).as_bytes())?;
     }
-    Ok(run_status(run))
+    if let Some(path) = pick(&files.json, out.and_then(|o| o.json.as_ref())) {
+        write(&path, (json::render(&run) + "\n").as_bytes())?;
+    }
+    if let Some(path) = pick(&files.sarif, out.and_then(|o| o.sarif.as_ref())) {
+        write(
+            &path,
+            sarif::render(&run, &cwd, &banc::rules::all()).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &files.write_baseline {
+        write(path, gate::baseline_json(&run, &cwd).as_bytes())?;
+    }
+    Ok(run_status(&run))
 }
 
 /// A command that ends without a verdict: 0.

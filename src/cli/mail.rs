@@ -38,7 +38,7 @@ pub enum MailCommand {
     Fetch(FetchArgs),
 }
 
-pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
+pub fn run(cmd: MailCommand, config: Option<&std::path::Path>) -> Result<ExitCode, String> {
     match cmd {
         MailCommand::Serve(a) => banc::transport::server::run(a.into())
             .map(exit_ok)
@@ -47,9 +47,9 @@ pub fn run(cmd: MailCommand) -> Result<ExitCode, String> {
         MailCommand::Certs(a) => certs(a),
         MailCommand::Compose(a) => compose(a),
         MailCommand::Send(a) => send(a),
-        MailCommand::Ack(a) => ack(a),
+        MailCommand::Ack(a) => ack(a, config),
         MailCommand::Mdn(a) => mdn(a),
-        MailCommand::Fetch(a) => fetch(a),
+        MailCommand::Fetch(a) => fetch(a, config),
     }
 }
 
@@ -559,7 +559,9 @@ pub struct FetchArgs {
     pub check: CheckArgs,
 }
 
-fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
+fn fetch(a: FetchArgs, config: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let project = super::common::project(config)?;
+    let check = super::common::check_with_project(a.check.clone(), project.as_ref());
     let opts = FetchOptions {
         password: password(&a)?,
         imap: a.imap.clone(),
@@ -573,10 +575,16 @@ fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
         out: a.out.clone(),
         max_size: a.max_size,
         timeout: a.timeout,
-        check: a.check.clone().into(),
+        check: check.into(),
     };
     let run = banc::transport::imap::run(&opts).map_err(|e| e.to_string())?;
-    output(&run, a.format == Format::Json, &a.files)
+    output(
+        run,
+        a.format == Format::Json,
+        &a.files,
+        project.as_ref(),
+        None,
+    )
 }
 
 fn password(args: &FetchArgs) -> Result<String, String> {
@@ -610,12 +618,15 @@ pub struct AckArgs {
     pub original: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub files: super::common::ReportFiles,
 }
 
 /// Acknowledgements and messages read by `banc mail ack` and `banc mail mdn`: at most 64 MiB.
 const MAX_ACK: u64 = banc::files::MAX_DOCUMENT;
 
-fn ack(args: AckArgs) -> Result<ExitCode, String> {
+fn ack(args: AckArgs, config: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let project = super::common::project(config)?;
     let raw = banc::files::read_bounded(&args.file, MAX_ACK)?;
     let original = args
         .original
@@ -624,7 +635,13 @@ fn ack(args: AckArgs) -> Result<ExitCode, String> {
         .transpose()?;
     let name = args.file.display().to_string();
     let report = banc::mail::mdn::ack_report(&name, &raw, original.as_deref())?;
-    output(&report, args.format == Format::Json, &Default::default())
+    output(
+        report,
+        args.format == Format::Json,
+        &args.files,
+        project.as_ref(),
+        None,
+    )
 }
 
 /// `banc mail mdn`: make the MDN a receiving system would send for a message.

@@ -2,6 +2,7 @@
 //! library. One file per command family; the library never prints nor exits.
 
 mod common;
+mod diff;
 mod event;
 mod kit;
 mod mail;
@@ -25,6 +26,10 @@ use validate::ValidateArgs;
     about = "banc d'essai — conformité des documents CDA CI-SIS (CR-BIO) échangés par MSSanté"
 )]
 struct Cli {
+    /// Project file (default: banc.toml in the current folder or a parent); every option given
+    /// on the command line overrides it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +38,9 @@ struct Cli {
 enum Command {
     /// Valider des documents CDA (fichiers, ou dossiers parcourus pour les *.xml).
     Validate(ValidateArgs),
+    /// Comparer les constats de deux exécutions (rapports JSON ou références) : nouveaux,
+    /// corrigés, persistants, par document et par règle.
+    Diff(diff::DiffArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
     /// Lister les règles de banc (id, couche, sévérité, titre, déclaration dans le code) et, avec
@@ -130,16 +138,17 @@ pub fn main() -> ExitCode {
         Command::Terminology(cmd) => exit(kit::terminology(cmd)),
         Command::Xdm(cmd) => exit(match cmd {
             XdmCommand::Pack(a) => xdm::pack(a),
-            XdmCommand::Check(a) => xdm::check(a),
+            XdmCommand::Check(a) => xdm::check(a, cli.config.as_deref()),
         }),
-        Command::Mail(cmd) => exit(mail::run(cmd)),
+        Command::Mail(cmd) => exit(mail::run(cmd, cli.config.as_deref())),
+        Command::Diff(a) => exit(diff::run(a)),
         Command::Rules(a) => exit(rules::run(a)),
         Command::Suite(c) => exit(scenario::suite(c)),
         Command::Run(a) => exit(scenario::run(a)),
         Command::Rehearse(a) => exit(scenario::rehearse(a)),
         Command::Simulate(c) => exit(scenario::simulate(c)),
         Command::Event(c) => exit(event::run(c)),
-        Command::Validate(args) => exit(validate::validate(args)),
+        Command::Validate(args) => exit(validate::validate(args, cli.config.as_deref())),
         Command::Serve(args) => exit(serve::serve(args)),
     }
 }

@@ -41,6 +41,7 @@ const LAYERS: &[Layer] = &[
     Layer::Mail,
     Layer::Transport,
     Layer::Scenario,
+    Layer::Project,
 ];
 
 pub fn run(args: RulesArgs) -> Result<ExitCode, String> {

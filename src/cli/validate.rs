@@ -7,7 +7,7 @@ use banc::pipeline::{Options, Validator};
 use banc::profile;
 use banc::xml::Limits;
 use clap::ValueEnum;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -33,9 +33,10 @@ pub struct ValidateArgs {
     pub format: Format,
     #[command(flatten)]
     pub files: super::common::ReportFiles,
-    /// Lowest severity that fails a document and the exit status.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    pub fail_on: FailOn,
+    /// Lowest severity that fails a document and the exit status (default: the project
+    /// file's `fail_on`, else error).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
     /// Documents validated in parallel (default: all cores; 1 to 1024). Output order never changes.
     #[arg(short = 'j', long, value_parser = super::common::jobs_parser())]
     pub jobs: Option<usize>,
@@ -75,7 +76,24 @@ pub fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
     Ok((name.to_string(), file))
 }
 
-pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
+pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCode, String> {
+    let project = common::project(config)?;
+    let project = project.as_ref();
+    // The project file fills what the command line left out.
+    let check = common::check_with_project(
+        common::CheckArgs {
+            kit: args.kit.take(),
+            terms: std::mem::take(&mut args.terms),
+            no_schematron: args.no_schematron,
+        },
+        project,
+    );
+    args.kit = check.kit;
+    args.terms = check.terms;
+    let profile_globs = match (&args.profile, project) {
+        (None, Some(p)) => p.profiles.clone(),
+        _ => Vec::new(),
+    };
     let forced = match &args.profile {
         Some(id) => Some(profile::by_id(id).ok_or_else(|| {
             let ids: Vec<_> = profile::all().iter().map(|p| p.id).collect();
@@ -83,11 +101,15 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         })?),
         None => None,
     };
-    let fail_on = match args.fail_on {
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-        FailOn::Info => Severity::Info,
-    };
+    let fail_on = common::fail_on(
+        args.fail_on.map(|f| match f {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Info => Severity::Info,
+        }),
+        project,
+    )
+    .unwrap_or(Severity::Error);
     let kit = match &args.kit {
         Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
         None => None,
@@ -99,6 +121,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             ..Limits::default()
         },
         profile: forced,
+        profile_globs,
         fail_on,
         schematron: banc::schematron::engine::Settings {
             phase: args.phase.clone(),
@@ -134,5 +157,11 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     let jobs = common::jobs(args.jobs);
     let report =
         banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
-    common::output(&report, matches!(args.format, Format::Json), &args.files)
+    common::output(
+        report,
+        matches!(args.format, Format::Json),
+        &args.files,
+        project,
+        Some(fail_on),
+    )
 }

@@ -110,8 +110,10 @@ pub fn pack(a: PackArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(a: XdmCheckArgs) -> Result<ExitCode, String> {
-    let v = banc::pipeline::CheckOptions::from(a.check).validator()?;
+pub fn check(a: XdmCheckArgs, config: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let project = super::common::project(config)?;
+    let check = super::common::check_with_project(a.check, project.as_ref());
+    let v = banc::pipeline::CheckOptions::from(check).validator()?;
     let mut docs = Vec::new();
     for p in &a.packages {
         let name = p.display().to_string();
@@ -123,5 +125,5 @@ pub fn check(a: XdmCheckArgs) -> Result<ExitCode, String> {
     }
     let mut run = RunReport::new(v.kit_stamp(), banc::finding::Severity::Error, docs);
     run.terminology = Some(v.terminology().stamp());
-    super::common::output(&run, a.format == "json", &a.files)
+    super::common::output(run, a.format == "json", &a.files, project.as_ref(), None)
 }

@@ -11,7 +11,9 @@ pub use rule::Rule;
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -60,6 +62,8 @@ pub enum Layer {
     Mail,
     Transport,
     Scenario,
+    /// The project file (`banc.toml`): an expired waiver.
+    Project,
 }
 
 impl Layer {
@@ -74,6 +78,7 @@ impl Layer {
             Layer::Mail => "mail",
             Layer::Transport => "transport",
             Layer::Scenario => "scenario",
+            Layer::Project => "project",
         }
     }
 
@@ -89,6 +94,7 @@ impl Layer {
             Layer::Mail => "Message MSSanté",
             Layer::Transport => "Transport",
             Layer::Scenario => "Scénario",
+            Layer::Project => "Fichier de projet (banc.toml)",
         }
     }
 }
@@ -145,6 +151,56 @@ pub struct Finding {
     /// The schematron check behind a `schematron` finding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schematron: Option<SchematronRef>,
+    /// Identity of the finding across runs and reformatting (rule, document, positional XPath,
+    /// occurrence; see `gate::fingerprint`), set by the judging commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Against the run's baseline (`--baseline`): new, or known already.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineState>,
+    /// The project file's waiver covering it: shown everywhere, never fails a run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waived: Option<Waived>,
+    /// The project file changed its severity (`[[severity]]`): the rule's own, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<Overridden>,
+}
+
+/// A finding against a baseline (JSON `baseline`, SARIF `baselineState` `new` / `unchanged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineState {
+    New,
+    Known,
+}
+
+impl BaselineState {
+    /// French label for tables and pages.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            BaselineState::New => "nouveau",
+            BaselineState::Known => "connu",
+        }
+    }
+}
+
+/// The waiver that covers a finding (`[[waiver]]` of `banc.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Waived {
+    pub reason: String,
+    /// Last day the waiver holds (`AAAA-MM-JJ`), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Where the waiver is written (`banc.toml:12`).
+    pub source: String,
+}
+
+/// A severity the project file changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Overridden {
+    /// The severity the rule gave.
+    pub from: Severity,
+    pub reason: String,
 }
 
 /// Which schematron check produced a finding (JSON `schematron` object).
@@ -181,7 +237,37 @@ impl Finding {
             hint: None,
             spec: None,
             schematron: None,
+            fingerprint: None,
+            baseline: None,
+            waived: None,
+            overridden: None,
         }
+    }
+
+    /// Whether this finding fails its document: at or above `fail_on`, not waived, and new
+    /// when only new findings gate (`--fail-on-new`).
+    pub fn gates(&self, fail_on: Severity, only_new: bool) -> bool {
+        self.severity >= fail_on
+            && self.waived.is_none()
+            && (!only_new || self.baseline != Some(BaselineState::Known))
+    }
+
+    /// The marks a CI reader needs beside the severity: « nouveau », « connu », « dérogé ».
+    pub fn marks_fr(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(b) = self.baseline {
+            out.push(b.label_fr().to_string());
+        }
+        if let Some(w) = &self.waived {
+            out.push(format!("dérogé : {}", w.reason));
+        }
+        if let Some(o) = &self.overridden {
+            out.push(format!(
+                "sévérité {} → {} : {}",
+                o.from, self.severity, o.reason
+            ));
+        }
+        out
     }
 
     pub fn at(mut self, location: Location) -> Finding {

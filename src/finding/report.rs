@@ -35,6 +35,9 @@ pub struct DocumentReport {
     pub path: String,
     /// Profile id (`cr-bio-2024.01`, ...), or null when the document could not be read that far.
     pub profile: Option<String>,
+    /// `ClinicalDocument/id` (`root^extension`), the document's identity in fingerprints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     /// Every rule that ran on the document, findings or not (JUnit test cases, coverage).
@@ -119,10 +122,33 @@ pub struct RunReport {
     pub terminology: Option<TerminologyStamp>,
     /// Severity at or above which a finding fails a document.
     pub fail_on: Severity,
+    /// Project file, baseline and waivers applied to the run (`gate`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateStamp>,
     pub documents: Vec<DocumentReport>,
     pub summary: Summary,
 }
 
+/// What the CI gate did to a run (JSON `gate`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GateStamp {
+    /// The project file read (`banc.toml`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// The baseline the findings were compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Only new findings fail the run (`--fail-on-new`).
+    pub fail_on_new: bool,
+    /// Findings not in the baseline.
+    pub new: usize,
+    /// Findings already in the baseline.
+    pub known: usize,
+    /// Baseline findings this run no longer has.
+    pub fixed: usize,
+    /// Findings a waiver covers.
+    pub waived: usize,
+}
 impl RunReport {
     pub fn new(kit: Option<KitStamp>, fail_on: Severity, documents: Vec<DocumentReport>) -> Self {
         let mut summary = Summary {
@@ -142,9 +168,40 @@ impl RunReport {
             kit,
             terminology: None,
             fail_on,
+            gate: None,
             documents,
             summary,
         }
+    }
+
+    /// Only new findings fail (`--fail-on-new`).
+    pub fn only_new(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.fail_on_new)
+    }
+
+    /// Judge every document again after the gate marked its findings (waived, known, severity
+    /// overridden): a document that could not be checked stays `error`.
+    pub fn rejudge(&mut self) {
+        let (fail_on, only_new) = (self.fail_on, self.only_new());
+        let mut summary = Summary {
+            documents: self.documents.len(),
+            ..Summary::default()
+        };
+        for d in &mut self.documents {
+            if d.verdict != Verdict::Error {
+                d.verdict = if d.findings.iter().any(|f| f.gates(fail_on, only_new)) {
+                    Verdict::Fail
+                } else {
+                    Verdict::Pass
+                };
+            }
+            match d.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Fail => summary.fail += 1,
+                Verdict::Error => summary.error += 1,
+            }
+        }
+        self.summary = summary;
     }
 }
 
@@ -161,8 +218,24 @@ impl RunReport {
         }
     }
 
-    /// Exit status of every command that judges: 0 pass, 1 fail, 2 error.
+    /// Exit status of every command that judges: 0 pass, 1 fail, 2 error. With
+    /// `--fail-on-new`, a document that could not be checked is an error only when that is new.
     pub fn exit_status(&self) -> u8 {
+        if self.only_new() {
+            let new_error = self.documents.iter().any(|d| {
+                d.verdict == Verdict::Error
+                    && d.findings
+                        .iter()
+                        .any(|f| f.baseline != Some(super::BaselineState::Known))
+            });
+            return if new_error {
+                2
+            } else if self.summary.fail > 0 {
+                1
+            } else {
+                0
+            };
+        }
         match self.verdict() {
             Verdict::Pass => 0,
             Verdict::Fail => 1,

@@ -86,6 +86,10 @@ pub fn render_with(report: &RunReport, banner: Markup) -> String {
                         }
                         dt { "Exécution" }
                         dd { (generation_text(report, &totals)) }
+                        @if let Some(g) = &report.gate {
+                            dt { "Porte CI" }
+                            dd { (visible(&super::table::gate_text(g))) }
+                        }
                     }
                 }
                 main {
@@ -362,6 +366,7 @@ fn finding(f: &Finding, id: &str, d: &DocumentReport, same_place: bool) -> Marku
                 " "
                 a.rule href={ "#" (id) } title="Lien vers ce constat" { code { (visible(&f.rule)) } }
                 @if !pos.is_empty() { " " span.pos { (pos) } }
+                @for m in f.marks_fr() { " " span.muted { "[" (visible(&m)) "]" } }
             }
             p.msg { (visible(&f.message)) }
             dl.meta {
@@ -376,6 +381,10 @@ fn finding(f: &Finding, id: &str, d: &DocumentReport, same_place: bool) -> Marku
                 @if let Some(x) = &f.location.xpath {
                     dt { "XPath" }
                     dd { code.xpath { (visible(x)) } }
+                }
+                @if let Some(fp) = &f.fingerprint {
+                    dt { "Empreinte" }
+                    dd { code.fp { (fp) } }
                 }
             }
             @if let Some(ex) = excerpt {

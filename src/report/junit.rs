@@ -1,5 +1,6 @@
 //! `--junit FILE`: one testsuite per document, one testcase per rule that ran; a failure carries
-//! every finding of that rule at or above `--fail-on`, lower ones go to the case's system-out.
+//! every finding of that rule that fails the document (at or above `--fail-on`, not waived, new
+//! under `--fail-on-new`); every finding, marked (known, waived…), goes to the case's system-out.
 //!
 //! Both JUnit reports (this one and `banc run`'s) are written by quick-junit, which escapes
 //! markup and drops characters XML cannot hold; [`to_xml`] fits its output to the common JUnit
@@ -18,6 +19,9 @@ fn describe(f: &Finding) -> String {
     }
     if let Some(x) = &f.location.xpath {
         s.push_str(&format!(" {x}"));
+    }
+    for m in f.marks_fr() {
+        s.push_str(&format!(" [{m}]"));
     }
     s
 }
@@ -67,6 +71,7 @@ fn suite(
     i: usize,
     doc: &DocumentReport,
     fail_on: crate::finding::Severity,
+    only_new: bool,
     now: &str,
 ) -> TestSuite {
     let per_case = Duration::from_secs_f64(
@@ -77,7 +82,7 @@ fn suite(
         let failing: Vec<&Finding> = found
             .iter()
             .copied()
-            .filter(|f| f.severity >= fail_on)
+            .filter(|f| f.gates(fail_on, only_new))
             .collect();
         let status = if doc.verdict == Verdict::Error && !failing.is_empty() {
             non_success(NonSuccessKind::Error, &run.rule, &failing[0].message)
@@ -131,7 +136,7 @@ pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
             .documents
             .iter()
             .enumerate()
-            .map(|(i, d)| suite(i, d, report.fail_on, now)),
+            .map(|(i, d)| suite(i, d, report.fail_on, report.only_new(), now)),
     );
     to_xml(&r)
 }

@@ -72,8 +72,13 @@ pub fn render(report: &RunReport, width: u16) -> String {
                 }
                 loc.push_str(x);
             }
+            let mut sev = f.severity.as_str().to_string();
+            for m in f.marks_fr() {
+                sev.push('\n');
+                sev.push_str(&m);
+            }
             t.add_row(vec![
-                f.severity.as_str(),
+                sev.as_str(),
                 f.rule.as_str(),
                 &loc,
                 f.message.as_str(),
@@ -93,6 +98,9 @@ pub fn render(report: &RunReport, width: u16) -> String {
             writeln!(out, "  {} {} {at} — {}", i.severity, i.rule, i.message).ok();
         }
     }
+    if let Some(g) = &report.gate {
+        writeln!(out, "\nPorte CI : {}", gate_text(g)).ok();
+    }
     let s = &report.summary;
     writeln!(
         out,
@@ -101,4 +109,23 @@ pub fn render(report: &RunReport, width: u16) -> String {
     )
     .ok();
     out
+}
+
+/// One line on the gate of a run: project file, baseline counts, waivers.
+pub fn gate_text(g: &super::GateStamp) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &g.config {
+        parts.push(format!("projet {c}"));
+    }
+    if let Some(b) = &g.baseline {
+        parts.push(format!(
+            "référence {b} : {} nouveau(x), {} connu(s), {} corrigé(s)",
+            g.new, g.known, g.fixed
+        ));
+    }
+    parts.push(format!("{} constat(s) dérogé(s)", g.waived));
+    if g.fail_on_new {
+        parts.push("seuls les nouveaux constats font échouer (--fail-on-new)".into());
+    }
+    parts.join(" ; ")
 }
