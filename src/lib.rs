@@ -19,6 +19,7 @@ pub mod files;
 pub mod finding;
 pub mod input;
 pub mod kit;
+pub mod kits;
 pub mod lines;
 pub mod mail;
 pub mod pipeline;
