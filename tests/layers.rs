@@ -31,6 +31,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "bench",
             "rules",
             "web",
+            "kits",
         ],
     ),
     (6, &["cli"]),

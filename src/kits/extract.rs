@@ -24,7 +24,7 @@ pub(super) fn extract(archive: &Path, into: &Path, bounds: Bounds) -> Result<(),
     match &magic[..n] {
         [0x1f, 0x8b, ..] => tar_gz(archive, &mut out),
         [b'P', b'K', 3, 4] | [b'P', b'K', 5, 6] => zip(archive, &mut out),
-        _ => Err("ni tar.gz ni zip (archive tronquée, ou page d'erreur ?)".into()),
+        _ => Err("ni tar.gz ni zip (une page d'erreur du serveur ?)".into()),
     }
 }
 
@@ -95,15 +95,28 @@ impl Out {
                 }
                 _ => format!("{} : {e}", name.display()),
             })?;
-        let left = self.bounds.unpacked_bytes - self.bytes;
-        let n = std::io::copy(&mut body.take(left + 1), &mut f)
-            .map_err(|e| format!("{} : {e}", name.display()))?;
-        self.bytes += n;
-        if self.bytes > self.bounds.unpacked_bytes {
-            return Err(format!(
-                "contenu de plus de {} octets une fois décompressé (limite de banc)",
-                self.bounds.unpacked_bytes
-            ));
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "archive tronquée ou corrompue dans « {} » ({e})",
+                        name.display()
+                    ));
+                }
+            };
+            self.bytes += n as u64;
+            if self.bytes > self.bounds.unpacked_bytes {
+                return Err(format!(
+                    "contenu de plus de {} octets une fois décompressé (limite de banc)",
+                    self.bounds.unpacked_bytes
+                ));
+            }
+            f.write_all(&buf[..n])
+                .map_err(|e| format!("écriture de {} : {e}", dest.display()))?;
         }
         f.flush().map_err(|e| e.to_string())
     }
@@ -113,7 +126,7 @@ fn tar_gz(archive: &Path, out: &mut Out) -> Result<(), String> {
     let file = File::open(archive).map_err(|e| e.to_string())?;
     let gz = flate2::read::GzDecoder::new(BufReader::new(file));
     let mut tar = tar::Archive::new(gz);
-    let bad = |e: std::io::Error| format!("archive tar.gz illisible ou tronquée ({e})");
+    let bad = |e: std::io::Error| format!("archive tar.gz tronquée ou corrompue ({e})");
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let kind = entry.header().entry_type();
@@ -151,7 +164,7 @@ fn tar_gz(archive: &Path, out: &mut Out) -> Result<(), String> {
 
 fn zip(archive: &Path, out: &mut Out) -> Result<(), String> {
     let file = File::open(archive).map_err(|e| e.to_string())?;
-    let bad = |e: zip::result::ZipError| format!("archive zip illisible ou tronquée ({e})");
+    let bad = |e: zip::result::ZipError| format!("archive zip tronquée ou corrompue ({e})");
     let mut z = zip::ZipArchive::new(BufReader::new(file)).map_err(bad)?;
     for i in 0..z.len() {
         let mut f = z.by_index(i).map_err(bad)?;

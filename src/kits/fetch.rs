@@ -162,11 +162,14 @@ async fn download_async(url: &str, dest: &Path, max: u64) -> Result<String, Stri
         .user_agent(concat!("banc/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| fail(format!("client HTTP : {e}")))?;
-    let mut resp = client
-        .get(parsed)
-        .send()
-        .await
-        .map_err(|e| fail(chain(&e)))?;
+    let mut resp = client.get(parsed).send().await.map_err(|e| {
+        let hint = if e.is_connect() || e.is_timeout() {
+            " (serveur injoignable : derrière un proxy, HTTPS_PROXY ; un miroir interne, --kit-url ou BANC_KIT_MIRROR)"
+        } else {
+            ""
+        };
+        fail(format!("{}{hint}", chain(&e)))
+    })?;
     let status = resp.status();
     if !status.is_success() {
         let hint = if status == reqwest::StatusCode::NOT_FOUND {
