@@ -4,146 +4,12 @@
 
 mod common;
 
+use common::kit_archive::{Temp, archives, serve, tar_gz};
 use common::{banc, kit, s};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-
-/// A temporary folder removed at the end of the test.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(name: &str) -> Temp {
-        let p = std::env::temp_dir().join(format!("banc-kits-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Temp(p)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The kit's files but its examples (not needed to judge, and half its size), kit-relative.
-fn kit_files(kit: &Path) -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = walkdir::WalkDir::new(kit)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let rel = e.path().strip_prefix(kit).unwrap().to_string_lossy().replace('\\', "/");
-            (rel, e.path().to_path_buf())
-        })
-        .filter(|(rel, _)| !rel.starts_with("ExemplesCDA/"))
-        .collect();
-    out.sort();
-    out
-}
-
-fn gnu_header(name: &[u8], size: u64, kind: tar::EntryType) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_entry_type(kind);
-    h.set_cksum();
-    h
-}
-
-/// A tar.gz as GitHub serves it: `pax_global_header` naming the commit, then `<top>/...`;
-/// `extra` raw entries (name, kind, link target) appended after the kit's files.
-fn tar_gz(kit: &Path, top: &str, extra: &[(&[u8], tar::EntryType, &[u8])]) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut b = tar::Builder::new(gz);
-    let comment = b"52 comment=7cd489b39368809df9bcf2cfef5e5d6354438a02\n";
-    let h = gnu_header(
-        b"pax_global_header",
-        comment.len() as u64,
-        tar::EntryType::XGlobalHeader,
-    );
-    b.append(&h, &comment[..]).unwrap();
-    for (rel, path) in kit_files(kit) {
-        b.append_path_with_name(&path, format!("{top}/{rel}")).unwrap();
-    }
-    for (name, kind, data) in extra {
-        let mut h = gnu_header(name, data.len() as u64, *kind);
-        if *kind == tar::EntryType::Symlink {
-            h.set_size(0);
-            h.set_link_name(std::str::from_utf8(data).unwrap()).unwrap();
-            h.set_cksum();
-            b.append(&h, &[][..]).unwrap();
-        } else {
-            b.append(&h, *data).unwrap();
-        }
-    }
-    b.into_inner().unwrap().finish().unwrap()
-}
-
-fn zip_archive(kit: &Path, top: &str) -> Vec<u8> {
-    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
-    for (rel, path) in kit_files(kit) {
-        z.start_file(format!("{top}/{rel}"), opts).unwrap();
-        z.write_all(&std::fs::read(path).unwrap()).unwrap();
-    }
-    z.finish().unwrap().into_inner()
-}
-
-/// The good archives, built once for the tests of this file.
-fn archives(kit: &Path) -> &'static (Vec<u8>, Vec<u8>) {
-    static A: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
-    A.get_or_init(|| {
-        (
-            tar_gz(kit, "TestContenuCDA-3-0-r1", &[]),
-            zip_archive(kit, "TestContenuCDA-3-0-r2"),
-        )
-    })
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1: `GET /NAME` answers the bytes registered for NAME
-/// (404 otherwise), one connection per request.
-fn serve(files: HashMap<String, Vec<u8>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let files = Arc::new(files);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let files = files.clone();
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
-                let path = line.split(' ').nth(1).unwrap_or("/").trim_start_matches('/');
-                let (status, body): (&str, &[u8]) = match files.get(path) {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"not found"),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes());
-                let _ = conn.write_all(body);
-            });
-        }
-    });
-    format!("http://{addr}")
-}
+use std::path::Path;
 
 /// banc with its data folder at `data`, no proxy in the way of 127.0.0.1.
 fn run(data: &Path, args: &[&str]) -> common::Run {
@@ -211,22 +77,38 @@ fn fetched_kits_install_pinned_and_are_used_by_default() {
     let pin = sha256(tgz);
     let r = run(
         d,
-        &["kit", "fetch", "r1", "--kit-url", &format!("{url}/{{ref}}.tar.gz"), "--sha256", &pin],
+        &[
+            "kit",
+            "fetch",
+            "r1",
+            "--kit-url",
+            &format!("{url}/{{ref}}.tar.gz"),
+            "--sha256",
+            &pin,
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let r1 = d.join("kits/r1");
     assert!(r.stdout.contains(&format!("sha256:{pin}")), "{}", r.stdout);
     let fp = banc::kit::fingerprint(&r1).unwrap();
-    assert!(r.stdout.contains(&fp), "the kit's fingerprint is printed: {}", r.stdout);
+    assert!(
+        r.stdout.contains(&fp),
+        "the kit's fingerprint is printed: {}",
+        r.stdout
+    );
     assert!(r1.join("infrastructure/cda/CDA_extended.xsd").is_file());
-    assert!(!r1.join("pax_global_header").exists(), "pax headers are not files");
+    assert!(
+        !r1.join("pax_global_header").exists(),
+        "pax headers are not files"
+    );
 
     // The default kit of validate: every report names it (table, JSON, JUnit).
     let junit = d.join("r.junit.xml");
     let r = run(d, &["validate", DOC, "--junit", &s(&junit)]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains(&format!("installé : ref r1, archive sha256:{pin}")),
+        r.stdout
+            .contains(&format!("installé : ref r1, archive sha256:{pin}")),
         "{}",
         r.stdout
     );
@@ -248,23 +130,44 @@ fn fetched_kits_install_pinned_and_are_used_by_default() {
     let mirror = format!("{url}/{{ref}}.zip");
     let r = run(
         d,
-        &["kit", "fetch", "r2", "--format", "json", "--kit-url", &mirror],
+        &[
+            "kit",
+            "fetch",
+            "r2",
+            "--format",
+            "json",
+            "--kit-url",
+            &mirror,
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["sha256"], sha256(zip).as_str());
-    assert_eq!(v["fingerprint"], fp.as_str(), "same files, same fingerprint");
+    assert_eq!(
+        v["fingerprint"],
+        fp.as_str(),
+        "same files, same fingerprint"
+    );
     let r = run(d, &["kit", "list", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let list: Vec<(String, bool)> = v
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["ref"].as_str().unwrap().to_string(), k["default"].as_bool().unwrap()))
+        .map(|k| {
+            (
+                k["ref"].as_str().unwrap().to_string(),
+                k["default"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(list, [("r1".into(), false), ("r2".into(), true)]);
     let r = run(d, &["kit", "list"]);
-    assert!(r.stdout.contains("r1") && r.stdout.contains(&pin), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("r1") && r.stdout.contains(&pin),
+        "{}",
+        r.stdout
+    );
 
     // `kit default` switches back; validate follows.
     let r = run(d, &["kit", "default", "r1"]);
@@ -279,7 +182,15 @@ fn fetched_kits_install_pinned_and_are_used_by_default() {
     // Fetching an installed ref with its pin downloads nothing (the server is not asked).
     let r = run(
         d,
-        &["kit", "fetch", "r1", "--kit-url", "http://127.0.0.1:9/{ref}", "--sha256", &pin],
+        &[
+            "kit",
+            "fetch",
+            "r1",
+            "--kit-url",
+            "http://127.0.0.1:9/{ref}",
+            "--sha256",
+            &pin,
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("déjà installé"), "{}", r.stdout);
@@ -305,10 +216,16 @@ fn bad_archives_are_refused_and_leave_the_kits_folder_unchanged() {
     );
     let url = serve(HashMap::from([
         ("good.tar.gz".to_string(), tgz.clone()),
-        ("truncated.tar.gz".to_string(), tgz[..tgz.len() / 2].to_vec()),
+        (
+            "truncated.tar.gz".to_string(),
+            tgz[..tgz.len() / 2].to_vec(),
+        ),
         ("traversal.tar.gz".to_string(), traversal),
         ("symlink.tar.gz".to_string(), symlink),
-        ("page.html".to_string(), b"<html>rate limited</html>".to_vec()),
+        (
+            "page.html".to_string(),
+            b"<html>rate limited</html>".to_vec(),
+        ),
     ]));
     // A port nobody listens on.
     let closed = {
@@ -317,7 +234,16 @@ fn bad_archives_are_refused_and_leave_the_kits_folder_unchanged() {
     };
     let data = Temp::new("bad");
     let d = &data.0;
-    let r = run(d, &["kit", "fetch", "ok", "--kit-url", &format!("{url}/good.tar.gz")]);
+    let r = run(
+        d,
+        &[
+            "kit",
+            "fetch",
+            "ok",
+            "--kit-url",
+            &format!("{url}/good.tar.gz"),
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let kits = d.join("kits");
     let before = snapshot(&kits);
@@ -329,11 +255,31 @@ fn bad_archives_are_refused_and_leave_the_kits_folder_unchanged() {
             vec![format!("{url}/good.tar.gz"), "--sha256".into(), wrong_pin],
             "pas celui épinglé",
         ),
-        ("truncated", vec![format!("{url}/truncated.tar.gz")], "tronquée"),
-        ("traversal", vec![format!("{url}/traversal.tar.gz")], "« ../evil » hors du dossier du kit"),
-        ("symlink", vec![format!("{url}/symlink.tar.gz")], "les liens sont refusés"),
-        ("not an archive", vec![format!("{url}/page.html")], "ni tar.gz ni zip"),
-        ("unknown ref", vec![format!("{url}/missing.tar.gz")], "HTTP 404"),
+        (
+            "truncated",
+            vec![format!("{url}/truncated.tar.gz")],
+            "tronquée",
+        ),
+        (
+            "traversal",
+            vec![format!("{url}/traversal.tar.gz")],
+            "« ../evil » hors du dossier du kit",
+        ),
+        (
+            "symlink",
+            vec![format!("{url}/symlink.tar.gz")],
+            "les liens sont refusés",
+        ),
+        (
+            "not an archive",
+            vec![format!("{url}/page.html")],
+            "ni tar.gz ni zip",
+        ),
+        (
+            "unknown ref",
+            vec![format!("{url}/missing.tar.gz")],
+            "HTTP 404",
+        ),
         (
             "server down",
             vec![format!("http://127.0.0.1:{closed}/good.tar.gz")],
@@ -346,7 +292,11 @@ fn bad_archives_are_refused_and_leave_the_kits_folder_unchanged() {
         let r = run(d, &all);
         assert_eq!(r.code, 2, "{what}: {}{}", r.stdout, r.stderr);
         assert!(r.stderr.contains(expected), "{what}: {}", r.stderr);
-        assert!(r.stderr.contains("rien n'est installé"), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("rien n'est installé"),
+            "{what}: {}",
+            r.stderr
+        );
         assert_eq!(snapshot(&kits), before, "{what}: kits folder changed");
         assert!(!d.join("evil").exists() && !kits.join("evil").exists());
     }
@@ -374,7 +324,12 @@ fn copy_tree(from: &Path, to: &Path) {
 
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "{from} once in {}", path.display());
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from} once in {}",
+        path.display()
+    );
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
@@ -396,13 +351,19 @@ fn kit_diff_reports_one_changed_assert_and_one_removed_code() {
     let end = start + text[start..].find("/>").unwrap() + 2;
     std::fs::write(&jdv, format!("{}{}", &text[..start], &text[end..])).unwrap();
 
-    let r = run(&tmp.0, &["kit", "diff", &s(&kit), &s(&new), "--format", "json"]);
+    let r = run(
+        &tmp.0,
+        &["kit", "diff", &s(&kit), &s(&new), "--format", "json"],
+    );
     assert_eq!(r.code, 1, "the kits differ: {}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["schematrons"]["changed"], serde_json::json!([sch]));
     assert_eq!(v["schematrons"]["added"], serde_json::json!([]));
     assert_eq!(v["schematrons"]["removed"], serde_json::json!([]));
-    assert_eq!(v["xsd"], serde_json::json!({"added": [], "removed": [], "changed": []}));
+    assert_eq!(
+        v["xsd"],
+        serde_json::json!({"added": [], "removed": [], "changed": []})
+    );
     let checks = &v["checks"];
     assert_eq!(checks["added"], serde_json::json!([]));
     assert_eq!(checks["removed"], serde_json::json!([]));
@@ -415,7 +376,10 @@ fn kit_diff_reports_one_changed_assert_and_one_removed_code() {
     assert!(c["new_test"].as_str().unwrap().ends_with("> 1"), "{c}");
     // No @id: the finding id is hashed from the test, so it changes with it.
     let id = c["id"].as_str().unwrap();
-    assert!(id.starts_with("schematron.CI-SIS_BIO-CR-BIO_2024.01."), "{id}");
+    assert!(
+        id.starts_with("schematron.CI-SIS_BIO-CR-BIO_2024.01."),
+        "{id}"
+    );
     assert_ne!(c["old_id"].as_str().unwrap(), id);
     assert_eq!(
         v["value_sets"],
@@ -429,7 +393,11 @@ fn kit_diff_reports_one_changed_assert_and_one_removed_code() {
 
     // The table says the same; a kit against itself differs in nothing (exit 0).
     let r = run(&tmp.0, &["kit", "diff", &s(&kit), &s(&new)]);
-    assert!(r.stdout.contains("181371003") && !r.stdout.contains("&gt;"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("181371003") && !r.stdout.contains("&gt;"),
+        "{}",
+        r.stdout
+    );
     let r = run(&tmp.0, &["kit", "diff", &s(&kit), &s(&kit)]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("Aucune différence"), "{}", r.stdout);

@@ -4,7 +4,7 @@
 use banc::choice::Choice;
 use banc::finding::report::RunReport;
 use banc::pipeline::CheckOptions;
-use banc::report::{html, json, junit, table};
+use banc::report::{codequality, html, json, junit, table};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -60,6 +60,9 @@ pub struct ReportFiles {
     /// Also write a self-contained HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write a GitLab Code Quality report (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub codequality: Option<PathBuf>,
 }
 
 /// Output on stdout: a readable table or JSON.
@@ -174,6 +177,10 @@ pub fn output(run: &RunReport, json_out: bool, files: &ReportFiles) -> Result<Ex
     }
     if let Some(path) = &files.html {
         std::fs::write(path, html::render(run)).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = &files.codequality {
+        std::fs::write(path, codequality::render(run) + "\n")
+            .map_err(|e| format!("{} : {e}", path.display()))?;
     }
     Ok(run_status(run))
 }

@@ -319,16 +319,20 @@ fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
     };
     let f = store.fetch(&req, a.force)?;
     match a.format {
-        Format::Json => emit_json(&(serde_json::json!({
-            "ref": f.kit.reference,
-            "path": f.kit.path,
-            "url": f.kit.url,
-            "sha256": f.kit.sha256,
-            "fingerprint": f.kit.fingerprint,
-            "fetched_at": f.kit.fetched_at,
-            "already_installed": f.already,
-            "default": true,
-        }).to_string() + "\n")),
+        Format::Json => emit_json(
+            &(serde_json::json!({
+                "ref": f.kit.reference,
+                "path": f.kit.path,
+                "url": f.kit.url,
+                "sha256": f.kit.sha256,
+                "fingerprint": f.kit.fingerprint,
+                "fetched_at": f.kit.fetched_at,
+                "already_installed": f.already,
+                "default": true,
+            })
+            .to_string()
+                + "\n"),
+        ),
         Format::Table => emit(&format!(
             "{} {}\n  dossier      {}\n  archive      sha256:{}\n  empreinte    {}\n  source       {}\n  (kit par défaut de banc validate ; épingler : --sha256 {})\n",
             if f.already {
@@ -379,7 +383,13 @@ fn list(store: &KitStore, format: Format) -> Result<ExitCode, String> {
             }
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-                .set_header(vec!["", "Ref", "Archive (sha256)", "Empreinte", "Récupéré le"]);
+                .set_header(vec![
+                    "",
+                    "Ref",
+                    "Archive (sha256)",
+                    "Empreinte",
+                    "Récupéré le",
+                ]);
             for k in &kits {
                 t.add_row(vec![
                     if is_default(k) { "*" } else { "" }.to_string(),
@@ -389,7 +399,10 @@ fn list(store: &KitStore, format: Format) -> Result<ExitCode, String> {
                     k.fetched_at.clone(),
                 ]);
             }
-            emit(&format!("{t}\nKits dans {} ; * : kit par défaut.\n", store.dir.display()));
+            emit(&format!(
+                "{t}\nKits dans {} ; * : kit par défaut.\n",
+                store.dir.display()
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -155,7 +155,10 @@ impl KitDiff {
                     detail.push(format!("test : {}\n  → {}", k.old_test, k.new_test));
                 }
                 if k.changed.contains(&"message") {
-                    detail.push(format!("message : {}\n  → {}", k.old_message, k.new_message));
+                    detail.push(format!(
+                        "message : {}\n  → {}",
+                        k.old_message, k.new_message
+                    ));
                 }
                 let id = match &k.old_id {
                     Some(old) => format!("{old}\n→ {}", k.id),
@@ -172,7 +175,10 @@ impl KitDiff {
             )
             .ok();
         }
-        for (side, list) in [("ancien", &c.unloadable_old), ("nouveau", &c.unloadable_new)] {
+        for (side, list) in [
+            ("ancien", &c.unloadable_old),
+            ("nouveau", &c.unloadable_new),
+        ] {
             if !list.is_empty() {
                 writeln!(
                     out,
@@ -298,7 +304,13 @@ fn schema_checks(schema: &Schema) -> Vec<Check> {
                     }
                 }
                 out.push(Check {
-                    id: schematron::check_rule_id(&stem, &pid, &r.context, &c.test, c.id.as_deref()),
+                    id: schematron::check_rule_id(
+                        &stem,
+                        &pid,
+                        &r.context,
+                        &c.test,
+                        c.id.as_deref(),
+                    ),
                     kind: match c.kind {
                         CheckKind::Assert => "assert",
                         CheckKind::Report => "report",
@@ -316,10 +328,7 @@ fn schema_checks(schema: &Schema) -> Vec<Check> {
 }
 
 fn checks(old: &Path, new: &Path) -> Checks {
-    let (a, b) = rayon::join(
-        || schematron::check_kit(old),
-        || schematron::check_kit(new),
-    );
+    let (a, b) = rayon::join(|| schematron::check_kit(old), || schematron::check_kit(new));
     let mut out = Checks::default();
     let load = |list: Vec<(String, Result<Schema, schematron::KitIssue>)>,
                 unloadable: &mut BTreeSet<String>| {
@@ -456,7 +465,9 @@ fn value_sets(
         let shared = codes(old, &unchanged);
         for (oid, set) in shared {
             if wanted.contains(&oid) {
-                oa.entry(oid.clone()).or_default().extend(set.iter().cloned());
+                oa.entry(oid.clone())
+                    .or_default()
+                    .extend(set.iter().cloned());
                 ob.entry(oid).or_default().extend(set);
             }
         }

@@ -135,7 +135,8 @@ fn download(url: &str, dest: &Path, max: u64) -> Result<String, String> {
 }
 
 async fn download_async(url: &str, dest: &Path, max: u64) -> Result<String, String> {
-    let fail = |what: String| format!("téléchargement de {url} impossible : {what} ; rien n'est installé");
+    let fail =
+        |what: String| format!("téléchargement de {url} impossible : {what} ; rien n'est installé");
     let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("URL invalide ({e})")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(fail("seules les URL http et https sont acceptées".into()));
@@ -192,7 +193,9 @@ async fn download_async(url: &str, dest: &Path, max: u64) -> Result<String, Stri
     while let Some(chunk) = resp.chunk().await.map_err(|e| fail(chain(&e)))? {
         got += chunk.len() as u64;
         if got > max {
-            return Err(fail(format!("archive au-delà de la limite de {max} octets")));
+            return Err(fail(format!(
+                "archive au-delà de la limite de {max} octets"
+            )));
         }
         hash.update(&chunk);
         file.write_all(&chunk).map_err(|e| fail(e.to_string()))?;

@@ -191,11 +191,12 @@ impl Store {
     /// Make an installed kit the default.
     pub fn set_default(&self, reference: &str) -> Result<Installed, String> {
         let k = self.get(reference).ok_or_else(|| {
-            format!(
-                "kit « {reference} » non installé (banc kit list ; banc kit fetch {reference})"
-            )
+            format!("kit « {reference} » non installé (banc kit list ; banc kit fetch {reference})")
         })?;
-        write_atomic(&self.dir.join(DEFAULT_FILE), format!("{reference}\n").as_bytes())?;
+        write_atomic(
+            &self.dir.join(DEFAULT_FILE),
+            format!("{reference}\n").as_bytes(),
+        )?;
         Ok(k)
     }
 
@@ -255,7 +256,10 @@ pub fn check_ref(reference: &str) -> Result<(), String> {
 
 /// A pin: 64 hex digits, `sha256:` prefix allowed; lower case.
 pub fn check_sha256(pin: &str) -> Result<String, String> {
-    let hex = pin.strip_prefix("sha256:").unwrap_or(pin).to_ascii_lowercase();
+    let hex = pin
+        .strip_prefix("sha256:")
+        .unwrap_or(pin)
+        .to_ascii_lowercase();
     if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
@@ -299,10 +303,17 @@ mod tests {
 
     #[test]
     fn refs_that_could_leave_the_url_or_the_folder_are_refused() {
-        for ok in [DEFAULT_REF, "v1.2", "release/2025-02", "testContenuCDA20250218"] {
+        for ok in [
+            DEFAULT_REF,
+            "v1.2",
+            "release/2025-02",
+            "testContenuCDA20250218",
+        ] {
             assert!(check_ref(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "../x", "a/../b", "-x", "/x", "x/", "a b", "a?b", "a//b", ".x"] {
+        for bad in [
+            "", "../x", "a/../b", "-x", "/x", "x/", "a b", "a?b", "a//b", ".x",
+        ] {
             assert!(check_ref(bad).is_err(), "{bad}");
         }
         assert_eq!(folder_name("release/2025"), "release_2025");

@@ -63,12 +63,7 @@ pub(crate) fn to_xml(report: &Report) -> Result<Vec<u8>, String> {
     Ok(format!("{head}{tag}{tail}").into_bytes())
 }
 
-fn suite(
-    i: usize,
-    doc: &DocumentReport,
-    report: &RunReport,
-    now: &str,
-) -> TestSuite {
+fn suite(i: usize, doc: &DocumentReport, report: &RunReport, now: &str) -> TestSuite {
     let fail_on = report.fail_on;
     let per_case = Duration::from_secs_f64(
         doc.duration_ms.max(0.0) / 1000.0 / doc.rules_run.len().max(1) as f64,

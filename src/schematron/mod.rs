@@ -147,7 +147,11 @@ pub fn check_rule_id(
             format!(
                 "schematron.{}.{}.{}",
                 slug(stem),
-                slug(if pattern.is_empty() { "pattern" } else { pattern }),
+                slug(if pattern.is_empty() {
+                    "pattern"
+                } else {
+                    pattern
+                }),
                 hex::encode(&h[..4])
             )
         }

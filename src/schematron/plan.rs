@@ -136,7 +136,6 @@ fn severity_of(role: Option<&str>, flag: Option<&str>) -> Severity {
     }
 }
 
-
 struct Builder<'a> {
     pub(super) exprs: Vec<String>,
     pub(super) issues: Vec<KitIssue>,

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod kit_archive;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
