@@ -426,7 +426,12 @@ fn the_gitlab_template_writes_its_junit_and_code_quality_reports() {
         .args(["validate", "--codequality", "again.json", "docs"])
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let again: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.join("again.json")).unwrap()).unwrap();
     let again: std::collections::BTreeSet<String> = again

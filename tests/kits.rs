@@ -194,6 +194,17 @@ fn fetched_kits_install_pinned_and_are_used_by_default() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("déjà installé"), "{}", r.stdout);
+
+    // An installed kit edited afterwards no longer is its ref: refused, with the way out.
+    std::fs::write(r1.join("schematrons/extra.sch"), "<schema/>").unwrap();
+    let r = run(d, &["validate", DOC]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("a changé depuis banc kit fetch")
+            && r.stderr.contains("banc kit fetch r1 --force"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -173,10 +173,12 @@ fn zip(archive: &Path, out: &mut Out) -> Result<(), String> {
         if f.is_symlink() {
             return Err(format!("entrée « {raw} » : les liens sont refusés"));
         }
-        // enclosed_name() is None for absolute paths and `..` that climbs out.
-        let name = f
-            .enclosed_name()
-            .ok_or_else(|| format!("entrée « {raw} » hors du dossier du kit"))?;
+        // enclosed_name() catches what would climb out on any platform (`..\\x` on Windows)
+        // but makes an absolute name relative: that one is refused by `dest` on the raw name.
+        if f.enclosed_name().is_none() {
+            return Err(format!("entrée « {raw} » hors du dossier du kit"));
+        }
+        let name = PathBuf::from(&raw);
         if f.is_dir() {
             out.dir(&name)?;
         } else {
@@ -185,4 +187,75 @@ fn zip(archive: &Path, out: &mut Out) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_gz(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut b = tar::Builder::new(gz);
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn unpack(bytes: &[u8], bounds: Bounds) -> (Result<(), String>, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "banc-extract-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a"), bytes).unwrap();
+        (extract(&dir.join("a"), &dir.join("t"), bounds), dir)
+    }
+
+    #[test]
+    fn bounds_stop_a_bomb_and_an_entry_flood() {
+        let bounds = Bounds {
+            archive_bytes: 1 << 20,
+            unpacked_bytes: 1 << 20,
+            entries: 10,
+        };
+        // 8 MiB of zeros compress to a few KiB.
+        let bomb = tar_gz(&[("k/zeros", vec![0u8; 8 << 20])]);
+        assert!(bomb.len() < 64 << 10);
+        let (r, dir) = unpack(&bomb, bounds);
+        assert!(r.unwrap_err().contains("octets une fois décompressé"));
+        std::fs::remove_dir_all(dir).unwrap();
+        let many: Vec<(String, Vec<u8>)> =
+            (0..11).map(|i| (format!("k/{i}"), b"x".to_vec())).collect();
+        let many: Vec<(&str, Vec<u8>)> =
+            many.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+        let (r, dir) = unpack(&tar_gz(&many), bounds);
+        assert!(r.unwrap_err().contains("plus de 10 entrées"));
+        std::fs::remove_dir_all(dir).unwrap();
+        let (r, dir) = unpack(&tar_gz(&many[..10]), bounds);
+        r.unwrap();
+        assert_eq!(std::fs::read(dir.join("t/k/9")).unwrap(), b"x");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn zip_traversal_and_absolute_names_are_refused() {
+        for name in ["../evil", "/etc/evil", "k/../../evil"] {
+            let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            z.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(b"x").unwrap();
+            let bytes = z.finish().unwrap().into_inner();
+            let (r, dir) = unpack(&bytes, Bounds::default());
+            let e = r.expect_err(name);
+            assert!(e.contains("hors du dossier du kit"), "{name}: {e}");
+            assert!(!dir.join("evil").exists());
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 }

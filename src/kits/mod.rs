@@ -68,9 +68,20 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// Open the kit for a run; reports name it by ref and archive.
+    /// Open the kit for a run; reports name it by ref and archive. A kit whose files changed
+    /// since it was fetched is refused: it would be judged under a ref it no longer is.
     pub fn open(&self) -> Result<Kit, String> {
         let mut kit = Kit::open(&self.path).map_err(|e| e.to_string())?;
+        if kit.fingerprint != self.fingerprint {
+            return Err(format!(
+                "le kit installé « {} » ({}) a changé depuis banc kit fetch (empreinte {} au lieu de {}) : banc kit fetch {} --force le réinstalle",
+                self.reference,
+                self.path.display(),
+                kit.fingerprint,
+                self.fingerprint,
+                self.reference
+            ));
+        }
         kit.source = Some(KitSource {
             reference: self.reference.clone(),
             archive_sha256: self.sha256.clone(),
