@@ -169,6 +169,11 @@ fn fetched_kits_install_pinned_and_are_used_by_default() {
         r.stdout
     );
 
+    // Installed refs are kits for `kit diff`: the same files in both archives.
+    let r = run(d, &["kit", "diff", "r1", "r2"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Aucune différence"), "{}", r.stdout);
+
     // `kit default` switches back; validate follows.
     let r = run(d, &["kit", "default", "r1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -176,13 +176,13 @@ impl KitDiff {
             .ok();
         }
         for (side, list) in [
-            ("ancien", &c.unloadable_old),
-            ("nouveau", &c.unloadable_new),
+            ("l'ancien", &c.unloadable_old),
+            ("le nouveau", &c.unloadable_new),
         ] {
             if !list.is_empty() {
                 writeln!(
                     out,
-                    "\nSchématrons que le {side} kit ne charge pas (contrôles non comparés) : {}",
+                    "\nSchématrons que {side} kit ne charge pas (contrôles non comparés) : {}",
                     list.join(", ")
                 )
                 .ok();
@@ -193,7 +193,12 @@ impl KitDiff {
             for v in &self.value_sets {
                 t.add_row(vec![
                     v.oid.clone(),
-                    v.status.to_string(),
+                    match v.status {
+                        "added" => "ajouté",
+                        "removed" => "retiré",
+                        _ => "modifié",
+                    }
+                    .to_string(),
                     v.codes_added.join("\n"),
                     v.codes_removed.join("\n"),
                 ]);
