@@ -2,6 +2,7 @@
 //! shell steps (inputs, `env:`, `GITHUB_OUTPUT`/`GITHUB_ENV` between steps; its `uses:` steps are
 //! checked by name, not run) and the GitLab template's job script, with banc on PATH and the kit
 //! served from a local HTTP server.
+#![cfg(unix)]
 
 mod common;
 
