@@ -57,12 +57,12 @@ pub struct ReportFiles {
     /// Also write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Also write a self-contained HTML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
     /// Also write a GitLab Code Quality report (JSON) to FILE.
     #[arg(long, value_name = "FILE")]
     pub codequality: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Output on stdout: a readable table or JSON.

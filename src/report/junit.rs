@@ -63,8 +63,12 @@ pub(crate) fn to_xml(report: &Report) -> Result<Vec<u8>, String> {
     Ok(format!("{head}{tag}{tail}").into_bytes())
 }
 
-fn suite(i: usize, doc: &DocumentReport, report: &RunReport, now: &str) -> TestSuite {
-    let fail_on = report.fail_on;
+fn suite(
+    i: usize,
+    doc: &DocumentReport,
+    fail_on: crate::finding::Severity,
+    now: &str,
+) -> TestSuite {
     let per_case = Duration::from_secs_f64(
         doc.duration_ms.max(0.0) / 1000.0 / doc.rules_run.len().max(1) as f64,
     );
@@ -106,20 +110,6 @@ fn suite(i: usize, doc: &DocumentReport, report: &RunReport, now: &str) -> TestS
     ] {
         s.extra.insert(k.into(), v.into());
     }
-    // Which rules judged: the kit (its ref when fetched) or banc's own rules alone.
-    match &report.kit {
-        Some(k) => {
-            s.add_property(("banc.kit", k.path.as_str()));
-            s.add_property(("banc.kit.fingerprint", k.fingerprint.as_str()));
-            if let Some(src) = &k.source {
-                s.add_property(("banc.kit.ref", src.reference.as_str()));
-                s.add_property(("banc.kit.archive_sha256", src.archive_sha256.as_str()));
-            }
-        }
-        None => {
-            s.add_property(("banc.kit", "aucun (règles intégrées de banc)"));
-        }
-    }
     stamp(&mut s, now);
     s.set_system_out(format!(
         "profile: {}\nverdict: {}",
@@ -141,8 +131,24 @@ pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
             .documents
             .iter()
             .enumerate()
-            .map(|(i, d)| suite(i, d, report, now)),
+            .map(|(i, d)| suite(i, d, report.fail_on, now)),
     );
+    // Which rules judged, on every suite: the kit (its ref when fetched) or banc's own rules.
+    for s in &mut r.test_suites {
+        match &report.kit {
+            Some(k) => {
+                s.add_property(("banc.kit", k.path.as_str()));
+                s.add_property(("banc.kit.fingerprint", k.fingerprint.as_str()));
+                if let Some(src) = &k.source {
+                    s.add_property(("banc.kit.ref", src.reference.as_str()));
+                    s.add_property(("banc.kit.archive_sha256", src.archive_sha256.as_str()));
+                }
+            }
+            None => {
+                s.add_property(("banc.kit", "aucun (règles intégrées de banc)"));
+            }
+        }
+    }
     to_xml(&r)
 }
 

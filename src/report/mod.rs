@@ -1,4 +1,4 @@
-//! Renderings of a run (table, JSON, JUnit, HTML, GitLab Code Quality). The data they render is the
+//! Renderings of a run (table, JSON, JUnit, HTML). The data they render is the
 //! report model of `crate::finding::report`, re-exported here for readers of a run.
 
 pub mod codequality;
