@@ -46,6 +46,19 @@ pub fn kit_files(kit: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The folders of [`kit_files`], parents first; "" is the top folder itself.
+fn dirs(kit: &Path) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::from([String::new()]);
+    for (rel, _) in kit_files(kit) {
+        let mut d = rel.as_str();
+        while let Some((parent, _)) = d.rsplit_once('/') {
+            out.insert(parent.to_string());
+            d = parent;
+        }
+    }
+    out.into_iter().collect()
+}
+
 fn gnu_header(name: &[u8], size: u64, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
@@ -68,6 +81,10 @@ pub fn tar_gz(kit: &Path, top: &str, extra: &[(&[u8], tar::EntryType, &[u8])]) -
         tar::EntryType::XGlobalHeader,
     );
     b.append(&h, &comment[..]).unwrap();
+    // Folders have their own entries, as in git's archives.
+    for dir in dirs(kit) {
+        b.append_dir(format!("{top}/{dir}"), kit).unwrap();
+    }
     for (rel, path) in kit_files(kit) {
         b.append_path_with_name(&path, format!("{top}/{rel}"))
             .unwrap();
@@ -91,6 +108,9 @@ pub fn zip_archive(kit: &Path, top: &str) -> Vec<u8> {
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1));
+    for dir in dirs(kit) {
+        z.add_directory(format!("{top}/{dir}"), opts).unwrap();
+    }
     for (rel, path) in kit_files(kit) {
         z.start_file(format!("{top}/{rel}"), opts).unwrap();
         z.write_all(&std::fs::read(path).unwrap()).unwrap();
