@@ -170,6 +170,8 @@ impl From<KitError> for String {
 pub struct Kit {
     pub root: PathBuf,
     pub fingerprint: String,
+    /// Ref and archive of a kit installed by `banc kit fetch` (none for a folder given as is).
+    pub source: Option<crate::finding::report::KitSource>,
 }
 
 impl Kit {
@@ -192,6 +194,7 @@ impl Kit {
         Ok(Kit {
             root: root.to_path_buf(),
             fingerprint,
+            source: None,
         })
     }
 

@@ -20,6 +20,7 @@ pub mod finding;
 pub mod gate;
 pub mod input;
 pub mod kit;
+pub mod kits;
 pub mod lines;
 pub mod mail;
 pub mod pipeline;

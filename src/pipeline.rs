@@ -173,6 +173,7 @@ impl Validator {
             path: k.root.display().to_string(),
             fingerprint: k.fingerprint.clone(),
             issues: Vec::new(),
+            source: k.source.clone(),
         })
     }
 

@@ -32,6 +32,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "rules",
             "web",
             "gate",
+            "kits",
         ],
     ),
     (6, &["cli"]),

@@ -7,7 +7,7 @@ use banc::finding::report::RunReport;
 use banc::gate;
 use banc::pipeline::CheckOptions;
 use banc::project::Project;
-use banc::report::{html, json, junit, sarif, table};
+use banc::report::{codequality, html, json, junit, sarif, table};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,6 +60,9 @@ pub struct ReportFiles {
     /// Also write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a GitLab Code Quality report (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub codequality: Option<PathBuf>,
     /// Also write a self-contained HTML report to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -270,6 +273,9 @@ pub fn output(
     }
     if let Some(path) = &files.write_baseline {
         write(path, gate::baseline_json(&run, &cwd).as_bytes())?;
+    }
+    if let Some(path) = &files.codequality {
+        write(path, (codequality::render(&run) + "\n").as_bytes())?;
     }
     Ok(run_status(&run))
 }

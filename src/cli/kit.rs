@@ -5,6 +5,7 @@ use super::common::TermArgs;
 use super::common::{Format, emit, emit_json, terminal_width};
 use banc::finding::Severity;
 use banc::kit::Kit;
+use banc::kits::{Installed, Request, Store as KitStore};
 use banc::profile;
 use banc::terminology::{Sources, Store};
 use clap::Subcommand;
@@ -19,6 +20,74 @@ pub enum KitCommand {
         #[arg(long, env = "BANC_KIT")]
         kit: PathBuf,
     },
+    /// Télécharger le kit officiel de l'ANS (TestContenuCDA) à un tag ou un commit, le vérifier
+    /// et l'installer (il devient le kit par défaut de `banc validate`).
+    Fetch(FetchArgs),
+    /// Lister les kits installés (ref, sha256 de l'archive, empreinte, date, défaut).
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Choisir le kit installé que `banc validate` utilise sans --kit.
+    Default {
+        /// Ref of an installed kit (see `banc kit list`).
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Comparer deux kits : schématrons, contrôles (assert/report), jeux de valeurs, XSD.
+    Diff {
+        /// Older kit: a folder, or the ref of an installed kit.
+        old: String,
+        /// Newer kit: a folder, or the ref of an installed kit.
+        new: String,
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Where installed kits live.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DataDir {
+    /// banc's data folder; kits go to DIR/kits (default: the user's data folder, e.g.
+    /// ~/.local/share/banc).
+    #[arg(long = "data-dir", value_name = "DIR", env = "BANC_DATA")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    pub fn store(&self) -> Result<KitStore, String> {
+        Ok(KitStore::new(&match &self.data_dir {
+            Some(d) => d.clone(),
+            None => KitStore::user_data_dir()?,
+        }))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    /// Tag or commit of ansforge/TestContenuCDA-3-0 (default: the commit banc is tested with).
+    #[arg(value_name = "REF", default_value = banc::kits::DEFAULT_REF)]
+    pub reference: String,
+    /// Refuse any archive whose sha256 is not HEX (nothing is installed).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Archive URL, `{ref}` replaced by REF: a mirror or an internal copy (default: GitHub's
+    /// archive of the ref). Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY.
+    #[arg(long = "kit-url", value_name = "URL", env = "BANC_KIT_MIRROR")]
+    pub url: Option<String>,
+    /// Download again even if this ref is installed.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub data: DataDir,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Subcommand)]
@@ -190,4 +259,151 @@ pub fn kit_check(dir: &std::path::Path) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+pub fn kit_command(cmd: KitCommand) -> Result<ExitCode, String> {
+    match cmd {
+        KitCommand::Check { kit } => kit_check(&kit),
+        KitCommand::Fetch(a) => fetch(a),
+        KitCommand::List { data, format } => list(&data.store()?, format),
+        KitCommand::Default { reference, data } => {
+            let k = data.store()?.set_default(&reference)?;
+            emit(&format!(
+                "Kit par défaut : {} ({})\n",
+                k.reference,
+                k.path.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        KitCommand::Diff {
+            old,
+            new,
+            data,
+            format,
+        } => {
+            let store = data.store()?;
+            let old = kit_folder(&store, &old)?;
+            let new = kit_folder(&store, &new)?;
+            let d = banc::kits::diff::diff(&old, &new)?;
+            match format {
+                Format::Json => emit_json(&(d.json() + "\n")),
+                Format::Table => emit(&d.table(terminal_width())),
+            }
+            // Like diff(1): 1 when the kits differ.
+            Ok(if d.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// A kit given as a folder, or as the ref of an installed kit.
+fn kit_folder(store: &KitStore, given: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(given);
+    if p.is_dir() {
+        return Ok(p);
+    }
+    store.get(given).map(|k| k.path).ok_or_else(|| {
+        format!("« {given} » : ni un dossier, ni la ref d'un kit installé (banc kit list)")
+    })
+}
+
+fn fetch(a: FetchArgs) -> Result<ExitCode, String> {
+    let store = a.data.store()?;
+    let req = Request {
+        reference: a.reference,
+        sha256: a.sha256,
+        url: a.url,
+    };
+    let f = store.fetch(&req, a.force)?;
+    match a.format {
+        Format::Json => emit_json(
+            &(serde_json::json!({
+                "ref": f.kit.reference,
+                "path": f.kit.path,
+                "url": f.kit.url,
+                "sha256": f.kit.sha256,
+                "fingerprint": f.kit.fingerprint,
+                "fetched_at": f.kit.fetched_at,
+                "already_installed": f.already,
+                "default": true,
+            })
+            .to_string()
+                + "\n"),
+        ),
+        Format::Table => emit(&format!(
+            "{} {}\n  dossier      {}\n  archive      sha256:{}\n  empreinte    {}\n  source       {}\n  (kit par défaut de banc validate ; épingler : --sha256 {})\n",
+            if f.already {
+                "Kit déjà installé :"
+            } else {
+                "Kit installé :"
+            },
+            f.kit.reference,
+            f.kit.path.display(),
+            f.kit.sha256,
+            f.kit.fingerprint,
+            f.kit.url,
+            f.kit.sha256,
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(store: &KitStore, format: Format) -> Result<ExitCode, String> {
+    let kits = store.list()?;
+    let default = store.default_kit().ok().flatten().map(|k| k.reference);
+    let is_default = |k: &Installed| default.as_deref() == Some(k.reference.as_str());
+    match format {
+        Format::Json => {
+            let v: Vec<serde_json::Value> = kits
+                .iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "ref": k.reference,
+                        "path": k.path,
+                        "url": k.url,
+                        "sha256": k.sha256,
+                        "fingerprint": k.fingerprint,
+                        "fetched_at": k.fetched_at,
+                        "default": is_default(k),
+                    })
+                })
+                .collect();
+            emit_json(&(serde_json::Value::Array(v).to_string() + "\n"));
+        }
+        Format::Table => {
+            if kits.is_empty() {
+                emit(&format!(
+                    "Aucun kit installé dans {} (banc kit fetch).\n",
+                    store.dir.display()
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_header(vec![
+                    "",
+                    "Ref",
+                    "Archive (sha256)",
+                    "Empreinte",
+                    "Récupéré le",
+                ]);
+            for k in &kits {
+                t.add_row(vec![
+                    if is_default(k) { "*" } else { "" }.to_string(),
+                    k.reference.clone(),
+                    k.sha256.clone(),
+                    k.fingerprint.clone(),
+                    k.fetched_at.clone(),
+                ]);
+            }
+            emit(&format!(
+                "{t}\nKits dans {} ; * : kit par défaut.\n",
+                store.dir.display()
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

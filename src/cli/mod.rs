@@ -113,7 +113,7 @@ pub fn main() -> ExitCode {
             kit::print_profiles();
             ExitCode::SUCCESS
         }
-        Command::Kit(KitCommand::Check { kit }) => exit(kit::kit_check(&kit)),
+        Command::Kit(cmd) => exit(kit::kit_command(cmd)),
         Command::Bench {
             kit,
             batch,

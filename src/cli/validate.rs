@@ -22,9 +22,15 @@ pub struct ValidateArgs {
     /// CDA documents, IHE_XDM.zip packages, e-mails (.eml), or folders of them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Kit folder laid out like the ANS TestContenuCDA kit (adds the CDA XSD).
+    /// Kit folder laid out like the ANS TestContenuCDA kit (adds the CDA XSD). Default: the
+    /// default kit installed by `banc kit fetch`, if any.
     #[arg(long, env = "BANC_KIT")]
     pub kit: Option<PathBuf>,
+    /// No kit, not even the installed default: banc's own rules only.
+    #[arg(long, conflicts_with = "kit")]
+    pub no_kit: bool,
+    #[command(flatten)]
+    pub data: super::kit::DataDir,
     /// Force the profile instead of detecting it from the header templateIds (see `banc profiles`).
     #[arg(long)]
     pub profile: Option<String>,
@@ -112,7 +118,12 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
     .unwrap_or(Severity::Error);
     let kit = match &args.kit {
         Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
-        None => None,
+        None if args.no_kit => None,
+        // Without a data folder there is no installed kit: the embedded rules, as before.
+        None => match args.data.store().ok() {
+            Some(store) => store.default_kit()?.map(|k| k.open()).transpose()?,
+            None => None,
+        },
     };
     let opts = Options {
         limits: Limits {
@@ -137,13 +148,13 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
     // The added and replaced schematrons run with the kit's; without it they would be silently
     // ignored and the document would pass.
     if (!args.schematrons.is_empty() || !args.replaced.is_empty())
-        && (args.kit.is_none() || args.no_schematron)
+        && (kit.is_none() || args.no_schematron)
     {
         return Err(
             "--schematron et --replace-schematron demandent --kit (et pas --no-schematron) : sans le kit, ces règles ne seraient pas exécutées".into(),
         );
     }
-    if args.phase.is_some() && (args.kit.is_none() || args.no_schematron) {
+    if args.phase.is_some() && (kit.is_none() || args.no_schematron) {
         return Err(
             "--phase demande --kit (et pas --no-schematron) : sans les schématrons, la phase ne choisirait rien".into(),
         );

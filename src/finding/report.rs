@@ -15,6 +15,19 @@ pub struct KitStamp {
     pub fingerprint: String,
     /// Defects of the kit met during the run (each once), e.g. a case-insensitive include.
     pub issues: Vec<KitIssueView>,
+    /// The ref and archive of a kit installed by `banc kit fetch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<KitSource>,
+}
+
+/// Where an installed kit came from: the ref fetched and the archive's sha256.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KitSource {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Hex sha256 of the downloaded archive.
+    pub archive_sha256: String,
+    pub url: String,
 }
 
 /// A kit defect as reported (`kit.*` rule ids, see `schematron::KitIssue`).

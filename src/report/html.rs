@@ -69,6 +69,13 @@ pub fn render_with(report: &RunReport, banner: Markup) -> String {
                                     br;
                                     span.muted { "empreinte " }
                                     code.fp { (k.fingerprint) }
+                                    @if let Some(src) = &k.source {
+                                        br;
+                                        span.muted { "installé par banc kit fetch : ref " }
+                                        code { (visible(&src.reference)) }
+                                        span.muted { ", archive sha256 " }
+                                        code.fp { (src.archive_sha256) }
+                                    }
                                 }
                                 None => {
                                     "sans kit : règles intégrées de banc seulement "

@@ -138,6 +138,22 @@ pub fn render(report: &RunReport) -> Result<Vec<u8>, String> {
             .enumerate()
             .map(|(i, d)| suite(i, d, report.fail_on, report.only_new(), now)),
     );
+    // Which rules judged, on every suite: the kit (its ref when fetched) or banc's own rules.
+    for s in &mut r.test_suites {
+        match &report.kit {
+            Some(k) => {
+                s.add_property(("banc.kit", k.path.as_str()));
+                s.add_property(("banc.kit.fingerprint", k.fingerprint.as_str()));
+                if let Some(src) = &k.source {
+                    s.add_property(("banc.kit.ref", src.reference.as_str()));
+                    s.add_property(("banc.kit.archive_sha256", src.archive_sha256.as_str()));
+                }
+            }
+            None => {
+                s.add_property(("banc.kit", "aucun (règles intégrées de banc)"));
+            }
+        }
+    }
     to_xml(&r)
 }
 

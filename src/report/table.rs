@@ -7,7 +7,14 @@ use std::fmt::Write;
 pub fn render(report: &RunReport, width: u16) -> String {
     let mut out = String::new();
     match &report.kit {
-        Some(k) => writeln!(out, "banc {} — kit {} ({})", report.banc, k.path, k.fingerprint),
+        Some(k) => match &k.source {
+            Some(src) => writeln!(
+                out,
+                "banc {} — kit {} ({}) ; installé : ref {}, archive sha256:{}",
+                report.banc, k.path, k.fingerprint, src.reference, src.archive_sha256
+            ),
+            None => writeln!(out, "banc {} — kit {} ({})", report.banc, k.path, k.fingerprint),
+        },
         None => writeln!(out, "banc {} — sans kit : règles intégrées de banc seulement (--kit DIR pour le schéma CDA)", report.banc),
     }
     .ok();

@@ -129,6 +129,48 @@ impl Schema {
     }
 }
 
+/// The stable finding id of a check: `schematron.<stem>.<@id>`, or without an `@id`
+/// `schematron.<stem>.<pattern>.<hash of rule context and test>`; `stem` is the `.sch` file
+/// name without extension, `pattern` the pattern's id (empty: none).
+pub fn check_rule_id(
+    stem: &str,
+    pattern: &str,
+    context: &str,
+    test: &str,
+    id: Option<&str>,
+) -> String {
+    match id {
+        Some(id) => format!("schematron.{}.{}", slug(stem), slug(id)),
+        None => {
+            use sha2::{Digest, Sha256};
+            let h = Sha256::digest(format!("{context}\n{test}"));
+            format!(
+                "schematron.{}.{}.{}",
+                slug(stem),
+                slug(if pattern.is_empty() {
+                    "pattern"
+                } else {
+                    pattern
+                }),
+                hex::encode(&h[..4])
+            )
+        }
+    }
+}
+
+/// A rule-id-safe slug: letters, digits, `-`, `_` and `.` kept.
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn rel(kit_root: &Path, p: &Path) -> String {
     p.strip_prefix(kit_root)
         .unwrap_or(p)

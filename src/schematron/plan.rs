@@ -136,19 +136,6 @@ fn severity_of(role: Option<&str>, flag: Option<&str>) -> Severity {
     }
 }
 
-/// A rule-id-safe slug: letters, digits, `-`, `_` and `.` kept.
-fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 struct Builder<'a> {
     pub(super) exprs: Vec<String>,
     pub(super) issues: Vec<KitIssue>,
@@ -345,19 +332,8 @@ impl Plan {
                             }
                         });
                     }
-                    let rule_id = match &c.id {
-                        Some(id) => format!("schematron.{}.{}", slug(&stem), slug(id)),
-                        None => {
-                            use sha2::{Digest, Sha256};
-                            let h = Sha256::digest(format!("{}\n{}", r.context, c.test));
-                            format!(
-                                "schematron.{}.{}.{}",
-                                slug(&stem),
-                                slug(if pid.is_empty() { "pattern" } else { &pid }),
-                                hex::encode(&h[..4])
-                            )
-                        }
-                    };
+                    let rule_id =
+                        super::check_rule_id(&stem, &pid, &r.context, &c.test, c.id.as_deref());
                     checks.push(CheckPlan {
                         kind: c.kind,
                         test: c.test.clone(),

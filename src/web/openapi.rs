@@ -92,6 +92,18 @@ pub struct KitStamp {
     /// `sha256:<hex>` over the kit's files.
     fingerprint: String,
     issues: Vec<KitIssue>,
+    /// Ref and archive of a kit installed by `banc kit fetch` (absent for a kit folder).
+    #[schema(required = false)]
+    source: KitSource,
+}
+
+#[derive(ToSchema)]
+pub struct KitSource {
+    /// Tag or commit of the kit's repository.
+    r#ref: String,
+    /// Hex sha256 of the downloaded archive.
+    archive_sha256: String,
+    url: String,
 }
 
 #[derive(ToSchema)]

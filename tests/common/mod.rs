@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod kit_archive;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ pub fn banc() -> Command {
     c.env_remove("BANC_KIT");
     c.env_remove("BANC_CIRCUIT_BIO");
     c.env_remove("BANC_TERMINOLOGY");
+    // No kit the developer installed (`banc kit fetch`) may become the tests' default kit.
+    c.env("BANC_DATA", root().join("tests/no-banc-data"));
+    c.env_remove("BANC_KIT_MIRROR");
     c
 }
 
