@@ -418,3 +418,76 @@ fn kit_diff_reports_one_changed_assert_and_one_removed_code() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("Aucune différence"), "{}", r.stdout);
 }
+
+#[test]
+fn a_project_file_pins_the_kit_validate_fetches_and_uses() {
+    let Some(kit) = kit() else { return };
+    let (tgz, _) = archives(&kit);
+    let url = serve(HashMap::from([("r1.tar.gz".to_string(), tgz.clone())]));
+    let data = Temp::new("project");
+    let project = data.0.join("projet");
+    std::fs::create_dir_all(&project).unwrap();
+    let doc = std::path::absolute(DOC).unwrap();
+    let validate = |toml: &str| {
+        std::fs::write(project.join("banc.toml"), toml).unwrap();
+        let out = banc()
+            .current_dir(&project)
+            .env("BANC_DATA", data.0.join("data"))
+            .env("BANC_KIT_MIRROR", format!("{url}/{{ref}}.tar.gz"))
+            .env_remove("BANC_KIT")
+            .args(["validate", "--format", "json"])
+            .arg(&doc)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Another archive's pin: refused, nothing installed.
+    let (code, _, err) = validate(&format!(
+        "[kit]\nref = \"r1\"\nsha256 = \"{}\"\n",
+        "0".repeat(64)
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sha256"), "{err}");
+    assert!(!data.0.join("data/kits/r1").exists());
+    // The pinned archive: fetched once, used, named in the report.
+    let pin = sha256(tgz);
+    let toml = format!("[kit]\nref = \"r1\"\nsha256 = \"{pin}\"\n");
+    let (code, out, err) = validate(&toml);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kit"]["source"]["ref"], "r1");
+    assert_eq!(
+        v["kit"]["source"]["archive_sha256"],
+        pin,
+        "{}",
+        v["kit"]
+    );
+    // Installed: the next run needs no server.
+    drop(std::net::TcpStream::connect(
+        url.trim_start_matches("http://"),
+    ));
+    let offline = toml.clone();
+    let (code, out, err) = {
+        std::fs::write(project.join("banc.toml"), &offline).unwrap();
+        let o = banc()
+            .current_dir(&project)
+            .env("BANC_DATA", data.0.join("data"))
+            .env("BANC_KIT_MIRROR", "http://127.0.0.1:9/{ref}.tar.gz")
+            .env_remove("BANC_KIT")
+            .args(["validate", "--format", "json"])
+            .arg(&doc)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"ref\": \"r1\""), "{out}");
+}

@@ -119,6 +119,19 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
     let kit = match &args.kit {
         Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
         None if args.no_kit => None,
+        // The project file's pinned kit version: fetched once into the data folder (nothing
+        // is downloaded when it is there, with the pinned archive), then used.
+        None if project
+            .is_some_and(|p| p.config.kit.as_ref().is_some_and(|k| k.reference.is_some())) =>
+        {
+            let k = project
+                .and_then(|p| p.config.kit.as_ref())
+                .expect("checked above");
+            let reference = k.reference.as_deref().unwrap_or_default();
+            let mirror = std::env::var("BANC_KIT_MIRROR").ok();
+            let req = banc::kits::Request::new(reference, k.sha256.as_deref(), mirror.as_deref());
+            Some(args.data.store()?.fetch(&req, false)?.kit.open()?)
+        }
         // Without a data folder there is no installed kit: the embedded rules, as before.
         None => match args.data.store().ok() {
             Some(store) => store.default_kit()?.map(|k| k.open()).transpose()?,
