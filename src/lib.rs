@@ -17,6 +17,7 @@ pub mod clock;
 pub mod event;
 pub mod files;
 pub mod finding;
+pub mod indicators;
 pub mod input;
 pub mod kit;
 pub mod lines;

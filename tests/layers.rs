@@ -31,6 +31,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "bench",
             "rules",
             "web",
+            "indicators",
         ],
     ),
     (6, &["cli"]),
