@@ -39,7 +39,8 @@ struct Edit {
 }
 
 fn edit(src: &str, e: &Edit) -> String {
-    let first = |re: &str, s: &str, with: &str| Regex::new(re).unwrap().replacen(s, 1, with).into_owned();
+    let first =
+        |re: &str, s: &str, with: &str| Regex::new(re).unwrap().replacen(s, 1, with).into_owned();
     let mut s = first(
         r#"<id root="[^"]*"/>"#,
         src,
@@ -101,7 +102,11 @@ fn fixture(name: &str) -> String {
 }
 
 fn time(month: u32, day: u32) -> String {
-    let zone = if (4..=10).contains(&month) { "+0200" } else { "+0100" };
+    let zone = if (4..=10).contains(&month) {
+        "+0200"
+    } else {
+        "+0100"
+    };
     format!("2026{month:02}{day:02}093000{zone}")
 }
 
@@ -122,9 +127,16 @@ fn receiver(spool: &Path, relay_port: u16) -> (Proc, u16) {
     use std::io::BufRead;
     use std::process::Stdio;
     let mut cmd = banc();
-    cmd.args(["simulate", "receiver", "--listen", "127.0.0.1:0", "--mailbox", RECEIVER])
-        .args(["--relay", &format!("127.0.0.1:{relay_port}"), "--spool"])
-        .arg(spool);
+    cmd.args([
+        "simulate",
+        "receiver",
+        "--listen",
+        "127.0.0.1:0",
+        "--mailbox",
+        RECEIVER,
+    ])
+    .args(["--relay", &format!("127.0.0.1:{relay_port}"), "--spool"])
+    .arg(spool);
     for ins in KNOWN_INS {
         cmd.args(["--known-ins", ins]);
     }
@@ -369,7 +381,11 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
         };
         doc(&nfs, &lab_b, e);
     }
-    write(&lab_b, "broken.xml", "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=");
+    write(
+        &lab_b,
+        "broken.xml",
+        "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><id root=",
+    );
     write(&lab_b, "binary.xml", "\u{0}\u{1}PDF?\u{0}");
     let zip_path = t.join("produced/lab-b.zip");
     {
@@ -432,7 +448,12 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
     for v2 in &v2s {
         tx.send(std::slice::from_ref(v2), true, &[]);
     }
-    for g in a_sent.iter().chain(&a_unknown_patient).chain(&b_sent).chain(&h_sent) {
+    for g in a_sent
+        .iter()
+        .chain(&a_unknown_patient)
+        .chain(&b_sent)
+        .chain(&h_sent)
+    {
         tx.send(g, true, &[]);
     }
     for p in a_invalid_sent.iter().chain(&june[..1]).chain([&unknown]) {
@@ -560,19 +581,32 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
     for (i, b_stays) in [30, 28, 32].into_iter().enumerate() {
         let m = &h["months"][i];
         assert_eq!(
-            (m["b"].as_u64(), m["c"].as_u64(), m["d"].as_u64(), m["never_sent"].as_u64()),
+            (
+                m["b"].as_u64(),
+                m["c"].as_u64(),
+                m["d"].as_u64(),
+                m["never_sent"].as_u64()
+            ),
             (Some(b_stays), Some(20), Some(18), Some(2)),
             "{m}"
         );
     }
     let ht = &h["total"];
     assert_eq!(
-        (ht["b"].as_u64(), ht["c"].as_u64(), ht["c_conformant"].as_u64(), ht["d"].as_u64()),
+        (
+            ht["b"].as_u64(),
+            ht["c"].as_u64(),
+            ht["c_conformant"].as_u64(),
+            ht["d"].as_u64()
+        ),
         (Some(90), Some(60), Some(60), Some(54))
     );
     assert_eq!(ht["ms1"].as_f64(), Some(66.7));
     assert_eq!(ht["ms2"].as_f64(), Some(90.0));
-    assert_eq!(v["establishments_total"]["total"]["ms1"].as_f64(), Some(66.7));
+    assert_eq!(
+        v["establishments_total"]["total"]["ms1"].as_f64(),
+        Some(66.7)
+    );
 
     // ---- Reconciliation: every input in one bucket.
     let bucket = |rec: &str, id: &str| {
@@ -637,7 +671,11 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
             .filter(|r| r["detail"].as_str().unwrap().contains(code))
             .count()
     };
-    assert_eq!((with("error 902"), with("error 900")), (24, 3), "{rejected:?}");
+    assert_eq!(
+        (with("error 902"), with("error 900")),
+        (24, 3),
+        "{rejected:?}"
+    );
     assert_eq!(v["never_sent"].as_array().unwrap().len(), 18 + 21 + 6);
     // Non-conformant documents of the quarter, by rule: the 15 without realmCode.
     let rules = v["nonconformant"].as_array().unwrap();
@@ -667,10 +705,17 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
     let total_row = r
         .stdout
         .lines()
-        .find(|l| l.starts_with(&format!("1;{HOSP};Centre hospitalier de la Vilaine;2026-T3;")))
+        .find(|l| {
+            l.starts_with(&format!(
+                "1;{HOSP};Centre hospitalier de la Vilaine;2026-T3;"
+            ))
+        })
         .unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(total_row.contains(";90;60;54;66,7;90,0;"), "{total_row}");
-    assert!(r.stdout.starts_with("tableau;structure;nom;periode;total_B_sejours"));
+    assert!(
+        r.stdout
+            .starts_with("tableau;structure;nom;periode;total_B_sejours")
+    );
 
     let html = t.join("indicators.html");
     let r = run(&[
@@ -707,7 +752,13 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
 
 #[test]
 fn a_bad_period_or_a_missing_input_is_refused() {
-    let r = run(&["indicators", "--quarter", "2026-T5", "--produced", "fixtures"]);
+    let r = run(&[
+        "indicators",
+        "--quarter",
+        "2026-T5",
+        "--produced",
+        "fixtures",
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("trimestre"), "{}", r.stderr);
     let r = run(&[

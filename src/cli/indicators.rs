@@ -108,7 +108,9 @@ pub fn run(a: IndicatorsArgs) -> Result<ExitCode, String> {
         IndicatorFormat::Html => render::html(&report),
     };
     match &a.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{} : {e}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("{} : {e}", path.display()))?
+        }
         None => common::emit_json(&text),
     }
     Ok(ExitCode::SUCCESS)

@@ -81,11 +81,7 @@ impl Period {
             .and_then(|n| n.parse::<u32>().ok())
             .filter(|n| (1..=4).contains(n))
             .ok_or_else(bad)?;
-        let y: u32 = y
-            .parse()
-            .ok()
-            .filter(|_| y.len() == 4)
-            .ok_or_else(bad)?;
+        let y: u32 = y.parse().ok().filter(|_| y.len() == 4).ok_or_else(bad)?;
         let (m1, m3) = (3 * n - 2, 3 * n);
         Ok(Period {
             from: y * 10000 + m1 * 100 + 1,
@@ -502,7 +498,9 @@ struct Group {
 }
 
 fn figures_key(r: &Record) -> String {
-    r.custodian.clone().unwrap_or_else(|| "(sans custodian)".into())
+    r.custodian
+        .clone()
+        .unwrap_or_else(|| "(sans custodian)".into())
 }
 
 /// Compute the indicators from the records of the inputs.
@@ -612,9 +610,10 @@ pub fn compute(
                     .map(|d| format!("effectiveTime « {} »", crate::finding::quote(d)))
                     .unwrap_or_else(|| "pas d'effectiveTime".into()),
             ),
-            (_, Some(d)) if !period.contains(d) => {
-                (ProducedBucket::OutsidePeriod, format!("daté du {}", fr_day(d)))
-            }
+            (_, Some(d)) if !period.contains(d) => (
+                ProducedBucket::OutsidePeriod,
+                format!("daté du {}", fr_day(d)),
+            ),
             (DocType::CrBio, _) if !r.level3 => (
                 ProducedBucket::InPeriodNotCounted,
                 "CR-BIO qui n'est pas de niveau 3".into(),
@@ -687,28 +686,19 @@ pub fn compute(
                         error,
                         code,
                         text,
-                    } => {
-                        if *error {
-                            format!(
-                                "MDN {disposition}/error{}",
-                                code.map(|c| format!(" {c}")).unwrap_or_default()
-                            )
-                        } else {
-                            format!("MDN {disposition}")
-                        }
-                        .to_string()
-                            + &text
-                                .as_ref()
-                                .map(|t| format!(" ({t})"))
-                                .unwrap_or_default()
-                    }
+                    } => format!(
+                        "MDN {disposition}{}{}",
+                        match (error, code) {
+                            (true, Some(c)) => format!("/error {c}"),
+                            (true, None) => "/error".into(),
+                            (false, _) => String::new(),
+                        },
+                        text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+                    ),
                     Ack::Dsn { delivered, status } => format!(
                         "DSN {}{}",
                         if *delivered { "remis" } else { "échec" },
-                        status
-                            .as_ref()
-                            .map(|s| format!(" {s}"))
-                            .unwrap_or_default()
+                        status.as_ref().map(|s| format!(" {s}")).unwrap_or_default()
                     ),
                 };
                 let listed = Listed {
@@ -812,17 +802,14 @@ pub fn compute(
             let group = by_id
                 .get(id.as_str())
                 .and_then(|&i| group_of[i].clone())
-                .or_else(|| {
-                    d.set_id
-                        .as_deref()
-                        .and_then(|s| set_index.get(s))
-                        .cloned()
-                });
+                .or_else(|| d.set_id.as_deref().and_then(|s| set_index.get(s)).cloned());
             let Some(group) = group else {
                 doc_buckets
                     .entry(SentDocBucket::Unknown)
                     .or_default()
-                    .push(listed("ni l'id ni le setId ne sont parmi les documents produits".into()));
+                    .push(listed(
+                        "ni l'id ni le setId ne sont parmi les documents produits".into(),
+                    ));
                 continue;
             };
             if !counted.contains_key(&group) {
@@ -897,9 +884,9 @@ pub fn compute(
         }
         match r.doc_type {
             DocType::CrBio => {
-                let e = labs.entry(key.clone()).or_insert_with(|| {
-                    Entity::new(&key, r.custodian_name.clone(), &months)
-                });
+                let e = labs
+                    .entry(key.clone())
+                    .or_insert_with(|| Entity::new(&key, r.custodian_name.clone(), &months));
                 let add = |f: &mut LabFigures| {
                     f.cr_bio += 1;
                     f.level3 += u64::from(r.level3);
@@ -914,9 +901,9 @@ pub fn compute(
                 e.add(&month, add);
             }
             DocType::Ldl => {
-                let e = hospitals.entry(key.clone()).or_insert_with(|| {
-                    Entity::new(&key, r.custodian_name.clone(), &months)
-                });
+                let e = hospitals
+                    .entry(key.clone())
+                    .or_insert_with(|| Entity::new(&key, r.custodian_name.clone(), &months));
                 let add = |f: &mut HospitalFigures| {
                     f.c += 1;
                     f.c_conformant += u64::from(r.conformant);
@@ -949,7 +936,8 @@ pub fn compute(
                     .keys()
                     .find(|k| {
                         *k == &row.establishment
-                            || k.rsplit_once('^').is_some_and(|(_, ext)| ext == row.establishment)
+                            || k.rsplit_once('^')
+                                .is_some_and(|(_, ext)| ext == row.establishment)
                     })
                     .cloned()
                     .unwrap_or_else(|| row.establishment.clone());
@@ -1080,6 +1068,60 @@ mod tests {
         assert_eq!(p.months(), ["2025-12", "2026-01"]);
         assert!(Period::between("2026-02-30", "2026-03-01").is_err());
         assert!(Period::between("2026-03-01", "2026-02-01").is_err());
+    }
+
+    fn rec(id: &str, set: Option<&str>, version: u32, replaces: Option<&str>, day: u32) -> Record {
+        Record {
+            source: format!("{id}.xml"),
+            id: Some(id.into()),
+            set_id: set.map(str::to_string),
+            version,
+            replaces: replaces.map(str::to_string),
+            custodian: Some("1.2.250.1.71.4.2.2^1560024390".into()),
+            custodian_name: None,
+            day: Some(day),
+            bad_date: None,
+            doc_type: DocType::CrBio,
+            level3: true,
+            conformant: true,
+            failing: Vec::new(),
+            unreadable: None,
+        }
+    }
+
+    #[test]
+    fn replacements_without_set_id_and_duplicates_count_once() {
+        let q = Period::quarter("2026-T3").unwrap();
+        let records = vec![
+            rec("a", None, 1, None, 20260701),
+            // Version 2 of `a` linked by relatedDocument only (no setId), in August.
+            rec("b", None, 2, Some("a"), 20260805),
+            rec("a", None, 1, None, 20260701),
+            rec("c", Some("s"), 1, None, 20261001),
+        ];
+        let items = vec![SentItem::Message {
+            source: "m.eml".into(),
+            message_id: Some("m@x".into()),
+            packages: 1,
+            documents: vec![SentDoc {
+                path: "DOC0001.XML".into(),
+                id: Some("a".into()),
+                set_id: None,
+            }],
+        }];
+        let r = compute(records, items, &q, &Stays::Unknown);
+        assert_eq!(r.produced.count("counted"), 1);
+        assert_eq!(r.produced.count("replaced"), 1);
+        assert_eq!(r.produced.count("duplicate"), 1);
+        assert_eq!(r.produced.count("outside-period"), 1);
+        assert!(r.produced.balanced);
+        // Sending version 1 transmits the report, counted in August (its latest version).
+        let aug = &r.labs[0].months[1];
+        assert_eq!(
+            (aug.month.as_str(), aug.figures.k, aug.figures.l),
+            ("2026-08", 1, 1)
+        );
+        assert_eq!(r.sent_documents.count("counted"), 1);
     }
 
     #[test]

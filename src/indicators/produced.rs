@@ -126,14 +126,18 @@ fn archive(path: &Path, display: &str, sink: &mut dyn FnMut(Input)) {
         }
         let max = crate::files::MAX_DOCUMENT;
         if entry.size() > max {
-            sink(unreadable(&name, format!("document de plus de {max} octets, non lu")));
+            sink(unreadable(
+                &name,
+                format!("document de plus de {max} octets, non lu"),
+            ));
             continue;
         }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
         match (&mut entry).take(max + 1).read_to_end(&mut bytes) {
-            Ok(_) if bytes.len() as u64 > max => {
-                sink(unreadable(&name, format!("document de plus de {max} octets, non lu")))
-            }
+            Ok(_) if bytes.len() as u64 > max => sink(unreadable(
+                &name,
+                format!("document de plus de {max} octets, non lu"),
+            )),
             Ok(_) => sink(Input::Bytes { name, bytes }),
             Err(e) => sink(unreadable(&name, format!("entrée illisible : {e}"))),
         }

@@ -400,10 +400,7 @@ pub fn table(r: &Report) -> String {
         out += "\n";
     }
     let lists: [(&str, &Vec<Listed>); 3] = [
-        (
-            "Documents comptés jamais envoyés",
-            &r.never_sent,
-        ),
+        ("Documents comptés jamais envoyés", &r.never_sent),
         (
             "Documents comptés refusés par le destinataire (MDN en erreur)",
             &r.rejected,
@@ -439,9 +436,7 @@ fn listing(items: &[Listed], indent: &str) -> String {
         out += &format!(
             "{indent}{}{}{}\n",
             l.source,
-            l.id.as_ref()
-                .map(|i| format!(" [{i}]"))
-                .unwrap_or_default(),
+            l.id.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default(),
             if l.detail.is_empty() {
                 String::new()
             } else {
@@ -487,7 +482,10 @@ pub fn csv(r: &Report) -> Result<String, String> {
         "jamais_envoyes",
     ])
     .map_err(e)?;
-    let num = |v: Option<f64>| v.map(|v| format!("{v:.1}").replace('.', ",")).unwrap_or_default();
+    let num = |v: Option<f64>| {
+        v.map(|v| format!("{v:.1}").replace('.', ","))
+            .unwrap_or_default()
+    };
     for ent in r
         .establishments
         .iter()
@@ -698,7 +696,12 @@ fn items(list: &[Listed]) -> maud::Markup {
 
 /// Grouped bars per month (`a` then `b`), inline SVG with a title and a text alternative.
 fn chart(title: &str, series: &[(String, u64, u64)], a: &str, b: &str) -> maud::Markup {
-    let max = series.iter().map(|s| s.1.max(s.2)).max().unwrap_or(0).max(1);
+    let max = series
+        .iter()
+        .map(|s| s.1.max(s.2))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (h, top, bottom, left, group) = (180.0, 20.0, 30.0, 40.0, 90.0);
     let width = left + group * series.len().max(1) as f64 + 20.0;
     let scale = |v: u64| (h - top - bottom) * v as f64 / max as f64;

@@ -98,7 +98,9 @@ fn spool(dir: &Path, sink: &mut dyn FnMut(Input)) {
             }
         }
         Err(e) => sink(unreadable(
-            &dir.join(crate::transport::spool::INDEX).display().to_string(),
+            &dir.join(crate::transport::spool::INDEX)
+                .display()
+                .to_string(),
             format!("index du spool illisible : {e}"),
         )),
     }
@@ -135,13 +137,15 @@ fn maildir(dir: &Path, sink: &mut dyn FnMut(Input)) {
 }
 
 fn message_file(p: &Path, display: &str, sink: &mut dyn FnMut(Input)) {
-    sink(match crate::files::read_bounded(p, crate::files::MAX_DOCUMENT) {
-        Ok(bytes) => Input::Bytes {
-            name: display.to_string(),
-            bytes,
+    sink(
+        match crate::files::read_bounded(p, crate::files::MAX_DOCUMENT) {
+            Ok(bytes) => Input::Bytes {
+                name: display.to_string(),
+                bytes,
+            },
+            Err(e) => unreadable(display, e.reason),
         },
-        Err(e) => unreadable(display, e.reason),
-    });
+    );
 }
 
 /// A file: an mbox when it starts with a `From ` line, else one message.
@@ -301,7 +305,11 @@ fn message(name: String, raw: &[u8]) -> SentItem {
             .map(|doc| {
                 d.push(SentDoc {
                     path: doc.path,
-                    id: doc.header.as_ref().and_then(|h| h.id.as_ref()).map(|i| i.xds()),
+                    id: doc
+                        .header
+                        .as_ref()
+                        .and_then(|h| h.id.as_ref())
+                        .map(|i| i.xds()),
                     set_id: doc
                         .header
                         .as_ref()
