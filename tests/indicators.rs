@@ -22,6 +22,9 @@ const RECEIVER: &str = "dpi@recepteur-simule.test";
 /// (glycemie-ionogramme) stays unknown: error 902.
 const KNOWN_INS: [&str; 3] = ["291025626003396", "157112901911239", "168043523841714"];
 
+/// (month, CR-BIO, level 3, K, L, refused, undelivered, never sent) of a lab.
+type LabRow = (&'static str, u64, u64, u64, u64, u64, u64, u64);
+
 /// How one generated document differs from its fixture.
 #[derive(Default, Clone)]
 struct Edit {
@@ -113,7 +116,8 @@ fn time(month: u32, day: u32) -> String {
 /// A started process with stdout lines on a channel (killed on drop).
 struct Proc {
     child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
+    /// Kept so that the thread draining its stdout goes on (a full pipe would block it).
+    _lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Proc {
@@ -163,7 +167,7 @@ fn receiver(spool: &Path, relay_port: u16) -> (Proc, u16) {
         .and_then(|r| r.split(' ').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("start line: {first}"));
-    (Proc { child, lines: rx }, port)
+    (Proc { child, _lines: rx }, port)
 }
 
 struct Sender {
@@ -546,7 +550,7 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
         ("2026-09", 27, 27, 25, 14, 0, 4, 7),
         ("2026-T3", 83, 81, 75, 50, 0, 4, 21),
     ];
-    let check_lab = |e: &serde_json::Value, want: &[(&str, u64, u64, u64, u64, u64, u64, u64)]| {
+    let check_lab = |e: &serde_json::Value, want: &[LabRow]| {
         let mut rows: Vec<serde_json::Value> = e["months"].as_array().unwrap().clone();
         let mut total = e["total"].clone();
         total["month"] = "2026-T3".into();

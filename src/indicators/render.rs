@@ -456,6 +456,17 @@ fn listing(items: &[Listed], indent: &str) -> String {
 // ------------------------------------------------------------------------------------------------
 // CSV
 
+/// A text cell from a document (a custodian's name or id) as a spreadsheet must show it: one
+/// starting like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`, so that opening the
+/// CSV never runs what a document wrote.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// The funding file's tables as one CSV (`;`, decimal comma, as a French spreadsheet opens it):
 /// a `tableau` column (1: establishments, 2: labs), one row per structure and month, then the
 /// period's row (`periode` = the quarter), then the TOTAL rows.
@@ -499,8 +510,8 @@ pub fn csv(r: &Report) -> Result<String, String> {
         for (p, f) in rows {
             w.write_record([
                 "1",
-                &ent.id,
-                ent.name.as_deref().unwrap_or_default(),
+                &cell(&ent.id),
+                &cell(ent.name.as_deref().unwrap_or_default()),
                 p,
                 &f.b.map(|b| b.to_string()).unwrap_or_default(),
                 &f.c.to_string(),
@@ -526,8 +537,8 @@ pub fn csv(r: &Report) -> Result<String, String> {
         for (p, f) in rows {
             w.write_record([
                 "2",
-                &ent.id,
-                ent.name.as_deref().unwrap_or_default(),
+                &cell(&ent.id),
+                &cell(ent.name.as_deref().unwrap_or_default()),
                 p,
                 "",
                 "",
@@ -563,7 +574,8 @@ const CSS: &str = r#"
 @media (prefers-color-scheme: dark) { :root { --fg: #e6e8eb; --muted: #a2abb7; --bg: #15181c; --panel: #1e2227; --line: #363c44; --a: #8cc0ff; --b: #7fd699; --warn: #ffc56b; } }
 body { margin: 0 auto; max-width: 72rem; padding: 1.5rem 1.25rem 3rem; font: 16px/1.5 system-ui, "Segoe UI", Roboto, "Noto Sans", sans-serif; color: var(--fg); background: var(--bg); }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid var(--line); padding: .2rem .5rem; text-align: right; }
+th, td { border: 1px solid var(--line); padding: .2rem .5rem; text-align: right; white-space: nowrap; }
+td:first-child { white-space: normal; }
 th:first-child, td:first-child, td.l { text-align: left; }
 tr.period td { font-weight: 600; background: var(--panel); }
 .muted { color: var(--muted); }
@@ -727,5 +739,14 @@ fn chart(title: &str, series: &[(String, u64, u64)], a: &str, b: &str) -> maud::
             }
             figcaption { (title) " — " span.muted { (a) " à gauche, " (b) " à droite" } }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        assert_eq!(super::cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(super::cell("Laboratoire"), "Laboratoire");
     }
 }
