@@ -573,6 +573,20 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
     };
     check_lab(&a, &want_a);
     check_lab(&b, &want_b);
+    // Of L, acknowledged by an MDN `processed`: the TSH reports and the three version 2 whose
+    // version 1 the receiver knew; the NFS reports but the four of the DSN message (no MDN).
+    let processed = |e: &serde_json::Value| -> Vec<u64> {
+        let mut v: Vec<u64> = e["months"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["processed"].as_u64().unwrap())
+            .collect();
+        v.push(e["total"]["processed"].as_u64().unwrap());
+        v
+    };
+    assert_eq!(processed(&a), [24, 27, 24, 75]);
+    assert_eq!(processed(&b), [18, 18, 14, 50]);
     let lt = &v["labs_total"]["total"];
     assert_eq!((lt["k"].as_u64(), lt["l"].as_u64()), (Some(195), Some(152)));
     assert_eq!(lt["ms4"].as_f64(), Some(77.9));
@@ -605,6 +619,7 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
         ),
         (Some(90), Some(60), Some(60), Some(54))
     );
+    assert_eq!(processed(h), [18, 18, 18, 54]);
     assert_eq!(ht["ms1"].as_f64(), Some(66.7));
     assert_eq!(ht["ms2"].as_f64(), Some(90.0));
     assert_eq!(
@@ -715,7 +730,10 @@ fn a_quarter_of_two_labs_and_a_hospital_is_measured_and_reconciled() {
             ))
         })
         .unwrap_or_else(|| panic!("{}", r.stdout));
-    assert!(total_row.contains(";90;60;54;66,7;90,0;"), "{total_row}");
+    assert!(
+        total_row.contains(";90;60;54;66,7;90,0;;;;54;0;0;6"),
+        "{total_row}"
+    );
     assert!(
         r.stdout
             .starts_with("tableau;structure;nom;periode;total_B_sejours")

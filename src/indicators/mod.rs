@@ -485,6 +485,8 @@ struct SentState {
     transmitted: bool,
     /// Sent, but every message carrying it was reported undelivered (DSN failed).
     undelivered: bool,
+    /// An MDN `processed` (no error) came back for one of its messages.
+    processed: bool,
     /// Error codes of the MDNs of its messages.
     rejected: Vec<Option<u16>>,
     /// Source and text of the first rejection.
@@ -829,6 +831,7 @@ pub fn compute(
                     st.rejection = Some((source.clone(), dl.error_texts.join(" ; ")));
                 }
                 st.rejected.extend(dl.errors.iter().copied());
+                st.processed |= dl.processed;
             }
             if undelivered {
                 st.undelivered = !st.transmitted;
@@ -866,6 +869,7 @@ pub fn compute(
         let transmitted = st.is_some_and(|s| s.transmitted);
         let undelivered = st.is_some_and(|s| s.undelivered);
         let is_rejected = st.is_some_and(|s| !s.rejected.is_empty());
+        let processed = st.is_some_and(|s| s.processed);
         if in_k {
             if !transmitted && !undelivered {
                 never_sent.push(Listed {
@@ -893,6 +897,7 @@ pub fn compute(
                     if in_k {
                         f.k += 1;
                         f.l += u64::from(transmitted);
+                        f.processed += u64::from(processed);
                         f.never_sent += u64::from(!transmitted && !undelivered);
                         f.undelivered += u64::from(undelivered);
                         f.rejected += u64::from(is_rejected);
@@ -908,6 +913,7 @@ pub fn compute(
                     f.c += 1;
                     f.c_conformant += u64::from(r.conformant);
                     f.d += u64::from(transmitted);
+                    f.processed += u64::from(processed);
                     f.never_sent += u64::from(!transmitted && !undelivered);
                     f.undelivered += u64::from(undelivered);
                     f.rejected += u64::from(is_rejected);

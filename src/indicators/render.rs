@@ -80,6 +80,8 @@ pub struct LabFigures {
     pub l: u64,
     /// MS-4 = L / K, in %.
     pub ms4: Option<f64>,
+    /// Of L, acknowledged by an MDN `processed` (integrated by the receiving system).
+    pub processed: u64,
     /// Of K, sent but refused by the receiver (MDN error 900–906).
     pub rejected: u64,
     /// Of K, sent but reported undelivered (DSN).
@@ -102,6 +104,8 @@ pub struct HospitalFigures {
     /// MS-1 = C / B, MS-2 = D / C, in %.
     pub ms1: Option<f64>,
     pub ms2: Option<f64>,
+    /// Of D, acknowledged by an MDN `processed`.
+    pub processed: u64,
     pub rejected: u64,
     pub undelivered: u64,
     pub never_sent: u64,
@@ -123,6 +127,7 @@ impl Figures for LabFigures {
         self.level3 += o.level3;
         self.k += o.k;
         self.l += o.l;
+        self.processed += o.processed;
         self.rejected += o.rejected;
         self.undelivered += o.undelivered;
         self.never_sent += o.never_sent;
@@ -141,6 +146,7 @@ impl Figures for HospitalFigures {
         self.c += o.c;
         self.c_conformant += o.c_conformant;
         self.d += o.d;
+        self.processed += o.processed;
         self.rejected += o.rejected;
         self.undelivered += o.undelivered;
         self.never_sent += o.never_sent;
@@ -303,6 +309,7 @@ pub fn table(r: &Report) -> String {
         "K (MS-3)",
         "L",
         "MS-4",
+        "intégrés (MDN)",
         "refusés",
         "non remis",
         "jamais envoyés",
@@ -323,6 +330,7 @@ pub fn table(r: &Report) -> String {
                 f.k.to_string(),
                 f.l.to_string(),
                 pct(f.ms4),
+                f.processed.to_string(),
                 f.rejected.to_string(),
                 f.undelivered.to_string(),
                 f.never_sent.to_string(),
@@ -343,6 +351,7 @@ pub fn table(r: &Report) -> String {
         "D envoyées",
         "MS-1",
         "MS-2",
+        "intégrées (MDN)",
         "refusées",
         "non remises",
         "jamais envoyées",
@@ -368,6 +377,7 @@ pub fn table(r: &Report) -> String {
                 f.d.to_string(),
                 pct(f.ms1),
                 pct(f.ms2),
+                f.processed.to_string(),
                 f.rejected.to_string(),
                 f.undelivered.to_string(),
                 f.never_sent.to_string(),
@@ -488,6 +498,7 @@ pub fn csv(r: &Report) -> Result<String, String> {
         "total_K_CR-BIO_niveau3_conformes",
         "total_L_CR-BIO_transmis",
         "MS-4_L_sur_K_pct",
+        "integres_MDN_processed",
         "refuses_MDN",
         "non_remis_DSN",
         "jamais_envoyes",
@@ -521,6 +532,7 @@ pub fn csv(r: &Report) -> Result<String, String> {
                 "",
                 "",
                 "",
+                &f.processed.to_string(),
                 &f.rejected.to_string(),
                 &f.undelivered.to_string(),
                 &f.never_sent.to_string(),
@@ -548,6 +560,7 @@ pub fn csv(r: &Report) -> Result<String, String> {
                 &f.k.to_string(),
                 &f.l.to_string(),
                 &num(f.ms4),
+                &f.processed.to_string(),
                 &f.rejected.to_string(),
                 &f.undelivered.to_string(),
                 &f.never_sent.to_string(),
@@ -623,7 +636,7 @@ pub fn html(r: &Report) -> String {
                 p { "MS-3 = Total K, CR-BIO de niveau 3 conformes au volet CI-SIS ; MS-4 = L / K, cible " (r.targets.ms4) " %." }
                 (chart("Par mois : K (produits) et L (transmis)", &lab_series, "K", "L"))
                 table {
-                    thead { tr { th { "laboratoire" } th { "mois" } th { "CR-BIO" } th { "niveau 3" } th { "K (MS-3)" } th { "L" } th { "MS-4" } th { "refusés" } th { "non remis" } th { "jamais envoyés" } } }
+                    thead { tr { th { "laboratoire" } th { "mois" } th { "CR-BIO" } th { "niveau 3" } th { "K (MS-3)" } th { "L" } th { "MS-4" } th { "intégrés (MDN)" } th { "refusés" } th { "non remis" } th { "jamais envoyés" } } }
                     tbody {
                         @for e in r.labs.iter().chain(std::iter::once(&r.labs_total)) {
                             @for (m, f, last) in rows(e, &r.period.label) {
@@ -631,7 +644,7 @@ pub fn html(r: &Report) -> String {
                                     td.l { (entity_name(&e.id, &e.name)) } td.l { (m) }
                                     td { (f.cr_bio) } td { (f.level3) } td { (f.k) } td { (f.l) }
                                     td class=[f.ms4.filter(|v| *v < r.targets.ms4).map(|_| "bad")] { (pct(f.ms4)) }
-                                    td { (f.rejected) } td { (f.undelivered) } td { (f.never_sent) }
+                                    td { (f.processed) } td { (f.rejected) } td { (f.undelivered) } td { (f.never_sent) }
                                 }
                             }
                         }
@@ -641,7 +654,7 @@ pub fn html(r: &Report) -> String {
                 p { "MS-1 = C / B, cible " (r.targets.ms1) " % ; MS-2 = D / C, cible " (r.targets.ms2) " %." }
                 (chart("Par mois : C (lettres produites) et D (transmises)", &ldl_series, "C", "D"))
                 table {
-                    thead { tr { th { "établissement" } th { "mois" } th { "B séjours" } th { "C lettres" } th { "dont conformes" } th { "D envoyées" } th { "MS-1" } th { "MS-2" } th { "refusées" } th { "non remises" } th { "jamais envoyées" } } }
+                    thead { tr { th { "établissement" } th { "mois" } th { "B séjours" } th { "C lettres" } th { "dont conformes" } th { "D envoyées" } th { "MS-1" } th { "MS-2" } th { "intégrées (MDN)" } th { "refusées" } th { "non remises" } th { "jamais envoyées" } } }
                     tbody {
                         @for e in r.establishments.iter().chain(std::iter::once(&r.establishments_total)) {
                             @for (m, f, last) in rows(e, &r.period.label) {
@@ -650,7 +663,7 @@ pub fn html(r: &Report) -> String {
                                     td { (opt(f.b)) } td { (f.c) } td { (f.c_conformant) } td { (f.d) }
                                     td class=[f.ms1.filter(|v| *v < r.targets.ms1).map(|_| "bad")] { (pct(f.ms1)) }
                                     td class=[f.ms2.filter(|v| *v < r.targets.ms2).map(|_| "bad")] { (pct(f.ms2)) }
-                                    td { (f.rejected) } td { (f.undelivered) } td { (f.never_sent) }
+                                    td { (f.processed) } td { (f.rejected) } td { (f.undelivered) } td { (f.never_sent) }
                                 }
                             }
                         }
