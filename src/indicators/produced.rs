@@ -84,6 +84,11 @@ fn file(path: &Path, display: &str, sink: &mut dyn FnMut(Input), depth: u8) {
                 Err(e) => unreadable(display, e.reason),
             },
         );
+    } else if head.contains(&0) {
+        sink(unreadable(
+            display,
+            "ni un document XML, ni une archive zip, ni une liste de fichiers (texte)",
+        ));
     } else {
         list(path, display, sink, depth);
     }
@@ -310,4 +315,39 @@ pub fn read_all(
     });
     flush(&mut batch, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_names_documents_and_a_binary_file_is_one_unreadable_input() {
+        let dir = std::env::temp_dir().join(format!("banc-produced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.xml"), "<ClinicalDocument/>").unwrap();
+        std::fs::write(dir.join("list.txt"), "# export\na.xml\n\nmissing.xml\n").unwrap();
+        std::fs::write(dir.join("blob.bin"), [0u8, 1, 2, 3, b'\n', 0, 9]).unwrap();
+        let mut got = Vec::new();
+        walk(&[dir.join("list.txt"), dir.join("blob.bin")], &mut |i| {
+            got.push(match i {
+                Input::Bytes { name, .. } => format!("doc {name}"),
+                Input::Unreadable { name, reason } => format!("bad {name}: {reason}"),
+            })
+        });
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].starts_with("doc ") && got[0].ends_with("a.xml"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("missing.xml") && got[1].contains("introuvable"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].contains("blob.bin") && got[2].contains("ni un document"),
+            "{got:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
