@@ -196,7 +196,8 @@ pub fn record(v: &Validator, input: Input) -> Record {
         Input::Unreadable { name, reason } => return blank(name, Some(reason)),
         Input::Bytes { name, bytes } => (name, bytes),
     };
-    let report = v.validate_bytes(&name, &bytes);
+    let (report, header) = v.validate_bytes_with_header(&name, &bytes);
+    drop(bytes);
     let Some(profile_id) = report.profile.clone() else {
         let why = report
             .findings
@@ -205,15 +206,8 @@ pub fn record(v: &Validator, input: Input) -> Record {
             .unwrap_or_else(|| "document illisible".into());
         return blank(name, Some(why));
     };
-    let header = match crate::cda::header::read(&name, &bytes) {
-        Ok(h) => h,
-        Err(f) => {
-            let why = f
-                .first()
-                .map(|f| f.message.clone())
-                .unwrap_or_else(|| "en-tête CDA illisible".into());
-            return blank(name, Some(why));
-        }
+    let Some(header) = header else {
+        return blank(name, Some("en-tête CDA illisible".into()));
     };
     let family = crate::profile::by_id(&profile_id).map(|p| p.family);
     let code = header.code.as_ref().map(|c| c.code.as_str());
