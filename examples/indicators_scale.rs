@@ -21,6 +21,18 @@ fn peak_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) of the process so far.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage, RUSAGE_SELF.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 fn main() -> Result<(), String> {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -124,12 +136,14 @@ fn main() -> Result<(), String> {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let t = Instant::now();
+    let cpu = cpu_secs();
     let report = indicators::run(&validator, &inputs, &|_| {})?;
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu;
     let peak = peak_kib();
     let total = &report.labs_total.total;
     println!(
-        "indicators: {n} documents + {m} messages in {secs:.1} s ({:.0} documents/s, {} threads); peak RSS {:.0} MiB (after generation: {:.0} MiB)",
+        "indicators: {n} documents + {m} messages in {secs:.1} s ({:.0} documents/s, {} threads, {cpu:.1} s of CPU); peak RSS {:.0} MiB (after generation: {:.0} MiB)",
         n as f64 / secs,
         inputs.jobs,
         peak as f64 / 1024.0,
