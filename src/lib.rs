@@ -18,6 +18,7 @@ pub mod event;
 pub mod files;
 pub mod finding;
 pub mod gate;
+pub mod indicators;
 pub mod input;
 pub mod kit;
 pub mod kits;

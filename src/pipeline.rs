@@ -222,8 +222,25 @@ impl Validator {
     /// in banc while judging it is the document's `banc.internal.panic` finding.
     pub fn validate_bytes(&self, name: &str, bytes: &[u8]) -> DocumentReport {
         let start = Instant::now();
-        crate::banc::internal::guard(|| self.judge(name, bytes, start))
+        crate::banc::internal::guard(|| self.judge(name, bytes, start, None))
             .unwrap_or_else(|f| self.finish(name, None, vec![*f], Vec::new(), true, start, bytes))
+    }
+
+    /// [`Validator::validate_bytes`], and the document's CDA header read from the same parse
+    /// (None when the document could not be loaded): one parse for a door that needs both.
+    pub fn validate_bytes_with_header(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> (DocumentReport, Option<crate::cda::header::CdaHeader>) {
+        let start = Instant::now();
+        let mut header = None;
+        let report =
+            crate::banc::internal::guard(|| self.judge(name, bytes, start, Some(&mut header)))
+                .unwrap_or_else(|f| {
+                    self.finish(name, None, vec![*f], Vec::new(), true, start, bytes)
+                });
+        (report, header)
     }
 
     /// The report of an input whose judging stopped on a `banc.internal.*` finding: not
@@ -240,7 +257,13 @@ impl Validator {
         )
     }
 
-    fn judge(&self, name: &str, bytes: &[u8], start: Instant) -> DocumentReport {
+    fn judge(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        start: Instant,
+        header: Option<&mut Option<crate::cda::header::CdaHeader>>,
+    ) -> DocumentReport {
         let mut findings = Vec::new();
         let mut ran = Vec::new();
         let loaded = match xml::load(xml::Input { name, bytes }, &self.opts.limits, &mut findings) {
@@ -248,6 +271,9 @@ impl Validator {
             Load::Failed => return self.finish(name, None, findings, ran, false, start, bytes),
             Load::Unchecked => return self.finish(name, None, findings, ran, true, start, bytes),
         };
+        if let Some(h) = header {
+            *h = Some(crate::cda::header::from_node(loaded.cda()));
+        }
         if !findings.iter().any(|f| f.severity >= Severity::Warning) {
             ran.push(xml::WELLFORMED.ran());
         }

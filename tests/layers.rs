@@ -33,6 +33,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "web",
             "gate",
             "kits",
+            "indicators",
         ],
     ),
     (6, &["cli"]),

@@ -121,6 +121,11 @@ pub struct CdaHeader {
     pub facility_type: Option<Code>,
     /// Parent document of a replacement (`relatedDocument[@typeCode='RPLC']/parentDocument/id`).
     pub replaces: Option<Id>,
+    /// `custodian/assignedCustodian/representedCustodianOrganization/id`: the organisation
+    /// (lab, establishment) that keeps the document.
+    pub custodian: Option<Id>,
+    /// Its `name`.
+    pub custodian_name: Option<String>,
 }
 
 impl CdaHeader {
@@ -306,6 +311,16 @@ pub fn from_node(cda: Node<'_>) -> CdaHeader {
         .find(|r| r.attr("typeCode").as_deref() == Some("RPLC"))
         .and_then(|r| path(r, &["parentDocument", "id"]))
         .and_then(id_of);
+    let custodian = path(
+        cda,
+        &[
+            "custodian",
+            "assignedCustodian",
+            "representedCustodianOrganization",
+        ],
+    );
+    h.custodian = custodian.and_then(|c| kid(c, "id")).and_then(id_of);
+    h.custodian_name = text(custodian.and_then(|c| kid(c, "name")));
     h
 }
 
@@ -333,6 +348,8 @@ mod tests {
         assert!(h.patient.birth_date_fr().unwrap().contains('/'));
         assert!(!h.authors.is_empty());
         assert!(h.id.is_some() && h.effective_time.is_some());
+        assert_eq!(h.custodian.as_ref().unwrap().root, "1.2.250.1.71.4.2.2");
+        assert!(h.custodian_name.is_some());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod common;
 mod diff;
 mod event;
+mod indicators;
 mod kit;
 mod mail;
 mod rules;
@@ -74,6 +75,9 @@ enum Command {
     /// Service web de validation (comme EVS) : formulaire de dépôt, API, résultats sous lien
     /// secret, effacés après la durée de conservation.
     Serve(serve::ServeArgs),
+    /// Indicateurs d'usage MS-1 à MS-4 (appel à projets MSSanté) d'une période, à partir des
+    /// documents produits et des messages envoyés.
+    Indicators(indicators::IndicatorsArgs),
     /// Mesurer : compilation des schématrons, temps par document, débit d'un lot.
     Bench {
         /// Kit folder (as for `validate`).
@@ -150,5 +154,6 @@ pub fn main() -> ExitCode {
         Command::Event(c) => exit(event::run(c)),
         Command::Validate(args) => exit(validate::validate(args, cli.config.as_deref())),
         Command::Serve(args) => exit(serve::serve(args)),
+        Command::Indicators(args) => exit(indicators::run(args)),
     }
 }
