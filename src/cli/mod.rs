@@ -6,6 +6,7 @@ mod event;
 mod kit;
 mod mail;
 mod rules;
+mod scale;
 mod scenario;
 mod serve;
 mod validate;
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Valider des documents CDA (fichiers, ou dossiers parcourus pour les *.xml).
     Validate(ValidateArgs),
+    /// Fusionner des rapports JSON / JSON Lines (les parts d'un lot `--shard`) en un seul.
+    Merge(scale::MergeArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
     /// Lister les règles de banc (id, couche, sévérité, titre, déclaration dans le code) et, avec
@@ -140,6 +143,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(c) => exit(scenario::simulate(c)),
         Command::Event(c) => exit(event::run(c)),
         Command::Validate(args) => exit(validate::validate(args)),
+        Command::Merge(args) => exit(scale::merge(args)),
         Command::Serve(args) => exit(serve::serve(args)),
     }
 }

@@ -1,6 +1,7 @@
 //! `banc validate`: the options of a run over documents, packages and messages, and its output.
 
-use super::common::{self, Format, TermArgs};
+use super::common::{self, TermArgs};
+use super::scale::{self, RunFormat, ScaleArgs};
 use banc::finding::Severity;
 use banc::kit::Kit;
 use banc::pipeline::{Options, Validator};
@@ -29,8 +30,8 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Output on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
     #[command(flatten)]
     pub files: super::common::ReportFiles,
     /// Lowest severity that fails a document and the exit status.
@@ -62,6 +63,8 @@ pub struct ValidateArgs {
     pub svrl: Option<PathBuf>,
     #[command(flatten)]
     pub terms: TermArgs,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
 }
 
 pub fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
@@ -132,7 +135,12 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     }
     let validator = Validator::new(kit, opts)?;
     let jobs = common::jobs(args.jobs);
-    let report =
-        banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
-    common::output(&report, matches!(args.format, Format::Json), &args.files)
+    scale::run(
+        &validator,
+        &args.paths,
+        &args.scale,
+        jobs,
+        args.format,
+        &args.files,
+    )
 }

@@ -4,6 +4,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod style;
 pub mod table;
 

@@ -1,0 +1,109 @@
+//! Batches at scale: `banc validate --format jsonl` (reports streamed as documents finish),
+//! `--shard K/N` (a stable share of the inputs) and `banc merge` (the shards' reports as one).
+
+use super::common::{self, ReportFiles};
+use banc::finding::report::{RunReport, Summary};
+use banc::input::Shard;
+use banc::pipeline::Validator;
+use banc::report::{json, merge};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output on stdout of a judging run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunFormat {
+    /// A readable table.
+    Table,
+    /// The JSON contract, once the run is over.
+    Json,
+    /// JSON Lines: one line per document in the inputs' order as soon as it is judged, then
+    /// one line for the run (summary, kit); memory stays flat on any number of documents.
+    Jsonl,
+}
+
+/// The options `validate` adds for batches at scale.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScaleArgs {
+    /// Judge only share K of N (0 ≤ K < N) of the inputs, chosen by a hash of each input's path
+    /// relative to the folder given: N processes (machines, Kubernetes Indexed Job, Slurm array)
+    /// with the same paths cover them once; `banc merge` joins their reports.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+/// Judge `paths` (only the shard's share) and print the run in `format`.
+pub fn run(
+    validator: &Validator,
+    paths: &[PathBuf],
+    scale: &ScaleArgs,
+    jobs: usize,
+    format: RunFormat,
+    files: &ReportFiles,
+) -> Result<ExitCode, String> {
+    let inputs = banc::input::select(paths, scale.shard).map_err(|e| e.to_string())?;
+    let mut summary = Summary::default();
+    // The reports are kept only when a file needs all of them (JUnit, HTML) or for the JSON
+    // and the table, which are written at the end.
+    let keep = format != RunFormat::Jsonl || files.junit.is_some() || files.html.is_some();
+    let mut kept = Vec::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut reader_gone = false;
+    banc::input::validate_each(validator, &inputs, jobs, |doc| {
+        summary.add(doc.verdict);
+        if format == RunFormat::Jsonl && !reader_gone {
+            // Each line reaches the reader as its document is done (a pipe into `jq`, a log).
+            reader_gone = out
+                .write_all(json::document_line(&doc).as_bytes())
+                .and_then(|_| out.flush())
+                .is_err();
+        }
+        if keep {
+            kept.push(doc);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    drop(out);
+    let mut report = validator.run_report(kept);
+    if format == RunFormat::Jsonl {
+        report.summary = summary;
+        common::emit_json(&json::run_line(&report));
+        return write_files(&report, files);
+    }
+    common::output(&report, format == RunFormat::Json, files)
+}
+
+/// The JUnit and HTML files of a run printed as JSON Lines.
+fn write_files(report: &RunReport, files: &ReportFiles) -> Result<ExitCode, String> {
+    if let Some(path) = &files.junit {
+        let xml = banc::report::junit::render(report)?;
+        std::fs::write(path, xml).map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    if let Some(path) = &files.html {
+        std::fs::write(path, banc::report::html::render(report))
+            .map_err(|e| format!("{} : {e}", path.display()))?;
+    }
+    Ok(common::run_status(report))
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Reports written by `banc validate --format json` or `--format jsonl` (one per shard).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
+    #[command(flatten)]
+    pub files: ReportFiles,
+}
+
+/// `banc merge`: one run out of several reports; the exit status is the merged run's.
+pub fn merge(args: MergeArgs) -> Result<ExitCode, String> {
+    let report = merge::merge(&args.reports)?;
+    if args.format == RunFormat::Jsonl {
+        common::emit_json(&json::render_lines(&report));
+        return write_files(&report, &args.files);
+    }
+    common::output(&report, args.format == RunFormat::Json, &args.files)
+}
