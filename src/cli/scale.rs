@@ -2,6 +2,7 @@
 //! `--shard K/N` (a stable share of the inputs) and `banc merge` (the shards' reports as one).
 
 use super::common::{self, ReportFiles};
+use banc::cache::Cache;
 use banc::finding::report::{RunReport, Summary};
 use banc::input::Shard;
 use banc::pipeline::Validator;
@@ -30,6 +31,25 @@ pub struct ScaleArgs {
     /// with the same paths cover them once; `banc merge` joins their reports.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Folder of the start-up cache (what the kit compiles to; default: the user's cache
+    /// folder, ~/.cache/banc).
+    #[arg(long, value_name = "DIR", env = "BANC_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Build everything in the process, without reading or writing the start-up cache
+    /// (whatever --cache or BANC_CACHE say).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl ScaleArgs {
+    /// The start-up cache the options ask for.
+    pub fn cache(&self) -> Cache {
+        match (&self.cache, self.no_cache) {
+            (_, true) => Cache::none(),
+            (Some(dir), false) => Cache::at(dir),
+            (None, false) => Cache::user(),
+        }
+    }
 }
 
 /// Judge `paths` (only the shard's share) and print the run in `format`.

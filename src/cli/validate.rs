@@ -3,7 +3,6 @@
 use super::common::{self, TermArgs};
 use super::scale::{self, RunFormat, ScaleArgs};
 use banc::finding::Severity;
-use banc::kit::Kit;
 use banc::pipeline::{Options, Validator};
 use banc::profile;
 use banc::xml::Limits;
@@ -91,10 +90,6 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
         FailOn::Warning => Severity::Warning,
         FailOn::Info => Severity::Info,
     };
-    let kit = match &args.kit {
-        Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
-        None => None,
-    };
     let opts = Options {
         limits: Limits {
             max_bytes: args.max_size,
@@ -133,7 +128,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
             return Err(format!("{} : fichier introuvable", f.display()));
         }
     }
-    let validator = Validator::new(kit, opts)?;
+    let validator = Validator::open(args.kit.as_deref(), opts, &args.scale.cache())?;
     let jobs = common::jobs(args.jobs);
     scale::run(
         &validator,
