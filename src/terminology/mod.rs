@@ -350,7 +350,8 @@ impl Store {
 #[derive(Serialize, serde::Deserialize)]
 struct Saved {
     sets: Vec<SavedSet>,
-    by_id: HashMap<String, usize>,
+    /// Sorted: the same store gives the same bytes.
+    by_id: Vec<(String, usize)>,
     issues: Vec<LoadIssue>,
     replaced: Vec<(String, String, String)>,
 }
@@ -382,7 +383,12 @@ impl Saved {
                     aliases: v.aliases.clone(),
                 })
                 .collect(),
-            by_id: store.by_id.clone(),
+            by_id: {
+                let mut v: Vec<(String, usize)> =
+                    store.by_id.iter().map(|(k, i)| (k.clone(), *i)).collect();
+                v.sort();
+                v
+            },
             issues: store.issues.clone(),
             replaced: store.replaced.clone(),
         }
@@ -401,7 +407,7 @@ impl Saved {
             .collect();
         let mut store = Store {
             sets,
-            by_id: self.by_id,
+            by_id: self.by_id.into_iter().collect(),
             by_code: HashMap::new(),
             circuit: None,
             issues: self.issues,
