@@ -59,8 +59,8 @@ impl Cache {
             h.update([0u8]);
             h.update(part.as_bytes());
         }
-        let digest = hex::encode(h.finalize());
-        Some(dir.join(format!("{kind}-{}.bin", &digest[..32])))
+        let digest = hex::encode(&h.finalize()[..16]);
+        Some(dir.join(format!("{kind}-{digest}.bin")))
     }
 
     /// The entry, if present and whole; anything else (absent, truncated, corrupt, another
