@@ -274,7 +274,7 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
         .into_iter()
         .map(|e| (e.rel.clone(), e))
         .collect();
-    let mut files: Vec<(String, PathBuf, u64, Option<i128>)> = Vec::new();
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .into_iter()
@@ -294,21 +294,26 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let meta = entry.metadata().ok();
-        let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
-        let mtime = meta.as_ref().and_then(mtime_ns);
-        files.push((rel, entry.path().to_path_buf(), size, mtime));
+        files.push((rel, entry.into_path()));
     }
     files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let known = |rel: &str, size: u64, mtime: Option<i128>| -> Option<[u8; 32]> {
         let e = old.get(rel)?;
         (e.size == size && Some(e.mtime_ns) == mtime).then_some(e.digest?)
     };
-    let digests: Vec<Result<([u8; 32], bool), KitError>> = files
+    // Each file's size and time (read on all cores: a kit has thousands of files), then its
+    // hash from the index when they are unchanged, else from its content.
+    type Seen = (u64, Option<i128>, [u8; 32], bool);
+    let digests: Vec<Result<Seen, KitError>> = files
         .par_iter()
-        .map(|(rel, path, size, mtime)| match known(rel, *size, *mtime) {
-            Some(d) => Ok((d, false)),
-            None => hash_file(rel, path).map(|d| (d, true)),
+        .map(|(rel, path)| {
+            let meta = std::fs::symlink_metadata(path).ok();
+            let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
+            let mtime = meta.as_ref().and_then(mtime_ns);
+            match known(rel, size, mtime) {
+                Some(d) => Ok((size, mtime, d, false)),
+                None => hash_file(rel, path).map(|d| (size, mtime, d, true)),
+            }
         })
         .collect();
     let mut outer = Sha256::new();
@@ -317,8 +322,8 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    for ((rel, _, size, mtime), d) in files.into_iter().zip(digests) {
-        let (d, hashed) = d?;
+    for ((rel, _), d) in files.into_iter().zip(digests) {
+        let (size, mtime, d, hashed) = d?;
         outer.update(rel.as_bytes());
         outer.update([0u8]);
         outer.update(d);

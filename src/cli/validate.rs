@@ -131,7 +131,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, String> {
     let validator = Validator::open(args.kit.as_deref(), opts, &args.scale.cache())?;
     let jobs = common::jobs(args.jobs);
     scale::run(
-        &validator,
+        validator,
         &args.paths,
         &args.scale,
         jobs,
