@@ -4,6 +4,7 @@
 //! every regular file under the kit root, hidden folders (`.git`) excluded: it changes when any
 //! file is added, removed, renamed or edited, and is the same on every machine.
 
+use crate::cache::Cache;
 use crate::finding::Severity;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -125,7 +126,7 @@ pub mod rules {
 }
 
 /// A defect of the kit met while loading a schematron.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KitIssue {
     /// The id of one of [`rules::RULES`].
     pub rule: &'static str,
@@ -134,6 +135,34 @@ pub struct KitIssue {
     pub file: String,
     pub line: u32,
     pub message: String,
+}
+
+// By hand: the rule id is one of [`rules::RULES`] (a `&'static str`), found again by its text
+// (the start-up cache reads issues back).
+impl<'de> serde::Deserialize<'de> for KitIssue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KitIssue, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Read {
+            rule: String,
+            severity: Severity,
+            file: String,
+            line: u32,
+            message: String,
+        }
+        let r = Read::deserialize(d)?;
+        let rule = rules::RULES
+            .iter()
+            .find(|k| k.id == r.rule)
+            .map(|k| k.id)
+            .ok_or_else(|| serde::de::Error::custom(format!("règle de kit inconnue {}", r.rule)))?;
+        Ok(KitIssue {
+            rule,
+            severity: r.severity,
+            file: r.file,
+            line: r.line,
+            message: r.message,
+        })
+    }
 }
 
 impl From<KitIssue> for crate::finding::report::KitIssueView {
@@ -175,8 +204,15 @@ pub struct Kit {
 }
 
 impl Kit {
-    /// Open a kit folder: it must hold the CDA schema where the ANS kit has it.
+    /// Open a kit folder: it must hold the CDA schema where the ANS kit has it. Every file is
+    /// hashed for the fingerprint.
     pub fn open(root: &Path) -> Result<Kit, KitError> {
+        Kit::open_cached(root, &Cache::none())
+    }
+
+    /// [`Kit::open`], the fingerprint from the file index kept in `cache` (only the files whose
+    /// size or modification time changed are hashed again).
+    pub fn open_cached(root: &Path, cache: &Cache) -> Result<Kit, KitError> {
         if !root.is_dir() {
             return Err(KitError(format!(
                 "kit introuvable : {} n'est pas un dossier",
@@ -190,7 +226,7 @@ impl Kit {
                 CDA_XSD
             )));
         }
-        let fingerprint = fingerprint(root)?;
+        let fingerprint = fingerprint_with(root, cache)?;
         Ok(Kit {
             root: root.to_path_buf(),
             fingerprint,
@@ -203,8 +239,44 @@ impl Kit {
     }
 }
 
-/// `sha256:<hex>` over the kit's files (see the module documentation).
+/// `sha256:<hex>` over the kit's files (see the module documentation), every file hashed.
 pub fn fingerprint(root: &Path) -> Result<String, KitError> {
+    fingerprint_with(root, &Cache::none())
+}
+
+/// What the cache remembers of a kit file, as git's index does: its size and modification
+/// time when it was hashed, and the hash. `None`: modified too close to the indexing to trust
+/// the time (a later write within the clock's grain would not show), hashed again next time.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Indexed {
+    rel: String,
+    size: u64,
+    mtime_ns: i128,
+    digest: Option<[u8; 32]>,
+}
+
+/// A file modified less than this before the index is written is hashed again next time.
+const RACY_NS: i128 = 2_000_000_000;
+
+fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
+    let t = meta.modified().ok()?;
+    Some(match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    })
+}
+
+/// [`fingerprint`], hashing only the files whose size or modification time changed since the
+/// index kept in `cache` (the same fingerprint, without reading 53 MB when nothing changed).
+pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> {
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let index_key = abs.to_string_lossy().into_owned();
+    let old: std::collections::HashMap<String, Indexed> = cache
+        .read::<Vec<Indexed>>("kit-index", &[&index_key])
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.rel.clone(), e))
+        .collect();
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -225,36 +297,71 @@ pub fn fingerprint(root: &Path) -> Result<String, KitError> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        files.push((rel, entry.path().to_path_buf()));
+        files.push((rel, entry.into_path()));
     }
     files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let digests: Vec<Result<[u8; 32], KitError>> = files
+    let known = |rel: &str, size: u64, mtime: Option<i128>| -> Option<[u8; 32]> {
+        let e = old.get(rel)?;
+        (e.size == size && Some(e.mtime_ns) == mtime).then_some(e.digest?)
+    };
+    // Each file's size and time (read on all cores: a kit has thousands of files), then its
+    // hash from the index when they are unchanged, else from its content.
+    type Seen = (u64, Option<i128>, [u8; 32], bool);
+    let digests: Vec<Result<Seen, KitError>> = files
         .par_iter()
         .map(|(rel, path)| {
-            // Streamed: a kit file of any size costs one buffer.
-            use std::io::Read;
-            let fail = |e: String| KitError(format!("lecture de {rel} impossible : {e}"));
-            let mut f = crate::files::open(path).map_err(|e| fail(e.reason.to_string()))?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                match f.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => h.update(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(fail(e.to_string())),
-                }
+            let meta = std::fs::symlink_metadata(path).ok();
+            let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
+            let mtime = meta.as_ref().and_then(mtime_ns);
+            match known(rel, size, mtime) {
+                Some(d) => Ok((size, mtime, d, false)),
+                None => hash_file(rel, path).map(|d| (size, mtime, d, true)),
             }
-            Ok(h.finalize().into())
         })
         .collect();
     let mut outer = Sha256::new();
-    for ((rel, _), d) in files.iter().zip(digests) {
+    let mut index = Vec::with_capacity(files.len());
+    let mut changed = old.len() != files.len();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    for ((rel, _), d) in files.into_iter().zip(digests) {
+        let (size, mtime, d, hashed) = d?;
         outer.update(rel.as_bytes());
         outer.update([0u8]);
-        outer.update(d?);
+        outer.update(d);
+        changed |= hashed;
+        if let Some(mtime) = mtime {
+            index.push(Indexed {
+                digest: (now - mtime > RACY_NS).then_some(d),
+                rel,
+                size,
+                mtime_ns: mtime,
+            });
+        }
+    }
+    if changed {
+        cache.write("kit-index", &[&index_key], &index);
     }
     Ok(format!("sha256:{}", hex::encode(outer.finalize())))
+}
+
+/// The sha256 of one kit file, streamed: a file of any size costs one buffer.
+fn hash_file(rel: &str, path: &Path) -> Result<[u8; 32], KitError> {
+    use std::io::Read;
+    let fail = |e: String| KitError(format!("lecture de {rel} impossible : {e}"));
+    let mut f = crate::files::open(path).map_err(|e| fail(e.reason.to_string()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Ok(h.finalize().into())
 }
 
 #[cfg(test)]

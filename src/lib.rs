@@ -11,6 +11,7 @@
 
 pub mod banc;
 pub mod bench;
+pub mod cache;
 pub mod cda;
 pub mod choice;
 pub mod clock;

@@ -2,6 +2,7 @@
 //! findings → verdict.
 //! Every door (command line, mail, XDM, scenario) ends here.
 
+use crate::cache::Cache;
 use crate::clock::Deadline;
 use crate::finding::report::{DocumentReport, KitStamp, RuleRun, RunReport};
 use crate::finding::{Finding, Layer, Severity, Verdict};
@@ -103,12 +104,76 @@ pub struct Validator {
 impl Validator {
     /// Compile the kit's schema (once for the whole run).
     pub fn new(kit: Option<Kit>, opts: Options) -> Result<Validator, KitError> {
-        let xsd = match &kit {
-            Some(k) => Some(XsdValidator::compile(&k.xsd_path()).map_err(KitError)?),
-            None => None,
-        };
+        Validator::with_cache(kit, opts, &Cache::none())
+    }
+
+    /// [`Validator::new`], what the kit compiles to (schematron plans, value sets) read from
+    /// `cache` when it holds it for this kit and banc, else built and kept there.
+    pub fn with_cache(
+        kit: Option<Kit>,
+        opts: Options,
+        cache: &Cache,
+    ) -> Result<Validator, KitError> {
+        let xsd = kit.as_ref().map(Kit::xsd_path);
+        Validator::assemble(xsd, || Ok(kit), opts, cache)
+    }
+
+    /// Open the kit at `kit_dir` (fingerprint from `cache`'s file index) and build the run's
+    /// validator, as [`Validator::with_cache`]. The kit's schema, the longest part of a warm
+    /// start, is compiled by libxml2 on another thread meanwhile.
+    pub fn open(
+        kit_dir: Option<&Path>,
+        opts: Options,
+        cache: &Cache,
+    ) -> Result<Validator, KitError> {
+        let xsd = kit_dir.map(|d| d.join(crate::kit::CDA_XSD));
+        let kit = || kit_dir.map(|d| Kit::open_cached(d, cache)).transpose();
+        Validator::assemble(xsd, kit, opts, cache)
+    }
+
+    /// The schema at `xsd` compiled on its own thread while `kit` opens and its value sets load.
+    fn assemble(
+        xsd: Option<PathBuf>,
+        kit: impl FnOnce() -> Result<Option<Kit>, KitError>,
+        opts: Options,
+        cache: &Cache,
+    ) -> Result<Validator, KitError> {
+        std::thread::scope(|s| {
+            let xsd = xsd.map(|path| s.spawn(move || XsdValidator::compile(&path)));
+            let kit = kit()?;
+            let terminology = Store::load_cached(
+                &Sources {
+                    kit: kit.as_ref().map(|k| k.root.clone()),
+                    extra: opts.terminology.clone(),
+                    circuit_bio: opts.circuit_bio.clone(),
+                },
+                cache,
+                kit.as_ref().map(|k| k.fingerprint.as_str()),
+            )
+            .map_err(KitError)?;
+            let xsd = xsd
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("compilation du schéma XSD interrompue".into()))
+                })
+                .transpose()
+                .map_err(KitError)?;
+            Validator::finish_new(kit, xsd, terminology, opts, cache)
+        })
+    }
+
+    fn finish_new(
+        kit: Option<Kit>,
+        xsd: Option<XsdValidator>,
+        terminology: Store,
+        opts: Options,
+        cache: &Cache,
+    ) -> Result<Validator, KitError> {
         let schematron = match &kit {
-            Some(k) if opts.run_schematrons => Some(Engine::new(&k.root, opts.schematron.clone())),
+            Some(k) if opts.run_schematrons => Some(
+                Engine::new(&k.root, opts.schematron.clone())
+                    .with_cache(cache.clone(), &k.fingerprint),
+            ),
             _ => None,
         };
         if let Some(engine) = &schematron {
@@ -119,12 +184,6 @@ impl Validator {
             };
             engine.check_phase(&profiles).map_err(KitError)?;
         }
-        let terminology = Store::load(&Sources {
-            kit: kit.as_ref().map(|k| k.root.clone()),
-            extra: opts.terminology.clone(),
-            circuit_bio: opts.circuit_bio.clone(),
-        })
-        .map_err(KitError)?;
         Ok(Validator {
             kit,
             xsd,
@@ -166,6 +225,31 @@ impl Validator {
         let mut report = RunReport::new(stamp, self.opts.fail_on, docs);
         report.terminology = Some(self.terminology.stamp());
         report
+    }
+
+    /// The kit is one `banc kit fetch` installed: reports name it by ref and archive. A kit
+    /// whose files changed since it was fetched is refused: it would be judged under a ref it
+    /// no longer is.
+    pub fn installed_kit(
+        &mut self,
+        source: crate::finding::report::KitSource,
+        fetched: &str,
+    ) -> Result<(), String> {
+        let Some(kit) = self.kit.as_mut() else {
+            return Ok(());
+        };
+        if kit.fingerprint != fetched {
+            return Err(format!(
+                "le kit installé « {} » ({}) a changé depuis banc kit fetch (empreinte {} au lieu de {}) : banc kit fetch {} --force le réinstalle",
+                source.reference,
+                kit.root.display(),
+                kit.fingerprint,
+                fetched,
+                source.reference
+            ));
+        }
+        kit.source = Some(source);
+        Ok(())
     }
 
     pub fn kit_stamp(&self) -> Option<KitStamp> {

@@ -460,12 +460,7 @@ fn a_project_file_pins_the_kit_validate_fetches_and_uses() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kit"]["source"]["ref"], "r1");
-    assert_eq!(
-        v["kit"]["source"]["archive_sha256"],
-        pin,
-        "{}",
-        v["kit"]
-    );
+    assert_eq!(v["kit"]["source"]["archive_sha256"], pin, "{}", v["kit"]);
     // Installed: the next run needs no server.
     drop(std::net::TcpStream::connect(
         url.trim_start_matches("http://"),

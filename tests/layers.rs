@@ -14,7 +14,7 @@ const LAYERS: &[(u8, &[&str])] = &[
     (
         1,
         &[
-            "xml", "cda", "kit", "profile", "files", "lines", "xmlw", "clock", "project",
+            "xml", "cda", "kit", "profile", "files", "lines", "xmlw", "clock", "project", "cache",
         ],
     ),
     (2, &["xsd", "schematron", "terminology", "banc"]),

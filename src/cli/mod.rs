@@ -8,6 +8,7 @@ mod indicators;
 mod kit;
 mod mail;
 mod rules;
+mod scale;
 mod scenario;
 mod serve;
 mod validate;
@@ -42,6 +43,8 @@ enum Command {
     /// Comparer les constats de deux exécutions (rapports JSON ou références) : nouveaux,
     /// corrigés, persistants, par document et par règle.
     Diff(diff::DiffArgs),
+    /// Fusionner des rapports JSON / JSON Lines (les parts d'un lot `--shard`) en un seul.
+    Merge(scale::MergeArgs),
     /// Lister les profils (modèles de documents) que banc reconnaît.
     Profiles,
     /// Lister les règles de banc (id, couche, sévérité, titre, déclaration dans le code) et, avec
@@ -153,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(c) => exit(scenario::simulate(c)),
         Command::Event(c) => exit(event::run(c)),
         Command::Validate(args) => exit(validate::validate(args, cli.config.as_deref())),
+        Command::Merge(args) => exit(scale::merge(args)),
         Command::Serve(args) => exit(serve::serve(args)),
         Command::Indicators(args) => exit(indicators::run(args)),
     }

@@ -1,8 +1,8 @@
 //! `banc validate`: the options of a run over documents, packages and messages, and its output.
 
-use super::common::{self, Format, TermArgs};
+use super::common::{self, TermArgs};
+use super::scale::{self, RunFormat, ScaleArgs};
 use banc::finding::Severity;
-use banc::kit::Kit;
 use banc::pipeline::{Options, Validator};
 use banc::profile;
 use banc::xml::Limits;
@@ -35,8 +35,8 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Output on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
     #[command(flatten)]
     pub files: super::common::ReportFiles,
     /// Lowest severity that fails a document and the exit status (default: the project
@@ -69,6 +69,8 @@ pub struct ValidateArgs {
     pub svrl: Option<PathBuf>,
     #[command(flatten)]
     pub terms: TermArgs,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
 }
 
 pub fn parse_replace(s: &str) -> Result<(String, PathBuf), String> {
@@ -116,9 +118,10 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
         project,
     )
     .unwrap_or(Severity::Error);
-    let kit = match &args.kit {
-        Some(dir) => Some(Kit::open(dir).map_err(|e| e.to_string())?),
-        None if args.no_kit => None,
+    // The kit folder, and the installed kit it is when banc kit fetch put it there.
+    let (kit_dir, installed) = match &args.kit {
+        Some(dir) => (Some(dir.clone()), None),
+        None if args.no_kit => (None, None),
         // The project file's pinned kit version: fetched once into the data folder (nothing
         // is downloaded when it is there, with the pinned archive), then used.
         None if project
@@ -130,12 +133,20 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
             let reference = k.reference.as_deref().unwrap_or_default();
             let mirror = std::env::var("BANC_KIT_MIRROR").ok();
             let req = banc::kits::Request::new(reference, k.sha256.as_deref(), mirror.as_deref());
-            Some(args.data.store()?.fetch(&req, false)?.kit.open()?)
+            let i = args.data.store()?.fetch(&req, false)?.kit;
+            (Some(i.path.clone()), Some(i))
         }
         // Without a data folder there is no installed kit: the embedded rules, as before.
-        None => match args.data.store().ok() {
-            Some(store) => store.default_kit()?.map(|k| k.open()).transpose()?,
-            None => None,
+        None => match args
+            .data
+            .store()
+            .ok()
+            .map(|s| s.default_kit())
+            .transpose()?
+            .flatten()
+        {
+            Some(i) => (Some(i.path.clone()), Some(i)),
+            None => (None, None),
         },
     };
     let opts = Options {
@@ -161,13 +172,13 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
     // The added and replaced schematrons run with the kit's; without it they would be silently
     // ignored and the document would pass.
     if (!args.schematrons.is_empty() || !args.replaced.is_empty())
-        && (kit.is_none() || args.no_schematron)
+        && (kit_dir.is_none() || args.no_schematron)
     {
         return Err(
             "--schematron et --replace-schematron demandent --kit (et pas --no-schematron) : sans le kit, ces règles ne seraient pas exécutées".into(),
         );
     }
-    if args.phase.is_some() && (kit.is_none() || args.no_schematron) {
+    if args.phase.is_some() && (kit_dir.is_none() || args.no_schematron) {
         return Err(
             "--phase demande --kit (et pas --no-schematron) : sans les schématrons, la phase ne choisirait rien".into(),
         );
@@ -177,13 +188,17 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
             return Err(format!("{} : fichier introuvable", f.display()));
         }
     }
-    let validator = Validator::new(kit, opts)?;
+    let mut validator = Validator::open(kit_dir.as_deref(), opts, &args.scale.cache())?;
+    if let Some(i) = &installed {
+        validator.installed_kit(i.source(), &i.fingerprint)?;
+    }
     let jobs = common::jobs(args.jobs);
-    let report =
-        banc::input::validate_all(&validator, &args.paths, jobs).map_err(|e| e.to_string())?;
-    common::output(
-        report,
-        matches!(args.format, Format::Json),
+    scale::run(
+        validator,
+        &args.paths,
+        &args.scale,
+        jobs,
+        args.format,
         &args.files,
         project,
         Some(fail_on),

@@ -106,7 +106,7 @@ impl fmt::Display for Layer {
 }
 
 /// Where a finding points: a positional XPath plus the source position of the node.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Location {
     /// `/ClinicalDocument/component/structuredBody/component[2]/section`: a `[n]` is given whenever
     /// the element has same-named siblings, so the path designates exactly one node.
@@ -134,7 +134,7 @@ impl Location {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub rule: String,
     pub severity: Severity,
@@ -219,6 +219,44 @@ pub struct SchematronRef {
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+}
+
+/// A [`SchematronRef`] read back (`banc merge`): the kind is one of two words.
+#[derive(serde::Deserialize)]
+struct SchematronRefRead {
+    file: String,
+    kind: String,
+    pattern: String,
+    context: String,
+    test: String,
+    id: Option<String>,
+    role: Option<String>,
+}
+
+// By hand: serde's derive would tie a `&'static str` field to the input's lifetime.
+impl<'de> serde::Deserialize<'de> for SchematronRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SchematronRef, D::Error> {
+        let r = SchematronRefRead::deserialize(d)?;
+        let kind = match r.kind.as_str() {
+            "assert" => "assert",
+            "report" => "report",
+            other => {
+                return Err(serde::de::Error::unknown_variant(
+                    other,
+                    &["assert", "report"],
+                ));
+            }
+        };
+        Ok(SchematronRef {
+            file: r.file,
+            kind,
+            pattern: r.pattern,
+            context: r.context,
+            test: r.test,
+            id: r.id,
+            role: r.role,
+        })
+    }
 }
 
 impl Finding {
@@ -381,7 +419,7 @@ pub fn limit_finding(rule: &str, dropped: usize, layer: Layer) -> Finding {
 }
 
 /// The outcome for one checked object (a document here; later a step, a scenario, a participant).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,

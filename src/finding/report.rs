@@ -2,13 +2,13 @@
 //! and every door reads. Rendering lives above (`crate::report`), never here.
 
 use super::{Finding, Layer, Severity, Verdict};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the JSON contract; additions keep it, a breaking change would bump it.
 pub const JSON_SCHEMA: &str = "banc.validate/1";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KitStamp {
     pub path: String,
     /// `sha256:<hex>` over the kit's files (see `kit::fingerprint`).
@@ -21,7 +21,7 @@ pub struct KitStamp {
 }
 
 /// Where an installed kit came from: the ref fetched and the archive's sha256.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KitSource {
     #[serde(rename = "ref")]
     pub reference: String,
@@ -31,7 +31,7 @@ pub struct KitSource {
 }
 
 /// A kit defect as reported (`kit.*` rule ids, see `schematron::KitIssue`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KitIssueView {
     pub rule: String,
     pub severity: Severity,
@@ -42,7 +42,7 @@ pub struct KitIssueView {
 }
 
 /// One validated document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DocumentReport {
     /// As given on the command line (or found under a given folder).
     pub path: String,
@@ -64,7 +64,7 @@ pub struct DocumentReport {
 }
 
 /// A rule (or a whole engine pass such as the XSD) that ran on a document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleRun {
     pub rule: String,
     pub layer: Layer,
@@ -116,7 +116,7 @@ pub fn excerpts(source: &[u8], findings: &[Finding]) -> BTreeMap<u32, String> {
     out
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub documents: usize,
     pub pass: usize,
@@ -125,7 +125,7 @@ pub struct Summary {
 }
 
 /// A whole `banc validate` run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     pub banc: String,
     pub schema: String,
@@ -143,7 +143,7 @@ pub struct RunReport {
 }
 
 /// What the CI gate did to a run (JSON `gate`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GateStamp {
     /// The project file read (`banc.toml`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,18 +162,24 @@ pub struct GateStamp {
     /// Findings a waiver covers.
     pub waived: usize,
 }
+
+impl Summary {
+    /// Count one more document.
+    pub fn add(&mut self, verdict: Verdict) {
+        self.documents += 1;
+        match verdict {
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => self.fail += 1,
+            Verdict::Error => self.error += 1,
+        }
+    }
+}
+
 impl RunReport {
     pub fn new(kit: Option<KitStamp>, fail_on: Severity, documents: Vec<DocumentReport>) -> Self {
-        let mut summary = Summary {
-            documents: documents.len(),
-            ..Summary::default()
-        };
+        let mut summary = Summary::default();
         for d in &documents {
-            match d.verdict {
-                Verdict::Pass => summary.pass += 1,
-                Verdict::Fail => summary.fail += 1,
-                Verdict::Error => summary.error += 1,
-            }
+            summary.add(d.verdict);
         }
         RunReport {
             banc: env!("CARGO_PKG_VERSION").to_string(),
@@ -259,7 +265,7 @@ impl RunReport {
 
 /// What a run's terminology was (JSON `terminology`, first lines of the table); made by
 /// `terminology::Store::stamp`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TerminologyStamp {
     pub value_sets: usize,
     pub concepts: usize,
@@ -269,7 +275,7 @@ pub struct TerminologyStamp {
     pub issues: Vec<LoadIssue>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CircuitStamp {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -278,7 +284,7 @@ pub struct CircuitStamp {
 }
 
 /// A file that could not be read, or that was not a terminology file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadIssue {
     pub source: String,
     pub message: String,

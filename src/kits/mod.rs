@@ -82,12 +82,17 @@ impl Installed {
                 self.reference
             ));
         }
-        kit.source = Some(KitSource {
+        kit.source = Some(self.source());
+        Ok(kit)
+    }
+
+    /// How reports name this kit.
+    pub fn source(&self) -> KitSource {
+        KitSource {
             reference: self.reference.clone(),
             archive_sha256: self.sha256.clone(),
             url: self.url.clone(),
-        });
-        Ok(kit)
+        }
     }
 }
 

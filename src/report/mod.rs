@@ -6,6 +6,7 @@ pub mod diff;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 pub mod sarif;
 pub mod style;
 pub mod table;

@@ -60,6 +60,9 @@ pub struct Engine {
     issues: Mutex<Vec<KitIssue>>,
     /// Documents the rules read (value sets), shared by this engine's plans.
     docs: Arc<Docs>,
+    /// Where plans of the kit's own schematrons are kept between processes, and the kit's
+    /// fingerprint that keys them.
+    cache: Option<(crate::cache::Cache, String)>,
 }
 
 impl Engine {
@@ -79,7 +82,16 @@ impl Engine {
             plans: Mutex::new(HashMap::new()),
             issues: Mutex::new(Vec::new()),
             docs: Arc::default(),
+            cache: None,
         }
+    }
+
+    /// Keep the plans of the kit's schematrons in `cache`, keyed by the kit's `fingerprint`
+    /// (and banc's version, the phase): a later process reads them instead of translating the
+    /// kit again.
+    pub fn with_cache(mut self, cache: crate::cache::Cache, fingerprint: &str) -> Engine {
+        self.cache = Some((cache, fingerprint.to_string()));
+        self
     }
 
     /// The schematron files `profile` runs, in order, with the user's replacements and additions.
@@ -151,6 +163,24 @@ impl Engine {
                 line: 0,
                 message,
             })?;
+            // Only a file of the kit: its fingerprint says when the plan is stale.
+            let cached = self
+                .cache
+                .as_ref()
+                .filter(|_| sch.starts_with(&self.kit_root));
+            let phase_key = self.settings.phase.clone().unwrap_or_default();
+            let key = |fp: &str| [fp.to_string(), sch.display().to_string(), phase_key.clone()];
+            if let Some((cache, fp)) = cached {
+                let k = key(fp);
+                let k: Vec<&str> = k.iter().map(String::as_str).collect();
+                if let Some((schema_issues, plan)) = cache.read::<(Vec<KitIssue>, Plan)>("plan", &k)
+                {
+                    let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
+                    issues.extend(schema_issues);
+                    issues.extend(plan.issues.iter().cloned());
+                    return Ok(Arc::new(plan.with_docs(self.docs.clone())));
+                }
+            }
             let schema = super::load(&self.kit_root, sch)?;
             let phase = match self.settings.phase.as_deref() {
                 Some("#ALL") => Some("#ALL"),
@@ -165,6 +195,11 @@ impl Engine {
                     line: 0,
                     message,
                 })?;
+            if let Some((cache, fp)) = cached {
+                let k = key(fp);
+                let k: Vec<&str> = k.iter().map(String::as_str).collect();
+                cache.write("plan", &k, &(&schema.issues, &plan));
+            }
             let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
             issues.extend(schema.issues.iter().cloned());
             issues.extend(plan.issues.iter().cloned());

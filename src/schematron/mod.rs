@@ -40,7 +40,7 @@ pub enum MessagePart {
     Name(Option<String>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CheckKind {
     Assert,
     Report,

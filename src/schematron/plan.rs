@@ -22,9 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Namespace of banc's XPath extension functions (see `xpath2`).
 pub const BANC_NS: &str = "urn:banc:xpath";
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
-    /// Unique per plan: keys the per-thread compiled expressions.
+    /// Unique per plan: keys the per-thread compiled expressions (a new one when read back
+    /// from the start-up cache).
+    #[serde(skip, default = "next_uid")]
     uid: u64,
     /// Kit-relative path of the `.sch`.
     pub file: String,
@@ -35,6 +37,7 @@ pub struct Plan {
     /// Folder of the `.sch`: `document()`/`doc()` resolve from here.
     pub(super) base_dir: PathBuf,
     /// The documents its rules read (shared with the engine's other plans).
+    #[serde(skip)]
     pub(super) docs: Arc<Docs>,
     pub(super) ns: Vec<(String, String)>,
     /// XPath 1.0 text of every expression, indexed by the plan's `usize` references.
@@ -47,19 +50,19 @@ pub struct Plan {
     pub skipped_checks: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct LetPlan {
     pub(super) name: String,
     pub(super) expr: Option<usize>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct PatternPlan {
     pub id: Option<String>,
     pub rules: Vec<RulePlan>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct RulePlan {
     /// As written in the schematron (after abstract-pattern substitution).
     pub context: String,
@@ -69,7 +72,7 @@ pub struct RulePlan {
 }
 
 /// How a rule's nodes are found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) enum Select {
     /// `//context` (per alternative) from the document node.
     XPath(usize),
@@ -90,7 +93,7 @@ pub(super) enum Select {
     Unusable,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct CheckPlan {
     pub kind: CheckKind,
     /// As written (after abstract-pattern substitution).
@@ -99,6 +102,7 @@ pub struct CheckPlan {
     /// What the test's value depends on: evaluated once per anchor when above the node. Read
     /// on the test's first evaluation (most checks of a kit never run on a given profile's
     /// documents, and reading every test costs a tenth of a second per process).
+    #[serde(skip)]
     anchor: OnceLock<Anchor>,
     /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
     pub rule_id: String,
@@ -119,13 +123,17 @@ impl CheckPlan {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) enum Part {
     Text(String),
     Value(Option<usize>),
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+fn next_uid() -> u64 {
+    NEXT_UID.fetch_add(1, Ordering::Relaxed)
+}
 
 fn severity_of(role: Option<&str>, flag: Option<&str>) -> Severity {
     let word = role.or(flag).unwrap_or("error").to_ascii_lowercase();
@@ -457,6 +465,15 @@ pub(super) fn compiled(plan: &Plan) -> Rc<Compiled> {
             })
             .clone()
     })
+}
+
+impl Plan {
+    /// A plan read back from the start-up cache, reading its documents through `docs` (the
+    /// engine's).
+    pub fn with_docs(mut self, docs: Arc<Docs>) -> Plan {
+        self.docs = docs;
+        self
+    }
 }
 
 /// Compile the plan's expressions on this thread now (benchmarks, warm-up).

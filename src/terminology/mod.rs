@@ -44,7 +44,7 @@ pub fn system_oid(uri: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// Compiled into banc.
@@ -66,7 +66,7 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Concept {
     pub code: String,
     /// OID of the code system (FHIR URIs are mapped to OIDs).
@@ -184,6 +184,36 @@ impl Store {
     /// Load every source; unreadable files become `issues`, never a failure of the run, except a
     /// circuit-bio file that cannot be read (the user asked for it by name).
     pub fn load(sources: &Sources) -> Result<Store, String> {
+        Store::load_cached(sources, &crate::cache::Cache::none(), None)
+    }
+
+    /// [`Store::load`]; the built-in and kit value sets read from `cache` when it holds them for
+    /// the kit of this `fingerprint` (and this banc), else parsed and kept there. Only a run
+    /// without `--terminology` files uses the cache: their changes are not in the fingerprint.
+    pub fn load_cached(
+        sources: &Sources,
+        cache: &crate::cache::Cache,
+        fingerprint: Option<&str>,
+    ) -> Result<Store, String> {
+        let cached = fingerprint.filter(|_| sources.extra.is_empty() && sources.kit.is_some());
+        let mut store = match cached.and_then(|fp| cache.read::<Saved>("terminology", &[fp])) {
+            Some(saved) => saved.into_store(),
+            None => {
+                let store = Store::load_files(sources);
+                if let Some(fp) = cached {
+                    cache.write("terminology", &[fp], &Saved::of(&store));
+                }
+                store
+            }
+        };
+        if let Some(path) = &sources.circuit_bio {
+            store.circuit = Some(circuit::read(path)?);
+        }
+        Ok(store)
+    }
+
+    /// The built-in value sets, the kit's and the `--terminology` files.
+    fn load_files(sources: &Sources) -> Store {
         let mut store = Store::builtin();
         // The kit's folder first: the user's files replace its value sets, not the reverse.
         let kit = sources
@@ -196,10 +226,7 @@ impl Store {
             .chain(sources.extra.iter().cloned())
             .collect();
         store.load_paths(&paths);
-        if let Some(path) = &sources.circuit_bio {
-            store.circuit = Some(circuit::read(path)?);
-        }
-        Ok(store)
+        store
     }
 
     /// Read files and folders (recursed for `.xml` and `.json`) in parallel, then insert in a
@@ -315,6 +342,79 @@ impl Store {
 
     pub fn concept_count(&self) -> usize {
         self.sets.iter().map(|v| v.concepts.len()).sum()
+    }
+}
+
+/// A [`Store`] as the start-up cache keeps it: the value sets and how they are found; the
+/// membership indexes are rebuilt on reading (cheaper than reading them).
+#[derive(Serialize, serde::Deserialize)]
+struct Saved {
+    sets: Vec<SavedSet>,
+    /// Sorted: the same store gives the same bytes.
+    by_id: Vec<(String, usize)>,
+    issues: Vec<LoadIssue>,
+    replaced: Vec<(String, String, String)>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct SavedSet {
+    id: String,
+    name: String,
+    version: Option<String>,
+    format: Format,
+    source: String,
+    concepts: Vec<Concept>,
+    aliases: Vec<String>,
+}
+
+impl Saved {
+    fn of(store: &Store) -> Saved {
+        Saved {
+            sets: store
+                .sets
+                .iter()
+                .map(|v| SavedSet {
+                    id: v.id.clone(),
+                    name: v.name.clone(),
+                    version: v.version.clone(),
+                    format: v.format,
+                    source: v.source.clone(),
+                    concepts: v.concepts.clone(),
+                    aliases: v.aliases.clone(),
+                })
+                .collect(),
+            by_id: {
+                let mut v: Vec<(String, usize)> =
+                    store.by_id.iter().map(|(k, i)| (k.clone(), *i)).collect();
+                v.sort();
+                v
+            },
+            issues: store.issues.clone(),
+            replaced: store.replaced.clone(),
+        }
+    }
+
+    fn into_store(self) -> Store {
+        let sets = self
+            .sets
+            .into_iter()
+            .map(|v| {
+                let mut set =
+                    ValueSet::new(v.id, v.name, v.version, v.format, v.source, v.concepts);
+                set.aliases = v.aliases;
+                set
+            })
+            .collect();
+        let mut store = Store {
+            sets,
+            by_id: self.by_id.into_iter().collect(),
+            by_code: HashMap::new(),
+            circuit: None,
+            issues: self.issues,
+            replaced: self.replaced,
+        };
+        store.rebuild_code_index();
+        store
     }
 }
 

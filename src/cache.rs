@@ -1,0 +1,166 @@
+//! The start-up cache: what a kit compiles to (its file index for the fingerprint, the
+//! translated schematron plans, the value sets), kept between processes in the user's cache
+//! folder so that a one-document run does not redo a kit's work.
+//!
+//! An entry is named by what it depends on — banc's version, the kit's fingerprint and the
+//! options that change it — hashed into its file name, so a changed kit or another banc simply
+//! misses. Each file is written whole to a temporary name then renamed (a reader never sees half
+//! of it) and carries a checksum: a truncated, corrupt or foreign file is ignored and rebuilt,
+//! never trusted. Every failure of the cache is silent for the run: it only costs time.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// First bytes of an entry, with the layout's version.
+const MAGIC: &[u8; 8] = b"BANCACH1";
+
+/// Where entries live; `None`: no cache (`--no-cache`).
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    dir: Option<PathBuf>,
+}
+
+impl Cache {
+    /// No cache: everything is built in the process.
+    pub fn none() -> Cache {
+        Cache { dir: None }
+    }
+
+    /// Entries under `dir` (created when first written).
+    pub fn at(dir: impl Into<PathBuf>) -> Cache {
+        Cache {
+            dir: Some(dir.into()),
+        }
+    }
+
+    /// The user's cache folder: `$XDG_CACHE_HOME/banc`, else `~/.cache/banc`; none without a home.
+    pub fn user() -> Cache {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+        Cache {
+            dir: base.map(|b| b.join("banc")),
+        }
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The file of the entry `kind` for `key` (every part it depends on, banc's version added).
+    pub fn path(&self, kind: &str, key: &[&str]) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let mut h = Sha256::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for part in key {
+            h.update([0u8]);
+            h.update(part.as_bytes());
+        }
+        let digest = hex::encode(&h.finalize()[..16]);
+        Some(dir.join(format!("{kind}-{digest}.bin")))
+    }
+
+    /// The entry, if present and whole; anything else (absent, truncated, corrupt, another
+    /// layout) is `None` and will be rebuilt.
+    pub fn read<T: DeserializeOwned>(&self, kind: &str, key: &[&str]) -> Option<T> {
+        let path = self.path(kind, key)?;
+        let bytes = std::fs::read(&path).ok()?;
+        let value = decode(&bytes);
+        if value.is_none() {
+            tracing::debug!("cache : {} illisible, reconstruit", path.display());
+        }
+        value
+    }
+
+    /// Store the entry (temporary file, then rename). A cache that cannot be written is not an
+    /// error of the run.
+    pub fn write<T: Serialize>(&self, kind: &str, key: &[&str], value: &T) {
+        let Some(path) = self.path(kind, key) else {
+            return;
+        };
+        let Ok(bytes) = encode(value) else { return };
+        if let Err(e) = write_atomic(&path, &bytes) {
+            tracing::debug!("cache : écriture de {} impossible : {e}", path.display());
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    let body = postcard::to_stdvec(value)?;
+    let mut out = Vec::with_capacity(body.len() + 20);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (crc, rest) = rest.split_first_chunk::<4>()?;
+    let (len, body) = rest.split_first_chunk::<8>()?;
+    if u64::from_le_bytes(*len) != body.len() as u64
+        || crc32fast::hash(body) != u32::from_le_bytes(*crc)
+    {
+        return None;
+    }
+    postcard::from_bytes(body).ok()
+}
+
+/// Write `bytes` to `path` so that no reader ever sees a partial file: a temporary file in the
+/// same folder (unique to this process and write), then a rename over the old entry.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_read_back_and_a_damaged_one_is_ignored() {
+        let dir = std::env::temp_dir().join(format!("banc-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = Cache::at(&dir);
+        let v: Vec<(String, u32)> = vec![("a".into(), 1), ("b".into(), 2)];
+        c.write("t", &["k"], &v);
+        assert_eq!(c.read::<Vec<(String, u32)>>("t", &["k"]), Some(v.clone()));
+        assert_eq!(c.read::<Vec<(String, u32)>>("t", &["other"]), None, "key");
+        let path = c.path("t", &["k"]).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(c.read::<Vec<(String, u32)>>("t", &["k"]), None, "corrupt");
+        std::fs::write(&path, &bytes[..10]).unwrap();
+        assert_eq!(c.read::<Vec<(String, u32)>>("t", &["k"]), None, "truncated");
+        c.write("t", &["k"], &v);
+        assert_eq!(
+            c.read::<Vec<(String, u32)>>("t", &["k"]),
+            Some(v),
+            "rewritten"
+        );
+        assert!(Cache::none().read::<u32>("t", &["k"]).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
