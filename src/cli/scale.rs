@@ -62,8 +62,11 @@ pub fn run(
     jobs: usize,
     format: RunFormat,
     files: &ReportFiles,
-    project: Option<&banc::project::Project>,
-    fail_on: Option<banc::finding::Severity>,
+    // The CI gate's inputs: the project file and the run's threshold.
+    (project, fail_on): (
+        Option<&banc::project::Project>,
+        Option<banc::finding::Severity>,
+    ),
 ) -> Result<ExitCode, String> {
     // The CI gate marks findings against the whole run (baseline, fingerprints): a stream of
     // lines written as documents finish cannot carry its marks.

@@ -200,7 +200,6 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
         jobs,
         args.format,
         &args.files,
-        project,
-        Some(fail_on),
+        (project, Some(fail_on)),
     )
 }
