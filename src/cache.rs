@@ -55,6 +55,7 @@ impl Cache {
         let dir = self.dir.as_ref()?;
         let mut h = Sha256::new();
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(build_id().as_bytes());
         for part in key {
             h.update([0u8]);
             h.update(part.as_bytes());
@@ -163,4 +164,25 @@ mod tests {
         assert!(Cache::none().read::<u32>("t", &["k"]).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// This build of banc: its executable's size and modification time. The version alone is not
+/// enough — a rebuild of the same version may translate the rules differently, and must not
+/// read the plans of the build before.
+fn build_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                let t = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                format!("{}:{t}", m.len())
+            })
+            .unwrap_or_default()
+    })
 }

@@ -187,6 +187,10 @@ mod tests {
         "xml.not-well-formed",
         // The project file's name.
         "banc.toml",
+        // JUnit properties naming the kit a run used.
+        "banc.kit",
+        "banc.kit.fingerprint",
+        "banc.kit.ref",
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

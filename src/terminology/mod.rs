@@ -196,12 +196,24 @@ impl Store {
         fingerprint: Option<&str>,
     ) -> Result<Store, String> {
         let cached = fingerprint.filter(|_| sources.extra.is_empty() && sources.kit.is_some());
-        let mut store = match cached.and_then(|fp| cache.read::<Saved>("terminology", &[fp])) {
+        // The kit's place is part of the key: what is loaded names its files by path.
+        let root = sources
+            .kit
+            .as_ref()
+            .map(|k| {
+                std::path::absolute(k)
+                    .unwrap_or(k.clone())
+                    .display()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let mut store = match cached.and_then(|fp| cache.read::<Saved>("terminology", &[fp, &root]))
+        {
             Some(saved) => saved.into_store(),
             None => {
                 let store = Store::load_files(sources);
                 if let Some(fp) = cached {
-                    cache.write("terminology", &[fp], &Saved::of(&store));
+                    cache.write("terminology", &[fp, &root], &Saved::of(&store));
                 }
                 store
             }

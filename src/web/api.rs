@@ -284,6 +284,11 @@ fn judge_and_store(
             .flat_map(|(name, bytes)| crate::input::validate_bytes(validator, name, bytes))
             .collect::<Vec<_>>()
     });
+    let mut docs = docs;
+    // The findings' fingerprints, as banc validate gives them (a CI job compares both).
+    for d in &mut docs {
+        crate::gate::fingerprint_document(d, std::path::Path::new(""));
+    }
     let run = validator.run_report(docs);
     let json = json::render(&run) + "\n";
     let verdict = match run.verdict() {

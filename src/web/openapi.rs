@@ -176,6 +176,9 @@ pub struct Document {
     /// `cr-bio-2024.01`, `ihe-xdm`, `mssante-message`...; null when not read that far.
     #[schema(required = true)]
     profile: Option<String>,
+    /// The document's `ClinicalDocument/id` (`root^extension`), when it has one.
+    #[schema(required = false)]
+    document_id: String,
     verdict: Verdict,
     findings: Vec<Finding>,
     rules_run: Vec<RuleRun>,
@@ -197,6 +200,10 @@ pub struct Finding {
     spec: String,
     #[schema(required = false)]
     schematron: SchematronRef,
+    /// Stable across runs and reformatting (rule, document identity, positional XPath,
+    /// occurrence): what CI baselines compare.
+    #[schema(required = false)]
+    fingerprint: String,
 }
 
 #[derive(ToSchema)]
