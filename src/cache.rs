@@ -134,6 +134,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// This build of banc: its executable's size and modification time. The version alone is not
+/// enough — a rebuild of the same version may translate the rules differently, and must not
+/// read the plans of the build before.
+fn build_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                let t = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                format!("{}:{t}", m.len())
+            })
+            .unwrap_or_default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,25 +185,4 @@ mod tests {
         assert!(Cache::none().read::<u32>("t", &["k"]).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// This build of banc: its executable's size and modification time. The version alone is not
-/// enough — a rebuild of the same version may translate the rules differently, and must not
-/// read the plans of the build before.
-fn build_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        std::env::current_exe()
-            .and_then(std::fs::metadata)
-            .map(|m| {
-                let t = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                format!("{}:{t}", m.len())
-            })
-            .unwrap_or_default()
-    })
 }
