@@ -75,6 +75,16 @@ fn token(ev: &Path, who: &[&str]) -> String {
     t
 }
 
+/// Tokens of the lab, the other lab, the monitor and a manager.
+fn tokens(ev: &Path) -> [String; 4] {
+    [
+        token(ev, &["--participant", LAB]),
+        token(ev, &["--participant", OTHER]),
+        token(ev, &["--monitor", MONITOR]),
+        token(ev, &["--manager"]),
+    ]
+}
+
 fn start(t: &Path, ev: &Path) -> common::serve::Server {
     let data = t.join("data");
     common::serve::start(
@@ -207,10 +217,7 @@ fn grade(scores: &Value, participant: &str) -> String {
 #[test]
 fn each_role_sees_and_does_only_what_it_may_through_the_api() {
     let (t, ev) = event("serve-event-api");
-    let lab = token(&ev, &["--participant", LAB]);
-    let other = token(&ev, &["--participant", OTHER]);
-    let monitor = token(&ev, &["--monitor", MONITOR]);
-    let manager = token(&ev, &["--manager"]);
+    let [lab, other, monitor, manager] = tokens(&ev);
     let srv = start(&t, &ev);
     let a = srv.addr.as_str();
     assert!(
@@ -493,10 +500,7 @@ fn each_role_sees_and_does_only_what_it_may_through_the_api() {
 #[test]
 fn scripts_deposit_read_files_override_audit_and_export_through_the_api() {
     let (t, ev) = event("serve-event-api-files");
-    let lab = token(&ev, &["--participant", LAB]);
-    let other = token(&ev, &["--participant", OTHER]);
-    let monitor = token(&ev, &["--monitor", MONITOR]);
-    let manager = token(&ev, &["--manager"]);
+    let [lab, other, monitor, manager] = tokens(&ev);
     let srv = start(&t, &ev);
     let a = srv.addr.as_str();
     let p01 = format!("/api/event/instances/{LAB}/CRBIO-P01/producer");

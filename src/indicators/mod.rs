@@ -312,6 +312,40 @@ pub struct Progress {
     pub done: usize,
 }
 
+/// Map what `walk` yields on `pool`'s threads, a batch at a time (what is held is one batch of
+/// inputs, not the corpus), keeping the walk's order; `progress` after each batch.
+pub(crate) fn in_batches<I: Send, O: Send>(
+    walk: impl FnOnce(&mut dyn FnMut(I)),
+    pool: &rayon::ThreadPool,
+    map: impl Fn(I) -> O + Sync + Send,
+    phase: &'static str,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Vec<O> {
+    use rayon::prelude::*;
+    let batch_size = 16 * pool.current_num_threads().max(1);
+    let mut out: Vec<O> = Vec::new();
+    let mut batch: Vec<I> = Vec::with_capacity(batch_size);
+    let flush = |batch: &mut Vec<I>, out: &mut Vec<O>| {
+        if batch.is_empty() {
+            return;
+        }
+        let done: Vec<O> = pool.install(|| batch.par_drain(..).map(&map).collect());
+        out.extend(done);
+        progress(Progress {
+            phase,
+            done: out.len(),
+        });
+    };
+    walk(&mut |input| {
+        batch.push(input);
+        if batch.len() >= batch_size {
+            flush(&mut batch, &mut out);
+        }
+    });
+    flush(&mut batch, &mut out);
+    out
+}
+
 /// Measure the indicators: read and validate the produced documents, read the sent messages,
 /// then compute. `progress` is called after each batch.
 pub fn run(

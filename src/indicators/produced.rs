@@ -285,30 +285,13 @@ pub fn read_all(
     pool: &rayon::ThreadPool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Vec<Record> {
-    use rayon::prelude::*;
-    let batch_size = 16 * pool.current_num_threads().max(1);
-    let mut out: Vec<Record> = Vec::new();
-    let mut batch: Vec<Input> = Vec::with_capacity(batch_size);
-    let flush = |batch: &mut Vec<Input>, out: &mut Vec<Record>| {
-        if batch.is_empty() {
-            return;
-        }
-        let done: Vec<Record> =
-            pool.install(|| batch.par_drain(..).map(|i| record(v, i)).collect());
-        out.extend(done);
-        progress(Progress {
-            phase: "produits",
-            done: out.len(),
-        });
-    };
-    walk(paths, &mut |input| {
-        batch.push(input);
-        if batch.len() >= batch_size {
-            flush(&mut batch, &mut out);
-        }
-    });
-    flush(&mut batch, &mut out);
-    out
+    super::in_batches(
+        |sink| walk(paths, sink),
+        pool,
+        |i| record(v, i),
+        "produits",
+        progress,
+    )
 }
 
 #[cfg(test)]

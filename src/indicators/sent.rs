@@ -359,29 +359,7 @@ pub fn read_all(
     pool: &rayon::ThreadPool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Vec<SentItem> {
-    use rayon::prelude::*;
-    let batch_size = 16 * pool.current_num_threads().max(1);
-    let mut out: Vec<SentItem> = Vec::new();
-    let mut batch: Vec<Input> = Vec::with_capacity(batch_size);
-    let flush = |batch: &mut Vec<Input>, out: &mut Vec<SentItem>| {
-        if batch.is_empty() {
-            return;
-        }
-        let done: Vec<SentItem> = pool.install(|| batch.par_drain(..).map(item).collect());
-        out.extend(done);
-        progress(Progress {
-            phase: "envoyés",
-            done: out.len(),
-        });
-    };
-    walk(paths, &mut |input| {
-        batch.push(input);
-        if batch.len() >= batch_size {
-            flush(&mut batch, &mut out);
-        }
-    });
-    flush(&mut batch, &mut out);
-    out
+    super::in_batches(|sink| walk(paths, sink), pool, item, "envoyés", progress)
 }
 
 #[cfg(test)]

@@ -185,14 +185,7 @@ pub fn serve(spool: &Path, args: &[&str]) -> Serve {
         .spawn()
         .expect("banc mail serve starts");
     let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(out);
     std::thread::spawn(move || {
         for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
             eprintln!("banc mail serve: {l}");
@@ -336,3 +329,17 @@ pub const HOSTILE_CDA: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   <effectiveTime value="&lt;script&gt;alert(4)&lt;/script&gt;"/>
 </ClinicalDocument>
 "#;
+
+/// The lines a child prints, read on their own thread (a full pipe never blocks the child).
+pub fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -38,14 +38,7 @@ pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S], lines: usize) -> Server {
         .spawn()
         .expect("banc serve starts");
     let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = super::lines_of(out);
     let log = Arc::new(Mutex::new(Vec::new()));
     let keep = log.clone();
     std::thread::spawn(move || {
