@@ -9,7 +9,7 @@
 //! first, then by fingerprint alone (a moved document), then by path, rule and XPath (a
 //! document regenerated with a new id): each older finding matches at most one.
 
-use crate::finding::report::{DocumentReport, GateStamp, RunReport};
+use crate::finding::report::{DocumentReport, GateStamp, KitStamp, RunReport};
 use crate::finding::{BaselineState, Finding, Location, Severity, Verdict, Waived};
 use crate::project::{self, Project};
 use serde::{Deserialize, Serialize};
@@ -168,57 +168,10 @@ pub fn entries(run: &RunReport, cwd: &Path) -> Vec<Entry> {
         .collect()
 }
 
-/// An earlier run as `banc diff` and `--baseline` read it: the part of the JSON contract
-/// (`banc.validate/1`) they need.
-#[derive(Debug, Deserialize)]
-pub struct RunIn {
-    pub schema: String,
-    #[serde(default)]
-    pub kit: Option<KitIn>,
-    #[serde(default)]
-    pub documents: Vec<DocIn>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct KitIn {
-    pub path: String,
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DocIn {
-    pub path: String,
-    #[serde(default)]
-    pub document_id: Option<String>,
-    #[serde(default)]
-    pub findings: Vec<FindingIn>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct FindingIn {
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    #[serde(default)]
-    pub location: LocationIn,
-    #[serde(default)]
-    pub fingerprint: Option<String>,
-    #[serde(default)]
-    pub waived: Option<Waived>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct LocationIn {
-    #[serde(default)]
-    pub xpath: Option<String>,
-    #[serde(default)]
-    pub line: Option<u32>,
-}
-
 /// Findings recorded in `file`: a baseline (`banc.baseline/1`) or a run's JSON
 /// (`banc.validate/1`; a finding without fingerprint, from an older banc, gets one here), with
 /// the kit of the run when it says.
-pub fn read_findings(file: &Path) -> Result<(Vec<Entry>, Option<KitIn>), String> {
+pub fn read_findings(file: &Path) -> Result<(Vec<Entry>, Option<KitStamp>), String> {
     let shown = file.display();
     let text =
         crate::files::read_text(file, crate::files::MAX_DOCUMENT).map_err(|e| e.to_string())?;
@@ -236,39 +189,15 @@ pub fn read_findings(file: &Path) -> Result<(Vec<Entry>, Option<KitIn>), String>
             crate::finding::report::JSON_SCHEMA
         ));
     }
-    let run: RunIn = serde_json::from_value(value).map_err(bad)?;
+    let mut run: RunReport = serde_json::from_value(value).map_err(bad)?;
     let cwd = std::env::current_dir().unwrap_or_default();
-    let mut out = Vec::new();
-    for d in &run.documents {
-        let path = relative(&d.path, &cwd);
-        let identity = match &d.document_id {
-            Some(id) => format!("id:{id}"),
-            None => format!("path:{path}"),
-        };
-        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
-        for f in &d.findings {
-            let xpath = f.location.xpath.as_deref();
-            let n = seen
-                .entry((f.rule.as_str(), xpath.unwrap_or("")))
-                .or_default();
-            let fp = f
-                .fingerprint
-                .clone()
-                .unwrap_or_else(|| fingerprint(&f.rule, &identity, xpath, *n));
-            *n += 1;
-            out.push(Entry {
-                path: path.clone(),
-                fingerprint: fp,
-                rule: f.rule.clone(),
-                severity: f.severity,
-                message: f.message.clone(),
-                xpath: f.location.xpath.clone(),
-                line: f.location.line,
-                waived: f.waived.clone(),
-            });
+    for d in &mut run.documents {
+        // A run of an older banc has no fingerprints: they are computed as this one would.
+        if d.findings.iter().any(|f| f.fingerprint.is_none()) {
+            fingerprint_document(d, &cwd);
         }
     }
-    Ok((out, run.kit))
+    Ok((entries(&run, &cwd), run.kit))
 }
 
 /// What matching looks at in a finding.

@@ -5,7 +5,8 @@
 //! (`gate::matching`).
 
 use crate::finding::Severity;
-use crate::gate::{Entry, Key, KitIn, matching};
+use crate::finding::report::KitStamp;
+use crate::gate::{Entry, Key, matching};
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -59,14 +60,14 @@ pub struct RunDiff {
     pub rules: Vec<RuleDiff>,
 }
 
-fn kit_text(k: Option<KitIn>) -> Option<String> {
+fn kit_text(k: Option<KitStamp>) -> Option<String> {
     k.map(|k| format!("{} ({})", k.path, k.fingerprint))
 }
 
 /// Compare `old` and `new` (as [`crate::gate::read_findings`] reads them).
 pub fn compute(
-    (old_file, old, old_kit): (String, Vec<Entry>, Option<KitIn>),
-    (new_file, new, new_kit): (String, Vec<Entry>, Option<KitIn>),
+    (old_file, old, old_kit): (String, Vec<Entry>, Option<KitStamp>),
+    (new_file, new, new_kit): (String, Vec<Entry>, Option<KitStamp>),
 ) -> RunDiff {
     let matched = {
         let ok: Vec<Key<'_>> = old.iter().map(Entry::key).collect();
