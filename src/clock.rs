@@ -57,6 +57,46 @@ impl Utc {
     }
 }
 
+/// Time per stage of a document's checks (parse, XSD, each schematron...), measured only on a
+/// thread that asked for it with [`stages`]: `banc bench` prints them; elsewhere [`stage`] is a
+/// plain call (one thread-local read).
+pub mod stages {
+    use std::cell::RefCell;
+    use std::time::{Duration, Instant};
+
+    thread_local! {
+        static TAKEN: RefCell<Option<Vec<(String, Duration)>>> = const { RefCell::new(None) };
+    }
+
+    /// Run `f`, adding its time to the stage `name` when this thread records.
+    pub fn stage<T>(name: impl FnOnce() -> String, f: impl FnOnce() -> T) -> T {
+        if !TAKEN.with(|t| t.borrow().is_some()) {
+            return f();
+        }
+        let start = Instant::now();
+        let out = f();
+        let spent = start.elapsed();
+        let name = name();
+        TAKEN.with(|t| {
+            if let Some(v) = t.borrow_mut().as_mut() {
+                match v.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, d)) => *d += spent,
+                    None => v.push((name, spent)),
+                }
+            }
+        });
+        out
+    }
+
+    /// `f` run with this thread recording, and its stages in the order first met.
+    pub fn stages<T>(f: impl FnOnce() -> T) -> (T, Vec<(String, Duration)>) {
+        let before = TAKEN.with(|t| t.borrow_mut().replace(Vec::new()));
+        let out = f();
+        let taken = TAKEN.with(|t| std::mem::replace(&mut *t.borrow_mut(), before));
+        (out, taken.unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 use crate::cache::Cache;
 use crate::clock::Deadline;
+use crate::clock::stages::stage;
 use crate::finding::report::{DocumentReport, KitStamp, RuleRun, RunReport};
 use crate::finding::{Finding, Layer, Severity, Verdict};
 use crate::kit::{Kit, KitError};
@@ -350,7 +351,11 @@ impl Validator {
     ) -> DocumentReport {
         let mut findings = Vec::new();
         let mut ran = Vec::new();
-        let loaded = match xml::load(xml::Input { name, bytes }, &self.opts.limits, &mut findings) {
+        let load = stage(
+            || "lecture XML".into(),
+            || xml::load(xml::Input { name, bytes }, &self.opts.limits, &mut findings),
+        );
+        let loaded = match load {
             Load::Ready(d) => d,
             Load::Failed => return self.finish(name, None, findings, ran, false, start, bytes),
             Load::Unchecked => return self.finish(name, None, findings, ran, true, start, bytes),
@@ -368,10 +373,13 @@ impl Validator {
                 .find(|(glob, _)| glob.matches(name))
                 .map(|(_, p)| p.clone())
         });
-        let profile = match forced {
-            Some(p) => profile::forced(&loaded, p, &mut findings),
-            None => profile::detect(&loaded, &mut findings),
-        };
+        let profile = stage(
+            || "profil".into(),
+            || match forced {
+                Some(p) => profile::forced(&loaded, p, &mut findings),
+                None => profile::detect(&loaded, &mut findings),
+            },
+        );
         let document_id = crate::cda::header::document_id(loaded.cda());
         let mut deadline = Deadline::new(start, self.opts.budget.for_size(bytes.len()));
         if let Some(engine) = &self.schematron {
@@ -385,7 +393,7 @@ impl Validator {
             if deadline.passed() {
                 stopped = Some(("avant la validation XSD".into(), Layer::Xsd));
             } else {
-                let errs = x.validate(&loaded);
+                let errs = stage(|| "XSD".into(), || x.validate(&loaded));
                 if errs.is_empty() {
                     ran.push(xsd::SCHEMA.ran());
                 }
@@ -400,7 +408,10 @@ impl Validator {
             stopped = Some((what, Layer::Schematron));
         }
         if stopped.is_none() {
-            let (banc_findings, banc_ran, cut) = crate::banc::run(&loaded, &profile, &deadline);
+            let (banc_findings, banc_ran, cut) = stage(
+                || "règles banc".into(),
+                || crate::banc::run(&loaded, &profile, &deadline),
+            );
             findings.extend(banc_findings);
             ran.extend(banc_ran);
             if cut {
@@ -408,8 +419,10 @@ impl Validator {
             }
         }
         if stopped.is_none() {
-            let (term_findings, term_ran, cut) =
-                crate::terminology::checks::run(&loaded, &profile, &self.terminology, &deadline);
+            let (term_findings, term_ran, cut) = stage(
+                || "terminologie".into(),
+                || crate::terminology::checks::run(&loaded, &profile, &self.terminology, &deadline),
+            );
             findings.extend(term_findings);
             ran.extend(term_ran);
             if cut {
@@ -427,8 +440,11 @@ impl Validator {
                 deadline.budget().unwrap_or_default(),
             ));
         }
-        drop(loaded);
-        let mut report = self.finish(name, Some(profile.id), findings, ran, false, start, bytes);
+        stage(|| "libération de l'arbre".into(), || drop(loaded));
+        let mut report = stage(
+            || "rapport".into(),
+            || self.finish(name, Some(profile.id), findings, ran, false, start, bytes),
+        );
         report.document_id = document_id;
         report
     }

@@ -4,6 +4,7 @@
 use super::eval::{self, Docs, Outcome, Plan};
 use super::{CheckKind, KitIssue};
 use crate::clock::Deadline;
+use crate::clock::stages::stage;
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, Location, Rule, SchematronRef, Severity};
 use crate::profile::Profile;
@@ -269,7 +270,10 @@ impl Engine {
         ran: &mut Vec<RuleRun>,
         deadline: &Deadline,
     ) -> Option<String> {
-        let index = eval::DocIndex::build(&loaded.doc);
+        let index = stage(
+            || "schématrons : index".into(),
+            || eval::DocIndex::build(&loaded.doc),
+        );
         for sch in self.files_for(profile) {
             let plan = match self.plan(&sch) {
                 Ok(p) => p,
@@ -299,7 +303,10 @@ impl Engine {
             if deadline.passed() {
                 return Some(format!("avant le schématron {}", plan.file));
             }
-            let outcome = eval::run_until(&plan, &loaded.doc, &index, deadline);
+            let outcome = stage(
+                || format!("schématron {}", plan.file),
+                || eval::run_until(&plan, &loaded.doc, &index, deadline),
+            );
             ran.push(RuleRun {
                 rule: format!("schematron.{}", plan.stem),
                 layer: Layer::Schematron,
@@ -310,7 +317,10 @@ impl Engine {
                     outcome.fired_rules()
                 ),
             });
-            convert(&plan, &outcome, loaded, findings);
+            stage(
+                || "schématrons : constats".into(),
+                || convert(&plan, &outcome, loaded, findings),
+            );
             COLLECTED.with(|c| {
                 if let Some(kept) = c.borrow_mut().as_mut() {
                     kept.push((
