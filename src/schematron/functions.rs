@@ -183,7 +183,7 @@ pub(super) unsafe fn arg_nodes(o: b::xmlXPathObjectPtr) -> Vec<b::xmlNodePtr> {
 ///
 /// # Safety
 /// `o` must be null or a live XPath object.
-unsafe fn is_nodeset(o: b::xmlXPathObjectPtr) -> bool {
+pub(super) unsafe fn is_nodeset(o: b::xmlXPathObjectPtr) -> bool {
     !o.is_null()
         // SAFETY: o is non-null and live (caller's contract).
         && unsafe {
@@ -297,6 +297,9 @@ mod entry {
         f_compare_datetime,
         f_map,
         f_keyed,
+        f_elements,
+        f_elements_local,
+        f_in,
     );
 }
 
@@ -875,24 +878,10 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         let qname = arg_string(args[1]);
         let key = arg_string(args[2]);
         let value = args[3];
-        let (prefix, local) = match qname.split_once(':') {
-            Some((p, l)) => (Some(p), l),
-            None => (None, qname.as_str()),
-        };
-        let ns = match prefix {
-            None => String::new(),
-            Some(p) => {
-                let pc = CString::new(p).unwrap_or_default();
-                let u = b::xmlXPathNsLookup((*ctxt).context, pc.as_ptr() as *const u8);
-                if u.is_null() {
-                    free_args(args);
-                    fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
-                    return;
-                }
-                CStr::from_ptr(u as *const c_char)
-                    .to_string_lossy()
-                    .into_owned()
-            }
+        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+            free_args(args);
+            fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
+            return;
         };
         let mut found: Vec<usize> = Vec::new();
         for d in docs {
@@ -937,6 +926,162 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     }
 }
 
+/// The namespace URI and local name of `qname` in the evaluation's namespaces (no prefix: no
+/// namespace); None when its prefix is not declared.
+///
+/// # Safety
+/// `ctxt` must be a live parser context.
+unsafe fn expanded_name<'q>(
+    ctxt: b::xmlXPathParserContextPtr,
+    qname: &'q str,
+) -> Option<(String, &'q str)> {
+    let Some((prefix, local)) = qname.split_once(':') else {
+        return Some((String::new(), qname));
+    };
+    let pc = CString::new(prefix).unwrap_or_default();
+    // SAFETY: ctxt is live (caller's contract); the URI returned is the context's, copied.
+    unsafe {
+        let u = b::xmlXPathNsLookup((*ctxt).context, pc.as_ptr() as *const u8);
+        if u.is_null() {
+            return None;
+        }
+        Some((
+            CStr::from_ptr(u as *const c_char)
+                .to_string_lossy()
+                .into_owned(),
+            local,
+        ))
+    }
+}
+
+/// The document of the evaluation's context node.
+///
+/// # Safety
+/// `ctxt` must be a live parser context whose context node is null or live.
+unsafe fn context_doc(ctxt: b::xmlXPathParserContextPtr) -> b::xmlDocPtr {
+    // SAFETY: caller's contract. A namespace node is an `xmlNs`, whose `context` is its
+    // document; every other node struct has `doc` at the same place.
+    unsafe {
+        let node = (*(*ctxt).context).node;
+        if node.is_null() {
+            (*(*ctxt).context).doc
+        } else if (*node).type_ == b::xmlElementType_XML_NAMESPACE_DECL {
+            (*(node as b::xmlNsPtr)).context
+        } else {
+            (*node).doc
+        }
+    }
+}
+
+/// A node-set object of `nodes`, distinct and in document order already: no duplicate check
+/// (libxml2's is quadratic), no sort.
+///
+/// # Safety
+/// Every node must be live for as long as the returned object is used.
+unsafe fn ordered_nodeset(nodes: impl IntoIterator<Item = b::xmlNodePtr>) -> b::xmlXPathObjectPtr {
+    // SAFETY: a fresh set, filled with live nodes (caller's contract) and wrapped; the caller
+    // owns the object.
+    unsafe {
+        let set = b::xmlXPathNodeSetCreate(ptr::null_mut());
+        for n in nodes {
+            b::xmlXPathNodeSetAddUnique(set, n);
+        }
+        b::xmlXPathWrapNodeSet(set)
+    }
+}
+
+/// `banc:elements('q:name')`: `//q:name` from the context node, i.e. the elements of that name
+/// in its document, in document order; from the run's name index when the context is in the
+/// document checked (see `rewrite::descendant_rewrite`).
+unsafe fn f_elements(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 1, 1);
+    // SAFETY: ctxt is the live parser context libxml2 passed to this call, whose context's
+    // userData is the running `State`; the argument is owned here and freed once; the nodes
+    // pushed are of the context node's document, alive for the evaluation.
+    unsafe {
+        let args = pop_args(ctxt, n);
+        let qname = arg_string(args[0]);
+        free_args(args);
+        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+            fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
+            return;
+        };
+        let doc = context_doc(ctxt);
+        let st = state(ctxt);
+        let obj = match st.index.named(doc, &ns, local) {
+            Some(nodes) => ordered_nodeset(nodes.iter().copied()),
+            None => ordered_nodeset(
+                crate::xml::ffi::element_walk(doc)
+                    .into_iter()
+                    .filter(|e| super::run::element_name(*e) == (ns.as_str(), local)),
+            ),
+        };
+        b::valuePush(ctxt, obj);
+    }
+}
+
+/// `banc:elements-local('l')`: `//*[local-name() = 'l']` from the context node, as
+/// [`f_elements`].
+unsafe fn f_elements_local(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 1, 1);
+    // SAFETY: as f_elements.
+    unsafe {
+        let args = pop_args(ctxt, n);
+        let local = arg_string(args[0]);
+        free_args(args);
+        let doc = context_doc(ctxt);
+        let st = state(ctxt);
+        let obj = match st.index.named_local(doc, &local) {
+            Some(nodes) => ordered_nodeset(nodes),
+            None => ordered_nodeset(
+                crate::xml::ffi::element_walk(doc)
+                    .into_iter()
+                    .filter(|e| super::run::element_name(*e).1 == local),
+            ),
+        };
+        b::valuePush(ctxt, obj);
+    }
+}
+
+/// `banc:in(A, k)`: XPath 1.0 `A = C` where C is the plan's expression `k`, a node-set read
+/// from documents only (see `rewrite::constant_memberships`); C's string values are hashed once
+/// per plan instead of compared pair by pair at every evaluation.
+unsafe fn f_in(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 2, 2);
+    // SAFETY: ctxt is the live parser context libxml2 passed to this call, whose context's
+    // userData is the running `State`; arguments are owned here and freed once.
+    unsafe {
+        let args = pop_args(ctxt, n);
+        let k = (*args[1]).floatval;
+        let st = state(ctxt);
+        let set = if k >= 0.0 && k.fract() == 0.0 {
+            st.constant_set(k as usize)
+        } else {
+            Err(format!("banc:in : expression {k}"))
+        };
+        let Ok(set) = set else {
+            free_args(args);
+            fail(ctxt, b::xmlXPathError_XPATH_EXPR_ERROR);
+            return;
+        };
+        let a = args[0];
+        let found = if is_nodeset(a) {
+            arg_nodes(a)
+                .into_iter()
+                .any(|n| set.strings.contains(&node_string(n)))
+        } else if (*a).type_ == b::xmlXPathObjectType_XPATH_NUMBER {
+            let want = (*a).floatval;
+            set.strings.iter().any(|s| xpath_number(s) == want)
+        } else if (*a).type_ == b::xmlXPathObjectType_XPATH_BOOLEAN {
+            ((*a).boolval != 0) == !set.strings.is_empty()
+        } else {
+            set.strings.contains(&arg_string(a))
+        };
+        free_args(args);
+        push_bool(ctxt, found);
+    }
+}
+
 /// XPath 1.0 `number()` of a string.
 fn xpath_number(s: &str) -> f64 {
     let c = CString::new(s).unwrap_or_default();
@@ -960,6 +1105,9 @@ pub(super) const PLAIN: &[(&str, XFn)] = &[
 
 pub(super) const BANC: &[(&str, XFn)] = &[
     ("keyed", entry::f_keyed),
+    ("elements", entry::f_elements),
+    ("elements-local", entry::f_elements_local),
+    ("in", entry::f_in),
     ("doc", entry::f_document),
     ("doc-available", entry::f_doc_available),
     ("exists", entry::f_exists),

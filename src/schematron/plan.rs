@@ -4,7 +4,8 @@
 
 use super::docs::Docs;
 use super::rewrite::{
-    Anchor, anchor, keyed_rewrite, name_candidate, pattern_selection, template_candidate,
+    Anchor, anchor, descendant_rewrite, keyed_rewrite, membership_rewrite, name_candidate,
+    pattern_selection, template_candidate,
 };
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
@@ -48,6 +49,10 @@ pub struct Plan {
     pub issues: Vec<KitIssue>,
     /// Checks left out because an expression is unusable.
     pub skipped_checks: usize,
+    /// String values of the document-constant expressions `banc:in` compares with, by
+    /// expression (built on first use, shared by the threads).
+    #[serde(skip)]
+    constants: std::sync::Mutex<HashMap<usize, Arc<super::run::ConstantSet>>>,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -177,7 +182,11 @@ impl Builder<'_> {
             Kind::ValueOf => sc.value_of_to_xpath1(src),
         };
         let out = match translated {
-            Ok(x) => self.add_raw(keyed_rewrite(&x)),
+            Ok(x) => {
+                let x = descendant_rewrite(&keyed_rewrite(&x));
+                let x = membership_rewrite(&x, |c| self.add_raw(c.to_string()));
+                self.add_raw(x)
+            }
             Err(e) => {
                 self.issue(format!(
                     "expression XPath 2.0 non traduite ({}) : {src}",
@@ -219,16 +228,16 @@ impl Builder<'_> {
             }
         };
         if let Some((root, rest)) = template_candidate(&x, &hl7)
-            && let Some(i) = self.add_raw(rest)
+            && let Some(i) = self.add_raw(descendant_rewrite(&rest))
         {
             return Select::ByTemplate { root, rest: i };
         }
         if let Some((ns, local, rest)) = name_candidate(&x, ns)
-            && let Some(i) = self.add_raw(rest)
+            && let Some(i) = self.add_raw(descendant_rewrite(&rest))
         {
             return Select::ByName { ns, local, rest: i };
         }
-        match self.add_raw(pattern_selection(&x)) {
+        match self.add_raw(descendant_rewrite(&pattern_selection(&x))) {
             Some(i) => Select::XPath(i),
             None => Select::Unusable,
         }
@@ -388,6 +397,7 @@ impl Plan {
             patterns,
             issues: bld.issues,
             skipped_checks: skipped,
+            constants: Default::default(),
         })
     }
 
@@ -473,6 +483,22 @@ impl Plan {
     pub fn with_docs(mut self, docs: Arc<Docs>) -> Plan {
         self.docs = docs;
         self
+    }
+
+    /// The string values of document-constant expression `k`, when already built.
+    pub(super) fn constant_set(&self, k: usize) -> Option<Arc<super::run::ConstantSet>> {
+        let m = self.constants.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&k).cloned()
+    }
+
+    /// Keep `set` as the values of expression `k` (or the one another thread kept first).
+    pub(super) fn keep_constant_set(
+        &self,
+        k: usize,
+        set: super::run::ConstantSet,
+    ) -> Arc<super::run::ConstantSet> {
+        let mut m = self.constants.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(k).or_insert_with(|| Arc::new(set)).clone()
     }
 }
 

@@ -278,8 +278,13 @@ pub(super) fn keyed_rewrite(expr: &str) -> String {
     };
     let mut edits = Vec::new();
     keyed_edits(expr, &ast, &mut edits);
+    apply_edits(expr, edits)
+}
+
+/// `expr` with each span replaced by its text (spans not overlapping). The parser's spans are
+/// char boundaries; were one not, the expression stays as it is.
+fn apply_edits(expr: &str, mut edits: Vec<(Span, String)>) -> String {
     edits.sort_by_key(|(s, _)| s.0);
-    // The parser's spans are char boundaries; were one not, the expression stays as it is.
     let apply = || {
         let (mut out, mut at) = (String::new(), 0);
         for ((start, end), text) in edits {
@@ -291,6 +296,176 @@ pub(super) fn keyed_rewrite(expr: &str) -> String {
         Some(out)
     };
     apply().unwrap_or_else(|| expr.to_string())
+}
+
+/// `//q:name…` and `//*[local-name() = 'l']…` walk the whole document at every evaluation (the
+/// kit's closed-template and value-set asserts do, a few hundred times per CR-BIO); they become
+/// `banc:elements('q:name')…` and `banc:elements-local('l')…`, served by the document's name
+/// index (a walk of the other document when the context is elsewhere, e.g. in a value set).
+/// Same nodes, same order. A positional predicate on that step counts along the child axis of
+/// each parent, not along the document: such a step is left as it is.
+pub(super) fn descendant_rewrite(expr: &str) -> String {
+    let Some(ast) = parse_spanned(expr) else {
+        return expr.to_string();
+    };
+    let mut edits = Vec::new();
+    descendant_edits(expr, &ast, &mut edits);
+    apply_edits(expr, edits)
+}
+
+fn descendant_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
+    if let Expr::Path {
+        root: Root::DoubleSlash,
+        steps,
+    } = e
+        && let Some((
+            _,
+            Step::Axis {
+                axis: Axis::Implicit,
+                test: Test::Name(name),
+                preds,
+                span,
+                pred_spans,
+            },
+        )) = steps.first()
+        && let Some(slashes) = text
+            .get(..span.0)
+            .map(str::trim_end)
+            .filter(|t| t.ends_with("//"))
+            .map(|t| t.len() - 2)
+    {
+        fn local_name_test(p: &Expr) -> Option<&str> {
+            match p {
+                Expr::Bin(Op::Gen("="), a, b, _) => match (&**a, &**b) {
+                    (Expr::Call(f, args, _), lit) | (lit, Expr::Call(f, args, _))
+                        if f == "local-name" && args.is_empty() =>
+                    {
+                        literal(lit).filter(|l| is_qname(l) && !l.contains(':'))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        let edit = if is_qname(name) && !positional(text, preds, pred_spans, span.0) {
+            let end = span.0 + name.len();
+            (text.get(span.0..end) == Some(name.as_str()))
+                .then(|| ((slashes, end), format!("banc:elements('{name}')")))
+        } else if name == "*"
+            && let (Some(first), Some(first_span)) = (preds.first(), pred_spans.first())
+            && let Some(local) = local_name_test(first)
+            && !positional(text, &preds[1..], &pred_spans[1..], first_span.1)
+            && let Some(close) = text
+                .get(first_span.1..)
+                .and_then(|t| t.find(']'))
+                .map(|k| first_span.1 + k + 1)
+        {
+            Some(((slashes, close), format!("banc:elements-local('{local}')")))
+        } else {
+            None
+        };
+        if let Some(edit) = edit {
+            let replaced = edit.0;
+            edits.push(edit);
+            // Predicates and steps after the replaced text are still scanned.
+            for (p, ps) in preds.iter().zip(pred_spans) {
+                if ps.0 >= replaced.1 {
+                    descendant_edits(text, p, edits);
+                }
+            }
+            for (_, s) in &steps[1..] {
+                match s {
+                    Step::Axis { preds, .. } => {
+                        preds.iter().for_each(|p| descendant_edits(text, p, edits))
+                    }
+                    Step::Expr(x) => descendant_edits(text, x, edits),
+                }
+            }
+            return;
+        }
+    }
+    for c in children(e) {
+        descendant_edits(text, c, edits);
+    }
+}
+
+/// Whether `e` is a node-set read from documents only (`doc('lit')/…`, unions of those): the
+/// same nodes from any context, as long as nothing in it reads a variable or the rule's node.
+fn document_constant(e: &Expr) -> bool {
+    let open = |x: &Expr| {
+        any(x, &|y| {
+            matches!(y, Expr::Var(_))
+                || matches!(y, Expr::Call(f, ..) if matches!(f.rsplit(':').next(), Some("current" | "map")))
+                || matches!(y, Expr::Quant { .. } | Expr::For { .. })
+        })
+    };
+    match e {
+        Expr::Paren(x) => document_constant(x),
+        Expr::Bin(Op::Union, a, b, _) => document_constant(a) && document_constant(b),
+        Expr::Call(f, args, _) => {
+            matches!(f.as_str(), "doc" | "document" | "banc:doc")
+                && args.len() == 1
+                && literal(&args[0]).is_some()
+        }
+        Expr::Path {
+            root: Root::None,
+            steps,
+        } => match steps.split_first() {
+            Some(((_, Step::Expr(x)), rest)) => {
+                document_constant(x)
+                    && rest.iter().all(|(_, s)| match s {
+                        Step::Axis { preds, .. } => !preds.iter().any(open),
+                        Step::Expr(_) => false,
+                    })
+            }
+            _ => false,
+        },
+        Expr::Filter(x, preds) => document_constant(x) && !preds.iter().any(open),
+        _ => false,
+    }
+}
+
+/// `A = C` where C is a [`document_constant`] node-set (`. = (doc('voc-….xml')/*/valueSet/
+/// conceptList/concept/@code)`): libxml2 builds C and compares every pair at each evaluation,
+/// ~100 µs per code checked. Each such comparison, outermost first, as the span of the whole
+/// comparison, of A and of C: the plan turns it into `banc:in(A, k)`, k the expression C, whose
+/// string values are hashed once per engine.
+pub(super) fn constant_memberships(expr: &str) -> Vec<(Span, Span, Span)> {
+    fn walk(e: &Expr, out: &mut Vec<(Span, Span, Span)>) {
+        if let Expr::Bin(Op::Gen("="), a, c, [sa, sc]) = e {
+            if document_constant(c) && !document_constant(a) {
+                out.push(((sa.0, sc.1), *sa, *sc));
+                return;
+            }
+            if document_constant(a) && !document_constant(c) {
+                out.push(((sa.0, sc.1), *sc, *sa));
+                return;
+            }
+        }
+        for x in children(e) {
+            walk(x, out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(ast) = parse_spanned(expr) {
+        walk(&ast, &mut out);
+    }
+    out
+}
+
+/// `expr` with each of its [`constant_memberships`] replaced: `k(C)` names the expression C
+/// (None keeps that comparison as it is).
+pub(super) fn membership_rewrite(expr: &str, mut k: impl FnMut(&str) -> Option<usize>) -> String {
+    let mut edits = Vec::new();
+    for (whole, a, c) in constant_memberships(expr) {
+        let (Some(a_text), Some(c_text)) = (expr.get(a.0..a.1), expr.get(c.0..c.1)) else {
+            continue;
+        };
+        if let Some(i) = k(c_text) {
+            edits.push((whole, format!("banc:in({a_text}, {i})")));
+        }
+    }
+    apply_edits(expr, edits)
 }
 
 /// The root of a first conjunct `h:templateId/@root = 'R'` or `h:templateId[@root = 'R']`, `h`
@@ -654,5 +829,76 @@ mod tests {
         let odd = "doc($u)//v:C[@code=$c";
         assert_eq!(keyed_rewrite(odd), odd);
         assert_eq!(name_candidate("hl7:a[", &ns), None);
+    }
+
+    #[test]
+    fn descendant_scans_become_index_look_ups() {
+        assert_eq!(
+            descendant_rewrite("//hl7:author[not($p1) or (not($p1[not(. = $t1)]))]"),
+            "banc:elements('hl7:author')[not($p1) or (not($p1[not(. = $t1)]))]"
+        );
+        assert_eq!(
+            descendant_rewrite(
+                "count(//*[local-name()='ClinicalDocument']/*[local-name()='documentationOf']) >= 1"
+            ),
+            "count(banc:elements-local('ClinicalDocument')/*[local-name()='documentationOf']) >= 1"
+        );
+        assert_eq!(
+            descendant_rewrite("not(// hl7:a/hl7:b/@root='1') and not(//hl7:c)"),
+            "not(banc:elements('hl7:a')/hl7:b/@root='1') and not(banc:elements('hl7:c'))"
+        );
+        // Nested scans are rewritten too; those of a value set (`doc(U)//x`) are not.
+        assert_eq!(
+            descendant_rewrite("//a[//b = 1]"),
+            "banc:elements('a')[banc:elements('b') = 1]"
+        );
+        let kept = [
+            "doc('v.xml')//c[@code = 'x']",
+            "//a[1]",
+            "//a[position() = last()]",
+            "//*[local-name()='x'][2]",
+            "//*",
+            "//@code",
+            "//descendant::a",
+            "//text()",
+            "a//b",
+        ];
+        for k in kept {
+            assert_eq!(descendant_rewrite(k), k);
+        }
+    }
+
+    #[test]
+    fn comparisons_with_a_value_set_become_hashed_memberships() {
+        let rewrite = |x: &str| {
+            let mut constants = Vec::new();
+            let out = membership_rewrite(x, |c| {
+                constants.push(c.to_string());
+                Some(40 + constants.len())
+            });
+            (out, constants)
+        };
+        let (out, c) = rewrite(
+            "not(@code) or not($v[not(. = (doc('include/voc-1.xml')/*/valueSet/conceptList/concept/@code))])",
+        );
+        assert_eq!(out, "not(@code) or not($v[not(banc:in(., 41))])");
+        assert_eq!(
+            c,
+            ["(doc('include/voc-1.xml')/*/valueSet/conceptList/concept/@code)"]
+        );
+        let (out, c) = rewrite("(doc('a.xml')//c/@code | doc('b.xml')//c/@code) = @code");
+        assert_eq!(out, "banc:in(@code, 41)");
+        assert_eq!(c, ["(doc('a.xml')//c/@code | doc('b.xml')//c/@code)"]);
+        // What depends on the context or a variable is compared as it is.
+        for kept in [
+            "@code = doc($u)//c/@code",
+            "@code = doc('a.xml')//c[@x = $y]/@code",
+            "@code = doc('a.xml')//c[@x = current()/@y]/@code",
+            "@code != doc('a.xml')//c/@code",
+            "@code = 'x'",
+            "doc('a.xml')//c = doc('b.xml')//c",
+        ] {
+            assert_eq!(rewrite(kept), (kept.to_string(), Vec::new()), "{kept}");
+        }
     }
 }

@@ -72,6 +72,8 @@ enum Lazy {
 /// shared references exist while libxml2 runs (the callbacks re-enter), hence the cells.
 pub(super) struct State<'p> {
     pub(super) plan: &'p Plan,
+    /// The checked document's rule-context and name indexes.
+    pub(super) index: &'p DocIndex<'p>,
     comp: Rc<Compiled>,
     pub(super) ctx: b::xmlXPathContextPtr,
     doc_node: b::xmlNodePtr,
@@ -110,17 +112,20 @@ impl Drop for State<'_> {
 }
 
 impl State<'_> {
-    /// Evaluate expression `i` with `node` as context, keeping the caller's context intact (lets
-    /// are evaluated from inside another evaluation).
+    /// Run `eval` on expression `i` compiled, with `node` as the focus, keeping the caller's
+    /// focus intact (lets are evaluated from inside another evaluation); `failed` tells from
+    /// its result whether libxml2 stopped on an error, whose message is then returned.
     ///
     /// # Safety
     /// `node` must be a live node of the run's document, of a value set or of the scratch
     /// document (the only nodes a run hands out).
-    unsafe fn eval_at(
+    unsafe fn focused<T>(
         &self,
         i: usize,
         node: b::xmlNodePtr,
-    ) -> Result<b::xmlXPathObjectPtr, String> {
+        eval: unsafe extern "C" fn(b::xmlXPathCompExprPtr, b::xmlXPathContextPtr) -> T,
+        failed: fn(&T) -> bool,
+    ) -> Result<T, String> {
         let comp = self.comp.0[i];
         if comp.is_null() {
             return Err(format!("expression non compilée : {}", self.plan.exprs[i]));
@@ -134,9 +139,9 @@ impl State<'_> {
             (*ctx).contextSize = 1;
             (*ctx).proximityPosition = 1;
             b::xmlResetError(&mut (*ctx).lastError);
-            let obj = b::xmlXPathCompiledEval(comp, ctx);
+            let out = eval(comp, ctx);
             ((*ctx).node, (*ctx).contextSize, (*ctx).proximityPosition) = saved;
-            if obj.is_null() {
+            if failed(&out) {
                 let msg = if (*ctx).lastError.message.is_null() {
                     "erreur d'évaluation XPath".to_string()
                 } else {
@@ -147,24 +152,32 @@ impl State<'_> {
                 };
                 return Err(format!("{msg} : {}", self.plan.exprs[i]));
             }
-            Ok(obj)
+            Ok(out)
         }
     }
 
-    /// Effective boolean value of expression `i` from `node`.
+    /// Evaluate expression `i` with `node` as context: a fresh, non-null result.
     ///
     /// # Safety
-    /// `node` must be a live node of the run's document, of a value set or of the scratch
-    /// document (the only nodes a run hands out).
+    /// As [`State::focused`].
+    unsafe fn eval_at(
+        &self,
+        i: usize,
+        node: b::xmlNodePtr,
+    ) -> Result<b::xmlXPathObjectPtr, String> {
+        // SAFETY: this function's contract.
+        unsafe { self.focused(i, node, b::xmlXPathCompiledEval, |o| o.is_null()) }
+    }
+
+    /// Effective boolean value of expression `i` from `node`: libxml2's own boolean
+    /// evaluation, which stops a node-set at its first node and builds no result object.
+    ///
+    /// # Safety
+    /// As [`State::focused`].
     unsafe fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
-        // SAFETY: node is live (this function's contract).
-        let obj = unsafe { self.eval_at(i, node) }?;
-        // SAFETY: obj is a fresh, non-null result owned here and freed once.
-        unsafe {
-            let v = b::xmlXPathCastToBoolean(obj) != 0;
-            b::xmlXPathFreeObject(obj);
-            Ok(v)
-        }
+        // SAFETY: this function's contract.
+        let v = unsafe { self.focused(i, node, b::xmlXPathCompiledEvalToBoolean, |v| *v < 0) }?;
+        Ok(v != 0)
     }
 
     /// XSLT 2.0 `value-of`: the items' string values joined by a space.
@@ -236,6 +249,32 @@ impl State<'_> {
         }
     }
 
+    /// The string values of the plan's document-constant expression `k` (see
+    /// `functions::f_in`), evaluated once per plan and shared by its threads. An evaluation
+    /// error is not kept: it is raised again on each use, as the expression would.
+    pub(super) fn constant_set(&self, k: usize) -> Result<std::sync::Arc<ConstantSet>, String> {
+        if let Some(set) = self.plan.constant_set(k) {
+            return Ok(set);
+        }
+        // SAFETY: doc_node is the run's document, alive for the whole run.
+        let obj = unsafe { self.eval_at(k, self.doc_node) }?;
+        // SAFETY: obj is a fresh, non-null result owned here and freed once; its nodes are of
+        // the documents the plan reads, alive meanwhile.
+        let strings = unsafe {
+            let strings = if super::functions::is_nodeset(obj) {
+                arg_nodes(obj)
+                    .into_iter()
+                    .map(|n| super::functions::node_string(n))
+                    .collect()
+            } else {
+                Default::default()
+            };
+            b::xmlXPathFreeObject(obj);
+            strings
+        };
+        Ok(self.plan.keep_constant_set(k, ConstantSet { strings }))
+    }
+
     /// Start rule `r` of pattern `p` on `node`: its lets are evaluated from there when used.
     ///
     /// # Safety
@@ -305,6 +344,12 @@ pub(super) unsafe fn element_name<'a>(n: b::xmlNodePtr) -> (&'a str, &'a str) {
     }
 }
 
+/// The string values of a node-set read from documents only (`banc:in`).
+#[derive(Debug, Default)]
+pub(super) struct ConstantSet {
+    pub(super) strings: std::collections::HashSet<String>,
+}
+
 /// The rule-context indexes of one document, built in one walk and shared by every schematron
 /// run on it. It borrows the document: its node pointers cannot outlive the tree.
 pub struct DocIndex<'d> {
@@ -318,6 +363,43 @@ pub struct DocIndex<'d> {
 }
 
 impl<'d> DocIndex<'d> {
+    /// The elements `{ns}local` of `doc` in document order, when `doc` is the indexed one.
+    pub(super) fn named(
+        &self,
+        doc: b::xmlDocPtr,
+        ns: &str,
+        local: &str,
+    ) -> Option<&[b::xmlNodePtr]> {
+        if doc != self.doc {
+            return None;
+        }
+        Some(
+            self.names
+                .get(&(ns.to_string(), local.to_string()))
+                .map_or(&[][..], Vec::as_slice),
+        )
+    }
+
+    /// The elements named `local` in any namespace of `doc`, in document order, when `doc` is
+    /// the indexed one.
+    pub(super) fn named_local(&self, doc: b::xmlDocPtr, local: &str) -> Option<Vec<b::xmlNodePtr>> {
+        if doc != self.doc {
+            return None;
+        }
+        let lists: Vec<&Vec<b::xmlNodePtr>> = self
+            .names
+            .iter()
+            .filter(|((_, l), _)| l == local)
+            .map(|(_, v)| v)
+            .collect();
+        let mut all: Vec<b::xmlNodePtr> = lists.iter().flat_map(|v| v.iter().copied()).collect();
+        if lists.len() > 1 {
+            // SAFETY: elements of the indexed document, alive while it is borrowed.
+            all.sort_by(|a, b| unsafe { document_order(*a, *b) });
+        }
+        Some(all)
+    }
+
     pub fn build(doc: &'d ffi::Doc) -> DocIndex<'d> {
         let mut idx = DocIndex {
             doc: doc.raw(),
@@ -350,6 +432,19 @@ impl<'d> DocIndex<'d> {
     }
 }
 
+/// Document order of two nodes.
+///
+/// # Safety
+/// Both must be live nodes.
+unsafe fn document_order(a: b::xmlNodePtr, b: b::xmlNodePtr) -> std::cmp::Ordering {
+    // SAFETY: caller's contract. xmlXPathCmpNodes: 1 when a precedes b.
+    match unsafe { b::xmlXPathCmpNodes(a, b) } {
+        1 => std::cmp::Ordering::Less,
+        -1 => std::cmp::Ordering::Greater,
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
 /// Run `plan` on `doc`, whose rule-context indexes are `index` (built afresh if they are of
 /// another document). A `Doc` is neither `Send` nor `Sync`: no other thread uses it meanwhile.
 pub fn run(plan: &Plan, doc: &ffi::Doc, index: &DocIndex<'_>) -> Outcome {
@@ -379,6 +474,7 @@ pub fn run_until(
     let ctx = unsafe { b::xmlXPathNewContext(doc) };
     let st = State {
         plan,
+        index,
         comp,
         ctx,
         doc_node: doc as b::xmlNodePtr,
@@ -479,14 +575,7 @@ pub fn run_until(
             }
         }
         // SAFETY: the addresses are nodes the contexts selected in live documents.
-        order.sort_by(|a, b| unsafe {
-            // xmlXPathCmpNodes: 1 when a precedes b.
-            match b::xmlXPathCmpNodes(a.0 as b::xmlNodePtr, b.0 as b::xmlNodePtr) {
-                1 => std::cmp::Ordering::Less,
-                -1 => std::cmp::Ordering::Greater,
-                _ => std::cmp::Ordering::Equal,
-            }
-        });
+        order.sort_by(|a, b| unsafe { document_order(a.0 as b::xmlNodePtr, b.0 as b::xmlNodePtr) });
         let mut run = PatternRun::default();
         for (node, ri) in order {
             if deadline.passed() {
