@@ -931,10 +931,10 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
 ///
 /// # Safety
 /// `ctxt` must be a live parser context.
-unsafe fn expanded_name<'q>(
+unsafe fn expanded_name(
     ctxt: b::xmlXPathParserContextPtr,
-    qname: &'q str,
-) -> Option<(String, &'q str)> {
+    qname: &str,
+) -> Option<(String, &str)> {
     let Some((prefix, local)) = qname.split_once(':') else {
         return Some((String::new(), qname));
     };
@@ -1073,7 +1073,8 @@ unsafe fn f_in(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             let want = (*a).floatval;
             set.strings.iter().any(|s| xpath_number(s) == want)
         } else if (*a).type_ == b::xmlXPathObjectType_XPATH_BOOLEAN {
-            ((*a).boolval != 0) == !set.strings.is_empty()
+            // boolean(C) is whether C has a node.
+            ((*a).boolval != 0) != set.strings.is_empty()
         } else {
             set.strings.contains(&arg_string(a))
         };
