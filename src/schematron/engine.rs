@@ -248,13 +248,12 @@ impl Engine {
         Ok((plan, out))
     }
 
-    /// Compile the plans `profile` runs, for this thread too: work done once per process (and
-    /// thread), not the document's. Defects are reported when the plans are used.
+    /// Build (or read from the cache) the plans `profile` runs: work done once per process, not
+    /// the document's. Their expressions are compiled on each thread as they are first used.
+    /// Defects are reported when the plans are used.
     pub fn prepare(&self, profile: &Profile) {
         for sch in self.files_for(profile) {
-            if let Ok(plan) = self.plan(&sch) {
-                eval::warm(&plan);
-            }
+            let _ = self.plan(&sch);
         }
     }
 

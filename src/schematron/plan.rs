@@ -17,7 +17,6 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Namespace of banc's XPath extension functions (see `xpath2`).
@@ -105,10 +104,9 @@ pub struct CheckPlan {
     pub test: String,
     pub(super) test_expr: Option<usize>,
     /// What the test's value depends on: evaluated once per anchor when above the node. Read
-    /// on the test's first evaluation (most checks of a kit never run on a given profile's
-    /// documents, and reading every test costs a tenth of a second per process).
-    #[serde(skip)]
-    anchor: OnceLock<Anchor>,
+    /// when the plan is built and kept with it in the start-up cache: reading the tests a
+    /// document meets cost a warm process ~15 ms.
+    pub(super) anchor: Anchor,
     /// Stable finding id: `schematron.<stem>.<@id>` or `schematron.<stem>.<pattern>.<hash>`.
     pub rule_id: String,
     pub id: Option<String>,
@@ -119,13 +117,6 @@ pub struct CheckPlan {
 }
 
 impl CheckPlan {
-    /// The [`Anchor`] of the test (expression `test` of `plan`), checked under `rule`.
-    pub(super) fn anchor(&self, plan: &Plan, rule: &RulePlan, test: usize) -> Anchor {
-        *self.anchor.get_or_init(|| {
-            let lets: Vec<&str> = rule.lets.iter().map(|l| l.name.as_str()).collect();
-            anchor(&plan.exprs[test], &lets)
-        })
-    }
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -308,6 +299,7 @@ impl Plan {
         let global_scope = bld.scope.clone();
         let mut patterns = Vec::new();
         let mut skipped = 0;
+        let mut anchors: HashMap<(usize, String), Anchor> = HashMap::new();
         for pat in active {
             let pid = pat.id.clone().unwrap_or_default();
             let mut rules = Vec::new();
@@ -351,11 +343,19 @@ impl Plan {
                     }
                     let rule_id =
                         super::check_rule_id(&stem, &pid, &r.context, &c.test, c.id.as_deref());
+                    // The same test under the same rule lets is read once.
+                    let let_names: Vec<&str> = lets.iter().map(|l| l.name.as_str()).collect();
+                    let anchor = match test_expr {
+                        Some(t) => *anchors
+                            .entry((t, let_names.join(" ")))
+                            .or_insert_with(|| anchor(&bld.exprs[t], &let_names)),
+                        None => Anchor::Node,
+                    };
                     checks.push(CheckPlan {
                         kind: c.kind,
                         test: c.test.clone(),
                         test_expr,
-                        anchor: OnceLock::new(),
+                        anchor,
                         rule_id,
                         id: c.id.clone(),
                         role: c.role.clone(),
@@ -435,15 +435,35 @@ pub(super) fn compiles(expr: &str) -> bool {
 }
 
 /// The plan's expressions compiled by libxml2, for one thread: a compiled expression caches the
-/// function it calls on first use, so sharing one between threads would race.
-pub(super) struct Compiled(pub(super) Vec<b::xmlXPathCompExprPtr>);
+/// function it calls on first use, so sharing one between threads would race. Each is compiled
+/// on its first evaluation: a document meets a few thousand of a kit's ~16,000 expressions,
+/// and one document in its own process should not pay for the others.
+pub(super) struct Compiled(Vec<std::cell::Cell<Option<b::xmlXPathCompExprPtr>>>);
+
+impl Compiled {
+    /// Expression `i` (text `text`) compiled; null when libxml2 refuses it.
+    pub(super) fn get(&self, i: usize, text: &str) -> b::xmlXPathCompExprPtr {
+        let Some(slot) = self.0.get(i) else {
+            return std::ptr::null_mut();
+        };
+        if let Some(c) = slot.get() {
+            return c;
+        }
+        let c = CString::new(text).unwrap_or_default();
+        // SAFETY: a NUL-terminated expression; the result (null when it does not compile) is
+        // owned by `Compiled`.
+        let comp = unsafe { b::xmlXPathCompile(c.as_ptr() as *const u8) };
+        slot.set(Some(comp));
+        comp
+    }
+}
 
 impl Drop for Compiled {
     fn drop(&mut self) {
-        for c in &self.0 {
+        for c in self.0.iter().filter_map(|c| c.get()) {
             if !c.is_null() {
-                // SAFETY: compiled by `compiled` on this thread, owned here, freed once.
-                unsafe { b::xmlXPathFreeCompExpr(*c) }
+                // SAFETY: compiled by `get` on this thread, owned here, freed once.
+                unsafe { b::xmlXPathFreeCompExpr(c) }
             }
         }
     }
@@ -461,17 +481,7 @@ pub(super) fn compiled(plan: &Plan) -> Rc<Compiled> {
                 // Plans are built after libxml2 was checked (`compiles`): this only quiets
                 // the thread's error handlers.
                 crate::xml::ffi::quiet_thread();
-                Rc::new(Compiled(
-                    plan.exprs
-                        .iter()
-                        .map(|e| {
-                            let c = CString::new(e.as_str()).unwrap_or_default();
-                            // SAFETY: a NUL-terminated expression; the result (null when it
-                            // does not compile) is owned by `Compiled`.
-                            unsafe { b::xmlXPathCompile(c.as_ptr() as *const u8) }
-                        })
-                        .collect(),
-                ))
+                Rc::new(Compiled(vec![Default::default(); plan.exprs.len()]))
             })
             .clone()
     })
@@ -504,7 +514,10 @@ impl Plan {
 
 /// Compile the plan's expressions on this thread now (benchmarks, warm-up).
 pub fn warm(plan: &Plan) {
-    let _ = compiled(plan);
+    let c = compiled(plan);
+    for (i, text) in plan.exprs.iter().enumerate() {
+        c.get(i, text);
+    }
 }
 
 #[cfg(test)]

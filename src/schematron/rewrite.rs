@@ -545,6 +545,7 @@ pub(super) fn template_candidate(
 
 /// What the value of an expression depends on, besides the documents and the global lets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) enum Anchor {
     /// Nothing: the same value from every context node (absolute paths, literals, globals).
     Document,

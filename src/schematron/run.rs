@@ -126,7 +126,7 @@ impl State<'_> {
         eval: unsafe extern "C" fn(b::xmlXPathCompExprPtr, b::xmlXPathContextPtr) -> T,
         failed: fn(&T) -> bool,
     ) -> Result<T, String> {
-        let comp = self.comp.0[i];
+        let comp = self.comp.get(i, &self.plan.exprs[i]);
         if comp.is_null() {
             return Err(format!("expression non compilée : {}", self.plan.exprs[i]));
         }
@@ -591,7 +591,7 @@ pub fn run_until(
             let mut hits = Vec::new();
             for (ci, check) in pat.rules[ri].checks.iter().enumerate() {
                 let Some(t) = check.test_expr else { continue };
-                let key = match check.anchor(plan, &pat.rules[ri], t) {
+                let key = match check.anchor {
                     Anchor::Document => Some(st.doc_node),
                     // A namespace node (another struct) has no parent link to read.
                     // SAFETY: n is a live node (see enter_rule); `type` is at the same place in
