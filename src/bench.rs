@@ -1,6 +1,7 @@
 //! `banc bench`: the figures issue 3 asks for, measured in-process on the machine at hand.
 //! Compile time per schematron, time per document for the full CR-BIO profile (XSD + all
-//! schematrons), and throughput over a batch of the kit's CR-BIO examples, with resident memory
+//! schematrons) with its mean per stage (`clock::stages`: reading, XSD, each schematron, banc
+//! rules, terminology, report), and throughput over a batch of the kit's CR-BIO examples, with resident memory
 //! sampled along the batch to show it stays flat; then the terminology store's load time and
 //! look-up cost (issue 4).
 

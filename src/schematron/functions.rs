@@ -931,10 +931,7 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
 ///
 /// # Safety
 /// `ctxt` must be a live parser context.
-unsafe fn expanded_name(
-    ctxt: b::xmlXPathParserContextPtr,
-    qname: &str,
-) -> Option<(String, &str)> {
+unsafe fn expanded_name(ctxt: b::xmlXPathParserContextPtr, qname: &str) -> Option<(String, &str)> {
     let Some((prefix, local)) = qname.split_once(':') else {
         return Some((String::new(), qname));
     };
@@ -990,33 +987,54 @@ unsafe fn ordered_nodeset(nodes: impl IntoIterator<Item = b::xmlNodePtr>) -> b::
     }
 }
 
+/// Push the elements of the context node's document that `wanted` (namespace URI, local name)
+/// accepts, in document order: `indexed`'s answer when that document is the checked one (the
+/// run's name index), else a walk of it.
+///
+/// # Safety
+/// `ctxt` must be the live parser context of a call, whose context's userData is the running
+/// `State`.
+unsafe fn push_elements(
+    ctxt: b::xmlXPathParserContextPtr,
+    indexed: impl FnOnce(&super::run::DocIndex<'_>, b::xmlDocPtr) -> Option<Vec<b::xmlNodePtr>>,
+    wanted: impl Fn(&str, &str) -> bool,
+) {
+    // SAFETY: caller's contract; the nodes pushed are of the context node's document, alive
+    // for the evaluation.
+    unsafe {
+        let doc = context_doc(ctxt);
+        let nodes = indexed(state(ctxt).index, doc).unwrap_or_else(|| {
+            crate::xml::ffi::element_walk(doc)
+                .into_iter()
+                .filter(|e| {
+                    let (ns, local) = super::run::element_name(*e);
+                    wanted(ns, local)
+                })
+                .collect()
+        });
+        b::valuePush(ctxt, ordered_nodeset(nodes));
+    }
+}
+
 /// `banc:elements('q:name')`: `//q:name` from the context node, i.e. the elements of that name
-/// in its document, in document order; from the run's name index when the context is in the
-/// document checked (see `rewrite::descendant_rewrite`).
+/// in its document, in document order (see `rewrite::descendant_rewrite`).
 unsafe fn f_elements(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     arity!(ctxt, n, 1, 1);
     // SAFETY: ctxt is the live parser context libxml2 passed to this call, whose context's
-    // userData is the running `State`; the argument is owned here and freed once; the nodes
-    // pushed are of the context node's document, alive for the evaluation.
+    // userData is the running `State`; the argument is owned here and freed once.
     unsafe {
         let args = pop_args(ctxt, n);
         let qname = arg_string(args[0]);
         free_args(args);
-        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+        let Some((uri, name)) = expanded_name(ctxt, &qname) else {
             fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
             return;
         };
-        let doc = context_doc(ctxt);
-        let st = state(ctxt);
-        let obj = match st.index.named(doc, &ns, local) {
-            Some(nodes) => ordered_nodeset(nodes.iter().copied()),
-            None => ordered_nodeset(
-                crate::xml::ffi::element_walk(doc)
-                    .into_iter()
-                    .filter(|e| super::run::element_name(*e) == (ns.as_str(), local)),
-            ),
-        };
-        b::valuePush(ctxt, obj);
+        push_elements(
+            ctxt,
+            |index, doc| index.named(doc, &uri, name).map(<[_]>::to_vec),
+            |ns, local| ns == uri && local == name,
+        );
     }
 }
 
@@ -1027,19 +1045,13 @@ unsafe fn f_elements_local(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     // SAFETY: as f_elements.
     unsafe {
         let args = pop_args(ctxt, n);
-        let local = arg_string(args[0]);
+        let name = arg_string(args[0]);
         free_args(args);
-        let doc = context_doc(ctxt);
-        let st = state(ctxt);
-        let obj = match st.index.named_local(doc, &local) {
-            Some(nodes) => ordered_nodeset(nodes),
-            None => ordered_nodeset(
-                crate::xml::ffi::element_walk(doc)
-                    .into_iter()
-                    .filter(|e| super::run::element_name(*e).1 == local),
-            ),
-        };
-        b::valuePush(ctxt, obj);
+        push_elements(
+            ctxt,
+            |index, doc| index.named_local(doc, &name),
+            |_, local| local == name,
+        );
     }
 }
 

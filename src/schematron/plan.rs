@@ -116,8 +116,7 @@ pub struct CheckPlan {
     pub(super) message: Vec<Part>,
 }
 
-impl CheckPlan {
-}
+impl CheckPlan {}
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) enum Part {

@@ -113,25 +113,31 @@ fn first_child_step(p: &str, descendant: bool) -> Option<FirstStep> {
     if !(root == Root::None || descendant && root == Root::DoubleSlash) {
         return None;
     }
-    let Some((
-        _,
-        Step::Axis {
-            axis: Axis::Implicit,
-            test: Test::Name(name),
-            preds,
-            span,
-            pred_spans,
-        },
-    )) = steps.into_iter().next()
-    else {
-        return None;
-    };
+    let (name, preds, span, pred_spans) = name_step(&steps)?;
     Some(FirstStep {
-        name,
-        preds,
+        name: name.to_string(),
+        preds: preds.to_vec(),
         span,
-        pred_spans,
+        pred_spans: pred_spans.to_vec(),
     })
+}
+
+/// The first of `steps` when it is a child step with a name test: its name, predicates, span
+/// and predicate spans.
+fn name_step(steps: &[(bool, Step)]) -> Option<(&str, &[Expr], Span, &[Span])> {
+    match steps.first() {
+        Some((
+            _,
+            Step::Axis {
+                axis: Axis::Implicit,
+                test: Test::Name(name),
+                preds,
+                span,
+                pred_spans,
+            },
+        )) => Some((name, preds, *span, pred_spans)),
+        _ => None,
+    }
 }
 
 /// `[//]q:name[P]…/…` (no union, no positional predicate on the first step): the expanded
@@ -273,11 +279,16 @@ fn keyed_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
 /// `banc:keyed(doc(U), 'q:name', 'attr' | '#text', V)[…]`, served by a hash index built once
 /// per file. Same nodes, same order: only the scan is gone.
 pub(super) fn keyed_rewrite(expr: &str) -> String {
+    rewrite_with(expr, keyed_edits)
+}
+
+/// `expr` with the edits `find` lists on its AST applied; as it is when the parser refuses it.
+fn rewrite_with(expr: &str, find: fn(&str, &Expr, &mut Vec<(Span, String)>)) -> String {
     let Some(ast) = parse_spanned(expr) else {
         return expr.to_string();
     };
     let mut edits = Vec::new();
-    keyed_edits(expr, &ast, &mut edits);
+    find(expr, &ast, &mut edits);
     apply_edits(expr, edits)
 }
 
@@ -305,12 +316,7 @@ fn apply_edits(expr: &str, mut edits: Vec<(Span, String)>) -> String {
 /// Same nodes, same order. A positional predicate on that step counts along the child axis of
 /// each parent, not along the document: such a step is left as it is.
 pub(super) fn descendant_rewrite(expr: &str) -> String {
-    let Some(ast) = parse_spanned(expr) else {
-        return expr.to_string();
-    };
-    let mut edits = Vec::new();
-    descendant_edits(expr, &ast, &mut edits);
-    apply_edits(expr, edits)
+    rewrite_with(expr, descendant_edits)
 }
 
 fn descendant_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
@@ -318,16 +324,7 @@ fn descendant_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
         root: Root::DoubleSlash,
         steps,
     } = e
-        && let Some((
-            _,
-            Step::Axis {
-                axis: Axis::Implicit,
-                test: Test::Name(name),
-                preds,
-                span,
-                pred_spans,
-            },
-        )) = steps.first()
+        && let Some((name, preds, span, pred_spans)) = name_step(steps)
         && let Some(slashes) = text
             .get(..span.0)
             .map(str::trim_end)
@@ -349,7 +346,7 @@ fn descendant_edits(text: &str, e: &Expr, edits: &mut Vec<(Span, String)>) {
         }
         let edit = if is_qname(name) && !positional(text, preds, pred_spans, span.0) {
             let end = span.0 + name.len();
-            (text.get(span.0..end) == Some(name.as_str()))
+            (text.get(span.0..end) == Some(name))
                 .then(|| ((slashes, end), format!("banc:elements('{name}')")))
         } else if name == "*"
             && let (Some(first), Some(first_span)) = (preds.first(), pred_spans.first())
@@ -544,8 +541,9 @@ pub(super) fn template_candidate(
 }
 
 /// What the value of an expression depends on, besides the documents and the global lets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub(super) enum Anchor {
     /// Nothing: the same value from every context node (absolute paths, literals, globals).
     Document,
