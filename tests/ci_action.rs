@@ -192,12 +192,8 @@ fn run_action(ws: &Path, path_env: &str, temp: &Path, given: &[(&str, &str)]) ->
                 cmd.env(k.as_str().unwrap(), runner.expand(v.as_str().unwrap_or("")));
             }
         }
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = common::Run::of(&mut cmd);
+        let text = out.text();
         let id = step["id"].as_str().map_or(i.to_string(), str::to_string);
         runner
             .outputs
@@ -209,7 +205,7 @@ fn run_action(ws: &Path, path_env: &str, temp: &Path, given: &[(&str, &str)]) ->
                 .lines()
                 .map(str::to_string),
         );
-        let code = out.status.code().unwrap_or(-1);
+        let code = out.code;
         shell.push((name, code, text));
         if code != 0 {
             // The runner stops at a failed step (the later ones run only `if: always()`, and
@@ -373,23 +369,18 @@ fn the_gitlab_template_writes_its_junit_and_code_quality_reports() {
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script.join("\n"))
-        .current_dir(&ws)
-        .env_clear()
-        .env("HOME", &t.0)
-        .env("PATH", &path)
-        .env("CI_PROJECT_DIR", &ws)
-        .envs(&vars)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::Run::of(
+        Command::new("sh")
+            .arg("-c")
+            .arg(script.join("\n"))
+            .current_dir(&ws)
+            .env_clear()
+            .env("HOME", &t.0)
+            .env("PATH", &path)
+            .env("CI_PROJECT_DIR", &ws)
+            .envs(&vars),
     );
-    assert_eq!(out.status.code(), Some(1), "one document fails: {text}");
+    assert_eq!(out.code, 1, "one document fails: {}", out.text());
     assert!(
         ws.join(".banc-data/kits/r1").is_dir(),
         "the cached folder holds the kit"

@@ -27,16 +27,7 @@ fn workspace(name: &str) -> PathBuf {
 
 /// `banc ARGS` run from `dir`.
 fn banc_in(dir: &Path, args: &[&str]) -> Run {
-    let out = banc()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("banc runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(banc().current_dir(dir).args(args))
 }
 
 fn json_file(p: &Path) -> Value {

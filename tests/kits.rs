@@ -13,23 +13,18 @@ use std::path::Path;
 
 /// banc with its data folder at `data`, no proxy in the way of 127.0.0.1.
 fn run(data: &Path, args: &[&str]) -> common::Run {
-    let out = banc()
-        .env("BANC_DATA", data)
-        .env_remove("BANC_KIT_MIRROR")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .args(args)
-        .output()
-        .unwrap();
-    common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::Run::of(
+        banc()
+            .env("BANC_DATA", data)
+            .env_remove("BANC_KIT_MIRROR")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .args(args),
+    )
 }
 
 fn sha256(b: &[u8]) -> String {

@@ -1241,19 +1241,15 @@ fn each_bad_input_received_yields_its_rule_id() {
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.extend((0..3_200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     std::fs::write(&big, pdf).unwrap();
-    let out = banc()
-        .args(["mail", "send", "--starttls", "none", "--smtp"])
-        .arg(format!("127.0.0.1:{}", srv.port))
-        .args(["--to", PLAIN_MAILBOX, "--pdf", &s(&big)])
-        .arg("fixtures/cr-bio/valid/tsh.xml")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::Run::of(
+        banc()
+            .args(["mail", "send", "--starttls", "none", "--smtp"])
+            .arg(format!("127.0.0.1:{}", srv.port))
+            .args(["--to", PLAIN_MAILBOX, "--pdf", &s(&big)])
+            .arg("fixtures/cr-bio/valid/tsh.xml"),
     );
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = out.text();
+    assert_eq!(out.code, 1, "{text}");
     assert!(text.contains("552"), "{text}");
     assert_eq!(srv.messages().len(), before);
 }

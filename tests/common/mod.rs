@@ -27,22 +27,30 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// Run `cmd` to its end and keep its status (-1 when killed) and its two outputs.
+    pub fn of(cmd: &mut Command) -> Run {
+        let out: Output = cmd.output().expect("the command runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Standard output then standard error, as one text (for messages and searches).
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
 pub fn run(args: &[&str]) -> Run {
     run_env(args, &[])
 }
 
 /// `run` with extra environment variables.
 pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out: Output = banc()
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("banc runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(banc().args(args).envs(env.iter().copied()))
 }
 
 /// `banc validate --format json ARGS`, parsed.
