@@ -266,6 +266,24 @@ fn mtime_ns(meta: &std::fs::Metadata) -> Option<i128> {
     })
 }
 
+/// The fingerprint the kit at `root` had when `cache` last indexed it, read from that index
+/// alone (no file is looked at): what [`fingerprint_with`] returns when nothing changed since.
+/// A run starts what this fingerprint keys while the kit is checked, and keeps it only if the
+/// check agrees.
+pub fn indexed_fingerprint(root: &Path, cache: &Cache) -> Option<String> {
+    let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let index_key = abs.to_string_lossy().into_owned();
+    let mut index = cache.read::<Vec<Indexed>>("kit-index", &[&index_key])?;
+    index.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    let mut outer = Sha256::new();
+    for e in &index {
+        outer.update(e.rel.as_bytes());
+        outer.update([0u8]);
+        outer.update(e.digest?);
+    }
+    Some(format!("sha256:{}", hex::encode(outer.finalize())))
+}
+
 /// [`fingerprint`], hashing only the files whose size or modification time changed since the
 /// index kept in `cache` (the same fingerprint, without reading 53 MB when nothing changed).
 pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> {
@@ -277,7 +295,10 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
         .into_iter()
         .map(|e| (e.rel.clone(), e))
         .collect();
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    // Each file's size and time, read in the walk (one lstat a file: a kit has thousands),
+    // then its hash from the index when they are unchanged, else from its content, the
+    // changed files hashed on all cores.
+    let mut files: Vec<(String, PathBuf, u64, Option<i128>)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .into_iter()
@@ -297,36 +318,48 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        files.push((rel, entry.into_path()));
+        let meta = entry.metadata().ok();
+        let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
+        let mtime = meta.as_ref().and_then(mtime_ns);
+        files.push((rel, entry.into_path(), size, mtime));
     }
     files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let known = |rel: &str, size: u64, mtime: Option<i128>| -> Option<[u8; 32]> {
         let e = old.get(rel)?;
         (e.size == size && Some(e.mtime_ns) == mtime).then_some(e.digest?)
     };
-    // Each file's size and time (read on all cores: a kit has thousands of files), then its
-    // hash from the index when they are unchanged, else from its content.
-    type Seen = (u64, Option<i128>, [u8; 32], bool);
-    let digests: Vec<Result<Seen, KitError>> = files
-        .par_iter()
-        .map(|(rel, path)| {
-            let meta = std::fs::symlink_metadata(path).ok();
-            let size = meta.as_ref().map_or(u64::MAX, |m| m.len());
-            let mtime = meta.as_ref().and_then(mtime_ns);
-            match known(rel, size, mtime) {
-                Some(d) => Ok((size, mtime, d, false)),
-                None => hash_file(rel, path).map(|d| (size, mtime, d, true)),
-            }
-        })
+    let found: Vec<Option<[u8; 32]>> = files
+        .iter()
+        .map(|(rel, _, size, mtime)| known(rel, *size, *mtime))
         .collect();
+    // Only when something changed: starting the thread pool costs more than a warm check.
+    let fresh: Vec<Result<Option<[u8; 32]>, KitError>> = if found.iter().all(Option::is_some) {
+        Vec::new()
+    } else {
+        files
+            .par_iter()
+            .zip(&found)
+            .map(|((rel, path, ..), f)| match f {
+                Some(_) => Ok(None),
+                None => hash_file(rel, path).map(Some),
+            })
+            .collect()
+    };
     let mut outer = Sha256::new();
     let mut index = Vec::with_capacity(files.len());
     let mut changed = old.len() != files.len();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    for ((rel, _), d) in files.into_iter().zip(digests) {
-        let (size, mtime, d, hashed) = d?;
+    for (i, (rel, _, size, mtime)) in files.into_iter().enumerate() {
+        let (d, hashed) = match found[i] {
+            Some(d) => (d, false),
+            None => match fresh.get(i) {
+                Some(Ok(Some(d))) => (*d, true),
+                Some(Err(e)) => return Err(KitError(e.0.clone())),
+                _ => return Err(KitError(format!("lecture de {rel} impossible"))),
+            },
+        };
         outer.update(rel.as_bytes());
         outer.update([0u8]);
         outer.update(d);

@@ -102,6 +102,38 @@ pub struct Validator {
     opts: Options,
 }
 
+/// What a run reads from the cache under the kit's last known fingerprint while it checks the
+/// kit's files ([`crate::kit::indexed_fingerprint`]): the value sets and the plans every
+/// profile runs. Only read, never built or written: were the kit changed since, nothing would
+/// be kept under its stale fingerprint.
+struct Guess {
+    fingerprint: String,
+    terminology: Option<Result<Store, String>>,
+    engine: Option<Engine>,
+}
+
+impl Guess {
+    fn read(kit_dir: &Path, opts: &Options, cache: &Cache) -> Option<Guess> {
+        let fingerprint = crate::kit::indexed_fingerprint(kit_dir, cache)?;
+        let terminology = Store::read_cached(
+            &Validator::sources(Some(kit_dir.to_path_buf()), opts),
+            cache,
+            &fingerprint,
+        );
+        let engine = opts.run_schematrons.then(|| {
+            let engine = Validator::new_engine(kit_dir, &fingerprint, opts, cache);
+            let all = profile::all();
+            engine.prefetch_common(&Validator::profiles(&all, opts));
+            engine
+        });
+        Some(Guess {
+            fingerprint,
+            terminology,
+            engine,
+        })
+    }
+}
+
 impl Validator {
     /// Compile the kit's schema (once for the whole run).
     pub fn new(kit: Option<Kit>, opts: Options) -> Result<Validator, KitError> {
@@ -116,7 +148,7 @@ impl Validator {
         cache: &Cache,
     ) -> Result<Validator, KitError> {
         let xsd = kit.as_ref().map(Kit::xsd_path);
-        Validator::assemble(xsd, || Ok(kit), opts, cache)
+        Validator::assemble(xsd, || Ok(kit), || None, opts, cache)
     }
 
     /// Open the kit at `kit_dir` (fingerprint from `cache`'s file index) and build the run's
@@ -129,29 +161,43 @@ impl Validator {
     ) -> Result<Validator, KitError> {
         let xsd = kit_dir.map(|d| d.join(crate::kit::CDA_XSD));
         let kit = || kit_dir.map(|d| Kit::open_cached(d, cache)).transpose();
-        Validator::assemble(xsd, kit, opts, cache)
+        let guess = || kit_dir.and_then(|d| Guess::read(d, &opts, cache));
+        Validator::assemble(xsd, kit, guess, opts.clone(), cache)
     }
 
     /// The schema at `xsd` compiled on its own thread while `kit` opens and its value sets load.
+    /// Meanwhile `guess` reads from the cache what the kit's last known fingerprint keys (see
+    /// [`Guess`]), kept if the kit has not changed since.
     fn assemble(
         xsd: Option<PathBuf>,
         kit: impl FnOnce() -> Result<Option<Kit>, KitError>,
+        guess: impl FnOnce() -> Option<Guess> + Send,
         opts: Options,
         cache: &Cache,
     ) -> Result<Validator, KitError> {
         std::thread::scope(|s| {
             let xsd = xsd.map(|path| s.spawn(move || XsdValidator::compile(&path)));
+            let guess = s.spawn(guess);
             let kit = kit()?;
-            let terminology = Store::load_cached(
-                &Sources {
-                    kit: kit.as_ref().map(|k| k.root.clone()),
-                    extra: opts.terminology.clone(),
-                    circuit_bio: opts.circuit_bio.clone(),
-                },
-                cache,
-                kit.as_ref().map(|k| k.fingerprint.as_str()),
-            )
+            let guess = guess
+                .join()
+                .ok()
+                .flatten()
+                .filter(|g| kit.as_ref().is_some_and(|k| k.fingerprint == g.fingerprint));
+            let (terminology, engine) = match guess {
+                Some(g) => (g.terminology, g.engine),
+                None => (None, None),
+            };
+            let terminology = match terminology {
+                Some(t) => t,
+                None => Store::load_cached(
+                    &Validator::sources(kit.as_ref().map(|k| k.root.clone()), &opts),
+                    cache,
+                    kit.as_ref().map(|k| k.fingerprint.as_str()),
+                ),
+            }
             .map_err(KitError)?;
+            let schematron = Validator::engine(kit.as_ref(), &opts, cache, engine)?;
             let xsd = xsd
                 .map(|h| {
                     h.join()
@@ -159,39 +205,55 @@ impl Validator {
                 })
                 .transpose()
                 .map_err(KitError)?;
-            Validator::finish_new(kit, xsd, terminology, opts, cache)
+            Ok(Validator {
+                kit,
+                xsd,
+                schematron,
+                terminology,
+                opts,
+            })
         })
     }
 
-    fn finish_new(
-        kit: Option<Kit>,
-        xsd: Option<XsdValidator>,
-        terminology: Store,
-        opts: Options,
+    /// The kit's schematron engine, its phase checked and the plans every profile runs built
+    /// (or read from the cache). `started`: that engine, begun by [`Guess::read`] for this kit.
+    fn engine(
+        kit: Option<&Kit>,
+        opts: &Options,
         cache: &Cache,
-    ) -> Result<Validator, KitError> {
-        let schematron = match &kit {
-            Some(k) if opts.run_schematrons => Some(
-                Engine::new(&k.root, opts.schematron.clone())
-                    .with_cache(cache.clone(), &k.fingerprint),
-            ),
-            _ => None,
+        started: Option<Engine>,
+    ) -> Result<Option<Engine>, KitError> {
+        let Some(k) = kit.filter(|_| opts.run_schematrons) else {
+            return Ok(None);
         };
-        if let Some(engine) = &schematron {
-            let all = profile::all();
-            let profiles: Vec<&Profile> = match &opts.profile {
-                Some(p) => vec![p],
-                None => all.iter().collect(),
-            };
-            engine.check_phase(&profiles).map_err(KitError)?;
+        let engine =
+            started.unwrap_or_else(|| Validator::new_engine(&k.root, &k.fingerprint, opts, cache));
+        let all = profile::all();
+        let profiles = Validator::profiles(&all, opts);
+        engine.check_phase(&profiles).map_err(KitError)?;
+        engine.prepare_common(&profiles);
+        Ok(Some(engine))
+    }
+
+    fn new_engine(root: &Path, fingerprint: &str, opts: &Options, cache: &Cache) -> Engine {
+        Engine::new(root, opts.schematron.clone()).with_cache(cache.clone(), fingerprint)
+    }
+
+    /// The profiles a run may meet: the forced one, else all.
+    fn profiles<'a>(all: &'a [Profile], opts: &'a Options) -> Vec<&'a Profile> {
+        match &opts.profile {
+            Some(p) => vec![p],
+            None => all.iter().collect(),
         }
-        Ok(Validator {
+    }
+
+    /// Where the run's value sets come from.
+    fn sources(kit: Option<PathBuf>, opts: &Options) -> Sources {
+        Sources {
             kit,
-            xsd,
-            schematron,
-            terminology,
-            opts,
-        })
+            extra: opts.terminology.clone(),
+            circuit_bio: opts.circuit_bio.clone(),
+        }
     }
 
     /// The value sets of the run.

@@ -143,35 +143,71 @@ fn label_fr(code: i32) -> &'static str {
     }
 }
 
+/// The XSLT 2.0 namespace. The kit's `CDA_extended.xsd` imports the schema for XSLT 2.0, which
+/// imports XML Schema's own: two fifths of the compile time, for components no CDA type uses.
+const XSLT_NS: &str = "http://www.w3.org/1999/XSL/Transform";
+/// The namespace of `xml:lang`, `xml:space`…, imported by both of those schemas.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// Namespaces whose components only that import brings.
+const LEFT_OUT: &[&str] = &[XSLT_NS, ffi::XS_NS, XML_NS];
+
 /// The compiled CDA schema of a kit, compiled once per run and shared by all threads.
+///
+/// The schema is compiled without the XSLT import when what that import reads declares nothing
+/// outside [`LEFT_OUT`]. A document can only reach a component of those namespaces by naming
+/// it: an element or attribute in one of them, or a prefix bound to one (for an `xsi:type`).
+/// Such a document is validated against the whole schema, compiled on first need; every
+/// other document gets the same errors from either.
 pub struct XsdValidator {
-    schema: ffi::Schema,
+    lean: Option<ffi::Schema>,
+    full: std::sync::OnceLock<Result<ffi::Schema, String>>,
     pub path: PathBuf,
 }
 
 impl XsdValidator {
     pub fn compile(path: &Path) -> Result<XsdValidator, String> {
-        match ffi::Schema::compile(path) {
-            Ok(schema) => Ok(XsdValidator {
-                schema,
-                path: path.to_path_buf(),
-            }),
-            Err(errors) => Err(format!(
-                "le schéma {} ne compile pas : {}",
-                path.display(),
-                errors
-                    .iter()
-                    .map(|e| e.message.as_str())
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ; ")
-            )),
+        let base = path.parent().unwrap_or(Path::new("."));
+        let lean = ffi::Schema::compile_without(path, |ns, location| {
+            ns == XSLT_NS
+                && !location.is_empty()
+                && import_closure(&base.join(location))
+                    .is_some_and(|found| found.iter().all(|n| LEFT_OUT.contains(&n.as_str())))
+        });
+        let full = std::sync::OnceLock::new();
+        if lean.is_none() {
+            let _ = full.set(Ok(compile_full(path)?));
+        }
+        Ok(XsdValidator {
+            lean,
+            full,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The schema `doc` is validated against (see the type's documentation).
+    fn schema_for(&self, doc: &Loaded) -> Result<&ffi::Schema, String> {
+        match &self.lean {
+            Some(lean) if !ffi::mentions_namespaces(&doc.doc, LEFT_OUT) => Ok(lean),
+            _ => self
+                .full
+                .get_or_init(|| compile_full(&self.path))
+                .as_ref()
+                .map_err(Clone::clone),
         }
     }
 
     /// Validate the document's CDA element; every schema error becomes a finding.
     pub fn validate(&self, doc: &Loaded) -> Vec<Finding> {
-        let (errors, dropped) = self.schema.validate(&doc.doc, doc.cda());
+        let schema = match self.schema_for(doc) {
+            Ok(s) => s,
+            Err(message) => {
+                return vec![
+                    Finding::new(SCHEMA.id, SCHEMA.severity, SCHEMA.layer, message)
+                        .spec(SCHEMA.spec),
+                ];
+            }
+        };
+        let (errors, dropped) = schema.validate(&doc.doc, doc.cda());
         let mut out: Vec<Finding> = errors
             .iter()
             .filter(|e| e.level >= 2)
@@ -191,6 +227,74 @@ impl XsdValidator {
         }
         out
     }
+}
+
+fn compile_full(path: &Path) -> Result<ffi::Schema, String> {
+    ffi::Schema::compile(path).map_err(|errors| {
+        format!(
+            "le schéma {} ne compile pas : {}",
+            path.display(),
+            errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ; ")
+        )
+    })
+}
+
+/// The namespaces the schema document at `path` and every document it imports or includes
+/// (transitively, by `schemaLocation`) declare components in or import; `None` when one of
+/// them cannot be read, or past 64 documents.
+fn import_closure(path: &Path) -> Option<std::collections::BTreeSet<String>> {
+    use quick_xml::events::Event;
+    use quick_xml::name::ResolveResult;
+    let mut found = std::collections::BTreeSet::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![path.to_path_buf()];
+    while let Some(file) = todo.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        if seen.len() > 64 {
+            return None;
+        }
+        let text = std::fs::read_to_string(&file).ok()?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut reader = quick_xml::NsReader::from_str(&text);
+        loop {
+            match reader.read_resolved_event().ok()? {
+                (ResolveResult::Bound(ns), Event::Start(e) | Event::Empty(e))
+                    if ns.as_ref() == ffi::XS_NS =>
+                {
+                    let attr = |name: &str| -> Option<String> {
+                        e.try_get_attribute(name)
+                            .ok()
+                            .flatten()
+                            .and_then(|a| {
+                                a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok()
+                            })
+                            .map(|v| v.into_owned())
+                    };
+                    let local = e.local_name();
+                    match local.as_ref() {
+                        "schema" => found.insert(attr("targetNamespace").unwrap_or_default()),
+                        "import" => found.insert(attr("namespace").unwrap_or_default()),
+                        _ => false,
+                    };
+                    if matches!(local.as_ref(), "import" | "include" | "redefine")
+                        && let Some(loc) = attr("schemaLocation")
+                    {
+                        todo.push(base.join(loc));
+                    }
+                }
+                (_, Event::Eof) => break,
+                _ => {}
+            }
+        }
+    }
+    Some(found)
 }
 
 #[cfg(test)]

@@ -133,3 +133,82 @@ fn the_kit_fingerprint_from_the_index_follows_every_change() {
     assert_eq!(indexed(&kit), full(&kit), "removed");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A run reads the plans and value sets the kit's last known fingerprint keys while it checks
+/// the kit's files. When a schematron changed since, what it read is stale: the run must judge
+/// with the changed rules, and the fingerprint from the index alone must not be the kit's.
+#[test]
+fn a_changed_schematron_is_used_though_the_cache_holds_the_old_plan() {
+    let Some(shared_kit) = common::kit() else {
+        return;
+    };
+    let dir = tempdir("stale-guess");
+    let kit = dir.join("kit");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let age = |p: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap()
+    };
+    // The kit linked file by file where it can be (the file changed below is replaced, not
+    // edited), else copied; a copy is made an hour old, so that the index trusts its time.
+    for e in walkdir::WalkDir::new(&shared_kit) {
+        let e = e.unwrap();
+        let to = kit.join(e.path().strip_prefix(&shared_kit).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else if std::fs::hard_link(e.path(), &to).is_err() {
+            std::fs::copy(e.path(), &to).unwrap();
+            age(&to);
+        }
+    }
+    // In this process, as the command line does: the cache is keyed by the build reading it.
+    let cache = banc::cache::Cache::at(dir.join("cache"));
+    let doc = common::shared()
+        .unwrap()
+        .join("oracle/training/001_realm_missing.xml");
+    let messages = || -> Vec<String> {
+        let v = banc::pipeline::Validator::open(Some(&kit), Default::default(), &cache).unwrap();
+        v.validate_file(&doc, "001_realm_missing.xml")
+            .findings
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
+    };
+    let old = "element hl7:realmCode[@code = 'FR'] is required";
+    let new = "l'élément hl7:realmCode[@code = 'FR'] est exigé";
+    messages();
+    let before = messages();
+    assert!(before.iter().any(|m| m.contains(old)), "{before:?}");
+    let fingerprint = || banc::kit::fingerprint(&kit).unwrap();
+    assert_eq!(
+        banc::kit::indexed_fingerprint(&kit, &cache),
+        Some(fingerprint())
+    );
+    let sch = kit.join(
+        "schematrons/profils/structurationMinimale/include/1.2.250.1.213.1.1.1.1-2017-12-13T103531.sch",
+    );
+    let text = std::fs::read_to_string(&sch).unwrap().replace(old, new);
+    std::fs::remove_file(&sch).unwrap();
+    std::fs::write(&sch, text).unwrap();
+    // An hour old: the index trusts its time, so only the new size tells the change.
+    age(&sch);
+    let stale = banc::kit::indexed_fingerprint(&kit, &cache).unwrap();
+    assert_ne!(
+        stale,
+        fingerprint(),
+        "the index does not know of the change yet"
+    );
+    let after = messages();
+    assert!(after.iter().any(|m| m.contains(new)), "{after:?}");
+    assert!(!after.iter().any(|m| m.contains(old)), "{after:?}");
+    assert_eq!(
+        banc::kit::indexed_fingerprint(&kit, &cache),
+        Some(fingerprint()),
+        "indexed again"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

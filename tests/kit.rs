@@ -220,3 +220,86 @@ fn a_folder_that_is_not_a_kit_is_a_kit_error() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("CDA_extended.xsd"), "{}", r.stderr);
 }
+
+/// banc compiles the kit's schema without its import of the XSLT 2.0 schema (two fifths of the
+/// compile time); a document that names the XSLT, XML Schema or XML namespace is validated
+/// against the whole schema. Either way, each document gets the errors the whole schema gives.
+#[test]
+fn xsd_errors_are_the_whole_schemas_for_documents_naming_the_left_out_namespaces() {
+    use banc::pipeline::{Options, Validator};
+    use banc::xml::ffi;
+    let Some(kit) = kit() else { return };
+    let xsd = kit.join("infrastructure/cda/CDA_extended.xsd");
+    let whole = ffi::Schema::compile(&xsd).expect("the kit's schema compiles");
+    let opts = Options {
+        run_schematrons: false,
+        ..Options::default()
+    };
+    let validator = Validator::new(Some(banc::kit::Kit::open(&kit).unwrap()), opts).unwrap();
+    let base =
+        std::fs::read_to_string(kit.join("ExemplesCDA/BIO-CR-BIO_2024.01_TSH_1.xml")).unwrap();
+    assert!(base.contains("xsi:type=\"PQ\"") && base.contains("<title>"));
+    let root = |decl: &str| {
+        base.replacen(
+            "<ClinicalDocument ",
+            &format!("<ClinicalDocument {decl} "),
+            1,
+        )
+    };
+    let xsl = "xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\"";
+    let xs = "xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"";
+    let variants = [
+        ("as published", base.clone()),
+        (
+            "xml:lang on the title",
+            base.replacen("<title>", "<title xml:lang=\"fr\">", 1),
+        ),
+        (
+            "xsi:type naming an XSLT type",
+            root(xsl).replacen(
+                "xsi:type=\"PQ\"",
+                "xsi:type=\"xsl:generic-element-type\"",
+                1,
+            ),
+        ),
+        (
+            "xsi:type naming a type of XML Schema",
+            root(xs).replacen("xsi:type=\"PQ\"", "xsi:type=\"xs:string\"", 1),
+        ),
+        (
+            "an XSLT element in the header",
+            base.replacen("<title>", &format!("<xsl:template {xsl}/><title>"), 1),
+        ),
+        (
+            "an unknown type",
+            base.replacen("xsi:type=\"PQ\"", "xsi:type=\"PQQ\"", 1),
+        ),
+    ];
+    let mut erring = 0;
+    for (what, text) in &variants {
+        let parsed = ffi::parse(text.as_bytes(), "variant.xml");
+        let doc = parsed.doc.expect("well-formed");
+        let (raw, _) = whole.validate(&doc, doc.root().unwrap());
+        let mut expected: Vec<(String, String)> = raw
+            .iter()
+            .filter(|e| e.level >= 2)
+            .map(|e| (e.code.to_string(), e.message.clone()))
+            .collect();
+        let report = validator.validate_bytes("variant.xml", text.as_bytes());
+        let mut got: Vec<(String, String)> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("xsd."))
+            .map(|f| {
+                let code = f.rule.split('.').nth(1).unwrap_or_default().to_string();
+                let message = f.message.split_once(" : ").map_or("", |m| m.1).to_string();
+                (code, message)
+            })
+            .collect();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "{what}");
+        erring += usize::from(!expected.is_empty());
+    }
+    assert!(erring >= 4, "the variants must exercise errors: {erring}");
+}

@@ -47,6 +47,9 @@ type Key = (usize, String, String, String);
 pub struct Docs {
     cache: Mutex<DocCache>,
     keyed: Mutex<HashMap<Key, Arc<KeyIndex>>>,
+    /// Where the Art-Decor repairs are kept between runs, with the kit's fingerprint: finding
+    /// the SVS file of an OID reads the head of every value-set file of the kit.
+    repairs_cache: std::sync::OnceLock<(crate::cache::Cache, String)>,
 }
 
 impl std::fmt::Debug for Docs {
@@ -109,6 +112,27 @@ impl Docs {
             .unwrap_or_default()
     }
 
+    /// Keep the Art-Decor repairs in `cache`, under the kit's `fingerprint` (once).
+    pub(super) fn keep_repairs_in(&self, cache: crate::cache::Cache, fingerprint: &str) {
+        let _ = self.repairs_cache.set((cache, fingerprint.to_string()));
+    }
+
+    /// [`artdecor_fallback`], read from the cache when a run of this kit made it before.
+    fn repaired(&self, path: &Path, kit_root: &Path) -> Option<(String, PathBuf)> {
+        let Some((cache, fp)) = self.repairs_cache.get() else {
+            return artdecor_fallback(path, kit_root);
+        };
+        let key = path.to_string_lossy();
+        let root = kit_root.to_string_lossy();
+        let k = [fp.as_str(), &*root, &*key];
+        if let Some((xml, svs)) = cache.read::<(String, PathBuf)>("artdecor", &k) {
+            return Some((xml, svs));
+        }
+        let made = artdecor_fallback(path, kit_root)?;
+        cache.write("artdecor", &k, &made);
+        Some(made)
+    }
+
     /// The document at `path` (absolute), parsed on first use; `kit_root` serves the Art-Decor
     /// fallback. Only documents inside the kit or the schematron's own folder (`base_dir`) are
     /// read: a user schematron's `doc('/etc/…')` or `document('../../…')` finds nothing. The
@@ -129,7 +153,7 @@ impl Docs {
         }
         let mut doc = parse_file(path);
         if doc.is_none()
-            && let Some((xml, svs)) = artdecor_fallback(path, kit_root)
+            && let Some((xml, svs)) = self.repaired(path, kit_root)
         {
             doc = parse_mem(xml.as_bytes(), &path.to_string_lossy());
             if doc.is_some() {

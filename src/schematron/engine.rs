@@ -91,6 +91,7 @@ impl Engine {
     /// (and banc's version, the phase): a later process reads them instead of translating the
     /// kit again.
     pub fn with_cache(mut self, cache: crate::cache::Cache, fingerprint: &str) -> Engine {
+        self.docs.keep_repairs_in(cache.clone(), fingerprint);
         self.cache = Some((cache, fingerprint.to_string()));
         self
     }
@@ -150,6 +151,57 @@ impl Engine {
         })
     }
 
+    /// Where the plan of `sch` is kept and its key: only for a file of the kit, whose
+    /// fingerprint says when the plan is stale.
+    fn plan_key(&self, sch: &Path) -> Option<(&crate::cache::Cache, [String; 3])> {
+        let (cache, fp) = self
+            .cache
+            .as_ref()
+            .filter(|_| sch.starts_with(&self.kit_root))?;
+        let phase = self.settings.phase.clone().unwrap_or_default();
+        Some((cache, [fp.clone(), sch.display().to_string(), phase]))
+    }
+
+    /// The plan of `sch` read from the cache, its defects noted; `None` on a miss.
+    fn cached_plan(&self, sch: &Path) -> Option<Arc<Plan>> {
+        let (cache, k) = self.plan_key(sch)?;
+        let k: Vec<&str> = k.iter().map(String::as_str).collect();
+        let (schema_issues, plan) = cache.read::<(Vec<KitIssue>, Plan)>("plan", &k)?;
+        let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
+        issues.extend(schema_issues);
+        issues.extend(plan.issues.iter().cloned());
+        Some(Arc::new(plan.with_docs(self.docs.clone())))
+    }
+
+    /// The plans every one of `profiles` runs that the cache holds, read now; nothing is built
+    /// (see `pipeline::Validator::open`: this may run before the kit's fingerprint is known
+    /// for sure, and a plan built then could be kept under a stale key).
+    pub fn prefetch_common(&self, profiles: &[&Profile]) {
+        for sch in self.common_files(profiles) {
+            let slot = {
+                let mut m = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+                m.entry(sch.clone()).or_default().clone()
+            };
+            if slot.get().is_none()
+                && let Some(plan) = self.cached_plan(&sch)
+            {
+                let _ = slot.set(Ok(plan));
+            }
+        }
+    }
+
+    /// The schematrons every one of `profiles` runs.
+    fn common_files(&self, profiles: &[&Profile]) -> Vec<PathBuf> {
+        let Some((first, rest)) = profiles.split_first() else {
+            return Vec::new();
+        };
+        let others: Vec<Vec<PathBuf>> = rest.iter().map(|p| self.files_for(p)).collect();
+        self.files_for(first)
+            .into_iter()
+            .filter(|sch| others.iter().all(|files| files.contains(sch)))
+            .collect()
+    }
+
     /// The compiled plan of `sch` (absolute), built on first use and shared by every thread.
     pub fn plan(&self, sch: &Path) -> Result<Arc<Plan>, KitIssue> {
         let slot = {
@@ -164,23 +216,8 @@ impl Engine {
                 line: 0,
                 message,
             })?;
-            // Only a file of the kit: its fingerprint says when the plan is stale.
-            let cached = self
-                .cache
-                .as_ref()
-                .filter(|_| sch.starts_with(&self.kit_root));
-            let phase_key = self.settings.phase.clone().unwrap_or_default();
-            let key = |fp: &str| [fp.to_string(), sch.display().to_string(), phase_key.clone()];
-            if let Some((cache, fp)) = cached {
-                let k = key(fp);
-                let k: Vec<&str> = k.iter().map(String::as_str).collect();
-                if let Some((schema_issues, plan)) = cache.read::<(Vec<KitIssue>, Plan)>("plan", &k)
-                {
-                    let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());
-                    issues.extend(schema_issues);
-                    issues.extend(plan.issues.iter().cloned());
-                    return Ok(Arc::new(plan.with_docs(self.docs.clone())));
-                }
+            if let Some(plan) = self.cached_plan(sch) {
+                return Ok(plan);
             }
             let schema = super::load(&self.kit_root, sch)?;
             let phase = match self.settings.phase.as_deref() {
@@ -196,8 +233,7 @@ impl Engine {
                     line: 0,
                     message,
                 })?;
-            if let Some((cache, fp)) = cached {
-                let k = key(fp);
+            if let Some((cache, k)) = self.plan_key(sch) {
                 let k: Vec<&str> = k.iter().map(String::as_str).collect();
                 cache.write("plan", &k, &(&schema.issues, &plan));
             }
@@ -253,6 +289,14 @@ impl Engine {
     /// Defects are reported when the plans are used.
     pub fn prepare(&self, profile: &Profile) {
         for sch in self.files_for(profile) {
+            let _ = self.plan(&sch);
+        }
+    }
+
+    /// [`Engine::prepare`] for the schematrons every one of `profiles` runs: what a run can
+    /// build before it has read a document, while the kit's schema compiles.
+    pub fn prepare_common(&self, profiles: &[&Profile]) {
+        for sch in self.common_files(profiles) {
             let _ = self.plan(&sch);
         }
     }

@@ -195,7 +195,28 @@ impl Store {
         cache: &crate::cache::Cache,
         fingerprint: Option<&str>,
     ) -> Result<Store, String> {
-        let cached = fingerprint.filter(|_| sources.extra.is_empty() && sources.kit.is_some());
+        Store::from_cache(sources, cache, fingerprint, true)
+            .unwrap_or_else(|| Store::finish(sources, Store::load_files(sources)))
+    }
+
+    /// [`Store::load_cached`] when `cache` holds the value sets of the kit of this
+    /// `fingerprint`; `None` otherwise, and nothing is parsed or written.
+    pub fn read_cached(
+        sources: &Sources,
+        cache: &crate::cache::Cache,
+        fingerprint: &str,
+    ) -> Option<Result<Store, String>> {
+        Store::from_cache(sources, cache, Some(fingerprint), false)
+    }
+
+    /// The store from `cache`; on a miss, built and kept there when `build`, else `None`.
+    fn from_cache(
+        sources: &Sources,
+        cache: &crate::cache::Cache,
+        fingerprint: Option<&str>,
+        build: bool,
+    ) -> Option<Result<Store, String>> {
+        let fp = fingerprint.filter(|_| sources.extra.is_empty() && sources.kit.is_some())?;
         // The kit's place is part of the key: what is loaded names its files by path.
         let root = sources
             .kit
@@ -207,17 +228,20 @@ impl Store {
                     .to_string()
             })
             .unwrap_or_default();
-        let mut store = match cached.and_then(|fp| cache.read::<Saved>("terminology", &[fp, &root]))
-        {
+        let store = match cache.read::<Saved>("terminology", &[fp, &root]) {
             Some(saved) => saved.into_store(),
-            None => {
+            None if build => {
                 let store = Store::load_files(sources);
-                if let Some(fp) = cached {
-                    cache.write("terminology", &[fp, &root], &Saved::of(&store));
-                }
+                cache.write("terminology", &[fp, &root], &Saved::of(&store));
                 store
             }
+            None => return None,
         };
+        Some(Store::finish(sources, store))
+    }
+
+    /// The circuit de la biologie file added to a loaded store.
+    fn finish(sources: &Sources, mut store: Store) -> Result<Store, String> {
         if let Some(path) = &sources.circuit_bio {
             store.circuit = Some(circuit::read(path)?);
         }

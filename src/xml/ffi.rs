@@ -527,9 +527,55 @@ pub(crate) unsafe fn cstr(p: *const c_char) -> String {
     }
 }
 
+/// The XML Schema namespace.
+pub const XS_NS: &str = "http://www.w3.org/2001/XMLSchema";
+
+/// Whether an element or attribute of `doc` is in one of `uris`, or an element binds one of
+/// them to a prefix (which an `xsi:type` value could then name).
+pub fn mentions_namespaces(doc: &Doc, uris: &[&str]) -> bool {
+    let hit = |ns: b::xmlNsPtr| -> bool {
+        // SAFETY: ns is null or a namespace of the live, unmodified tree; href is null or a
+        // NUL-terminated string of it.
+        unsafe {
+            !ns.is_null()
+                && !(*ns).href.is_null()
+                && CStr::from_ptr((*ns).href as *const c_char)
+                    .to_str()
+                    .is_ok_and(|h| uris.contains(&h))
+        }
+    };
+    // SAFETY: the document is borrowed for the call and not modified; element_walk yields its
+    // elements, whose namespace, declaration and attribute links are null or valid.
+    unsafe {
+        element_walk(doc.ptr).into_iter().any(|n| {
+            if hit((*n).ns) {
+                return true;
+            }
+            let mut d = (*n).nsDef;
+            while !d.is_null() {
+                if hit(d) {
+                    return true;
+                }
+                d = (*d).next;
+            }
+            let mut a = (*n).properties;
+            while !a.is_null() {
+                if hit((*a).ns) {
+                    return true;
+                }
+                a = (*a).next;
+            }
+            false
+        })
+    }
+}
+
 /// A compiled XML schema, shared read-only by every validating thread.
 pub struct Schema {
     ptr: b::xmlSchemaPtr,
+    /// The root schema document when banc edited it before compiling: kept for as long as the
+    /// compiled schema, which may point into it.
+    doc: Option<Doc>,
 }
 
 // SAFETY: a compiled xmlSchema is not modified by validation; each validation uses its own
@@ -566,8 +612,84 @@ impl Schema {
             if schema.is_null() {
                 Err(col.errors)
             } else {
-                Ok(Schema { ptr: schema })
+                Ok(Schema {
+                    ptr: schema,
+                    doc: None,
+                })
             }
+        }
+    }
+
+    /// Compile the schema at `path` with the `xs:import`s of its root document that `leave_out`
+    /// accepts (given their namespace and schema location) removed first. `None` when no import
+    /// was removed or the rest does not compile: the caller compiles the whole schema then.
+    pub fn compile_without(
+        path: &std::path::Path,
+        leave_out: impl Fn(&str, &str) -> bool,
+    ) -> Option<Schema> {
+        init().ok()?;
+        let p = CString::new(path.to_string_lossy().as_bytes()).ok()?;
+        let mut col = Collector::default();
+        // SAFETY: the document is read, edited (imports unlinked and freed) and handed to the
+        // schema parser here, then owned by the returned Schema (or freed by `Doc`'s drop);
+        // the parser context is created, used and freed here; `col` outlives every call that
+        // may report into it and the thread handler is reset before it is read.
+        unsafe {
+            xmlSetStructuredErrorFunc(&mut col as *mut Collector as *mut c_void, Some(collect));
+            // The options libxml2's own schema parser reads schema documents with.
+            let raw = b::xmlReadFile(
+                p.as_ptr(),
+                ptr::null(),
+                b::xmlParserOption_XML_PARSE_NOENT as c_int,
+            );
+            quiet_thread();
+            if raw.is_null() {
+                return None;
+            }
+            let doc = Doc { ptr: raw };
+            let root = b::xmlDocGetRootElement(raw);
+            if root.is_null() {
+                return None;
+            }
+            let mut removed = 0;
+            let mut c = (*root).children;
+            while !c.is_null() {
+                let next = (*c).next;
+                let n = Node::from_raw(c);
+                if n.is_element()
+                    && n.local_name() == "import"
+                    && n.namespace().as_deref() == Some(XS_NS)
+                    && leave_out(
+                        &n.attr("namespace").unwrap_or_default(),
+                        &n.attr("schemaLocation").unwrap_or_default(),
+                    )
+                {
+                    b::xmlUnlinkNode(c);
+                    b::xmlFreeNode(c);
+                    removed += 1;
+                }
+                c = next;
+            }
+            if removed == 0 {
+                return None;
+            }
+            let pctxt = b::xmlSchemaNewDocParserCtxt(raw);
+            if pctxt.is_null() {
+                return None;
+            }
+            xmlSchemaSetParserStructuredErrors(
+                pctxt,
+                Some(collect),
+                &mut col as *mut Collector as *mut c_void,
+            );
+            xmlSetStructuredErrorFunc(&mut col as *mut Collector as *mut c_void, Some(collect));
+            let schema = b::xmlSchemaParse(pctxt);
+            quiet_thread();
+            b::xmlSchemaFreeParserCtxt(pctxt);
+            (!schema.is_null()).then_some(Schema {
+                ptr: schema,
+                doc: Some(doc),
+            })
         }
     }
 
@@ -605,7 +727,9 @@ impl Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         // SAFETY: the Schema owns its non-null compiled schema; no validation borrows it now.
+        // Its edited root document, if any, is dropped after it.
         unsafe { b::xmlSchemaFree(self.ptr) }
+        drop(self.doc.take());
     }
 }
 
