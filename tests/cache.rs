@@ -31,6 +31,18 @@ fn judged(kit: &Path, doc: &Path, extra: &[&str]) -> Value {
     v
 }
 
+/// Date `p` 1 January 2026, always the same time: old enough for the kit's file index to
+/// trust it.
+fn age(p: &Path) {
+    let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(then)
+        .unwrap()
+}
+
 fn entries(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
@@ -100,16 +112,6 @@ fn the_kit_fingerprint_from_the_index_follows_every_change() {
     std::fs::create_dir_all(kit.join("a")).unwrap();
     std::fs::write(kit.join("a/x.xml"), "<x/>").unwrap();
     std::fs::write(kit.join("y.txt"), "y").unwrap();
-    // Written an hour ago: old enough for the index to trust their times.
-    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    let age = |p: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(p)
-            .unwrap()
-            .set_modified(hour_ago)
-            .unwrap()
-    };
     age(&kit.join("a/x.xml"));
     age(&kit.join("y.txt"));
     let cache = banc::cache::Cache::at(dir.join("cache"));
@@ -144,17 +146,8 @@ fn a_changed_schematron_is_used_though_the_cache_holds_the_old_plan() {
     };
     let dir = tempdir("stale-guess");
     let kit = dir.join("kit");
-    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    let age = |p: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(p)
-            .unwrap()
-            .set_modified(hour_ago)
-            .unwrap()
-    };
     // The kit linked file by file where it can be (the file changed below is replaced, not
-    // edited), else copied; a copy is made an hour old, so that the index trusts its time.
+    // edited), else copied; a copy is dated back, so that the index trusts its time.
     for e in walkdir::WalkDir::new(&shared_kit) {
         let e = e.unwrap();
         let to = kit.join(e.path().strip_prefix(&shared_kit).unwrap());
@@ -194,7 +187,7 @@ fn a_changed_schematron_is_used_though_the_cache_holds_the_old_plan() {
     let text = std::fs::read_to_string(&sch).unwrap().replace(old, new);
     std::fs::remove_file(&sch).unwrap();
     std::fs::write(&sch, text).unwrap();
-    // An hour old: the index trusts its time, so only the new size tells the change.
+    // Dated back: the index trusts its time; its new size and time tell the change.
     age(&sch);
     let stale = banc::kit::indexed_fingerprint(&kit, &cache).unwrap();
     assert_ne!(

@@ -584,6 +584,32 @@ unsafe impl Send for Schema {}
 // SAFETY: see Send above: shared use is read-only.
 unsafe impl Sync for Schema {}
 
+/// Compile the schema of the parser context `pctxt` (null: none) and free the context; its
+/// errors go to `col`. Null when it does not compile.
+///
+/// # Safety
+/// `pctxt` must be null or a fresh schema parser context, not used after the call.
+unsafe fn parse_schema(pctxt: b::xmlSchemaParserCtxtPtr, col: &mut Collector) -> b::xmlSchemaPtr {
+    if pctxt.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: pctxt is a live parser context (caller's contract), freed once here; `col`
+    // outlives every call that may report into it and the thread handler is reset after.
+    unsafe {
+        xmlSchemaSetParserStructuredErrors(
+            pctxt,
+            Some(collect),
+            col as *mut Collector as *mut c_void,
+        );
+        // Schema parsing may read included files; the thread handler catches parser errors.
+        xmlSetStructuredErrorFunc(col as *mut Collector as *mut c_void, Some(collect));
+        let schema = b::xmlSchemaParse(pctxt);
+        quiet_thread();
+        b::xmlSchemaFreeParserCtxt(pctxt);
+        schema
+    }
+}
+
 impl Schema {
     /// Compile the schema at `path` (its `xs:include`/`xs:import` resolved from its folder).
     pub fn compile(path: &std::path::Path) -> Result<Schema, Vec<RawError>> {
@@ -592,23 +618,10 @@ impl Schema {
         }
         let p = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| vec![])?;
         let mut col = Collector::default();
-        // SAFETY: the parser context is created, used and freed here; `col` outlives every
-        // call that may report into it and the thread handler is reset before it is read.
+        // SAFETY: a fresh parser context (or null), handed to parse_schema which frees it; the
+        // path outlives the call.
         unsafe {
-            let pctxt = b::xmlSchemaNewParserCtxt(p.as_ptr());
-            if pctxt.is_null() {
-                return Err(col.errors);
-            }
-            xmlSchemaSetParserStructuredErrors(
-                pctxt,
-                Some(collect),
-                &mut col as *mut Collector as *mut c_void,
-            );
-            // Schema parsing may read included files; the thread handler catches parser errors.
-            xmlSetStructuredErrorFunc(&mut col as *mut Collector as *mut c_void, Some(collect));
-            let schema = b::xmlSchemaParse(pctxt);
-            quiet_thread();
-            b::xmlSchemaFreeParserCtxt(pctxt);
+            let schema = parse_schema(b::xmlSchemaNewParserCtxt(p.as_ptr()), &mut col);
             if schema.is_null() {
                 Err(col.errors)
             } else {
@@ -673,19 +686,7 @@ impl Schema {
             if removed == 0 {
                 return None;
             }
-            let pctxt = b::xmlSchemaNewDocParserCtxt(raw);
-            if pctxt.is_null() {
-                return None;
-            }
-            xmlSchemaSetParserStructuredErrors(
-                pctxt,
-                Some(collect),
-                &mut col as *mut Collector as *mut c_void,
-            );
-            xmlSetStructuredErrorFunc(&mut col as *mut Collector as *mut c_void, Some(collect));
-            let schema = b::xmlSchemaParse(pctxt);
-            quiet_thread();
-            b::xmlSchemaFreeParserCtxt(pctxt);
+            let schema = parse_schema(b::xmlSchemaNewDocParserCtxt(raw), &mut col);
             (!schema.is_null()).then_some(Schema {
                 ptr: schema,
                 doc: Some(doc),
