@@ -260,7 +260,8 @@ fn import_closure(path: &Path) -> Option<std::collections::BTreeSet<String>> {
         if seen.len() > 64 {
             return None;
         }
-        let text = std::fs::read_to_string(&file).ok()?;
+        // A schema location may name anything (a device, a FIFO): a bounded read of a file.
+        let text = crate::files::read_text(&file, 16 << 20).ok()?;
         let base = file.parent().unwrap_or(Path::new("."));
         let mut reader = quick_xml::NsReader::from_str(&text);
         loop {
