@@ -6,7 +6,8 @@
 //! options that change it — hashed into its file name, so a changed kit or another banc simply
 //! misses. Each file is written whole to a temporary name then renamed (a reader never sees half
 //! of it) and carries a checksum: a truncated, corrupt or foreign file is ignored and rebuilt,
-//! never trusted. Every failure of the cache is silent for the run: it only costs time.
+//! never trusted. Every failure of the cache is silent for the run: it only costs time. Entries
+//! no run has read for a month are swept when banc next writes one (`sweep`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,6 +73,8 @@ impl Cache {
         let value = decode(&bytes);
         if value.is_none() {
             tracing::debug!("cache : {} illisible, reconstruit", path.display());
+        } else {
+            mark_used(&path);
         }
         value
     }
@@ -86,7 +89,75 @@ impl Cache {
         if let Err(e) = write_atomic(&path, &bytes) {
             tracing::debug!("cache : écriture de {} impossible : {e}", path.display());
         }
+        // Entries are only written on a miss (a new kit, a new banc): the time to sweep.
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        if let Some(dir) = &self.dir {
+            SWEPT.call_once(|| sweep(dir, std::time::SystemTime::now()));
+        }
     }
+}
+
+/// An entry unused this long is removed: each banc build and each kit version has its own
+/// entries, which nothing else would ever remove.
+const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// A temporary file this old was left by a process that died while writing.
+const TEMP_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Note that the entry at `path` was used: its modification time, refreshed at most daily.
+fn mark_used(path: &Path) {
+    let now = std::time::SystemTime::now();
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > TEMP_FOR));
+    if stale {
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(now));
+    }
+}
+
+/// Remove from `dir` the entries unused for [`UNUSED_FOR`] and the temporary files older than
+/// [`TEMP_FOR`], as of `now`. Only names banc gives are looked at (`--cache` may name a folder
+/// holding other files); a file that cannot be removed stays.
+fn sweep(dir: &Path, now: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let limit = if is_entry_name(name) {
+            UNUSED_FOR
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            TEMP_FOR
+        } else {
+            continue;
+        };
+        let old = e
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .is_some_and(|t| now.duration_since(t).is_ok_and(|d| d > limit));
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// `<kind>-<32 hex digits>.bin`, as [`Cache::path`] names entries.
+fn is_entry_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".bin") else {
+        return false;
+    };
+    let Some((kind, digest)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    !kind.is_empty()
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        && digest.len() == 32
+        && digest.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
@@ -158,6 +229,46 @@ fn build_id() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_unused_for_a_month_and_stale_temporary_files_are_swept_others_stay() {
+        let dir = std::env::temp_dir().join(format!("banc-cache-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = Cache::at(&dir);
+        c.write("plan", &["used"], &1u8);
+        c.write("plan", &["unused"], &2u8);
+        let used = c.path("plan", &["used"]).unwrap();
+        let unused = c.path("plan", &["unused"]).unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let now = std::time::SystemTime::now();
+        let date = |p: &Path, t: std::time::SystemTime| {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap()
+        };
+        let tmp = dir.join(".plan-x.bin.1.0.tmp");
+        let fresh_tmp = dir.join(".plan-y.bin.1.1.tmp");
+        let foreign = dir.join("notes-2026.bin");
+        for p in [&tmp, &fresh_tmp, &foreign] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        for p in [&used, &unused, &foreign] {
+            date(p, now - 40 * day);
+        }
+        date(&tmp, now - 2 * day);
+        // A read marks the entry used.
+        assert_eq!(c.read::<u8>("plan", &["used"]), Some(1));
+        sweep(&dir, now);
+        assert!(used.exists(), "read today");
+        assert!(!unused.exists(), "unused for 40 days");
+        assert!(!tmp.exists(), "left by a dead writer");
+        assert!(fresh_tmp.exists(), "maybe being written");
+        assert!(foreign.exists(), "not a name banc gives");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn an_entry_is_read_back_and_a_damaged_one_is_ignored() {
