@@ -68,13 +68,25 @@ impl Cache {
     /// The entry, if present and whole; anything else (absent, truncated, corrupt, another
     /// layout) is `None` and will be rebuilt.
     pub fn read<T: DeserializeOwned>(&self, kind: &str, key: &[&str]) -> Option<T> {
+        use std::io::Read;
         let path = self.path(kind, key)?;
-        let bytes = std::fs::read(&path).ok()?;
+        let mut f = std::fs::File::open(&path).ok()?;
+        let meta = f.metadata().ok()?;
+        let modified = meta.modified().ok();
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        f.read_to_end(&mut bytes).ok()?;
         let value = decode(&bytes);
         if value.is_none() {
             tracing::debug!("cache : {} illisible, reconstruit", path.display());
-        } else {
-            mark_used(&path);
+        } else if let Some(t) = modified
+            && let now = std::time::SystemTime::now()
+            && older(t, DAY, now)
+        {
+            // Used: its time refreshed (at most daily), so that `sweep` keeps it.
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(now));
         }
         value
     }
@@ -97,24 +109,16 @@ impl Cache {
     }
 }
 
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// An entry unused this long is removed: each banc build and each kit version has its own
 /// entries, which nothing else would ever remove.
-const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+const UNUSED_FOR: std::time::Duration = DAY.saturating_mul(30);
 /// A temporary file this old was left by a process that died while writing.
-const TEMP_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const TEMP_FOR: std::time::Duration = DAY;
 
-/// Note that the entry at `path` was used: its modification time, refreshed at most daily.
-fn mark_used(path: &Path) {
-    let now = std::time::SystemTime::now();
-    let stale = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > TEMP_FOR));
-    if stale {
-        let _ = std::fs::File::options()
-            .write(true)
-            .open(path)
-            .and_then(|f| f.set_modified(now));
-    }
+/// Whether `t` is more than `limit` before `now`.
+fn older(t: std::time::SystemTime, limit: std::time::Duration, now: std::time::SystemTime) -> bool {
+    now.duration_since(t).is_ok_and(|d| d > limit)
 }
 
 /// Remove from `dir` the entries unused for [`UNUSED_FOR`] and the temporary files older than
@@ -139,7 +143,7 @@ fn sweep(dir: &Path, now: std::time::SystemTime) {
             .ok()
             .filter(std::fs::Metadata::is_file)
             .and_then(|m| m.modified().ok())
-            .is_some_and(|t| now.duration_since(t).is_ok_and(|d| d > limit));
+            .is_some_and(|t| older(t, limit, now));
         if old {
             let _ = std::fs::remove_file(e.path());
         }

@@ -298,7 +298,9 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
     // Each file's size and time, read in the walk (one lstat a file: a kit has thousands),
     // then its hash from the index when they are unchanged, else from its content, the
     // changed files hashed on all cores.
-    let mut files: Vec<(String, PathBuf, u64, Option<i128>)> = Vec::new();
+    // (relative path, path, size, modification time).
+    type Walked = (String, PathBuf, u64, Option<i128>);
+    let mut files: Vec<Walked> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .into_iter()
@@ -324,42 +326,30 @@ pub fn fingerprint_with(root: &Path, cache: &Cache) -> Result<String, KitError> 
         files.push((rel, entry.into_path(), size, mtime));
     }
     files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let known = |rel: &str, size: u64, mtime: Option<i128>| -> Option<[u8; 32]> {
+    let known = |(rel, _, size, mtime): &Walked| -> Option<[u8; 32]> {
         let e = old.get(rel)?;
-        (e.size == size && Some(e.mtime_ns) == mtime).then_some(e.digest?)
+        (e.size == *size && Some(e.mtime_ns) == *mtime).then_some(e.digest?)
     };
-    let found: Vec<Option<[u8; 32]>> = files
-        .iter()
-        .map(|(rel, _, size, mtime)| known(rel, *size, *mtime))
-        .collect();
-    // Only when something changed: starting the thread pool costs more than a warm check.
-    let fresh: Vec<Result<Option<[u8; 32]>, KitError>> = if found.iter().all(Option::is_some) {
-        Vec::new()
-    } else {
-        files
-            .par_iter()
-            .zip(&found)
-            .map(|((rel, path, ..), f)| match f {
-                Some(_) => Ok(None),
-                None => hash_file(rel, path).map(Some),
-            })
-            .collect()
+    let digest = |f: &Walked| match known(f) {
+        Some(d) => Ok((d, false)),
+        None => hash_file(&f.0, &f.1).map(|d| (d, true)),
     };
+    // On all cores only when something must be hashed: starting the thread pool costs more
+    // than a warm check.
+    let digests: Vec<Result<([u8; 32], bool), KitError>> =
+        if files.iter().all(|f| known(f).is_some()) {
+            files.iter().map(digest).collect()
+        } else {
+            files.par_iter().map(digest).collect()
+        };
     let mut outer = Sha256::new();
     let mut index = Vec::with_capacity(files.len());
     let mut changed = old.len() != files.len();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    for (i, (rel, _, size, mtime)) in files.into_iter().enumerate() {
-        let (d, hashed) = match found[i] {
-            Some(d) => (d, false),
-            None => match fresh.get(i) {
-                Some(Ok(Some(d))) => (*d, true),
-                Some(Err(e)) => return Err(KitError(e.0.clone())),
-                _ => return Err(KitError(format!("lecture de {rel} impossible"))),
-            },
-        };
+    for ((rel, _, size, mtime), d) in files.into_iter().zip(digests) {
+        let (d, hashed) = d?;
         outer.update(rel.as_bytes());
         outer.update([0u8]);
         outer.update(d);

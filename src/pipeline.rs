@@ -148,7 +148,7 @@ impl Validator {
         cache: &Cache,
     ) -> Result<Validator, KitError> {
         let xsd = kit.as_ref().map(Kit::xsd_path);
-        Validator::assemble(xsd, || Ok(kit), || None, opts, cache)
+        Validator::assemble(xsd, || Ok(kit), |_| None, opts, cache)
     }
 
     /// Open the kit at `kit_dir` (fingerprint from `cache`'s file index) and build the run's
@@ -161,8 +161,8 @@ impl Validator {
     ) -> Result<Validator, KitError> {
         let xsd = kit_dir.map(|d| d.join(crate::kit::CDA_XSD));
         let kit = || kit_dir.map(|d| Kit::open_cached(d, cache)).transpose();
-        let guess = || kit_dir.and_then(|d| Guess::read(d, &opts, cache));
-        Validator::assemble(xsd, kit, guess, opts.clone(), cache)
+        let guess = |opts: &Options| kit_dir.and_then(|d| Guess::read(d, opts, cache));
+        Validator::assemble(xsd, kit, guess, opts, cache)
     }
 
     /// The schema at `xsd` compiled on its own thread while `kit` opens and its value sets load.
@@ -171,32 +171,29 @@ impl Validator {
     fn assemble(
         xsd: Option<PathBuf>,
         kit: impl FnOnce() -> Result<Option<Kit>, KitError>,
-        guess: impl FnOnce() -> Option<Guess> + Send,
+        guess: impl FnOnce(&Options) -> Option<Guess> + Send,
         opts: Options,
         cache: &Cache,
     ) -> Result<Validator, KitError> {
-        std::thread::scope(|s| {
+        let (kit, xsd, schematron, terminology) = std::thread::scope(|s| {
             let xsd = xsd.map(|path| s.spawn(move || XsdValidator::compile(&path)));
-            let guess = s.spawn(guess);
+            let guess = s.spawn(|| guess(&opts));
             let kit = kit()?;
             let guess = guess
                 .join()
                 .ok()
                 .flatten()
                 .filter(|g| kit.as_ref().is_some_and(|k| k.fingerprint == g.fingerprint));
-            let (terminology, engine) = match guess {
-                Some(g) => (g.terminology, g.engine),
-                None => (None, None),
-            };
-            let terminology = match terminology {
-                Some(t) => t,
-                None => Store::load_cached(
-                    &Validator::sources(kit.as_ref().map(|k| k.root.clone()), &opts),
-                    cache,
-                    kit.as_ref().map(|k| k.fingerprint.as_str()),
-                ),
-            }
-            .map_err(KitError)?;
+            let (terminology, engine) = guess.map_or((None, None), |g| (g.terminology, g.engine));
+            let terminology = terminology
+                .unwrap_or_else(|| {
+                    Store::load_cached(
+                        &Validator::sources(kit.as_ref().map(|k| k.root.clone()), &opts),
+                        cache,
+                        kit.as_ref().map(|k| k.fingerprint.as_str()),
+                    )
+                })
+                .map_err(KitError)?;
             let schematron = Validator::engine(kit.as_ref(), &opts, cache, engine)?;
             let xsd = xsd
                 .map(|h| {
@@ -205,13 +202,14 @@ impl Validator {
                 })
                 .transpose()
                 .map_err(KitError)?;
-            Ok(Validator {
-                kit,
-                xsd,
-                schematron,
-                terminology,
-                opts,
-            })
+            Ok::<_, KitError>((kit, xsd, schematron, terminology))
+        })?;
+        Ok(Validator {
+            kit,
+            xsd,
+            schematron,
+            terminology,
+            opts,
         })
     }
 

@@ -116,8 +116,6 @@ pub struct CheckPlan {
     pub(super) message: Vec<Part>,
 }
 
-impl CheckPlan {}
-
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) enum Part {
     Text(String),

@@ -660,31 +660,26 @@ impl Schema {
                 return None;
             }
             let doc = Doc { ptr: raw };
-            let root = b::xmlDocGetRootElement(raw);
-            if root.is_null() {
+            let left_out: Vec<b::xmlNodePtr> = doc
+                .root()?
+                .children()
+                .into_iter()
+                .filter(|n| {
+                    n.local_name() == "import"
+                        && n.namespace().as_deref() == Some(XS_NS)
+                        && leave_out(
+                            &n.attr("namespace").unwrap_or_default(),
+                            &n.attr("schemaLocation").unwrap_or_default(),
+                        )
+                })
+                .map(|n| n.ptr)
+                .collect();
+            if left_out.is_empty() {
                 return None;
             }
-            let mut removed = 0;
-            let mut c = (*root).children;
-            while !c.is_null() {
-                let next = (*c).next;
-                let n = Node::from_raw(c);
-                if n.is_element()
-                    && n.local_name() == "import"
-                    && n.namespace().as_deref() == Some(XS_NS)
-                    && leave_out(
-                        &n.attr("namespace").unwrap_or_default(),
-                        &n.attr("schemaLocation").unwrap_or_default(),
-                    )
-                {
-                    b::xmlUnlinkNode(c);
-                    b::xmlFreeNode(c);
-                    removed += 1;
-                }
-                c = next;
-            }
-            if removed == 0 {
-                return None;
+            for n in left_out {
+                b::xmlUnlinkNode(n);
+                b::xmlFreeNode(n);
             }
             let schema = parse_schema(b::xmlSchemaNewDocParserCtxt(raw), &mut col);
             (!schema.is_null()).then_some(Schema {

@@ -16,7 +16,8 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 
 pub const CDA_NS: &str = "urn:hl7-org:v3";
-const XSL_NS: &str = "http://www.w3.org/1999/XSL/Transform";
+/// The XSLT namespace (an auto-presentable CDA sits in a stylesheet).
+pub const XSL_NS: &str = "http://www.w3.org/1999/XSL/Transform";
 
 /// Safety limits applied to every input.
 #[derive(Debug, Clone, Copy)]
