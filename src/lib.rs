@@ -9,6 +9,12 @@
 // `split_at_checked`, `split_once`, `strip_prefix` or bytes instead.
 #![deny(clippy::string_slice)]
 
+
+/// mimalloc for Rust's allocations too (libxml2's are set in `xml::ffi::init`): the per-document
+/// work allocates many small, short-lived blocks on every thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod banc;
 pub mod bench;
 pub mod cache;

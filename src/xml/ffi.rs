@@ -5,6 +5,7 @@
 //! all threads, hardened parse options and every structured error with its node.
 
 use libxml::bindings as b;
+use libmimalloc_sys as mi;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -164,14 +165,32 @@ pub fn init() -> Result<(), String> {
         let version = unsafe { cstr(p) };
         check_version(&version)?;
         // SAFETY: runs once, before any other libxml2 call of banc (every entry point calls
-        // init first), as libxml2 requires for multi-threaded use.
-        unsafe { b::xmlInitParser() };
+        // init first), as libxml2 requires for multi-threaded use. Its allocator is set first,
+        // so that no block is ever freed by another allocator than the one that gave it:
+        // mimalloc, banc's own, twice as fast as glibc's on the XPath interpreter's small
+        // blocks (which were a fifth of a batch's time).
+        unsafe {
+            b::xmlMemSetup(
+                Some(mi::mi_free),
+                Some(mi::mi_malloc),
+                Some(mi::mi_realloc),
+                Some(mi_strdup),
+            );
+            b::xmlInitParser()
+        };
         Ok(())
     });
     if r.is_ok() {
         quiet_thread();
     }
     r.clone()
+}
+
+/// `xmlStrdupFunc` over mimalloc (its own `mi_strdup` takes a `*const c_char` of another
+/// signedness on some targets).
+unsafe extern "C" fn mi_strdup(s: *const c_char) -> *mut c_char {
+    // SAFETY: libxml2 passes a NUL-terminated string.
+    unsafe { mi::mi_strdup(s) }
 }
 
 /// libxml2's error handler is per thread: nothing of libxml2's may reach stderr, every error
