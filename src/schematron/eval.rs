@@ -26,4 +26,7 @@
 pub use super::docs::{Docs, Repair, artdecor_fallback};
 pub use super::functions::registered_functions;
 pub use super::plan::{BANC_NS, CheckPlan, PatternPlan, Plan, RulePlan, warm};
-pub use super::run::{DocIndex, Fired, Hit, Outcome, PatternRun, RunError, run, run_until};
+pub use super::run::{
+    DocIndex, Fired, Hit, NativeComparison, Outcome, PatternRun, RunError, compare_native, run,
+    run_until,
+};

@@ -12,6 +12,7 @@ mod docs;
 pub mod engine;
 pub mod eval;
 mod functions;
+mod native;
 mod plan;
 mod rewrite;
 mod run;

@@ -52,6 +52,10 @@ pub struct Plan {
     /// expression (built on first use, shared by the threads).
     #[serde(skip)]
     constants: std::sync::Mutex<HashMap<usize, Arc<super::run::ConstantSet>>>,
+    /// Each expression in banc's own evaluator (`native`), compiled on first use; `None`
+    /// when it lies outside that evaluator's subset.
+    #[serde(skip)]
+    natives: std::sync::OnceLock<Vec<std::sync::OnceLock<Option<super::native::N>>>>,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -395,6 +399,7 @@ impl Plan {
             issues: bld.issues,
             skipped_checks: skipped,
             constants: Default::default(),
+            natives: Default::default(),
         })
     }
 
@@ -485,6 +490,18 @@ pub(super) fn compiled(plan: &Plan) -> Rc<Compiled> {
 }
 
 impl Plan {
+    /// Expression `i` compiled for banc's own evaluator, when it lies inside its subset.
+    pub(super) fn native(&self, i: usize) -> Option<&super::native::N> {
+        let all = self.natives.get_or_init(|| {
+            (0..self.exprs.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect()
+        });
+        all.get(i)?
+            .get_or_init(|| super::native::compile(&self.exprs[i], &self.ns))
+            .as_ref()
+    }
+
     /// A plan read back from the start-up cache, reading its documents through `docs` (the
     /// engine's).
     pub fn with_docs(mut self, docs: Arc<Docs>) -> Plan {

@@ -175,6 +175,31 @@ impl State<'_> {
     /// # Safety
     /// As [`State::focused`].
     unsafe fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
+        // banc's own evaluator first; libxml2 when it cannot decide (see `native`).
+        if let Some(n) = self.plan.native(i) {
+            // SAFETY: node is live (this function's contract); the tree is only read.
+            if let Some(v) = unsafe { super::native::boolean(n, node) } {
+                if COMPARING.get() {
+                    // SAFETY: as below.
+                    let lib = unsafe { self.libxml2_boolean(i, node) };
+                    note_comparison(&self.plan.exprs[i], node, Some(v), lib);
+                }
+                return Ok(v);
+            }
+        }
+        if COMPARING.get() {
+            note_comparison(&self.plan.exprs[i], node, None, Ok(false));
+        }
+        // SAFETY: this function's contract.
+        unsafe { self.libxml2_boolean(i, node) }
+    }
+
+    /// [`State::boolean`] by libxml2 alone: its own boolean evaluation, which stops a
+    /// node-set at its first node and builds no result object.
+    ///
+    /// # Safety
+    /// As [`State::focused`].
+    unsafe fn libxml2_boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
         // SAFETY: this function's contract.
         let v = unsafe { self.focused(i, node, b::xmlXPathCompiledEvalToBoolean, |v| *v < 0) }?;
         Ok(v != 0)
@@ -320,6 +345,55 @@ impl State<'_> {
             t
         }
     }
+}
+
+thread_local! {
+    /// Set by [`compare_native`]: every test is evaluated by both evaluators.
+    static COMPARING: Cell<bool> = const { Cell::new(false) };
+    static COMPARISON: RefCell<NativeComparison> = RefCell::new(NativeComparison::default());
+}
+
+/// What [`compare_native`] found: tests banc's evaluator decided (and how many of those
+/// libxml2 decided otherwise), tests it left to libxml2.
+#[derive(Debug, Default, Clone)]
+pub struct NativeComparison {
+    pub native: usize,
+    pub left_to_libxml2: usize,
+    /// Expression, node address, banc's value, libxml2's value or error.
+    pub disagreements: Vec<(String, usize, bool, Result<bool, String>)>,
+}
+
+fn note_comparison(
+    expr: &str,
+    node: b::xmlNodePtr,
+    native: Option<bool>,
+    lib: Result<bool, String>,
+) {
+    COMPARISON.with(|c| {
+        let mut c = c.borrow_mut();
+        match native {
+            None => c.left_to_libxml2 += 1,
+            Some(v) => {
+                c.native += 1;
+                if lib != Ok(v) {
+                    c.disagreements
+                        .push((expr.to_string(), node as usize, v, lib));
+                }
+            }
+        }
+    });
+}
+
+/// Test support: `plan` run on `doc` with every test evaluated by banc's evaluator and by
+/// libxml2, and what they said.
+#[doc(hidden)]
+pub fn compare_native(plan: &Plan, doc: &ffi::Doc) -> (Outcome, NativeComparison) {
+    COMPARING.set(true);
+    COMPARISON.take();
+    let index = DocIndex::build(doc);
+    let out = run(plan, doc, &index);
+    COMPARING.set(false);
+    (out, COMPARISON.take())
 }
 
 /// (namespace URI, local name) of an element; borrowed from the tree.

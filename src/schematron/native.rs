@@ -1,0 +1,1184 @@
+//! banc's own evaluator for the plain XPath 1.0 tests of a plan: paths on the usual axes,
+//! predicates, comparisons, arithmetic and the core string and node functions, read straight
+//! from the libxml2 tree. Seven in ten of a CR-BIO's ~6,000 evaluations are of that kind, and
+//! libxml2's interpreter spends most of their time allocating its value stack and node sets.
+//!
+//! It never decides alone what it cannot do as libxml2 does: an expression outside that subset
+//! (a variable, an extension function, an XPath 2.0 construct, a rare axis) does not compile
+//! here, and a run that meets something unusual (an entity reference, a DTD node, a namespace
+//! node, a number to print that is not a small integer, a value of the wrong type) gives
+//! `None`; the caller then asks libxml2, whose result or error stands. Numbers are read with
+//! libxml2's own algorithms (`xmlXPathCompNumber`, `xmlXPathStringEvalNumber`), so a
+//! comparison rounds as it does. `tests/native_xpath.rs` compares both evaluators on every
+//! test of every CR-BIO schematron on the kit's examples and the training documents.
+
+use super::xpath2::parse_spanned;
+use super::xpath2::parser::{Axis as PAxis, Expr, Op, Root, Step, Test};
+use libxml::bindings as b;
+use std::cmp::Ordering;
+use std::ffi::{CStr, c_char};
+
+type P = b::xmlNodePtr;
+
+/// A compiled expression.
+#[derive(Debug)]
+pub(super) enum N {
+    Or(Box<N>, Box<N>),
+    And(Box<N>, Box<N>),
+    Cmp(Cmp, Box<N>, Box<N>),
+    Arith(Arith, Box<N>, Box<N>),
+    Neg(Box<N>),
+    Union(Box<N>, Box<N>),
+    Path(From, Vec<NStep>),
+    Filter(Box<N>, Vec<N>),
+    Str(String),
+    Num(f64),
+    Call(F, Vec<N>),
+}
+
+#[derive(Debug)]
+pub(super) enum From {
+    Context,
+    Root,
+    Expr(Box<N>),
+}
+
+#[derive(Debug)]
+pub(super) struct NStep {
+    axis: Ax,
+    test: NTest,
+    preds: Vec<N>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ax {
+    Child,
+    Attr,
+    SelfAx,
+    Parent,
+    Desc,
+    DescSelf,
+    Anc,
+    AncSelf,
+    FollSib,
+    PrecSib,
+}
+
+impl Ax {
+    /// Whether the axis lists its nodes in reverse document order.
+    fn reverse(self) -> bool {
+        matches!(self, Ax::Anc | Ax::AncSelf | Ax::PrecSib)
+    }
+}
+
+#[derive(Debug)]
+enum NTest {
+    Any,
+    Ns(String),
+    Name(Option<String>, String),
+    Node,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum F {
+    Not,
+    True,
+    False,
+    Boolean,
+    Count,
+    String,
+    StringLength,
+    NormalizeSpace,
+    Concat,
+    Contains,
+    StartsWith,
+    SubstringBefore,
+    SubstringAfter,
+    Translate,
+    LocalName,
+    Name,
+    NamespaceUri,
+    Number,
+    Position,
+    Last,
+}
+
+impl F {
+    /// The core function `name` called with `n` arguments, when supported.
+    fn of(name: &str, n: usize) -> Option<F> {
+        let (f, ok) = match name {
+            "not" => (F::Not, n == 1),
+            "true" => (F::True, n == 0),
+            "false" => (F::False, n == 0),
+            "boolean" => (F::Boolean, n == 1),
+            "count" => (F::Count, n == 1),
+            "string" => (F::String, n <= 1),
+            "string-length" => (F::StringLength, n <= 1),
+            "normalize-space" => (F::NormalizeSpace, n <= 1),
+            "concat" => (F::Concat, n >= 2),
+            "contains" => (F::Contains, n == 2),
+            "starts-with" => (F::StartsWith, n == 2),
+            "substring-before" => (F::SubstringBefore, n == 2),
+            "substring-after" => (F::SubstringAfter, n == 2),
+            "translate" => (F::Translate, n == 3),
+            "local-name" => (F::LocalName, n <= 1),
+            "name" => (F::Name, n <= 1),
+            "namespace-uri" => (F::NamespaceUri, n <= 1),
+            "number" => (F::Number, n <= 1),
+            "position" => (F::Position, n == 0),
+            "last" => (F::Last, n == 0),
+            _ => return None,
+        };
+        ok.then_some(f)
+    }
+}
+
+/// `text` compiled with the plan's namespace bindings (`ns`, the last binding of a prefix
+/// wins, as in libxml2's context), when it lies inside the subset.
+pub(super) fn compile(text: &str, ns: &[(String, String)]) -> Option<N> {
+    // Text the 2.0 parser reads differently from a 1.0 one is left to libxml2.
+    if text.contains("(:") {
+        return None;
+    }
+    let e = parse_spanned(text)?;
+    Compiler { ns }.expr(&e)
+}
+
+struct Compiler<'a> {
+    ns: &'a [(String, String)],
+}
+
+impl Compiler<'_> {
+    fn uri(&self, prefix: &str) -> Option<String> {
+        self.ns
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.clone())
+    }
+
+    fn boxed(&self, e: &Expr) -> Option<Box<N>> {
+        self.expr(e).map(Box::new)
+    }
+
+    fn expr(&self, e: &Expr) -> Option<N> {
+        Some(match e {
+            Expr::Bin(op, a, c, _) => {
+                let (a, c) = (self.boxed(a)?, self.boxed(c)?);
+                match op {
+                    Op::Or => N::Or(a, c),
+                    Op::And => N::And(a, c),
+                    Op::Gen(s) => N::Cmp(
+                        match *s {
+                            "=" => Cmp::Eq,
+                            "!=" => Cmp::Ne,
+                            "<" => Cmp::Lt,
+                            "<=" => Cmp::Le,
+                            ">" => Cmp::Gt,
+                            ">=" => Cmp::Ge,
+                            _ => return None,
+                        },
+                        a,
+                        c,
+                    ),
+                    Op::Add => N::Arith(Arith::Add, a, c),
+                    Op::Sub => N::Arith(Arith::Sub, a, c),
+                    Op::Mul => N::Arith(Arith::Mul, a, c),
+                    Op::Div => N::Arith(Arith::Div, a, c),
+                    Op::Mod => N::Arith(Arith::Mod, a, c),
+                    Op::Union => N::Union(a, c),
+                    Op::Val(_) | Op::Intersect | Op::Except => return None,
+                }
+            }
+            Expr::Neg(a) => N::Neg(self.boxed(a)?),
+            Expr::Paren(a) => self.expr(a)?,
+            Expr::Path { root, steps } => {
+                let mut from = match root {
+                    Root::None => From::Context,
+                    Root::Slash | Root::DoubleSlash => From::Root,
+                };
+                let mut out = Vec::new();
+                if *root == Root::DoubleSlash {
+                    out.push(desc_self());
+                }
+                for (k, (dslash, step)) in steps.iter().enumerate() {
+                    if k > 0 && *dslash {
+                        out.push(desc_self());
+                    }
+                    match step {
+                        Step::Axis {
+                            axis, test, preds, ..
+                        } => out.push(self.step(axis, test, preds)?),
+                        Step::Expr(x) if k == 0 && *root == Root::None => {
+                            from = From::Expr(self.boxed(x)?)
+                        }
+                        Step::Expr(_) => return None,
+                    }
+                }
+                N::Path(from, out)
+            }
+            Expr::Filter(x, preds) => N::Filter(
+                self.boxed(x)?,
+                preds.iter().map(|p| self.expr(p)).collect::<Option<_>>()?,
+            ),
+            Expr::Str(s, _) => N::Str(s.clone()),
+            Expr::Num(s) => N::Num(literal_number(s)?),
+            Expr::Dot => N::Path(From::Context, Vec::new()),
+            Expr::Call(name, args, _) => {
+                let f = F::of(name, args.len())?;
+                N::Call(
+                    f,
+                    args.iter().map(|a| self.expr(a)).collect::<Option<_>>()?,
+                )
+            }
+            Expr::Var(_)
+            | Expr::Castable { .. }
+            | Expr::Cast { .. }
+            | Expr::If(..)
+            | Expr::Quant { .. }
+            | Expr::For { .. }
+            | Expr::Seq(_) => return None,
+        })
+    }
+
+    fn step(&self, axis_written: &PAxis, test: &Test, preds: &[Expr]) -> Option<NStep> {
+        let axis = match axis_written {
+            PAxis::Implicit => Ax::Child,
+            PAxis::At => Ax::Attr,
+            PAxis::DotDot => Ax::Parent,
+            PAxis::Named(a) => match a.as_str() {
+                "child" => Ax::Child,
+                "attribute" => Ax::Attr,
+                "self" => Ax::SelfAx,
+                "parent" => Ax::Parent,
+                "descendant" => Ax::Desc,
+                "descendant-or-self" => Ax::DescSelf,
+                "ancestor" => Ax::Anc,
+                "ancestor-or-self" => Ax::AncSelf,
+                "following-sibling" => Ax::FollSib,
+                "preceding-sibling" => Ax::PrecSib,
+                _ => return None,
+            },
+        };
+        let test = match test {
+            Test::Name(n) if n == "*" => NTest::Any,
+            Test::Name(n) => match n.split_once(':') {
+                Some(("*", _)) => return None,
+                Some((p, "*")) => NTest::Ns(self.uri(p)?),
+                Some((p, l)) => NTest::Name(Some(self.uri(p)?), l.to_string()),
+                None => NTest::Name(None, n.clone()),
+            },
+            Test::Kind(k, args) if args.trim().is_empty() && k == "node" => NTest::Node,
+            Test::Kind(k, args) if args.trim().is_empty() && k == "text" => NTest::Text,
+            Test::Kind(..) => return None,
+        };
+        // `..` has no node test of its own.
+        let test = if matches!(axis_written, PAxis::DotDot) {
+            NTest::Node
+        } else {
+            test
+        };
+        Some(NStep {
+            axis,
+            test,
+            preds: preds.iter().map(|p| self.expr(p)).collect::<Option<_>>()?,
+        })
+    }
+}
+
+fn desc_self() -> NStep {
+    NStep {
+        axis: Ax::DescSelf,
+        test: NTest::Node,
+        preds: Vec::new(),
+    }
+}
+
+const MAX_FRAC: usize = 20;
+
+/// A number literal as `xmlXPathCompNumber` reads it.
+fn literal_number(s: &str) -> Option<f64> {
+    let c = s.as_bytes();
+    let mut i = 0;
+    let mut ret = 0.0f64;
+    let mut ok = false;
+    while i < c.len() && c[i].is_ascii_digit() {
+        ret = ret * 10.0 + f64::from(c[i] - b'0');
+        ok = true;
+        i += 1;
+    }
+    if i < c.len() && c[i] == b'.' {
+        i += 1;
+        if !(i < c.len() && c[i].is_ascii_digit()) && !ok {
+            return None;
+        }
+        let (mut frac, mut fraction) = (0usize, 0.0f64);
+        while i < c.len() && c[i].is_ascii_digit() && frac < MAX_FRAC {
+            fraction = fraction * 10.0 + f64::from(c[i] - b'0');
+            frac += 1;
+            i += 1;
+        }
+        ret += fraction / 10f64.powi(frac as i32);
+        while i < c.len() && c[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    // An exponent or anything else: not a literal of XPath 1.0's grammar.
+    (i == c.len() && (ok || s.contains('.'))).then_some(ret)
+}
+
+fn blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// A string converted to a number as `xmlXPathStringEvalNumber` does (its exponent included).
+pub(super) fn string_number(s: &str) -> f64 {
+    let c = s.as_bytes();
+    let mut i = 0;
+    while i < c.len() && blank(c[i]) {
+        i += 1;
+    }
+    let at = |i: usize| c.get(i).copied().unwrap_or(0);
+    if at(i) != b'.' && !at(i).is_ascii_digit() && at(i) != b'-' {
+        return f64::NAN;
+    }
+    let mut neg = false;
+    if at(i) == b'-' {
+        neg = true;
+        i += 1;
+    }
+    let mut ret = 0.0f64;
+    let mut ok = false;
+    while at(i).is_ascii_digit() {
+        ret = ret * 10.0 + f64::from(at(i) - b'0');
+        ok = true;
+        i += 1;
+    }
+    if at(i) == b'.' {
+        i += 1;
+        if !at(i).is_ascii_digit() && !ok {
+            return f64::NAN;
+        }
+        let mut frac = 0usize;
+        while at(i) == b'0' {
+            frac += 1;
+            i += 1;
+        }
+        let max = frac + MAX_FRAC;
+        let mut fraction = 0.0f64;
+        while at(i).is_ascii_digit() && frac < max {
+            fraction = fraction * 10.0 + f64::from(at(i) - b'0');
+            frac += 1;
+            i += 1;
+        }
+        ret += fraction / 10f64.powf(frac as f64);
+        while at(i).is_ascii_digit() {
+            i += 1;
+        }
+    }
+    let mut exponent: i32 = 0;
+    let mut exp_neg = false;
+    if at(i) == b'e' || at(i) == b'E' {
+        i += 1;
+        if at(i) == b'-' {
+            exp_neg = true;
+            i += 1;
+        } else if at(i) == b'+' {
+            i += 1;
+        }
+        while at(i).is_ascii_digit() {
+            if exponent < 1_000_000 {
+                exponent = exponent * 10 + i32::from(at(i) - b'0');
+            }
+            i += 1;
+        }
+    }
+    while i < c.len() && blank(c[i]) {
+        i += 1;
+    }
+    if i != c.len() {
+        return f64::NAN;
+    }
+    if neg {
+        ret = -ret;
+    }
+    if exp_neg {
+        exponent = -exponent;
+    }
+    ret * 10f64.powf(f64::from(exponent))
+}
+
+/// A value.
+#[derive(Debug)]
+enum V {
+    Nodes(Vec<P>),
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+#[derive(Clone, Copy)]
+struct Cx {
+    node: P,
+    pos: usize,
+    size: usize,
+}
+
+const ELEMENT: u32 = b::xmlElementType_XML_ELEMENT_NODE;
+const ATTRIBUTE: u32 = b::xmlElementType_XML_ATTRIBUTE_NODE;
+const TEXT: u32 = b::xmlElementType_XML_TEXT_NODE;
+const CDATA: u32 = b::xmlElementType_XML_CDATA_SECTION_NODE;
+const COMMENT: u32 = b::xmlElementType_XML_COMMENT_NODE;
+const DOCUMENT: u32 = b::xmlElementType_XML_DOCUMENT_NODE;
+
+/// Node type; `None` for the types this evaluator leaves to libxml2.
+///
+/// # Safety
+/// `n` must be a live node (or namespace struct: `type` is at the same place).
+unsafe fn kind(n: P) -> Option<u32> {
+    // SAFETY: caller's contract.
+    let t = unsafe { (*n).type_ };
+    matches!(t, ELEMENT | ATTRIBUTE | TEXT | CDATA | COMMENT | DOCUMENT).then_some(t)
+}
+
+/// The effective boolean value of `n` evaluated at `node`; `None` when libxml2 must decide.
+///
+/// # Safety
+/// `node` must be a live node of a document that is not modified meanwhile.
+pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
+    // SAFETY: this function's contract.
+    unsafe {
+        kind(node)?;
+        let cx = Cx {
+            node,
+            pos: 1,
+            size: 1,
+        };
+        to_bool(eval(n, &cx)?)
+    }
+}
+
+fn to_bool(v: V) -> Option<bool> {
+    Some(match v {
+        V::Nodes(ns) => !ns.is_empty(),
+        V::Str(s) => !s.is_empty(),
+        V::Num(x) => x != 0.0 && !x.is_nan(),
+        V::Bool(x) => x,
+    })
+}
+
+/// The node's string value.
+///
+/// # Safety
+/// `n` must be a live node of a supported kind.
+unsafe fn string_value(n: P) -> Option<String> {
+    // SAFETY: caller's contract; the tree is only read.
+    unsafe {
+        match kind(n)? {
+            TEXT | CDATA | COMMENT => content(n),
+            ATTRIBUTE => {
+                let mut out = String::new();
+                let mut c = (*n).children;
+                while !c.is_null() {
+                    if (*c).type_ != TEXT {
+                        return None;
+                    }
+                    out.push_str(&content(c)?);
+                    c = (*c).next;
+                }
+                Some(out)
+            }
+            _ => {
+                let mut out = String::new();
+                descendant_text(n, &mut out)?;
+                Some(out)
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `n` must be a live element or document node.
+unsafe fn descendant_text(n: P, out: &mut String) -> Option<()> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let mut c = (*n).children;
+        while !c.is_null() {
+            match kind(c)? {
+                TEXT | CDATA => out.push_str(&content(c)?),
+                ELEMENT => descendant_text(c, out)?,
+                COMMENT => {}
+                _ => return None,
+            }
+            c = (*c).next;
+        }
+        Some(())
+    }
+}
+
+/// # Safety
+/// `n` must be a live text-like node.
+unsafe fn content(n: P) -> Option<String> {
+    // SAFETY: caller's contract: content is null or a NUL-terminated string of the tree.
+    unsafe {
+        let c = (*n).content;
+        if c.is_null() {
+            return Some(String::new());
+        }
+        CStr::from_ptr(c as *const c_char)
+            .to_str()
+            .ok()
+            .map(str::to_string)
+    }
+}
+
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+unsafe fn cstr<'a>(p: *const u8) -> Option<&'a str> {
+    if p.is_null() {
+        return Some("");
+    }
+    // SAFETY: caller's contract.
+    unsafe { CStr::from_ptr(p as *const c_char) }.to_str().ok()
+}
+
+/// (namespace URI, local name, prefix) of an element or attribute.
+///
+/// # Safety
+/// `n` must be a live element or attribute.
+unsafe fn names<'a>(n: P) -> Option<(&'a str, &'a str, &'a str)> {
+    // SAFETY: caller's contract; `ns` is at the same place in attributes and elements.
+    unsafe {
+        let ns = (*n).ns;
+        let (uri, prefix) = if ns.is_null() {
+            ("", "")
+        } else {
+            (cstr((*ns).href)?, cstr((*ns).prefix)?)
+        };
+        Some((uri, cstr((*n).name)?, prefix))
+    }
+}
+
+/// # Safety
+/// `n` must be a live node of a supported kind.
+unsafe fn matches(t: &NTest, n: P, principal: u32) -> Option<bool> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let k = kind(n)?;
+        Some(match t {
+            NTest::Node => true,
+            NTest::Text => k == TEXT || k == CDATA,
+            NTest::Any => k == principal,
+            NTest::Ns(u) => k == principal && names(n)?.0 == u,
+            NTest::Name(u, l) => {
+                if k != principal {
+                    return Some(false);
+                }
+                let (nu, nl, _) = names(n)?;
+                nl == l && nu == u.as_deref().unwrap_or("")
+            }
+        })
+    }
+}
+
+/// The nodes of `axis` from `n`, in the axis's order.
+///
+/// # Safety
+/// `n` must be a live node of a supported kind.
+unsafe fn axis_nodes(axis: Ax, n: P, out: &mut Vec<P>) -> Option<()> {
+    // SAFETY: caller's contract; links of a tree only read.
+    unsafe {
+        let k = kind(n)?;
+        match axis {
+            Ax::SelfAx => out.push(n),
+            Ax::Child => {
+                if k == ELEMENT || k == DOCUMENT {
+                    let mut c = (*n).children;
+                    while !c.is_null() {
+                        kind(c)?;
+                        out.push(c);
+                        c = (*c).next;
+                    }
+                }
+            }
+            Ax::Attr => {
+                if k == ELEMENT {
+                    let mut a = (*n).properties as P;
+                    while !a.is_null() {
+                        out.push(a);
+                        a = (*a).next;
+                    }
+                }
+            }
+            Ax::Parent => {
+                if k != DOCUMENT && !(*n).parent.is_null() {
+                    kind((*n).parent)?;
+                    out.push((*n).parent);
+                }
+            }
+            Ax::Desc | Ax::DescSelf => {
+                if axis == Ax::DescSelf {
+                    out.push(n);
+                }
+                if k == ELEMENT || k == DOCUMENT {
+                    descendants(n, out)?;
+                }
+            }
+            Ax::Anc | Ax::AncSelf => {
+                if axis == Ax::AncSelf {
+                    out.push(n);
+                }
+                let mut p = if k == DOCUMENT {
+                    std::ptr::null_mut()
+                } else {
+                    (*n).parent
+                };
+                while !p.is_null() {
+                    let pk = kind(p)?;
+                    out.push(p);
+                    p = if pk == DOCUMENT {
+                        std::ptr::null_mut()
+                    } else {
+                        (*p).parent
+                    };
+                }
+            }
+            Ax::FollSib | Ax::PrecSib => {
+                if k != ATTRIBUTE && k != DOCUMENT {
+                    let mut s = if axis == Ax::FollSib {
+                        (*n).next
+                    } else {
+                        (*n).prev
+                    };
+                    while !s.is_null() {
+                        kind(s)?;
+                        out.push(s);
+                        s = if axis == Ax::FollSib {
+                            (*s).next
+                        } else {
+                            (*s).prev
+                        };
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// # Safety
+/// `n` must be a live element or document node.
+unsafe fn descendants(n: P, out: &mut Vec<P>) -> Option<()> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let mut c = (*n).children;
+        while !c.is_null() {
+            let k = kind(c)?;
+            out.push(c);
+            if k == ELEMENT {
+                descendants(c, out)?;
+            }
+            c = (*c).next;
+        }
+        Some(())
+    }
+}
+
+/// # Safety
+/// Both must be live nodes of one document.
+unsafe fn doc_order(a: P, c: P) -> Ordering {
+    // SAFETY: caller's contract. xmlXPathCmpNodes: 1 when a precedes c.
+    match unsafe { b::xmlXPathCmpNodes(a, c) } {
+        1 => Ordering::Less,
+        -1 => Ordering::Greater,
+        _ => Ordering::Equal,
+    }
+}
+
+/// Sorts in document order and removes duplicates.
+///
+/// # Safety
+/// Live nodes of one document.
+unsafe fn normalize(v: &mut Vec<P>) {
+    if v.len() > 1 {
+        // SAFETY: caller's contract.
+        v.sort_by(|a, c| unsafe { doc_order(*a, *c) });
+        v.dedup();
+    }
+}
+
+/// # Safety
+/// `n`'s depth in its tree (live node).
+unsafe fn depth(mut n: P) -> usize {
+    let mut d = 0;
+    // SAFETY: caller's contract; parent links up to the document.
+    unsafe {
+        while !n.is_null() && (*n).type_ != DOCUMENT {
+            n = (*n).parent;
+            d += 1;
+        }
+    }
+    d
+}
+
+/// # Safety
+/// The context node is live; see [`boolean`].
+unsafe fn eval(n: &N, cx: &Cx) -> Option<V> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        Some(match n {
+            N::Or(a, c) => V::Bool(to_bool(eval(a, cx)?)? || to_bool(eval(c, cx)?)?),
+            N::And(a, c) => V::Bool(to_bool(eval(a, cx)?)? && to_bool(eval(c, cx)?)?),
+            N::Cmp(op, a, c) => V::Bool(compare(*op, eval(a, cx)?, eval(c, cx)?)?),
+            N::Arith(op, a, c) => {
+                let (x, y) = (to_number(eval(a, cx)?)?, to_number(eval(c, cx)?)?);
+                V::Num(match op {
+                    Arith::Add => x + y,
+                    Arith::Sub => x - y,
+                    Arith::Mul => x * y,
+                    Arith::Div => x / y,
+                    Arith::Mod => x % y,
+                })
+            }
+            N::Neg(a) => V::Num(-to_number(eval(a, cx)?)?),
+            N::Union(a, c) => {
+                let (V::Nodes(mut x), V::Nodes(y)) = (eval(a, cx)?, eval(c, cx)?) else {
+                    return None;
+                };
+                x.extend(y);
+                normalize(&mut x);
+                V::Nodes(x)
+            }
+            N::Path(from, steps) => {
+                let start = match from {
+                    From::Context => vec![cx.node],
+                    From::Root => {
+                        let d = (*cx.node).doc as P;
+                        if d.is_null() || kind(d)? != DOCUMENT {
+                            return None;
+                        }
+                        vec![d]
+                    }
+                    From::Expr(x) => match eval(x, cx)? {
+                        V::Nodes(ns) => ns,
+                        _ => return None,
+                    },
+                };
+                V::Nodes(path(start, steps)?)
+            }
+            N::Filter(x, preds) => {
+                let V::Nodes(ns) = eval(x, cx)? else {
+                    return None;
+                };
+                V::Nodes(filter(ns, preds)?)
+            }
+            N::Str(s) => V::Str(s.clone()),
+            N::Num(x) => V::Num(*x),
+            N::Call(f, args) => call(*f, args, cx)?,
+        })
+    }
+}
+
+/// Predicates applied in turn, positions counted in the list's order.
+///
+/// # Safety
+/// Live nodes.
+unsafe fn filter(mut ns: Vec<P>, preds: &[N]) -> Option<Vec<P>> {
+    for p in preds {
+        let size = ns.len();
+        let mut kept = Vec::with_capacity(size);
+        for (i, &node) in ns.iter().enumerate() {
+            let cx = Cx {
+                node,
+                pos: i + 1,
+                size,
+            };
+            // SAFETY: node is live (caller's contract).
+            let keep = match unsafe { eval(p, &cx) }? {
+                V::Num(x) => x == (i + 1) as f64,
+                v => to_bool(v)?,
+            };
+            if keep {
+                kept.push(node);
+            }
+        }
+        ns = kept;
+    }
+    Some(ns)
+}
+
+/// # Safety
+/// Live nodes of one document, in document order without duplicates.
+unsafe fn path(mut set: Vec<P>, steps: &[NStep]) -> Option<Vec<P>> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        for step in steps {
+            let principal = if step.axis == Ax::Attr {
+                ATTRIBUTE
+            } else {
+                ELEMENT
+            };
+            let mut out = Vec::new();
+            let mut buf = Vec::new();
+            for &node in &set {
+                buf.clear();
+                axis_nodes(step.axis, node, &mut buf)?;
+                let mut hits = Vec::with_capacity(buf.len());
+                for &c in &buf {
+                    if matches(&step.test, c, principal)? {
+                        hits.push(c);
+                    }
+                }
+                let mut hits = filter(hits, &step.preds)?;
+                if step.axis.reverse() {
+                    hits.reverse();
+                }
+                out.extend(hits);
+            }
+            // Children, attributes or self of nodes that do not contain one another come out
+            // in document order, once each; anything else is sorted.
+            let ordered = set.len() <= 1 && !matches!(step.axis, Ax::Anc | Ax::AncSelf)
+                || matches!(step.axis, Ax::Child | Ax::Attr | Ax::SelfAx) && {
+                    let d = depth(set[0]);
+                    set.iter().all(|&s| depth(s) == d)
+                };
+            if !ordered {
+                normalize(&mut out);
+            }
+            set = out;
+        }
+        Some(set)
+    }
+}
+
+/// The string of a value (`string()`); `None` for a number that is not a small integer, whose
+/// printing is left to libxml2.
+///
+/// # Safety
+/// Live nodes.
+unsafe fn to_string(v: V) -> Option<String> {
+    Some(match v {
+        V::Nodes(ns) => match ns.first() {
+            // SAFETY: caller's contract.
+            Some(&n) => unsafe { string_value(n)? },
+            None => String::new(),
+        },
+        V::Str(s) => s,
+        V::Bool(x) => if x { "true" } else { "false" }.to_string(),
+        V::Num(x) => number_string(x)?,
+    })
+}
+
+fn number_string(x: f64) -> Option<String> {
+    if x.is_nan() {
+        Some("NaN".into())
+    } else if x.is_infinite() {
+        Some(if x > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else if x == x.trunc() && x.abs() < 1e9 {
+        Some(format!("{}", x as i64))
+    } else {
+        None
+    }
+}
+
+/// # Safety
+/// Live nodes.
+unsafe fn to_number(v: V) -> Option<f64> {
+    Some(match v {
+        V::Num(x) => x,
+        V::Bool(x) => f64::from(u8::from(x)),
+        // SAFETY: caller's contract.
+        v => string_number(&unsafe { to_string(v) }?),
+    })
+}
+
+fn cmp_num(op: Cmp, x: f64, y: f64) -> bool {
+    match op {
+        Cmp::Eq => x == y,
+        Cmp::Ne => x != y,
+        Cmp::Lt => x < y,
+        Cmp::Le => x <= y,
+        Cmp::Gt => x > y,
+        Cmp::Ge => x >= y,
+    }
+}
+
+fn flip(op: Cmp) -> Cmp {
+    match op {
+        Cmp::Lt => Cmp::Gt,
+        Cmp::Le => Cmp::Ge,
+        Cmp::Gt => Cmp::Lt,
+        Cmp::Ge => Cmp::Le,
+        o => o,
+    }
+}
+
+/// XPath 1.0 comparison (§3.4).
+///
+/// # Safety
+/// Live nodes.
+unsafe fn compare(op: Cmp, a: V, c: V) -> Option<bool> {
+    let eq = matches!(op, Cmp::Eq | Cmp::Ne);
+    // SAFETY: caller's contract, for every string value read below.
+    unsafe {
+        match (a, c) {
+            (V::Nodes(x), V::Nodes(y)) => {
+                if x.is_empty() || y.is_empty() {
+                    return Some(false);
+                }
+                let ys = y
+                    .iter()
+                    .map(|&n| string_value(n))
+                    .collect::<Option<Vec<_>>>()?;
+                for &n in &x {
+                    let s = string_value(n)?;
+                    for t in &ys {
+                        let hit = if eq {
+                            (s == *t) == matches!(op, Cmp::Eq)
+                        } else {
+                            cmp_num(op, string_number(&s), string_number(t))
+                        };
+                        if hit {
+                            return Some(true);
+                        }
+                    }
+                }
+                Some(false)
+            }
+            (V::Nodes(x), v) => nodes_value(op, &x, v),
+            (v, V::Nodes(y)) => nodes_value(flip(op), &y, v),
+            (a, c) => Some(if eq {
+                let is_eq = match (a, c) {
+                    (V::Bool(x), v) | (v, V::Bool(x)) => x == to_bool(v)?,
+                    (V::Num(x), v) | (v, V::Num(x)) => x == to_number(v)?,
+                    (a, c) => to_string(a)? == to_string(c)?,
+                };
+                is_eq == matches!(op, Cmp::Eq)
+            } else {
+                cmp_num(op, to_number(a)?, to_number(c)?)
+            }),
+        }
+    }
+}
+
+/// A node-set compared with another value, the node-set on the left.
+///
+/// # Safety
+/// Live nodes.
+unsafe fn nodes_value(op: Cmp, x: &[P], v: V) -> Option<bool> {
+    // SAFETY: caller's contract.
+    unsafe {
+        match v {
+            V::Bool(b) => {
+                let nb = !x.is_empty();
+                Some(match op {
+                    Cmp::Eq => nb == b,
+                    Cmp::Ne => nb != b,
+                    _ => cmp_num(op, f64::from(u8::from(nb)), f64::from(u8::from(b))),
+                })
+            }
+            V::Num(y) => {
+                for &n in x {
+                    if cmp_num(op, string_number(&string_value(n)?), y) {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+            V::Str(s) => {
+                if matches!(op, Cmp::Eq | Cmp::Ne) {
+                    for &n in x {
+                        if (string_value(n)? == s) == matches!(op, Cmp::Eq) {
+                            return Some(true);
+                        }
+                    }
+                    Some(false)
+                } else {
+                    let y = string_number(&s);
+                    for &n in x {
+                        if cmp_num(op, string_number(&string_value(n)?), y) {
+                            return Some(true);
+                        }
+                    }
+                    Some(false)
+                }
+            }
+            V::Nodes(_) => None,
+        }
+    }
+}
+
+fn normalize_space(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split(|c: char| c.is_ascii() && blank(c as u8)) {
+        if !w.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+    }
+    out
+}
+
+/// # Safety
+/// Live nodes.
+unsafe fn call(f: F, args: &[N], cx: &Cx) -> Option<V> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        let arg = |k: usize| eval(&args[k], cx);
+        let s = |k: usize| to_string(arg(k)?);
+        // The context node, or the first node of the argument.
+        let node_arg = || -> Option<Option<P>> {
+            if args.is_empty() {
+                return Some(Some(cx.node));
+            }
+            match arg(0)? {
+                V::Nodes(ns) => Some(ns.first().copied()),
+                _ => None,
+            }
+        };
+        Some(match f {
+            F::Not => V::Bool(!to_bool(arg(0)?)?),
+            F::True => V::Bool(true),
+            F::False => V::Bool(false),
+            F::Boolean => V::Bool(to_bool(arg(0)?)?),
+            F::Count => match arg(0)? {
+                V::Nodes(ns) => V::Num(ns.len() as f64),
+                _ => return None,
+            },
+            F::String => V::Str(if args.is_empty() {
+                string_value(cx.node)?
+            } else {
+                s(0)?
+            }),
+            F::StringLength => V::Num(
+                (if args.is_empty() {
+                    string_value(cx.node)?
+                } else {
+                    s(0)?
+                })
+                .chars()
+                .count() as f64,
+            ),
+            F::NormalizeSpace => V::Str(normalize_space(&if args.is_empty() {
+                string_value(cx.node)?
+            } else {
+                s(0)?
+            })),
+            F::Concat => {
+                let mut out = String::new();
+                for k in 0..args.len() {
+                    out.push_str(&s(k)?);
+                }
+                V::Str(out)
+            }
+            F::Contains => V::Bool(s(0)?.contains(s(1)?.as_str())),
+            F::StartsWith => V::Bool(s(0)?.starts_with(s(1)?.as_str())),
+            F::SubstringBefore => {
+                let (a, c) = (s(0)?, s(1)?);
+                V::Str(a.find(&c).map_or(String::new(), |i| a[..i].to_string()))
+            }
+            F::SubstringAfter => {
+                let (a, c) = (s(0)?, s(1)?);
+                V::Str(
+                    a.find(&c)
+                        .map_or(String::new(), |i| a[i + c.len()..].to_string()),
+                )
+            }
+            F::Translate => {
+                let (a, from, to) = (s(0)?, s(1)?, s(2)?);
+                let from: Vec<char> = from.chars().collect();
+                let to: Vec<char> = to.chars().collect();
+                V::Str(
+                    a.chars()
+                        .filter_map(|ch| match from.iter().position(|&x| x == ch) {
+                            Some(i) => to.get(i).copied(),
+                            None => Some(ch),
+                        })
+                        .collect(),
+                )
+            }
+            F::LocalName | F::Name | F::NamespaceUri => {
+                let Some(n) = node_arg()? else {
+                    return Some(V::Str(String::new()));
+                };
+                match kind(n)? {
+                    ELEMENT | ATTRIBUTE => {
+                        let (uri, local, prefix) = names(n)?;
+                        V::Str(match f {
+                            F::LocalName => local.to_string(),
+                            F::NamespaceUri => uri.to_string(),
+                            _ if prefix.is_empty() => local.to_string(),
+                            _ => format!("{prefix}:{local}"),
+                        })
+                    }
+                    _ => V::Str(String::new()),
+                }
+            }
+            F::Number => V::Num(if args.is_empty() {
+                string_number(&string_value(cx.node)?)
+            } else {
+                to_number(arg(0)?)?
+            }),
+            F::Position => V::Num(cx.pos as f64),
+            F::Last => V::Num(cx.size as f64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_as_libxml2_reads_them() {
+        assert_eq!(string_number(" 12 "), 12.0);
+        assert_eq!(string_number("-1.5"), -1.5);
+        assert_eq!(string_number(".5"), 0.5);
+        assert_eq!(string_number("1e3"), 1000.0);
+        assert!(string_number("").is_nan());
+        assert!(string_number("1,5").is_nan());
+        assert!(string_number("+1").is_nan());
+        assert!(string_number(".").is_nan());
+        assert_eq!(literal_number("007"), Some(7.0));
+        assert_eq!(literal_number("2.50"), Some(2.5));
+    }
+
+    #[test]
+    fn normalize_space_uses_xml_blanks_only() {
+        assert_eq!(normalize_space("  a \t b\n"), "a b");
+        assert_eq!(normalize_space("a\u{a0}b"), "a\u{a0}b");
+    }
+
+    #[test]
+    fn only_the_subset_compiles() {
+        let ns = vec![("hl7".to_string(), "urn:hl7-org:v3".to_string())];
+        assert!(compile("hl7:id[@root = '1.2'] and count(hl7:x) > 1", &ns).is_some());
+        assert!(compile("$x = 1", &ns).is_none());
+        assert!(compile("banc:matches(@a, 'x')", &ns).is_none());
+        assert!(compile("unknown:a", &ns).is_none());
+        assert!(compile("following::a", &ns).is_none());
+        assert!(compile("substring(@a, 1, 2)", &ns).is_none());
+    }
+}

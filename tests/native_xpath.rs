@@ -1,0 +1,81 @@
+//! banc's own XPath evaluator (`schematron/native.rs`) against libxml2's: every test of every
+//! schematron of every profile, on every kit example and every training document, evaluated
+//! both ways. A test banc's evaluator decides must get libxml2's value; the rest is left to
+//! libxml2. Needs the kit (skipped without it unless BANC_REQUIRE_KIT=1).
+
+mod common;
+
+use banc::profile;
+use banc::schematron::engine::{Engine, Settings};
+use banc::schematron::eval;
+use banc::xml::{self, Limits, Load};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn load(path: &Path) -> Option<xml::Loaded> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut findings = Vec::new();
+    match xml::load(
+        xml::Input {
+            name: &path.display().to_string(),
+            bytes: &bytes,
+        },
+        &Limits::default(),
+        &mut findings,
+    ) {
+        Load::Ready(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn xml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "xml"));
+    v.sort();
+    v
+}
+
+#[test]
+fn banc_s_evaluator_agrees_with_libxml2_on_every_test_it_decides() {
+    let Some(kit) = common::kit() else { return };
+    let engine = Engine::new(&kit, Settings::default());
+    let mut schematrons = BTreeSet::new();
+    for p in profile::all() {
+        schematrons.extend(engine.files_for(&p));
+    }
+    let mut docs = xml_files(&kit.join("ExemplesCDA"));
+    docs.extend(xml_files(&kit.join("../oracle/training")));
+    let (mut native, mut left, mut loaded_docs) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    for d in &docs {
+        let Some(loaded) = load(d) else { continue };
+        loaded_docs += 1;
+        for sch in &schematrons {
+            let Ok(plan) = engine.plan(sch) else { continue };
+            let (_, c) = eval::compare_native(&plan, &loaded.doc);
+            native += c.native;
+            left += c.left_to_libxml2;
+            for (expr, _, ours, theirs) in c.disagreements {
+                disagreements.push(format!(
+                    "{} / {}: {expr} → banc {ours}, libxml2 {theirs:?}",
+                    d.display(),
+                    plan.file
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "{loaded_docs} documents: {native} tests decided by banc's evaluator, {left} left to libxml2"
+    );
+    assert!(loaded_docs >= 100, "{loaded_docs} documents read");
+    // Most tests are plain XPath 1.0: the evaluator must decide most of them.
+    assert!(native > 2 * left, "{native} decided, {left} left to libxml2");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(40)].join("\n")
+    );
+}
