@@ -228,7 +228,25 @@ impl Compiler<'_> {
                     match step {
                         Step::Axis {
                             axis, test, preds, ..
-                        } => out.push(self.step(axis, test, preds)?),
+                        } => {
+                            let mut st = self.step(axis, test, preds)?;
+                            // `//x` is `descendant::x` when no predicate counts positions
+                            // (libxml2 does the same): one walk, no list of every node.
+                            let after_any = out.last().is_some_and(|l: &NStep| {
+                                l.axis == Ax::DescSelf
+                                    && matches!(l.test, NTest::Node)
+                                    && l.preds.is_empty()
+                            });
+                            if after_any
+                                && (k > 0 && *dslash || k == 0 && *root == Root::DoubleSlash)
+                                && st.axis == Ax::Child
+                                && st.preds.iter().all(not_positional)
+                            {
+                                out.pop();
+                                st.axis = Ax::Desc;
+                            }
+                            out.push(st)
+                        }
                         Step::Expr(x) if k == 0 && *root == Root::None => {
                             from = From::Expr(self.boxed(x)?)
                         }
@@ -304,6 +322,38 @@ impl Compiler<'_> {
             preds: preds.iter().map(|p| self.expr(p)).collect::<Option<_>>()?,
         })
     }
+}
+
+/// Whether a predicate surely keeps or drops a node whatever its position: a boolean or
+/// node-set valued expression that never asks for `position()` or `last()`.
+fn not_positional(p: &N) -> bool {
+    fn no_position(n: &N) -> bool {
+        match n {
+            N::Call(F::Position | F::Last, _) => false,
+            N::Call(_, a) => a.iter().all(no_position),
+            N::Or(a, c) | N::And(a, c) | N::Cmp(_, a, c) | N::Arith(_, a, c) | N::Union(a, c) => {
+                no_position(a) && no_position(c)
+            }
+            N::Neg(a) => no_position(a),
+            N::Path(from, steps) => {
+                (match from {
+                    From::Expr(x) => no_position(x),
+                    _ => true,
+                }) && steps.iter().all(|s| s.preds.iter().all(no_position))
+            }
+            N::Filter(x, p) => no_position(x) && p.iter().all(no_position),
+            N::Str(_) | N::Num(_) => true,
+        }
+    }
+    let boolean_or_nodes = match p {
+        N::Or(..) | N::And(..) | N::Cmp(..) | N::Union(..) | N::Path(..) | N::Filter(..) => true,
+        N::Call(f, _) => matches!(
+            f,
+            F::Not | F::True | F::False | F::Boolean | F::Contains | F::StartsWith
+        ),
+        _ => false,
+    };
+    boolean_or_nodes && no_position(p)
 }
 
 fn desc_self() -> NStep {
@@ -478,6 +528,27 @@ pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
     }
 }
 
+/// The nodes `n` selects from `node`, in document order; `None` when libxml2 must decide
+/// (the value is not a node-set, or something unusual was met).
+///
+/// # Safety
+/// As [`boolean`].
+pub(super) unsafe fn nodes(n: &N, node: P) -> Option<Vec<P>> {
+    // SAFETY: this function's contract.
+    unsafe {
+        kind(node)?;
+        let cx = Cx {
+            node,
+            pos: 1,
+            size: 1,
+        };
+        match eval(n, &cx)? {
+            V::Nodes(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 fn to_bool(v: V) -> Option<bool> {
     Some(match v {
         V::Nodes(ns) => !ns.is_empty(),
@@ -579,6 +650,39 @@ unsafe fn names<'a>(n: P) -> Option<(&'a str, &'a str, &'a str)> {
     }
 }
 
+/// Whether the NUL-terminated string at `p` (null: empty) is `s`, without measuring it first.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+unsafe fn c_eq(p: *const u8, s: &str) -> bool {
+    if p.is_null() {
+        return s.is_empty();
+    }
+    let s = s.as_bytes();
+    // SAFETY: caller's contract; reading stops at the first differing byte or at the NUL.
+    unsafe {
+        for (i, &c) in s.iter().enumerate() {
+            if *p.add(i) != c {
+                return false;
+            }
+        }
+        *p.add(s.len()) == 0
+    }
+}
+
+/// # Safety
+/// `n` must be a live element or attribute.
+unsafe fn ns_is(n: P, uri: Option<&str>) -> bool {
+    // SAFETY: caller's contract; `ns` is at the same place in attributes and elements.
+    unsafe {
+        let ns = (*n).ns;
+        match uri {
+            None => ns.is_null(),
+            Some(u) => !ns.is_null() && c_eq((*ns).href, u),
+        }
+    }
+}
+
 /// # Safety
 /// `n` must be a live node of a supported kind.
 unsafe fn matches(t: &NTest, n: P, principal: u32) -> Option<bool> {
@@ -589,14 +693,8 @@ unsafe fn matches(t: &NTest, n: P, principal: u32) -> Option<bool> {
             NTest::Node => true,
             NTest::Text => k == TEXT || k == CDATA,
             NTest::Any => k == principal,
-            NTest::Ns(u) => k == principal && names(n)?.0 == u,
-            NTest::Name(u, l) => {
-                if k != principal {
-                    return Some(false);
-                }
-                let (nu, nl, _) = names(n)?;
-                nl == l && nu == u.as_deref().unwrap_or("")
-            }
+            NTest::Ns(u) => k == principal && ns_is(n, Some(u)),
+            NTest::Name(u, l) => k == principal && c_eq((*n).name, l) && ns_is(n, u.as_deref()),
         })
     }
 }

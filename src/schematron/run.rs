@@ -194,6 +194,58 @@ impl State<'_> {
         unsafe { self.libxml2_boolean(i, node) }
     }
 
+    /// The nodes expression `i` selects from `node` (a rule context), by banc's evaluator
+    /// when it can decide, else by libxml2 (no node when the value is not a node-set).
+    ///
+    /// # Safety
+    /// As [`State::focused`].
+    unsafe fn select(&self, i: usize, node: b::xmlNodePtr) -> Result<Vec<b::xmlNodePtr>, String> {
+        if let Some(n) = self.plan.native(i) {
+            // SAFETY: node is live (this function's contract); the tree is only read.
+            if let Some(v) = unsafe { super::native::nodes(n, node) } {
+                if COMPARING.get() {
+                    // SAFETY: as below.
+                    let lib = unsafe { self.libxml2_select(i, node) };
+                    let sorted = |mut v: Vec<b::xmlNodePtr>| {
+                        v.sort();
+                        v
+                    };
+                    let same = lib.as_ref().is_ok_and(|l| sorted(l.clone()) == sorted(v.clone()));
+                    note_comparison(
+                        &self.plan.exprs[i],
+                        node,
+                        Some(true),
+                        lib.map(|_| same),
+                    );
+                }
+                return Ok(v);
+            }
+        }
+        if COMPARING.get() {
+            note_comparison(&self.plan.exprs[i], node, None, Ok(false));
+        }
+        // SAFETY: this function's contract.
+        unsafe { self.libxml2_select(i, node) }
+    }
+
+    /// # Safety
+    /// As [`State::focused`].
+    unsafe fn libxml2_select(
+        &self,
+        i: usize,
+        node: b::xmlNodePtr,
+    ) -> Result<Vec<b::xmlNodePtr>, String> {
+        // SAFETY: node is live (this function's contract).
+        let obj = unsafe { self.eval_at(i, node) }?;
+        // SAFETY: obj is a fresh result, owned here and freed once; the node addresses kept
+        // are nodes of the run's documents.
+        unsafe {
+            let nodes = arg_nodes(obj);
+            b::xmlXPathFreeObject(obj);
+            Ok(nodes)
+        }
+    }
+
     /// [`State::boolean`] by libxml2 alone: its own boolean evaluation, which stops a
     /// node-set at its first node and builds no result object.
     ///
@@ -624,10 +676,9 @@ pub fn run_until(
                     break 'patterns;
                 }
                 // SAFETY: start is the document node or an indexed element of the document.
-                match unsafe { st.eval_at(expr, start) } {
-                    Ok(obj) => {
-                        // SAFETY: obj is a fresh result, owned here and freed below.
-                        for n in unsafe { arg_nodes(obj) } {
+                match unsafe { st.select(expr, start) } {
+                    Ok(nodes) => {
+                        for n in nodes {
                             if let std::collections::hash_map::Entry::Vacant(e) =
                                 claimed.entry(n as usize)
                             {
@@ -635,8 +686,6 @@ pub fn run_until(
                                 order.push((n as usize, ri));
                             }
                         }
-                        // SAFETY: freed once; the node addresses kept are plain numbers.
-                        unsafe { b::xmlXPathFreeObject(obj) };
                     }
                     Err(message) => out.errors.push(RunError {
                         pattern: pi,
