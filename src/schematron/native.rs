@@ -15,6 +15,7 @@
 use super::xpath2::parse_spanned;
 use super::xpath2::parser::{Axis as PAxis, Expr, Op, Root, Step, Test};
 use libxml::bindings as b;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::ffi::{CStr, c_char};
 
@@ -48,6 +49,8 @@ pub(super) struct NStep {
     axis: Ax,
     test: NTest,
     preds: Vec<N>,
+    /// No predicate counts positions: nodes can be tested one by one as the axis yields them.
+    plain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,10 +319,12 @@ impl Compiler<'_> {
         } else {
             test
         };
+        let preds: Vec<N> = preds.iter().map(|p| self.expr(p)).collect::<Option<_>>()?;
         Some(NStep {
             axis,
             test,
-            preds: preds.iter().map(|p| self.expr(p)).collect::<Option<_>>()?,
+            plain: preds.iter().all(not_positional),
+            preds,
         })
     }
 }
@@ -361,6 +366,7 @@ fn desc_self() -> NStep {
         axis: Ax::DescSelf,
         test: NTest::Node,
         preds: Vec::new(),
+        plain: true,
     }
 }
 
@@ -480,9 +486,9 @@ pub(super) fn string_number(s: &str) -> f64 {
 
 /// A value.
 #[derive(Debug)]
-enum V {
+enum V<'a> {
     Nodes(Vec<P>),
-    Str(String),
+    Str(Cow<'a, str>),
     Num(f64),
     Bool(bool),
 }
@@ -524,7 +530,244 @@ pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
             pos: 1,
             size: 1,
         };
-        to_bool(eval(n, &cx)?)
+        eval_bool(n, &cx)
+    }
+}
+
+/// Whether `n` is a node-set by its form.
+fn is_nodeset(n: &N) -> bool {
+    match n {
+        N::Path(..) | N::Filter(..) => true,
+        N::Union(a, c) => is_nodeset(a) && is_nodeset(c),
+        _ => false,
+    }
+}
+
+/// The effective boolean value of `n`, stopping a path at its first node and comparing a
+/// path with a plain value node by node, without building the node list.
+///
+/// # Safety
+/// The context node is live; see [`boolean`].
+unsafe fn eval_bool(n: &N, cx: &Cx) -> Option<bool> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        match n {
+            N::Or(a, c) => Some(eval_bool(a, cx)? || eval_bool(c, cx)?),
+            N::And(a, c) => Some(eval_bool(a, cx)? && eval_bool(c, cx)?),
+            N::Call(F::Not, a) => Some(!eval_bool(&a[0], cx)?),
+            N::Call(F::Boolean, a) => eval_bool(&a[0], cx),
+            N::Path(from, steps) => any_path(from, steps, cx, &mut |_| Some(true)),
+            N::Union(a, c) if is_nodeset(a) && is_nodeset(c) => {
+                Some(eval_bool(a, cx)? || eval_bool(c, cx)?)
+            }
+            N::Cmp(op, a, c) => match (&**a, &**c) {
+                (N::Path(from, steps), other) if !is_nodeset(other) => {
+                    let v = eval(other, cx)?;
+                    path_value(*op, from, steps, cx, v)
+                }
+                (other, N::Path(from, steps)) if !is_nodeset(other) => {
+                    let v = eval(other, cx)?;
+                    path_value(flip(*op), from, steps, cx, v)
+                }
+                _ => compare(*op, eval(a, cx)?, eval(c, cx)?),
+            },
+            _ => to_bool(eval(n, cx)?),
+        }
+    }
+}
+
+/// A path compared with a value that is not a node-set, the path on the left (as
+/// [`nodes_value`]), node by node.
+///
+/// # Safety
+/// Live context node.
+unsafe fn path_value(op: Cmp, from: &From, steps: &[NStep], cx: &Cx, v: V) -> Option<bool> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        match v {
+            V::Nodes(_) => None,
+            V::Bool(b) => {
+                let nb = any_path(from, steps, cx, &mut |_| Some(true))?;
+                Some(match op {
+                    Cmp::Eq => nb == b,
+                    Cmp::Ne => nb != b,
+                    _ => cmp_num(op, f64::from(u8::from(nb)), f64::from(u8::from(b))),
+                })
+            }
+            V::Num(y) => any_path(from, steps, cx, &mut |n| {
+                Some(cmp_num(op, string_number(&string_value(n)?), y))
+            }),
+            V::Str(s) if matches!(op, Cmp::Eq | Cmp::Ne) => {
+                let eq = matches!(op, Cmp::Eq);
+                any_path(from, steps, cx, &mut |n| Some((*string_value(n)? == *s) == eq))
+            }
+            V::Str(s) => {
+                let y = string_number(&s);
+                any_path(from, steps, cx, &mut |n| {
+                    Some(cmp_num(op, string_number(&string_value(n)?), y))
+                })
+            }
+        }
+    }
+}
+
+/// Whether `f` holds for a node of the path (visited in no particular order, possibly
+/// twice).
+///
+/// # Safety
+/// Live context node.
+unsafe fn any_path(
+    from: &From,
+    steps: &[NStep],
+    cx: &Cx,
+    f: &mut dyn FnMut(P) -> Option<bool>,
+) -> Option<bool> {
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        match from {
+            From::Context => walk(steps, cx.node, f),
+            From::Root => {
+                let d = (*cx.node).doc as P;
+                if d.is_null() || kind(d)? != DOCUMENT {
+                    return None;
+                }
+                walk(steps, d, f)
+            }
+            From::Expr(x) => {
+                let V::Nodes(ns) = eval(x, cx)? else {
+                    return None;
+                };
+                for n in ns {
+                    if walk(steps, n, f)? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+        }
+    }
+}
+
+/// # Safety
+/// Live node.
+unsafe fn walk(steps: &[NStep], node: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Option<bool> {
+    let Some((step, rest)) = steps.split_first() else {
+        return f(node);
+    };
+    let principal = if step.axis == Ax::Attr {
+        ATTRIBUTE
+    } else {
+        ELEMENT
+    };
+    // SAFETY: this function's contract, passed on.
+    unsafe {
+        if step.plain {
+            return for_axis(step.axis, node, &mut |c| {
+                if !matches(&step.test, c, principal)? {
+                    return Some(false);
+                }
+                let cx = Cx {
+                    node: c,
+                    pos: 1,
+                    size: 1,
+                };
+                for p in &step.preds {
+                    if !eval_bool(p, &cx)? {
+                        return Some(false);
+                    }
+                }
+                walk(rest, c, f)
+            });
+        }
+        let mut buf = Vec::new();
+        axis_nodes(step.axis, node, &mut buf)?;
+        let mut hits = Vec::with_capacity(buf.len());
+        for &c in &buf {
+            if matches(&step.test, c, principal)? {
+                hits.push(c);
+            }
+        }
+        for c in filter(hits, &step.preds)? {
+            if walk(rest, c, f)? {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+}
+
+/// `f` on the nodes of `axis` from `n` until it returns true (then `Some(true)`).
+///
+/// # Safety
+/// `n` must be a live node of a supported kind.
+unsafe fn for_axis(axis: Ax, n: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Option<bool> {
+    // SAFETY: caller's contract; links of a tree only read.
+    unsafe {
+        let k = kind(n)?;
+        match axis {
+            Ax::SelfAx => f(n),
+            Ax::Child => {
+                if k == ELEMENT || k == DOCUMENT {
+                    let mut c = (*n).children;
+                    while !c.is_null() {
+                        kind(c)?;
+                        if f(c)? {
+                            return Some(true);
+                        }
+                        c = (*c).next;
+                    }
+                }
+                Some(false)
+            }
+            Ax::Attr => {
+                if k == ELEMENT {
+                    let mut a = (*n).properties as P;
+                    while !a.is_null() {
+                        if f(a)? {
+                            return Some(true);
+                        }
+                        a = (*a).next;
+                    }
+                }
+                Some(false)
+            }
+            Ax::Desc | Ax::DescSelf => {
+                if axis == Ax::DescSelf && f(n)? {
+                    return Some(true);
+                }
+                if k == ELEMENT || k == DOCUMENT {
+                    return descend(n, f);
+                }
+                Some(false)
+            }
+            _ => {
+                let mut buf = Vec::new();
+                axis_nodes(axis, n, &mut buf)?;
+                for c in buf {
+                    if f(c)? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `n` must be a live element or document node.
+unsafe fn descend(n: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Option<bool> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let mut c = (*n).children;
+        while !c.is_null() {
+            let k = kind(c)?;
+            if f(c)? || k == ELEMENT && descend(c, f)? {
+                return Some(true);
+            }
+            c = (*c).next;
+        }
+        Some(false)
     }
 }
 
@@ -562,27 +805,39 @@ fn to_bool(v: V) -> Option<bool> {
 ///
 /// # Safety
 /// `n` must be a live node of a supported kind.
-unsafe fn string_value(n: P) -> Option<String> {
+unsafe fn string_value<'a>(n: P) -> Option<Cow<'a, str>> {
     // SAFETY: caller's contract; the tree is only read.
     unsafe {
         match kind(n)? {
-            TEXT | CDATA | COMMENT => content(n),
+            TEXT | CDATA | COMMENT => content(n).map(Cow::Borrowed),
             ATTRIBUTE => {
+                let c = (*n).children;
+                // One text child, the usual case: borrowed from the tree.
+                if !c.is_null() && (*c).next.is_null() && (*c).type_ == TEXT {
+                    return content(c).map(Cow::Borrowed);
+                }
                 let mut out = String::new();
                 let mut c = (*n).children;
                 while !c.is_null() {
                     if (*c).type_ != TEXT {
                         return None;
                     }
-                    out.push_str(&content(c)?);
+                    out.push_str(content(c)?);
                     c = (*c).next;
                 }
-                Some(out)
+                Some(Cow::Owned(out))
             }
             _ => {
+                let c = (*n).children;
+                if c.is_null() {
+                    return Some(Cow::Borrowed(""));
+                }
+                if (*c).next.is_null() && matches!((*c).type_, TEXT | CDATA) {
+                    return content(c).map(Cow::Borrowed);
+                }
                 let mut out = String::new();
                 descendant_text(n, &mut out)?;
-                Some(out)
+                Some(Cow::Owned(out))
             }
         }
     }
@@ -596,7 +851,7 @@ unsafe fn descendant_text(n: P, out: &mut String) -> Option<()> {
         let mut c = (*n).children;
         while !c.is_null() {
             match kind(c)? {
-                TEXT | CDATA => out.push_str(&content(c)?),
+                TEXT | CDATA => out.push_str(content(c)?),
                 ELEMENT => descendant_text(c, out)?,
                 COMMENT => {}
                 _ => return None,
@@ -609,17 +864,14 @@ unsafe fn descendant_text(n: P, out: &mut String) -> Option<()> {
 
 /// # Safety
 /// `n` must be a live text-like node.
-unsafe fn content(n: P) -> Option<String> {
+unsafe fn content<'a>(n: P) -> Option<&'a str> {
     // SAFETY: caller's contract: content is null or a NUL-terminated string of the tree.
     unsafe {
         let c = (*n).content;
         if c.is_null() {
-            return Some(String::new());
+            return Some("");
         }
-        CStr::from_ptr(c as *const c_char)
-            .to_str()
-            .ok()
-            .map(str::to_string)
+        CStr::from_ptr(c as *const c_char).to_str().ok()
     }
 }
 
@@ -841,13 +1093,11 @@ unsafe fn depth(mut n: P) -> usize {
 
 /// # Safety
 /// The context node is live; see [`boolean`].
-unsafe fn eval(n: &N, cx: &Cx) -> Option<V> {
+unsafe fn eval<'a>(n: &'a N, cx: &Cx) -> Option<V<'a>> {
     // SAFETY: this function's contract, passed on.
     unsafe {
         Some(match n {
-            N::Or(a, c) => V::Bool(to_bool(eval(a, cx)?)? || to_bool(eval(c, cx)?)?),
-            N::And(a, c) => V::Bool(to_bool(eval(a, cx)?)? && to_bool(eval(c, cx)?)?),
-            N::Cmp(op, a, c) => V::Bool(compare(*op, eval(a, cx)?, eval(c, cx)?)?),
+            N::Or(..) | N::And(..) | N::Cmp(..) => V::Bool(eval_bool(n, cx)?),
             N::Arith(op, a, c) => {
                 let (x, y) = (to_number(eval(a, cx)?)?, to_number(eval(c, cx)?)?);
                 V::Num(match op {
@@ -890,7 +1140,7 @@ unsafe fn eval(n: &N, cx: &Cx) -> Option<V> {
                 };
                 V::Nodes(filter(ns, preds)?)
             }
-            N::Str(s) => V::Str(s.clone()),
+            N::Str(s) => V::Str(Cow::Borrowed(s)),
             N::Num(x) => V::Num(*x),
             N::Call(f, args) => call(*f, args, cx)?,
         })
@@ -974,16 +1224,16 @@ unsafe fn path(mut set: Vec<P>, steps: &[NStep]) -> Option<Vec<P>> {
 ///
 /// # Safety
 /// Live nodes.
-unsafe fn to_string(v: V) -> Option<String> {
+unsafe fn to_string<'a>(v: V<'a>) -> Option<Cow<'a, str>> {
     Some(match v {
         V::Nodes(ns) => match ns.first() {
             // SAFETY: caller's contract.
             Some(&n) => unsafe { string_value(n)? },
-            None => String::new(),
+            None => Cow::Borrowed(""),
         },
         V::Str(s) => s,
-        V::Bool(x) => if x { "true" } else { "false" }.to_string(),
-        V::Num(x) => number_string(x)?,
+        V::Bool(x) => Cow::Borrowed(if x { "true" } else { "false" }),
+        V::Num(x) => Cow::Owned(number_string(x)?),
     })
 }
 
@@ -1141,7 +1391,7 @@ fn normalize_space(s: &str) -> String {
 
 /// # Safety
 /// Live nodes.
-unsafe fn call(f: F, args: &[N], cx: &Cx) -> Option<V> {
+unsafe fn call<'a>(f: F, args: &'a [N], cx: &Cx) -> Option<V<'a>> {
     // SAFETY: this function's contract, passed on.
     unsafe {
         let arg = |k: usize| eval(&args[k], cx);
@@ -1157,7 +1407,7 @@ unsafe fn call(f: F, args: &[N], cx: &Cx) -> Option<V> {
             }
         };
         Some(match f {
-            F::Not => V::Bool(!to_bool(arg(0)?)?),
+            F::Not => V::Bool(!eval_bool(&args[0], cx)?),
             F::True => V::Bool(true),
             F::False => V::Bool(false),
             F::Boolean => V::Bool(to_bool(arg(0)?)?),
@@ -1179,30 +1429,32 @@ unsafe fn call(f: F, args: &[N], cx: &Cx) -> Option<V> {
                 .chars()
                 .count() as f64,
             ),
-            F::NormalizeSpace => V::Str(normalize_space(&if args.is_empty() {
+            F::NormalizeSpace => V::Str(Cow::Owned(normalize_space(&if args.is_empty() {
                 string_value(cx.node)?
             } else {
                 s(0)?
-            })),
+            }))),
             F::Concat => {
                 let mut out = String::new();
                 for k in 0..args.len() {
                     out.push_str(&s(k)?);
                 }
-                V::Str(out)
+                V::Str(Cow::Owned(out))
             }
-            F::Contains => V::Bool(s(0)?.contains(s(1)?.as_str())),
-            F::StartsWith => V::Bool(s(0)?.starts_with(s(1)?.as_str())),
+            F::Contains => V::Bool(s(0)?.contains(&*s(1)?)),
+            F::StartsWith => V::Bool(s(0)?.starts_with(&*s(1)?)),
             F::SubstringBefore => {
                 let (a, c) = (s(0)?, s(1)?);
-                V::Str(a.find(&c).map_or(String::new(), |i| a[..i].to_string()))
+                V::Str(Cow::Owned(
+                    a.find(&*c).map_or(String::new(), |i| a[..i].to_string()),
+                ))
             }
             F::SubstringAfter => {
                 let (a, c) = (s(0)?, s(1)?);
-                V::Str(
-                    a.find(&c)
+                V::Str(Cow::Owned(
+                    a.find(&*c)
                         .map_or(String::new(), |i| a[i + c.len()..].to_string()),
-                )
+                ))
             }
             F::Translate => {
                 let (a, from, to) = (s(0)?, s(1)?, s(2)?);
@@ -1219,19 +1471,19 @@ unsafe fn call(f: F, args: &[N], cx: &Cx) -> Option<V> {
             }
             F::LocalName | F::Name | F::NamespaceUri => {
                 let Some(n) = node_arg()? else {
-                    return Some(V::Str(String::new()));
+                    return Some(V::Str(Cow::Borrowed("")));
                 };
                 match kind(n)? {
                     ELEMENT | ATTRIBUTE => {
                         let (uri, local, prefix) = names(n)?;
                         V::Str(match f {
-                            F::LocalName => local.to_string(),
-                            F::NamespaceUri => uri.to_string(),
-                            _ if prefix.is_empty() => local.to_string(),
-                            _ => format!("{prefix}:{local}"),
+                            F::LocalName => Cow::Borrowed(local),
+                            F::NamespaceUri => Cow::Borrowed(uri),
+                            _ if prefix.is_empty() => Cow::Borrowed(local),
+                            _ => Cow::Owned(format!("{prefix}:{local}")),
                         })
                     }
-                    _ => V::Str(String::new()),
+                    _ => V::Str(Cow::Borrowed("")),
                 }
             }
             F::Number => V::Num(if args.is_empty() {
