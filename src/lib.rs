@@ -9,7 +9,6 @@
 // `split_at_checked`, `split_once`, `strip_prefix` or bytes instead.
 #![deny(clippy::string_slice)]
 
-
 /// mimalloc for Rust's allocations too (libxml2's are set in `xml::ffi::init`): the per-document
 /// work allocates many small, short-lived blocks on every thread.
 #[global_allocator]

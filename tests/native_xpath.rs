@@ -71,7 +71,10 @@ fn banc_s_evaluator_agrees_with_libxml2_on_every_test_it_decides() {
     );
     assert!(loaded_docs >= 100, "{loaded_docs} documents read");
     // Most tests are plain XPath 1.0: the evaluator must decide most of them.
-    assert!(native > 2 * left, "{native} decided, {left} left to libxml2");
+    assert!(
+        native > 2 * left,
+        "{native} decided, {left} left to libxml2"
+    );
     assert!(
         disagreements.is_empty(),
         "{} disagreements:\n{}",

@@ -57,7 +57,7 @@ pub(super) struct NStep {
 enum Ax {
     Child,
     Attr,
-    SelfAx,
+    Itself,
     Parent,
     Desc,
     DescSelf,
@@ -267,10 +267,7 @@ impl Compiler<'_> {
             Expr::Dot => N::Path(From::Context, Vec::new()),
             Expr::Call(name, args, _) => {
                 let f = F::of(name, args.len())?;
-                N::Call(
-                    f,
-                    args.iter().map(|a| self.expr(a)).collect::<Option<_>>()?,
-                )
+                N::Call(f, args.iter().map(|a| self.expr(a)).collect::<Option<_>>()?)
             }
             Expr::Var(_)
             | Expr::Castable { .. }
@@ -290,7 +287,7 @@ impl Compiler<'_> {
             PAxis::Named(a) => match a.as_str() {
                 "child" => Ax::Child,
                 "attribute" => Ax::Attr,
-                "self" => Ax::SelfAx,
+                "self" => Ax::Itself,
                 "parent" => Ax::Parent,
                 "descendant" => Ax::Desc,
                 "descendant-or-self" => Ax::DescSelf,
@@ -385,7 +382,7 @@ fn literal_number(s: &str) -> Option<f64> {
     }
     if i < c.len() && c[i] == b'.' {
         i += 1;
-        if !(i < c.len() && c[i].is_ascii_digit()) && !ok {
+        if !(ok || i < c.len() && c[i].is_ascii_digit()) {
             return None;
         }
         let (mut frac, mut fraction) = (0usize, 0.0f64);
@@ -599,7 +596,9 @@ unsafe fn path_value(op: Cmp, from: &From, steps: &[NStep], cx: &Cx, v: V) -> Op
             }),
             V::Str(s) if matches!(op, Cmp::Eq | Cmp::Ne) => {
                 let eq = matches!(op, Cmp::Eq);
-                any_path(from, steps, cx, &mut |n| Some((*string_value(n)? == *s) == eq))
+                any_path(from, steps, cx, &mut |n| {
+                    Some((*string_value(n)? == *s) == eq)
+                })
             }
             V::Str(s) => {
                 let y = string_number(&s);
@@ -705,7 +704,7 @@ unsafe fn for_axis(axis: Ax, n: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Opti
     unsafe {
         let k = kind(n)?;
         match axis {
-            Ax::SelfAx => f(n),
+            Ax::Itself => f(n),
             Ax::Child => {
                 if k == ELEMENT || k == DOCUMENT {
                     let mut c = (*n).children;
@@ -960,7 +959,7 @@ unsafe fn axis_nodes(axis: Ax, n: P, out: &mut Vec<P>) -> Option<()> {
     unsafe {
         let k = kind(n)?;
         match axis {
-            Ax::SelfAx => out.push(n),
+            Ax::Itself => out.push(n),
             Ax::Child => {
                 if k == ELEMENT || k == DOCUMENT {
                     let mut c = (*n).children;
@@ -1206,7 +1205,7 @@ unsafe fn path(mut set: Vec<P>, steps: &[NStep]) -> Option<Vec<P>> {
             // Children, attributes or self of nodes that do not contain one another come out
             // in document order, once each; anything else is sorted.
             let ordered = set.len() <= 1 && !matches!(step.axis, Ax::Anc | Ax::AncSelf)
-                || matches!(step.axis, Ax::Child | Ax::Attr | Ax::SelfAx) && {
+                || matches!(step.axis, Ax::Child | Ax::Attr | Ax::Itself) && {
                     let d = depth(set[0]);
                     set.iter().all(|&s| depth(s) == d)
                 };
@@ -1446,14 +1445,15 @@ unsafe fn call<'a>(f: F, args: &'a [N], cx: &Cx) -> Option<V<'a>> {
             F::SubstringBefore => {
                 let (a, c) = (s(0)?, s(1)?);
                 V::Str(Cow::Owned(
-                    a.find(&*c).map_or(String::new(), |i| a[..i].to_string()),
+                    a.split_once(&*c)
+                        .map_or(String::new(), |(x, _)| x.to_string()),
                 ))
             }
             F::SubstringAfter => {
                 let (a, c) = (s(0)?, s(1)?);
                 V::Str(Cow::Owned(
-                    a.find(&*c)
-                        .map_or(String::new(), |i| a[i + c.len()..].to_string()),
+                    a.split_once(&*c)
+                        .map_or(String::new(), |(_, y)| y.to_string()),
                 ))
             }
             F::Translate => {

@@ -210,13 +210,10 @@ impl State<'_> {
                         v.sort();
                         v
                     };
-                    let same = lib.as_ref().is_ok_and(|l| sorted(l.clone()) == sorted(v.clone()));
-                    note_comparison(
-                        &self.plan.exprs[i],
-                        node,
-                        Some(true),
-                        lib.map(|_| same),
-                    );
+                    let same = lib
+                        .as_ref()
+                        .is_ok_and(|l| sorted(l.clone()) == sorted(v.clone()));
+                    note_comparison(&self.plan.exprs[i], node, Some(true), lib.map(|_| same));
                 }
                 return Ok(v);
             }

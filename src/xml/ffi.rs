@@ -4,8 +4,8 @@
 //! every validation context and parse with fixed options. banc needs one compiled schema shared by
 //! all threads, hardened parse options and every structured error with its node.
 
-use libxml::bindings as b;
 use libmimalloc_sys as mi;
+use libxml::bindings as b;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
