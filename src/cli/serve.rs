@@ -138,6 +138,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    super::common::small_pages();
     let validator = CheckOptions::from(args.check)
         .validator()
         .map_err(|e| e.to_string())?;
