@@ -8,8 +8,8 @@ use super::rewrite::Anchor;
 use crate::clock::Deadline;
 use crate::xml::ffi::{self, element_walk, owned};
 use libxml::bindings as b;
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::marker::PhantomData;
 use std::ptr;
@@ -481,7 +481,9 @@ pub struct DocIndex<'d> {
     /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
     templates: HashMap<String, Vec<b::xmlNodePtr>>,
     /// Elements by (namespace, local name), in document order.
-    names: HashMap<(String, String), Vec<b::xmlNodePtr>>,
+    /// By namespace, then local name: looked up with borrowed names, filled with one key
+    /// allocation per distinct name.
+    names: HashMap<String, HashMap<String, Vec<b::xmlNodePtr>>>,
     _doc: PhantomData<&'d ffi::Doc>,
 }
 
@@ -496,11 +498,15 @@ impl<'d> DocIndex<'d> {
         if doc != self.doc {
             return None;
         }
-        Some(
-            self.names
-                .get(&(ns.to_string(), local.to_string()))
-                .map_or(&[][..], Vec::as_slice),
-        )
+        Some(self.elements(ns, local))
+    }
+
+    /// The elements `{ns}local` of the indexed document, in document order.
+    fn elements(&self, ns: &str, local: &str) -> &[b::xmlNodePtr] {
+        self.names
+            .get(ns)
+            .and_then(|m| m.get(local))
+            .map_or(&[][..], Vec::as_slice)
     }
 
     /// The elements named `local` in any namespace of `doc`, in document order, when `doc` is
@@ -509,12 +515,8 @@ impl<'d> DocIndex<'d> {
         if doc != self.doc {
             return None;
         }
-        let lists: Vec<&Vec<b::xmlNodePtr>> = self
-            .names
-            .iter()
-            .filter(|((_, l), _)| l == local)
-            .map(|(_, v)| v)
-            .collect();
+        let lists: Vec<&Vec<b::xmlNodePtr>> =
+            self.names.values().filter_map(|m| m.get(local)).collect();
         let mut all: Vec<b::xmlNodePtr> = lists.iter().flat_map(|v| v.iter().copied()).collect();
         if lists.len() > 1 {
             // SAFETY: elements of the indexed document, alive while it is borrowed.
@@ -526,8 +528,8 @@ impl<'d> DocIndex<'d> {
     pub fn build(doc: &'d ffi::Doc) -> DocIndex<'d> {
         let mut idx = DocIndex {
             doc: doc.raw(),
-            templates: HashMap::new(),
-            names: HashMap::new(),
+            templates: HashMap::default(),
+            names: HashMap::default(),
             _doc: PhantomData,
         };
         // SAFETY: doc is borrowed for 'd and never modified: the walk, the names, the parent
@@ -545,10 +547,16 @@ impl<'d> DocIndex<'d> {
                         }
                     }
                 }
-                idx.names
-                    .entry((ns.to_string(), local.to_string()))
-                    .or_default()
-                    .push(n);
+                let by_local = match idx.names.get_mut(ns) {
+                    Some(m) => m,
+                    None => idx.names.entry(ns.to_string()).or_default(),
+                };
+                match by_local.get_mut(local) {
+                    Some(list) => list.push(n),
+                    None => {
+                        by_local.insert(local.to_string(), vec![n]);
+                    }
+                }
             }
         }
         idx
@@ -637,10 +645,10 @@ pub fn run_until(
     }
     let mut out = Outcome::default();
     // Values of tests anchored above their node, by (expression, anchor node).
-    let mut memo: HashMap<(usize, usize), Result<bool, String>> = HashMap::new();
+    let mut memo: HashMap<(usize, usize), Result<bool, String>> = HashMap::default();
     'patterns: for (pi, pat) in plan.patterns.iter().enumerate() {
         // First rule wins per node: claim nodes rule by rule, then visit in document order.
-        let mut claimed: HashMap<usize, usize> = HashMap::new();
+        let mut claimed: HashMap<usize, usize> = HashMap::default();
         let mut order: Vec<(usize, usize)> = Vec::new();
         for (ri, rule) in pat.rules.iter().enumerate() {
             if deadline.passed() {
@@ -658,14 +666,7 @@ pub fn run_until(
                         .cloned()
                         .unwrap_or_default(),
                 ),
-                Select::ByName { ns, local, rest } => (
-                    *rest,
-                    index
-                        .names
-                        .get(&(ns.clone(), local.clone()))
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
+                Select::ByName { ns, local, rest } => (*rest, index.elements(ns, local).to_vec()),
             };
             for start in from {
                 if deadline.passed() {
