@@ -8,25 +8,8 @@ mod common;
 use banc::profile;
 use banc::schematron::engine::{Engine, Settings};
 use banc::schematron::eval;
-use banc::xml::{self, Limits, Load};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-fn load(path: &Path) -> Option<xml::Loaded> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut findings = Vec::new();
-    match xml::load(
-        xml::Input {
-            name: &path.display().to_string(),
-            bytes: &bytes,
-        },
-        &Limits::default(),
-        &mut findings,
-    ) {
-        Load::Ready(d) => Some(*d),
-        _ => None,
-    }
-}
 
 fn xml_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -50,7 +33,9 @@ fn banc_s_evaluator_agrees_with_libxml2_on_every_test_it_decides() {
     let (mut native, mut left, mut loaded_docs) = (0, 0, 0);
     let mut disagreements = Vec::new();
     for d in &docs {
-        let Some(loaded) = load(d) else { continue };
+        let Some(loaded) = common::load_xml(d) else {
+            continue;
+        };
         loaded_docs += 1;
         for sch in &schematrons {
             let Ok(plan) = engine.plan(sch) else { continue };

@@ -6,7 +6,7 @@ mod common;
 
 use banc::schematron::CheckKind;
 use banc::schematron::engine::{self, Engine, Settings};
-use banc::xml::{self, Limits, Load};
+use banc::xml;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,27 +74,11 @@ fn expected_multiset(list: &Value) -> Multiset {
     m
 }
 
-fn load(path: &Path) -> Option<xml::Loaded> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut findings = Vec::new();
-    match xml::load(
-        xml::Input {
-            name: &path.display().to_string(),
-            bytes: &bytes,
-        },
-        &Limits::default(),
-        &mut findings,
-    ) {
-        Load::Ready(d) => Some(*d),
-        _ => None,
-    }
-}
-
 /// Compare one document with its reference entry; returns the differences found.
 fn compare(engine: &Engine, kit: &Path, doc: &Path, entry: &Value, detailed: bool) -> Vec<String> {
     let mut diffs = Vec::new();
     let name = doc.file_name().unwrap().to_string_lossy().to_string();
-    let Some(loaded) = load(doc) else {
+    let Some(loaded) = common::load_xml(doc) else {
         if entry["xsd_wellformed"].as_bool() != Some(false) {
             diffs.push(format!("{name}: not loaded by banc"));
         }

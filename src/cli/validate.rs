@@ -188,6 +188,11 @@ pub fn validate(mut args: ValidateArgs, config: Option<&Path>) -> Result<ExitCod
             return Err(format!("{} : fichier introuvable", f.display()));
         }
     }
+    // A batch (a folder, several files) uses small pages from its start: the huge pages of
+    // the start-up would stay resident all along (see `common::small_pages`).
+    if args.paths.len() > 1 || args.paths.iter().any(|p| p.is_dir()) {
+        common::small_pages();
+    }
     let mut validator = Validator::open(kit_dir.as_deref(), opts, &args.scale.cache())?;
     if let Some(i) = &installed {
         validator.installed_kit(i.source(), &i.fingerprint)?;

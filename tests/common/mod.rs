@@ -85,6 +85,24 @@ pub fn kit() -> Option<PathBuf> {
     None
 }
 
+/// A document read and parsed as banc reads its inputs; `None` when it cannot be.
+pub fn load_xml(path: &Path) -> Option<banc::xml::Loaded> {
+    use banc::xml::{self, Limits, Load};
+    let bytes = std::fs::read(path).ok()?;
+    let mut findings = Vec::new();
+    match xml::load(
+        xml::Input {
+            name: &path.display().to_string(),
+            bytes: &bytes,
+        },
+        &Limits::default(),
+        &mut findings,
+    ) {
+        Load::Ready(d) => Some(*d),
+        _ => None,
+    }
+}
+
 pub fn shared() -> Option<PathBuf> {
     kit().map(|k| k.join(".."))
 }
