@@ -127,7 +127,9 @@ pub fn main() -> ExitCode {
             repeat,
             jobs,
             circuit_bio,
-        } => exit(
+        } => exit({
+            // Its batch is measured as `validate` runs one (see `common::small_pages`).
+            common::small_pages();
             banc::bench::run(
                 &kit,
                 &banc::bench::BenchOptions {
@@ -140,8 +142,8 @@ pub fn main() -> ExitCode {
             .map(|text| {
                 emit(&text);
                 ExitCode::SUCCESS
-            }),
-        ),
+            })
+        }),
         Command::Terminology(cmd) => exit(kit::terminology(cmd)),
         Command::Xdm(cmd) => exit(match cmd {
             XdmCommand::Pack(a) => xdm::pack(a),

@@ -20,7 +20,8 @@
 //!   next to it), parsed once per engine and shared by its threads.
 //!
 //! The work is split by job: `plan` compiles, `run` runs, `functions` holds the C callbacks,
-//! `docs` the documents the rules read, `rewrite` the index-friendly rewrites (all siblings of
+//! `docs` the documents the rules read, `rewrite` the index-friendly rewrites, `native` banc's
+//! own evaluator for the plain XPath 1.0 it can decide before libxml2 is asked (all siblings of
 //! this module). This module is the public face of all of them.
 
 pub use super::docs::{Docs, Repair, artdecor_fallback};
