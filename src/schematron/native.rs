@@ -1,7 +1,9 @@
-//! banc's own evaluator for the plain XPath 1.0 tests of a plan: paths on the usual axes,
-//! predicates, comparisons, arithmetic and the core string and node functions, read straight
-//! from the libxml2 tree. Seven in ten of a CR-BIO's ~6,000 evaluations are of that kind, and
-//! libxml2's interpreter spends most of their time allocating its value stack and node sets.
+//! banc's own evaluator for the plain XPath 1.0 of a plan's rule contexts and tests: paths on
+//! the usual axes, predicates, comparisons, arithmetic and the core string and node functions,
+//! read straight from the libxml2 tree. About four in five of a CR-BIO's evaluations are of that
+//! kind. A test stops a path at its first node and compares a path with a value node by node,
+//! without building node lists; libxml2 builds a node set and a value stack for each. Both still
+//! visit the same nodes, which is where the time goes (1.3× faster per expression, measured).
 //!
 //! It never decides alone what it cannot do as libxml2 does: an expression outside that subset
 //! (a variable, an extension function, an XPath 2.0 construct, a rare axis) does not compile
@@ -10,7 +12,8 @@
 //! `None`; the caller then asks libxml2, whose result or error stands. Numbers are read with
 //! libxml2's own algorithms (`xmlXPathCompNumber`, `xmlXPathStringEvalNumber`), so a
 //! comparison rounds as it does. `tests/native_xpath.rs` compares both evaluators on every
-//! test of every CR-BIO schematron on the kit's examples and the training documents.
+//! context and test of every profile's schematrons, on the kit's examples and the training
+//! documents.
 
 use super::xpath2::parse_spanned;
 use super::xpath2::parser::{Axis as PAxis, Expr, Op, Root, Step, Test};
