@@ -67,3 +67,52 @@ fn banc_s_evaluator_agrees_with_libxml2_on_every_test_it_decides() {
         disagreements[..disagreements.len().min(40)].join("\n")
     );
 }
+
+/// What the corpus rarely holds: CDATA sections, comments and processing instructions inside
+/// checked elements (a DOCTYPE, hence an entity reference, never reaches the schematrons:
+/// `xml.dtd.forbidden`). banc's evaluator must leave to libxml2 what it does not read as
+/// libxml2 does, never answer otherwise.
+#[test]
+fn unusual_nodes_are_left_to_libxml2_or_read_alike() {
+    let Some(kit) = common::kit() else { return };
+    let engine = Engine::new(&kit, Settings::default());
+    let text = std::fs::read_to_string(kit.join("ExemplesCDA/BIO-CR-BIO_2024.01_TSH_1.xml"))
+        .expect("kit example");
+    let text = text
+        .replacen(
+            "<title>Compte rendu d'examens biologiques</title>",
+            "<title>Compte rendu <!-- relu --><![CDATA[d'examens]]> <?banc x?> biologiques</title>",
+            1,
+        )
+        .replacen(
+            "<title>BIOCHIMIE</title>",
+            "<title><![CDATA[BIOCHIMIE]]></title>",
+            1,
+        )
+        .replacen(
+            "<given>DOMINIQUE MARIE-LOUISE</given>",
+            "<given><![CDATA[DOMINIQUE]]> <!-- deux prénoms --> MARIE-LOUISE</given>",
+            1,
+        )
+        .replacen(
+            "<family qualifier=\"CL\">PAT-TROIS</family>",
+            "<family qualifier=\"CL\"><![CDATA[PAT-TROIS]]></family>",
+            1,
+        );
+    let dir = std::env::temp_dir().join(format!("banc-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("inhabituel.xml");
+    std::fs::write(&path, &text).unwrap();
+    let loaded = common::load_xml(&path).expect("the document parses");
+    let _ = std::fs::remove_dir_all(&dir);
+    let profile = profile::by_id("cr-bio-2024.01").expect("profile");
+    let (mut native, mut disagreements) = (0, Vec::new());
+    for sch in engine.files_for(&profile) {
+        let plan = engine.plan(&sch).expect("plan");
+        let (_, c) = eval::compare_native(&plan, &loaded.doc);
+        native += c.native;
+        disagreements.extend(c.disagreements.into_iter().map(|d| format!("{d:?}")));
+    }
+    assert!(native > 1000, "{native} decided by banc's evaluator");
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
