@@ -84,9 +84,6 @@ pub fn run(
     }
     let validator = &*Box::leak(Box::new(validator));
     let inputs = banc::input::select(paths, scale.shard).map_err(|e| e.to_string())?;
-    if inputs.len() > 1 {
-        super::common::small_pages();
-    }
     let mut summary = Summary::default();
     // The reports are kept only when a file needs all of them (JUnit, HTML) or for the JSON
     // and the table, which are written at the end.

@@ -24,6 +24,9 @@ use std::ffi::{CStr, c_char};
 
 type P = b::xmlNodePtr;
 
+/// A test on nodes visited one by one: `Some(true)` stops the visit.
+type Visit<'a> = dyn FnMut(P) -> Option<bool> + 'a;
+
 /// A compiled expression.
 #[derive(Debug)]
 pub(super) enum N {
@@ -212,7 +215,9 @@ impl Compiler<'_> {
                     Op::Mul => N::Arith(Arith::Mul, a, c),
                     Op::Div => N::Arith(Arith::Div, a, c),
                     Op::Mod => N::Arith(Arith::Mod, a, c),
-                    Op::Union => N::Union(a, c),
+                    // Anything else is libxml2's type error to raise.
+                    Op::Union if is_nodeset(&a) && is_nodeset(&c) => N::Union(a, c),
+                    Op::Union => return None,
                     Op::Val(_) | Op::Intersect | Op::Except => return None,
                 }
             }
@@ -536,11 +541,8 @@ pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
 
 /// Whether `n` is a node-set by its form.
 fn is_nodeset(n: &N) -> bool {
-    match n {
-        N::Path(..) | N::Filter(..) => true,
-        N::Union(a, c) => is_nodeset(a) && is_nodeset(c),
-        _ => false,
-    }
+    // A union compiles only between node-sets by form.
+    matches!(n, N::Path(..) | N::Filter(..) | N::Union(..))
 }
 
 /// The effective boolean value of `n`, stopping a path at its first node and comparing a
@@ -557,17 +559,14 @@ unsafe fn eval_bool(n: &N, cx: &Cx) -> Option<bool> {
             N::Call(F::Not, a) => Some(!eval_bool(&a[0], cx)?),
             N::Call(F::Boolean, a) => eval_bool(&a[0], cx),
             N::Path(from, steps) => any_path(from, steps, cx, &mut |_| Some(true)),
-            N::Union(a, c) if is_nodeset(a) && is_nodeset(c) => {
-                Some(eval_bool(a, cx)? || eval_bool(c, cx)?)
-            }
+            N::Union(a, c) => Some(eval_bool(a, cx)? || eval_bool(c, cx)?),
             N::Cmp(op, a, c) => match (&**a, &**c) {
                 (N::Path(from, steps), other) if !is_nodeset(other) => {
-                    let v = eval(other, cx)?;
-                    path_value(*op, from, steps, cx, v)
+                    set_value(*op, eval(other, cx)?, &mut |f| any_path(from, steps, cx, f))
                 }
                 (other, N::Path(from, steps)) if !is_nodeset(other) => {
                     let v = eval(other, cx)?;
-                    path_value(flip(*op), from, steps, cx, v)
+                    set_value(flip(*op), v, &mut |f| any_path(from, steps, cx, f))
                 }
                 _ => compare(*op, eval(a, cx)?, eval(c, cx)?),
             },
@@ -576,38 +575,38 @@ unsafe fn eval_bool(n: &N, cx: &Cx) -> Option<bool> {
     }
 }
 
-/// A path compared with a value that is not a node-set, the path on the left (as
-/// [`nodes_value`]), node by node.
+/// A node-set compared with a value that is not a node-set, the node-set on the left (XPath
+/// 1.0 §3.4). `any` tells whether a test holds for one of its nodes (a list, or a path walked
+/// until the first hit).
 ///
 /// # Safety
-/// Live context node.
-unsafe fn path_value(op: Cmp, from: &From, steps: &[NStep], cx: &Cx, v: V) -> Option<bool> {
-    // SAFETY: this function's contract, passed on.
+/// The nodes `any` visits are live.
+unsafe fn set_value(
+    op: Cmp,
+    v: V,
+    any: &mut dyn FnMut(&mut Visit) -> Option<bool>,
+) -> Option<bool> {
+    // SAFETY: this function's contract, for every string value read.
     unsafe {
+        let number = |n: P| Some(string_number(&string_value(n)?));
         match v {
             V::Nodes(_) => None,
             V::Bool(b) => {
-                let nb = any_path(from, steps, cx, &mut |_| Some(true))?;
+                let nb = any(&mut |_| Some(true))?;
                 Some(match op {
                     Cmp::Eq => nb == b,
                     Cmp::Ne => nb != b,
                     _ => cmp_num(op, f64::from(u8::from(nb)), f64::from(u8::from(b))),
                 })
             }
-            V::Num(y) => any_path(from, steps, cx, &mut |n| {
-                Some(cmp_num(op, string_number(&string_value(n)?), y))
-            }),
             V::Str(s) if matches!(op, Cmp::Eq | Cmp::Ne) => {
                 let eq = matches!(op, Cmp::Eq);
-                any_path(from, steps, cx, &mut |n| {
-                    Some((*string_value(n)? == *s) == eq)
-                })
+                any(&mut |n| Some((*string_value(n)? == *s) == eq))
             }
+            V::Num(y) => any(&mut |n| Some(cmp_num(op, number(n)?, y))),
             V::Str(s) => {
                 let y = string_number(&s);
-                any_path(from, steps, cx, &mut |n| {
-                    Some(cmp_num(op, string_number(&string_value(n)?), y))
-                })
+                any(&mut |n| Some(cmp_num(op, number(n)?, y)))
             }
         }
     }
@@ -656,11 +655,7 @@ unsafe fn walk(steps: &[NStep], node: P, f: &mut dyn FnMut(P) -> Option<bool>) -
     let Some((step, rest)) = steps.split_first() else {
         return f(node);
     };
-    let principal = if step.axis == Ax::Attr {
-        ATTRIBUTE
-    } else {
-        ELEMENT
-    };
+    let principal = principal(step.axis);
     // SAFETY: this function's contract, passed on.
     unsafe {
         if step.plain {
@@ -681,15 +676,7 @@ unsafe fn walk(steps: &[NStep], node: P, f: &mut dyn FnMut(P) -> Option<bool>) -
                 walk(rest, c, f)
             });
         }
-        let mut buf = Vec::new();
-        axis_nodes(step.axis, node, &mut buf)?;
-        let mut hits = Vec::with_capacity(buf.len());
-        for &c in &buf {
-            if matches(&step.test, c, principal)? {
-                hits.push(c);
-            }
-        }
-        for c in filter(hits, &step.preds)? {
+        for c in step_nodes(step, node)? {
             if walk(rest, c, f)? {
                 return Some(true);
             }
@@ -742,13 +729,54 @@ unsafe fn for_axis(axis: Ax, n: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Opti
                 }
                 Some(false)
             }
-            _ => {
-                let mut buf = Vec::new();
-                axis_nodes(axis, n, &mut buf)?;
-                for c in buf {
-                    if f(c)? {
+            Ax::Parent => {
+                let p = (*n).parent;
+                if k == DOCUMENT || p.is_null() {
+                    return Some(false);
+                }
+                kind(p)?;
+                f(p)
+            }
+            Ax::Anc | Ax::AncSelf => {
+                if axis == Ax::AncSelf && f(n)? {
+                    return Some(true);
+                }
+                let mut p = if k == DOCUMENT {
+                    std::ptr::null_mut()
+                } else {
+                    (*n).parent
+                };
+                while !p.is_null() {
+                    let pk = kind(p)?;
+                    if f(p)? {
                         return Some(true);
                     }
+                    p = if pk == DOCUMENT {
+                        std::ptr::null_mut()
+                    } else {
+                        (*p).parent
+                    };
+                }
+                Some(false)
+            }
+            Ax::FollSib | Ax::PrecSib => {
+                if k == ATTRIBUTE || k == DOCUMENT {
+                    return Some(false);
+                }
+                let next = |s: P| {
+                    if axis == Ax::FollSib {
+                        (*s).next
+                    } else {
+                        (*s).prev
+                    }
+                };
+                let mut s = next(n);
+                while !s.is_null() {
+                    kind(s)?;
+                    if f(s)? {
+                        return Some(true);
+                    }
+                    s = next(s);
                 }
                 Some(false)
             }
@@ -953,109 +981,6 @@ unsafe fn matches(t: &NTest, n: P, principal: u32) -> Option<bool> {
     }
 }
 
-/// The nodes of `axis` from `n`, in the axis's order.
-///
-/// # Safety
-/// `n` must be a live node of a supported kind.
-unsafe fn axis_nodes(axis: Ax, n: P, out: &mut Vec<P>) -> Option<()> {
-    // SAFETY: caller's contract; links of a tree only read.
-    unsafe {
-        let k = kind(n)?;
-        match axis {
-            Ax::Itself => out.push(n),
-            Ax::Child => {
-                if k == ELEMENT || k == DOCUMENT {
-                    let mut c = (*n).children;
-                    while !c.is_null() {
-                        kind(c)?;
-                        out.push(c);
-                        c = (*c).next;
-                    }
-                }
-            }
-            Ax::Attr => {
-                if k == ELEMENT {
-                    let mut a = (*n).properties as P;
-                    while !a.is_null() {
-                        out.push(a);
-                        a = (*a).next;
-                    }
-                }
-            }
-            Ax::Parent => {
-                if k != DOCUMENT && !(*n).parent.is_null() {
-                    kind((*n).parent)?;
-                    out.push((*n).parent);
-                }
-            }
-            Ax::Desc | Ax::DescSelf => {
-                if axis == Ax::DescSelf {
-                    out.push(n);
-                }
-                if k == ELEMENT || k == DOCUMENT {
-                    descendants(n, out)?;
-                }
-            }
-            Ax::Anc | Ax::AncSelf => {
-                if axis == Ax::AncSelf {
-                    out.push(n);
-                }
-                let mut p = if k == DOCUMENT {
-                    std::ptr::null_mut()
-                } else {
-                    (*n).parent
-                };
-                while !p.is_null() {
-                    let pk = kind(p)?;
-                    out.push(p);
-                    p = if pk == DOCUMENT {
-                        std::ptr::null_mut()
-                    } else {
-                        (*p).parent
-                    };
-                }
-            }
-            Ax::FollSib | Ax::PrecSib => {
-                if k != ATTRIBUTE && k != DOCUMENT {
-                    let mut s = if axis == Ax::FollSib {
-                        (*n).next
-                    } else {
-                        (*n).prev
-                    };
-                    while !s.is_null() {
-                        kind(s)?;
-                        out.push(s);
-                        s = if axis == Ax::FollSib {
-                            (*s).next
-                        } else {
-                            (*s).prev
-                        };
-                    }
-                }
-            }
-        }
-        Some(())
-    }
-}
-
-/// # Safety
-/// `n` must be a live element or document node.
-unsafe fn descendants(n: P, out: &mut Vec<P>) -> Option<()> {
-    // SAFETY: caller's contract.
-    unsafe {
-        let mut c = (*n).children;
-        while !c.is_null() {
-            let k = kind(c)?;
-            out.push(c);
-            if k == ELEMENT {
-                descendants(c, out)?;
-            }
-            c = (*c).next;
-        }
-        Some(())
-    }
-}
-
 /// # Safety
 /// Both must be live nodes of one document.
 unsafe fn doc_order(a: P, c: P) -> Ordering {
@@ -1177,29 +1102,39 @@ unsafe fn filter(mut ns: Vec<P>, preds: &[N]) -> Option<Vec<P>> {
     Some(ns)
 }
 
+/// The nodes one step selects from `node`, in the axis's order (positions count along it).
+///
+/// # Safety
+/// Live node.
+unsafe fn step_nodes(step: &NStep, node: P) -> Option<Vec<P>> {
+    // SAFETY: this function's contract.
+    unsafe {
+        let principal = principal(step.axis);
+        let mut hits = Vec::new();
+        for_axis(step.axis, node, &mut |c| {
+            if matches(&step.test, c, principal)? {
+                hits.push(c);
+            }
+            Some(false)
+        })?;
+        filter(hits, &step.preds)
+    }
+}
+
+/// The node type a name test selects on `axis`.
+fn principal(axis: Ax) -> u32 {
+    if axis == Ax::Attr { ATTRIBUTE } else { ELEMENT }
+}
+
 /// # Safety
 /// Live nodes of one document, in document order without duplicates.
 unsafe fn path(mut set: Vec<P>, steps: &[NStep]) -> Option<Vec<P>> {
     // SAFETY: this function's contract, passed on.
     unsafe {
         for step in steps {
-            let principal = if step.axis == Ax::Attr {
-                ATTRIBUTE
-            } else {
-                ELEMENT
-            };
             let mut out = Vec::new();
-            let mut buf = Vec::new();
             for &node in &set {
-                buf.clear();
-                axis_nodes(step.axis, node, &mut buf)?;
-                let mut hits = Vec::with_capacity(buf.len());
-                for &c in &buf {
-                    if matches(&step.test, c, principal)? {
-                        hits.push(c);
-                    }
-                }
-                let mut hits = filter(hits, &step.preds)?;
+                let mut hits = step_nodes(step, node)?;
                 if step.axis.reverse() {
                     hits.reverse();
                 }
@@ -1331,50 +1266,19 @@ unsafe fn compare(op: Cmp, a: V, c: V) -> Option<bool> {
     }
 }
 
-/// A node-set compared with another value, the node-set on the left.
-///
 /// # Safety
 /// Live nodes.
 unsafe fn nodes_value(op: Cmp, x: &[P], v: V) -> Option<bool> {
     // SAFETY: caller's contract.
     unsafe {
-        match v {
-            V::Bool(b) => {
-                let nb = !x.is_empty();
-                Some(match op {
-                    Cmp::Eq => nb == b,
-                    Cmp::Ne => nb != b,
-                    _ => cmp_num(op, f64::from(u8::from(nb)), f64::from(u8::from(b))),
-                })
-            }
-            V::Num(y) => {
-                for &n in x {
-                    if cmp_num(op, string_number(&string_value(n)?), y) {
-                        return Some(true);
-                    }
-                }
-                Some(false)
-            }
-            V::Str(s) => {
-                if matches!(op, Cmp::Eq | Cmp::Ne) {
-                    for &n in x {
-                        if (string_value(n)? == s) == matches!(op, Cmp::Eq) {
-                            return Some(true);
-                        }
-                    }
-                    Some(false)
-                } else {
-                    let y = string_number(&s);
-                    for &n in x {
-                        if cmp_num(op, string_number(&string_value(n)?), y) {
-                            return Some(true);
-                        }
-                    }
-                    Some(false)
+        set_value(op, v, &mut |f| {
+            for &n in x {
+                if f(n)? {
+                    return Some(true);
                 }
             }
-            V::Nodes(_) => None,
-        }
+            Some(false)
+        })
     }
 }
 

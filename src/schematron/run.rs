@@ -175,23 +175,16 @@ impl State<'_> {
     /// # Safety
     /// As [`State::focused`].
     unsafe fn boolean(&self, i: usize, node: b::xmlNodePtr) -> Result<bool, String> {
-        // banc's own evaluator first; libxml2 when it cannot decide (see `native`).
-        if let Some(n) = self.plan.native(i) {
-            // SAFETY: node is live (this function's contract); the tree is only read.
-            if let Some(v) = unsafe { super::native::boolean(n, node) } {
-                if COMPARING.get() {
-                    // SAFETY: as below.
-                    let lib = unsafe { self.libxml2_boolean(i, node) };
-                    note_comparison(&self.plan.exprs[i], node, Some(v), lib);
-                }
-                return Ok(v);
-            }
-        }
-        if COMPARING.get() {
-            note_comparison(&self.plan.exprs[i], node, None, Ok(false));
-        }
         // SAFETY: this function's contract.
-        unsafe { self.libxml2_boolean(i, node) }
+        unsafe {
+            self.decide(
+                i,
+                node,
+                super::native::boolean,
+                Self::libxml2_boolean,
+                |a, c| a == c,
+            )
+        }
     }
 
     /// The nodes expression `i` selects from `node` (a rule context), by banc's evaluator
@@ -200,29 +193,48 @@ impl State<'_> {
     /// # Safety
     /// As [`State::focused`].
     unsafe fn select(&self, i: usize, node: b::xmlNodePtr) -> Result<Vec<b::xmlNodePtr>, String> {
-        if let Some(n) = self.plan.native(i) {
-            // SAFETY: node is live (this function's contract); the tree is only read.
-            if let Some(v) = unsafe { super::native::nodes(n, node) } {
-                if COMPARING.get() {
-                    // SAFETY: as below.
-                    let lib = unsafe { self.libxml2_select(i, node) };
-                    let sorted = |mut v: Vec<b::xmlNodePtr>| {
-                        v.sort();
-                        v
-                    };
-                    let same = lib
-                        .as_ref()
-                        .is_ok_and(|l| sorted(l.clone()) == sorted(v.clone()));
-                    note_comparison(&self.plan.exprs[i], node, Some(true), lib.map(|_| same));
-                }
-                return Ok(v);
-            }
-        }
-        if COMPARING.get() {
-            note_comparison(&self.plan.exprs[i], node, None, Ok(false));
-        }
+        let sorted = |v: &[b::xmlNodePtr]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
         // SAFETY: this function's contract.
-        unsafe { self.libxml2_select(i, node) }
+        unsafe {
+            self.decide(
+                i,
+                node,
+                super::native::nodes,
+                Self::libxml2_select,
+                |a, c| sorted(a) == sorted(c),
+            )
+        }
+    }
+
+    /// Expression `i` at `node` by banc's evaluator (`ours`), or by libxml2 (`theirs`) when
+    /// it cannot decide; under [`compare_native`], by both, their values compared by `same`.
+    ///
+    /// # Safety
+    /// As [`State::focused`].
+    unsafe fn decide<T: std::fmt::Debug>(
+        &self,
+        i: usize,
+        node: b::xmlNodePtr,
+        ours: unsafe fn(&super::native::N, b::xmlNodePtr) -> Option<T>,
+        theirs: unsafe fn(&Self, usize, b::xmlNodePtr) -> Result<T, String>,
+        same: impl Fn(&T, &T) -> bool,
+    ) -> Result<T, String> {
+        // SAFETY: node is live (this function's contract); the tree is only read.
+        let decided = self.plan.native(i).and_then(|n| unsafe { ours(n, node) });
+        if COMPARING.get() {
+            // SAFETY: as below.
+            let lib = decided.as_ref().map(|_| unsafe { theirs(self, i, node) });
+            note_comparison(&self.plan.exprs[i], node, decided.as_ref(), lib, same);
+        }
+        match decided {
+            Some(v) => Ok(v),
+            // SAFETY: this function's contract.
+            None => unsafe { theirs(self, i, node) },
+        }
     }
 
     /// # Safety
@@ -408,27 +420,31 @@ thread_local! {
 pub struct NativeComparison {
     pub native: usize,
     pub left_to_libxml2: usize,
-    /// Expression, node address, banc's value, libxml2's value or error.
-    pub disagreements: Vec<(String, usize, bool, Result<bool, String>)>,
+    /// Expression, node address, banc's value, libxml2's value or error (as printed).
+    pub disagreements: Vec<(String, usize, String, String)>,
 }
 
-fn note_comparison(
+fn note_comparison<T: std::fmt::Debug>(
     expr: &str,
     node: b::xmlNodePtr,
-    native: Option<bool>,
-    lib: Result<bool, String>,
+    ours: Option<&T>,
+    lib: Option<Result<T, String>>,
+    same: impl Fn(&T, &T) -> bool,
 ) {
     COMPARISON.with(|c| {
         let mut c = c.borrow_mut();
-        match native {
-            None => c.left_to_libxml2 += 1,
-            Some(v) => {
-                c.native += 1;
-                if lib != Ok(v) {
-                    c.disagreements
-                        .push((expr.to_string(), node as usize, v, lib));
-                }
-            }
+        let (Some(v), Some(lib)) = (ours, lib) else {
+            c.left_to_libxml2 += 1;
+            return;
+        };
+        c.native += 1;
+        if !lib.as_ref().is_ok_and(|l| same(v, l)) {
+            c.disagreements.push((
+                expr.to_string(),
+                node as usize,
+                format!("{v:?}"),
+                format!("{lib:?}"),
+            ));
         }
     });
 }
@@ -480,9 +496,8 @@ pub struct DocIndex<'d> {
     doc: b::xmlDocPtr,
     /// Elements having an `hl7:templateId` child, by that child's `@root`, in document order.
     templates: HashMap<String, Vec<b::xmlNodePtr>>,
-    /// Elements by (namespace, local name), in document order.
-    /// By namespace, then local name: looked up with borrowed names, filled with one key
-    /// allocation per distinct name.
+    /// Elements by namespace, then local name, in document order: looked up with borrowed
+    /// names, filled with one key allocation per distinct name.
     names: HashMap<String, HashMap<String, Vec<b::xmlNodePtr>>>,
     _doc: PhantomData<&'d ffi::Doc>,
 }

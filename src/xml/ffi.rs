@@ -174,7 +174,7 @@ pub fn init() -> Result<(), String> {
                 Some(mi::mi_free),
                 Some(mi::mi_malloc),
                 Some(mi::mi_realloc),
-                Some(mi_strdup),
+                Some(mi::mi_strdup),
             );
             b::xmlInitParser()
         };
@@ -184,13 +184,6 @@ pub fn init() -> Result<(), String> {
         quiet_thread();
     }
     r.clone()
-}
-
-/// `xmlStrdupFunc` over mimalloc (its own `mi_strdup` takes a `*const c_char` of another
-/// signedness on some targets).
-unsafe extern "C" fn mi_strdup(s: *const c_char) -> *mut c_char {
-    // SAFETY: libxml2 passes a NUL-terminated string.
-    unsafe { mi::mi_strdup(s) }
 }
 
 /// libxml2's error handler is per thread: nothing of libxml2's may reach stderr, every error
