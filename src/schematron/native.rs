@@ -28,7 +28,7 @@ type P = b::xmlNodePtr;
 type Visit<'a> = dyn FnMut(P) -> Option<bool> + 'a;
 
 /// A compiled expression.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(super) enum N {
     Or(Box<N>, Box<N>),
     And(Box<N>, Box<N>),
@@ -43,14 +43,14 @@ pub(super) enum N {
     Call(F, Vec<N>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(super) enum From {
     Context,
     Root,
     Expr(Box<N>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(super) struct NStep {
     axis: Ax,
     test: NTest,
@@ -80,7 +80,7 @@ impl Ax {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum NTest {
     Any,
     Ns(String),
@@ -89,7 +89,7 @@ enum NTest {
     Text,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Cmp {
     Eq,
     Ne,
@@ -99,7 +99,7 @@ pub(super) enum Cmp {
     Ge,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Arith {
     Add,
     Sub,
@@ -1129,30 +1129,142 @@ fn principal(axis: Ax) -> u32 {
 /// # Safety
 /// Live nodes of one document, in document order without duplicates.
 unsafe fn path(mut set: Vec<P>, steps: &[NStep]) -> Option<Vec<P>> {
+    for step in steps {
+        // SAFETY: this function's contract, passed on.
+        set = unsafe { next_set(&set, step) }?;
+    }
+    Some(set)
+}
+
+/// The nodes `step` selects from the nodes of `set`, in document order, once each.
+///
+/// # Safety
+/// As [`path`].
+unsafe fn next_set(set: &[P], step: &NStep) -> Option<Vec<P>> {
     // SAFETY: this function's contract, passed on.
     unsafe {
-        for step in steps {
-            let mut out = Vec::new();
-            for &node in &set {
-                let mut hits = step_nodes(step, node)?;
-                if step.axis.reverse() {
-                    hits.reverse();
-                }
-                out.extend(hits);
+        let mut out = Vec::new();
+        for &node in set {
+            let mut hits = step_nodes(step, node)?;
+            if step.axis.reverse() {
+                hits.reverse();
             }
-            // Children, attributes or self of nodes that do not contain one another come out
-            // in document order, once each; anything else is sorted.
-            let ordered = set.len() <= 1 && !matches!(step.axis, Ax::Anc | Ax::AncSelf)
-                || matches!(step.axis, Ax::Child | Ax::Attr | Ax::Itself) && {
-                    let d = depth(set[0]);
-                    set.iter().all(|&s| depth(s) == d)
-                };
-            if !ordered {
-                normalize(&mut out);
-            }
-            set = out;
+            out.extend(hits);
         }
-        Some(set)
+        // Children, attributes or self of nodes that do not contain one another come out in
+        // document order, once each; anything else is sorted.
+        let ordered = set.len() <= 1 && !matches!(step.axis, Ax::Anc | Ax::AncSelf)
+            || matches!(step.axis, Ax::Child | Ax::Attr | Ax::Itself) && {
+                let d = depth(set[0]);
+                set.iter().all(|&s| depth(s) == d)
+            };
+        if !ordered {
+            normalize(&mut out);
+        }
+        Some(out)
+    }
+}
+
+/// The rule-context paths of a plan as a tree of their leading steps. Structuration
+/// minimale's 765 contexts all start `self::hl7:ClinicalDocument[…]/…` and descend through the
+/// same few dozen elements: evaluated one by one, they walked the document from the top 765
+/// times (about 3.5 ms of a CR-BIO's 8). Each prefix is evaluated once per start node here;
+/// a path is evaluated step by step on node sets, so a prefix's nodes are the same whichever
+/// path reaches them.
+#[derive(Debug, Default)]
+pub(super) struct Prefixes {
+    /// Per prefix: the prefix it extends (`None` for a first step) and where its last step
+    /// is written (expression, step).
+    nodes: Vec<(Option<u32>, usize, usize)>,
+    /// The prefix that is the whole path, by expression.
+    whole: rustc_hash::FxHashMap<usize, u32>,
+}
+
+/// Node sets of prefixes already evaluated, by (start node, prefix); `None` when libxml2
+/// must decide.
+pub(super) type PrefixMemo = rustc_hash::FxHashMap<(usize, u32), Option<std::rc::Rc<[P]>>>;
+
+impl Prefixes {
+    /// The tree of the paths among `exprs` that start at the context node (others are left
+    /// out and evaluated as before); `native` gives an expression's compiled form.
+    pub(super) fn build<'a>(
+        exprs: impl IntoIterator<Item = usize>,
+        native: impl Fn(usize) -> Option<&'a N>,
+    ) -> Prefixes {
+        let mut out = Prefixes::default();
+        let mut children: rustc_hash::FxHashMap<Option<u32>, Vec<u32>> = Default::default();
+        for e in exprs {
+            if out.whole.contains_key(&e) {
+                continue;
+            }
+            let Some(N::Path(From::Context, steps)) = native(e) else {
+                continue;
+            };
+            if steps.is_empty() {
+                continue;
+            }
+            let mut at: Option<u32> = None;
+            for (k, step) in steps.iter().enumerate() {
+                let kids = children.entry(at).or_default();
+                let same = kids.iter().copied().find(|&t| {
+                    let (_, e2, k2) = out.nodes[t as usize];
+                    matches!(native(e2), Some(N::Path(_, s2)) if s2[k2] == *step)
+                });
+                let t = match same {
+                    Some(t) => t,
+                    None => {
+                        let t = out.nodes.len() as u32;
+                        out.nodes.push((at, e, k));
+                        kids.push(t);
+                        t
+                    }
+                };
+                at = Some(t);
+            }
+            if let Some(t) = at {
+                out.whole.insert(e, t);
+            }
+        }
+        out
+    }
+
+    /// The prefix that is the whole of expression `e`, when it is in the tree.
+    pub(super) fn whole(&self, e: usize) -> Option<u32> {
+        self.whole.get(&e).copied()
+    }
+
+    /// The nodes prefix `t` selects from `start`, in document order; `None` when libxml2 must
+    /// decide.
+    ///
+    /// # Safety
+    /// `start` must be a live node of a document that is not modified meanwhile, and the nodes
+    /// in `memo` nodes of that document.
+    pub(super) unsafe fn nodes<'a>(
+        &self,
+        t: u32,
+        start: P,
+        memo: &mut PrefixMemo,
+        native: &impl Fn(usize) -> Option<&'a N>,
+    ) -> Option<std::rc::Rc<[P]>> {
+        if let Some(v) = memo.get(&(start as usize, t)) {
+            return v.clone();
+        }
+        let (up, e, k) = self.nodes[t as usize];
+        // SAFETY: this function's contract, passed on.
+        let value = unsafe {
+            let set = match up {
+                Some(u) => self.nodes(u, start, memo, native),
+                None => kind(start).map(|_| std::rc::Rc::from([start])),
+            };
+            match (set, native(e)) {
+                (Some(set), Some(N::Path(_, steps))) => {
+                    next_set(&set, &steps[k]).map(std::rc::Rc::from)
+                }
+                _ => None,
+            }
+        };
+        memo.insert((start as usize, t), value.clone());
+        value
     }
 }
 
@@ -1520,6 +1632,56 @@ mod tests {
                 .map(|p| p as usize)
                 .collect();
             assert_eq!(ours, lib, "{e}");
+        }
+    }
+
+    /// Paths that share leading steps share their prefixes in the tree, and each path's nodes
+    /// through the tree are those it selects alone, from every start node.
+    #[test]
+    fn shared_prefixes_select_what_each_path_selects() {
+        use crate::xml::ffi;
+        let xml = r#"<r xmlns="urn:hl7-org:v3"><s><a k="1"><b/><c/></a><a k="2"><b/></a></s><s><a><c/></a></s></r>"#;
+        let parsed = ffi::parse(xml.as_bytes(), "t.xml");
+        let doc = parsed.doc.expect("parses");
+        let root = doc.root().expect("root");
+        let ns = vec![("h".to_string(), "urn:hl7-org:v3".to_string())];
+        let paths = [
+            "self::h:r/h:s/h:a/h:b",
+            "self::h:r/h:s/h:a/h:c",
+            "self::h:r/h:s/h:a[@k = 2]/h:b",
+            "self::h:r/h:s/h:a[1]/*",
+            "self::h:r/h:s/h:a/h:b/..",
+            "self::h:r/h:s",
+            "h:s/h:a",
+            "h:zz | h:s",
+        ];
+        let compiled: Vec<N> = paths.iter().map(|e| compile(e, &ns).expect(e)).collect();
+        let tree = Prefixes::build(0..paths.len(), |e| compiled.get(e));
+        // r, s, a, b, c, a[@k=2], b, a[1], *, b/.. (the b under a is shared), s/a apart;
+        // the union is not a path.
+        assert_eq!(tree.nodes.len(), 12, "{:?}", tree.nodes);
+        assert_eq!(tree.whole(7), None);
+        let mut memo = PrefixMemo::default();
+        // SAFETY: the document lives until the end of the test and is only read.
+        unsafe {
+            let mut starts = vec![root.raw()];
+            starts.extend(nodes(&compiled[6], root.raw()).expect("s/a"));
+            for start in starts {
+                for (e, n) in compiled.iter().enumerate().take(7) {
+                    let t = tree.whole(e).expect(paths[e]);
+                    let shared = tree.nodes(t, start, &mut memo, &|e| compiled.get(e));
+                    assert_eq!(
+                        shared.map(|v| v.to_vec()),
+                        nodes(n, start),
+                        "{} from {:?}",
+                        paths[e],
+                        start
+                    );
+                }
+            }
+            let t = tree.whole(0).expect("first path");
+            let b = tree.nodes(t, root.raw(), &mut memo, &|e| compiled.get(e));
+            assert_eq!(b.map(|v| v.len()), Some(2));
         }
     }
 

@@ -56,6 +56,9 @@ pub struct Plan {
     /// when it lies outside that evaluator's subset.
     #[serde(skip)]
     natives: std::sync::OnceLock<Vec<std::sync::OnceLock<Option<super::native::N>>>>,
+    /// The rule contexts' leading steps, shared (built on first use).
+    #[serde(skip)]
+    prefixes: std::sync::OnceLock<super::native::Prefixes>,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -400,6 +403,7 @@ impl Plan {
             skipped_checks: skipped,
             constants: Default::default(),
             natives: Default::default(),
+            prefixes: Default::default(),
         })
     }
 
@@ -500,6 +504,23 @@ impl Plan {
         all.get(i)?
             .get_or_init(|| super::native::compile(&self.exprs[i], &self.ns))
             .as_ref()
+    }
+
+    /// The rule contexts that are paths from their start node, as a tree of shared prefixes.
+    pub(super) fn prefixes(&self) -> &super::native::Prefixes {
+        self.prefixes.get_or_init(|| {
+            let rests =
+                self.patterns
+                    .iter()
+                    .flat_map(|p| &p.rules)
+                    .filter_map(|r| match &r.select {
+                        Select::ByTemplate { rest, .. } | Select::ByName { rest, .. } => {
+                            Some(*rest)
+                        }
+                        Select::XPath(_) | Select::Unusable => None,
+                    });
+            super::native::Prefixes::build(rests, |e| self.native(e))
+        })
     }
 
     /// A plan read back from the start-up cache, reading its documents through `docs` (the

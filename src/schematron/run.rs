@@ -85,6 +85,8 @@ pub(super) struct State<'p> {
     /// Fresh text nodes for emulated sequences of strings live in this scratch document.
     scratch: Cell<b::xmlDocPtr>,
     scratch_root: Cell<b::xmlNodePtr>,
+    /// Rule-context prefixes evaluated on this document (see [`super::native::Prefixes`]).
+    prefix_memo: RefCell<super::native::PrefixMemo>,
 }
 
 fn free_lazies(v: &mut Vec<Lazy>) {
@@ -180,7 +182,11 @@ impl State<'_> {
             self.decide(
                 i,
                 node,
-                super::native::boolean,
+                || {
+                    self.plan
+                        .native(i)
+                        .and_then(|n| super::native::boolean(n, node))
+                },
                 Self::libxml2_boolean,
                 |a, c| a == c,
             )
@@ -188,7 +194,8 @@ impl State<'_> {
     }
 
     /// The nodes expression `i` selects from `node` (a rule context), by banc's evaluator
-    /// when it can decide, else by libxml2 (no node when the value is not a node-set).
+    /// when it can decide (through the plan's shared prefixes when the context is a path),
+    /// else by libxml2 (no node when the value is not a node-set).
     ///
     /// # Safety
     /// As [`State::focused`].
@@ -198,15 +205,29 @@ impl State<'_> {
             v.sort();
             v
         };
+        let prefixes = self.plan.prefixes();
+        // SAFETY: node is live (this function's contract); the memo holds nodes of this run's
+        // document only (the state is per run).
+        let ours = || unsafe {
+            match prefixes.whole(i) {
+                Some(t) => {
+                    let mut memo = self.prefix_memo.borrow_mut();
+                    let native = |e| self.plan.native(e);
+                    prefixes
+                        .nodes(t, node, &mut memo, &native)
+                        .map(|v| v.to_vec())
+                }
+                None => self
+                    .plan
+                    .native(i)
+                    .and_then(|n| super::native::nodes(n, node)),
+            }
+        };
         // SAFETY: this function's contract.
         unsafe {
-            self.decide(
-                i,
-                node,
-                super::native::nodes,
-                Self::libxml2_select,
-                |a, c| sorted(a) == sorted(c),
-            )
+            self.decide(i, node, ours, Self::libxml2_select, |a, c| {
+                sorted(a) == sorted(c)
+            })
         }
     }
 
@@ -219,12 +240,11 @@ impl State<'_> {
         &self,
         i: usize,
         node: b::xmlNodePtr,
-        ours: unsafe fn(&super::native::N, b::xmlNodePtr) -> Option<T>,
+        ours: impl FnOnce() -> Option<T>,
         theirs: unsafe fn(&Self, usize, b::xmlNodePtr) -> Result<T, String>,
         same: impl Fn(&T, &T) -> bool,
     ) -> Result<T, String> {
-        // SAFETY: node is live (this function's contract); the tree is only read.
-        let decided = self.plan.native(i).and_then(|n| unsafe { ours(n, node) });
+        let decided = ours();
         if COMPARING.get() {
             // SAFETY: as below.
             let lib = decided.as_ref().map(|_| unsafe { theirs(self, i, node) });
@@ -630,6 +650,7 @@ pub fn run_until(
         local_node: Cell::new(ptr::null_mut()),
         scratch: Cell::new(ptr::null_mut()),
         scratch_root: Cell::new(ptr::null_mut()),
+        prefix_memo: RefCell::default(),
     };
     // SAFETY: ctx is live; names are copied by libxml2; the functions are the C entry points of
     // `functions`; `st` outlives every evaluation with this context (it owns and frees it), so
