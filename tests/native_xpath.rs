@@ -116,3 +116,46 @@ fn unusual_nodes_are_left_to_libxml2_or_read_alike() {
     assert!(native > 1000, "{native} decided by banc's evaluator");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+/// banc's own rules and the terminology checks ask their XPath questions through
+/// `schematron::query`: banc's evaluator where it can decide, else libxml2. On every kit example
+/// and training document, each question banc's evaluator answers gets libxml2's answer.
+#[test]
+fn banc_rules_and_terminology_questions_get_libxml2_s_answers() {
+    let Some(kit) = common::kit() else { return };
+    let mut docs = xml_files(&kit.join("ExemplesCDA"));
+    docs.extend(xml_files(&kit.join("../oracle/training")));
+    let store = banc::terminology::Store::builtin();
+    let never = banc::clock::Deadline::never();
+    let (mut decided, mut findings, mut loaded_docs) = (0, 0, 0);
+    let mut disagreements = Vec::new();
+    for d in &docs {
+        let Some(loaded) = common::load_xml(d) else {
+            continue;
+        };
+        loaded_docs += 1;
+        let profile = profile::detect(&loaded, &mut Vec::new());
+        let (n, count, mut diff) = banc::schematron::query::comparing(|| {
+            let (a, _, _) = banc::banc::run(&loaded, &profile, &never);
+            let (b, _, _) = banc::terminology::checks::run(&loaded, &profile, &store, &never);
+            a.len() + b.len()
+        });
+        findings += n;
+        decided += count;
+        disagreements.extend(diff.drain(..).map(|e| format!("{}: {e}", d.display())));
+    }
+    eprintln!(
+        "{loaded_docs} documents: {decided} questions answered by banc's evaluator, {findings} findings"
+    );
+    assert!(loaded_docs >= 100, "{loaded_docs} documents read");
+    assert!(
+        decided > 10 * loaded_docs,
+        "{decided} answered by banc's evaluator"
+    );
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(40)].join("\n")
+    );
+}

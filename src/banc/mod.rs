@@ -15,8 +15,9 @@ use crate::cda::{ids, ts};
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity, quote};
 use crate::profile::{Family, Profile};
+use crate::schematron::query::Query;
 use crate::xml::Loaded;
-use crate::xml::ffi::{Node, XPath};
+use crate::xml::ffi::Node;
 
 /// What a context node must satisfy.
 pub enum Test {
@@ -28,7 +29,7 @@ pub enum Test {
 
 /// What a native test can see.
 pub struct Ctx<'a, 'd> {
-    pub xpath: &'a XPath<'d>,
+    pub xpath: &'a Query<'d>,
     pub profile: &'a Profile,
 }
 
@@ -707,7 +708,7 @@ pub fn run(
     profile: &Profile,
     deadline: &crate::clock::Deadline,
 ) -> (Vec<Finding>, Vec<RuleRun>, bool) {
-    let xpath = XPath::new(&doc.doc);
+    let xpath = Query::new(&doc.doc);
     let cx = Ctx {
         xpath: &xpath,
         profile,

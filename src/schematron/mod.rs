@@ -14,6 +14,7 @@ pub mod eval;
 mod functions;
 mod native;
 mod plan;
+pub mod query;
 mod rewrite;
 mod run;
 pub mod tree;

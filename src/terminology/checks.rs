@@ -13,8 +13,9 @@ use crate::clock::Deadline;
 use crate::finding::report::RuleRun;
 use crate::finding::{Finding, Layer, MAX_FINDINGS_PER_RULE, Rule, Severity, quote};
 use crate::profile::{Family, Profile};
+use crate::schematron::query::Query;
 use crate::xml::Loaded;
-use crate::xml::ffi::{Node, XPath};
+use crate::xml::ffi::Node;
 
 const LOINC_GUIDE: &str = "LOINC Users' Guide, format du code et chiffre de contrôle mod 10";
 const CIRCUIT: &str =
@@ -209,7 +210,7 @@ const CONFIDENTIALITY_VS: &str = "2.16.840.1.113883.1.11.10228";
 
 struct Run<'a, 'd> {
     doc: &'a Loaded,
-    xpath: XPath<'d>,
+    xpath: Query<'d>,
     store: &'a Store,
     findings: Vec<Finding>,
     counts: std::collections::HashMap<&'static str, usize>,
@@ -270,7 +271,7 @@ pub fn run(
 ) -> (Vec<Finding>, Vec<RuleRun>, bool) {
     let mut r = Run {
         doc,
-        xpath: XPath::new(&doc.doc),
+        xpath: Query::new(&doc.doc),
         store,
         findings: Vec::new(),
         counts: Default::default(),
