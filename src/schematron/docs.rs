@@ -29,12 +29,18 @@ pub struct Repair {
 #[derive(Default)]
 struct DocCache {
     docs: HashMap<PathBuf, Option<SharedDoc>>,
+    /// Whether a document not kept in `docs` could be read (`doc-available`).
+    available: HashMap<PathBuf, bool>,
     /// Addresses of the documents in `docs`: the only ones whose keyed indexes are kept.
     owned: HashSet<usize>,
     repairs: Vec<Repair>,
 }
 
 type KeyIndex = HashMap<String, Vec<usize>>;
+/// The values a keyed index has, without its nodes.
+pub(super) type KeySet = HashSet<String>;
+/// (path, namespace, local name, key).
+type KeySetKey = (PathBuf, String, String, String);
 /// (document, namespace, local name, key).
 type Key = (usize, String, String, String);
 
@@ -47,6 +53,9 @@ type Key = (usize, String, String, String);
 pub struct Docs {
     cache: Mutex<DocCache>,
     keyed: Mutex<HashMap<Key, Arc<KeyIndex>>>,
+    /// The keys of `banc:has-key`, by (path, namespace, local name, key); `None` when the
+    /// document cannot be read.
+    key_sets: Mutex<HashMap<KeySetKey, Option<Arc<KeySet>>>>,
     /// Where the Art-Decor repairs are kept between runs, with the kit's fingerprint: finding
     /// the SVS file of an OID reads the head of every value-set file of the kit.
     repairs_cache: std::sync::OnceLock<(crate::cache::Cache, String)>,
@@ -147,8 +156,85 @@ impl Docs {
         if let Some(d) = cache.docs.get(path) {
             return d.as_ref().map(|d| d.0.raw());
         }
+        let doc = self.load(&mut cache, path, kit_root, base_dir);
+        let ptr = doc.as_ref().map(ffi::Doc::raw);
+        if let Some(p) = ptr {
+            cache.owned.insert(p as usize);
+        }
+        cache.docs.insert(path.to_path_buf(), doc.map(SharedDoc));
+        ptr
+    }
+
+    /// `doc-available`: whether [`Docs::get`] would find the document. The tree is not kept
+    /// when nothing holds it yet: the kit's terminology files (6.8 MB of RDF for a CR-BIO
+    /// batch, about 50 MB as trees) are only asked whether they exist and which codes they
+    /// list ([`Docs::key_set`]).
+    pub(super) fn available(&self, path: &Path, kit_root: &Path, base_dir: &Path) -> bool {
+        let Ok(mut cache) = self.cache.lock() else {
+            return false;
+        };
+        if let Some(d) = cache.docs.get(path) {
+            return d.is_some();
+        }
+        if let Some(&a) = cache.available.get(path) {
+            return a;
+        }
+        let a = self.load(&mut cache, path, kit_root, base_dir).is_some();
+        cache.available.insert(path.to_path_buf(), a);
+        a
+    }
+
+    /// The values of key `key` (an attribute, or `#text`) of the elements `{ns}local` of the
+    /// document at `path`, as [`Docs::keyed`] indexes them; `None` when [`Docs::get`] would
+    /// not find the document. Built once; the tree is not kept unless something else holds it.
+    pub(super) fn key_set(
+        &self,
+        path: &Path,
+        kit_root: &Path,
+        base_dir: &Path,
+        name: (&str, &str),
+        key: &str,
+    ) -> Option<Arc<KeySet>> {
+        let k = (
+            path.to_path_buf(),
+            name.0.to_string(),
+            name.1.to_string(),
+            key.to_string(),
+        );
+        let mut sets = self.key_sets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = sets.get(&k) {
+            return s.clone();
+        }
+        let keys = |d: b::xmlDocPtr| {
+            // SAFETY: d is a live document, only read here.
+            let idx = unsafe { build_keyed(d, name.0, name.1, key) };
+            Arc::new(idx.into_keys().collect::<KeySet>())
+        };
+        let set = {
+            let mut cache = self.cache.lock().ok()?;
+            match cache.docs.get(path) {
+                Some(d) => d.as_ref().map(|d| keys(d.0.raw())),
+                None => {
+                    let d = self.load(&mut cache, path, kit_root, base_dir);
+                    cache.available.insert(path.to_path_buf(), d.is_some());
+                    d.map(|d| keys(d.raw()))
+                }
+            }
+        };
+        sets.insert(k, set.clone());
+        set
+    }
+
+    /// The document at `path` parsed (or its Art-Decor repair, recorded once), when it lies
+    /// inside the kit or `base_dir`.
+    fn load(
+        &self,
+        cache: &mut DocCache,
+        path: &Path,
+        kit_root: &Path,
+        base_dir: &Path,
+    ) -> Option<ffi::Doc> {
         if !inside(path, kit_root) && !inside(path, base_dir) {
-            cache.docs.insert(path.to_path_buf(), None);
             return None;
         }
         let mut doc = parse_file(path);
@@ -156,13 +242,13 @@ impl Docs {
             && let Some((xml, svs)) = self.repaired(path, kit_root)
         {
             doc = parse_mem(xml.as_bytes(), &path.to_string_lossy());
-            if doc.is_some() {
-                let rel = |p: &Path| {
-                    p.strip_prefix(kit_root)
-                        .unwrap_or(p)
-                        .to_string_lossy()
-                        .into_owned()
-                };
+            let rel = |p: &Path| {
+                p.strip_prefix(kit_root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            if doc.is_some() && !cache.repairs.iter().any(|r| r.file == rel(path)) {
                 cache.repairs.push(Repair {
                     file: rel(path),
                     message: format!(
@@ -174,12 +260,7 @@ impl Docs {
                 });
             }
         }
-        let ptr = doc.as_ref().map(ffi::Doc::raw);
-        if let Some(p) = ptr {
-            cache.owned.insert(p as usize);
-        }
-        cache.docs.insert(path.to_path_buf(), doc.map(SharedDoc));
-        ptr
+        doc
     }
 
     /// Hash index of the elements `{ns}local` of `doc` by attribute `key` (or text, `#text`).

@@ -297,6 +297,7 @@ mod entry {
         f_compare_datetime,
         f_map,
         f_keyed,
+        f_has_key,
         f_elements,
         f_elements_local,
         f_in,
@@ -344,15 +345,11 @@ unsafe fn f_doc_available(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         let u = arg_string(args[0]);
         free_args(args);
         let ok = !u.is_empty()
-            && st
-                .plan
-                .docs
-                .get(
-                    &st.plan.base_dir.join(&u),
-                    &st.plan.kit_root,
-                    &st.plan.base_dir,
-                )
-                .is_some();
+            && st.plan.docs.available(
+                &st.plan.base_dir.join(&u),
+                &st.plan.kit_root,
+                &st.plan.base_dir,
+            );
         push_bool(ctxt, ok);
     }
 }
@@ -926,6 +923,56 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     }
 }
 
+/// `banc:has-key(uri, 'q:name', key, V)`: `boolean(banc:keyed(doc(uri), 'q:name', key, V))`
+/// (see `rewrite::has_key_rewrite`) without keeping the document's tree, only its keys; the
+/// same error as `doc(uri)` when the document cannot be read.
+unsafe fn f_has_key(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
+    arity!(ctxt, n, 4, 4);
+    // SAFETY: ctxt is the live parser context libxml2 passed to this call, whose context's
+    // userData is the running `State` (see `run`); arguments popped from its stack are owned
+    // here and freed once, pushed objects are handed over to libxml2.
+    unsafe {
+        let st = state(ctxt);
+        let args = pop_args(ctxt, n);
+        let uri = arg_string(args[0]);
+        let qname = arg_string(args[1]);
+        let key = arg_string(args[2]);
+        let value = args[3];
+        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+            free_args(args);
+            fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
+            return;
+        };
+        let Some(keys) = st.plan.docs.key_set(
+            &st.plan.base_dir.join(&uri),
+            &st.plan.kit_root,
+            &st.plan.base_dir,
+            (&ns, local),
+            &key,
+        ) else {
+            free_args(args);
+            fail(ctxt, b::xmlXPathError_XPATH_INVALID_OPERAND);
+            return;
+        };
+        // As `f_keyed` matches V.
+        let t = (*value).type_;
+        let found = if is_nodeset(value) {
+            arg_nodes(value)
+                .into_iter()
+                .any(|v| keys.contains(&node_string(v)))
+        } else if t == b::xmlXPathObjectType_XPATH_NUMBER {
+            let want = (*value).floatval;
+            keys.iter().any(|k| xpath_number(k) == want)
+        } else if t == b::xmlXPathObjectType_XPATH_BOOLEAN {
+            (*value).boolval != 0 && !keys.is_empty()
+        } else {
+            keys.contains(&arg_string(value))
+        };
+        free_args(args);
+        push_bool(ctxt, found);
+    }
+}
+
 /// The namespace URI and local name of `qname` in the evaluation's namespaces (no prefix: no
 /// namespace); None when its prefix is not declared.
 ///
@@ -1118,6 +1165,7 @@ pub(super) const PLAIN: &[(&str, XFn)] = &[
 
 pub(super) const BANC: &[(&str, XFn)] = &[
     ("keyed", entry::f_keyed),
+    ("has-key", entry::f_has_key),
     ("elements", entry::f_elements),
     ("elements-local", entry::f_elements_local),
     ("in", entry::f_in),

@@ -4,8 +4,8 @@
 
 use super::docs::Docs;
 use super::rewrite::{
-    Anchor, anchor, descendant_rewrite, keyed_rewrite, membership_rewrite, name_candidate,
-    pattern_selection, template_candidate,
+    Anchor, anchor, descendant_rewrite, has_key_rewrite, keyed_rewrite, membership_rewrite,
+    name_candidate, pattern_selection, template_candidate,
 };
 use super::xpath2;
 use super::{CheckKind, KitIssue, MessagePart, Schema};
@@ -178,7 +178,7 @@ impl Builder<'_> {
         };
         let out = match translated {
             Ok(x) => {
-                let x = descendant_rewrite(&keyed_rewrite(&x));
+                let x = descendant_rewrite(&has_key_rewrite(&keyed_rewrite(&x)));
                 let x = membership_rewrite(&x, |c| self.add_raw(c.to_string()));
                 self.add_raw(x)
             }
