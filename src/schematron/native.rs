@@ -130,6 +130,10 @@ pub(super) enum F {
     Number,
     Position,
     Last,
+    /// `banc:except(a, b)`, `banc:intersect(a, b)` (the XPath 2.0 operators on node-sets):
+    /// the nodes of `a` not in / also in `b`, in `a`'s order.
+    Except,
+    Intersect,
 }
 
 impl F {
@@ -274,8 +278,23 @@ impl Compiler<'_> {
             Expr::Num(s) => N::Num(literal_number(s)?),
             Expr::Dot => N::Path(From::Context, Vec::new()),
             Expr::Call(name, args, _) => {
-                let f = F::of(name, args.len())?;
-                N::Call(f, args.iter().map(|a| self.expr(a)).collect::<Option<_>>()?)
+                let f = match name.split_once(':') {
+                    Some((p, local)) if self.uri(p).as_deref() == Some(super::plan::BANC_NS) => {
+                        match (local, args.len()) {
+                            ("except", 2) => F::Except,
+                            ("intersect", 2) => F::Intersect,
+                            _ => return None,
+                        }
+                    }
+                    Some(_) => return None,
+                    None => F::of(name, args.len())?,
+                };
+                let args: Vec<N> = args.iter().map(|a| self.expr(a)).collect::<Option<_>>()?;
+                // Only between node-sets by form: anything else is the function's to handle.
+                if matches!(f, F::Except | F::Intersect) && !args.iter().all(is_nodeset) {
+                    return None;
+                }
+                N::Call(f, args)
             }
             Expr::Var(_)
             | Expr::Castable { .. }
@@ -542,7 +561,10 @@ pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
 /// Whether `n` is a node-set by its form.
 fn is_nodeset(n: &N) -> bool {
     // A union compiles only between node-sets by form.
-    matches!(n, N::Path(..) | N::Filter(..) | N::Union(..))
+    matches!(
+        n,
+        N::Path(..) | N::Filter(..) | N::Union(..) | N::Call(F::Except | F::Intersect, _)
+    )
 }
 
 /// The effective boolean value of `n`, stopping a path at its first node and comparing a
@@ -1426,6 +1448,17 @@ unsafe fn call<'a>(f: F, args: &'a [N], cx: &Cx) -> Option<V<'a>> {
         };
         Some(match f {
             F::Not => V::Bool(!eval_bool(&args[0], cx)?),
+            F::Except | F::Intersect => {
+                let (V::Nodes(a), V::Nodes(other)) = (arg(0)?, arg(1)?) else {
+                    return None;
+                };
+                let keep = f == F::Intersect;
+                V::Nodes(
+                    a.into_iter()
+                        .filter(|n| other.contains(n) == keep)
+                        .collect(),
+                )
+            }
             F::True => V::Bool(true),
             F::False => V::Bool(false),
             F::Boolean => V::Bool(to_bool(arg(0)?)?),
