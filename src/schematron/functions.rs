@@ -889,26 +889,7 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
                 .plan
                 .docs
                 .keyed(d as b::xmlDocPtr, &ns, local, &key);
-            let t = (*value).type_;
-            if is_nodeset(value) {
-                for v in arg_nodes(value) {
-                    if let Some(l) = idx.get(&node_string(v)) {
-                        found.extend(l);
-                    }
-                }
-            } else if t == b::xmlXPathObjectType_XPATH_NUMBER {
-                let want = (*value).floatval;
-                for (k, l) in idx.iter() {
-                    if xpath_number(k) == want {
-                        found.extend(l);
-                    }
-                }
-            } else if t == b::xmlXPathObjectType_XPATH_BOOLEAN {
-                // `node = true()` holds for every element that has the key at all.
-                if (*value).boolval != 0 {
-                    found.extend(idx.values().flatten());
-                }
-            } else if let Some(l) = idx.get(&arg_string(value)) {
+            for l in wanted(value).hits(|k| idx.get(k), idx.iter()) {
                 found.extend(l);
             }
         }
@@ -920,6 +901,58 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         // Nodes of value-set files only: document order is safe to establish.
         b::xmlXPathNodeSetSort((*obj).nodesetval);
         b::valuePush(ctxt, obj);
+    }
+}
+
+/// The keys V of `banc:keyed` and `banc:has-key` asks for, compared as XPath's `=` compares a
+/// node's string with V.
+enum Wanted {
+    /// V's strings (a string, or a node-set's nodes).
+    Keys(Vec<String>),
+    Number(f64),
+    /// `node = true()` holds for every element that has the key at all.
+    Any(bool),
+}
+
+/// # Safety
+/// `value` must be a live XPath object.
+unsafe fn wanted(value: b::xmlXPathObjectPtr) -> Wanted {
+    // SAFETY: caller's contract.
+    unsafe {
+        let t = (*value).type_;
+        if is_nodeset(value) {
+            Wanted::Keys(
+                arg_nodes(value)
+                    .into_iter()
+                    .map(|v| node_string(v))
+                    .collect(),
+            )
+        } else if t == b::xmlXPathObjectType_XPATH_NUMBER {
+            Wanted::Number((*value).floatval)
+        } else if t == b::xmlXPathObjectType_XPATH_BOOLEAN {
+            Wanted::Any((*value).boolval != 0)
+        } else {
+            Wanted::Keys(vec![arg_string(value)])
+        }
+    }
+}
+
+impl Wanted {
+    /// The entries of an index (`get` by key, or `all`) whose keys are asked for.
+    fn hits<'a, T: 'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a T>,
+        all: impl Iterator<Item = (&'a String, &'a T)>,
+    ) -> Vec<&'a T> {
+        match self {
+            Wanted::Keys(k) => k.iter().filter_map(|k| get(k)).collect(),
+            Wanted::Number(want) => all
+                .filter(|(k, _)| xpath_number(k) == *want)
+                .map(|(_, v)| v)
+                .collect(),
+            Wanted::Any(true) => all.map(|(_, v)| v).collect(),
+            Wanted::Any(false) => Vec::new(),
+        }
     }
 }
 
@@ -954,20 +987,9 @@ unsafe fn f_has_key(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             fail(ctxt, b::xmlXPathError_XPATH_INVALID_OPERAND);
             return;
         };
-        // As `f_keyed` matches V.
-        let t = (*value).type_;
-        let found = if is_nodeset(value) {
-            arg_nodes(value)
-                .into_iter()
-                .any(|v| keys.contains(&node_string(v)))
-        } else if t == b::xmlXPathObjectType_XPATH_NUMBER {
-            let want = (*value).floatval;
-            keys.iter().any(|k| xpath_number(k) == want)
-        } else if t == b::xmlXPathObjectType_XPATH_BOOLEAN {
-            (*value).boolval != 0 && !keys.is_empty()
-        } else {
-            keys.contains(&arg_string(value))
-        };
+        let found = !wanted(value)
+            .hits(|k| keys.get(k), keys.iter().map(|k| (k, k)))
+            .is_empty();
         free_args(args);
         push_bool(ctxt, found);
     }
