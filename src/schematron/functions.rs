@@ -872,10 +872,7 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     unsafe {
         let args = pop_args(ctxt, n);
         let docs = arg_nodes(args[0]);
-        let qname = arg_string(args[1]);
-        let key = arg_string(args[2]);
-        let value = args[3];
-        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+        let Some((ns, local, key, wanted)) = keyed_args(ctxt, &args) else {
             free_args(args);
             fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
             return;
@@ -888,8 +885,8 @@ unsafe fn f_keyed(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             let idx = state(ctxt)
                 .plan
                 .docs
-                .keyed(d as b::xmlDocPtr, &ns, local, &key);
-            for l in wanted(value).hits(|k| idx.get(k), idx.iter()) {
+                .keyed(d as b::xmlDocPtr, &ns, &local, &key);
+            for l in wanted.hits(|k| idx.get(k), idx.iter()) {
                 found.extend(l);
             }
         }
@@ -912,6 +909,23 @@ enum Wanted {
     Number(f64),
     /// `node = true()` holds for every element that has the key at all.
     Any(bool),
+}
+
+/// The name (namespace, local name), the key and what V asks for of the four arguments of
+/// `banc:keyed` and `banc:has-key`; `None` when the name's prefix is not declared.
+///
+/// # Safety
+/// `ctxt` must be a live parser context and `args` its four popped, live arguments.
+unsafe fn keyed_args(
+    ctxt: b::xmlXPathParserContextPtr,
+    args: &[b::xmlXPathObjectPtr],
+) -> Option<(String, String, String, Wanted)> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let qname = arg_string(args[1]);
+        let (ns, local) = expanded_name(ctxt, &qname)?;
+        Some((ns, local.to_string(), arg_string(args[2]), wanted(args[3])))
+    }
 }
 
 /// # Safety
@@ -968,10 +982,7 @@ unsafe fn f_has_key(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
         let st = state(ctxt);
         let args = pop_args(ctxt, n);
         let uri = arg_string(args[0]);
-        let qname = arg_string(args[1]);
-        let key = arg_string(args[2]);
-        let value = args[3];
-        let Some((ns, local)) = expanded_name(ctxt, &qname) else {
+        let Some((ns, local, key, wanted)) = keyed_args(ctxt, &args) else {
             free_args(args);
             fail(ctxt, b::xmlXPathError_XPATH_UNDEF_PREFIX_ERROR);
             return;
@@ -980,14 +991,14 @@ unsafe fn f_has_key(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
             &st.plan.base_dir.join(&uri),
             &st.plan.kit_root,
             &st.plan.base_dir,
-            (&ns, local),
+            (&ns, &local),
             &key,
         ) else {
             free_args(args);
             fail(ctxt, b::xmlXPathError_XPATH_INVALID_OPERAND);
             return;
         };
-        let found = !wanted(value)
+        let found = !wanted
             .hits(|k| keys.get(k), keys.iter().map(|k| (k, k)))
             .is_empty();
         free_args(args);
