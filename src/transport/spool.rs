@@ -138,6 +138,8 @@ pub struct Spool {
     committer: mpsc::Sender<CommitRequest>,
     counter: AtomicU64,
     salt: u64,
+    /// Ids the index names whose files are gone: never issued again.
+    missing: BTreeSet<String>,
     /// Held for the life of the server (an advisory lock: one server per spool).
     _lock: File,
 }
@@ -193,6 +195,7 @@ impl Spool {
                 committer: tx,
                 counter: AtomicU64::new(0),
                 salt,
+                missing: recovery.missing.iter().cloned().collect(),
                 _lock: lock,
             },
             recovery,
@@ -203,12 +206,31 @@ impl Spool {
         &self.root
     }
 
-    /// A new message id: `20260115T103000Z-000001-3fa2`, sortable by time, unique (the random
-    /// suffix separates two runs within the same second).
+    /// A new message id: `20260115T103000Z-000001-3fa2`, sortable by time and unique in the
+    /// spool. The counter separates this server's messages; a server restarted within the same
+    /// second starts its counter again and its 16-bit suffix may repeat an earlier run's, so an id
+    /// already in `msg/` (or in the index) is skipped: renaming onto it would replace an
+    /// acknowledged message. One server holds the spool (the lock), so checking is enough.
     pub fn new_id(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let rand = (self.salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xffff;
-        format!("{}-{n:06}-{rand:04x}", crate::clock::Utc::now().compact())
+        self.id_in(&crate::clock::Utc::now().compact())
+    }
+
+    fn id_in(&self, second: &str) -> String {
+        loop {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+            let rand = (self.salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xffff;
+            let id = format!("{second}-{n:06}-{rand:04x}");
+            if !self.taken(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn taken(&self, id: &str) -> bool {
+        self.missing.contains(id)
+            || self.message(id).exists()
+            || self.envelope(id).exists()
+            || self.report(id).exists()
     }
 
     /// Where the DATA of a message being received is written.
@@ -235,6 +257,10 @@ impl Spool {
         let json = serde_json::to_vec_pretty(env).map_err(|e| e.to_string())?;
         let tmp_env = self.tmp.join(format!("{id}.envelope.json"));
         write_synced(&tmp_env, &json).map_err(|e| format!("{} : {e}", tmp_env.display()))?;
+        // Never over an acknowledged message (ids come from new_id, which skips taken ones).
+        if self.message(id).exists() || self.envelope(id).exists() {
+            return Err(format!("{id} : identifiant déjà dans le spool"));
+        }
         // The message first: an envelope in msg/ always has its message beside it.
         fs::rename(self.tmp_message(id), self.message(id))
             .map_err(|e| format!("rename {id}.eml : {e}"))?;
@@ -508,6 +534,37 @@ mod tests {
         assert!(!r.repaired(), "{r:?}");
         assert_eq!(r.messages, 2);
         assert_eq!(r.unanalysed, vec![b]);
+    }
+
+    #[test]
+    fn a_restart_in_the_same_second_never_reuses_an_id() {
+        let d = dir("same-second");
+        let second = "20261207T230233Z";
+        let (s, _) = Spool::open(&d).unwrap();
+        let salt = s.salt;
+        let mut ids = Vec::new();
+        for body in [&b"Subject: un\r\n"[..], b"Subject: deux\r\n"] {
+            let id = s.id_in(second);
+            write_synced(&s.tmp_message(&id), body).unwrap();
+            s.commit(&sample_envelope(&id, body)).unwrap();
+            ids.push(id);
+        }
+        drop(s);
+        // The second message's files are lost; the index still names it.
+        fs::remove_file(d.join("msg").join(format!("{}.eml", ids[1]))).unwrap();
+        fs::remove_file(d.join("msg").join(format!("{}.envelope.json", ids[1]))).unwrap();
+        // The restarted server draws the same suffixes (the soak test met this by chance).
+        let (mut s, r) = Spool::open(&d).unwrap();
+        assert_eq!(r.missing, vec![ids[1].clone()]);
+        s.salt = salt;
+        let next = s.id_in(second);
+        assert!(!ids.contains(&next), "{next} reissued");
+        assert!(next.starts_with(&format!("{second}-000003-")), "{next}");
+        // And a commit never replaces a stored message.
+        let other = b"Subject: autre\r\n";
+        write_synced(&s.tmp_message(&ids[0]), other).unwrap();
+        assert!(s.commit(&sample_envelope(&ids[0], other)).is_err());
+        assert_eq!(fs::read(s.message(&ids[0])).unwrap(), b"Subject: un\r\n");
     }
 
     #[test]
