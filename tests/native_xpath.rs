@@ -117,6 +117,78 @@ fn unusual_nodes_are_left_to_libxml2_or_read_alike() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
+/// The lets and XPath 2.0 functions banc's evaluator reads (the timestamp checks of
+/// structuration minimale: `banc:replace`, `banc:castable`, `banc:if`, `banc:string-join` of
+/// `banc:seq`, `substring`; the duplicate checks on `$set_other`) on timestamps of every odd
+/// form: each value banc's evaluator decides must be libxml2's.
+#[test]
+fn lets_and_xpath2_functions_read_alike_on_odd_timestamps() {
+    let Some(kit) = common::kit() else { return };
+    let engine = Engine::new(&kit, Settings::default());
+    let text = std::fs::read_to_string(kit.join("ExemplesCDA/BIO-CR-BIO_2024.01_TSH_1.xml"))
+        .expect("kit example");
+    let stamps = [
+        "20210104160527+0100",
+        "202101040735+0100",
+        "20210104092200+0100",
+        "20140402145521+0200",
+        "20210101160527+0100",
+        "20210104152530+0100",
+        "20210401171000+0100",
+        "19790328",
+    ];
+    let odd = [
+        "2021",
+        "202113",
+        "20210230",
+        "20210104160527.123+0100",
+        "20210104160527-0530",
+        "20210104160527+01",
+        "-20210104",
+        "2021010416",
+        "2021-01-04",
+        "",
+        " 20210104",
+        "20210104160527Z",
+        "20210104240000+0100",
+        "2021010416052",
+        "0000",
+        "20210104160527.+0100",
+    ];
+    let dir = std::env::temp_dir().join(format!("banc-native-ts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = profile::by_id("cr-bio-2024.01").expect("profile");
+    let plans: Vec<_> = engine
+        .files_for(&profile)
+        .iter()
+        .map(|sch| engine.plan(sch).expect("plan"))
+        .collect();
+    let (mut native, mut disagreements) = (0, Vec::new());
+    for variant in 0..odd.len().div_ceil(stamps.len()) + 1 {
+        let mut doc = text.clone();
+        for (i, stamp) in stamps.iter().enumerate() {
+            let value = odd[(i + variant * stamps.len()) % odd.len()];
+            doc = doc.replace(&format!("value=\"{stamp}\""), &format!("value=\"{value}\""));
+        }
+        let path = dir.join(format!("horodatages-{variant}.xml"));
+        std::fs::write(&path, &doc).unwrap();
+        let loaded = common::load_xml(&path).expect("the document parses");
+        for plan in &plans {
+            let (_, c) = eval::compare_native(plan, &loaded.doc);
+            native += c.native;
+            disagreements.extend(c.disagreements.into_iter().map(|d| format!("{d:?}")));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(native > 10_000, "{native} decided by banc's evaluator");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(40)].join("\n")
+    );
+}
+
 /// banc's own rules and the terminology checks ask their XPath questions through
 /// `schematron::query`: banc's evaluator where it can decide, else libxml2. On every kit example
 /// and training document, each question banc's evaluator answers gets libxml2's answer.

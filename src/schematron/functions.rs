@@ -382,7 +382,7 @@ unsafe fn f_empty(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
 
 /// The compiled regex of (pattern, flags), compiled once per thread. Shared, not cloned: a
 /// cloned `Regex` starts with empty search caches, which cost more than the search itself.
-fn regex_cached(pattern: &str, flags: &str) -> Rc<Result<regex::Regex, String>> {
+pub(super) fn regex_cached(pattern: &str, flags: &str) -> Rc<Result<regex::Regex, String>> {
     type Cache = HashMap<String, Vec<(String, Rc<Result<regex::Regex, String>>)>>;
     thread_local! {
         static RX: RefCell<Cache> = RefCell::new(HashMap::new());

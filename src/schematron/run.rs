@@ -183,9 +183,10 @@ impl State<'_> {
                 i,
                 node,
                 || {
-                    self.plan
-                        .native(i)
-                        .and_then(|n| super::native::boolean(n, node))
+                    let n = self.plan.native(i)?;
+                    super::native::with_vars(&|v| self.var_value(v), || {
+                        super::native::boolean(n, node)
+                    })
                 },
                 Self::libxml2_boolean,
                 |a, c| a == c,
@@ -302,23 +303,43 @@ impl State<'_> {
     }
 
     pub(super) fn lookup(&self, name: &str) -> b::xmlXPathObjectPtr {
+        // SAFETY: force_let's value stays owned by its slot; the copy is the caller's.
+        unsafe {
+            match self.force_let(name) {
+                Some(o) if !o.is_null() => b::xmlXPathObjectCopy(o),
+                _ => ptr::null_mut(),
+            }
+        }
+    }
+
+    /// A variable's value for banc's evaluator, read from its slot without a copy.
+    fn var_value(&self, name: &str) -> Option<super::native::Value> {
+        let o = self.force_let(name)?;
+        // SAFETY: o is the slot's live value (null when it failed).
+        unsafe { object_value(o) }
+    }
+
+    /// The let `name` in scope (rule lets shadow globals), forced: its slot's value, null
+    /// when it failed or is being computed; `None` when no let has that name.
+    fn force_let(&self, name: &str) -> Option<b::xmlXPathObjectPtr> {
         let plan = self.plan;
         // Rule lets shadow globals.
         if let Some((p, r)) = self.local_rule.get() {
             let lets = &plan.patterns[p].rules[r].lets;
             if let Some(k) = lets.iter().rposition(|l| l.name == name) {
                 // SAFETY: local_node is the node of the rule being run (set by `enter_rule`).
-                return unsafe { self.force(&self.locals, k, lets[k].expr, self.local_node.get()) };
+                return Some(unsafe {
+                    self.force(&self.locals, k, lets[k].expr, self.local_node.get())
+                });
             }
         }
-        if let Some(k) = plan.globals.iter().rposition(|l| l.name == name) {
-            // SAFETY: doc_node is the run's document, alive for the whole run.
-            return unsafe { self.force(&self.globals, k, plan.globals[k].expr, self.doc_node) };
-        }
-        ptr::null_mut()
+        let k = plan.globals.iter().rposition(|l| l.name == name)?;
+        // SAFETY: doc_node is the run's document, alive for the whole run.
+        Some(unsafe { self.force(&self.globals, k, plan.globals[k].expr, self.doc_node) })
     }
 
-    /// The value of let `k` of `slots`, evaluated on first use; a copy for the caller to own.
+    /// The value of let `k` of `slots`, evaluated on first use (by banc's evaluator when it
+    /// can decide); owned by the slot (null when it failed or is being computed).
     ///
     /// # Safety
     /// As [`State::eval_at`].
@@ -332,25 +353,53 @@ impl State<'_> {
         {
             let mut v = slots.borrow_mut();
             match &v[k] {
-                // SAFETY: o is the slot's live value; the copy is the caller's.
-                Lazy::Ready(o) => return unsafe { b::xmlXPathObjectCopy(*o) },
+                Lazy::Ready(o) => return *o,
                 Lazy::Busy | Lazy::Failed => return ptr::null_mut(),
                 Lazy::Unset => v[k] = Lazy::Busy,
             }
         }
         // No borrow is held here: the evaluation may force other lets.
         // SAFETY: node is live (this function's contract).
-        let value = expr.and_then(|i| unsafe { self.eval_at(i, node) }.ok());
+        let value = expr.and_then(|i| unsafe { self.let_value(i, node) });
         let mut v = slots.borrow_mut();
         match value {
             Some(o) => {
                 v[k] = Lazy::Ready(o);
-                // SAFETY: o is the slot's live value; the copy is the caller's.
-                unsafe { b::xmlXPathObjectCopy(o) }
+                o
             }
             None => {
                 v[k] = Lazy::Failed;
                 ptr::null_mut()
+            }
+        }
+    }
+
+    /// A let's expression `i` evaluated at `node`: by banc's evaluator, else by libxml2.
+    ///
+    /// # Safety
+    /// As [`State::eval_at`].
+    unsafe fn let_value(&self, i: usize, node: b::xmlNodePtr) -> Option<b::xmlXPathObjectPtr> {
+        let ours = self.plan.native(i).and_then(|n| {
+            super::native::with_vars(&|v| self.var_value(v), || {
+                // SAFETY: node is live (this function's contract).
+                unsafe { super::native::value(n, node) }
+            })
+        });
+        // SAFETY: node is live; libxml2's objects are owned here and freed once.
+        unsafe {
+            if COMPARING.get() {
+                let lib = ours.as_ref().map(|_| {
+                    self.eval_at(i, node).and_then(|o| {
+                        let v = object_value(o);
+                        b::xmlXPathFreeObject(o);
+                        v.ok_or_else(|| "valeur d'un autre type".to_string())
+                    })
+                });
+                note_comparison(&self.plan.exprs[i], node, ours.as_ref(), lib, same_value);
+            }
+            match ours.and_then(|v| object_of(v)) {
+                Some(o) => Some(o),
+                None => self.eval_at(i, node).ok(),
             }
         }
     }
@@ -425,6 +474,75 @@ impl State<'_> {
             (*root).last = t;
             t
         }
+    }
+}
+
+/// An XPath object as banc's evaluator reads it: `None` for a type it leaves to libxml2.
+///
+/// # Safety
+/// `o` is null or a live object whose nodes are live.
+unsafe fn object_value(o: b::xmlXPathObjectPtr) -> Option<super::native::Value> {
+    use super::native::Value;
+    if o.is_null() {
+        return None;
+    }
+    // SAFETY: caller's contract; a set's nodeTab holds nodeNr nodes.
+    unsafe {
+        Some(match (*o).type_ {
+            b::xmlXPathObjectType_XPATH_NODESET => {
+                let set = (*o).nodesetval;
+                if set.is_null() || (*set).nodeTab.is_null() {
+                    Value::Nodes(Vec::new())
+                } else {
+                    let n = (*set).nodeNr.max(0) as usize;
+                    Value::Nodes(std::slice::from_raw_parts((*set).nodeTab, n).to_vec())
+                }
+            }
+            b::xmlXPathObjectType_XPATH_STRING if !(*o).stringval.is_null() => Value::Str(
+                CStr::from_ptr((*o).stringval as *const c_char)
+                    .to_str()
+                    .ok()?
+                    .to_string(),
+            ),
+            b::xmlXPathObjectType_XPATH_NUMBER => Value::Num((*o).floatval),
+            b::xmlXPathObjectType_XPATH_BOOLEAN => Value::Bool((*o).boolval != 0),
+            _ => return None,
+        })
+    }
+}
+
+/// A libxml2 object holding `v` (owned by the caller); `None` for a string with a NUL.
+///
+/// # Safety
+/// The nodes of `v` are live.
+unsafe fn object_of(v: super::native::Value) -> Option<b::xmlXPathObjectPtr> {
+    use super::native::Value;
+    // SAFETY: fresh objects; the set is filled with live nodes, each once (banc's node lists
+    // hold no duplicate), then wrapped.
+    unsafe {
+        Some(match v {
+            Value::Nodes(ns) => {
+                let set = b::xmlXPathNodeSetCreate(ptr::null_mut());
+                for n in ns {
+                    b::xmlXPathNodeSetAddUnique(set, n);
+                }
+                b::xmlXPathWrapNodeSet(set)
+            }
+            Value::Str(x) => {
+                let c = CString::new(x).ok()?;
+                b::xmlXPathNewString(c.as_ptr() as *const u8)
+            }
+            Value::Num(x) => b::xmlXPathNewFloat(x),
+            Value::Bool(x) => b::xmlXPathNewBoolean(x as std::ffi::c_int),
+        })
+    }
+}
+
+fn same_value(a: &super::native::Value, c: &super::native::Value) -> bool {
+    use super::native::Value;
+    match (a, c) {
+        (Value::Num(x), Value::Num(y)) => x == y || x.is_nan() && y.is_nan(),
+        _ => a == c,
     }
 }
 
