@@ -235,6 +235,9 @@ impl Engine {
                 })?;
             if let Some((cache, k)) = self.plan_key(sch) {
                 let k: Vec<&str> = k.iter().map(String::as_str).collect();
+                // Its rule contexts compiled for banc's evaluator and their shared prefixes,
+                // which every document needs, are kept with it.
+                plan.prefixes();
                 cache.write("plan", &k, &(&schema.issues, &plan));
             }
             let mut issues = self.issues.lock().unwrap_or_else(|e| e.into_inner());

@@ -34,7 +34,7 @@ type P = b::xmlNodePtr;
 type Visit<'a> = dyn FnMut(P) -> Option<bool> + 'a;
 
 /// A compiled expression.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) enum N {
     Or(Box<N>, Box<N>),
     And(Box<N>, Box<N>),
@@ -51,14 +51,14 @@ pub(super) enum N {
     Var(String),
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) enum From {
     Context,
     Root,
     Expr(Box<N>),
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct NStep {
     axis: Ax,
     test: NTest,
@@ -67,7 +67,7 @@ pub(super) struct NStep {
     plain: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Ax {
     Child,
     Attr,
@@ -88,7 +88,7 @@ impl Ax {
     }
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 enum NTest {
     Any,
     Ns(String),
@@ -97,7 +97,7 @@ enum NTest {
     Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) enum Cmp {
     Eq,
     Ne,
@@ -107,7 +107,7 @@ pub(super) enum Cmp {
     Ge,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) enum Arith {
     Add,
     Sub,
@@ -116,7 +116,7 @@ pub(super) enum Arith {
     Mod,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum F {
     Not,
     True,
@@ -1228,7 +1228,7 @@ unsafe fn next_set(set: &[P], step: &NStep) -> Option<Vec<P>> {
 /// times (about 3.5 ms of a CR-BIO's 8). Each prefix is evaluated once per start node here;
 /// a path is evaluated step by step on node sets, so a prefix's nodes are the same whichever
 /// path reaches them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Prefixes {
     /// Per prefix: the prefix it extends (`None` for a first step) and where its last step
     /// is written (expression, step).

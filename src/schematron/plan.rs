@@ -53,11 +53,13 @@ pub struct Plan {
     #[serde(skip)]
     constants: std::sync::Mutex<HashMap<usize, Arc<super::run::ConstantSet>>>,
     /// Each expression in banc's own evaluator (`native`), compiled on first use; `None`
-    /// when it lies outside that evaluator's subset.
-    #[serde(skip)]
+    /// when it lies outside that evaluator's subset. Those compiled when the plan is written
+    /// to the start-up cache (its rule contexts) are kept there: a warm start does not parse
+    /// them again.
+    #[serde(with = "kept_natives", default)]
     natives: std::sync::OnceLock<Vec<std::sync::OnceLock<Option<super::native::N>>>>,
-    /// The rule contexts' leading steps, shared (built on first use).
-    #[serde(skip)]
+    /// The rule contexts' leading steps, shared (built on first use, kept in the cache).
+    #[serde(with = "kept", default)]
     prefixes: std::sync::OnceLock<super::native::Prefixes>,
 }
 
@@ -555,6 +557,62 @@ pub fn warm(plan: &Plan) {
     }
 }
 
+/// A `OnceLock` as an `Option` in the start-up cache: its value when it was set.
+mod kept {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::OnceLock;
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &OnceLock<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        v.get().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<OnceLock<T>, D::Error> {
+        let cell = OnceLock::new();
+        if let Some(v) = Option::<T>::deserialize(d)? {
+            let _ = cell.set(v);
+        }
+        Ok(cell)
+    }
+}
+
+/// The expressions compiled for banc's evaluator, each `None` when not compiled yet.
+mod kept_natives {
+    use super::super::native::N;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::OnceLock;
+
+    type Natives = OnceLock<Vec<OnceLock<Option<N>>>>;
+
+    pub fn serialize<S: Serializer>(v: &Natives, s: S) -> Result<S::Ok, S::Error> {
+        v.get()
+            .map(|all| all.iter().map(OnceLock::get).collect::<Vec<_>>())
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Natives, D::Error> {
+        let cell = OnceLock::new();
+        if let Some(all) = Option::<Vec<Option<Option<N>>>>::deserialize(d)? {
+            let _ = cell.set(
+                all.into_iter()
+                    .map(|n| {
+                        let one = OnceLock::new();
+                        if let Some(n) = n {
+                            let _ = one.set(n);
+                        }
+                        one
+                    })
+                    .collect(),
+            );
+        }
+        Ok(cell)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,5 +623,53 @@ mod tests {
         assert_eq!(severity_of(Some("warning"), None), Severity::Warning);
         assert_eq!(severity_of(Some("INFO"), None), Severity::Info);
         assert_eq!(severity_of(None, Some("fatal")), Severity::Error);
+    }
+
+    /// A plan read back from the start-up cache has its rule contexts compiled for banc's
+    /// evaluator and their shared prefixes, as written: a warm start parses none again.
+    #[test]
+    fn rule_contexts_compiled_are_kept_in_the_cache() {
+        let dir = std::env::temp_dir().join(format!("banc-plan-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sch = dir.join("kept.sch");
+        std::fs::write(
+            &sch,
+            r#"<schema xmlns="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <ns prefix="hl7" uri="urn:hl7-org:v3"/>
+  <pattern id="patient">
+    <rule context="hl7:patientRole/hl7:patient">
+      <assert test="hl7:name">Le patient n'a pas de nom.</assert>
+    </rule>
+    <rule context="hl7:patientRole/hl7:id">
+      <assert test="@root">Identifiant sans racine.</assert>
+    </rule>
+  </pattern>
+</schema>"#,
+        )
+        .unwrap();
+        let schema = super::super::load(&dir, &sch).expect("schematron");
+        let plan = Plan::build(&dir, &schema, None).expect("plan");
+        let rests: Vec<usize> = plan
+            .patterns
+            .iter()
+            .flat_map(|p| &p.rules)
+            .filter_map(|r| match &r.select {
+                Select::ByTemplate { rest, .. } | Select::ByName { rest, .. } => Some(*rest),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rests.len(), 2, "{:?}", plan.patterns);
+        plan.prefixes();
+        let back: Plan = postcard::from_bytes(&postcard::to_stdvec(&plan).unwrap()).unwrap();
+        let (ours, kept) = (
+            plan.natives.get().unwrap(),
+            back.natives.get().expect("kept"),
+        );
+        for r in rests {
+            assert!(kept[r].get().is_some(), "context {r} not kept");
+            assert_eq!(kept[r].get(), ours[r].get());
+        }
+        assert_eq!(back.prefixes.get(), plan.prefixes.get());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
