@@ -119,8 +119,8 @@ mod tests {
 
 /// When the checks of one document must stop: the work budget of the document from its start
 /// (see `pipeline::Budget`), or never. The engines look at it at safe points (between rules,
-/// between the nodes a rule runs on) and stop there, so a document costs at most its budget
-/// plus one step.
+/// between the nodes a rule runs on, every 16 nodes for the schematrons) and stop there, so a
+/// document costs at most its budget plus a few steps.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     start: Instant,
