@@ -579,14 +579,23 @@ unsafe fn kind(n: P) -> Option<u32> {
 /// `node` must be a live node of a document that is not modified meanwhile.
 pub(super) unsafe fn boolean(n: &N, node: P) -> Option<bool> {
     // SAFETY: this function's contract.
-    unsafe {
-        kind(node)?;
-        let cx = Cx {
+    unsafe { eval_bool(n, &Cx::at(node)?) }
+}
+
+impl Cx {
+    /// The focus of an evaluation started at `node` (position 1 of 1); `None` for a node of a
+    /// type left to libxml2.
+    ///
+    /// # Safety
+    /// `node` must be a live node.
+    unsafe fn at(node: P) -> Option<Cx> {
+        // SAFETY: caller's contract.
+        unsafe { kind(node)? };
+        Some(Cx {
             node,
             pos: 1,
             size: 1,
-        };
-        eval_bool(n, &cx)
+        })
     }
 }
 
@@ -865,13 +874,7 @@ unsafe fn descend(n: P, f: &mut dyn FnMut(P) -> Option<bool>) -> Option<bool> {
 pub(super) unsafe fn nodes(n: &N, node: P) -> Option<Vec<P>> {
     // SAFETY: this function's contract.
     unsafe {
-        kind(node)?;
-        let cx = Cx {
-            node,
-            pos: 1,
-            size: 1,
-        };
-        match eval(n, &cx)? {
+        match eval(n, &Cx::at(node)?)? {
             V::Nodes(v) => Some(v),
             _ => None,
         }
@@ -1732,13 +1735,7 @@ fn var(name: &str) -> Option<V<'static>> {
 pub(super) unsafe fn value(n: &N, node: P) -> Option<Value> {
     // SAFETY: this function's contract.
     unsafe {
-        kind(node)?;
-        let cx = Cx {
-            node,
-            pos: 1,
-            size: 1,
-        };
-        Some(match eval(n, &cx)? {
+        Some(match eval(n, &Cx::at(node)?)? {
             V::Nodes(ns) => Value::Nodes(ns),
             V::Str(x) => Value::Str(x.into_owned()),
             V::Num(x) => Value::Num(x),
