@@ -599,20 +599,28 @@ unsafe fn f_castable(ctxt: b::xmlXPathParserContextPtr, n: c_int) {
     // here and freed once, pushed objects are handed over to libxml2.
     unsafe {
         let args = pop_args(ctxt, n);
-        let empty = is_nodeset(args[0]) && arg_nodes(args[0]).is_empty();
-        let many = is_nodeset(args[0]) && arg_nodes(args[0]).len() > 1;
+        let items = if is_nodeset(args[0]) {
+            arg_nodes(args[0]).len()
+        } else {
+            1
+        };
         let v = arg_string(args[0]);
         let ty = arg_string(args[1]);
         free_args(args);
-        let optional = ty.ends_with('?');
-        if empty || many {
-            push_bool(ctxt, empty && optional);
-            return;
-        }
-        match xpath2::castable(&v, ty.trim_start_matches("xs:").trim_end_matches('?')) {
+        match castable(items, &v, &ty) {
             Ok(ok) => push_bool(ctxt, ok),
             Err(_) => fail(ctxt, XPATH_INVALID_OPERAND),
         }
+    }
+}
+
+/// `v castable as ty` for a value of `items` items whose (first) string is `v`: an empty
+/// sequence only to an optional type (`ty?`), several items never (shared with banc's
+/// evaluator).
+pub(super) fn castable(items: usize, v: &str, ty: &str) -> Result<bool, String> {
+    match items {
+        1 => xpath2::castable(v, ty.trim_start_matches("xs:").trim_end_matches('?')),
+        n => Ok(n == 0 && ty.ends_with('?')),
     }
 }
 

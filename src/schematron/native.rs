@@ -1599,9 +1599,11 @@ unsafe fn call<'a>(f: F, args: &'a [N], cx: &Cx) -> Option<V<'a>> {
                 }))
             }
             F::Matches | F::Replace => {
-                let flags = match args.get(if f == F::Matches { 2 } else { 3 }) {
-                    Some(_) => s(if f == F::Matches { 2 } else { 3 })?,
-                    None => Cow::Borrowed(""),
+                let at = if f == F::Matches { 2 } else { 3 };
+                let flags = if args.len() > at {
+                    s(at)?
+                } else {
+                    Cow::Borrowed("")
                 };
                 let (input, pattern) = (s(0)?, s(1)?);
                 let rx = super::functions::regex_cached(&pattern, &flags);
@@ -1614,14 +1616,12 @@ unsafe fn call<'a>(f: F, args: &'a [N], cx: &Cx) -> Option<V<'a>> {
             }
             F::Castable => {
                 let v = arg(0)?;
+                let items = match &v {
+                    V::Nodes(ns) => ns.len(),
+                    _ => 1,
+                };
                 let ty = s(1)?;
-                if let V::Nodes(ns) = &v
-                    && ns.len() != 1
-                {
-                    return Some(V::Bool(ns.is_empty() && ty.ends_with('?')));
-                }
-                let ty = ty.trim_start_matches("xs:").trim_end_matches('?');
-                V::Bool(super::xpath2::castable(&to_string(v)?, ty).ok()?)
+                V::Bool(super::functions::castable(items, &to_string(v)?, &ty).ok()?)
             }
             // Every argument is evaluated, as the function receives them.
             F::If => {

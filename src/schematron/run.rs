@@ -486,18 +486,10 @@ unsafe fn object_value(o: b::xmlXPathObjectPtr) -> Option<super::native::Value> 
     if o.is_null() {
         return None;
     }
-    // SAFETY: caller's contract; a set's nodeTab holds nodeNr nodes.
+    // SAFETY: caller's contract.
     unsafe {
         Some(match (*o).type_ {
-            b::xmlXPathObjectType_XPATH_NODESET => {
-                let set = (*o).nodesetval;
-                if set.is_null() || (*set).nodeTab.is_null() {
-                    Value::Nodes(Vec::new())
-                } else {
-                    let n = (*set).nodeNr.max(0) as usize;
-                    Value::Nodes(std::slice::from_raw_parts((*set).nodeTab, n).to_vec())
-                }
-            }
+            b::xmlXPathObjectType_XPATH_NODESET => Value::Nodes(arg_nodes(o)),
             b::xmlXPathObjectType_XPATH_STRING if !(*o).stringval.is_null() => Value::Str(
                 CStr::from_ptr((*o).stringval as *const c_char)
                     .to_str()

@@ -258,7 +258,7 @@ impl Spool {
         let tmp_env = self.tmp.join(format!("{id}.envelope.json"));
         write_synced(&tmp_env, &json).map_err(|e| format!("{} : {e}", tmp_env.display()))?;
         // Never over an acknowledged message (ids come from new_id, which skips taken ones).
-        if self.message(id).exists() || self.envelope(id).exists() {
+        if self.taken(id) {
             return Err(format!("{id} : identifiant déjà dans le spool"));
         }
         // The message first: an envelope in msg/ always has its message beside it.
